@@ -1,1 +1,2 @@
 //! credits-tests
+pub mod dynamodb_local;

@@ -1,0 +1,1 @@
+//! The store contract as executable tests (being written).
