@@ -40,7 +40,8 @@ py_spec=(
     "cargo-lambda==$CARGO_LAMBDA_VERSION"
     "ziglang==$ZIGLANG_VERSION"
 )
-py_stamp_want="$("$PYTHON" -c 'import sys; print(sys.version.split()[0])') ${py_spec[*]}"
+# The venv's scripts hard-code its path: a moved venv is rebuilt (--clear).
+py_stamp_want="$VENV $("$PYTHON" -c 'import sys; print(sys.version.split()[0])') ${py_spec[*]}"
 py_stamp="$VENV/.credits-tools-stamp"
 if [[ "$FORCE" != 1 && -x "$VENV/bin/python" && -f "$py_stamp" && "$(cat "$py_stamp")" == "$py_stamp_want" ]]; then
     log "python tools: up to date (${py_spec[*]})"
@@ -49,6 +50,9 @@ else
     if [[ ! -x "$VENV/bin/python" ]]; then
         log "creating $VENV"
         "$PYTHON" -m venv "$VENV"
+    elif [[ -f "$py_stamp" && "$(cut -d' ' -f1-2 "$py_stamp")" != "$(cut -d' ' -f1-2 <<<"$py_stamp_want")" ]]; then
+        log "recreating $VENV (moved, or another python)"
+        "$PYTHON" -m venv --clear "$VENV"
     fi
     rm -f "$py_stamp"
     log "pip install ${py_spec[*]} (this takes a minute or two the first time)"
@@ -114,7 +118,9 @@ else
 fi
 if [[ "$installed" == 1 ]]; then # starting a JVM takes ~1 s: checked only after an install
     java_v=$(java -version 2>&1 | head -n 1)
-    ddb_v=$(java -Djava.library.path="$libdir" -jar "$jar" -version 2>&1 | tail -n 1) \
+    # DynamoDB Local writes dynamodb-local-metadata.json into its working directory: keep it
+    # inside node_modules.
+    ddb_v=$(cd "$(dirname "$jar")" && java -Djava.library.path="$libdir" -jar "$jar" -version 2>&1 | tail -n 1) \
         || die "java -jar DynamoDBLocal.jar -version failed: $ddb_v"
     log "  $java_v | DynamoDB Local $ddb_v"
 fi

@@ -21,3 +21,8 @@ pub mod rate;
 pub mod usage;
 
 pub use book::*;
+
+pub use compile::{CompileOptions, compile_source, compile_source_with};
+pub use diagnostics::{BookError, Diagnostics};
+pub use fmt::format_source;
+pub use library::RateLibrary;

@@ -1,1 +1,46 @@
-//! (being written)
+//! Limits on everything a rate file may hold, so that checking and rating a book is bounded
+//! in time and memory whatever the input (and parsing can never overflow the stack).
+//!
+//! Units come last in names. The limits a product manager can meet are listed in
+//! `LANGUAGE.md`; the others are far above any real book.
+
+/// Largest rate file, in bytes (256 KiB).
+pub const MAX_SOURCE_BYTES: usize = 256 * 1024;
+/// Deepest `{ }` nesting: a feature holding a tiers block.
+pub const MAX_NESTING_DEPTH: usize = 2;
+/// Most features in one book.
+pub const MAX_FEATURES: usize = 256;
+/// Most plans in one book.
+pub const MAX_PLANS: usize = 64;
+/// Most units in one book.
+pub const MAX_UNITS: usize = 64;
+/// Most request channels in one book.
+pub const MAX_CHANNELS: usize = 64;
+/// Most inputs of one feature.
+pub const MAX_INPUTS_PER_FEATURE: usize = 64;
+/// Most names in one `choice(...)`.
+pub const MAX_CHOICES_PER_INPUT: usize = 64;
+/// Most statements (rules, roundings, minimums...) in one feature.
+pub const MAX_RULES_PER_FEATURE: usize = 256;
+/// Most tiers in one tiers block.
+pub const MAX_TIERS_PER_RULE: usize = 64;
+/// Most combinations of choices, flags and channel one feature's conditions can tell apart.
+pub const MAX_COMBINATIONS_PER_FEATURE: usize = 4096;
+/// Most statements in one plan.
+pub const MAX_STATEMENTS_PER_PLAN: usize = 256;
+/// Most `expect` examples in one book.
+pub const MAX_EXPECTS: usize = 1024;
+/// Most terms (`N * feature(...)`) summed in one example.
+pub const MAX_TERMS_PER_EXPECT: usize = 64;
+/// Largest `N` in `N * feature(...)`.
+pub const MAX_EXPECT_COUNT: u64 = 1_000_000;
+/// Most digits before the decimal point of a number.
+pub const MAX_INTEGER_DIGITS: usize = 18;
+/// Most digits after the decimal point of a number.
+pub const MAX_DECIMAL_DIGITS: usize = 12;
+/// Largest `scale` of a unit (decimal places kept).
+pub const MAX_UNIT_SCALE: u32 = 12;
+/// Largest number of days or cycles in an expiry, rollover or refund window (about 27 years).
+pub const MAX_PERIOD_COUNT: u32 = 10_000;
+/// Largest `limit N requests` or `limit N concurrent holds`.
+pub const MAX_RATE_LIMIT: u32 = 1_000_000_000;

@@ -1,1 +1,916 @@
-//! (being written)
+//! Source text → syntax tree ([`crate::ast`]).
+//!
+//! Before pest sees the text, its size and `{ }` nesting are capped (the grammar is not
+//! recursive either), so no input can exhaust memory or the stack. A syntax error is reported
+//! in words (`expected a unit such as `credit``), never with a grammar rule name.
+
+use pest::Parser as _;
+use pest::error::{ErrorVariant, InputLocation};
+use pest::iterators::Pair;
+
+use crate::ast::*;
+use crate::diagnostics::BookError;
+use crate::limits::{MAX_NESTING_DEPTH, MAX_SOURCE_BYTES};
+
+#[derive(pest_derive::Parser)]
+#[grammar = "grammar.pest"]
+struct RatesParser;
+
+/// Parses a whole rate file.
+///
+/// # Errors
+/// The file is larger than [`MAX_SOURCE_BYTES`], nests `{ }` deeper than
+/// [`MAX_NESTING_DEPTH`], or has a syntax error (only the first is reported: the grammar is
+/// lenient so that most mistakes reach `check`, which reports them all).
+pub fn parse(source: &str) -> Result<File<'_>, BookError> {
+    check_size_and_depth(source)?;
+    let mut pairs = RatesParser::parse(Rule::file, source).map_err(|error| syntax_error(source, &error))?;
+    let file = pairs.next().map(|pair| build_file(pair)).unwrap_or_default();
+    Ok(File {
+        statements: file,
+        comments: collect_comments(source),
+    })
+}
+
+fn check_size_and_depth(source: &str) -> Result<(), BookError> {
+    if source.len() > MAX_SOURCE_BYTES {
+        return Err(BookError::TooLarge {
+            size_kib: source.len().div_ceil(1024),
+            span: Span::new(MAX_SOURCE_BYTES, MAX_SOURCE_BYTES).into(),
+        });
+    }
+    let mut depth = 0usize;
+    let mut in_string = false;
+    let mut in_comment = false;
+    for (offset, byte) in source.bytes().enumerate() {
+        match byte {
+            b'\n' => {
+                in_string = false;
+                in_comment = false;
+            }
+            _ if in_comment => {}
+            b'"' => in_string = !in_string,
+            _ if in_string => {}
+            b'#' => in_comment = true,
+            b'{' => {
+                depth += 1;
+                if depth > MAX_NESTING_DEPTH {
+                    return Err(BookError::TooDeep {
+                        span: Span::new(offset, offset + 1).into(),
+                    });
+                }
+            }
+            b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// Every `#` comment outside quoted text, in source order.
+fn collect_comments(source: &str) -> Vec<Comment<'_>> {
+    let mut comments = Vec::new();
+    let bytes = source.as_bytes();
+    let mut in_string = false;
+    let mut offset = 0usize;
+    while let Some(&byte) = bytes.get(offset) {
+        match byte {
+            b'\n' => in_string = false,
+            b'"' => in_string = !in_string,
+            b'#' if !in_string => {
+                let end = source
+                    .get(offset..)
+                    .and_then(|rest| rest.find('\n'))
+                    .map_or(source.len(), |length| offset + length);
+                let text = source.get(offset..end).unwrap_or("").trim_end();
+                comments.push(Comment {
+                    text,
+                    span: Span::new(offset, offset + text.len()),
+                });
+                offset = end;
+                continue;
+            }
+            _ => {}
+        }
+        offset += 1;
+    }
+    comments
+}
+
+// ---- Syntax errors ---------------------------------------------------------------------------
+
+fn syntax_error(source: &str, error: &pest::error::Error<Rule>) -> BookError {
+    let position = match error.location {
+        InputLocation::Pos(position) => position,
+        InputLocation::Span((start, _)) => start,
+    };
+    let (found, span) = found_at(source, position);
+    let positives: &[Rule] = match &error.variant {
+        ErrorVariant::ParsingError { positives, .. } => positives,
+        ErrorVariant::CustomError { .. } => &[],
+    };
+    let (expected, help) = describe_expected(positives, &found);
+    BookError::Syntax {
+        found,
+        span: span.into(),
+        expected,
+        help,
+    }
+}
+
+/// The token at `position`, in backticks, and its span.
+fn found_at(source: &str, position: usize) -> (String, Span) {
+    let rest = source.get(position..).unwrap_or("");
+    let Some(first) = rest.chars().next() else {
+        return ("end of file".to_owned(), Span::new(position, position));
+    };
+    let length = if first.is_ascii_alphanumeric() || first == '_' {
+        rest.find(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '-' || c == '.'))
+            .unwrap_or(rest.len())
+    } else if first == '"' {
+        rest.get(1..)
+            .and_then(|after| after.find(['"', '\n']))
+            .map_or(rest.len(), |end| end + 2)
+    } else {
+        first.len_utf8()
+    };
+    let length = length.min(40);
+    let text = rest
+        .get(..length)
+        .or_else(|| rest.get(..first.len_utf8()))
+        .unwrap_or("");
+    let shown = text.trim_end_matches('\n');
+    let found = if first == '\n' || first == '\r' {
+        "end of line".to_owned()
+    } else {
+        format!("`{shown}`")
+    };
+    (found, Span::new(position, position + text.len()))
+}
+
+/// What a rule stands for, in words a product manager knows (one or more alternatives).
+fn rule_words(rule: Rule) -> &'static [&'static str] {
+    match rule {
+        Rule::EOI => &["the end of the file"],
+        Rule::name => &["a name"],
+        Rule::number => &["a number"],
+        Rule::quantity => &["a quantity such as `90s` or `100 words`"],
+        Rule::date => &["a date such as `2025-01-01`"],
+        Rule::string | Rule::string_text => &["a quoted text such as `\"Video generation\"`"],
+        Rule::free_word => &["a word"],
+        Rule::amount | Rule::simple_price => &["an amount such as `20 credit`"],
+        Rule::open_brace | Rule::tiers_block => &["`{`"],
+        Rule::close_brace => &["`}`"],
+        Rule::colon => &["`:`"],
+        Rule::comma => &["`,`"],
+        Rule::semicolon => &["`;`"],
+        Rule::open_paren | Rule::choice_list => &["`(`"],
+        Rule::close_paren => &["`)`"],
+        Rule::equals => &["`=`"],
+        Rule::plus => &["`+`"],
+        Rule::star => &["`*`"],
+        Rule::unit_scale | Rule::kw_scale => &["`scale`"],
+        Rule::unit_round | Rule::kw_round => &["`round`"],
+        Rule::rounding_mode | Rule::round_mode | Rule::rounding_mode_word => {
+            &["a rounding mode (`up`, `down`, `half-up`, `half-even` or `half-down`)"]
+        }
+        Rule::quantity_direction => &["`up`", "`down`", "`nearest`"],
+        Rule::channels_default | Rule::input_default | Rule::kw_default => &["`default`"],
+        Rule::input_kind => &["an input kind such as `duration`, `words`, `count` or `choice(a, b)`"],
+        Rule::input_max | Rule::kw_max => &["`max`"],
+        Rule::value => &["a value such as `90s`, `250 words`, `pro` or `yes`"],
+        Rule::minimum_of | Rule::per_of | Rule::kw_of => &["`of`"],
+        Rule::rule_role => &["`base`", "`add`"],
+        Rule::tiers_price | Rule::kw_tiers => &["`tiers`"],
+        Rule::tier_mode | Rule::tier_mode_word => &["`graduated`", "`volume`"],
+        Rule::per_part => &["`per`", "`each`"],
+        Rule::per_modifier => &["`of`", "`rounded`", "`times`"],
+        Rule::per_rounded | Rule::kw_rounded => &["`rounded`"],
+        Rule::per_times | Rule::kw_times => &["`times`"],
+        Rule::tier => &["a tier such as `up to 100 GB: 0.2 credit per GB` or `above: 0.1 credit per GB`"],
+        Rule::tier_up_to | Rule::rollover_up_to => &["`up to`"],
+        Rule::when_clause | Rule::kw_when => &["`when`"],
+        Rule::condition | Rule::test | Rule::is_test | Rule::flag_test => {
+            &["a condition such as `model is pro` or `actor`"]
+        }
+        Rule::not_test | Rule::kw_not => &["`not`"],
+        Rule::grant_every => &["`daily`", "`every cycle`", "`once`"],
+        Rule::grant_kind | Rule::refund_restore | Rule::kw_as => &["`as`"],
+        Rule::expires_clause | Rule::kw_expires => &["`expires`"],
+        Rule::expiry => &["an expiry such as `never`, `end of day`, `end of cycle` or `after 30 days`"],
+        Rule::expiry_end | Rule::kw_end => &["`end`"],
+        Rule::expiry_after | Rule::kw_after => &["`after`"],
+        Rule::rollover_clause | Rule::kw_rolls => &["`rolls`"],
+        Rule::rollover_while | Rule::kw_while => &["`while`"],
+        Rule::rollover_count => &["a number of cycles"],
+        Rule::topup_requires | Rule::kw_requires => &["`requires`"],
+        Rule::refund_reasons | Rule::kw_for => &["`for`"],
+        Rule::expect_term => &["an example such as `video(duration: 1m)`"],
+        Rule::expect_count => &["a number of times"],
+        Rule::expect_arg => &["an input such as `duration: 1m`"],
+        Rule::kw_above => &["`above`"],
+        Rule::kw_add => &["`add`"],
+        Rule::kw_alert => &["`alert`"],
+        Rule::kw_and => &["`and`"],
+        Rule::kw_base => &["`base`"],
+        Rule::kw_below => &["`below`"],
+        Rule::kw_book => &["`book`"],
+        Rule::kw_by => &["`by`"],
+        Rule::kw_channels => &["`channels`"],
+        Rule::kw_content => &["`content`"],
+        Rule::kw_credit => &["`credit`"],
+        Rule::kw_cycle => &["`cycle`"],
+        Rule::kw_daily => &["`daily`"],
+        Rule::kw_down => &["`down`"],
+        Rule::kw_each => &["`each`"],
+        Rule::kw_effective => &["`effective`"],
+        Rule::kw_every => &["`every`"],
+        Rule::kw_expect => &["`expect`"],
+        Rule::kw_expired => &["`expired`"],
+        Rule::kw_feature => &["`feature`"],
+        Rule::kw_first => &["`first`"],
+        Rule::kw_forfeit => &["`forfeit`"],
+        Rule::kw_free => &["`free`"],
+        Rule::kw_grant => &["`grant`"],
+        Rule::kw_input => &["`input`"],
+        Rule::kw_is => &["`is`"],
+        Rule::kw_limit => &["`limit`"],
+        Rule::kw_line => &["`line`"],
+        Rule::kw_minimum => &["`minimum`"],
+        Rule::kw_multiply => &["`multiply`"],
+        Rule::kw_nearest => &["`nearest`"],
+        Rule::kw_never => &["`never`"],
+        Rule::kw_on => &["`on`"],
+        Rule::kw_once => &["`once`"],
+        Rule::kw_or => &["`or`"],
+        Rule::kw_order => &["`order`"],
+        Rule::kw_over => &["`over`"],
+        Rule::kw_package => &["`package`"],
+        Rule::kw_per => &["`per`"],
+        Rule::kw_periods => &["`periods`"],
+        Rule::kw_plan => &["`plan`"],
+        Rule::kw_refund => &["`refund`"],
+        Rule::kw_request => &["`request`"],
+        Rule::kw_same => &["`same`"],
+        Rule::kw_source => &["`source`"],
+        Rule::kw_subscribed => &["`subscribed`"],
+        Rule::kw_subscription => &["`subscription`"],
+        Rule::kw_time_zone => &["`time_zone`"],
+        Rule::kw_title => &["`title`"],
+        Rule::kw_to => &["`to`"],
+        Rule::kw_topup => &["`topup`"],
+        Rule::kw_unit => &["`unit`"],
+        Rule::kw_up => &["`up`"],
+        Rule::kw_within => &["`within`"],
+        _ => &[],
+    }
+}
+
+/// Keywords that start a statement of the file.
+fn is_top_keyword(rule: Rule) -> bool {
+    matches!(
+        rule,
+        Rule::kw_book
+            | Rule::kw_title
+            | Rule::kw_effective
+            | Rule::kw_time_zone
+            | Rule::kw_source
+            | Rule::kw_unit
+            | Rule::kw_channels
+            | Rule::kw_feature
+            | Rule::kw_plan
+            | Rule::kw_expect
+    )
+}
+
+/// Keywords that start a statement inside a `feature` or `plan` block.
+fn is_block_keyword(rule: Rule) -> bool {
+    matches!(
+        rule,
+        Rule::kw_input
+            | Rule::kw_round
+            | Rule::kw_minimum
+            | Rule::rule_role
+            | Rule::kw_multiply
+            | Rule::kw_first
+            | Rule::kw_requires
+            | Rule::kw_cycle
+            | Rule::kw_periods
+            | Rule::kw_grant
+            | Rule::kw_order
+            | Rule::kw_topup
+            | Rule::kw_package
+            | Rule::kw_credit
+            | Rule::kw_alert
+            | Rule::kw_refund
+            | Rule::kw_limit
+    )
+}
+
+/// Every keyword of the language, for "did you mean" suggestions.
+const KEYWORDS: &[&str] = &[
+    "above", "add", "after", "alert", "and", "as", "base", "below", "book", "by", "channels",
+    "content", "credit", "cycle", "daily", "default", "down", "each", "effective", "end", "every",
+    "expect", "expired", "expires", "feature", "first", "for", "forfeit", "free", "grant",
+    "graduated", "input", "is", "limit", "line", "max", "minimum", "multiply", "nearest", "never",
+    "not", "of", "on", "once", "or", "order", "over", "package", "per", "periods", "plan",
+    "refund", "request", "requires", "rolls", "round", "rounded", "same", "scale", "source",
+    "subscribed", "subscription", "tiers", "time_zone", "times", "title", "to", "topup", "unit",
+    "up", "volume", "when", "while", "within",
+];
+
+/// `expected ...` words for the label, and a help line.
+fn describe_expected(positives: &[Rule], found: &str) -> (String, Option<String>) {
+    let top = positives.iter().filter(|rule| is_top_keyword(**rule)).count() >= 3;
+    let block = positives.iter().filter(|rule| is_block_keyword(**rule)).count() >= 5;
+    let mut words: Vec<&'static str> = Vec::new();
+    let mut end_of_file = false;
+    for rule in positives {
+        if (top && is_top_keyword(*rule)) || (block && is_block_keyword(*rule)) {
+            continue;
+        }
+        match rule {
+            Rule::semicolon => {}
+            Rule::EOI => end_of_file = true,
+            _ => {
+                for word in rule_words(*rule) {
+                    if !words.contains(word) {
+                        words.push(word);
+                    }
+                }
+            }
+        }
+    }
+    // Statements go last: the words before say how the current statement could continue.
+    if block {
+        words.push("a new statement");
+    } else if top {
+        words.push("a new statement");
+    }
+    if end_of_file {
+        words.push("the end of the file");
+    }
+    let expected = if words.is_empty() {
+        "something else".to_owned()
+    } else {
+        join_or(&words)
+    };
+
+    // A misspelt keyword is the most common syntax error: name the keyword it resembles,
+    // preferring the ones that fit here.
+    let found_word = found.trim_matches('`');
+    let fitting: Vec<&str> = positives
+        .iter()
+        .flat_map(|rule| rule_words(*rule).iter())
+        .filter_map(|word| {
+            let inner = word.strip_prefix('`')?.strip_suffix('`')?;
+            (!inner.contains('`')).then_some(inner)
+        })
+        .collect();
+    let suggestion = crate::diagnostics::closest(found_word, fitting.iter().copied())
+        .or_else(|| crate::diagnostics::closest(found_word, KEYWORDS.iter().copied()));
+    let is_word = found_word.starts_with(|c: char| c.is_ascii_alphabetic());
+    let help = if let Some(keyword) = suggestion.filter(|keyword| is_word && *keyword != found_word) {
+        Some(format!("did you mean `{keyword}`?"))
+    } else if found == "end of file" {
+        Some("the file ends before the statement is complete; is a `}` missing?".to_owned())
+    } else if block {
+        Some(
+            "a statement starts with a keyword: in a feature `input`, `round`, `minimum`, `base`, `add`, `multiply by`, `first request free` or `requires`; in a plan `cycle`, `periods`, `grant`, `order`, `topup`, `package`, `credit line`, `alert below`, `refund` or `limit`"
+                .to_owned(),
+        )
+    } else if top {
+        Some(
+            "the file holds `book`, `title`, `effective`, `time_zone`, `source`, `unit`, `channels`, `feature`, `plan` and `expect` statements; what belongs to a feature or plan goes inside its `{ }`"
+                .to_owned(),
+        )
+    } else {
+        None
+    };
+    (expected, help)
+}
+
+/// `a`, `a or b`, `a, b or c`.
+pub(crate) fn join_or(words: &[&str]) -> String {
+    match words {
+        [] => String::new(),
+        [one] => (*one).to_owned(),
+        [rest @ .., last] => format!("{} or {last}", rest.join(", ")),
+    }
+}
+
+// ---- Building the tree -----------------------------------------------------------------------
+
+type P<'a> = Pair<'a, Rule>;
+
+fn span_of(pair: &P<'_>) -> Span {
+    let span = pair.as_span();
+    Span::new(span.start(), span.end())
+}
+
+fn token<'a>(pair: &P<'a>) -> Token<'a> {
+    Token {
+        text: pair.as_str(),
+        span: span_of(pair),
+    }
+}
+
+/// A token standing in for one the grammar guarantees but the tree lacks (never expected).
+fn missing<'a>(span: Span) -> Token<'a> {
+    Token {
+        text: "",
+        span: Span::new(span.end, span.end),
+    }
+}
+
+/// The first child with this rule, as a token.
+fn child_token<'a>(pair: &P<'a>, rule: Rule) -> Option<Token<'a>> {
+    pair.clone()
+        .into_inner()
+        .find(|child| child.as_rule() == rule)
+        .map(|child| token(&child))
+}
+
+fn child<'a>(pair: &P<'a>, rule: Rule) -> Option<P<'a>> {
+    pair.clone().into_inner().find(|child| child.as_rule() == rule)
+}
+
+fn children_tokens<'a>(pair: &P<'a>, rule: Rule) -> Vec<Token<'a>> {
+    pair.clone()
+        .into_inner()
+        .filter(|child| child.as_rule() == rule)
+        .map(|child| token(&child))
+        .collect()
+}
+
+fn first_keyword(pair: &P<'_>) -> Span {
+    pair.clone()
+        .into_inner()
+        .next()
+        .map_or_else(|| span_of(pair), |first| span_of(&first))
+}
+
+fn build_file(pair: P<'_>) -> Vec<Top<'_>> {
+    pair.into_inner().filter_map(|pair| build_top(&pair)).collect()
+}
+
+fn build_top<'a>(pair: &P<'a>) -> Option<Top<'a>> {
+    let span = span_of(pair);
+    let name = || child_token(pair, Rule::name).unwrap_or_else(|| missing(span));
+    let kind = match pair.as_rule() {
+        Rule::book_statement => TopKind::Book(name()),
+        Rule::title_statement => TopKind::Title(child_token(pair, Rule::string).unwrap_or_else(|| missing(span))),
+        Rule::effective_statement => {
+            TopKind::Effective(child_token(pair, Rule::date).unwrap_or_else(|| missing(span)))
+        }
+        Rule::time_zone_statement => TopKind::TimeZone(
+            child_token(pair, Rule::string)
+                .or_else(|| child_token(pair, Rule::name))
+                .unwrap_or_else(|| missing(span)),
+        ),
+        Rule::source_statement => {
+            TopKind::Source(child_token(pair, Rule::string).unwrap_or_else(|| missing(span)))
+        }
+        Rule::unit_statement => {
+            let mut scales = Vec::new();
+            let mut rounds = Vec::new();
+            for clause in pair.clone().into_inner() {
+                match clause.as_rule() {
+                    Rule::unit_scale => scales.extend(child_token(&clause, Rule::number)),
+                    Rule::unit_round => rounds.extend(child_token(&clause, Rule::rounding_mode)),
+                    _ => {}
+                }
+            }
+            TopKind::Unit(UnitDecl {
+                name: name(),
+                scales,
+                rounds,
+            })
+        }
+        Rule::channels_statement => TopKind::Channels(ChannelsDecl {
+            names: children_tokens(pair, Rule::name),
+            default: child(pair, Rule::channels_default).and_then(|d| child_token(&d, Rule::name)),
+        }),
+        Rule::feature_statement => TopKind::Feature(build_block(pair)),
+        Rule::plan_statement => TopKind::Plan(build_block(pair)),
+        Rule::expect_statement => TopKind::Expect(build_expect(pair)),
+        _ => return None,
+    };
+    Some(Top {
+        kind,
+        span,
+        keyword: first_keyword(pair),
+    })
+}
+
+fn build_block<'a>(pair: &P<'a>) -> Block<'a> {
+    let span = span_of(pair);
+    let mut body = Vec::new();
+    for statement in pair.clone().into_inner() {
+        if let Some(statement) = build_statement(&statement) {
+            body.push(statement);
+        }
+    }
+    Block {
+        name: child_token(pair, Rule::name).unwrap_or_else(|| missing(span)),
+        title: child_token(pair, Rule::string),
+        body,
+        open: child_token(pair, Rule::open_brace).map_or(span, |brace| brace.span),
+        close: child_token(pair, Rule::close_brace).map_or(span, |brace| brace.span),
+    }
+}
+
+fn build_statement<'a>(pair: &P<'a>) -> Option<Statement<'a>> {
+    let span = span_of(pair);
+    let name = || child_token(pair, Rule::name).unwrap_or_else(|| missing(span));
+    let names = || children_tokens(pair, Rule::name);
+    let kind = match pair.as_rule() {
+        Rule::input_statement => StatementKind::Input(build_input(pair)),
+        Rule::round_statement => StatementKind::Round(RoundDecl {
+            target: name(),
+            direction: child_token(pair, Rule::quantity_direction),
+            to: child_token(pair, Rule::quantity).unwrap_or_else(|| missing(span)),
+            mode: child_token(pair, Rule::round_mode),
+        }),
+        Rule::minimum_statement => StatementKind::Minimum(MinimumDecl {
+            value: child_token(pair, Rule::quantity).unwrap_or_else(|| missing(span)),
+            of: child(pair, Rule::minimum_of).and_then(|of| child_token(&of, Rule::name)),
+            when: child(pair, Rule::when_clause).map(|when| build_when(&when)),
+        }),
+        Rule::rule_statement => StatementKind::Rule(build_rule(pair)),
+        Rule::multiply_statement => StatementKind::Multiply(name()),
+        Rule::first_free_statement => StatementKind::FirstRequestFree,
+        Rule::gate_statement => StatementKind::Gate {
+            feature: name(),
+            when: child(pair, Rule::when_clause).map(|when| build_when(&when)),
+        },
+        Rule::prior_statement => StatementKind::RequiresPrior(names()),
+        Rule::cycle_statement => StatementKind::Cycle(children_tokens(pair, Rule::free_word)),
+        Rule::periods_statement => StatementKind::Periods(names()),
+        Rule::grant_statement => StatementKind::Grant(build_grant(pair)),
+        Rule::order_statement => StatementKind::Order(names()),
+        Rule::topup_statement => StatementKind::Topup(build_topup(pair)),
+        Rule::package_statement => StatementKind::Package {
+            name: name(),
+            amount: child(pair, Rule::amount).map_or_else(|| missing_amount(span), |a| build_amount(&a)),
+        },
+        Rule::credit_line_statement => StatementKind::CreditLine(
+            child(pair, Rule::amount).map_or_else(|| missing_amount(span), |a| build_amount(&a)),
+        ),
+        Rule::alert_statement => StatementKind::Alert(
+            pair.clone()
+                .into_inner()
+                .filter(|child| child.as_rule() == Rule::amount)
+                .map(|amount| build_amount(&amount))
+                .collect(),
+        ),
+        Rule::refund_window_statement => StatementKind::RefundWindow {
+            days: child_token(pair, Rule::number).unwrap_or_else(|| missing(span)),
+            unit: name(),
+            reasons: child(pair, Rule::refund_reasons)
+                .map(|reasons| children_tokens(&reasons, Rule::name))
+                .unwrap_or_default(),
+        },
+        Rule::refund_expired_statement => StatementKind::RefundExpired(
+            match child(pair, Rule::refund_restore) {
+                Some(restore) => RefundExpired::Restore {
+                    kind: child(&restore, Rule::grant_kind)
+                        .and_then(|kind| child_token(&kind, Rule::name))
+                        .unwrap_or_else(|| missing(span)),
+                    expires: child(&restore, Rule::expires_clause).map(|clause| build_expiry(&clause)),
+                },
+                None => RefundExpired::Forfeit,
+            },
+        ),
+        Rule::limit_statement => StatementKind::Limit {
+            number: child_token(pair, Rule::number).unwrap_or_else(|| missing(span)),
+            words: children_tokens(pair, Rule::free_word),
+        },
+        _ => return None,
+    };
+    Some(Statement {
+        kind,
+        span,
+        keyword: first_keyword(pair),
+    })
+}
+
+fn build_input<'a>(pair: &P<'a>) -> InputDecl<'a> {
+    let span = span_of(pair);
+    let kind_pair = child(pair, Rule::input_kind);
+    let kind = kind_pair
+        .as_ref()
+        .and_then(|kind| child_token(kind, Rule::name))
+        .unwrap_or_else(|| missing(span));
+    let choices = kind_pair
+        .as_ref()
+        .and_then(|kind| child(kind, Rule::choice_list))
+        .map(|list| children_tokens(&list, Rule::name));
+    let mut defaults = Vec::new();
+    let mut maxes = Vec::new();
+    for clause in pair.clone().into_inner() {
+        match clause.as_rule() {
+            Rule::input_default => {
+                defaults.extend(child(&clause, Rule::value).and_then(|value| value.into_inner().next()).map(|v| token(&v)));
+            }
+            Rule::input_max => maxes.extend(child_token(&clause, Rule::quantity)),
+            _ => {}
+        }
+    }
+    InputDecl {
+        name: child_token(pair, Rule::name).unwrap_or_else(|| missing(span)),
+        kind,
+        choices,
+        defaults,
+        maxes,
+    }
+}
+
+fn missing_amount<'a>(span: Span) -> Amount<'a> {
+    Amount {
+        number: missing(span),
+        unit: missing(span),
+        span: Span::new(span.end, span.end),
+    }
+}
+
+fn build_amount<'a>(pair: &P<'a>) -> Amount<'a> {
+    let span = span_of(pair);
+    Amount {
+        number: child_token(pair, Rule::number).unwrap_or_else(|| missing(span)),
+        unit: child_token(pair, Rule::name).unwrap_or_else(|| missing(span)),
+        span,
+    }
+}
+
+fn build_per<'a>(pair: &P<'a>) -> Per<'a> {
+    let span = span_of(pair);
+    match child_token(pair, Rule::kw_each) {
+        Some(each) => Per::Each(each.span),
+        None => Per::Per(
+            child_token(pair, Rule::quantity)
+                .or_else(|| child_token(pair, Rule::name))
+                .unwrap_or_else(|| missing(span)),
+        ),
+    }
+}
+
+fn build_rule<'a>(pair: &P<'a>) -> RuleDecl<'a> {
+    let span = span_of(pair);
+    let role = match child(pair, Rule::rule_role).and_then(|role| role.into_inner().next()) {
+        Some(role) if role.as_rule() == Rule::kw_add => Role::Add,
+        _ => Role::Base,
+    };
+    let price = if let Some(tiers) = child(pair, Rule::tiers_price) {
+        PriceDecl::Tiers {
+            mode: child_token(&tiers, Rule::tier_mode),
+            keyword: child_token(&tiers, Rule::kw_tiers).map_or(span_of(&tiers), |kw| kw.span),
+            of: child(&tiers, Rule::per_of).and_then(|of| child_token(&of, Rule::name)),
+        }
+    } else {
+        let simple = child(pair, Rule::simple_price);
+        let amount = simple
+            .as_ref()
+            .and_then(|simple| child(simple, Rule::amount))
+            .map_or_else(|| missing_amount(span), |amount| build_amount(&amount));
+        let per = simple
+            .as_ref()
+            .and_then(|simple| child(simple, Rule::per_part))
+            .map(|per| build_per(&per));
+        let mut modifiers = Vec::new();
+        if let Some(simple) = &simple {
+            for modifier in simple.clone().into_inner().filter(|c| c.as_rule() == Rule::per_modifier) {
+                for inner in modifier.into_inner() {
+                    match inner.as_rule() {
+                        Rule::per_of => modifiers.extend(child_token(&inner, Rule::name).map(Modifier::Of)),
+                        Rule::per_rounded => modifiers.extend(
+                            child_token(&inner, Rule::quantity_direction).map(Modifier::Rounded),
+                        ),
+                        Rule::per_times => modifiers.extend(child_token(&inner, Rule::name).map(Modifier::Times)),
+                        _ => {}
+                    }
+                }
+            }
+        }
+        PriceDecl::Simple {
+            amount,
+            per,
+            modifiers,
+        }
+    };
+    let tiers = child(pair, Rule::tiers_block).map(|block| {
+        let block_span = span_of(&block);
+        TiersBlock {
+            tiers: block
+                .clone()
+                .into_inner()
+                .filter(|child| child.as_rule() == Rule::tier)
+                .map(|tier| {
+                    let tier_span = span_of(&tier);
+                    TierDecl {
+                        up_to: child(&tier, Rule::tier_up_to).and_then(|up_to| child_token(&up_to, Rule::quantity)),
+                        amount: child(&tier, Rule::amount)
+                            .map_or_else(|| missing_amount(tier_span), |amount| build_amount(&amount)),
+                        per: child(&tier, Rule::per_part).map(|per| build_per(&per)),
+                        span: tier_span,
+                    }
+                })
+                .collect(),
+            open: child_token(&block, Rule::open_brace).map_or(block_span, |brace| brace.span),
+            close: child_token(&block, Rule::close_brace).map_or(block_span, |brace| brace.span),
+        }
+    });
+    RuleDecl {
+        role,
+        price,
+        when: child(pair, Rule::when_clause).map(|when| build_when(&when)),
+        tiers,
+    }
+}
+
+fn build_when<'a>(pair: &P<'a>) -> Condition<'a> {
+    let condition = child(pair, Rule::condition);
+    let span = condition.as_ref().map_or_else(|| span_of(pair), span_of);
+    let tests = condition
+        .map(|condition| {
+            condition
+                .into_inner()
+                .filter(|child| child.as_rule() == Rule::test)
+                .filter_map(|test| {
+                    let test_span = span_of(&test);
+                    let inner = test.into_inner().next()?;
+                    let kind = match inner.as_rule() {
+                        Rule::not_test => TestKind::NotFlag(child_token(&inner, Rule::name)?),
+                        Rule::is_test => {
+                            let mut names = children_tokens(&inner, Rule::name).into_iter();
+                            let input = names.next()?;
+                            TestKind::Is {
+                                input,
+                                values: names.collect(),
+                            }
+                        }
+                        _ => TestKind::Flag(child_token(&inner, Rule::name)?),
+                    };
+                    Some(TestDecl {
+                        kind,
+                        span: test_span,
+                    })
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    Condition { tests, span }
+}
+
+fn build_expiry<'a>(clause: &P<'a>) -> Expiry<'a> {
+    let span = span_of(clause);
+    let kind = match child(clause, Rule::expiry).and_then(|expiry| expiry.into_inner().next()) {
+        Some(inner) if inner.as_rule() == Rule::expiry_end => {
+            ExpiryKind::EndOf(child_token(&inner, Rule::name).unwrap_or_else(|| missing(span)))
+        }
+        Some(inner) if inner.as_rule() == Rule::expiry_after => ExpiryKind::After {
+            number: child_token(&inner, Rule::number).unwrap_or_else(|| missing(span)),
+            unit: child_token(&inner, Rule::name).unwrap_or_else(|| missing(span)),
+        },
+        _ => ExpiryKind::Never,
+    };
+    Expiry { kind, span }
+}
+
+fn build_grant<'a>(pair: &P<'a>) -> GrantDecl<'a> {
+    let span = span_of(pair);
+    let mut expires = Vec::new();
+    let mut rollovers = Vec::new();
+    for clause in pair.clone().into_inner() {
+        match clause.as_rule() {
+            Rule::expires_clause => expires.push(build_expiry(&clause)),
+            Rule::rollover_clause => {
+                let clause_span = span_of(&clause);
+                let kind = match clause.clone().into_inner().last() {
+                    Some(inner) if inner.as_rule() == Rule::rollover_up_to => RolloverKind::UpTo(
+                        child(&inner, Rule::amount)
+                            .map_or_else(|| missing_amount(clause_span), |amount| build_amount(&amount)),
+                    ),
+                    Some(inner) if inner.as_rule() == Rule::rollover_count => RolloverKind::Cycles {
+                        number: child_token(&inner, Rule::number).unwrap_or_else(|| missing(clause_span)),
+                        unit: child_token(&inner, Rule::name).unwrap_or_else(|| missing(clause_span)),
+                    },
+                    _ => RolloverKind::WhileSubscribed,
+                };
+                rollovers.push(RolloverDecl {
+                    kind,
+                    span: clause_span,
+                });
+            }
+            _ => {}
+        }
+    }
+    let every = child(pair, Rule::grant_every).and_then(|every| {
+        let every_span = span_of(&every);
+        let first = every.clone().into_inner().next()?;
+        Some(match first.as_rule() {
+            Rule::kw_daily => Every::Daily(every_span),
+            Rule::kw_once => Every::Once(every_span),
+            _ => Every::Every {
+                word: child_token(&every, Rule::name).unwrap_or_else(|| missing(every_span)),
+                span: every_span,
+            },
+        })
+    });
+    GrantDecl {
+        amount: child(pair, Rule::amount).map_or_else(|| missing_amount(span), |amount| build_amount(&amount)),
+        every,
+        kind: child(pair, Rule::grant_kind).and_then(|kind| child_token(&kind, Rule::name)),
+        expires,
+        rollovers,
+    }
+}
+
+fn build_topup<'a>(pair: &P<'a>) -> TopupDecl<'a> {
+    let mut expires = Vec::new();
+    let mut requires_subscription = Vec::new();
+    for clause in pair.clone().into_inner() {
+        match clause.as_rule() {
+            Rule::expires_clause => expires.push(build_expiry(&clause)),
+            Rule::topup_requires => requires_subscription.push(span_of(&clause)),
+            _ => {}
+        }
+    }
+    TopupDecl {
+        kind: child(pair, Rule::grant_kind).and_then(|kind| child_token(&kind, Rule::name)),
+        expires,
+        requires_subscription,
+    }
+}
+
+fn build_expect<'a>(pair: &P<'a>) -> ExpectDecl<'a> {
+    let mut terms = Vec::new();
+    let mut amounts = Vec::new();
+    for part in pair.clone().into_inner() {
+        match part.as_rule() {
+            Rule::expect_term => {
+                let span = span_of(&part);
+                terms.push(ExpectTermDecl {
+                    count: child(&part, Rule::expect_count).and_then(|count| child_token(&count, Rule::number)),
+                    first: child_token(&part, Rule::kw_first).map(|first| first.span),
+                    feature: child_token(&part, Rule::name).unwrap_or_else(|| missing(span)),
+                    args: part
+                        .clone()
+                        .into_inner()
+                        .filter(|child| child.as_rule() == Rule::expect_arg)
+                        .map(|arg| {
+                            let arg_span = span_of(&arg);
+                            ExpectArg {
+                                name: child_token(&arg, Rule::name).unwrap_or_else(|| missing(arg_span)),
+                                value: child(&arg, Rule::value)
+                                    .and_then(|value| value.into_inner().next())
+                                    .map_or_else(|| missing(arg_span), |value| token(&value)),
+                                span: arg_span,
+                            }
+                        })
+                        .collect(),
+                    span,
+                });
+            }
+            Rule::amount => amounts.push(build_amount(&part)),
+            _ => {}
+        }
+    }
+    ExpectDecl { terms, amounts }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_rates_file_parses() {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../rates");
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            let source = std::fs::read_to_string(&path).unwrap();
+            let file = parse(&source);
+            assert!(file.is_ok(), "{}: {:?}", path.display(), file.err());
+        }
+    }
+}
+#[cfg(test)]
+mod scratch {
+    #[test]
+    fn show() {
+        for src in [
+            "book x\nfeature a {\n  base 20 credits pr minute\n}\n",
+            "book x\nfeature a {\n  input duration duration max\n}\n",
+            "book x\nfeature a {\n  base 20 credit per minute when\n}\n",
+            "book x\nfeatur a {}\n",
+            "book x\nfeature a {\n  base graduated tiers of x {\n    up to 5: 1 credit per x\n    abov: 2 credit\n  }\n}\n",
+            "book x\nexpect a(b: 1 = 2 credit\n",
+            "book x\nplan p {\n  grant 10 credit daily as free, expire never\n}\n",
+            "book x\nunit credit scale 2 round\n",
+            "book x\nfeature a {\n",
+            "book 12\n",
+        ] {
+            println!("----\n{src}=> {:?}", super::parse(src).err());
+        }
+    }
+}

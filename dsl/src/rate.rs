@@ -1,1 +1,744 @@
-//! (being written)
+//! Rating: what one usage of a feature costs, per unit, under one compiled rate book.
+//!
+//! The order is LANGUAGE.md's and nothing else: minimum quantities → quantity rounding →
+//! each matching rule (base/add, `each`, `per` with proration and optional `rounded`,
+//! graduated and volume tiers, `times`) → `multiply by` → sum per unit → round per unit with
+//! the stated mode and precision → minimum amount (only for units a rule charged) → first
+//! request free. All arithmetic is checked `rust_decimal`; nothing here uses floating point
+//! and nothing rounds implicitly.
+
+use rust_decimal::{Decimal, RoundingStrategy};
+
+use crate::book::{
+    Condition, Feature, Input, InputValue, Plan, Price, QuantityDirection, RateBook, RatedAmount,
+    Rating, RatingContext, RatingLine, RoundingMode, RuleRole, Test, Tier, TierMode, UnitDef,
+    Usage,
+};
+use crate::literal;
+
+/// Why a usage could not be rated. With a checked book and a usage from
+/// [`RateBook::usage`], only `Overflow` can happen, and only for absurd quantities.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, miette::Diagnostic)]
+pub enum RateError {
+    #[error("`{feature}` is not a feature of this rate book")]
+    #[diagnostic(code(unknown_feature), help("the book's features are: {known}"))]
+    UnknownFeature { feature: String, known: String },
+
+    #[error("input `{input}` of `{feature}` is missing")]
+    #[diagnostic(code(missing_input), help("give `{input}` a value; it has no default"))]
+    MissingInput { feature: String, input: String },
+
+    #[error("input `{input}` of `{feature}` needs {expected}")]
+    #[diagnostic(code(invalid_input))]
+    WrongValue {
+        feature: String,
+        input: String,
+        expected: &'static str,
+    },
+
+    #[error("no price of `{feature}` in `{unit}` matches this usage")]
+    #[diagnostic(code(missing_price), help("the rate book needs a `base` line for this combination"))]
+    NoPrice { feature: String, unit: String },
+
+    #[error("rating `{feature}` overflowed")]
+    #[diagnostic(
+        code(overflow),
+        help("a quantity or price is too large to rate exactly; use smaller quantities")
+    )]
+    Overflow { feature: String },
+
+    #[error("`{unit}` is not a unit of this rate book")]
+    #[diagnostic(code(unknown_unit))]
+    UnknownUnit { unit: String },
+
+    #[error("the rounding of `{unit}` in `{feature}` is not stated")]
+    #[diagnostic(code(rounding_not_stated), help("write `round {unit} to PRECISION MODE`"))]
+    RoundingNotStated { feature: String, unit: String },
+
+    #[error("`{feature}` charges more units than a rating can track")]
+    #[diagnostic(code(too_many_units), help("a feature charges at most 64 units"))]
+    TooManyUnits { feature: String },
+
+    #[error("`{amount}` {unit} is not a whole number of minor units")]
+    #[diagnostic(
+        code(inexact_amount),
+        help("round `{unit}` to a precision no finer than its scale")
+    )]
+    InexactAmount { unit: String, amount: Decimal },
+}
+
+impl RateBook {
+    /// The feature called `name`.
+    pub fn feature(&self, name: &str) -> Option<&Feature> {
+        self.features.iter().find(|feature| feature.name == name)
+    }
+
+    /// The plan called `name`.
+    pub fn plan(&self, name: &str) -> Option<&Plan> {
+        self.plans.iter().find(|plan| plan.name == name)
+    }
+
+    /// The unit called `name`.
+    pub fn unit(&self, name: &str) -> Option<&UnitDef> {
+        self.units.iter().find(|unit| unit.name == name)
+    }
+
+    /// Rates one usage: the amount per unit, rounded as the book states, with an explanation
+    /// line per rule that applied.
+    ///
+    /// # Errors
+    /// An unknown feature, a missing or mistyped input (a usage not built by
+    /// [`RateBook::usage`]), or arithmetic overflow on absurd quantities. Never panics.
+    pub fn rate(&self, usage: &Usage, context: RatingContext) -> Result<Rating, RateError> {
+        let feature = self
+            .feature(&usage.feature)
+            .ok_or_else(|| RateError::UnknownFeature {
+                feature: usage.feature.clone(),
+                known: self.feature_names(),
+            })?;
+        Rater::new(self, feature, usage).rate(context, Explain::Lines)
+    }
+
+    /// [`RateBook::rate`] without the explanation: the same amounts, `free` and version,
+    /// with `lines` left empty. For charges, where nobody reads the lines and formatting
+    /// them would cost as much as the rating itself.
+    ///
+    /// # Errors
+    /// As [`RateBook::rate`].
+    pub fn rate_amounts(&self, usage: &Usage, context: RatingContext) -> Result<Rating, RateError> {
+        let feature = self
+            .feature(&usage.feature)
+            .ok_or_else(|| RateError::UnknownFeature {
+                feature: usage.feature.clone(),
+                known: self.feature_names(),
+            })?;
+        Rater::new(self, feature, usage).rate(context, Explain::AmountsOnly)
+    }
+
+    /// Whether `condition` holds for `usage` (choices, flags and the channel, the book's
+    /// default channel when the usage names none).
+    pub fn condition_holds(&self, condition: &Condition, usage: &Usage) -> bool {
+        match self.feature(&usage.feature) {
+            Some(feature) => Rater::new(self, feature, usage).holds(condition),
+            None => false,
+        }
+    }
+
+    /// Whether `plan` gates this usage behind an active subscription
+    /// (`requires subscription for FEATURE [when COND]`).
+    pub fn requires_subscription(&self, plan: &Plan, usage: &Usage) -> bool {
+        plan.gates
+            .iter()
+            .any(|gate| gate.feature == usage.feature && self.condition_holds(&gate.when, usage))
+    }
+
+    fn feature_names(&self) -> String {
+        let names: Vec<String> = self
+            .features
+            .iter()
+            .map(|feature| format!("`{}`", feature.name))
+            .collect();
+        names.join(", ")
+    }
+}
+
+/// The strategy `rust_decimal` names for each of the book's rounding modes; spelled out so
+/// that no call ever falls back to `round_dp`'s banker's rounding.
+pub fn strategy(mode: RoundingMode) -> RoundingStrategy {
+    match mode {
+        RoundingMode::Up => RoundingStrategy::AwayFromZero,
+        RoundingMode::Down => RoundingStrategy::ToZero,
+        RoundingMode::HalfUp => RoundingStrategy::MidpointAwayFromZero,
+        RoundingMode::HalfEven => RoundingStrategy::MidpointNearestEven,
+        RoundingMode::HalfDown => RoundingStrategy::MidpointTowardZero,
+    }
+}
+
+/// Rounds `amount` to a multiple of `precision` (`0.01`, `1`, `0.05`, `10`) with `mode`.
+///
+/// Powers of ten below or at one round in place; any other step divides, rounds to a whole
+/// number and multiplies back. Returns `None` on overflow or a zero/negative precision.
+pub fn round_amount(amount: Decimal, precision: Decimal, mode: RoundingMode) -> Option<Decimal> {
+    if precision <= Decimal::ZERO {
+        return None;
+    }
+    let strategy = strategy(mode);
+    // 0.01 is mantissa 1 at scale 2; 1 is mantissa 1 at scale 0.
+    let normalized = precision.normalize();
+    if normalized.mantissa() == 1 {
+        return Some(amount.round_dp_with_strategy(normalized.scale(), strategy));
+    }
+    let steps = amount.checked_div(precision)?;
+    steps
+        .round_dp_with_strategy(0, strategy)
+        .checked_mul(precision)
+}
+
+/// Rounds a quantity to a multiple of `step` in `direction` (`Nearest`: halves go up).
+pub fn round_quantity(
+    quantity: Decimal,
+    step: Decimal,
+    direction: QuantityDirection,
+) -> Option<Decimal> {
+    if step <= Decimal::ZERO {
+        return None;
+    }
+    let strategy = match direction {
+        QuantityDirection::Up => RoundingStrategy::AwayFromZero,
+        QuantityDirection::Down => RoundingStrategy::ToZero,
+        QuantityDirection::Nearest => RoundingStrategy::MidpointAwayFromZero,
+    };
+    // Rounding to whole seconds or words is the common case: no division needed.
+    if step == Decimal::ONE {
+        return Some(quantity.round_dp_with_strategy(0, strategy));
+    }
+    let steps = quantity.checked_div(step)?;
+    steps.round_dp_with_strategy(0, strategy).checked_mul(step)
+}
+
+/// Whether a rating writes its explanation lines.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Explain {
+    Lines,
+    AmountsOnly,
+}
+
+/// Inputs whose rounded quantity is remembered during one rating; a feature has a handful.
+const CACHED_INPUTS: usize = 16;
+
+/// Units of one feature tracked in the per-unit bit sets below.
+const MAX_FEATURE_UNITS: usize = 64;
+
+/// One rating in progress: the book, the feature and the usage, borrowed, and the quantities
+/// already read (after minimums and rounding), by input position.
+struct Rater<'a> {
+    book: &'a RateBook,
+    feature: &'a Feature,
+    usage: &'a Usage,
+    quantities: [Option<Decimal>; CACHED_INPUTS],
+}
+
+/// A rule's amount before `times` and `multiply by`, and the quantity it was computed on.
+struct Priced<'a> {
+    amount: Decimal,
+    quantity: Option<(&'a Input, Decimal)>,
+}
+
+impl<'a> Rater<'a> {
+    fn new(book: &'a RateBook, feature: &'a Feature, usage: &'a Usage) -> Self {
+        Rater {
+            book,
+            feature,
+            usage,
+            quantities: [None; CACHED_INPUTS],
+        }
+    }
+
+    fn overflow(&self) -> RateError {
+        RateError::Overflow {
+            feature: self.feature.name.clone(),
+        }
+    }
+
+    fn rate(mut self, context: RatingContext, explain: Explain) -> Result<Rating, RateError> {
+        let feature = self.feature;
+        if feature.units.len() > MAX_FEATURE_UNITS {
+            return Err(RateError::TooManyUnits {
+                feature: feature.name.clone(),
+            });
+        }
+        // One total per unit the feature can charge (already sorted by name), and bit sets
+        // by unit position: which units a rule charged (a minimum charge applies only to
+        // those), which have base lines, and which had a base line match.
+        let mut amounts: Vec<RatedAmount> = Vec::with_capacity(feature.units.len());
+        for unit in &feature.units {
+            amounts.push(RatedAmount {
+                unit: unit.clone(),
+                amount: Decimal::ZERO,
+                amount_minor: 0,
+            });
+        }
+        let mut charged: u64 = 0;
+        let mut has_base: u64 = 0;
+        let mut base_matched: u64 = 0;
+        let mut lines: Vec<RatingLine> = match explain {
+            Explain::Lines => Vec::with_capacity(feature.rules.len() + 1),
+            Explain::AmountsOnly => Vec::new(),
+        };
+
+        let multiplier = self.multiplier()?;
+
+        for rule in &feature.rules {
+            let slot = feature
+                .units
+                .iter()
+                .position(|unit| *unit == rule.unit)
+                .ok_or_else(|| RateError::UnknownUnit {
+                    unit: rule.unit.clone(),
+                })?;
+            let bit = 1u64 << slot;
+            let base = rule.role == RuleRole::Base;
+            if base {
+                has_base |= bit;
+            }
+            if !self.holds(&rule.when) {
+                continue;
+            }
+            let priced = self.price(&rule.price, explain)?;
+            let mut contribution = priced.amount;
+            if let Some(times) = &rule.times {
+                let count = self.count(times)?;
+                contribution = contribution
+                    .checked_mul(count)
+                    .ok_or_else(|| self.overflow())?;
+            }
+            if let Some(multiplier) = multiplier {
+                contribution = contribution
+                    .checked_mul(multiplier)
+                    .ok_or_else(|| self.overflow())?;
+            }
+            let total = amounts.get_mut(slot).ok_or_else(|| self.overflow())?;
+            total.amount = total
+                .amount
+                .checked_add(contribution)
+                .ok_or_else(|| self.overflow())?;
+            charged |= bit;
+            if base {
+                base_matched |= bit;
+            }
+            if explain == Explain::Lines {
+                lines.push(RatingLine {
+                    text: rule_text(rule, priced.quantity, multiplier, contribution),
+                    unit: Some(rule.unit.clone()),
+                    amount: Some(contribution),
+                });
+            }
+        }
+
+        // A unit with base lines must have had one match: `check` guarantees it for
+        // compiled books; this keeps hand-built ones honest.
+        let unpriced = has_base & !base_matched;
+        if unpriced != 0 {
+            let slot = usize::try_from(unpriced.trailing_zeros()).unwrap_or(0);
+            return Err(RateError::NoPrice {
+                feature: feature.name.clone(),
+                unit: feature.units.get(slot).cloned().unwrap_or_default(),
+            });
+        }
+
+        for (slot, total) in amounts.iter_mut().enumerate() {
+            let definition = self.book.unit(&total.unit).ok_or_else(|| RateError::UnknownUnit {
+                unit: total.unit.clone(),
+            })?;
+            let (precision, mode) = self.amount_rounding(definition)?;
+            let exact = total.amount;
+            total.amount = round_amount(exact, precision, mode).ok_or_else(|| self.overflow())?;
+            if explain == Explain::Lines && total.amount != exact {
+                lines.push(RatingLine {
+                    text: rounding_text(&total.unit, exact, precision, mode, total.amount),
+                    unit: Some(total.unit.clone()),
+                    amount: Some(total.amount),
+                });
+            }
+            if charged & (1u64 << slot) == 0 {
+                continue;
+            }
+            let minimum = feature
+                .minimum_amounts
+                .iter()
+                .find(|minimum| minimum.unit == total.unit);
+            if let Some(minimum) = minimum.filter(|minimum| total.amount < minimum.amount) {
+                total.amount = minimum.amount;
+                if explain == Explain::Lines {
+                    lines.push(RatingLine {
+                        text: minimum_text(&total.unit, minimum.amount),
+                        unit: Some(total.unit.clone()),
+                        amount: Some(minimum.amount),
+                    });
+                }
+            }
+        }
+
+        let free = feature.first_request_free && context.first_request;
+        if free {
+            amounts.clear();
+            if explain == Explain::Lines {
+                lines.push(RatingLine {
+                    text: "first request free: nothing charged".to_owned(),
+                    unit: None,
+                    amount: None,
+                });
+            }
+        }
+        amounts.retain(|amount| !amount.amount.is_zero());
+        for amount in &mut amounts {
+            amount.amount_minor = self.minor(&amount.unit, amount.amount)?;
+        }
+        // Nothing left to consult: drop the quantities before building the result.
+        self.quantities = [None; CACHED_INPUTS];
+        Ok(Rating {
+            feature: feature.name.clone(),
+            rates_version: self.book.rates_version.clone(),
+            amounts,
+            lines,
+            free,
+        })
+    }
+
+    /// The product of every `multiply by` count, or `None` when there is none.
+    fn multiplier(&self) -> Result<Option<Decimal>, RateError> {
+        let mut product: Option<Decimal> = None;
+        for name in &self.feature.multipliers {
+            let count = self.count(name)?;
+            product = Some(match product {
+                Some(value) => value.checked_mul(count).ok_or_else(|| self.overflow())?,
+                None => count,
+            });
+        }
+        Ok(product)
+    }
+
+    /// The position and definition of the input called `name`.
+    fn input(&self, name: &str) -> Result<(usize, &'a Input), RateError> {
+        self.feature
+            .inputs
+            .iter()
+            .enumerate()
+            .find(|(_, input)| input.name == name)
+            .ok_or_else(|| RateError::MissingInput {
+                feature: self.feature.name.clone(),
+                input: name.to_owned(),
+            })
+    }
+
+    /// The value given for `name`, or the input's default.
+    fn value(&self, name: &str) -> Option<&'a InputValue> {
+        self.usage.inputs.get(name).or_else(|| {
+            self.feature
+                .inputs
+                .iter()
+                .find(|input| input.name == name)
+                .and_then(|input| input.default.as_ref())
+        })
+    }
+
+    fn count(&self, name: &str) -> Result<Decimal, RateError> {
+        match self.value(name) {
+            Some(InputValue::Quantity(value)) => Ok(*value),
+            Some(_) => Err(RateError::WrongValue {
+                feature: self.feature.name.clone(),
+                input: name.to_owned(),
+                expected: "a quantity",
+            }),
+            None => Err(RateError::MissingInput {
+                feature: self.feature.name.clone(),
+                input: name.to_owned(),
+            }),
+        }
+    }
+
+    /// The quantity of an input after minimums and quantity rounding, computed once.
+    fn quantity(&mut self, position: usize, input: &Input) -> Result<Decimal, RateError> {
+        if let Some(Some(known)) = self.quantities.get(position) {
+            return Ok(*known);
+        }
+        let name = input.name.as_str();
+        let mut quantity = self.count(name)?;
+        for minimum in &self.feature.minimum_quantities {
+            if minimum.input == name && quantity < minimum.quantity && self.holds(&minimum.when)
+            {
+                quantity = minimum.quantity;
+            }
+        }
+        for rounding in &self.feature.quantity_rounding {
+            if rounding.input == name {
+                quantity = round_quantity(quantity, rounding.step, rounding.direction)
+                    .ok_or_else(|| self.overflow())?;
+            }
+        }
+        if let Some(slot) = self.quantities.get_mut(position) {
+            *slot = Some(quantity);
+        }
+        Ok(quantity)
+    }
+
+    fn price(&mut self, price: &'a Price, explain: Explain) -> Result<Priced<'a>, RateError> {
+        match price {
+            Price::Each { amount } => Ok(Priced {
+                amount: *amount,
+                quantity: None,
+            }),
+            Price::Per {
+                amount,
+                input,
+                per,
+                rounded,
+            } => {
+                let (position, definition) = self.input(input)?;
+                let quantity = self.quantity(position, definition)?;
+                let (value, used) = match rounded {
+                    // `per minute rounded up`: whole steps of `per`, each at `amount`.
+                    Some(direction) => {
+                        let steps = round_steps(quantity, *per, *direction)
+                            .ok_or_else(|| self.overflow())?;
+                        let value = amount.checked_mul(steps).ok_or_else(|| self.overflow())?;
+                        // The rounded quantity is only shown, never computed with.
+                        let used = match explain {
+                            Explain::Lines => {
+                                steps.checked_mul(*per).ok_or_else(|| self.overflow())?
+                            }
+                            Explain::AmountsOnly => quantity,
+                        };
+                        (value, used)
+                    }
+                    // Proration: amount × quantity ÷ per, multiplying first so that an
+                    // exact result stays exact.
+                    None => {
+                        let product = amount
+                            .checked_mul(quantity)
+                            .ok_or_else(|| self.overflow())?;
+                        let value = if *per == Decimal::ONE {
+                            product
+                        } else {
+                            product.checked_div(*per).ok_or_else(|| self.overflow())?
+                        };
+                        (value, quantity)
+                    }
+                };
+                Ok(Priced {
+                    amount: value,
+                    quantity: Some((definition, used)),
+                })
+            }
+            Price::Tiers { mode, input, tiers } => {
+                let (position, definition) = self.input(input)?;
+                let quantity = self.quantity(position, definition)?;
+                let value = match mode {
+                    TierMode::Graduated => self.graduated(quantity, tiers)?,
+                    TierMode::Volume => {
+                        let tier = tiers
+                            .iter()
+                            .find(|tier| tier.up_to.is_none_or(|bound| quantity <= bound))
+                            .or_else(|| tiers.last());
+                        match tier {
+                            Some(tier) => tier
+                                .amount
+                                .checked_mul(quantity)
+                                .and_then(|product| product.checked_div(tier.per))
+                                .ok_or_else(|| self.overflow())?,
+                            None => Decimal::ZERO,
+                        }
+                    }
+                };
+                Ok(Priced {
+                    amount: value,
+                    quantity: Some((definition, quantity)),
+                })
+            }
+        }
+    }
+
+    /// Each slice of `quantity` at its own tier's rate.
+    fn graduated(&self, quantity: Decimal, tiers: &[Tier]) -> Result<Decimal, RateError> {
+        let mut total = Decimal::ZERO;
+        let mut lower = Decimal::ZERO;
+        for tier in tiers {
+            if quantity <= lower {
+                break;
+            }
+            let upper = match tier.up_to {
+                Some(bound) if bound < quantity => bound,
+                _ => quantity,
+            };
+            let slice = upper.checked_sub(lower).ok_or_else(|| self.overflow())?;
+            let part = tier
+                .amount
+                .checked_mul(slice)
+                .and_then(|product| product.checked_div(tier.per))
+                .ok_or_else(|| self.overflow())?;
+            total = total.checked_add(part).ok_or_else(|| self.overflow())?;
+            match tier.up_to {
+                Some(bound) => lower = bound,
+                None => break,
+            }
+        }
+        Ok(total)
+    }
+
+    fn holds(&self, condition: &Condition) -> bool {
+        condition.all.iter().all(|test| self.test(test))
+    }
+
+    fn test(&self, test: &Test) -> bool {
+        match test {
+            Test::OneOf { input, values } => {
+                let chosen = if input == "channel" {
+                    self.channel()
+                } else {
+                    match self.value(input) {
+                        Some(InputValue::Choice(choice)) => Some(choice.as_str()),
+                        _ => None,
+                    }
+                };
+                chosen.is_some_and(|chosen| values.iter().any(|value| value == chosen))
+            }
+            Test::Flag { input, expected } => {
+                matches!(self.value(input), Some(InputValue::Flag(flag)) if flag == expected)
+            }
+        }
+    }
+
+    /// The usage's channel, else the book's default channel.
+    fn channel(&self) -> Option<&'a str> {
+        match &self.usage.channel {
+            Some(channel) => Some(channel.as_str()),
+            None => self
+                .book
+                .channels
+                .as_ref()
+                .map(|channels| channels.default.as_str()),
+        }
+    }
+
+    /// The feature's rounding for `unit`, else the unit's default at its scale.
+    fn amount_rounding(&self, unit: &UnitDef) -> Result<(Decimal, RoundingMode), RateError> {
+        if let Some(rounding) = self
+            .feature
+            .amount_rounding
+            .iter()
+            .find(|rounding| rounding.unit == unit.name)
+        {
+            return Ok((rounding.precision, rounding.mode));
+        }
+        match unit.rounding {
+            Some(mode) => Ok((Decimal::new(1, unit.scale.min(28)), mode)),
+            None => Err(RateError::RoundingNotStated {
+                feature: self.feature.name.clone(),
+                unit: unit.name.clone(),
+            }),
+        }
+    }
+
+    /// `amount` × 10^scale as an integer, from the mantissa: the amount must already be a
+    /// whole number of minor units (its rounding is never finer than the unit's scale).
+    fn minor(&self, unit: &str, amount: Decimal) -> Result<i64, RateError> {
+        let definition = self.book.unit(unit).ok_or_else(|| RateError::UnknownUnit {
+            unit: unit.to_owned(),
+        })?;
+        let normalized = amount.normalize();
+        let inexact = || RateError::InexactAmount {
+            unit: unit.to_owned(),
+            amount,
+        };
+        let shift = definition
+            .scale
+            .checked_sub(normalized.scale())
+            .ok_or_else(inexact)?;
+        let minor = 10i128
+            .checked_pow(shift)
+            .and_then(|factor| normalized.mantissa().checked_mul(factor))
+            .ok_or_else(|| self.overflow())?;
+        i64::try_from(minor).map_err(|_| self.overflow())
+    }
+}
+
+/// How many whole `per` steps `quantity` is, rounded in `direction`.
+fn round_steps(quantity: Decimal, per: Decimal, direction: QuantityDirection) -> Option<Decimal> {
+    if per <= Decimal::ZERO {
+        return None;
+    }
+    let strategy = match direction {
+        QuantityDirection::Up => RoundingStrategy::AwayFromZero,
+        QuantityDirection::Down => RoundingStrategy::ToZero,
+        QuantityDirection::Nearest => RoundingStrategy::MidpointAwayFromZero,
+    };
+    let steps = if per == Decimal::ONE {
+        quantity
+    } else {
+        quantity.checked_div(per)?
+    };
+    Some(steps.round_dp_with_strategy(0, strategy))
+}
+
+fn mode_word(mode: RoundingMode) -> &'static str {
+    match mode {
+        RoundingMode::Up => "up",
+        RoundingMode::Down => "down",
+        RoundingMode::HalfUp => "half-up",
+        RoundingMode::HalfEven => "half-even",
+        RoundingMode::HalfDown => "half-down",
+    }
+}
+
+/// Decimals shown for an exact amount in an explanation before it is cut with `…`; the
+/// line's `amount` field keeps every digit.
+const SHOWN_DECIMALS: u32 = 6;
+
+/// Writes an amount for a person: exact when short, else cut to four decimals with `…`.
+fn push_amount(out: &mut String, amount: Decimal) {
+    let normalized = amount.normalize();
+    if normalized.scale() <= SHOWN_DECIMALS {
+        literal::push_decimal(out, normalized);
+    } else {
+        literal::push_decimal(out, normalized.trunc_with_scale(4));
+        out.push('…');
+    }
+}
+
+/// `base 20 credit per minute when model is pro: duration 3m30s = 70 credit`.
+fn rule_text(
+    rule: &crate::book::Rule,
+    quantity: Option<(&Input, Decimal)>,
+    multiplier: Option<Decimal>,
+    contribution: Decimal,
+) -> String {
+    let mut text = String::with_capacity(rule.source.len() + 48);
+    text.push_str(&rule.source);
+    if let Some((input, value)) = quantity {
+        text.push_str(": ");
+        text.push_str(&input.name);
+        text.push(' ');
+        literal::push_quantity(&mut text, &input.kind, value);
+    }
+    if let Some(multiplier) = multiplier {
+        text.push_str(" × ");
+        literal::push_decimal(&mut text, multiplier);
+    }
+    text.push_str(" = ");
+    push_amount(&mut text, contribution);
+    text.push(' ');
+    text.push_str(&rule.unit);
+    text
+}
+
+/// `credit 18.3333… rounded to 0.01 half-up = 18.33`.
+fn rounding_text(
+    unit: &str,
+    exact: Decimal,
+    precision: Decimal,
+    mode: RoundingMode,
+    rounded: Decimal,
+) -> String {
+    let mut text = String::with_capacity(unit.len() + 48);
+    text.push_str(unit);
+    text.push(' ');
+    push_amount(&mut text, exact);
+    text.push_str(" rounded to ");
+    literal::push_decimal(&mut text, precision);
+    text.push(' ');
+    text.push_str(mode_word(mode));
+    text.push_str(" = ");
+    literal::push_decimal(&mut text, rounded);
+    text
+}
+
+/// `minimum 1 credit per job applies`.
+fn minimum_text(unit: &str, minimum: Decimal) -> String {
+    let mut text = String::with_capacity(unit.len() + 32);
+    text.push_str("minimum ");
+    literal::push_decimal(&mut text, minimum);
+    text.push(' ');
+    text.push_str(unit);
+    text.push_str(" per job applies");
+    text
+}

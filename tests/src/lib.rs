@@ -1,2 +1,3 @@
 //! credits-tests
 pub mod dynamodb_local;
+pub mod template;

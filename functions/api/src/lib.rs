@@ -1,1 +1,159 @@
-//! credits-api
+//! credits-api: the one HTTP router of the credits ledger.
+//!
+//! [`router`] serves `credits serve` locally and every Lambda (through `lambda_http`): the
+//! same routes, auth and errors everywhere. Everything the router needs arrives in
+//! [`AppState`] (store, rate books, clock, config, per-account slots); there is no
+//! process-global state, so tests build as many routers as they like.
+//!
+//! Code map:
+//! - `routes`: thin axum handlers with their OpenAPI annotations;
+//! - `service`: the imperative shell of every mutation (load, facts, decide, commit, replay);
+//! - `reads`: quotes, balances, history; `statements`: cycle statements; `keys`: API keys;
+//! - `auth`, `extract`: who is calling, and extractors whose rejections are problems;
+//! - `problem`: `application/problem+json`; `validate`, `money`: edge checks and amounts;
+//! - `respond`: response bodies; `model`: request/response types; `openapi`: the document.
+//!
+//! Architecture invariants: handlers never call the store or the ledger directly (the
+//! service does); every error leaves as a problem with a stable `type`; a key's secret is
+//! never logged or stored, only its SHA-256.
+
+pub mod auth;
+pub mod books;
+pub mod clock;
+pub mod extract;
+pub mod facts;
+pub mod keys;
+pub mod model;
+pub mod money;
+pub mod openapi;
+pub mod problem;
+pub mod reads;
+pub mod respond;
+pub mod routes;
+pub mod service;
+pub mod slots;
+pub mod statements;
+pub mod validate;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{delete, get, post, put};
+use chrono::{DateTime, Utc};
+
+use credits_dsl::RateBook;
+pub use crate::books::RateLibrary;
+use credits_store::Store;
+
+pub use clock::{Clock, FixedClock, SystemClock};
+pub use problem::{Problem, ProblemType};
+
+/// The largest request body accepted; larger bodies are answered 413.
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+/// Accounts whose slot (lock + cached snapshot) a process keeps.
+pub const DEFAULT_SLOT_CAPACITY: usize = 4096;
+
+/// Settings of a deployment.
+#[derive(Debug, Clone, Default)]
+pub struct ApiConfig {
+    /// SHA-256 of a static admin key (from `CREDITS_ADMIN_KEY`), if one is configured.
+    pub static_admin_key_sha256: Option<[u8; 32]>,
+}
+
+impl ApiConfig {
+    /// Configure a static admin key (any string of 16 to 256 printable ASCII characters).
+    ///
+    /// # Errors
+    /// A sentence saying why the key is not acceptable (never echoing it).
+    pub fn with_static_admin_key(mut self, key: &str) -> Result<Self, String> {
+        auth::check_static_key(key)?;
+        self.static_admin_key_sha256 = Some(auth::sha256(key));
+        Ok(self)
+    }
+}
+
+/// Everything the router needs; cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Arc<dyn Store>,
+    pub books: Arc<RateLibrary>,
+    pub clock: Arc<dyn Clock>,
+    pub config: Arc<ApiConfig>,
+    /// Per-account serialisation and snapshot cache of mutations (see `slots`).
+    pub slots: Arc<slots::AccountSlots>,
+}
+
+impl AppState {
+    /// State over `store` and `books` with the system clock and default settings.
+    pub fn new(store: Arc<dyn Store>, books: Arc<RateLibrary>) -> Self {
+        Self {
+            store,
+            books,
+            clock: Arc::new(SystemClock),
+            config: Arc::new(ApiConfig::default()),
+            slots: Arc::new(slots::AccountSlots::new(DEFAULT_SLOT_CAPACITY)),
+        }
+    }
+
+    #[must_use]
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    #[must_use]
+    pub fn with_config(mut self, config: ApiConfig) -> Self {
+        self.config = Arc::new(config);
+        self
+    }
+
+    /// The version of book `name` in force at `at`.
+    pub fn book_at(&self, name: &str, at: DateTime<Utc>) -> Option<&RateBook> {
+        self.books.book_at(name, at)
+    }
+
+    /// The loaded books' names, backticked, for messages.
+    pub fn book_names(&self) -> String {
+        self.books
+            .names()
+            .map(|name| format!("`{name}`"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+}
+
+impl std::fmt::Debug for AppState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppState")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The whole API. Serve it with `axum::serve` or hand it to `lambda_http::run`.
+pub fn router(app: AppState) -> Router {
+    Router::new()
+        .route("/v1/health", get(routes::health))
+        .route("/v1/openapi.json", get(routes::openapi_document))
+        .route("/v1/accounts/{account}", put(routes::put_account))
+        .route("/v1/accounts/{account}/close", post(routes::close_account))
+        .route("/v1/accounts/{account}/quotes", post(routes::quote))
+        .route("/v1/accounts/{account}/charges", post(routes::charge))
+        .route("/v1/accounts/{account}/holds", post(routes::hold))
+        .route("/v1/accounts/{account}/holds/{hold}/capture", post(routes::capture))
+        .route("/v1/accounts/{account}/holds/{hold}/release", post(routes::release))
+        .route("/v1/accounts/{account}/topups", post(routes::top_up))
+        .route("/v1/accounts/{account}/refunds", post(routes::refund))
+        .route("/v1/accounts/{account}/balance", get(routes::balance))
+        .route("/v1/accounts/{account}/entries", get(routes::entries))
+        .route("/v1/accounts/{account}/statements/{cycle}", get(routes::statement))
+        .route("/v1/keys", post(routes::create_key))
+        .route("/v1/keys/{id}", delete(routes::revoke_key))
+        .fallback(routes::not_found)
+        .method_not_allowed_fallback(routes::method_not_allowed)
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(tower_http::catch_panic::CatchPanicLayer::custom(routes::panic_response))
+        .layer(tower_http::trace::TraceLayer::new_for_http())
+        .with_state(app)
+}

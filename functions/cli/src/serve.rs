@@ -1,9 +1,264 @@
-//! `credits serve` (being written).
+//! `credits serve`: the whole HTTP API on one machine, over the embedded SQLite store.
+//!
+//! At start it loads and checks every rate book in `--rates` (and refuses to start on any
+//! error, printing every diagnostic), opens the store, makes sure an admin key exists, and
+//! serves the same router the Lambdas run until Ctrl-C (or SIGTERM), finishing the requests
+//! in flight.
+//!
+//! The admin key: `CREDITS_ADMIN_KEY` (16 to 256 printable ASCII characters) when set;
+//! otherwise, on the first start over a store, a key with id `admin` is created and printed
+//! once (only its SHA-256 is stored). Keys are never logged.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Arc;
+
+use credits_api::auth::{self, BOOTSTRAP_ADMIN_KEY_ID};
+use credits_api::{ApiConfig, AppState};
+use credits_dsl::library::RateLibrary;
+use credits_store::Store;
+use credits_store::sqlite::SqliteStore;
+
+/// The environment variable holding a static admin key.
+pub const ADMIN_KEY_ENV: &str = "CREDITS_ADMIN_KEY";
+/// Largest rate file read (the language's own limit is 256 KiB).
+const MAX_RATE_FILE_BYTES: u64 = 1024 * 1024;
+/// Most rate files read from the directory.
+const MAX_RATE_FILES: usize = 256;
 
 #[derive(Debug, clap::Args)]
-pub struct ServeArgs {}
+pub struct ServeArgs {
+    /// Address to listen on (`127.0.0.1:0` picks a free port; the address is printed).
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub addr: SocketAddr,
+    /// SQLite database file (created if missing).
+    #[arg(long, default_value = "credits.db")]
+    pub db: PathBuf,
+    /// Directory of `.rates` files.
+    #[arg(long, default_value = "rates")]
+    pub rates: PathBuf,
+}
 
-pub fn run(_args: ServeArgs) -> ExitCode {
-    ExitCode::from(2)
+/// Where the store comes from. One function builds it, so other backends (DynamoDB) plug
+/// in here.
+#[derive(Debug, Clone)]
+pub enum StoreConfig {
+    Sqlite { path: PathBuf },
+}
+
+impl ServeArgs {
+    fn store_config(&self) -> StoreConfig {
+        StoreConfig::Sqlite {
+            path: self.db.clone(),
+        }
+    }
+}
+
+/// Build the store the server runs on.
+///
+/// # Errors
+/// A sentence saying why the store cannot be opened.
+pub async fn open_store(config: &StoreConfig) -> Result<Arc<dyn Store>, String> {
+    match config {
+        StoreConfig::Sqlite { path } => {
+            let store = SqliteStore::open(path)
+                .map_err(|error| format!("cannot open the database `{}`: {error}", path.display()))?;
+            Ok(Arc::new(store))
+        }
+    }
+}
+
+pub fn run(args: ServeArgs) -> ExitCode {
+    init_tracing();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("error: cannot start the async runtime: {error}");
+            return ExitCode::from(1);
+        }
+    };
+    runtime.block_on(serve(args))
+}
+
+fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+async fn serve(args: ServeArgs) -> ExitCode {
+    let books = match load_rates(&args.rates) {
+        Ok(books) => Arc::new(books),
+        Err(code) => return code,
+    };
+    let mut config = ApiConfig::default();
+    let static_admin_key = std::env::var(ADMIN_KEY_ENV).ok().filter(|key| !key.is_empty());
+    if let Some(key) = &static_admin_key {
+        config = match config.with_static_admin_key(key) {
+            Ok(config) => config,
+            Err(message) => {
+                eprintln!("error: `{ADMIN_KEY_ENV}` is not usable: {message}");
+                return ExitCode::from(2);
+            }
+        };
+    }
+    let store = match open_store(&args.store_config()).await {
+        Ok(store) => store,
+        Err(message) => {
+            eprintln!("error: {message}");
+            return ExitCode::from(1);
+        }
+    };
+    if static_admin_key.is_none() {
+        if let Err(message) = ensure_admin_key(&store).await {
+            eprintln!("error: {message}");
+            return ExitCode::from(1);
+        }
+    }
+
+    let state = AppState::new(store, books).with_config(config);
+    let router = credits_api::router(state);
+    let listener = match tokio::net::TcpListener::bind(args.addr).await {
+        Ok(listener) => listener,
+        Err(error) => {
+            eprintln!("error: cannot listen on `{}`: {error}", args.addr);
+            return ExitCode::from(1);
+        }
+    };
+    let local = listener.local_addr().unwrap_or(args.addr);
+    // Tests and scripts wait for this line (with `--addr 127.0.0.1:0` it names the port).
+    println!("credits serve listening on http://{local}");
+    tracing::info!(addr = %local, db = %args.db.display(), "serving");
+    let served = axum::serve(listener, router)
+        .with_graceful_shutdown(shutdown_signal())
+        .await;
+    match served {
+        Ok(()) => {
+            tracing::info!("stopped");
+            ExitCode::SUCCESS
+        }
+        Err(error) => {
+            eprintln!("error: the server failed: {error}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// Create and print the bootstrap admin key on the first start over a store.
+async fn ensure_admin_key(store: &Arc<dyn Store>) -> Result<(), String> {
+    let existing = store
+        .key(BOOTSTRAP_ADMIN_KEY_ID)
+        .await
+        .map_err(|error| format!("cannot read the admin key: {error}"))?;
+    if existing.is_some() {
+        println!(
+            "admin key: created on an earlier start (id `{BOOTSTRAP_ADMIN_KEY_ID}`); set {ADMIN_KEY_ENV} to use another"
+        );
+        return Ok(());
+    }
+    let minted = auth::mint_key_with_id(BOOTSTRAP_ADMIN_KEY_ID.to_owned(), None, chrono::Utc::now());
+    match store.put_key(&minted.record).await {
+        Ok(()) => {
+            println!("admin key (shown once; keep it, only its hash is stored):");
+            println!("  {}", minted.key);
+            Ok(())
+        }
+        // Another process created it between our read and write: theirs stands.
+        Err(credits_store::StoreError::KeyExists(_)) => Ok(()),
+        Err(error) => Err(format!("cannot store the admin key: {error}")),
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+    tracing::info!("shutting down; finishing requests in flight");
+}
+
+/// Read every `*.rates` file of `dir` and check them all; on errors print every diagnostic
+/// and answer the exit code.
+fn load_rates(dir: &Path) -> Result<RateLibrary, ExitCode> {
+    let sources = match read_rate_files(dir) {
+        Ok(sources) => sources,
+        Err(message) => {
+            eprintln!("error: {message}");
+            return Err(ExitCode::from(1));
+        }
+    };
+    let count = sources.len();
+    match RateLibrary::from_sources(sources) {
+        Ok(library) => {
+            tracing::info!(files = count, dir = %dir.display(), "rate books loaded and checked");
+            Ok(library)
+        }
+        Err(diagnostics) => {
+            let errors: usize = diagnostics.iter().map(|d| d.len().max(1)).sum();
+            for diagnostic in diagnostics {
+                eprintln!("{:?}", miette::Report::new(diagnostic));
+            }
+            eprintln!(
+                "error: the rate books in `{}` have {errors} error{}; not starting",
+                dir.display(),
+                if errors == 1 { "" } else { "s" }
+            );
+            Err(ExitCode::from(1))
+        }
+    }
+}
+
+fn read_rate_files(dir: &Path) -> Result<Vec<(String, String)>, String> {
+    let entries = std::fs::read_dir(dir)
+        .map_err(|error| format!("cannot read the rates directory `{}`: {error}", dir.display()))?;
+    let mut paths: Vec<PathBuf> = entries
+        .filter_map(Result::ok)
+        .map(|entry| entry.path())
+        .filter(|path| path.extension().is_some_and(|ext| ext == "rates"))
+        .collect();
+    paths.sort();
+    if paths.is_empty() {
+        return Err(format!("`{}` holds no `.rates` files", dir.display()));
+    }
+    if paths.len() > MAX_RATE_FILES {
+        return Err(format!(
+            "`{}` holds more than {MAX_RATE_FILES} `.rates` files",
+            dir.display()
+        ));
+    }
+    let mut sources = Vec::with_capacity(paths.len());
+    for path in paths {
+        let size = std::fs::metadata(&path)
+            .map_err(|error| format!("cannot read `{}`: {error}", path.display()))?
+            .len();
+        if size > MAX_RATE_FILE_BYTES {
+            return Err(format!("`{}` is larger than 1 MiB", path.display()));
+        }
+        let source = std::fs::read_to_string(&path)
+            .map_err(|error| format!("cannot read `{}`: {error}", path.display()))?;
+        let name = path
+            .file_name()
+            .map(|name| name.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        sources.push((name, source));
+    }
+    Ok(sources)
 }

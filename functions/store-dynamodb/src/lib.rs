@@ -1,1 +1,982 @@
-//! credits-store-dynamodb
+//! The DynamoDB implementation of [`credits_store::Store`], the production store.
+//!
+//! One table (see `docs/dynamodb.md` and [`table_definition`]):
+//!
+//! | item | `pk` | `sk` |
+//! |---|---|---|
+//! | account snapshot | `A#<account>` | `ACCOUNT` |
+//! | entry | `A#<account>` | `E#<entry id>` (ordered by `seq` in the local index `seq-index`) |
+//! | operation (idempotency record) | `A#<account>` | `O#<operation id>` |
+//! | API key | `K#<key id>` | `KEY` |
+//!
+//! A commit is ONE `TransactWriteItems`: the account put conditioned on its version, then one
+//! conditional put per entry, then the operation record. When it is cancelled, the cancellation
+//! reasons (which line up with the actions by position) and the old items DynamoDB returns
+//! (`ReturnValuesOnConditionCheckFailure::ALL_OLD`) answer the caller without a second read.
+
+mod counter;
+mod item;
+mod local;
+mod retry;
+mod table;
+
+use std::collections::HashSet;
+
+use async_trait::async_trait;
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::config::retry::RetryConfig;
+use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::types::{
+    AttributeValue, CancellationReason, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem,
+};
+use chrono::{DateTime, Utc};
+use credits_store::{
+    AccountRecord, Commit, CommitOutcome, DuePage, EntryPage, EntryQuery, EntryRecord, KeyRecord,
+    MAX_COMMIT_ENTRIES, MAX_PAGE_ENTRIES, OperationRecord, Store, StoreError, StoreResult,
+};
+use sha2::{Digest, Sha256};
+
+pub use counter::{RequestCounter, with_interceptor};
+pub use local::{LOCAL_REGION, connect_local};
+pub use table::{
+    DEFAULT_TABLE_NAME, DUE_AT_ATTRIBUTE, DUE_INDEX, DUE_SHARD_ATTRIBUTE, DUE_SHARDS,
+    PARTITION_KEY, SEQ_ATTRIBUTE, SEQ_INDEX, SORT_KEY, create_table, create_table_if_missing,
+    table_definition,
+};
+
+use item::Item;
+
+/// Query requests one [`Store::entries`] call may send before it returns what it has (with a
+/// cursor): a filter that matches little must not turn one page into a walk of the history.
+const MAX_QUERY_REQUESTS: u32 = 32;
+/// Items DynamoDB is asked to evaluate per filtered query request.
+const FILTERED_QUERY_LIMIT: i32 = 200;
+/// `IN` takes at most 100 operands.
+const MAX_ENTRY_TYPES: usize = 100;
+
+const CONDITIONAL_CHECK_FAILED: &str = "ConditionalCheckFailed";
+
+/// The DynamoDB store: one client, one table.
+#[derive(Debug, Clone)]
+pub struct DynamoStore {
+    client: Client,
+    table: String,
+}
+
+impl DynamoStore {
+    /// A store over `table`. Build it once per process (BRIEF §7: never per request) and
+    /// share it; the client is cheap to clone and pools its connections.
+    pub fn new(client: Client, table: String) -> DynamoStore {
+        DynamoStore { client, table }
+    }
+
+    /// The table this store reads and writes.
+    pub fn table(&self) -> &str {
+        &self.table
+    }
+
+    /// The client this store sends its requests with.
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    async fn get(&self, pk: String, sk: &str) -> StoreResult<Option<Item>> {
+        let output = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(item::key_of(pk, sk)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| unavailable("GetItem", e))?;
+        Ok(output.item)
+    }
+
+    /// One attempt of the commit transaction; the caller retries [`Attempt::Retry`].
+    async fn commit_once(&self, plan: &CommitPlan<'_>) -> StoreResult<Attempt> {
+        let result = self
+            .client
+            .transact_write_items()
+            .set_transact_items(Some(plan.actions.clone()))
+            .client_request_token(&plan.token)
+            .customize()
+            // This store's loop owns the retries (see `retry`), so the SDK must not add its
+            // own underneath: attempts stay bounded and countable.
+            .config_override(
+                aws_sdk_dynamodb::config::Builder::default().retry_config(RetryConfig::disabled()),
+            )
+            .send()
+            .await;
+        let error = match result {
+            Ok(_) => return Ok(Attempt::Done(CommitOutcome::Committed)),
+            Err(error) => error,
+        };
+        match error {
+            SdkError::ServiceError(context) => {
+                let status = context.raw().status().as_u16();
+                match context.into_err() {
+                    TransactWriteItemsError::TransactionCanceledException(cancelled) => {
+                        self.answer_cancellation(plan, cancelled.cancellation_reasons())
+                            .await
+                    }
+                    TransactWriteItemsError::IdempotentParameterMismatchException(e) => {
+                        // The token hashes the whole request, so only a hash collision gets
+                        // here; nothing was written by this request.
+                        Err(StoreError::Unavailable(format!(
+                            "commit token reused with another request: {}",
+                            e.message().unwrap_or("no detail")
+                        )))
+                    }
+                    other => {
+                        let code = other.code().unwrap_or_default().to_string();
+                        let detail = other.message().unwrap_or("no detail").to_string();
+                        if retry::is_transient_code(&code) || status >= 500 {
+                            Ok(Attempt::Retry(format!("{code}: {detail}")))
+                        } else if code == "ValidationException" {
+                            Err(StoreError::Invalid(format!("commit rejected: {detail}")))
+                        } else {
+                            Err(StoreError::Unavailable(format!(
+                                "commit failed: {code}: {detail}"
+                            )))
+                        }
+                    }
+                }
+            }
+            // The request may or may not have reached DynamoDB: resending it with the same
+            // token is safe either way.
+            SdkError::TimeoutError(_)
+            | SdkError::DispatchFailure(_)
+            | SdkError::ResponseError(_) => Ok(Attempt::Retry(format!(
+                "{}",
+                aws_sdk_dynamodb::error::DisplayErrorContext(&error)
+            ))),
+            other => Err(StoreError::Unavailable(format!(
+                "commit failed: {}",
+                aws_sdk_dynamodb::error::DisplayErrorContext(&other)
+            ))),
+        }
+    }
+
+    /// Maps the cancellation reasons, by position, to the caller's answer. A failed
+    /// condition decides the outcome (and is never retried); which one wins when several
+    /// failed: the operation record (a replay is answered by its original result whatever
+    /// the version), then the account version, then the first entry.
+    async fn answer_cancellation(
+        &self,
+        plan: &CommitPlan<'_>,
+        reasons: &[CancellationReason],
+    ) -> StoreResult<Attempt> {
+        if reasons.len() != plan.actions.len() {
+            return Err(StoreError::Unavailable(format!(
+                "commit cancelled with {} reasons for {} actions",
+                reasons.len(),
+                plan.actions.len()
+            )));
+        }
+        let failed = |position: usize| {
+            reasons
+                .get(position)
+                .and_then(CancellationReason::code)
+                .is_some_and(|code| code == CONDITIONAL_CHECK_FAILED)
+        };
+        if let Some(position) = plan.operation_position
+            && failed(position)
+        {
+            let old = reasons.get(position).and_then(CancellationReason::item);
+            let record = match old {
+                Some(old) => item::operation_record(old)?,
+                // ALL_OLD always returns the item that failed `attribute_not_exists`; read it
+                // should an emulator leave it out.
+                None => self.read_operation(plan.commit).await?,
+            };
+            return Ok(Attempt::Done(CommitOutcome::OperationExists(record)));
+        }
+        if failed(ACCOUNT_POSITION) {
+            let current = reasons
+                .get(ACCOUNT_POSITION)
+                .and_then(CancellationReason::item)
+                .map(item::account_record)
+                .transpose()?;
+            return Ok(Attempt::Done(CommitOutcome::VersionConflict { current }));
+        }
+        for (offset, entry) in plan.commit.entries.iter().enumerate() {
+            if failed(FIRST_ENTRY_POSITION + offset) {
+                return Ok(Attempt::Done(CommitOutcome::EntryExists {
+                    id: entry.id.clone(),
+                }));
+            }
+        }
+        let codes: Vec<&str> = reasons.iter().map(|r| r.code().unwrap_or("None")).collect();
+        if codes.iter().any(|code| retry::is_transient_reason(code)) {
+            return Ok(Attempt::Retry(format!("cancelled: {}", codes.join(", "))));
+        }
+        let detail = reasons
+            .iter()
+            .filter_map(CancellationReason::message)
+            .collect::<Vec<_>>()
+            .join("; ");
+        if codes.contains(&"ValidationError") {
+            return Err(StoreError::Invalid(format!("commit rejected: {detail}")));
+        }
+        Err(StoreError::Unavailable(format!(
+            "commit cancelled: {} ({detail})",
+            codes.join(", ")
+        )))
+    }
+
+    async fn read_operation(&self, commit: &Commit) -> StoreResult<OperationRecord> {
+        let Some(operation) = &commit.operation else {
+            return Err(StoreError::Corrupt(
+                "operation condition failed on a commit without an operation".into(),
+            ));
+        };
+        self.operation(&operation.account, &operation.id)
+            .await?
+            .ok_or_else(|| {
+                StoreError::Corrupt(format!(
+                    "operation `{}` was reported as existing but cannot be read",
+                    operation.id
+                ))
+            })
+    }
+}
+
+/// Position of the account put in the transaction.
+const ACCOUNT_POSITION: usize = 0;
+/// Position of the first entry put; the operation record follows the last entry.
+const FIRST_ENTRY_POSITION: usize = 1;
+
+enum Attempt {
+    Done(CommitOutcome),
+    /// Nothing was decided (a conflict with another transaction, throttling, a lost
+    /// response): send the same request again.
+    Retry(String),
+}
+
+/// The checked, built transaction of one commit.
+struct CommitPlan<'a> {
+    commit: &'a Commit,
+    actions: Vec<TransactWriteItem>,
+    operation_position: Option<usize>,
+    token: String,
+}
+
+impl<'a> CommitPlan<'a> {
+    fn new(table: &str, commit: &'a Commit) -> StoreResult<CommitPlan<'a>> {
+        check_commit(commit)?;
+        let mut items: Vec<Item> = Vec::with_capacity(commit.entries.len() + 2);
+        items.push(item::account_item(&commit.account)?);
+        for entry in &commit.entries {
+            items.push(item::entry_item(entry)?);
+        }
+        if let Some(operation) = &commit.operation {
+            items.push(item::operation_item(operation)?);
+        }
+        let mut total_bytes = 0_usize;
+        for item in &items {
+            let size = item::item_size_bytes(item);
+            if size > item::MAX_ITEM_BYTES {
+                return Err(StoreError::Invalid(format!(
+                    "an item of the commit is {size} bytes, more than {}",
+                    item::MAX_ITEM_BYTES
+                )));
+            }
+            total_bytes = total_bytes.saturating_add(size);
+        }
+        if total_bytes > item::MAX_TRANSACTION_BYTES {
+            return Err(StoreError::Invalid(format!(
+                "the commit is {total_bytes} bytes, more than {}",
+                item::MAX_TRANSACTION_BYTES
+            )));
+        }
+        let token = request_token(table, commit.expected_version, &items);
+        let mut actions = Vec::with_capacity(items.len());
+        let mut items = items.into_iter();
+        if let Some(account) = items.next() {
+            let put = Put::builder().table_name(table).set_item(Some(account));
+            let put = if commit.expected_version == 0 {
+                put.condition_expression("attribute_not_exists(pk)")
+            } else {
+                put.condition_expression("version = :expected")
+                    .expression_attribute_values(
+                        ":expected",
+                        AttributeValue::N(commit.expected_version.to_string()),
+                    )
+            };
+            actions.push(put_action(put)?);
+        }
+        for item in items {
+            let put = Put::builder()
+                .table_name(table)
+                .set_item(Some(item))
+                .condition_expression("attribute_not_exists(pk)");
+            actions.push(put_action(put)?);
+        }
+        Ok(CommitPlan {
+            commit,
+            operation_position: commit
+                .operation
+                .as_ref()
+                .map(|_| FIRST_ENTRY_POSITION + commit.entries.len()),
+            actions,
+            token,
+        })
+    }
+}
+
+fn put_action(
+    put: aws_sdk_dynamodb::types::builders::PutBuilder,
+) -> StoreResult<TransactWriteItem> {
+    let put = put
+        .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+        .build()
+        .map_err(|e| StoreError::Invalid(format!("commit: {e}")))?;
+    Ok(TransactWriteItem::builder().put(put).build())
+}
+
+/// The contract's preconditions, checked before anything is sent.
+fn check_commit(commit: &Commit) -> StoreResult<()> {
+    let account = &commit.account.account;
+    if commit.expected_version.checked_add(1) != Some(commit.account.version) {
+        return Err(StoreError::Invalid(format!(
+            "new version {} does not follow expected version {}",
+            commit.account.version, commit.expected_version
+        )));
+    }
+    if commit.entries.len() > MAX_COMMIT_ENTRIES {
+        return Err(StoreError::Invalid(format!(
+            "{} entries in one commit, more than {MAX_COMMIT_ENTRIES}",
+            commit.entries.len()
+        )));
+    }
+    let mut ids = HashSet::with_capacity(commit.entries.len());
+    let mut seqs = HashSet::with_capacity(commit.entries.len());
+    for entry in &commit.entries {
+        if !seqs.insert(entry.seq) {
+            return Err(StoreError::Invalid(format!(
+                "seq {} appears twice in one commit",
+                entry.seq
+            )));
+        }
+        if &entry.account != account {
+            return Err(StoreError::Invalid(format!(
+                "entry `{}` belongs to account `{}`, not `{account}`",
+                entry.id, entry.account
+            )));
+        }
+        // DynamoDB refuses two actions on one item in a transaction; say why instead.
+        if !ids.insert(entry.id.as_str()) {
+            return Err(StoreError::Invalid(format!(
+                "entry id `{}` appears twice in one commit",
+                entry.id
+            )));
+        }
+    }
+    if let Some(operation) = &commit.operation
+        && &operation.account != account
+    {
+        return Err(StoreError::Invalid(format!(
+            "operation `{}` belongs to account `{}`, not `{account}`",
+            operation.id, operation.account
+        )));
+    }
+    Ok(())
+}
+
+/// The `ClientRequestToken`: a hash of the table, the expected version and every item
+/// written, so a resend of the same commit (a retry after a lost response) is recognised by
+/// DynamoDB and acknowledged without writing twice, while a different commit (another `now`,
+/// another body) never collides with it and is judged by its conditions instead. The table
+/// is in it because DynamoDB scopes tokens to the AWS account, not to the table: the same
+/// commit to another table (another stage) must not be refused as a reused token.
+fn request_token(table: &str, expected_version: u64, items: &[Item]) -> String {
+    let mut hasher = Sha256::new();
+    hasher.update(table.as_bytes());
+    hasher.update([0]);
+    hasher.update(expected_version.to_be_bytes());
+    for item in items {
+        let mut names: Vec<&String> = item.keys().collect();
+        names.sort();
+        hasher.update([0xff]);
+        for name in names {
+            hasher.update(name.as_bytes());
+            hasher.update([0]);
+            match item.get(name) {
+                Some(AttributeValue::S(text)) => {
+                    hasher.update(b"S");
+                    hasher.update(text.as_bytes());
+                }
+                Some(AttributeValue::N(text)) => {
+                    hasher.update(b"N");
+                    hasher.update(text.as_bytes());
+                }
+                other => hasher.update(format!("{other:?}").as_bytes()),
+            }
+            hasher.update([0]);
+        }
+    }
+    // A token is at most 36 characters: 32 hex digits (128 bits) of the hash.
+    hex::encode(hasher.finalize()).chars().take(32).collect()
+}
+
+fn unavailable<E, R>(operation: &str, error: SdkError<E, R>) -> StoreError
+where
+    E: std::error::Error + ProvideErrorMetadata + 'static,
+    R: std::fmt::Debug,
+{
+    let detail = match &error {
+        SdkError::ServiceError(context) => {
+            let e = context.err();
+            format!(
+                "{}: {}",
+                e.code().unwrap_or("error"),
+                e.message().unwrap_or("no detail")
+            )
+        }
+        other => format!("{}", aws_sdk_dynamodb::error::DisplayErrorContext(other)),
+    };
+    let code = error.code().unwrap_or_default();
+    if code == "ValidationException" {
+        StoreError::Invalid(format!("{operation} rejected: {detail}"))
+    } else {
+        StoreError::Unavailable(format!("{operation} failed: {detail}"))
+    }
+}
+
+fn limit_of(limit: u32) -> u32 {
+    if limit == 0 {
+        MAX_PAGE_ENTRIES
+    } else {
+        limit.min(MAX_PAGE_ENTRIES)
+    }
+}
+
+fn to_i32(value: u32) -> i32 {
+    i32::try_from(value).unwrap_or(i32::MAX)
+}
+
+#[async_trait]
+impl Store for DynamoStore {
+    async fn load(&self, account: &str) -> StoreResult<Option<AccountRecord>> {
+        item::check_id("account", account)?;
+        self.get(item::account_pk(account), item::ACCOUNT_SK)
+            .await?
+            .as_ref()
+            .map(item::account_record)
+            .transpose()
+    }
+
+    async fn commit(&self, commit: Commit) -> StoreResult<CommitOutcome> {
+        let plan = CommitPlan::new(&self.table, &commit)?;
+        let mut attempt = 1;
+        loop {
+            match self.commit_once(&plan).await? {
+                Attempt::Done(outcome) => return Ok(outcome),
+                Attempt::Retry(reason) if attempt < retry::MAX_ATTEMPTS => {
+                    tracing::warn!(
+                        account = %commit.account.account,
+                        attempt,
+                        %reason,
+                        "commit retried"
+                    );
+                    tokio::time::sleep(retry::backoff(attempt)).await;
+                    attempt += 1;
+                }
+                Attempt::Retry(reason) => {
+                    return Err(StoreError::Unavailable(format!(
+                        "commit gave up after {attempt} attempts: {reason}"
+                    )));
+                }
+            }
+        }
+    }
+
+    async fn operation(&self, account: &str, id: &str) -> StoreResult<Option<OperationRecord>> {
+        item::check_id("account", account)?;
+        item::check_id("operation", id)?;
+        self.get(item::account_pk(account), &item::operation_sk(id))
+            .await?
+            .as_ref()
+            .map(item::operation_record)
+            .transpose()
+    }
+
+    async fn entries(&self, query: &EntryQuery) -> StoreResult<EntryPage> {
+        item::check_id("account", &query.account)?;
+        let limit = usize::try_from(limit_of(query.limit)).unwrap_or(usize::MAX);
+        let filter = EntryFilter::new(query)?;
+        let after_seq = query.after_seq;
+        let mut entries: Vec<EntryRecord> = Vec::new();
+        let mut start_key: Option<Item> = None;
+        let mut requests = 0;
+        loop {
+            requests += 1;
+            // One more than asked, so the page knows whether anything follows it.
+            let wanted = limit.saturating_sub(entries.len()).saturating_add(1);
+            let request_limit = if filter.expression.is_some() {
+                to_i32(u32::try_from(wanted).unwrap_or(u32::MAX)).max(FILTERED_QUERY_LIMIT)
+            } else {
+                to_i32(u32::try_from(wanted).unwrap_or(u32::MAX))
+            };
+            let mut request = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .index_name(SEQ_INDEX)
+                .consistent_read(true)
+                .key_condition_expression("#pk = :pk AND #seq > :after")
+                .expression_attribute_names("#pk", PARTITION_KEY)
+                .expression_attribute_names("#seq", SEQ_ATTRIBUTE)
+                .expression_attribute_values(
+                    ":pk",
+                    AttributeValue::S(item::account_pk(&query.account)),
+                )
+                .expression_attribute_values(
+                    ":after",
+                    AttributeValue::N(after_seq.unwrap_or(0).to_string()),
+                )
+                .limit(request_limit)
+                .set_exclusive_start_key(start_key.take());
+            if let Some(expression) = &filter.expression {
+                request = request.filter_expression(expression);
+                for (name, attribute) in &filter.names {
+                    request = request.expression_attribute_names(name, *attribute);
+                }
+                for (name, value) in &filter.values {
+                    request = request.expression_attribute_values(name, value.clone());
+                }
+            }
+            let output = request.send().await.map_err(|e| unavailable("Query", e))?;
+            for found in output.items() {
+                entries.push(item::entry_record(found)?);
+                if entries.len() > limit {
+                    entries.truncate(limit);
+                    let next_after_seq = entries.last().map(|e| e.seq);
+                    return Ok(EntryPage {
+                        entries,
+                        next_after_seq,
+                    });
+                }
+            }
+            match output.last_evaluated_key {
+                None => {
+                    return Ok(EntryPage {
+                        entries,
+                        next_after_seq: None,
+                    });
+                }
+                Some(key) if requests >= MAX_QUERY_REQUESTS => {
+                    // Out of budget: resume after the last entry DynamoDB looked at, matched
+                    // or not, so the next call does not look at it again.
+                    let scanned: u64 = item::number(&key, SEQ_ATTRIBUTE)?;
+                    return Ok(EntryPage {
+                        entries,
+                        next_after_seq: Some(scanned),
+                    });
+                }
+                Some(key) => start_key = Some(key),
+            }
+        }
+    }
+
+    async fn due_accounts(
+        &self,
+        now: DateTime<Utc>,
+        segment: u32,
+        segments: u32,
+        cursor: Option<String>,
+        limit: u32,
+    ) -> StoreResult<DuePage> {
+        if segments == 0 || segment >= segments {
+            return Err(StoreError::Invalid(format!(
+                "segment {segment} of {segments} does not exist"
+            )));
+        }
+        let limit = limit_of(limit);
+        let now_text = item::timestamp(&now)?;
+        let shards = shards_of_segment(segment, segments);
+        let mut position = match cursor {
+            None => DueCursor {
+                shard: shards.first().copied().unwrap_or(DUE_SHARDS),
+                after: None,
+            },
+            Some(text) => DueCursor::parse(&text)?,
+        };
+        let mut accounts = Vec::new();
+        let mut requests = 0;
+        while shards.contains(&position.shard) {
+            let remaining = limit.saturating_sub(u32::try_from(accounts.len()).unwrap_or(u32::MAX));
+            if remaining == 0 || requests >= MAX_QUERY_REQUESTS {
+                return Ok(DuePage {
+                    accounts,
+                    next: Some(position.render()),
+                });
+            }
+            requests += 1;
+            let start_key = position.after.as_ref().map(|(pk, due_at)| {
+                let mut key = item::key_of(pk.clone(), item::ACCOUNT_SK);
+                key.insert(
+                    DUE_SHARD_ATTRIBUTE.into(),
+                    AttributeValue::N(position.shard.to_string()),
+                );
+                key.insert(DUE_AT_ATTRIBUTE.into(), AttributeValue::S(due_at.clone()));
+                key
+            });
+            let output = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .index_name(DUE_INDEX)
+                .key_condition_expression("#shard = :shard AND #due <= :now")
+                .expression_attribute_names("#shard", DUE_SHARD_ATTRIBUTE)
+                .expression_attribute_names("#due", DUE_AT_ATTRIBUTE)
+                .expression_attribute_values(
+                    ":shard",
+                    AttributeValue::N(position.shard.to_string()),
+                )
+                .expression_attribute_values(":now", AttributeValue::S(now_text.clone()))
+                .limit(to_i32(remaining))
+                .set_exclusive_start_key(start_key)
+                .send()
+                .await
+                .map_err(|e| unavailable("Query", e))?;
+            for found in output.items() {
+                let pk = item::string(found, PARTITION_KEY)?;
+                let account = item::account_of_pk(&pk).ok_or_else(|| {
+                    StoreError::Corrupt(format!("due index holds a non-account item `{pk}`"))
+                })?;
+                // A shard may hold accounts of other segments when `segments` does not
+                // divide DUE_SHARDS (see `shards_of_segment`).
+                if credits_store::segment_of(account, segments) == segment {
+                    accounts.push(account.to_string());
+                }
+            }
+            position = match output.last_evaluated_key {
+                Some(key) => DueCursor {
+                    shard: position.shard,
+                    after: Some((
+                        item::string(&key, PARTITION_KEY)?,
+                        item::string(&key, DUE_AT_ATTRIBUTE)?,
+                    )),
+                },
+                None => DueCursor {
+                    shard: shards
+                        .iter()
+                        .copied()
+                        .find(|s| *s > position.shard)
+                        .unwrap_or(DUE_SHARDS),
+                    after: None,
+                },
+            };
+        }
+        Ok(DuePage {
+            accounts,
+            next: None,
+        })
+    }
+
+    async fn put_key(&self, key: &KeyRecord) -> StoreResult<()> {
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item::key_item(key)?))
+            .condition_expression("attribute_not_exists(pk)")
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(e) => match e.as_service_error() {
+                Some(service) if service.is_conditional_check_failed_exception() => {
+                    Err(StoreError::KeyExists(key.id.clone()))
+                }
+                _ => Err(unavailable("PutItem", e)),
+            },
+        }
+    }
+
+    async fn key(&self, id: &str) -> StoreResult<Option<KeyRecord>> {
+        item::check_id("key", id)?;
+        self.get(item::key_pk(id), item::KEY_SK)
+            .await?
+            .as_ref()
+            .map(item::key_record)
+            .transpose()
+    }
+
+    async fn revoke_key(&self, id: &str, at: DateTime<Utc>) -> StoreResult<bool> {
+        item::check_id("key", id)?;
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(item::key_of(item::key_pk(id), item::KEY_SK)))
+            // The first revocation's time is kept: revoking twice is not a new event.
+            .update_expression("SET revoked_at = if_not_exists(revoked_at, :at)")
+            .condition_expression("attribute_exists(pk)")
+            .expression_attribute_values(":at", AttributeValue::S(item::timestamp(&at)?))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(e) => match e.as_service_error() {
+                Some(service) if service.is_conditional_check_failed_exception() => Ok(false),
+                _ => Err(unavailable("UpdateItem", e)),
+            },
+        }
+    }
+}
+
+/// The due-index shards that can hold accounts of `segment` (of `segments`).
+///
+/// An account's shard is `hash % DUE_SHARDS` and its segment `hash % segments`
+/// ([`credits_store::segment_of`]); both are fixed by `hash % g` where
+/// `g = gcd(DUE_SHARDS, segments)`, so the segment's accounts live exactly in the shards `k`
+/// with `k % g == segment % g`. When `segments` divides [`DUE_SHARDS`] (1, 2, 4, 8, 16
+/// workers) those shards hold only this segment's accounts; otherwise they are shared and
+/// the walk filters, reading some keys another worker also reads.
+fn shards_of_segment(segment: u32, segments: u32) -> Vec<u32> {
+    let g = gcd(DUE_SHARDS, segments);
+    (0..DUE_SHARDS).filter(|k| k % g == segment % g).collect()
+}
+
+fn gcd(a: u32, b: u32) -> u32 {
+    if b == 0 { a.max(1) } else { gcd(b, a % b) }
+}
+
+/// The filter expression of an entries query, with its placeholders.
+struct EntryFilter {
+    expression: Option<String>,
+    names: Vec<(String, &'static str)>,
+    values: Vec<(String, AttributeValue)>,
+}
+
+impl EntryFilter {
+    fn new(query: &EntryQuery) -> StoreResult<EntryFilter> {
+        let mut filter = EntryFilter {
+            expression: None,
+            names: Vec::new(),
+            values: Vec::new(),
+        };
+        let mut clauses: Vec<String> = Vec::new();
+        if let Some(from) = &query.from {
+            filter.names.push(("#at".into(), "at"));
+            filter
+                .values
+                .push((":from".into(), AttributeValue::S(item::timestamp(from)?)));
+            clauses.push("#at >= :from".into());
+        }
+        if let Some(to) = &query.to {
+            if query.from.is_none() {
+                filter.names.push(("#at".into(), "at"));
+            }
+            filter
+                .values
+                .push((":to".into(), AttributeValue::S(item::timestamp(to)?)));
+            clauses.push("#at < :to".into());
+        }
+        if !query.types.is_empty() {
+            if query.types.len() > MAX_ENTRY_TYPES {
+                return Err(StoreError::Invalid(format!(
+                    "{} entry types in one query, more than {MAX_ENTRY_TYPES}",
+                    query.types.len()
+                )));
+            }
+            filter.names.push(("#type".into(), "entry_type"));
+            let mut operands = Vec::with_capacity(query.types.len());
+            for (index, entry_type) in query.types.iter().enumerate() {
+                let placeholder = format!(":type{index}");
+                filter
+                    .values
+                    .push((placeholder.clone(), AttributeValue::S(entry_type.clone())));
+                operands.push(placeholder);
+            }
+            clauses.push(format!("#type IN ({})", operands.join(", ")));
+        }
+        let equalities: [(&'static str, &Option<String>); 6] = [
+            ("feature", &query.feature),
+            ("model", &query.model),
+            ("project", &query.project),
+            ("member", &query.member),
+            ("content", &query.content),
+            ("operation", &query.operation),
+        ];
+        for (attribute, wanted) in equalities {
+            if let Some(wanted) = wanted {
+                filter.names.push((format!("#{attribute}"), attribute));
+                filter
+                    .values
+                    .push((format!(":{attribute}"), AttributeValue::S(wanted.clone())));
+                clauses.push(format!("#{attribute} = :{attribute}"));
+            }
+        }
+        if !clauses.is_empty() {
+            filter.expression = Some(clauses.join(" AND "));
+        }
+        Ok(filter)
+    }
+}
+
+/// Where a walk of the due index stands: a shard, and the last key read in it.
+struct DueCursor {
+    shard: u32,
+    /// `(pk, due_at)` of the last account returned from `shard`.
+    after: Option<(String, String)>,
+}
+
+impl DueCursor {
+    fn render(&self) -> String {
+        match &self.after {
+            None => serde_json::json!({ "shard": self.shard }).to_string(),
+            Some((pk, due_at)) => {
+                serde_json::json!({ "shard": self.shard, "pk": pk, "due_at": due_at }).to_string()
+            }
+        }
+    }
+
+    fn parse(text: &str) -> StoreResult<DueCursor> {
+        let invalid =
+            || StoreError::Invalid(format!("due cursor `{text}` is not one this store made"));
+        let value: serde_json::Value = serde_json::from_str(text).map_err(|_| invalid())?;
+        let shard = value
+            .get("shard")
+            .and_then(serde_json::Value::as_u64)
+            .and_then(|s| u32::try_from(s).ok())
+            .filter(|s| *s < DUE_SHARDS)
+            .ok_or_else(invalid)?;
+        let pk = value.get("pk").and_then(serde_json::Value::as_str);
+        let due_at = value.get("due_at").and_then(serde_json::Value::as_str);
+        let after = match (pk, due_at) {
+            (Some(pk), Some(due_at)) => Some((pk.to_string(), due_at.to_string())),
+            (None, None) => None,
+            _ => return Err(invalid()),
+        };
+        Ok(DueCursor { shard, after })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    fn commit(entries: usize) -> Commit {
+        let at = Utc.timestamp_opt(1_700_000_000, 0).single().unwrap();
+        Commit {
+            expected_version: 0,
+            account: AccountRecord {
+                account: "a".into(),
+                version: 1,
+                due_at: None,
+                state: serde_json::json!({}),
+            },
+            entries: (0..entries)
+                .map(|i| EntryRecord {
+                    account: "a".into(),
+                    id: format!("e{i}"),
+                    seq: i as u64 + 1,
+                    at,
+                    entry_type: "grant".into(),
+                    operation: "o".into(),
+                    unit: None,
+                    amount_minor: 1,
+                    feature: None,
+                    model: None,
+                    project: None,
+                    member: None,
+                    content: None,
+                    body: serde_json::Value::Null,
+                })
+                .collect(),
+            operation: Some(OperationRecord {
+                account: "a".into(),
+                id: "o".into(),
+                kind: "charge".into(),
+                request_hash: "h".into(),
+                status: 201,
+                response: serde_json::json!({}),
+                at,
+            }),
+        }
+    }
+
+    #[test]
+    fn a_full_commit_fits_one_transaction() {
+        let commit = commit(MAX_COMMIT_ENTRIES);
+        let plan = CommitPlan::new("t", &commit).unwrap();
+        assert_eq!(plan.actions.len(), 100);
+        assert_eq!(plan.operation_position, Some(99));
+    }
+
+    #[test]
+    fn the_token_is_deterministic_and_depends_on_the_content() {
+        let one = commit(2);
+        let mut other = commit(2);
+        let first = CommitPlan::new("t", &one).unwrap().token;
+        assert_eq!(first, CommitPlan::new("t", &one).unwrap().token);
+        assert!(first.len() <= 36);
+        if let Some(entry) = other.entries.first_mut() {
+            entry.amount_minor = 2;
+        }
+        assert_ne!(first, CommitPlan::new("t", &other).unwrap().token);
+        assert_ne!(first, CommitPlan::new("t2", &one).unwrap().token);
+    }
+
+    #[test]
+    fn broken_contracts_are_refused_before_sending() {
+        let mut wrong_version = commit(1);
+        wrong_version.account.version = 3;
+        assert!(matches!(
+            CommitPlan::new("t", &wrong_version),
+            Err(StoreError::Invalid(_))
+        ));
+        assert!(matches!(
+            CommitPlan::new("t", &commit(MAX_COMMIT_ENTRIES + 1)),
+            Err(StoreError::Invalid(_))
+        ));
+        let mut twice = commit(2);
+        if let Some(entry) = twice.entries.get_mut(1) {
+            entry.id = "e0".into();
+        }
+        assert!(matches!(
+            CommitPlan::new("t", &twice),
+            Err(StoreError::Invalid(_))
+        ));
+    }
+
+    #[test]
+    fn every_account_is_walked_by_exactly_one_segment() {
+        for segments in 1..=40 {
+            for i in 0..200 {
+                let account = format!("acct-{i}");
+                let shard = item::due_shard(&account);
+                let walkers: Vec<u32> = (0..segments)
+                    .filter(|s| {
+                        shards_of_segment(*s, segments).contains(&shard)
+                            && credits_store::segment_of(&account, segments) == *s
+                    })
+                    .collect();
+                assert_eq!(walkers.len(), 1, "{account} with {segments} segments");
+            }
+        }
+        // Segment counts that divide the shard count never read another segment's shard.
+        assert_eq!(shards_of_segment(1, 4), [1, 5, 9, 13]);
+        assert_eq!(shards_of_segment(0, 3).len(), 16);
+        assert_eq!(shards_of_segment(5, 32), [5]);
+    }
+
+    #[test]
+    fn due_cursors_round_trip() {
+        let cursor = DueCursor {
+            shard: 3,
+            after: Some(("A#x".into(), "2025-01-01T00:00:00.000000000Z".into())),
+        };
+        let parsed = DueCursor::parse(&cursor.render()).unwrap();
+        assert_eq!(parsed.shard, 3);
+        assert_eq!(parsed.after, cursor.after);
+        assert!(DueCursor::parse("{\"shard\":99}").is_err());
+        assert!(DueCursor::parse("nonsense").is_err());
+    }
+}

@@ -1,0 +1,478 @@
+//! Request and response bodies of the HTTP API, as documented in the OpenAPI document.
+//!
+//! Amounts are decimal strings in both directions (`"12.50"`), rendered at the unit's scale.
+//! Requests reject unknown fields; feature inputs keep their JSON text verbatim (a number is
+//! never read through a float), and are validated by the rate book.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use chrono::{DateTime, Utc};
+use serde::de::{Deserializer, MapAccess, Visitor};
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
+use utoipa::ToSchema;
+
+/// Feature inputs in the order given, duplicates kept (the rate book rejects them).
+#[derive(Debug, Default)]
+pub struct Inputs(pub Vec<(String, Box<RawValue>)>);
+
+/// Most inputs one request may name.
+pub const MAX_INPUTS: usize = 64;
+
+impl<'de> Deserialize<'de> for Inputs {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct InputsVisitor;
+        impl<'de> Visitor<'de> for InputsVisitor {
+            type Value = Inputs;
+            fn expecting(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+                formatter.write_str("an object of inputs, e.g. {\"duration\": \"3m30s\"}")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Inputs, A::Error> {
+                let mut inputs = Vec::new();
+                while let Some((name, value)) = map.next_entry::<String, Box<RawValue>>()? {
+                    if inputs.len() >= MAX_INPUTS {
+                        return Err(serde::de::Error::custom(format!(
+                            "at most {MAX_INPUTS} inputs may be given"
+                        )));
+                    }
+                    inputs.push((name, value));
+                }
+                Ok(Inputs(inputs))
+            }
+        }
+        deserializer.deserialize_map(InputsVisitor)
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Requests
+
+/// `PUT /v1/accounts/{account}`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields, expecting = "an account object")]
+#[schema(example = json!({"plan": "imentiv/professional", "subscription": {"status": "active", "period": "monthly", "anchor": "2026-01-31T00:00:00Z"}}))]
+pub struct AccountRequest {
+    /// The plan, `<book>/<plan>`: the rate book's file stem and a plan in it.
+    pub plan: String,
+    /// Left as it is when absent (none on creation).
+    pub subscription: Option<SubscriptionBody>,
+    /// IANA time zone of the account's days and cycles; the rate book's when absent.
+    pub time_zone: Option<String>,
+    /// Overdraft allowed, replacing the plan's credit line: a decimal string for the book's
+    /// only unit, or an object by unit (`{"credit": "500"}`); `{}` removes the override.
+    #[schema(value_type = Object, example = json!({"credit": "500"}))]
+    pub credit_line: Option<Box<RawValue>>,
+    /// `active` or `suspended` (suspension freezes spending). Close with
+    /// `POST /v1/accounts/{account}/close`.
+    pub status: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields, expecting = "a subscription object")]
+pub struct SubscriptionBody {
+    /// `active`, `cancelled` or `ended`.
+    pub status: String,
+    /// `monthly`, `quarterly` or `yearly`.
+    pub period: String,
+    /// Purchase instant (RFC 3339): cycles `from purchase` are anchor + n months.
+    pub anchor: DateTime<Utc>,
+    pub ends_at: Option<DateTime<Utc>>,
+}
+
+/// `POST /v1/accounts/{account}/close`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields, expecting = "an object with an `id`")]
+pub struct CloseRequest {
+    /// Client id of the operation (its idempotency key).
+    pub id: String,
+}
+
+/// `POST /v1/accounts/{account}/quotes`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields, expecting = "a quote object")]
+#[schema(example = json!({"feature": "video_emotion", "inputs": {"duration": "3m30s"}, "channel": "api"}))]
+pub struct QuoteRequest {
+    pub feature: String,
+    /// Input values: JSON numbers or strings in the input's base unit (`210`), or
+    /// unit-suffixed literals (`"3m30s"`, `"250 words"`); choices as strings; flags as
+    /// booleans or `"yes"`/`"no"`.
+    #[serde(default)]
+    #[schema(value_type = Object, example = json!({"duration": "3m30s"}))]
+    pub inputs: Inputs,
+    pub channel: Option<String>,
+    /// The content analysed, for features that need a prior analysis of the same content.
+    pub content: Option<String>,
+}
+
+/// `POST /v1/accounts/{account}/charges`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields, expecting = "a charge object")]
+#[schema(example = json!({"id": "job-4711", "feature": "video_emotion", "inputs": {"duration": 210}, "channel": "web", "project": "onboarding", "content": "video-93"}))]
+pub struct ChargeRequest {
+    /// Client id of the charge: its idempotency key, forever.
+    pub id: String,
+    pub feature: String,
+    #[serde(default)]
+    #[schema(value_type = Object, example = json!({"duration": "3m30s"}))]
+    pub inputs: Inputs,
+    pub channel: Option<String>,
+    pub project: Option<String>,
+    pub member: Option<String>,
+    pub content: Option<String>,
+}
+
+/// `POST /v1/accounts/{account}/holds`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields, expecting = "a hold object")]
+#[schema(example = json!({"id": "job-4712", "feature": "video_emotion", "inputs": {"duration": "10m"}, "ttl_seconds": 900}))]
+pub struct HoldRequest {
+    /// Client id of the hold; also names it in `.../holds/{id}/capture` and `/release`.
+    pub id: String,
+    pub feature: String,
+    /// The estimate.
+    #[serde(default)]
+    #[schema(value_type = Object, example = json!({"duration": "10m"}))]
+    pub inputs: Inputs,
+    pub channel: Option<String>,
+    /// How long the reservation lasts (default 900, at most 604800); an expired hold is
+    /// released on the next read or write.
+    pub ttl_seconds: Option<u32>,
+    pub project: Option<String>,
+    pub member: Option<String>,
+    pub content: Option<String>,
+}
+
+/// `POST /v1/accounts/{account}/holds/{hold}/capture`.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields, expecting = "a capture object")]
+pub struct CaptureRequest {
+    /// Client id of the capture; default `capture:<hold>` (a hold is captured once).
+    pub id: Option<String>,
+    /// The actual usage, rated with the hold's feature and channel; absent captures the
+    /// estimate as held. Never more than the hold reserved is charged.
+    #[schema(value_type = Option<Object>, example = json!({"duration": "8m"}))]
+    pub inputs: Option<Inputs>,
+}
+
+/// `POST /v1/accounts/{account}/holds/{hold}/release`.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields, expecting = "a release object")]
+pub struct ReleaseRequest {
+    /// Client id of the release; default `release:<hold>`.
+    pub id: Option<String>,
+}
+
+/// `POST /v1/accounts/{account}/topups` (admin).
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields, expecting = "a top-up object")]
+#[schema(example = json!({"id": "invoice-2026-0042", "amount": "5000"}))]
+pub struct TopUpRequest {
+    pub id: String,
+    /// The unit of `amount`; the book's only unit when absent.
+    pub unit: Option<String>,
+    /// A decimal string, at most the unit's scale. Exactly one of `amount` and `package`.
+    #[schema(value_type = Option<String>, example = "5000")]
+    pub amount: Option<Box<RawValue>>,
+    /// A package of the plan (`package NAME AMOUNT UNIT`).
+    pub package: Option<String>,
+    /// Credit kind; the plan's top-up kind when absent.
+    pub kind: Option<String>,
+    /// Expiry; the plan's top-up expiry when absent.
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
+/// `POST /v1/accounts/{account}/refunds` (admin).
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields, expecting = "a refund object")]
+#[schema(example = json!({"id": "refund-77", "charge": "job-4711", "reason": "duplicate"}))]
+pub struct RefundRequest {
+    pub id: String,
+    /// The client id of the refunded charge (or capture).
+    pub charge: String,
+    /// One of the plan's refund reasons (`duplicate`, `internal_error`, `legal`, ...).
+    pub reason: String,
+    /// A decimal string; everything not yet refunded when absent.
+    #[schema(value_type = Option<String>, example = "10.5")]
+    pub amount: Option<Box<RawValue>>,
+    /// The unit of `amount`; the charge's only unit when absent.
+    pub unit: Option<String>,
+}
+
+/// `POST /v1/keys` (admin).
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields, expecting = "a key object")]
+pub struct KeyRequest {
+    /// The account the key may act on; an admin key when absent.
+    pub account: Option<String>,
+}
+
+/// `GET /v1/accounts/{account}/entries` query.
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct EntriesQuery {
+    /// Inclusive start: RFC 3339 instant or a date (`2026-01-01`, midnight UTC).
+    pub from: Option<String>,
+    /// Exclusive end, as `from`.
+    pub to: Option<String>,
+    /// Entry types, comma separated (`charge,refund`).
+    #[serde(rename = "type")]
+    #[param(rename = "type")]
+    pub entry_type: Option<String>,
+    pub feature: Option<String>,
+    pub model: Option<String>,
+    pub project: Option<String>,
+    pub member: Option<String>,
+    /// `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+    /// Page size, 1 to 1000 (default 100).
+    pub limit: Option<u32>,
+    /// `json` (default) or `csv` (all matching entries, up to 100000, no paging).
+    pub format: Option<String>,
+}
+
+// ---------------------------------------------------------------------------------------
+// Responses
+
+/// An amount taken from, reserved in, or credited to one bucket.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct DrawView {
+    pub bucket: String,
+    pub kind: String,
+    pub unit: String,
+    /// Decimal string.
+    pub amount: String,
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
+/// One live bucket.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct BucketBody {
+    pub id: String,
+    pub kind: String,
+    /// Spendable now.
+    pub left: String,
+    /// Reserved by open holds.
+    pub held: String,
+    pub granted: String,
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
+/// The balance of one unit.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct UnitBalanceBody {
+    /// Spendable now (negative when overdrawn within the credit line).
+    pub available: String,
+    /// Reserved by open holds.
+    pub held: String,
+    /// Credit line still unused.
+    pub credit_line_left: String,
+    /// Live buckets in consumption order.
+    pub buckets: Vec<BucketBody>,
+}
+
+/// `GET /v1/accounts/{account}/balance`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct BalanceResponse {
+    pub account: String,
+    pub at: DateTime<Utc>,
+    /// By unit name.
+    pub units: BTreeMap<String, UnitBalanceBody>,
+}
+
+/// A low-balance alert raised by an operation.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct AlertBody {
+    pub unit: String,
+    pub threshold: String,
+    pub available: String,
+}
+
+/// `PUT /v1/accounts/{account}`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct AccountResponse {
+    pub account: String,
+    pub plan: String,
+    /// `active`, `suspended` or `closed`.
+    pub status: String,
+    pub subscription: Option<SubscriptionBody>,
+    pub time_zone: Option<String>,
+    /// Per unit, when the account overrides its plan's credit line.
+    pub credit_line: Option<BTreeMap<String, String>>,
+    pub created_at: DateTime<Utc>,
+    /// Available per unit.
+    pub balance: BTreeMap<String, String>,
+}
+
+/// `POST /v1/accounts/{account}/quotes`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct QuoteResponse {
+    pub feature: String,
+    pub rates_version: String,
+    /// Per unit: what the usage would cost now.
+    pub amounts: BTreeMap<String, String>,
+    /// The rule lines that applied.
+    pub lines: Vec<String>,
+    /// It would be the feature's free first request.
+    pub free: bool,
+    /// Whether the account could pay it now.
+    pub sufficient: bool,
+    /// The buckets it would draw, in order (empty when it could not be paid).
+    pub paid_from: Vec<DrawView>,
+    /// Why it could not be charged now, when it could not (a problem `type`).
+    pub refusal: Option<String>,
+}
+
+/// `POST /v1/accounts/{account}/charges` (201).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct ChargeResponse {
+    pub id: String,
+    pub feature: String,
+    /// Per unit charged.
+    pub charged: BTreeMap<String, String>,
+    /// The buckets that paid, in order.
+    pub paid_from: Vec<DrawView>,
+    /// Available per unit after the charge.
+    pub balance: BTreeMap<String, String>,
+    /// The rate book version (`<book>@<effective>#<hash>`) the charge was rated with.
+    pub rates_version: String,
+    pub free: bool,
+    pub lines: Vec<String>,
+    pub alerts: Vec<AlertBody>,
+}
+
+/// `POST /v1/accounts/{account}/holds` (201).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct HoldResponse {
+    pub id: String,
+    pub feature: String,
+    /// Per unit reserved.
+    pub held: BTreeMap<String, String>,
+    pub expires_at: Option<DateTime<Utc>>,
+    /// The buckets reserved, in order.
+    pub paid_from: Vec<DrawView>,
+    pub balance: BTreeMap<String, String>,
+    pub rates_version: String,
+    pub lines: Vec<String>,
+}
+
+/// `POST .../holds/{hold}/capture`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct CaptureResponse {
+    pub id: String,
+    pub hold: String,
+    /// Per unit charged.
+    pub charged: BTreeMap<String, String>,
+    /// Per unit asked beyond the reservation and not charged.
+    pub uncaptured: BTreeMap<String, String>,
+    pub paid_from: Vec<DrawView>,
+    pub balance: BTreeMap<String, String>,
+    pub rates_version: Option<String>,
+    pub lines: Vec<String>,
+    pub alerts: Vec<AlertBody>,
+}
+
+/// `POST .../holds/{hold}/release`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct ReleaseResponse {
+    pub id: String,
+    pub hold: String,
+    /// Per unit returned.
+    pub released: BTreeMap<String, String>,
+    pub balance: BTreeMap<String, String>,
+}
+
+/// `POST /v1/accounts/{account}/topups` (201).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct TopUpResponse {
+    pub id: String,
+    /// Per unit credited.
+    pub credited: BTreeMap<String, String>,
+    /// The bucket(s) credited.
+    pub buckets: Vec<DrawView>,
+    pub balance: BTreeMap<String, String>,
+}
+
+/// `POST /v1/accounts/{account}/refunds` (201).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct RefundResponse {
+    pub id: String,
+    pub charge: String,
+    /// Per unit returned.
+    pub refunded: BTreeMap<String, String>,
+    /// The buckets credited back, in order.
+    pub restored_to: Vec<DrawView>,
+    pub balance: BTreeMap<String, String>,
+}
+
+/// `POST /v1/accounts/{account}/close`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct CloseResponse {
+    pub id: String,
+    pub account: String,
+    pub status: String,
+    /// Per unit forfeited.
+    pub forfeited: BTreeMap<String, String>,
+}
+
+/// One ledger entry.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct EntryBody {
+    pub id: String,
+    pub seq: u64,
+    pub at: DateTime<Utc>,
+    /// `grant`, `top_up`, `charge`, `hold`, `capture`, `release`, `refund`, `expiry`,
+    /// `forfeit`, `rollover`, `adjustment`, `alert`, `statement`.
+    #[serde(rename = "type")]
+    pub entry_type: String,
+    /// The operation (client id) that wrote it.
+    pub operation: String,
+    pub unit: Option<String>,
+    /// Signed decimal string: credits added are positive, spent negative.
+    pub amount: String,
+    pub feature: Option<String>,
+    pub model: Option<String>,
+    pub project: Option<String>,
+    pub member: Option<String>,
+    pub content: Option<String>,
+    /// Buckets drawn, rates version, rating lines...
+    #[schema(value_type = Object)]
+    pub details: serde_json::Value,
+}
+
+/// `GET /v1/accounts/{account}/entries`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct EntriesResponse {
+    pub account: String,
+    /// Ascending by `seq`.
+    pub entries: Vec<EntryBody>,
+    /// Pass as `cursor` for the next page; absent on the last page.
+    pub next_cursor: Option<String>,
+}
+
+/// `POST /v1/keys` (201): the key is shown once.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct KeyResponse {
+    pub id: String,
+    /// `ck_<id>_<secret>`: send as `Authorization: Bearer <key>`. Shown once, never again.
+    pub key: String,
+    pub account: Option<String>,
+    pub created_at: DateTime<Utc>,
+}
+
+/// `DELETE /v1/keys/{id}`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct RevokedKeyResponse {
+    pub id: String,
+    pub revoked_at: DateTime<Utc>,
+}
+
+/// `GET /v1/health`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct HealthResponse {
+    /// `ok`.
+    pub status: String,
+    /// The rate book versions loaded.
+    pub rates: Vec<String>,
+}

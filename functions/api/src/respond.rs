@@ -1,0 +1,273 @@
+//! Response bodies built from ledger decisions and views. Every amount is rendered from
+//! minor units at its unit's scale.
+
+use std::collections::BTreeMap;
+
+use axum::http::StatusCode;
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use serde_json::Value;
+
+use credits_dsl::RateBook;
+use credits_ledger::{Account, Alert, Amount, Balance, Decision, Draw};
+use credits_store::EntryRecord;
+
+use crate::model::{
+    AccountResponse, AlertBody, BalanceResponse, BucketBody, CaptureResponse, ChargeResponse,
+    CloseResponse, DrawView, EntryBody, HoldResponse, RefundResponse, ReleaseResponse,
+    SubscriptionBody, TopUpResponse, UnitBalanceBody,
+};
+use crate::money::format_minor;
+use crate::service::{Answer, Operation};
+
+fn to_json<T: Serialize>(value: &T) -> Value {
+    serde_json::to_value(value).unwrap_or(Value::Null)
+}
+
+/// Per unit amounts as decimal strings.
+pub fn amounts(book: &RateBook, amounts: &[Amount]) -> BTreeMap<String, String> {
+    amounts
+        .iter()
+        .map(|amount| {
+            (
+                amount.unit.clone(),
+                format_minor(book, &amount.unit, amount.amount_minor),
+            )
+        })
+        .collect()
+}
+
+pub fn draws(book: &RateBook, draws: &[Draw]) -> Vec<DrawView> {
+    draws
+        .iter()
+        .map(|draw| DrawView {
+            bucket: draw.bucket.clone(),
+            kind: draw.kind.clone(),
+            unit: draw.unit.clone(),
+            amount: format_minor(book, &draw.unit, draw.amount_minor),
+            expires_at: draw.expires_at,
+        })
+        .collect()
+}
+
+/// Available per unit.
+pub fn available(book: &RateBook, balance: &Balance) -> BTreeMap<String, String> {
+    balance
+        .units
+        .iter()
+        .map(|(unit, unit_balance)| {
+            (
+                unit.clone(),
+                format_minor(book, unit, unit_balance.available_minor),
+            )
+        })
+        .collect()
+}
+
+fn alerts(book: &RateBook, alerts: &[Alert]) -> Vec<AlertBody> {
+    alerts
+        .iter()
+        .map(|alert| AlertBody {
+            unit: alert.unit.clone(),
+            threshold: format_minor(book, &alert.unit, alert.threshold_minor),
+            available: format_minor(book, &alert.unit, alert.available_minor),
+        })
+        .collect()
+}
+
+/// The full balance of an account.
+pub fn balance(book: &RateBook, account: &str, at: DateTime<Utc>, balance: &Balance) -> BalanceResponse {
+    let units = balance
+        .units
+        .iter()
+        .map(|(unit, unit_balance)| {
+            let buckets = unit_balance
+                .buckets
+                .iter()
+                .map(|bucket| BucketBody {
+                    id: bucket.id.clone(),
+                    kind: bucket.kind.clone(),
+                    left: format_minor(book, unit, bucket.left_minor),
+                    held: format_minor(book, unit, bucket.held_minor),
+                    granted: format_minor(book, unit, bucket.granted_minor),
+                    expires_at: bucket.expires_at,
+                })
+                .collect();
+            (
+                unit.clone(),
+                UnitBalanceBody {
+                    available: format_minor(book, unit, unit_balance.available_minor),
+                    held: format_minor(book, unit, unit_balance.held_minor),
+                    credit_line_left: format_minor(book, unit, unit_balance.credit_line_left_minor),
+                    buckets,
+                },
+            )
+        })
+        .collect();
+    BalanceResponse {
+        account: account.to_owned(),
+        at: balance.at.unwrap_or(at),
+        units,
+    }
+}
+
+pub fn account(book: &RateBook, account: &Account, balance: &Balance) -> AccountResponse {
+    AccountResponse {
+        account: account.id.clone(),
+        plan: account.plan.to_string(),
+        status: enum_name(&account.status),
+        subscription: account.subscription.as_ref().map(|subscription| SubscriptionBody {
+            status: enum_name(&subscription.status),
+            period: enum_name(&subscription.period),
+            anchor: subscription.anchor,
+            ends_at: subscription.ends_at,
+        }),
+        time_zone: account.time_zone.clone(),
+        credit_line: account.credit_line_minor.as_ref().map(|lines| {
+            lines
+                .iter()
+                .map(|(unit, minor)| (unit.clone(), format_minor(book, unit, *minor)))
+                .collect()
+        }),
+        created_at: account.created_at,
+        balance: available(book, balance),
+    }
+}
+
+/// The serde name of a unit-like enum value (`active`, `monthly`).
+fn enum_name<T: Serialize>(value: &T) -> String {
+    match serde_json::to_value(value) {
+        Ok(Value::String(name)) => name,
+        _ => String::new(),
+    }
+}
+
+/// The answer to a successful mutation.
+pub fn answer(
+    operation: &Operation,
+    operation_id: &str,
+    account_id: &str,
+    created: bool,
+    decision: &Decision,
+    book: &RateBook,
+) -> Answer {
+    let outcome = &decision.outcome;
+    let balance = available(book, &outcome.balance);
+    let (status, body) = match operation {
+        Operation::Configure(_) => (
+            if created {
+                StatusCode::CREATED
+            } else {
+                StatusCode::OK
+            },
+            to_json(&account(book, &decision.account, &outcome.balance)),
+        ),
+        Operation::Charge(body) => (
+            StatusCode::CREATED,
+            to_json(&ChargeResponse {
+                id: operation_id.to_owned(),
+                feature: body.feature.clone(),
+                charged: amounts(book, &outcome.amounts),
+                paid_from: draws(book, &outcome.paid_from),
+                balance,
+                rates_version: outcome.rates_version.clone().unwrap_or_default(),
+                free: outcome.free,
+                lines: outcome.lines.clone(),
+                alerts: alerts(book, &outcome.alerts),
+            }),
+        ),
+        Operation::Hold(body) => (
+            StatusCode::CREATED,
+            to_json(&HoldResponse {
+                id: operation_id.to_owned(),
+                feature: body.feature.clone(),
+                held: amounts(book, &outcome.amounts),
+                expires_at: decision
+                    .account
+                    .holds
+                    .iter()
+                    .find(|hold| hold.id == operation_id)
+                    .map(|hold| hold.expires_at),
+                paid_from: draws(book, &outcome.paid_from),
+                balance,
+                rates_version: outcome.rates_version.clone().unwrap_or_default(),
+                lines: outcome.lines.clone(),
+            }),
+        ),
+        Operation::Capture { hold, .. } => (
+            StatusCode::OK,
+            to_json(&CaptureResponse {
+                id: operation_id.to_owned(),
+                hold: hold.clone(),
+                charged: amounts(book, &outcome.amounts),
+                uncaptured: amounts(book, &outcome.uncaptured),
+                paid_from: draws(book, &outcome.paid_from),
+                balance,
+                rates_version: outcome.rates_version.clone(),
+                lines: outcome.lines.clone(),
+                alerts: alerts(book, &outcome.alerts),
+            }),
+        ),
+        Operation::Release { hold, .. } => (
+            StatusCode::OK,
+            to_json(&ReleaseResponse {
+                id: operation_id.to_owned(),
+                hold: hold.clone(),
+                released: amounts(book, &outcome.amounts),
+                balance,
+            }),
+        ),
+        Operation::TopUp(_) => (
+            StatusCode::CREATED,
+            to_json(&TopUpResponse {
+                id: operation_id.to_owned(),
+                credited: amounts(book, &outcome.amounts),
+                buckets: draws(book, &outcome.paid_from),
+                balance,
+            }),
+        ),
+        Operation::Refund(body) => (
+            StatusCode::CREATED,
+            to_json(&RefundResponse {
+                id: operation_id.to_owned(),
+                charge: body.charge.clone(),
+                refunded: amounts(book, &outcome.amounts),
+                restored_to: draws(book, &outcome.paid_from),
+                balance,
+            }),
+        ),
+        Operation::Close(_) => (
+            StatusCode::OK,
+            to_json(&CloseResponse {
+                id: operation_id.to_owned(),
+                account: account_id.to_owned(),
+                status: enum_name(&decision.account.status),
+                forfeited: amounts(book, &outcome.amounts),
+            }),
+        ),
+    };
+    Answer { status, body }
+}
+
+/// One stored entry as the API shows it.
+pub fn entry(book: &RateBook, entry: EntryRecord) -> EntryBody {
+    let amount = entry
+        .unit
+        .as_deref()
+        .map_or_else(|| entry.amount_minor.to_string(), |unit| format_minor(book, unit, entry.amount_minor));
+    EntryBody {
+        id: entry.id,
+        seq: entry.seq,
+        at: entry.at,
+        entry_type: entry.entry_type,
+        operation: entry.operation,
+        unit: entry.unit,
+        amount,
+        feature: entry.feature,
+        model: entry.model,
+        project: entry.project,
+        member: entry.member,
+        content: entry.content,
+        details: entry.body,
+    }
+}

@@ -1,0 +1,446 @@
+//! Thin handlers: extract (auth first, then path, then body), call the service, answer.
+//! Each carries its OpenAPI description.
+
+use axum::Json;
+use axum::extract::{Request, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+
+use crate::AppState;
+use crate::extract::{
+    AccountAccess, Admin, AdminAccount, CyclePath, HoldPath, JsonBody, KeyIdPath, OptionalJsonBody,
+    QueryParams,
+};
+use crate::model::{
+    AccountRequest, AccountResponse, BalanceResponse, CaptureRequest, CaptureResponse,
+    ChargeRequest, ChargeResponse, CloseRequest, CloseResponse, EntriesQuery, EntriesResponse,
+    HealthResponse, HoldRequest, HoldResponse, KeyRequest, KeyResponse, QuoteRequest,
+    QuoteResponse, RefundRequest, RefundResponse, ReleaseRequest, ReleaseResponse,
+    RevokedKeyResponse, TopUpRequest, TopUpResponse,
+};
+use crate::problem::{Problem, ProblemBody, ProblemType};
+use crate::service::{self, Answer, Operation};
+use crate::statements::StatementResponse;
+use crate::{keys, reads, statements};
+
+/// `GET /v1/health`: no key needed.
+#[utoipa::path(
+    get,
+    path = "/v1/health",
+    tag = "meta",
+    responses((status = 200, description = "the service is up", body = HealthResponse))
+)]
+pub async fn health(State(state): State<AppState>) -> Json<HealthResponse> {
+    let rates = state
+        .books
+        .names()
+        .filter_map(|name| state.books.latest(name).map(|book| book.rates_version.clone()))
+        .collect();
+    Json(HealthResponse {
+        status: "ok".to_owned(),
+        rates,
+    })
+}
+
+/// `GET /v1/openapi.json`: this document; no key needed.
+#[utoipa::path(
+    get,
+    path = "/v1/openapi.json",
+    tag = "meta",
+    responses((status = 200, description = "the OpenAPI 3.1 document", content_type = "application/json"))
+)]
+pub async fn openapi_document() -> Response {
+    (
+        [(header::CONTENT_TYPE, "application/json")],
+        crate::openapi::document_json(),
+    )
+        .into_response()
+}
+
+/// Create or update an account (admin).
+#[utoipa::path(
+    put,
+    path = "/v1/accounts/{account}",
+    tag = "accounts",
+    params(("account" = String, Path, description = "account id, 1 to 128 printable ASCII characters")),
+    request_body = AccountRequest,
+    responses(
+        (status = 200, description = "the account was updated", body = AccountResponse),
+        (status = 201, description = "the account was created", body = AccountResponse),
+        (status = 400, description = "invalid-input", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 401, description = "unauthorized", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 403, description = "forbidden: an account key", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 409, description = "account-closed, conflict", body = ProblemBody, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn put_account(
+    State(state): State<AppState>,
+    access: AdminAccount,
+    JsonBody(body): JsonBody<AccountRequest>,
+) -> Result<Answer, Problem> {
+    service::mutate(&state, &access.account, Operation::Configure(body)).await
+}
+
+/// Close an account (admin): every bucket is forfeited, with entries; nothing more happens
+/// on it.
+#[utoipa::path(
+    post,
+    path = "/v1/accounts/{account}/close",
+    tag = "accounts",
+    params(("account" = String, Path, description = "account id")),
+    request_body = CloseRequest,
+    responses(
+        (status = 200, description = "the account is closed", body = CloseResponse),
+        (status = 400, description = "invalid-input", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 401, description = "unauthorized", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 403, description = "forbidden: an account key", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 404, description = "not-found", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 409, description = "idempotency-conflict, account-closed, conflict", body = ProblemBody, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn close_account(
+    State(state): State<AppState>,
+    access: AdminAccount,
+    JsonBody(body): JsonBody<CloseRequest>,
+) -> Result<Answer, Problem> {
+    service::mutate(&state, &access.account, Operation::Close(body)).await
+}
+
+/// Price a usage without charging: amounts per unit, rule lines, the buckets it would draw.
+#[utoipa::path(
+    post,
+    path = "/v1/accounts/{account}/quotes",
+    tag = "charges",
+    params(("account" = String, Path, description = "account id")),
+    request_body = QuoteRequest,
+    responses(
+        (status = 200, description = "the price now", body = QuoteResponse),
+        (status = 400, description = "invalid-input: unknown feature or input, wrong unit, negative, non-finite or absurd quantity", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 401, description = "unauthorized", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 403, description = "forbidden: another account's key", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 404, description = "not-found", body = ProblemBody, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn quote(
+    State(state): State<AppState>,
+    access: AccountAccess,
+    JsonBody(body): JsonBody<QuoteRequest>,
+) -> Result<Json<QuoteResponse>, Problem> {
+    reads::quote(&state, &access.account, body).await.map(Json)
+}
+
+/// Rate a usage and spend it at once. The id is the idempotency key: the same id with the
+/// same body answers the original response; with another body, 409.
+#[utoipa::path(
+    post,
+    path = "/v1/accounts/{account}/charges",
+    tag = "charges",
+    params(("account" = String, Path, description = "account id")),
+    request_body = ChargeRequest,
+    responses(
+        (status = 201, description = "charged (or the original answer of this id)", body = ChargeResponse),
+        (status = 400, description = "invalid-input", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 401, description = "unauthorized", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 402, description = "insufficient-credits: nothing was written", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 403, description = "forbidden, feature-not-allowed", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 404, description = "not-found", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 409, description = "idempotency-conflict, account-closed", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 413, description = "payload-too-large", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 415, description = "unsupported-media-type", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 429, description = "rate-limited (see `Retry-After`)", body = ProblemBody, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn charge(
+    State(state): State<AppState>,
+    access: AccountAccess,
+    JsonBody(body): JsonBody<ChargeRequest>,
+) -> Result<Answer, Problem> {
+    service::mutate(&state, &access.account, Operation::Charge(body)).await
+}
+
+/// Reserve an estimate for `ttl_seconds`; capture or release it later.
+#[utoipa::path(
+    post,
+    path = "/v1/accounts/{account}/holds",
+    tag = "holds",
+    params(("account" = String, Path, description = "account id")),
+    request_body = HoldRequest,
+    responses(
+        (status = 201, description = "reserved", body = HoldResponse),
+        (status = 400, description = "invalid-input", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 401, description = "unauthorized", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 402, description = "insufficient-credits", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 403, description = "forbidden, feature-not-allowed", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 404, description = "not-found", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 409, description = "idempotency-conflict, conflict", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 429, description = "rate-limited, too many open holds", body = ProblemBody, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn hold(
+    State(state): State<AppState>,
+    access: AccountAccess,
+    JsonBody(body): JsonBody<HoldRequest>,
+) -> Result<Answer, Problem> {
+    service::mutate(&state, &access.account, Operation::Hold(body)).await
+}
+
+/// Spend a hold: the actual usage, rated, never more than reserved. The body is optional.
+#[utoipa::path(
+    post,
+    path = "/v1/accounts/{account}/holds/{hold}/capture",
+    tag = "holds",
+    params(
+        ("account" = String, Path, description = "account id"),
+        ("hold" = String, Path, description = "the hold's id"),
+    ),
+    request_body(content = Option<CaptureRequest>, description = "optional"),
+    responses(
+        (status = 200, description = "captured", body = CaptureResponse),
+        (status = 400, description = "invalid-input", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 401, description = "unauthorized", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 403, description = "forbidden", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 404, description = "not-found: no such open hold", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 409, description = "idempotency-conflict", body = ProblemBody, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn capture(
+    State(state): State<AppState>,
+    access: AccountAccess,
+    HoldPath(hold): HoldPath,
+    OptionalJsonBody(body): OptionalJsonBody<CaptureRequest>,
+) -> Result<Answer, Problem> {
+    service::mutate(&state, &access.account, Operation::Capture { hold, body }).await
+}
+
+/// Return a hold's reservation. The body is optional.
+#[utoipa::path(
+    post,
+    path = "/v1/accounts/{account}/holds/{hold}/release",
+    tag = "holds",
+    params(
+        ("account" = String, Path, description = "account id"),
+        ("hold" = String, Path, description = "the hold's id"),
+    ),
+    request_body(content = Option<ReleaseRequest>, description = "optional"),
+    responses(
+        (status = 200, description = "released", body = ReleaseResponse),
+        (status = 400, description = "invalid-input", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 401, description = "unauthorized", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 403, description = "forbidden", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 404, description = "not-found: no such open hold", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 409, description = "idempotency-conflict", body = ProblemBody, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn release(
+    State(state): State<AppState>,
+    access: AccountAccess,
+    HoldPath(hold): HoldPath,
+    OptionalJsonBody(body): OptionalJsonBody<ReleaseRequest>,
+) -> Result<Answer, Problem> {
+    service::mutate(&state, &access.account, Operation::Release { hold, body }).await
+}
+
+/// Add credits (admin): an amount of a unit, or a package of the plan.
+#[utoipa::path(
+    post,
+    path = "/v1/accounts/{account}/topups",
+    tag = "credits",
+    params(("account" = String, Path, description = "account id")),
+    request_body = TopUpRequest,
+    responses(
+        (status = 201, description = "credited", body = TopUpResponse),
+        (status = 400, description = "invalid-input", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 401, description = "unauthorized", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 403, description = "forbidden: an account key", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 404, description = "not-found", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 409, description = "idempotency-conflict, account-closed", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 422, description = "topup-not-allowed", body = ProblemBody, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn top_up(
+    State(state): State<AppState>,
+    access: AdminAccount,
+    JsonBody(body): JsonBody<TopUpRequest>,
+) -> Result<Answer, Problem> {
+    service::mutate(&state, &access.account, Operation::TopUp(body)).await
+}
+
+/// Refund a charge (admin), whole or partly, within the plan's window and reasons.
+#[utoipa::path(
+    post,
+    path = "/v1/accounts/{account}/refunds",
+    tag = "credits",
+    params(("account" = String, Path, description = "account id")),
+    request_body = RefundRequest,
+    responses(
+        (status = 201, description = "refunded", body = RefundResponse),
+        (status = 400, description = "invalid-input", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 401, description = "unauthorized", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 403, description = "forbidden: an account key", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 404, description = "not-found: no such account or charge", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 409, description = "idempotency-conflict", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 422, description = "refund-not-allowed", body = ProblemBody, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn refund(
+    State(state): State<AppState>,
+    access: AdminAccount,
+    JsonBody(body): JsonBody<RefundRequest>,
+) -> Result<Answer, Problem> {
+    service::mutate(&state, &access.account, Operation::Refund(body)).await
+}
+
+/// The balance now, per unit: available, held, and live buckets with their expiry.
+#[utoipa::path(
+    get,
+    path = "/v1/accounts/{account}/balance",
+    tag = "reports",
+    params(("account" = String, Path, description = "account id")),
+    responses(
+        (status = 200, description = "the balance", body = BalanceResponse),
+        (status = 401, description = "unauthorized", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 403, description = "forbidden", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 404, description = "not-found", body = ProblemBody, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn balance(
+    State(state): State<AppState>,
+    access: AccountAccess,
+) -> Result<Json<BalanceResponse>, Problem> {
+    reads::balance(&state, &access.account).await.map(Json)
+}
+
+/// History, filtered and paged; `format=csv` exports every matching entry.
+#[utoipa::path(
+    get,
+    path = "/v1/accounts/{account}/entries",
+    tag = "reports",
+    params(("account" = String, Path, description = "account id"), EntriesQuery),
+    responses(
+        (status = 200, description = "a page of entries (or CSV with `format=csv`)",
+            content((EntriesResponse = "application/json"), (String = "text/csv"))),
+        (status = 400, description = "invalid-input", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 401, description = "unauthorized", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 403, description = "forbidden", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 404, description = "not-found", body = ProblemBody, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn entries(
+    State(state): State<AppState>,
+    access: AccountAccess,
+    QueryParams(query): QueryParams<EntriesQuery>,
+) -> Result<Response, Problem> {
+    reads::entries(&state, &access.account, query).await
+}
+
+/// A cycle statement: opening, grants, top-ups, usage by feature, refunds, expiry, closing.
+/// `{cycle}` is `YYYY-MM` (the cycle that starts in that month) or `YYYY-MM-DD` (the cycle
+/// that contains that day), in the account's time zone.
+#[utoipa::path(
+    get,
+    path = "/v1/accounts/{account}/statements/{cycle}",
+    tag = "reports",
+    params(
+        ("account" = String, Path, description = "account id"),
+        ("cycle" = String, Path, description = "`2026-01` (the cycle starting in January 2026) or `2026-01-31` (the cycle containing that day)"),
+    ),
+    responses(
+        (status = 200, description = "the statement", body = StatementResponse),
+        (status = 400, description = "invalid-input", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 401, description = "unauthorized", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 403, description = "forbidden", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 404, description = "not-found", body = ProblemBody, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn statement(
+    State(state): State<AppState>,
+    access: AccountAccess,
+    CyclePath(cycle): CyclePath,
+) -> Result<Json<StatementResponse>, Problem> {
+    statements::statement(&state, &access.account, &cycle).await.map(Json)
+}
+
+/// Create an API key (admin). No `account`: an admin key. The key is shown once.
+#[utoipa::path(
+    post,
+    path = "/v1/keys",
+    tag = "keys",
+    request_body = KeyRequest,
+    responses(
+        (status = 201, description = "the key, shown once", body = KeyResponse),
+        (status = 400, description = "invalid-input", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 401, description = "unauthorized", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 403, description = "forbidden: an account key", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 404, description = "not-found: no such account", body = ProblemBody, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn create_key(
+    State(state): State<AppState>,
+    _admin: Admin,
+    OptionalJsonBody(body): OptionalJsonBody<KeyRequest>,
+) -> Result<(StatusCode, Json<KeyResponse>), Problem> {
+    keys::create(&state, body)
+        .await
+        .map(|key| (StatusCode::CREATED, Json(key)))
+}
+
+/// Revoke an API key (admin). Rotation is create + revoke.
+#[utoipa::path(
+    delete,
+    path = "/v1/keys/{id}",
+    tag = "keys",
+    params(("id" = String, Path, description = "the key's id (the part after `ck_`)")),
+    responses(
+        (status = 200, description = "revoked", body = RevokedKeyResponse),
+        (status = 401, description = "unauthorized", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 403, description = "forbidden: an account key", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 404, description = "not-found", body = ProblemBody, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn revoke_key(
+    State(state): State<AppState>,
+    _admin: Admin,
+    KeyIdPath(id): KeyIdPath,
+) -> Result<Json<RevokedKeyResponse>, Problem> {
+    keys::revoke(&state, &id).await.map(Json)
+}
+
+/// Any other path.
+pub async fn not_found(request: Request) -> Problem {
+    Problem::not_found(format!(
+        "no route `{}`; see `/v1/openapi.json`",
+        crate::validate::display_id(request.uri().path())
+    ))
+}
+
+/// A known path with the wrong method.
+pub async fn method_not_allowed(request: Request) -> Problem {
+    Problem::new(
+        ProblemType::MethodNotAllowed,
+        format!(
+            "`{}` is not allowed on `{}`",
+            request.method(),
+            crate::validate::display_id(request.uri().path())
+        ),
+    )
+}
+
+/// A handler panicked (a bug): answer a problem rather than dropping the connection.
+pub fn panic_response(_panic: Box<dyn std::any::Any + Send + 'static>) -> Response {
+    tracing::error!("a request handler panicked");
+    Problem::internal().into_response()
+}

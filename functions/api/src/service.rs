@@ -1,0 +1,942 @@
+//! The imperative shell: what each request does with the store, the rate books and the
+//! ledger. Handlers are thin; everything here is plain async functions over [`AppState`].
+//!
+//! A mutation:
+//! 1. is validated at the edge and hashed (canonical JSON of route, account and body);
+//! 2. takes the account's slot (mutations of one account take turns within a process) and
+//!    uses the snapshot cached there, or loads it (one store read);
+//! 3. reads the facts it needs from history (AFTER the snapshot, so the commit's version
+//!    check covers them), picks the rate book version in force at `now`, and calls the pure
+//!    `decide`;
+//! 4. commits snapshot, entries and the operation record (its id, request hash, status and
+//!    response) in one conditional write. A version conflict reloads and retries (bounded,
+//!    jittered); an existing operation answers the original response when the request hash
+//!    matches, else `idempotency-conflict`.
+//!
+//! A refusal (`insufficient-credits`...) writes and records nothing. Before answering one,
+//! the shell makes sure it was decided on a fresh snapshot, and that the id was not already
+//! used by a request that succeeded (that request's response is answered instead).
+
+use std::time::Duration;
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use chrono::{DateTime, Utc};
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+
+use credits_dsl::RateBook;
+use credits_dsl::usage::{RawValue as UsageRaw, UsageError};
+use credits_ledger::{
+    Account, Attribution, Capture, Command, Configure, Decision, Facts, LedgerError, Refund,
+    RefundAmount, Release, Spend, SubscriptionRequest, TopUp, TopUpAmount,
+};
+use credits_store::{AccountRecord, Commit, CommitOutcome, EntryRecord, OperationRecord, StoreError};
+
+use crate::AppState;
+use crate::facts;
+use crate::model::{
+    AccountRequest, CaptureRequest, ChargeRequest, CloseRequest, HoldRequest, Inputs,
+    RefundRequest, ReleaseRequest, TopUpRequest,
+};
+use crate::problem::{Problem, ProblemType};
+use crate::slots::Cached;
+use crate::validate::{self, display_id};
+use crate::{money, respond};
+
+/// Attempts of one mutation against version conflicts before answering `unavailable`.
+pub const MAX_ATTEMPTS: u32 = 8;
+/// Commits of catch-up (`Advance`) one request may make for an account far behind.
+const MAX_CATCH_UP_COMMITS: u32 = 64;
+/// How far the account's last decision may be ahead of this machine's clock (another
+/// instance's clock) before the request is refused rather than decided at that instant.
+const MAX_CLOCK_SKEW_MS: i64 = 5_000;
+/// Default hold reservation time.
+pub const DEFAULT_HOLD_TTL_SECONDS: u32 = 900;
+
+/// A successful answer: status and JSON body, exactly what the operation record keeps.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Answer {
+    pub status: StatusCode,
+    pub body: Value,
+}
+
+impl IntoResponse for Answer {
+    fn into_response(self) -> Response {
+        (self.status, axum::Json(self.body)).into_response()
+    }
+}
+
+/// What a mutation asks for, validated at the edge.
+pub enum Operation {
+    Configure(AccountRequest),
+    Charge(ChargeRequest),
+    Hold(HoldRequest),
+    Capture { hold: String, body: CaptureRequest },
+    Release { hold: String, body: ReleaseRequest },
+    TopUp(TopUpRequest),
+    Refund(RefundRequest),
+    Close(CloseRequest),
+}
+
+impl Operation {
+    /// The route name used in the request hash and the operation record.
+    fn route(&self) -> &'static str {
+        match self {
+            Operation::Configure(_) => "account",
+            Operation::Charge(_) => "charge",
+            Operation::Hold(_) => "hold",
+            Operation::Capture { .. } => "capture",
+            Operation::Release { .. } => "release",
+            Operation::TopUp(_) => "top_up",
+            Operation::Refund(_) => "refund",
+            Operation::Close(_) => "close",
+        }
+    }
+
+    /// The client id (idempotency key). `PUT` of an account has none: it sets state and is
+    /// idempotent by nature, so each one gets a fresh id and no operation record.
+    fn client_id(&self, now: DateTime<Utc>) -> String {
+        match self {
+            Operation::Configure(_) => format!(
+                "account:{}:{:08x}",
+                now.timestamp_micros(),
+                rand::random::<u32>()
+            ),
+            Operation::Charge(body) => body.id.clone(),
+            Operation::Hold(body) => body.id.clone(),
+            Operation::Capture { hold, body } => {
+                body.id.clone().unwrap_or_else(|| format!("capture:{hold}"))
+            }
+            Operation::Release { hold, body } => {
+                body.id.clone().unwrap_or_else(|| format!("release:{hold}"))
+            }
+            Operation::TopUp(body) => body.id.clone(),
+            Operation::Refund(body) => body.id.clone(),
+            Operation::Close(body) => body.id.clone(),
+        }
+    }
+
+    fn records_operation(&self) -> bool {
+        !matches!(self, Operation::Configure(_))
+    }
+
+    /// Check everything that needs no rate book: ids, shapes, exclusive fields.
+    ///
+    /// # Errors
+    /// `invalid-input`.
+    pub fn validate(&self) -> Result<(), Problem> {
+        match self {
+            Operation::Configure(body) => {
+                validate::plan_reference(&body.plan)?;
+                if let Some(zone) = &body.time_zone {
+                    validate::name("time_zone", zone)?;
+                }
+                if let Some(status) = &body.status {
+                    if status != "active" && status != "suspended" {
+                        return Err(Problem::invalid(format!(
+                            "`status` `{}` must be `active` or `suspended`; close an account with `POST /v1/accounts/{{account}}/close`",
+                            display_id(status)
+                        ))
+                        .with("field", "status"));
+                    }
+                }
+                Ok(())
+            }
+            Operation::Charge(body) => {
+                validate::id("id", &body.id)?;
+                validate::name("feature", &body.feature)?;
+                validate::optional_name("channel", body.channel.as_deref())?;
+                validate::optional_id("project", body.project.as_deref())?;
+                validate::optional_id("member", body.member.as_deref())?;
+                validate::optional_id("content", body.content.as_deref())
+            }
+            Operation::Hold(body) => {
+                validate::id("id", &body.id)?;
+                validate::name("feature", &body.feature)?;
+                validate::optional_name("channel", body.channel.as_deref())?;
+                validate::optional_id("project", body.project.as_deref())?;
+                validate::optional_id("member", body.member.as_deref())?;
+                validate::optional_id("content", body.content.as_deref())?;
+                if let Some(ttl) = body.ttl_seconds {
+                    let max = credits_ledger::limits::MAX_HOLD_TTL_SECONDS;
+                    if ttl == 0 || ttl > max {
+                        return Err(Problem::invalid(format!(
+                            "`ttl_seconds` {ttl} must be between 1 and {max}"
+                        ))
+                        .with("field", "ttl_seconds"));
+                    }
+                }
+                Ok(())
+            }
+            Operation::Capture { hold, body } => {
+                validate::id("hold", hold)?;
+                validate::optional_id("id", body.id.as_deref())
+            }
+            Operation::Release { hold, body } => {
+                validate::id("hold", hold)?;
+                validate::optional_id("id", body.id.as_deref())
+            }
+            Operation::TopUp(body) => {
+                validate::id("id", &body.id)?;
+                validate::optional_name("unit", body.unit.as_deref())?;
+                validate::optional_name("package", body.package.as_deref())?;
+                validate::optional_name("kind", body.kind.as_deref())?;
+                match (&body.amount, &body.package) {
+                    (Some(amount), None) => validate::positive_amount("amount", amount).map(|_| ()),
+                    (None, Some(_)) => {
+                        if body.unit.is_some() {
+                            return Err(Problem::invalid(
+                                "`unit` goes with `amount`; a `package` has its own unit",
+                            )
+                            .with("field", "unit"));
+                        }
+                        Ok(())
+                    }
+                    (Some(_), Some(_)) => Err(Problem::invalid(
+                        "give either `amount` or `package`, not both",
+                    )),
+                    (None, None) => Err(Problem::invalid("give an `amount` or a `package`")),
+                }
+            }
+            Operation::Refund(body) => {
+                validate::id("id", &body.id)?;
+                validate::id("charge", &body.charge)?;
+                validate::name("reason", &body.reason)?;
+                validate::optional_name("unit", body.unit.as_deref())?;
+                if let Some(amount) = &body.amount {
+                    validate::positive_amount("amount", amount)?;
+                } else if body.unit.is_some() {
+                    return Err(Problem::invalid("`unit` goes with `amount`").with("field", "unit"));
+                }
+                Ok(())
+            }
+            Operation::Close(body) => validate::id("id", &body.id),
+        }
+    }
+
+    /// Canonical JSON of the request, for the request hash: keys sorted, inputs sorted by
+    /// name with their JSON text kept (a number's digits, a string decoded), amounts
+    /// normalised.
+    fn canonical(&self) -> Value {
+        match self {
+            Operation::Configure(body) => json!({
+                "plan": body.plan,
+                "subscription": body.subscription,
+                "time_zone": body.time_zone,
+                "credit_line": body.credit_line.as_ref().map(|raw| raw.get().to_owned()),
+                "status": body.status,
+            }),
+            Operation::Charge(body) => json!({
+                "id": body.id,
+                "feature": body.feature,
+                "inputs": canonical_inputs(&body.inputs),
+                "channel": body.channel,
+                "project": body.project,
+                "member": body.member,
+                "content": body.content,
+            }),
+            Operation::Hold(body) => json!({
+                "id": body.id,
+                "feature": body.feature,
+                "inputs": canonical_inputs(&body.inputs),
+                "channel": body.channel,
+                "ttl_seconds": body.ttl_seconds,
+                "project": body.project,
+                "member": body.member,
+                "content": body.content,
+            }),
+            Operation::Capture { hold, body } => json!({
+                "hold": hold,
+                "id": body.id,
+                "inputs": body.inputs.as_ref().map(canonical_inputs),
+            }),
+            Operation::Release { hold, body } => json!({ "hold": hold, "id": body.id }),
+            Operation::TopUp(body) => json!({
+                "id": body.id,
+                "unit": body.unit,
+                "amount": body.amount.as_ref().and_then(|raw| validate::positive_amount("amount", raw).ok()).map(|d| d.to_string()),
+                "package": body.package,
+                "kind": body.kind,
+                "expires_at": body.expires_at,
+            }),
+            Operation::Refund(body) => json!({
+                "id": body.id,
+                "charge": body.charge,
+                "reason": body.reason,
+                "amount": body.amount.as_ref().and_then(|raw| validate::positive_amount("amount", raw).ok()).map(|d| d.to_string()),
+                "unit": body.unit,
+            }),
+            Operation::Close(body) => json!({ "id": body.id }),
+        }
+    }
+}
+
+fn canonical_inputs(inputs: &Inputs) -> Value {
+    let mut pairs: Vec<(String, String)> = inputs
+        .0
+        .iter()
+        .map(|(name, raw)| (name.clone(), canonical_raw(raw)))
+        .collect();
+    pairs.sort();
+    Value::Array(
+        pairs
+            .into_iter()
+            .map(|(name, value)| json!([name, value]))
+            .collect(),
+    )
+}
+
+fn canonical_raw(raw: &serde_json::value::RawValue) -> String {
+    match usage_raw(raw) {
+        Some(UsageRaw::Number(text)) => format!("n:{text}"),
+        Some(UsageRaw::Text(text)) => format!("s:{text}"),
+        Some(UsageRaw::Bool(flag)) => format!("b:{flag}"),
+        None => format!("j:{}", raw.get().trim()),
+    }
+}
+
+/// A JSON input value as the rate book's raw value: a number keeps its JSON text verbatim
+/// (`1e400` and 40-digit numbers included, which the book then rejects), never a float.
+pub fn usage_raw(raw: &serde_json::value::RawValue) -> Option<UsageRaw> {
+    let text = raw.get().trim();
+    match text.as_bytes().first()? {
+        b'"' => serde_json::from_str::<String>(text).ok().map(UsageRaw::Text),
+        b't' if text == "true" => Some(UsageRaw::Bool(true)),
+        b'f' if text == "false" => Some(UsageRaw::Bool(false)),
+        b'-' | b'0'..=b'9' => Some(UsageRaw::Number(text.to_owned())),
+        _ => None,
+    }
+}
+
+/// The hex SHA-256 of the canonical request.
+pub fn request_hash(account: &str, operation: &Operation) -> String {
+    let canonical = json!({
+        "route": operation.route(),
+        "account": account,
+        "body": operation.canonical(),
+    });
+    hex::encode(Sha256::digest(canonical.to_string().as_bytes()))
+}
+
+/// Validated inputs as the rate book's usage.
+///
+/// # Errors
+/// `invalid-input` with the book's message, `code` and `help`.
+pub fn usage(
+    book: &RateBook,
+    feature: &str,
+    channel: Option<&str>,
+    inputs: &Inputs,
+) -> Result<credits_dsl::Usage, Problem> {
+    let mut raw_inputs = Vec::with_capacity(inputs.0.len());
+    for (name, raw) in &inputs.0 {
+        let Some(value) = usage_raw(raw) else {
+            return Err(Problem::invalid(format!(
+                "input `{}` must be a number, a string or a boolean",
+                display_id(name)
+            ))
+            .with("field", format!("inputs.{}", display_id(name))));
+        };
+        raw_inputs.push((name.clone(), value));
+    }
+    book.usage(feature, channel, &raw_inputs)
+        .map_err(|error| usage_problem(&error))
+}
+
+fn usage_problem(error: &UsageError) -> Problem {
+    use miette::Diagnostic;
+    let mut problem = Problem::invalid(error.to_string()).with("code", error.code());
+    if let Some(help) = error.help() {
+        problem = problem.with("help", help.to_string());
+    }
+    problem
+}
+
+/// The problem a ledger refusal is answered with.
+pub fn ledger_problem(error: &LedgerError, book: &RateBook) -> Problem {
+    match error {
+        LedgerError::InsufficientCredits {
+            unit,
+            needed_minor,
+            available_minor,
+        } => {
+            let needed = money::format_minor(book, unit, *needed_minor);
+            let available = money::format_minor(book, unit, *available_minor);
+            Problem::new(
+                ProblemType::InsufficientCredits,
+                format!("this needs {needed} {unit} but only {available} {unit} is available"),
+            )
+            .with("unit", unit.clone())
+            .with("needed", needed)
+            .with("available", available)
+        }
+        LedgerError::FeatureNotAllowed { feature, reason } => {
+            Problem::new(ProblemType::FeatureNotAllowed, reason.clone()).with("feature", feature.clone())
+        }
+        LedgerError::Suspended { .. } => {
+            Problem::new(ProblemType::FeatureNotAllowed, error.to_string())
+        }
+        LedgerError::AccountClosed { .. } => Problem::new(ProblemType::AccountClosed, error.to_string()),
+        LedgerError::RefundNotAllowed { reason } => {
+            Problem::new(ProblemType::RefundNotAllowed, reason.clone())
+        }
+        LedgerError::TopUpNotAllowed { reason } => {
+            Problem::new(ProblemType::TopUpNotAllowed, reason.clone())
+        }
+        LedgerError::InvalidInput(message) | LedgerError::Rating(message) => {
+            Problem::invalid(message.clone())
+        }
+        LedgerError::NotFound { .. } => Problem::not_found(error.to_string()),
+        LedgerError::Conflict(message) => Problem::new(ProblemType::Conflict, message.clone()),
+        LedgerError::RateLimited {
+            reason,
+            retry_after_seconds,
+        } => Problem::new(ProblemType::RateLimited, reason.clone())
+            .retry_after((*retry_after_seconds).max(1)),
+        LedgerError::Overflow(_) => {
+            Problem::invalid("the amounts involved are too large to handle exactly")
+        }
+        LedgerError::CatchUpRequired { .. } | LedgerError::ClockBehind { .. } => {
+            tracing::warn!(%error, "request refused for clock or catch-up reasons");
+            Problem::new(
+                ProblemType::Unavailable,
+                "the account is being brought up to date; retry with the same id",
+            )
+            .retry_after(1)
+        }
+        LedgerError::Invariant(_) => {
+            tracing::error!(%error, "ledger invariant broken");
+            Problem::internal()
+        }
+    }
+}
+
+fn store_problem(error: &StoreError) -> Problem {
+    tracing::error!(%error, "store request failed");
+    match error {
+        StoreError::Unavailable(_) => Problem::new(
+            ProblemType::Unavailable,
+            "the store is unavailable; retry with the same id",
+        )
+        .retry_after(1),
+        _ => Problem::internal(),
+    }
+}
+
+fn account_not_found(account: &str) -> Problem {
+    Problem::not_found(format!("account `{}` not found", display_id(account)))
+        .with("account", display_id(account))
+}
+
+/// The instant a decision is made at: this machine's clock, or the account's last decision
+/// when another instance's clock ran slightly ahead (the ledger never moves back).
+fn decision_time(clock_now: DateTime<Utc>, account: Option<&Account>) -> DateTime<Utc> {
+    match account {
+        Some(account)
+            if account.advanced_to > clock_now
+                && (account.advanced_to - clock_now).num_milliseconds() <= MAX_CLOCK_SKEW_MS =>
+        {
+            account.advanced_to
+        }
+        _ => clock_now,
+    }
+}
+
+fn jitter_backoff(attempt: u32) -> Duration {
+    let base_ms = 2_u64.saturating_pow(attempt.min(6));
+    let jitter_ms = rand::random::<u64>() % (base_ms + 1);
+    Duration::from_millis(base_ms + jitter_ms)
+}
+
+fn decode_account(record: AccountRecord) -> Result<Cached, Problem> {
+    let version = record.version;
+    match serde_json::from_value::<Account>(record.state) {
+        Ok(account) => Ok(Cached { version, account }),
+        Err(error) => {
+            tracing::error!(%error, account = %record.account, "stored account snapshot is unreadable");
+            Err(Problem::internal())
+        }
+    }
+}
+
+/// Load an account from the store (reads never use the cache: another instance may have
+/// written since).
+///
+/// # Errors
+/// `not-found`, or the store's failure.
+pub async fn load_account(state: &AppState, account: &str) -> Result<Cached, Problem> {
+    let record = state
+        .store
+        .load(account)
+        .await
+        .map_err(|error| store_problem(&error))?
+        .ok_or_else(|| account_not_found(account))?;
+    decode_account(record)
+}
+
+/// Replay the original answer of `id`, or refuse a different request under the same id.
+fn replay(record: &OperationRecord, request_hash: &str) -> Result<Answer, Problem> {
+    if record.request_hash == request_hash {
+        let status = StatusCode::from_u16(record.status).unwrap_or(StatusCode::OK);
+        Ok(Answer {
+            status,
+            body: record.response.clone(),
+        })
+    } else {
+        Err(Problem::new(
+            ProblemType::IdempotencyConflict,
+            format!(
+                "id `{}` was already used for a different request; use a new id for a new operation",
+                display_id(&record.id)
+            ),
+        )
+        .with("id", display_id(&record.id)))
+    }
+}
+
+/// Run one mutation. See the module documentation for the steps.
+///
+/// # Errors
+/// A problem to answer; nothing was written.
+pub async fn mutate(
+    state: &AppState,
+    account_id: &str,
+    operation: Operation,
+) -> Result<Answer, Problem> {
+    operation.validate()?;
+    let request_hash = request_hash(account_id, &operation);
+    let operation_id = operation.client_id(state.clock.now());
+    validate::id("id", &operation_id)?;
+
+    let slot = state.slots.slot(account_id);
+    let mut cached = slot.lock().await;
+    // Whether the snapshot in hand was read from the store during this request.
+    let mut fresh = false;
+    let mut catch_up_commits = 0_u32;
+
+    let mut back_off = false;
+
+    for attempt in 0..MAX_ATTEMPTS {
+        if std::mem::take(&mut back_off) {
+            tokio::time::sleep(jitter_backoff(attempt)).await;
+        }
+        if cached.is_none() {
+            let loaded = state
+                .store
+                .load(account_id)
+                .await
+                .map_err(|error| store_problem(&error))?;
+            *cached = loaded.map(decode_account).transpose()?;
+            fresh = true;
+        }
+        let current = cached.as_ref();
+        let account = current.map(|c| &c.account);
+        let version = current.map_or(0, |c| c.version);
+        let now = decision_time(state.clock.now(), account);
+
+        let prepared = prepare(state, account_id, &operation, &operation_id, account, now).await;
+        let (command, facts, book) = match prepared {
+            Ok(prepared) => prepared,
+            Err(problem) => {
+                if !fresh {
+                    *cached = None;
+                    continue;
+                }
+                return refusal(state, account_id, &operation, &operation_id, &request_hash, problem).await;
+            }
+        };
+        let decision = match credits_ledger::decide(account, &command, &facts, book, now) {
+            Ok(decision) => decision,
+            Err(LedgerError::CatchUpRequired { .. }) if catch_up_commits < MAX_CATCH_UP_COMMITS => {
+                let Some(current) = cached.take() else {
+                    continue;
+                };
+                catch_up_commits += 1;
+                *cached = catch_up(state, account_id, &operation_id, current, book, now).await?;
+                fresh = true;
+                continue;
+            }
+            Err(error) => {
+                if !fresh {
+                    *cached = None;
+                    continue;
+                }
+                let problem = ledger_problem(&error, book);
+                return refusal(state, account_id, &operation, &operation_id, &request_hash, problem).await;
+            }
+        };
+
+        let answer = respond::answer(&operation, &operation_id, account_id, account.is_none(), &decision, book);
+        let operation_record = operation.records_operation().then(|| OperationRecord {
+            account: account_id.to_owned(),
+            id: operation_id.clone(),
+            kind: command.kind().to_owned(),
+            request_hash: request_hash.clone(),
+            status: answer.status.as_u16(),
+            response: answer.body.clone(),
+            at: now,
+        });
+        let commit = build_commit(account_id, version, &decision, operation_record)?;
+        let outcome = state
+            .store
+            .commit(commit)
+            .await
+            .map_err(|error| store_problem(&error))?;
+        match outcome {
+            CommitOutcome::Committed => {
+                *cached = Some(Cached {
+                    version: version + 1,
+                    account: decision.account,
+                });
+                return Ok(answer);
+            }
+            CommitOutcome::OperationExists(record) => {
+                return replay(&record, &request_hash);
+            }
+            CommitOutcome::VersionConflict { current } => {
+                tracing::debug!(account = %account_id, attempt, "version conflict; retrying");
+                *cached = current.map(decode_account).transpose()?;
+                fresh = cached.is_some();
+                back_off = true;
+            }
+            CommitOutcome::EntryExists { id } => {
+                tracing::warn!(account = %account_id, entry = %id, "entry exists; reloading");
+                *cached = None;
+                back_off = true;
+            }
+        }
+    }
+    Err(Problem::new(
+        ProblemType::Unavailable,
+        "the account is busy with concurrent requests; retry with the same id",
+    )
+    .retry_after(1))
+}
+
+/// Before answering a refusal: if the id was already used, answer as the first time (or
+/// refuse the reuse); `Ok` carries the original answer.
+async fn refusal(
+    state: &AppState,
+    account_id: &str,
+    operation: &Operation,
+    operation_id: &str,
+    request_hash: &str,
+    problem: Problem,
+) -> Result<Answer, Problem> {
+    if !operation.records_operation() {
+        return Err(problem);
+    }
+    match state.store.operation(account_id, operation_id).await {
+        Ok(Some(record)) => replay(&record, request_hash),
+        Ok(None) => Err(problem),
+        Err(error) => Err(store_problem(&error)),
+    }
+}
+
+/// Commit `Advance` decisions until the account is up to `now`.
+async fn catch_up(
+    state: &AppState,
+    account_id: &str,
+    operation_id: &str,
+    mut current: Cached,
+    book: &RateBook,
+    now: DateTime<Utc>,
+) -> Result<Option<Cached>, Problem> {
+    for step in 0..MAX_CATCH_UP_COMMITS {
+        let command = Command::Advance {
+            id: format!("advance:{operation_id}:{step}"),
+        };
+        let decision = credits_ledger::decide(Some(&current.account), &command, &Facts::default(), book, now)
+            .map_err(|error| ledger_problem(&error, book))?;
+        let caught_up = decision.outcome.caught_up;
+        let commit = build_commit(account_id, current.version, &decision, None)?;
+        match state.store.commit(commit).await.map_err(|error| store_problem(&error))? {
+            CommitOutcome::Committed => {
+                current = Cached {
+                    version: current.version + 1,
+                    account: decision.account,
+                };
+                if caught_up {
+                    return Ok(Some(current));
+                }
+            }
+            // Someone else moved the account: start over from the store.
+            _ => return Ok(None),
+        }
+    }
+    Ok(Some(current))
+}
+
+fn build_commit(
+    account_id: &str,
+    version: u64,
+    decision: &Decision,
+    operation: Option<OperationRecord>,
+) -> Result<Commit, Problem> {
+    let state_value = serde_json::to_value(&decision.account).map_err(|error| {
+        tracing::error!(%error, "account snapshot does not serialise");
+        Problem::internal()
+    })?;
+    let entries = decision
+        .entries
+        .iter()
+        .map(|entry| EntryRecord {
+            account: account_id.to_owned(),
+            id: entry.id.clone(),
+            seq: entry.seq,
+            at: entry.at,
+            entry_type: entry.entry_type.as_str().to_owned(),
+            operation: entry.operation.clone(),
+            unit: entry.unit.clone(),
+            amount_minor: entry.amount_minor,
+            feature: entry.feature.clone(),
+            model: entry.model.clone(),
+            project: entry.project.clone(),
+            member: entry.member.clone(),
+            content: entry.content.clone(),
+            body: entry.body.clone(),
+        })
+        .collect();
+    Ok(Commit {
+        expected_version: version,
+        account: AccountRecord {
+            account: account_id.to_owned(),
+            version: version + 1,
+            due_at: decision.due_at,
+            state: state_value,
+        },
+        entries,
+        operation,
+    })
+}
+
+/// Build the ledger command and read its facts, with the book in force at `now`.
+async fn prepare<'b>(
+    state: &'b AppState,
+    account_id: &str,
+    operation: &Operation,
+    operation_id: &str,
+    account: Option<&Account>,
+    now: DateTime<Utc>,
+) -> Result<(Command, Facts, &'b RateBook), Problem> {
+    if let Operation::Configure(body) = operation {
+        let (book_name, plan_name) = validate::plan_reference(&body.plan)?;
+        let book = state.book_at(book_name, now).ok_or_else(|| {
+            Problem::invalid(format!(
+                "no rate book is called `{book_name}`; the books are: {}",
+                state.book_names()
+            ))
+            .with("field", "plan")
+        })?;
+        if book.plan(plan_name).is_none() {
+            let plans: Vec<String> = book.plans.iter().map(|p| format!("`{}`", p.name)).collect();
+            return Err(Problem::invalid(format!(
+                "`{book_name}` has no plan `{plan_name}`; its plans are: {}",
+                plans.join(", ")
+            ))
+            .with("field", "plan"));
+        }
+        let command = Command::Configure(configure(body, account_id, operation_id, book)?);
+        return Ok((command, Facts::default(), book));
+    }
+
+    let Some(account) = account else {
+        return Err(account_not_found(account_id));
+    };
+    let book = state.book_at(&account.plan.book, now).ok_or_else(|| {
+        tracing::error!(book = %account.plan.book, "the account's rate book is not loaded");
+        Problem::internal()
+    })?;
+    let mut facts = Facts::default();
+    let command = match operation {
+        Operation::Configure(_) => return Err(Problem::internal()),
+        Operation::Charge(body) => {
+            let usage = usage(book, &body.feature, body.channel.as_deref(), &body.inputs)?;
+            facts.prior_analysis =
+                facts::prior_analysis(state, account_id, book, &usage.feature, body.content.as_deref()).await?;
+            Command::Charge(Spend {
+                id: body.id.clone(),
+                usage,
+                attribution: Attribution {
+                    project: body.project.clone(),
+                    member: body.member.clone(),
+                    content: body.content.clone(),
+                },
+            })
+        }
+        Operation::Hold(body) => {
+            let usage = usage(book, &body.feature, body.channel.as_deref(), &body.inputs)?;
+            facts.prior_analysis =
+                facts::prior_analysis(state, account_id, book, &usage.feature, body.content.as_deref()).await?;
+            Command::Hold(credits_ledger::HoldRequest {
+                id: body.id.clone(),
+                usage,
+                ttl_seconds: body.ttl_seconds.unwrap_or(DEFAULT_HOLD_TTL_SECONDS),
+                attribution: Attribution {
+                    project: body.project.clone(),
+                    member: body.member.clone(),
+                    content: body.content.clone(),
+                },
+            })
+        }
+        Operation::Capture { hold, body } => {
+            let usage = match &body.inputs {
+                None => None,
+                Some(inputs) => {
+                    let open = account.holds.iter().find(|open| open.id == *hold).ok_or_else(|| {
+                        Problem::not_found(format!("hold `{}` not found", display_id(hold)))
+                    })?;
+                    Some(usage(
+                        book,
+                        &open.usage.feature,
+                        open.usage.channel.as_deref(),
+                        inputs,
+                    )?)
+                }
+            };
+            Command::Capture(Capture {
+                id: operation_id.to_owned(),
+                hold: hold.clone(),
+                usage,
+            })
+        }
+        Operation::Release { hold, .. } => Command::Release(Release {
+            id: operation_id.to_owned(),
+            hold: hold.clone(),
+        }),
+        Operation::TopUp(body) => {
+            let amount = match (&body.amount, &body.package) {
+                (Some(raw), _) => {
+                    let amount = validate::positive_amount("amount", raw)?;
+                    let unit = money::resolve_unit(book, "unit", body.unit.as_deref())?;
+                    let amount_minor = money::to_minor(book, "amount", &unit, amount)?;
+                    TopUpAmount::Amount {
+                        unit: Some(unit),
+                        amount_minor,
+                    }
+                }
+                (None, Some(package)) => TopUpAmount::Package {
+                    name: package.clone(),
+                },
+                (None, None) => return Err(Problem::invalid("give an `amount` or a `package`")),
+            };
+            Command::TopUp(TopUp {
+                id: body.id.clone(),
+                amount,
+                kind: body.kind.clone(),
+                expires_at: body.expires_at,
+            })
+        }
+        Operation::Refund(body) => {
+            let charge = facts::charge(state, account_id, &body.charge).await?;
+            let amount = match &body.amount {
+                None => None,
+                Some(raw) => {
+                    let amount = validate::positive_amount("amount", raw)?;
+                    let unit = match (&body.unit, &charge) {
+                        (Some(unit), _) => money::resolve_unit(book, "unit", Some(unit))?,
+                        (None, Some(charge)) if charge.charged_minor.len() == 1 => charge
+                            .charged_minor
+                            .keys()
+                            .next()
+                            .cloned()
+                            .unwrap_or_default(),
+                        (None, _) => money::resolve_unit(book, "unit", None)?,
+                    };
+                    let amount_minor = money::to_minor(book, "amount", &unit, amount)?;
+                    Some(RefundAmount {
+                        unit: Some(unit),
+                        amount_minor,
+                    })
+                }
+            };
+            facts.charge = charge;
+            Command::Refund(Refund {
+                id: body.id.clone(),
+                charge: body.charge.clone(),
+                reason: body.reason.clone(),
+                amount,
+            })
+        }
+        Operation::Close(body) => Command::Close { id: body.id.clone() },
+    };
+    Ok((command, facts, book))
+}
+
+fn configure(
+    body: &AccountRequest,
+    account_id: &str,
+    operation_id: &str,
+    book: &RateBook,
+) -> Result<Configure, Problem> {
+    let plan = credits_ledger::PlanRef::parse(&body.plan).map_err(|error| {
+        Problem::invalid(error.to_string()).with("field", "plan")
+    })?;
+    let subscription = body
+        .subscription
+        .as_ref()
+        .map(|subscription| -> Result<SubscriptionRequest, Problem> {
+            Ok(SubscriptionRequest {
+                status: enum_value("subscription.status", &subscription.status, "`active`, `cancelled` or `ended`")?,
+                period: enum_value("subscription.period", &subscription.period, "`monthly`, `quarterly` or `yearly`")?,
+                anchor: subscription.anchor,
+                ends_at: subscription.ends_at,
+            })
+        })
+        .transpose()?;
+    let credit_line_minor = body
+        .credit_line
+        .as_ref()
+        .map(|raw| credit_line(book, raw))
+        .transpose()?;
+    let status = body
+        .status
+        .as_deref()
+        .map(|status| enum_value("status", status, "`active` or `suspended`"))
+        .transpose()?;
+    Ok(Configure {
+        id: operation_id.to_owned(),
+        account: account_id.to_owned(),
+        plan,
+        subscription,
+        time_zone: body.time_zone.clone(),
+        credit_line_minor,
+        status,
+    })
+}
+
+/// A snake_case enum value of the ledger from its name.
+fn enum_value<T: serde::de::DeserializeOwned>(field: &str, value: &str, allowed: &str) -> Result<T, Problem> {
+    serde_json::from_value(Value::String(value.to_owned())).map_err(|_| {
+        Problem::invalid(format!(
+            "`{field}` `{}` must be {allowed}",
+            display_id(value)
+        ))
+        .with("field", field)
+    })
+}
+
+fn credit_line(
+    book: &RateBook,
+    raw: &serde_json::value::RawValue,
+) -> Result<std::collections::BTreeMap<String, i64>, Problem> {
+    let mut lines = std::collections::BTreeMap::new();
+    if raw.get().trim_start().starts_with('{') {
+        let map: std::collections::BTreeMap<String, Box<serde_json::value::RawValue>> =
+            serde_json::from_str(raw.get()).map_err(|_| {
+                Problem::invalid("`credit_line` must be a decimal string or an object of them by unit")
+                    .with("field", "credit_line")
+            })?;
+        for (unit, amount) in map {
+            let unit = money::resolve_unit(book, "credit_line", Some(&unit))?;
+            let amount = validate::non_negative_amount("credit_line", &amount)?;
+            lines.insert(unit.clone(), money::to_minor(book, "credit_line", &unit, amount)?);
+        }
+    } else {
+        let unit = money::resolve_unit(book, "credit_line", None)?;
+        let amount = validate::non_negative_amount("credit_line", raw)?;
+        lines.insert(unit.clone(), money::to_minor(book, "credit_line", &unit, amount)?);
+    }
+    Ok(lines)
+}

@@ -1,0 +1,245 @@
+//! Buckets: consumption order, drawing, reserving, crediting and the overdraft.
+//!
+//! Spending goes by the plan's order of kinds, then soonest expiry (never-expiring last),
+//! then oldest, then id (a total order, so decisions are deterministic). The overdraft
+//! bucket of a unit comes after every other bucket and is the only one that may go below
+//! zero, down to minus the credit line. A unit never has both a debt and spendable credits:
+//! every credit first repays the debt.
+
+use std::cmp::Ordering;
+
+use credits_dsl::Plan;
+
+use crate::account::{Bucket, Draw, OVERDRAFT_KIND, Origin};
+use crate::work::{Work, add, sub};
+use crate::{LedgerError, LedgerResult};
+
+/// How a draw treats the credits it takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum DrawMode {
+    /// Taken for good (charge).
+    Spend,
+    /// Moved from `left` to `held` (hold).
+    Reserve,
+}
+
+fn kind_rank(plan: &Plan, bucket: &Bucket) -> usize {
+    if bucket.is_overdraft() {
+        return usize::MAX;
+    }
+    plan.order
+        .iter()
+        .position(|kind| *kind == bucket.kind)
+        .unwrap_or(plan.order.len())
+}
+
+/// The consumption order of two buckets of one unit.
+pub(crate) fn consumption_order(plan: &Plan, a: &Bucket, b: &Bucket) -> Ordering {
+    kind_rank(plan, a)
+        .cmp(&kind_rank(plan, b))
+        .then_with(|| match (a.expires_at, b.expires_at) {
+            (Some(x), Some(y)) => x.cmp(&y),
+            (Some(_), None) => Ordering::Less,
+            (None, Some(_)) => Ordering::Greater,
+            (None, None) => Ordering::Equal,
+        })
+        .then_with(|| a.created_at.cmp(&b.created_at))
+        .then_with(|| a.id.cmp(&b.id))
+}
+
+/// Indices of the unit's buckets, in consumption order.
+pub(crate) fn ordered(work: &Work<'_>, unit: &str) -> Vec<usize> {
+    let buckets = &work.account.buckets;
+    let mut indices: Vec<usize> = buckets
+        .iter()
+        .enumerate()
+        .filter(|(_, bucket)| bucket.unit == unit)
+        .map(|(index, _)| index)
+        .collect();
+    indices.sort_by(|&a, &b| match (buckets.get(a), buckets.get(b)) {
+        (Some(x), Some(y)) => consumption_order(work.plan, x, y),
+        _ => Ordering::Equal,
+    });
+    indices
+}
+
+fn overdraft_index(work: &Work<'_>, unit: &str) -> Option<usize> {
+    work.account
+        .buckets
+        .iter()
+        .position(|bucket| bucket.unit == unit && bucket.is_overdraft())
+}
+
+/// The unit's debt (minus the overdraft bucket's `left`), zero when there is none.
+pub(crate) fn debt_minor(work: &Work<'_>, unit: &str) -> i64 {
+    overdraft_index(work, unit)
+        .and_then(|index| work.account.buckets.get(index))
+        .map_or(0, |bucket| bucket.left_minor.min(0).saturating_neg())
+}
+
+/// Spendable credits of the unit in buckets other than the overdraft, at `work.now`.
+pub(crate) fn spendable_minor(work: &Work<'_>, unit: &str) -> LedgerResult<i64> {
+    let mut total: i64 = 0;
+    for bucket in &work.account.buckets {
+        if bucket.unit == unit && !bucket.is_overdraft() && !bucket.expired_at(work.now) {
+            total = add(total, bucket.left_minor.max(0))?;
+        }
+    }
+    Ok(total)
+}
+
+/// Takes `amount_minor` of `unit` from the buckets in consumption order, overdrawing within
+/// the credit line when they are short.
+///
+/// # Errors
+/// `insufficient-credits` when buckets plus the unused credit line cannot pay; the caller
+/// then drops the whole decision, so nothing changes.
+pub(crate) fn draw(
+    work: &mut Work<'_>,
+    unit: &str,
+    amount_minor: i64,
+    mode: DrawMode,
+) -> LedgerResult<Vec<Draw>> {
+    if amount_minor < 0 {
+        return Err(LedgerError::invariant(format!("negative draw of `{unit}`")));
+    }
+    if amount_minor == 0 {
+        return Ok(Vec::new());
+    }
+    let spendable = spendable_minor(work, unit)?;
+    let room = sub(work.credit_line_minor(unit), debt_minor(work, unit))?.max(0);
+    if amount_minor > add(spendable, room)? {
+        return Err(LedgerError::InsufficientCredits {
+            unit: unit.to_owned(),
+            needed_minor: amount_minor,
+            available_minor: add(spendable, room)?,
+        });
+    }
+    let now = work.now;
+    let mut remaining = amount_minor;
+    let mut draws = Vec::new();
+    for index in ordered(work, unit) {
+        if remaining == 0 {
+            break;
+        }
+        let Some(bucket) = work.account.buckets.get_mut(index) else {
+            continue;
+        };
+        if bucket.is_overdraft() || bucket.expired_at(now) || bucket.left_minor <= 0 {
+            continue;
+        }
+        let take = bucket.left_minor.min(remaining);
+        take_from(bucket, take, mode)?;
+        remaining = sub(remaining, take)?;
+        draws.push(draw_of(bucket, take));
+    }
+    if remaining > 0 {
+        let index = ensure_overdraft(work, unit);
+        let bucket = work
+            .account
+            .buckets
+            .get_mut(index)
+            .ok_or_else(|| LedgerError::invariant("overdraft bucket vanished"))?;
+        take_from(bucket, remaining, mode)?;
+        draws.push(draw_of(bucket, remaining));
+    }
+    Ok(draws)
+}
+
+fn take_from(bucket: &mut Bucket, take: i64, mode: DrawMode) -> LedgerResult<()> {
+    bucket.left_minor = sub(bucket.left_minor, take)?;
+    if mode == DrawMode::Reserve {
+        bucket.held_minor = add(bucket.held_minor, take)?;
+    }
+    Ok(())
+}
+
+pub(crate) fn draw_of(bucket: &Bucket, amount_minor: i64) -> Draw {
+    Draw {
+        bucket: bucket.id.clone(),
+        kind: bucket.kind.clone(),
+        unit: bucket.unit.clone(),
+        amount_minor,
+        expires_at: bucket.expires_at,
+    }
+}
+
+fn ensure_overdraft(work: &mut Work<'_>, unit: &str) -> usize {
+    if let Some(index) = overdraft_index(work, unit) {
+        return index;
+    }
+    work.account.buckets.push(Bucket {
+        id: format!("overdraft:{unit}"),
+        kind: OVERDRAFT_KIND.to_owned(),
+        unit: unit.to_owned(),
+        left_minor: 0,
+        held_minor: 0,
+        granted_minor: 0,
+        expires_at: None,
+        origin: Origin::Overdraft,
+        created_at: work.now,
+        rollover: None,
+    });
+    work.account.buckets.len().saturating_sub(1)
+}
+
+/// Adds `amount_minor` to the bucket with `bucket.id` if it is live, else adds the bucket;
+/// then repays any debt of its unit. Returns the amount that repaid debt.
+///
+/// # Errors
+/// Overflow.
+pub(crate) fn credit(work: &mut Work<'_>, bucket: Bucket) -> LedgerResult<i64> {
+    let unit = bucket.unit.clone();
+    if let Some(existing) = work
+        .account
+        .buckets
+        .iter_mut()
+        .find(|existing| existing.id == bucket.id)
+    {
+        existing.left_minor = add(existing.left_minor, bucket.left_minor)?;
+        existing.granted_minor = add(existing.granted_minor, bucket.granted_minor)?;
+    } else {
+        work.account.buckets.push(bucket);
+    }
+    settle_debt(work, &unit)
+}
+
+/// Moves spendable credits of `unit` into its overdraft bucket until the debt is repaid or
+/// the credits run out. Balance-neutral: no entry. Returns the amount moved.
+///
+/// # Errors
+/// Overflow.
+pub(crate) fn settle_debt(work: &mut Work<'_>, unit: &str) -> LedgerResult<i64> {
+    let Some(overdraft) = overdraft_index(work, unit) else {
+        return Ok(0);
+    };
+    let mut debt = debt_minor(work, unit);
+    let mut moved: i64 = 0;
+    let now = work.now;
+    for index in ordered(work, unit) {
+        if debt == 0 {
+            break;
+        }
+        let Some(bucket) = work.account.buckets.get_mut(index) else {
+            continue;
+        };
+        if bucket.is_overdraft() || bucket.expired_at(now) || bucket.left_minor <= 0 {
+            continue;
+        }
+        let take = bucket.left_minor.min(debt);
+        bucket.left_minor = sub(bucket.left_minor, take)?;
+        debt = sub(debt, take)?;
+        moved = add(moved, take)?;
+    }
+    if let Some(bucket) = work.account.buckets.get_mut(overdraft) {
+        bucket.left_minor = add(bucket.left_minor, moved)?;
+    }
+    Ok(moved)
+}
+
+/// Removes buckets with nothing left and nothing held.
+pub(crate) fn prune(work: &mut Work<'_>) {
+    work.account
+        .buckets
+        .retain(|bucket| bucket.left_minor != 0 || bucket.held_minor != 0);
+}

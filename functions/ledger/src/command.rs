@@ -1,0 +1,206 @@
+//! What a caller asks the ledger to decide, and the facts from history it must supply.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use credits_dsl::{SubscriptionPeriod, Usage};
+use serde::{Deserialize, Serialize};
+
+use crate::account::{AccountStatus, Draw, PlanRef, SubscriptionStatus};
+
+/// One mutation. Every variant carries `id`, the client id of the operation: entries it
+/// writes name it as their `operation`, and it is the idempotency key the shell enforces.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "command")]
+pub enum Command {
+    /// Create the account, or change its plan, subscription, zone, line or status.
+    Configure(Configure),
+    /// Rate a usage and spend it at once.
+    Charge(Spend),
+    /// Rate an estimate and reserve it for `ttl_seconds`.
+    Hold(HoldRequest),
+    /// Spend an open hold: the actual usage, rated, capped at what the hold reserved.
+    Capture(Capture),
+    /// Return an open hold's reservation.
+    Release(Release),
+    TopUp(TopUp),
+    Refund(Refund),
+    Suspend { id: String },
+    Resume { id: String },
+    /// Forfeit every bucket (with entries) and refuse everything afterwards.
+    Close { id: String },
+    /// Only bring the account up to `now` (grants, expiries, rollovers, released holds,
+    /// alerts). Used by the cycle-rollover function and by reads that persist.
+    Advance { id: String },
+}
+
+impl Command {
+    /// The operation (client) id.
+    pub fn id(&self) -> &str {
+        match self {
+            Self::Configure(configure) => &configure.id,
+            Self::Charge(spend) => &spend.id,
+            Self::Hold(hold) => &hold.id,
+            Self::Capture(capture) => &capture.id,
+            Self::Release(release) => &release.id,
+            Self::TopUp(top_up) => &top_up.id,
+            Self::Refund(refund) => &refund.id,
+            Self::Suspend { id } | Self::Resume { id } | Self::Close { id } | Self::Advance { id } => id,
+        }
+    }
+
+    /// The operation kind, as the store's `OperationRecord.kind`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Configure(_) => "account",
+            Self::Charge(_) => "charge",
+            Self::Hold(_) => "hold",
+            Self::Capture(_) => "capture",
+            Self::Release(_) => "release",
+            Self::TopUp(_) => "top_up",
+            Self::Refund(_) => "refund",
+            Self::Suspend { .. } => "suspend",
+            Self::Resume { .. } => "resume",
+            Self::Close { .. } => "close",
+            Self::Advance { .. } => "advance",
+        }
+    }
+}
+
+/// Create or update an account. On creation `account` names it; on update it must match.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Configure {
+    pub id: String,
+    pub account: String,
+    pub plan: PlanRef,
+    /// `None` leaves the subscription as it is (or none on creation).
+    pub subscription: Option<SubscriptionRequest>,
+    /// `None` leaves the zone as it is (the book's on creation).
+    pub time_zone: Option<String>,
+    /// `None` leaves the override as it is; `Some(empty)` removes it.
+    pub credit_line_minor: Option<BTreeMap<String, i64>>,
+    /// `Closed` is refused here: use [`Command::Close`].
+    pub status: Option<AccountStatus>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SubscriptionRequest {
+    pub status: SubscriptionStatus,
+    pub period: SubscriptionPeriod,
+    pub anchor: DateTime<Utc>,
+    pub ends_at: Option<DateTime<Utc>>,
+}
+
+/// Attribution tags of a spend: projects and members share the account's balance.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Attribution {
+    pub project: Option<String>,
+    pub member: Option<String>,
+    /// The analysed content, for `requires ... on same content`.
+    pub content: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Spend {
+    pub id: String,
+    pub usage: Usage,
+    #[serde(flatten)]
+    pub attribution: Attribution,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HoldRequest {
+    pub id: String,
+    /// The estimate.
+    pub usage: Usage,
+    pub ttl_seconds: u32,
+    #[serde(flatten)]
+    pub attribution: Attribution,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Capture {
+    pub id: String,
+    pub hold: String,
+    /// The actual usage; `None` captures the estimate as it was held.
+    pub usage: Option<Usage>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Release {
+    pub id: String,
+    pub hold: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TopUp {
+    pub id: String,
+    pub amount: TopUpAmount,
+    /// Credit kind; `None` = the plan's top-up kind.
+    pub kind: Option<String>,
+    /// `None` = the plan's top-up expiry.
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "type")]
+pub enum TopUpAmount {
+    /// `unit` `None` = the book's only unit.
+    Amount { unit: Option<String>, amount_minor: i64 },
+    Package { name: String },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Refund {
+    pub id: String,
+    /// The client id of the refunded charge (or capture).
+    pub charge: String,
+    pub reason: String,
+    /// `None` refunds everything not yet refunded, in every unit.
+    pub amount: Option<RefundAmount>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RefundAmount {
+    /// `None` = the charge's only unit.
+    pub unit: Option<String>,
+    pub amount_minor: i64,
+}
+
+/// Facts from the account's history that a decision depends on, read by the shell from the
+/// store. The shell must read them AFTER loading the snapshot it passes to `decide`, so that
+/// the snapshot's version check at commit also covers them (a concurrent writer bumps the
+/// version and the commit fails).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Facts {
+    /// For a charge or hold of a feature that `requires ... on same content`: an earlier
+    /// charge or capture of one of the required features named the same `content`.
+    pub prior_analysis: bool,
+    /// For a refund: the refunded charge, from [`ChargeFacts::from_entries`].
+    pub charge: Option<ChargeFacts>,
+}
+
+/// What the store knows about one charge (or capture), for refunding it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChargeFacts {
+    /// The charge's client id.
+    pub id: String,
+    pub at: DateTime<Utc>,
+    pub feature: Option<String>,
+    /// Per unit: what was charged.
+    pub charged_minor: BTreeMap<String, i64>,
+    /// The buckets that paid, in the order the charge drew them.
+    pub draws: Vec<PaidDraw>,
+    /// Per unit: what earlier refunds of this charge already returned.
+    pub refunded_minor: BTreeMap<String, i64>,
+}
+
+/// A draw as recorded in a charge entry, with enough of the bucket to recreate it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PaidDraw {
+    #[serde(flatten)]
+    pub draw: Draw,
+    pub origin: crate::account::Origin,
+    pub rollover: Option<credits_dsl::Rollover>,
+    pub created_at: DateTime<Utc>,
+}

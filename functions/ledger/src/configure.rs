@@ -1,0 +1,143 @@
+//! Creating an account and changing its plan, subscription, zone, credit line or status.
+//!
+//! Changes take effect at `now`, after the account has been brought up to `now` under its
+//! old configuration. A plan change keeps every bucket with its own expiry and rules, and
+//! starts the new plan's grants at `now` (its current period included). A plan change must
+//! stay within the account's rate book: the old plan is needed to catch up to `now`, and
+//! `decide` is given one book. A cancellation without `ends_at` ends at the end of the
+//! subscription period running at `now` (anchor + n periods).
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use credits_dsl::{RateBook, SubscriptionPeriod};
+
+use crate::account::{Account, AccountStatus, RequestWindow, Subscription, SubscriptionStatus};
+use crate::advance;
+use crate::calendar::{self, Cycles};
+use crate::command::{Configure, SubscriptionRequest};
+use crate::grants;
+use crate::limits::MAX_AMOUNT_MINOR;
+use crate::outcome::Outcome;
+use crate::work::{Work, find_plan, unit_scale};
+use crate::{LedgerError, LedgerResult, admission, buckets};
+
+/// A new, empty account on the configured plan (grants come with [`configure`]).
+///
+/// # Errors
+/// An unknown plan or a plan of another book.
+pub(crate) fn new_account(configure: &Configure, book: &RateBook, now: DateTime<Utc>) -> LedgerResult<Account> {
+    find_plan(book, &configure.plan)?;
+    Ok(Account {
+        id: configure.account.clone(),
+        plan: configure.plan.clone(),
+        status: AccountStatus::Active,
+        subscription: None,
+        time_zone: None,
+        credit_line_minor: None,
+        created_at: now,
+        plan_since: now,
+        buckets: Vec::new(),
+        holds: Vec::new(),
+        free_used: std::collections::BTreeSet::new(),
+        grants_applied: BTreeMap::new(),
+        alerts_fired: BTreeMap::new(),
+        requests: RequestWindow::default(),
+        next_seq: 1,
+        advanced_to: now,
+    })
+}
+
+pub(crate) fn configure<'a>(
+    work: &mut Work<'a>,
+    configure: &Configure,
+    book: &'a RateBook,
+) -> LedgerResult<Outcome> {
+    if work.account.status == AccountStatus::Closed {
+        return Err(admission::closed(work));
+    }
+    let now = work.now;
+    if configure.plan != work.account.plan {
+        if configure.plan.book != work.account.plan.book {
+            return Err(LedgerError::invalid(format!(
+                "plan `{}` is in another rate book than `{}`; an account stays in its book",
+                configure.plan, work.account.plan
+            )));
+        }
+        let plan = find_plan(book, &configure.plan)?;
+        work.account.plan = configure.plan.clone();
+        work.account.plan_since = now;
+        work.set_plan(plan);
+    }
+    if let Some(zone) = &configure.time_zone {
+        work.zone = calendar::parse_zone(zone)?;
+        work.account.time_zone = Some(zone.clone());
+    }
+    if let Some(lines) = &configure.credit_line_minor {
+        for (unit, line) in lines {
+            unit_scale(book, unit)?;
+            if *line < 0 || *line > MAX_AMOUNT_MINOR {
+                return Err(LedgerError::invalid(format!(
+                    "the credit line of `{unit}` must be between 0 and {MAX_AMOUNT_MINOR} minor units, not `{line}`"
+                )));
+            }
+        }
+        work.account.credit_line_minor = (!lines.is_empty()).then(|| lines.clone());
+    }
+    if let Some(request) = &configure.subscription {
+        let subscription = subscription_from(work, request)?;
+        work.account.subscription = Some(subscription);
+        advance::end_subscription(work, now)?;
+    }
+    match configure.status {
+        Some(AccountStatus::Closed) => {
+            return Err(LedgerError::invalid("close an account with the close command, not by its status"));
+        }
+        Some(status) => work.account.status = status,
+        None => {}
+    }
+    grants::apply_grants(work, now, now)?;
+    buckets::prune(work);
+    Ok(Outcome::default())
+}
+
+fn subscription_from(work: &Work<'_>, request: &SubscriptionRequest) -> LedgerResult<Subscription> {
+    if !work.plan.periods.is_empty() && !work.plan.periods.contains(&request.period) {
+        return Err(LedgerError::invalid(format!(
+            "plan `{}` is not sold {}",
+            work.account.plan,
+            period_name(request.period)
+        )));
+    }
+    let ends_at = match (request.status, request.ends_at) {
+        (_, Some(ends_at)) => Some(ends_at),
+        (SubscriptionStatus::Active, None) => None,
+        (SubscriptionStatus::Cancelled, None) => {
+            let periods = Cycles::periods(work.zone, request.anchor, period_months(request.period));
+            Some(periods.next_after(work.now)?)
+        }
+        (SubscriptionStatus::Ended, None) => Some(work.now),
+    };
+    Ok(Subscription {
+        status: request.status,
+        period: request.period,
+        anchor: request.anchor,
+        ends_at,
+    })
+}
+
+fn period_months(period: SubscriptionPeriod) -> u32 {
+    match period {
+        SubscriptionPeriod::Monthly => 1,
+        SubscriptionPeriod::Quarterly => 3,
+        SubscriptionPeriod::Yearly => 12,
+    }
+}
+
+fn period_name(period: SubscriptionPeriod) -> &'static str {
+    match period {
+        SubscriptionPeriod::Monthly => "monthly",
+        SubscriptionPeriod::Quarterly => "quarterly",
+        SubscriptionPeriod::Yearly => "yearly",
+    }
+}

@@ -1,0 +1,150 @@
+//! One decision: validate, bring the account up to `now`, apply the command, raise alerts,
+//! check the invariants.
+
+use chrono::{DateTime, Utc};
+use credits_dsl::RateBook;
+
+use crate::account::Account;
+use crate::advance;
+use crate::command::{Attribution, Command};
+use crate::configure;
+use crate::limits::{MAX_DECISION_ENTRIES, MAX_ID_BYTES};
+use crate::outcome::Outcome;
+use crate::work::Work;
+use crate::{
+    Balance, Decision, Facts, LedgerError, LedgerResult, alerts, balance, charge, holds, invariants,
+    lifecycle, refund, topup,
+};
+
+pub(crate) fn decide(
+    account: Option<&Account>,
+    command: &Command,
+    facts: &Facts,
+    book: &RateBook,
+    now: DateTime<Utc>,
+) -> LedgerResult<Decision> {
+    validate(command)?;
+    let (start, creating) = match (account, command) {
+        (None, Command::Configure(configure)) => (configure::new_account(configure, book, now)?, true),
+        (None, _) => {
+            return Err(LedgerError::NotFound {
+                what: "account",
+                id: String::new(),
+            });
+        }
+        (Some(account), Command::Configure(configure)) if configure.account != account.id => {
+            return Err(LedgerError::invalid(format!(
+                "command names account `{}` but the snapshot is `{}`",
+                configure.account, account.id
+            )));
+        }
+        (Some(account), _) => (account.clone(), false),
+    };
+    let before = if creating {
+        std::collections::BTreeMap::new()
+    } else {
+        invariants::unit_totals(&start)?
+    };
+    let mut work = Work::new(start, book, command.id(), now)?;
+    let target = work.now;
+    let caught_up = advance::advance(&mut work, target, true)?;
+    if !caught_up && !matches!(command, Command::Advance { .. }) {
+        return Err(LedgerError::CatchUpRequired {
+            account: work.account.id.clone(),
+            advanced_to: work.account.advanced_to,
+            now: target,
+        });
+    }
+    let lazy_entries = work.entries.len();
+    let mut outcome = match command {
+        Command::Configure(request) => configure::configure(&mut work, request, book)?,
+        Command::Charge(spend) => charge::charge(&mut work, spend, facts)?,
+        Command::Hold(request) => holds::hold(&mut work, request, facts)?,
+        Command::Capture(request) => holds::capture(&mut work, request)?,
+        Command::Release(request) => holds::release(&mut work, request)?,
+        Command::TopUp(request) => topup::top_up(&mut work, request)?,
+        Command::Refund(request) => refund::refund(&mut work, request, facts)?,
+        Command::Suspend { .. } => lifecycle::set_status(&mut work, crate::AccountStatus::Suspended)?,
+        Command::Resume { .. } => lifecycle::set_status(&mut work, crate::AccountStatus::Active)?,
+        Command::Close { id } => lifecycle::close(&mut work, id)?,
+        Command::Advance { .. } => Outcome::default(),
+    };
+    outcome.caught_up = caught_up;
+    alerts::evaluate(&mut work, &mut outcome)?;
+    if work.entries.len() > MAX_DECISION_ENTRIES {
+        return Err(if lazy_entries > 0 {
+            LedgerError::CatchUpRequired {
+                account: work.account.id.clone(),
+                advanced_to: account.map_or(target, |account| account.advanced_to),
+                now: target,
+            }
+        } else {
+            LedgerError::invariant(format!("a decision wrote {} entries", work.entries.len()))
+        });
+    }
+    invariants::check(&before, &work)?;
+    outcome.balance = balance::of(&work)?;
+    let due_at = advance::next_due_after(&work, work.account.advanced_to)?;
+    Ok(Decision {
+        account: work.account,
+        entries: work.entries,
+        outcome,
+        due_at,
+    })
+}
+
+pub(crate) fn view(account: &Account, book: &RateBook, now: DateTime<Utc>) -> LedgerResult<Balance> {
+    let mut work = Work::new(account.clone(), book, "view", now)?;
+    let target = work.now;
+    if !advance::advance(&mut work, target, false)? {
+        return Err(LedgerError::CatchUpRequired {
+            account: account.id.clone(),
+            advanced_to: work.account.advanced_to,
+            now: target,
+        });
+    }
+    balance::of(&work)
+}
+
+/// Ids and tags are non-empty and bounded.
+fn validate(command: &Command) -> LedgerResult<()> {
+    check_id("id", command.id())?;
+    match command {
+        Command::Configure(configure) => check_id("account", &configure.account),
+        Command::Charge(spend) => check_attribution(&spend.attribution),
+        Command::Hold(request) => check_attribution(&request.attribution),
+        Command::Capture(request) => check_id("hold", &request.hold),
+        Command::Release(request) => check_id("hold", &request.hold),
+        Command::Refund(request) => {
+            check_id("charge", &request.charge)?;
+            check_id("reason", &request.reason)
+        }
+        Command::TopUp(_)
+        | Command::Suspend { .. }
+        | Command::Resume { .. }
+        | Command::Close { .. }
+        | Command::Advance { .. } => Ok(()),
+    }
+}
+
+fn check_id(name: &str, value: &str) -> LedgerResult<()> {
+    if value.is_empty() || value.len() > MAX_ID_BYTES || value.chars().any(char::is_control) {
+        return Err(LedgerError::invalid(format!(
+            "`{name}` must be 1 to {MAX_ID_BYTES} bytes without control characters"
+        )));
+    }
+    Ok(())
+}
+
+fn check_attribution(attribution: &Attribution) -> LedgerResult<()> {
+    for (name, value) in [
+        ("project", &attribution.project),
+        ("member", &attribution.member),
+        ("content", &attribution.content),
+    ] {
+        if let Some(value) = value {
+            check_id(name, value)?;
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,137 @@
+//! Why a decision was refused. Every variant has a stable [`LedgerError::code`] the HTTP API
+//! turns into a problem `type`; messages are lowercase and put user input in backticks.
+
+/// A refused decision. When `decide` returns one of these, nothing may be written.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LedgerError {
+    /// The account cannot pay `needed_minor` of `unit` (available plus credit line).
+    #[error("insufficient credits: `{unit}` needs {needed_minor} minor units, {available_minor} available")]
+    InsufficientCredits {
+        unit: String,
+        needed_minor: i64,
+        /// What could be spent: buckets plus the remaining credit line.
+        available_minor: i64,
+    },
+
+    /// The feature is gated behind a subscription, or needs a prior analysis that is missing.
+    #[error("{reason}")]
+    FeatureNotAllowed { feature: String, reason: String },
+
+    /// The account is suspended: spending is frozen.
+    #[error("account `{account}` is suspended")]
+    Suspended { account: String },
+
+    /// The account is closed: nothing more can happen on it.
+    #[error("account `{account}` is closed")]
+    AccountClosed { account: String },
+
+    /// The refund is outside the plan's policy (window, reason, amount left).
+    #[error("{reason}")]
+    RefundNotAllowed { reason: String },
+
+    /// A top-up the plan's policy refuses (e.g. it needs an active subscription).
+    #[error("{reason}")]
+    TopUpNotAllowed { reason: String },
+
+    /// The request is malformed for this account or book.
+    #[error("{0}")]
+    InvalidInput(String),
+
+    /// A hold, charge, feature, plan or account that does not exist.
+    #[error("{what} `{id}` not found")]
+    NotFound { what: &'static str, id: String },
+
+    /// The request conflicts with the account's state (e.g. closing with an overdue balance).
+    #[error("{0}")]
+    Conflict(String),
+
+    /// Too many requests in the plan's window, or too many open holds.
+    #[error("{reason}; retry in {retry_after_seconds} s")]
+    RateLimited {
+        reason: String,
+        retry_after_seconds: u64,
+    },
+
+    /// The account is so far behind `now` that bringing it up to date does not fit in one
+    /// commit. The shell commits [`crate::Command::Advance`] decisions until
+    /// `Outcome::caught_up` is true, then retries the command.
+    #[error("account `{account}` must be advanced to `{now}` first (it is at `{advanced_to}`)")]
+    CatchUpRequired {
+        account: String,
+        advanced_to: chrono::DateTime<chrono::Utc>,
+        now: chrono::DateTime<chrono::Utc>,
+    },
+
+    /// The time given is before the account's last decision: the ledger never moves back.
+    #[error("`{now}` is before the account's last decision at `{advanced_to}`")]
+    ClockBehind {
+        now: chrono::DateTime<chrono::Utc>,
+        advanced_to: chrono::DateTime<chrono::Utc>,
+    },
+
+    /// An amount left the range of `i64` minor units.
+    #[error("amount overflow in {0}")]
+    Overflow(&'static str),
+
+    /// The rate book could not rate the usage.
+    #[error("{0}")]
+    Rating(String),
+
+    /// A broken internal invariant; a bug, reported instead of panicking.
+    #[error("ledger invariant broken: {0}")]
+    Invariant(String),
+}
+
+impl LedgerError {
+    /// The stable problem type, e.g. `insufficient-credits`.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::InsufficientCredits { .. } => "insufficient-credits",
+            Self::FeatureNotAllowed { .. } | Self::Suspended { .. } => "feature-not-allowed",
+            Self::AccountClosed { .. } => "account-closed",
+            Self::RefundNotAllowed { .. } => "refund-not-allowed",
+            Self::TopUpNotAllowed { .. } => "topup-not-allowed",
+            Self::InvalidInput(_) | Self::Rating(_) => "invalid-input",
+            Self::NotFound { .. } => "not-found",
+            Self::Conflict(_) => "conflict",
+            Self::RateLimited { .. } => "rate-limited",
+            Self::CatchUpRequired { .. } => "catch-up-required",
+            Self::ClockBehind { .. } => "clock-behind",
+            Self::Overflow(_) => "overflow",
+            Self::Invariant(_) => "internal",
+        }
+    }
+
+    /// Seconds a client should wait before retrying, when the refusal is temporary.
+    pub fn retry_after_seconds(&self) -> Option<u64> {
+        match self {
+            Self::RateLimited {
+                retry_after_seconds,
+                ..
+            } => Some(*retry_after_seconds),
+            _ => None,
+        }
+    }
+
+    pub(crate) fn invalid(message: impl Into<String>) -> Self {
+        Self::InvalidInput(message.into())
+    }
+
+    pub(crate) fn invariant(message: impl Into<String>) -> Self {
+        Self::Invariant(message.into())
+    }
+}
+
+impl From<credits_dsl::rate::RateError> for LedgerError {
+    fn from(error: credits_dsl::rate::RateError) -> Self {
+        match error {
+            credits_dsl::rate::RateError::UnknownFeature { feature, .. } => Self::NotFound {
+                what: "feature",
+                id: feature,
+            },
+            other => Self::Rating(other.to_string()),
+        }
+    }
+}
+
+pub type LedgerResult<T> = Result<T, LedgerError>;

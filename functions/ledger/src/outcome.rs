@@ -1,0 +1,93 @@
+//! What a decision answers: the new snapshot, its entries, and the response data.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+
+use crate::account::{Account, Draw};
+use crate::entry::Entry;
+
+/// The result of [`crate::decide`]: commit `account` and `entries` together, atomically.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Decision {
+    pub account: Account,
+    /// In `seq` order; at most [`crate::limits::MAX_DECISION_ENTRIES`].
+    pub entries: Vec<Entry>,
+    pub outcome: Outcome,
+    /// When the account next has something to materialise (the store's `due_at`).
+    pub due_at: Option<DateTime<Utc>>,
+}
+
+/// Response data of a decision.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Outcome {
+    /// Per unit charged, captured, topped up or refunded, as decimals and minor units.
+    pub amounts: Vec<Amount>,
+    /// The buckets that paid (charge, capture), were reserved (hold) or were credited
+    /// (top-up, refund), in order.
+    pub paid_from: Vec<Draw>,
+    /// The balance after the decision.
+    pub balance: Balance,
+    /// The rate book version a charge, hold or capture was rated with.
+    pub rates_version: Option<String>,
+    /// The usage was the feature's free first request.
+    pub free: bool,
+    /// A capture asked for more than its hold reserved and was capped; per unit, the part
+    /// not charged.
+    pub uncaptured: Vec<Amount>,
+    /// Low-balance alerts raised by this decision.
+    pub alerts: Vec<Alert>,
+    /// The rating's explanation lines (charge, hold, capture).
+    pub lines: Vec<String>,
+    /// The account is up to `now`; `false` only for a partial [`crate::Command::Advance`].
+    pub caught_up: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Amount {
+    pub unit: String,
+    pub amount: Decimal,
+    pub amount_minor: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Alert {
+    pub unit: String,
+    pub threshold_minor: i64,
+    pub available_minor: i64,
+}
+
+/// The account's balance per unit, at one instant.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Balance {
+    pub at: Option<DateTime<Utc>>,
+    /// By unit name.
+    pub units: BTreeMap<String, UnitBalance>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UnitBalance {
+    /// Spendable now (negative when overdrawn within the credit line).
+    pub available: Decimal,
+    pub available_minor: i64,
+    /// Reserved by open holds.
+    pub held: Decimal,
+    pub held_minor: i64,
+    /// The credit line still unused (how far below `available` spending may go).
+    pub credit_line_left_minor: i64,
+    /// Live buckets in consumption order.
+    pub buckets: Vec<BucketView>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BucketView {
+    pub id: String,
+    pub kind: String,
+    pub left: Decimal,
+    pub left_minor: i64,
+    pub held_minor: i64,
+    pub granted_minor: i64,
+    pub expires_at: Option<DateTime<Utc>>,
+}

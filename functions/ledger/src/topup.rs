@@ -1,0 +1,152 @@
+//! Top-ups: purchased credits, by amount or by the plan's packages.
+//!
+//! Top-ups with the same kind, unit and expiry merge into one bucket (the first one's id),
+//! so an account that buys often keeps few buckets.
+
+use serde_json::json;
+
+use crate::account::{AccountStatus, Bucket, Draw, Origin};
+use crate::admission;
+use crate::buckets;
+use crate::command::{TopUp, TopUpAmount};
+use crate::entry::EntryType;
+use crate::grants::expiry_at;
+use crate::limits::{MAX_AMOUNT_MINOR, MAX_BUCKETS};
+use crate::outcome::{Amount, Outcome};
+use crate::work::{Draft, Work, stamp};
+use crate::{LedgerError, LedgerResult};
+
+pub(crate) fn top_up(work: &mut Work<'_>, request: &TopUp) -> LedgerResult<Outcome> {
+    if work.account.status == AccountStatus::Closed {
+        return Err(admission::closed(work));
+    }
+    let Some(policy) = &work.plan.topup else {
+        return Err(LedgerError::TopUpNotAllowed {
+            reason: format!("plan `{}` sells no top-ups", work.account.plan),
+        });
+    };
+    if policy.requires_subscription && !work.subscribed(work.now) {
+        return Err(LedgerError::TopUpNotAllowed {
+            reason: format!(
+                "top-ups on plan `{}` need an active subscription",
+                work.account.plan
+            ),
+        });
+    }
+    let (unit, amount_minor, package) = match &request.amount {
+        TopUpAmount::Package { name } => {
+            let package = work
+                .plan
+                .packages
+                .iter()
+                .find(|package| package.name == *name)
+                .ok_or_else(|| LedgerError::NotFound {
+                    what: "package",
+                    id: name.clone(),
+                })?;
+            (package.unit.clone(), package.amount_minor, Some(name.clone()))
+        }
+        TopUpAmount::Amount { unit, amount_minor } => {
+            let unit = match unit {
+                Some(unit) => unit.clone(),
+                None => only_unit(work)?,
+            };
+            (unit, *amount_minor, None)
+        }
+    };
+    work.scale(&unit)?;
+    if amount_minor <= 0 || amount_minor > MAX_AMOUNT_MINOR {
+        return Err(LedgerError::invalid(format!(
+            "a top-up must be positive and at most {MAX_AMOUNT_MINOR} minor units, not `{amount_minor}`"
+        )));
+    }
+    let kind = request.kind.clone().unwrap_or_else(|| policy.kind.clone());
+    if kind == crate::account::OVERDRAFT_KIND {
+        return Err(LedgerError::invalid(format!("`{kind}` is not a credit kind for top-ups")));
+    }
+    let expires_at = match request.expires_at {
+        Some(at) if at <= work.now => {
+            return Err(LedgerError::invalid(format!("`expires_at` `{}` is not in the future", stamp(at))));
+        }
+        Some(at) => Some(at),
+        None => expiry_at(work, policy.expires, None, work.now)?,
+    };
+    let merge_into = work.account.buckets.iter().find(|bucket| {
+        matches!(bucket.origin, Origin::TopUp { .. })
+            && bucket.kind == kind
+            && bucket.unit == unit
+            && bucket.expires_at == expires_at
+            && bucket.rollover.is_none()
+    });
+    let bucket_id = match merge_into {
+        Some(bucket) => bucket.id.clone(),
+        None => {
+            if work.account.buckets.len() >= MAX_BUCKETS {
+                return Err(LedgerError::Conflict(format!(
+                    "account `{}` has {MAX_BUCKETS} buckets, the most it may hold",
+                    work.account.id
+                )));
+            }
+            format!("top_up:{}", request.id)
+        }
+    };
+    let repaid_minor = buckets::credit(
+        work,
+        Bucket {
+            id: bucket_id.clone(),
+            kind: kind.clone(),
+            unit: unit.clone(),
+            left_minor: amount_minor,
+            held_minor: 0,
+            granted_minor: amount_minor,
+            expires_at,
+            origin: Origin::TopUp {
+                operation: request.id.clone(),
+                package: package.clone(),
+            },
+            created_at: work.now,
+            rollover: None,
+        },
+    )?;
+    work.push(
+        Draft::new(format!("top_up:{}", request.id), EntryType::TopUp, work.now)
+            .unit(&unit, amount_minor)
+            .body(json!({
+                "bucket": bucket_id,
+                "kind": kind,
+                "package": package,
+                "expires_at": expires_at.map(stamp),
+                "repaid_overdraft_minor": repaid_minor,
+            })),
+    )?;
+    buckets::prune(work);
+    Ok(Outcome {
+        amounts: vec![Amount {
+            amount: work.decimal(&unit, amount_minor)?,
+            unit: unit.clone(),
+            amount_minor,
+        }],
+        paid_from: vec![Draw {
+            bucket: bucket_id,
+            kind,
+            unit,
+            amount_minor,
+            expires_at,
+        }],
+        ..Outcome::default()
+    })
+}
+
+/// The book's unit when it has exactly one.
+///
+/// # Errors
+/// `invalid-input` when the book has several units and none was named.
+pub(crate) fn only_unit(work: &Work<'_>) -> LedgerResult<String> {
+    match work.book.units.as_slice() {
+        [unit] => Ok(unit.name.clone()),
+        _ => Err(LedgerError::invalid(format!(
+            "rate book `{}` has several units: name the `unit`",
+            work.book.name
+        ))),
+    }
+}

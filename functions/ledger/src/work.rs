@@ -1,0 +1,260 @@
+//! The working state of one decision: the account being changed, the plan and zone it is
+//! decided under, and the entries written so far.
+
+use std::collections::BTreeSet;
+
+use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
+use credits_dsl::{Plan, RateBook};
+use rust_decimal::Decimal;
+
+use crate::account::Account;
+use crate::calendar::{self, Cycles};
+use crate::entry::{Entry, EntryType};
+use crate::{LedgerError, LedgerResult};
+
+/// An entry before it gets its `seq` and `operation`.
+#[derive(Debug, Clone)]
+pub(crate) struct Draft {
+    pub id: String,
+    pub entry_type: EntryType,
+    pub at: DateTime<Utc>,
+    pub unit: Option<String>,
+    pub amount_minor: i64,
+    pub feature: Option<String>,
+    pub model: Option<String>,
+    pub project: Option<String>,
+    pub member: Option<String>,
+    pub content: Option<String>,
+    pub body: serde_json::Value,
+}
+
+impl Draft {
+    pub fn new(id: String, entry_type: EntryType, at: DateTime<Utc>) -> Self {
+        Self {
+            id,
+            entry_type,
+            at,
+            unit: None,
+            amount_minor: 0,
+            feature: None,
+            model: None,
+            project: None,
+            member: None,
+            content: None,
+            body: serde_json::Value::Null,
+        }
+    }
+
+    pub fn unit(mut self, unit: &str, amount_minor: i64) -> Self {
+        self.unit = Some(unit.to_owned());
+        self.amount_minor = amount_minor;
+        self
+    }
+
+    pub fn body(mut self, body: serde_json::Value) -> Self {
+        self.body = body;
+        self
+    }
+}
+
+pub(crate) struct Checkpoint {
+    account: Account,
+    entries: usize,
+    ids: BTreeSet<String>,
+}
+
+pub(crate) struct Work<'a> {
+    pub account: Account,
+    pub book: &'a RateBook,
+    pub plan: &'a Plan,
+    pub zone: Tz,
+    /// The decision's instant (never before the account's `advanced_to`).
+    pub now: DateTime<Utc>,
+    /// The operation that triggered this decision.
+    pub operation: String,
+    pub entries: Vec<Entry>,
+    ids: BTreeSet<String>,
+}
+
+impl<'a> Work<'a> {
+    /// # Errors
+    /// When the account's plan is not in `book` or its zone is not a zone.
+    pub fn new(
+        account: Account,
+        book: &'a RateBook,
+        operation: &str,
+        now: DateTime<Utc>,
+    ) -> LedgerResult<Self> {
+        let plan = find_plan(book, &account.plan)?;
+        let zone = calendar::parse_zone(account.time_zone.as_deref().unwrap_or(&book.time_zone))?;
+        // Clocks of different callers may disagree by a little; the ledger never moves back.
+        let now = now.max(account.advanced_to);
+        Ok(Self {
+            account,
+            book,
+            plan,
+            zone,
+            now,
+            operation: operation.to_owned(),
+            entries: Vec::new(),
+            ids: BTreeSet::new(),
+        })
+    }
+
+    /// A point to return to if what follows must be undone.
+    pub fn checkpoint(&self) -> Checkpoint {
+        Checkpoint {
+            account: self.account.clone(),
+            entries: self.entries.len(),
+            ids: self.ids.clone(),
+        }
+    }
+
+    /// Undoes everything since `checkpoint`.
+    pub fn restore(&mut self, checkpoint: Checkpoint) {
+        self.account = checkpoint.account;
+        self.entries.truncate(checkpoint.entries);
+        self.ids = checkpoint.ids;
+    }
+
+    /// Switches to another plan of the same book.
+    pub fn set_plan(&mut self, plan: &'a Plan) {
+        self.plan = plan;
+    }
+
+    /// Appends an entry with the next sequence number.
+    ///
+    /// # Errors
+    /// A duplicate entry id within the decision (a bug), or sequence overflow.
+    pub fn push(&mut self, draft: Draft) -> LedgerResult<()> {
+        if !self.ids.insert(draft.id.clone()) {
+            return Err(LedgerError::invariant(format!(
+                "entry `{}` written twice in one decision",
+                draft.id
+            )));
+        }
+        let seq = self.account.next_seq;
+        self.account.next_seq = seq.checked_add(1).ok_or(LedgerError::Overflow("sequence"))?;
+        self.entries.push(Entry {
+            id: draft.id,
+            seq,
+            at: draft.at,
+            entry_type: draft.entry_type,
+            operation: self.operation.clone(),
+            unit: draft.unit,
+            amount_minor: draft.amount_minor,
+            feature: draft.feature,
+            model: draft.model,
+            project: draft.project,
+            member: draft.member,
+            content: draft.content,
+            body: draft.body,
+        });
+        Ok(())
+    }
+
+    /// The account's billing cycles, when its plan has any.
+    ///
+    /// # Errors
+    /// Never in practice; kept fallible for symmetry with the calendar.
+    pub fn cycles(&self) -> Option<Cycles> {
+        let kind = self.plan.cycle?;
+        let anchor = match (kind, &self.account.subscription) {
+            (credits_dsl::Cycle::MonthlyFromPurchase, Some(subscription)) => subscription.anchor,
+            _ => self.account.plan_since,
+        };
+        Some(Cycles::new(kind, self.zone, anchor))
+    }
+
+    /// The subscription is in effect at `at`.
+    pub fn subscribed(&self, at: DateTime<Utc>) -> bool {
+        self.account
+            .subscription
+            .as_ref()
+            .is_some_and(|subscription| subscription.in_effect(at))
+    }
+
+    /// The scale (decimal places of the minor unit) of `unit`.
+    ///
+    /// # Errors
+    /// `invalid-input` when the book has no such unit.
+    pub fn scale(&self, unit: &str) -> LedgerResult<u32> {
+        unit_scale(self.book, unit)
+    }
+
+    /// `amount_minor` of `unit` as a decimal.
+    ///
+    /// # Errors
+    /// An unknown unit.
+    pub fn decimal(&self, unit: &str, amount_minor: i64) -> LedgerResult<Decimal> {
+        to_decimal(self.book, unit, amount_minor)
+    }
+
+    /// The overdraft allowed in `unit`: the account's override, else the plan's, else none.
+    pub fn credit_line_minor(&self, unit: &str) -> i64 {
+        self.account
+            .credit_line_minor
+            .as_ref()
+            .and_then(|lines| lines.get(unit))
+            .or_else(|| self.plan.credit_line_minor.get(unit))
+            .copied()
+            .unwrap_or(0)
+            .max(0)
+    }
+}
+
+/// The plan an account names, in `book`.
+///
+/// # Errors
+/// `invalid-input` when the book is not the account's, `not-found` when the plan is not in it.
+pub(crate) fn find_plan<'b>(
+    book: &'b RateBook,
+    plan: &crate::account::PlanRef,
+) -> LedgerResult<&'b Plan> {
+    if book.name != plan.book {
+        return Err(LedgerError::invalid(format!(
+            "plan `{plan}` is not in rate book `{}`",
+            book.name
+        )));
+    }
+    book.plans
+        .iter()
+        .find(|candidate| candidate.name == plan.plan)
+        .ok_or_else(|| LedgerError::NotFound {
+            what: "plan",
+            id: plan.to_string(),
+        })
+}
+
+/// # Errors
+/// `invalid-input` when the book has no such unit.
+pub(crate) fn unit_scale(book: &RateBook, unit: &str) -> LedgerResult<u32> {
+    book.units
+        .iter()
+        .find(|candidate| candidate.name == unit)
+        .map(|candidate| candidate.scale)
+        .ok_or_else(|| LedgerError::invalid(format!("`{unit}` is not a unit of `{}`", book.name)))
+}
+
+/// # Errors
+/// An unknown unit, or a scale `rust_decimal` cannot represent.
+pub(crate) fn to_decimal(book: &RateBook, unit: &str, amount_minor: i64) -> LedgerResult<Decimal> {
+    let scale = unit_scale(book, unit)?;
+    Decimal::try_new(amount_minor, scale).map_err(|_| LedgerError::Overflow("decimal"))
+}
+
+/// Checked `a + b`.
+pub(crate) fn add(a: i64, b: i64) -> LedgerResult<i64> {
+    a.checked_add(b).ok_or(LedgerError::Overflow("amount"))
+}
+
+/// Checked `a - b`.
+pub(crate) fn sub(a: i64, b: i64) -> LedgerResult<i64> {
+    a.checked_sub(b).ok_or(LedgerError::Overflow("amount"))
+}
+
+/// A compact instant for entry ids: `2025-03-01T00:00:00Z`.
+pub(crate) fn stamp(at: DateTime<Utc>) -> String {
+    at.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)
+}
