@@ -1,266 +1,248 @@
-//! Temporary: rating speed on a hand-built invideo book.
+//! Rating with a compiled book against the same prices hand-written in Rust.
+//!
+//! The bar (BRIEF §6): rating a charge with a compiled rate book within 2x of hand-written
+//! Rust. "Hand-written" is fair: it reads the same validated `Usage`, does the same checked
+//! `rust_decimal` arithmetic with the same explicit rounding, and returns the same `Rating`
+//! (amounts, minor units, feature and version; no explanation lines). The compiled side is
+//! measured twice: `rate_amounts` (what a charge needs: the same output) and `rate` (with
+//! an explanation line per rule, what a quote shows).
+//!
+//! Run: `cargo bench -p credits-dsl --bench rating`. After divan's table, a direct
+//! measurement prints the compiled/hand-written ratios.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic)]
-use std::collections::BTreeMap;
-use std::str::FromStr;
-use credits_dsl::*;
+
+use std::hint::black_box;
+use std::time::{Duration, Instant};
+
+use credits_dsl::usage::RawValue;
+use credits_dsl::{InputValue, RateBook, RatedAmount, Rating, RatingContext, Usage, compile_source};
 use rust_decimal::{Decimal, RoundingStrategy};
 
-fn main() { divan::main(); }
+const INVIDEO: &str = include_str!("../../rates/invideo.rates");
+const IMENTIV: &str = include_str!("../../rates/imentiv.rates");
 
-fn dec(text: &str) -> Decimal {
-    Decimal::from_str(text).unwrap()
+fn main() {
+    divan::main();
+    ratios();
 }
 
-fn input(name: &str, kind: InputKind, default: Option<InputValue>, max: Option<&str>) -> Input {
-    Input {
-        name: name.to_owned(),
-        kind,
-        default,
-        max: max.map(dec),
-    }
-}
-
-fn always() -> Condition {
-    Condition::default()
-}
-
-fn is(input: &str, value: &str) -> Condition {
-    Condition {
-        all: vec![Test::OneOf {
-            input: input.to_owned(),
-            values: vec![value.to_owned()],
-        }],
-    }
-}
-
-fn flag(input: &str) -> Condition {
-    Condition {
-        all: vec![Test::Flag {
-            input: input.to_owned(),
-            expected: true,
-        }],
-    }
-}
-
-fn rule(role: RuleRole, unit: &str, price: Price, when: Condition) -> Rule {
-    Rule {
-        role,
-        unit: unit.to_owned(),
-        price,
-        when,
-        times: None,
-        source: format!("{role:?} {unit}").to_lowercase(),
-        line: 1,
-    }
-}
-
-fn per(amount: &str, input: &str, per: &str, rounded: Option<QuantityDirection>) -> Price {
-    Price::Per {
-        amount: dec(amount),
-        input: input.to_owned(),
-        per: dec(per),
-        rounded,
-    }
-}
-
-fn feature(name: &str, inputs: Vec<Input>, rules: Vec<Rule>) -> Feature {
-    let mut units: Vec<String> = rules.iter().map(|rule| rule.unit.clone()).collect();
-    units.sort();
-    units.dedup();
-    Feature {
-        name: name.to_owned(),
-        title: None,
-        inputs,
-        minimum_quantities: vec![],
-        quantity_rounding: vec![],
-        rules,
-        multipliers: vec![],
-        amount_rounding: vec![],
-        minimum_amounts: vec![],
-        first_request_free: false,
-        requires_prior: vec![],
-        units,
-    }
-}
-
-fn round_up_to(input: &str, step: &str) -> QuantityRounding {
-    QuantityRounding {
-        input: input.to_owned(),
-        direction: QuantityDirection::Up,
-        step: dec(step),
-    }
-}
-
-fn book(features: Vec<Feature>) -> RateBook {
-    RateBook {
-        name: "test".to_owned(),
-        title: None,
-        effective: chrono::NaiveDate::from_ymd_opt(2025, 1, 1).unwrap(),
-        time_zone: "UTC".to_owned(),
-        rates_version: "test@2025-01-01#000000000000".to_owned(),
-        units: vec![
-            UnitDef {
-                name: "credit".to_owned(),
-                scale: 2,
-                rounding: Some(RoundingMode::HalfUp),
-            },
-            UnitDef {
-                name: "video_minute".to_owned(),
-                scale: 0,
-                rounding: Some(RoundingMode::Up),
-            },
-        ],
-        channels: Some(Channels {
-            names: vec!["web".to_owned(), "api".to_owned()],
-            default: "web".to_owned(),
-        }),
-        features,
-        plans: vec![],
-        expects: vec![],
-    }
-}
-
-/// invideo's generative and stock video, remix clip and image, written out by hand.
 fn invideo() -> RateBook {
-    let duration = || input("duration", InputKind::Duration, None, Some("14400"));
-    let actor = || input("actor", InputKind::Flag, Some(InputValue::Flag(false)), None);
-    let mut generative = feature(
+    compile_source("invideo.rates", INVIDEO).unwrap()
+}
+
+fn imentiv() -> RateBook {
+    compile_source("imentiv.rates", IMENTIV).unwrap()
+}
+
+fn usage(book: &RateBook, feature: &str, channel: Option<&str>, inputs: &[(&str, &str)]) -> Usage {
+    let inputs: Vec<(String, RawValue)> = inputs
+        .iter()
+        .map(|(name, value)| ((*name).to_owned(), RawValue::Text((*value).to_owned())))
+        .collect();
+    book.usage(feature, channel, &inputs).unwrap()
+}
+
+/// 3m30s of PRO generative video with an actor: 70 + 4 × 5 = 90 credits.
+fn generative_video_usage(book: &RateBook) -> Usage {
+    usage(
+        book,
         "generative_video",
-        vec![
-            duration(),
-            input(
-                "model",
-                InputKind::Choice(vec!["pro".to_owned(), "ultra".to_owned()]),
-                None,
-                None,
-            ),
-            actor(),
-            input("ad", InputKind::Flag, Some(InputValue::Flag(false)), None),
-        ],
-        vec![
-            rule(RuleRole::Base, "credit", per("20", "duration", "60", None), is("model", "pro")),
-            rule(
-                RuleRole::Base,
-                "credit",
-                per("40", "duration", "60", None),
-                is("model", "ultra"),
-            ),
-            rule(
-                RuleRole::Add,
-                "credit",
-                per("5", "duration", "60", Some(QuantityDirection::Up)),
-                flag("actor"),
-            ),
-        ],
-    );
-    generative.minimum_quantities = vec![MinimumQuantity {
-        input: "duration".to_owned(),
-        quantity: dec("30"),
-        when: flag("ad"),
-    }];
-    generative.quantity_rounding = vec![round_up_to("duration", "1")];
-
-    let mut stock = feature(
-        "stock_video",
-        vec![duration(), actor()],
-        vec![
-            rule(
-                RuleRole::Add,
-                "credit",
-                per("5", "duration", "60", Some(QuantityDirection::Up)),
-                flag("actor"),
-            ),
-            rule(
-                RuleRole::Base,
-                "video_minute",
-                per("1", "duration", "60", Some(QuantityDirection::Up)),
-                always(),
-            ),
-        ],
-    );
-    stock.quantity_rounding = vec![round_up_to("duration", "1")];
-    stock.minimum_amounts = vec![MinimumAmount {
-        unit: "video_minute".to_owned(),
-        amount: dec("1"),
-    }];
-
-    let mut clip = feature(
-        "remix_clip",
-        vec![input("duration", InputKind::Duration, None, Some("600"))],
-        vec![rule(RuleRole::Base, "credit", per("1", "duration", "3", None), always())],
-    );
-    clip.quantity_rounding = vec![round_up_to("duration", "1")];
-
-    let image = feature(
-        "remix_image",
-        vec![input("images", InputKind::Images, None, Some("1000"))],
-        vec![rule(RuleRole::Base, "credit", per("0.2", "images", "1", None), always())],
-    );
-    book(vec![generative, stock, clip, image])
+        None,
+        &[("duration", "3m30s"), ("model", "pro"), ("actor", "yes")],
+    )
 }
 
-fn usage(feature: &str, inputs: &[(&str, InputValue)]) -> Usage {
-    Usage {
-        feature: feature.to_owned(),
-        channel: None,
-        inputs: inputs
-            .iter()
-            .map(|(name, value)| ((*name).to_owned(), value.clone()))
-            .collect::<BTreeMap<_, _>>(),
-    }
+/// 250 words on the web: rounded up to 300, 3 × 2 = 6 credits.
+fn text_emotion_usage(book: &RateBook) -> Usage {
+    usage(book, "text_emotion", Some("web"), &[("words", "250")])
 }
 
-
-fn q(text: &str) -> InputValue { InputValue::Quantity(dec(text)) }
-
-fn gv() -> Usage {
-    usage("generative_video", &[("duration", q("210")), ("model", InputValue::Choice("pro".into())), ("actor", InputValue::Flag(true)), ("ad", InputValue::Flag(false))])
+/// 90.4 seconds over the API: rounded up to 91, × 0.5 = 45.5 credits.
+fn video_emotion_usage(book: &RateBook) -> Usage {
+    usage(book, "video_emotion", Some("api"), &[("duration", "90.4")])
 }
 
-#[divan::bench]
-fn compiled(bencher: divan::Bencher) {
-    let book = invideo();
-    let usage = gv();
-    bencher.bench(|| book.rate(divan::black_box(&usage), RatingContext::default()).unwrap());
-}
+// ---- the same prices, hand-written ----------------------------------------------------------
 
 fn quantity(usage: &Usage, name: &str) -> Option<Decimal> {
-    match usage.inputs.get(name)? { InputValue::Quantity(q) => Some(*q), _ => None }
-}
-fn flag_of(usage: &Usage, name: &str) -> Option<bool> {
-    match usage.inputs.get(name)? { InputValue::Flag(q) => Some(*q), _ => None }
-}
-fn choice_of<'a>(usage: &'a Usage, name: &str) -> Option<&'a str> {
-    match usage.inputs.get(name)? { InputValue::Choice(q) => Some(q), _ => None }
-}
-
-fn hand(usage: &Usage) -> Option<Rating> {
-    let mut seconds = quantity(usage, "duration")?;
-    let actor = flag_of(usage, "actor")?;
-    let ad = flag_of(usage, "ad")?;
-    if ad && seconds < Decimal::from(30) { seconds = Decimal::from(30); }
-    let seconds = seconds.round_dp_with_strategy(0, RoundingStrategy::AwayFromZero);
-    let rate = match choice_of(usage, "model")? { "pro" => Decimal::from(20), "ultra" => Decimal::from(40), _ => return None };
-    let minute = Decimal::from(60);
-    let mut credit = rate.checked_mul(seconds)?.checked_div(minute)?;
-    if actor {
-        let minutes = seconds.checked_div(minute)?.round_dp_with_strategy(0, RoundingStrategy::AwayFromZero);
-        credit = credit.checked_add(Decimal::from(5).checked_mul(minutes)?)?;
+    match usage.inputs.get(name)? {
+        InputValue::Quantity(value) => Some(*value),
+        _ => None,
     }
+}
+
+fn flag(usage: &Usage, name: &str) -> Option<bool> {
+    match usage.inputs.get(name)? {
+        InputValue::Flag(value) => Some(*value),
+        _ => None,
+    }
+}
+
+fn choice<'a>(usage: &'a Usage, name: &str) -> Option<&'a str> {
+    match usage.inputs.get(name)? {
+        InputValue::Choice(value) => Some(value),
+        _ => None,
+    }
+}
+
+/// Credits at scale 2, half-up, as one `Rating`.
+fn credits(feature: &str, version: &str, credit: Decimal) -> Option<Rating> {
     let credit = credit.round_dp_with_strategy(2, RoundingStrategy::MidpointAwayFromZero);
-    let minor = i64::try_from(credit.checked_mul(Decimal::from(100))?).ok()?;
-    Some(Rating { feature: "generative_video".to_owned(), rates_version: "x".to_owned(), amounts: vec![RatedAmount { unit: "credit".to_owned(), amount: credit, amount_minor: minor }], lines: vec![], free: false })
+    let minor = i64::try_from(credit.checked_mul(Decimal::ONE_HUNDRED)?).ok()?;
+    Some(Rating {
+        feature: feature.to_owned(),
+        rates_version: version.to_owned(),
+        amounts: vec![RatedAmount {
+            unit: "credit".to_owned(),
+            amount: credit,
+            amount_minor: minor,
+        }],
+        lines: Vec::new(),
+        free: false,
+    })
 }
 
-#[divan::bench]
-fn compiled_amounts(bencher: divan::Bencher) {
-    let book = invideo();
-    let usage = gv();
-    bencher.bench(|| book.rate_amounts(divan::black_box(&usage), RatingContext::default()).unwrap());
+fn generative_video_by_hand(usage: &Usage, version: &str) -> Option<Rating> {
+    let mut seconds = quantity(usage, "duration")?;
+    if flag(usage, "ad")? && seconds < Decimal::from(30) {
+        seconds = Decimal::from(30);
+    }
+    let seconds = seconds.round_dp_with_strategy(0, RoundingStrategy::AwayFromZero);
+    let per_minute = match choice(usage, "model")? {
+        "pro" => Decimal::from(20),
+        "ultra" => Decimal::from(40),
+        _ => return None,
+    };
+    let minute = Decimal::from(60);
+    let mut credit = per_minute.checked_mul(seconds)?.checked_div(minute)?;
+    if flag(usage, "actor")? {
+        let started = seconds
+            .checked_div(minute)?
+            .round_dp_with_strategy(0, RoundingStrategy::AwayFromZero);
+        credit = credit.checked_add(Decimal::from(5).checked_mul(started)?)?;
+    }
+    credits("generative_video", version, credit)
 }
 
-#[divan::bench]
-fn handwritten(bencher: divan::Bencher) {
-    let usage = gv();
-    bencher.bench(|| hand(divan::black_box(&usage)).unwrap());
+fn text_emotion_by_hand(usage: &Usage, version: &str) -> Option<Rating> {
+    let hundred = Decimal::ONE_HUNDRED;
+    let words = quantity(usage, "words")?
+        .checked_div(hundred)?
+        .round_dp_with_strategy(0, RoundingStrategy::AwayFromZero)
+        .checked_mul(hundred)?;
+    let per_hundred = match usage.channel.as_deref().unwrap_or("web") {
+        "web" => Decimal::from(2),
+        "api" => Decimal::ONE,
+        _ => return None,
+    };
+    let credit = per_hundred.checked_mul(words)?.checked_div(hundred)?;
+    let mut rating = credits("text_emotion", version, credit)?;
+    if rating.amounts[0].amount < Decimal::ONE {
+        rating.amounts[0].amount = Decimal::ONE;
+        rating.amounts[0].amount_minor = 100;
+    }
+    Some(rating)
+}
+
+fn video_emotion_by_hand(usage: &Usage, version: &str) -> Option<Rating> {
+    let seconds =
+        quantity(usage, "duration")?.round_dp_with_strategy(0, RoundingStrategy::AwayFromZero);
+    let per_second = match usage.channel.as_deref().unwrap_or("web") {
+        "web" => Decimal::ONE,
+        "api" => Decimal::new(5, 1),
+        _ => return None,
+    };
+    let credit = per_second.checked_mul(seconds)?;
+    let mut rating = credits("video_emotion", version, credit)?;
+    if rating.amounts[0].amount < Decimal::ONE {
+        rating.amounts[0].amount = Decimal::ONE;
+        rating.amounts[0].amount_minor = 100;
+    }
+    Some(rating)
+}
+
+type Case = (
+    &'static str,
+    fn() -> RateBook,
+    fn(&RateBook) -> Usage,
+    fn(&Usage, &str) -> Option<Rating>,
+);
+
+const CASES: [Case; 3] = [
+    ("generative_video", invideo, generative_video_usage, generative_video_by_hand),
+    ("text_emotion", imentiv, text_emotion_usage, text_emotion_by_hand),
+    ("video_emotion", imentiv, video_emotion_usage, video_emotion_by_hand),
+];
+
+// ---- divan ----------------------------------------------------------------------------------
+
+#[divan::bench(args = ["generative_video", "text_emotion", "video_emotion"])]
+fn compiled_rate(bencher: divan::Bencher, feature: &str) {
+    let (_, book, make_usage, _) = CASES.iter().find(|case| case.0 == feature).unwrap();
+    let book = book();
+    let usage = make_usage(&book);
+    bencher.bench_local(|| book.rate(black_box(&usage), RatingContext::default()).unwrap());
+}
+
+#[divan::bench(args = ["generative_video", "text_emotion", "video_emotion"])]
+fn compiled_rate_amounts(bencher: divan::Bencher, feature: &str) {
+    let (_, book, make_usage, _) = CASES.iter().find(|case| case.0 == feature).unwrap();
+    let book = book();
+    let usage = make_usage(&book);
+    bencher
+        .bench_local(|| book.rate_amounts(black_box(&usage), RatingContext::default()).unwrap());
+}
+
+#[divan::bench(args = ["generative_video", "text_emotion", "video_emotion"])]
+fn hand_written(bencher: divan::Bencher, feature: &str) {
+    let (_, book, make_usage, by_hand) = CASES.iter().find(|case| case.0 == feature).unwrap();
+    let book = book();
+    let usage = make_usage(&book);
+    let version = book.rates_version.clone();
+    bencher.bench_local(|| by_hand(black_box(&usage), &version).unwrap());
+}
+
+// ---- ratios ---------------------------------------------------------------------------------
+
+/// Nanoseconds per call of `run`: the best of several batches, so that another process on a
+/// shared machine inflates no result.
+fn per_call(mut run: impl FnMut()) -> f64 {
+    const BATCH: u32 = 20_000;
+    let mut best = Duration::MAX;
+    for _ in 0..15 {
+        let start = Instant::now();
+        for _ in 0..BATCH {
+            run();
+        }
+        best = best.min(start.elapsed());
+    }
+    best.as_secs_f64() * 1e9 / f64::from(BATCH)
+}
+
+fn ratios() {
+    println!();
+    println!("compiled ÷ hand-written (best of 15 batches of 20,000 calls):");
+    for (feature, book, make_usage, by_hand) in CASES {
+        let book = book();
+        let usage = make_usage(&book);
+        let version = book.rates_version.clone();
+        // Same prices, same output.
+        let expected = by_hand(&usage, &version).unwrap();
+        let charged = book.rate_amounts(&usage, RatingContext::default()).unwrap();
+        assert_eq!(charged, expected, "{feature}: compiled and hand-written disagree");
+        let hand = per_call(|| {
+            black_box(by_hand(black_box(&usage), &version));
+        });
+        let amounts = per_call(|| {
+            black_box(book.rate_amounts(black_box(&usage), RatingContext::default()).ok());
+        });
+        let explained = per_call(|| {
+            black_box(book.rate(black_box(&usage), RatingContext::default()).ok());
+        });
+        println!(
+            "  {feature:<17} hand-written {hand:>6.0} ns | rate_amounts {amounts:>6.0} ns ({:.2}x) | rate with lines {explained:>6.0} ns ({:.2}x)",
+            amounts / hand,
+            explained / hand
+        );
+    }
 }

@@ -49,6 +49,7 @@ const ROUNDING_MODES: &[&str] = &["up", "down", "half-up", "half-even", "half-do
 /// Checks a parsed file. `file_name` is the file's name (its stem must be the book's name).
 pub(crate) fn check(file_name: &str, source: &str, file: &ast::File<'_>) -> Checked {
     let checker = Checker {
+        cycle_reported: false,
         line_starts: std::iter::once(0)
             .chain(source.match_indices('\n').map(|(offset, _)| offset + 1))
             .collect(),
@@ -77,6 +78,9 @@ struct Scope<'a> {
     name: Token<'a>,
     inputs: Vec<ScopeInput<'a>>,
     dims: Vec<Dim>,
+    /// Inputs whose declaration was wrong (already reported): uses of them are not reported
+    /// again, and nothing is inferred from their absence.
+    broken: Vec<&'a str>,
 }
 
 struct ScopeInput<'a> {
@@ -122,6 +126,8 @@ struct Resolved {
 }
 
 struct Checker<'a> {
+    /// Whether the current plan's missing `cycle` was reported (once per plan is enough).
+    cycle_reported: bool,
     line_starts: Vec<usize>,
     errors: Vec<BookError>,
     units: Vec<UnitRef<'a>>,
@@ -223,6 +229,27 @@ impl<'a> Checker<'a> {
             name: name.to_owned(),
             first: first.into(),
             second: second.into(),
+        });
+    }
+
+    fn unknown_channel(&mut self, token: Token<'_>, channels: &[&str]) {
+        let help = did_you_mean(token.text, channels.iter().copied(), || {
+            format!("the channels are {}", backticked_and(channels))
+        });
+        self.push(BookError::UnknownWord {
+            what: "channel",
+            name: token.text.to_owned(),
+            span: token.span.into(),
+            help,
+        });
+    }
+
+    fn repeated(&mut self, message: String, first: Span, second: Span, help: String) {
+        self.push(BookError::Repeated {
+            message,
+            first: first.into(),
+            second: second.into(),
+            help,
         });
     }
 
@@ -412,6 +439,9 @@ impl<'a> Checker<'a> {
         if let Some(input) = scope.inputs.iter().find(|input| input.input.name == token.text) {
             return Some(input);
         }
+        if scope.broken.contains(&token.text) {
+            return None;
+        }
         let names: Vec<&str> = scope.inputs.iter().map(|input| input.input.name.as_str()).collect();
         let help = if token.text == "channel" {
             "`channel` is not an input: declare the channels at the top of the file, such as `channels web, api default web`".to_owned()
@@ -567,30 +597,24 @@ impl<'a> Checker<'a> {
         }
 
         let (stem, file_date) = file_stem(file_name);
-        if let Some(name) = book_name {
-            if name.text != stem && !stem.is_empty() {
-                self.push(BookError::BookName {
-                    name: name.text.to_owned(),
-                    file: file_name.rsplit(['/', '\\']).next().unwrap_or(file_name).to_owned(),
-                    span: name.span.into(),
-                    help: format!(
-                        "a book's name is its file's name before any `@`: write `book {stem}`, or rename the file to `{}.rates`",
-                        name.text
-                    ),
-                });
-            }
+        if let Some(name) = book_name && name.text != stem && !stem.is_empty() {
+            self.push(BookError::BookName {
+                name: name.text.to_owned(),
+                file: file_name.rsplit(['/', '\\']).next().unwrap_or(file_name).to_owned(),
+                span: name.span.into(),
+                help: format!(
+                    "a book's name is its file's name before any `@`: write `book {stem}`, or rename the file to `{}.rates`",
+                    name.text
+                ),
+            });
         }
-        if let (Some(file_date), Some((date, span))) = (file_date, effective) {
-            if let Ok(parsed) = NaiveDate::parse_from_str(file_date, "%Y-%m-%d") {
-                if parsed != date {
-                    self.push(BookError::FileDate {
-                        book: stem.to_owned(),
-                        file_date: file_date.to_owned(),
-                        effective: date.to_string(),
-                        span: span.into(),
-                    });
-                }
-            }
+        if let (Some(file_date), Some((date, span))) = (file_date, effective) && let Ok(parsed) = NaiveDate::parse_from_str(file_date, "%Y-%m-%d") && parsed != date {
+            self.push(BookError::FileDate {
+                book: stem.to_owned(),
+                file_date: file_date.to_owned(),
+                effective: date.to_string(),
+                span: span.into(),
+            });
         }
         if !channels_seen {
             self.channels = None;
@@ -805,14 +829,7 @@ impl<'a> Checker<'a> {
             Some(default) if names.iter().any(|name| name.text == default.text) => default.text.to_owned(),
             Some(default) => {
                 let listed: Vec<&str> = names.iter().map(|name| name.text).collect();
-                self.push(BookError::UnknownChoice {
-                    value: default.text.to_owned(),
-                    input: "channel".to_owned(),
-                    span: default.span.into(),
-                    help: did_you_mean(default.text, listed.iter().copied(), || {
-                        format!("the default is one of the channels: {}", backticked(&listed))
-                    }),
-                });
+                self.unknown_channel(default, &listed);
                 String::new()
             }
             None => {
@@ -840,6 +857,7 @@ impl<'a> Checker<'a> {
             name: block.name,
             inputs: Vec::new(),
             dims: Vec::new(),
+            broken: Vec::new(),
         };
         // Pass 1: placement and inputs, so that rules may name inputs declared after them.
         let mut rule_count = 0usize;
@@ -881,11 +899,12 @@ impl<'a> Checker<'a> {
                     self.duplicate("input", decl.name.text, first, decl.name.span);
                     continue;
                 }
-                if let Some(input) = self.input_decl(decl, statement.span) {
-                    scope.inputs.push(ScopeInput {
+                match self.input_decl(decl, statement.span) {
+                    Some(input) => scope.inputs.push(ScopeInput {
                         token: decl.name,
                         input,
-                    });
+                    }),
+                    None => scope.broken.push(decl.name.text),
                 }
             }
         }
@@ -934,11 +953,9 @@ impl<'a> Checker<'a> {
                         condition_masks.push(resolved);
                     }
                 }
-                ast::StatementKind::Rule(rule) => {
-                    if rules.len() < MAX_RULES_PER_FEATURE {
-                        if let Some(info) = self.rule_decl(&scope, rule, statement.span) {
-                            rules.push(info);
-                        }
+                ast::StatementKind::Rule(rule) if rules.len() < MAX_RULES_PER_FEATURE => {
+                    if let Some(info) = self.rule_decl(&scope, rule, statement.span) {
+                        rules.push(info);
                     }
                 }
                 ast::StatementKind::Multiply(input) => {
@@ -946,7 +963,12 @@ impl<'a> Checker<'a> {
                         if found.input.kind == InputKind::Count {
                             if let Some((_, first)) = multipliers.iter().find(|(name, _)| name == input.text) {
                                 let first = *first;
-                                self.duplicate("multiplier", input.text, first, statement.span);
+                                self.repeated(
+                                    format!("the feature multiplies by `{}` twice", input.text),
+                                    first,
+                                    statement.span,
+                                    "multiply by each count once".to_owned(),
+                                );
                             } else {
                                 multipliers.push((input.text.to_owned(), statement.span));
                             }
@@ -1005,7 +1027,10 @@ impl<'a> Checker<'a> {
         }
 
         condition_masks.extend(rules.iter().map(|rule| rule.masks.clone()));
-        self.analyse_rules(&scope, &rules, &condition_masks);
+        // A rule that failed to check may be the one pricing a combination: only call a price
+        // missing when every rule checked.
+        let complete = rules.len() == rule_count.min(MAX_RULES_PER_FEATURE);
+        self.analyse_rules(&scope, &rules, &condition_masks, complete);
 
         // Rounding: every duration or data input a rule measures states its rounding.
         let mut reported_inputs: Vec<&str> = Vec::new();
@@ -1266,15 +1291,13 @@ impl<'a> Checker<'a> {
                 });
             }
             default = self.value(&kind, decl.name.text, *first, "the default");
-            if let (Some(InputValue::Quantity(value)), Some(max)) = (&default, max) {
-                if *value > max {
-                    self.push(BookError::InvalidInput {
-                        message: format!("the default of `{}` is more than its `max`", decl.name.text),
-                        span: first.span.into(),
-                        label: "above the max".to_owned(),
-                        help: "lower the default, or raise `max`".to_owned(),
-                    });
-                }
+            if let (Some(InputValue::Quantity(value)), Some(max)) = (&default, max) && *value > max {
+                self.push(BookError::InvalidInput {
+                    message: format!("the default of `{}` is more than its `max`", decl.name.text),
+                    span: first.span.into(),
+                    label: "above the max".to_owned(),
+                    help: "lower the default, or raise `max`".to_owned(),
+                });
             }
         }
         Some(Input {
@@ -1544,7 +1567,7 @@ impl<'a> Checker<'a> {
             self.push(BookError::InvalidPrice {
                 message: format!("`{text}` is a quantity, but a minimum charge is an amount"),
                 span: minimum.value.span.into(),
-                label: "says which input?".to_owned(),
+                label: "of which input?".to_owned(),
                 help: format!("for a minimum quantity name the input, such as `minimum {text} of duration`; for a minimum charge write an amount, such as `minimum 1 credit`"),
             });
             return None;
@@ -1720,11 +1743,12 @@ impl<'a> Checker<'a> {
             let describe = family.map_or("a count", UnitWordKind::describe);
             match candidates.as_slice() {
                 [only] => (only.input.name.clone(), only.input.kind.clone()),
+                [] if !scope.broken.is_empty() => return None,
                 [] => {
                     self.push(BookError::InvalidPrice {
                         message: format!("no input of `{}` is {describe}", scope.name.text),
                         span: quantity.span.into(),
-                        label: format!("{describe}"),
+                        label: describe.to_owned(),
                         help: format!(
                             "declare one, such as `input {}`, or say which input with `of INPUT`",
                             match family {
@@ -1911,16 +1935,14 @@ impl<'a> Checker<'a> {
             let up_to = match tier.up_to {
                 Some(bound) => {
                     let value = self.quantity(&kind, bound, "the tier's bound");
-                    if let (Some(value), Some((previous_value, previous_token))) = (value, previous) {
-                        if value <= previous_value {
-                            self.push(BookError::InvalidTiers {
-                                message: "tier bounds must increase".to_owned(),
-                                span: bound.span.into(),
-                                label: format!("not above the previous bound `{}`", previous_token.text),
-                                help: "order the tiers from the smallest bound to the largest, each above the one before".to_owned(),
-                            });
-                            ok = false;
-                        }
+                    if let (Some(value), Some((previous_value, previous_token))) = (value, previous) && value <= previous_value {
+                        self.push(BookError::InvalidTiers {
+                            message: "tier bounds must increase".to_owned(),
+                            span: bound.span.into(),
+                            label: format!("not above the previous bound `{}`", previous_token.text),
+                            help: "order the tiers from the smallest bound to the largest, each above the one before".to_owned(),
+                        });
+                        ok = false;
                     }
                     if let Some(value) = value {
                         previous = Some((value, bound));
@@ -2039,6 +2061,11 @@ impl<'a> Checker<'a> {
                                     names.push(value.text.to_owned());
                                 }
                             }
+                            None if dim.input == "channel" && !dim.flag => {
+                                ok = false;
+                                let known: Vec<&str> = dim.values.iter().map(String::as_str).collect();
+                                self.unknown_channel(*value, &known);
+                            }
                             None => {
                                 ok = false;
                                 let known: Vec<&str> = dim.values.iter().map(String::as_str).collect();
@@ -2156,7 +2183,7 @@ impl<'a> Checker<'a> {
     }
 
     /// Conflicting and missing `base` prices, duplicate add-ons, and the combinations limit.
-    fn analyse_rules(&mut self, scope: &Scope<'_>, rules: &[RuleInfo], condition_masks: &[Vec<u64>]) {
+    fn analyse_rules(&mut self, scope: &Scope<'_>, rules: &[RuleInfo], condition_masks: &[Vec<u64>], complete: bool) {
         // The combinations the feature's conditions tell apart.
         let mut combinations: usize = 1;
         for (index, dim) in scope.dims.iter().enumerate() {
@@ -2246,7 +2273,7 @@ impl<'a> Checker<'a> {
                     });
                 }
             }
-            if too_many {
+            if too_many || !complete {
                 continue;
             }
             // Missing prices: enumerate the combinations of the dimensions these rules test.
@@ -2320,8 +2347,22 @@ impl<'a> Checker<'a> {
 
     // ---- Plans ----------------------------------------------------------------------------
 
+    /// Reports a statement that needs the plan's `cycle`, once per plan.
+    fn cycle_missing(&mut self, what: &str, plan: &str, span: Span) {
+        if self.cycle_reported {
+            return;
+        }
+        self.cycle_reported = true;
+        self.push(BookError::CycleMissing {
+            what: what.to_owned(),
+            plan: plan.to_owned(),
+            span: span.into(),
+        });
+    }
+
     fn plan(&mut self, block: &ast::Block<'a>, scopes: &[Scope<'a>]) -> Plan {
         let plan_name = block.name.text;
+        self.cycle_reported = false;
         let mut cycle: Option<(Cycle, Span)> = None;
         let mut cycle_seen = false;
         for statement in &block.body {
@@ -2412,11 +2453,7 @@ impl<'a> Checker<'a> {
             match &statement.kind {
                 ast::StatementKind::Periods(names) => {
                     if !has_cycle {
-                        self.push(BookError::CycleMissing {
-                            what: "periods".to_owned(),
-                            plan: plan_name.to_owned(),
-                            span: statement.keyword.into(),
-                        });
+                        self.cycle_missing("periods", plan_name, statement.keyword);
                     }
                     for name in names {
                         let period = match name.text {
@@ -2438,7 +2475,12 @@ impl<'a> Checker<'a> {
                         };
                         if periods.contains(&period) {
                             let first = names.iter().find(|first| first.text == name.text).map_or(name.span, |first| first.span);
-                            self.duplicate("period", name.text, first, name.span);
+                            self.repeated(
+                                format!("`periods` names `{}` twice", name.text),
+                                first,
+                                name.span,
+                                "list each period once".to_owned(),
+                            );
                         } else {
                             periods.push(period);
                         }
@@ -2451,12 +2493,17 @@ impl<'a> Checker<'a> {
                     if let Some(lowered) = self.grant(grant, statement.span, plan_name, has_cycle, &mut used_kinds) {
                         if let Some((_, first)) = grant_keys.iter().find(|(key, _)| *key == lowered.key) {
                             let first = *first;
-                            self.push(BookError::Duplicate {
-                                what: "grant",
-                                name: lowered.key.clone(),
-                                first: first.into(),
-                                second: statement.span.into(),
-                            });
+                            let every = match lowered.every {
+                                GrantEvery::Day => "daily",
+                                GrantEvery::Cycle => "every cycle",
+                                GrantEvery::Once => "once",
+                            };
+                            self.repeated(
+                                format!("two grants give `{}` credits in `{}` {every}", lowered.kind, lowered.unit),
+                                first,
+                                statement.span,
+                                "merge them into one grant of the total, or give one another credit kind".to_owned(),
+                            );
                         } else {
                             grant_keys.push((lowered.key.clone(), statement.span));
                             grants.push(lowered);
@@ -2469,12 +2516,12 @@ impl<'a> Checker<'a> {
                         self.name("credit kind", *kind);
                         if let Some(first) = listed.iter().find(|known| known.text == kind.text) {
                             let first = first.span;
-                            self.push(BookError::Duplicate {
-                                what: "credit kind in `order`",
-                                name: kind.text.to_owned(),
-                                first: first.into(),
-                                second: kind.span.into(),
-                            });
+                            self.repeated(
+                                format!("`order` names `{}` twice", kind.text),
+                                first,
+                                kind.span,
+                                "list each credit kind once, in the order they are spent".to_owned(),
+                            );
                         } else {
                             listed.push(*kind);
                         }
@@ -2492,24 +2539,20 @@ impl<'a> Checker<'a> {
                         continue;
                     }
                     package_names.push(*name);
-                    if let Some(unit) = self.unit(amount.unit) {
-                        if let Some(amount_minor) = self.minor(amount, unit, true) {
-                            packages.push(Package {
-                                name: name.text.to_owned(),
-                                unit: unit.name.to_owned(),
-                                amount_minor,
-                            });
-                        }
+                    if let Some(unit) = self.unit(amount.unit) && let Some(amount_minor) = self.minor(amount, unit, true) {
+                        packages.push(Package {
+                            name: name.text.to_owned(),
+                            unit: unit.name.to_owned(),
+                            amount_minor,
+                        });
                     }
                 }
                 ast::StatementKind::Gate { feature, when } => {
-                    if let Some(scope) = self.feature_scope(scopes, *feature) {
-                        if let Some(resolved) = self.condition(scope, when.as_ref()) {
-                            gates.push(Gate {
-                                feature: feature.text.to_owned(),
-                                when: resolved.condition,
-                            });
-                        }
+                    if let Some(scope) = self.feature_scope(scopes, *feature) && let Some(resolved) = self.condition(scope, when.as_ref()) {
+                        gates.push(Gate {
+                            feature: feature.text.to_owned(),
+                            when: resolved.condition,
+                        });
                     }
                 }
                 ast::StatementKind::CreditLine(amount) => {
@@ -2575,7 +2618,12 @@ impl<'a> Checker<'a> {
                             });
                         } else if let Some(first) = listed.iter().find(|known| known.text == reason.text) {
                             let first = first.span;
-                            self.duplicate("refund reason", reason.text, first, reason.span);
+                            self.repeated(
+                                format!("the refund reasons name `{}` twice", reason.text),
+                                first,
+                                reason.span,
+                                "list each reason once".to_owned(),
+                            );
                         } else {
                             listed.push(*reason);
                         }
@@ -2758,11 +2806,7 @@ impl<'a> Checker<'a> {
     fn expiry(&mut self, expiry: &ast::Expiry<'_>, plan: &str, has_cycle: bool) -> Option<Expiry> {
         let needs_cycle = |this: &mut Self, what: String| {
             if !has_cycle {
-                this.push(BookError::CycleMissing {
-                    what,
-                    plan: plan.to_owned(),
-                    span: expiry.span.into(),
-                });
+                this.cycle_missing(&what, plan, expiry.span);
             }
         };
         match &expiry.kind {
@@ -2823,11 +2867,7 @@ impl<'a> Checker<'a> {
             Some(ast::Every::Every { word, span }) => match word.text {
                 "cycle" => {
                     if !has_cycle {
-                        self.push(BookError::CycleMissing {
-                            what: "every cycle".to_owned(),
-                            plan: plan.to_owned(),
-                            span: (*span).into(),
-                        });
+                        self.cycle_missing("every cycle", plan, *span);
                     }
                     Some(GrantEvery::Cycle)
                 }
@@ -2896,15 +2936,13 @@ impl<'a> Checker<'a> {
                     second: second.span.into(),
                 });
             }
-            if let Some((expires, expires_span)) = expires {
-                if expires != Expiry::EndOfCycle {
-                    let source = &crate::fmt::rollover_text(first);
-                    self.push(BookError::RolloverNeedsCycleEnd {
-                        rollover: source.clone(),
-                        span: first.span.into(),
-                        expiry: Some(expires_span.into()),
-                    });
-                }
+            if let Some((expires, expires_span)) = expires && expires != Expiry::EndOfCycle {
+                let source = &crate::fmt::rollover_text(first);
+                self.push(BookError::RolloverNeedsCycleEnd {
+                    rollover: source.clone(),
+                    span: first.span.into(),
+                    expiry: Some(expires_span.into()),
+                });
             }
             rollover = match &first.kind {
                 ast::RolloverKind::WhileSubscribed => Some(Rollover::WhileSubscribed),
@@ -3042,7 +3080,12 @@ impl<'a> Checker<'a> {
             };
             if let Some(position) = amounts.iter().position(|(known, _)| known == unit.name) {
                 let first = amount_spans.get(position).copied().unwrap_or(amount.span);
-                self.duplicate("unit in this example", unit.name, first, amount.span);
+                self.repeated(
+                    format!("the example lists `{}` twice", unit.name),
+                    first,
+                    amount.span,
+                    format!("give one expected total of `{}`", unit.name),
+                );
                 ok = false;
                 continue;
             }
@@ -3088,7 +3131,12 @@ impl<'a> Checker<'a> {
         for arg in &term.args {
             if let Some(first) = given.iter().find(|known| known.name.text == arg.name.text) {
                 let first = first.span;
-                self.duplicate("input in this example", arg.name.text, first, arg.span);
+                self.repeated(
+                    format!("the example gives `{}` twice", arg.name.text),
+                    first,
+                    arg.span,
+                    "give each input once".to_owned(),
+                );
                 ok = false;
                 continue;
             }
@@ -3107,16 +3155,9 @@ impl<'a> Checker<'a> {
                 if channels.names.iter().any(|name| name == arg.value.text) {
                     channel = Some(arg.value.text.to_owned());
                 } else {
-                    let names: Vec<&str> = channels.names.iter().map(String::as_str).collect();
-                    let help = did_you_mean(arg.value.text, names.iter().copied(), || {
-                        format!("the channels are {}", backticked(&names))
-                    });
-                    self.push(BookError::UnknownChoice {
-                        value: arg.value.text.to_owned(),
-                        input: "channel".to_owned(),
-                        span: arg.value.span.into(),
-                        help,
-                    });
+                    let names: Vec<String> = channels.names.clone();
+                    let names: Vec<&str> = names.iter().map(String::as_str).collect();
+                    self.unknown_channel(arg.value, &names);
                     ok = false;
                 }
                 continue;
@@ -3129,17 +3170,15 @@ impl<'a> Checker<'a> {
                 ok = false;
                 continue;
             };
-            if let (InputValue::Quantity(quantity), Some(max)) = (&value, input.input.max) {
-                if *quantity > max {
-                    self.push(BookError::InvalidExample {
-                        message: format!("`{}` is more than the `max` of `{}`", arg.value.text, arg.name.text),
-                        span: arg.value.span.into(),
-                        label: "above the max".to_owned(),
-                        help: "a request above an input's max is refused; use a value within it, or raise `max`".to_owned(),
-                    });
-                    ok = false;
-                    continue;
-                }
+            if let (InputValue::Quantity(quantity), Some(max)) = (&value, input.input.max) && *quantity > max {
+                self.push(BookError::InvalidExample {
+                    message: format!("`{}` is more than the `max` of `{}`", arg.value.text, arg.name.text),
+                    span: arg.value.span.into(),
+                    label: "above the max".to_owned(),
+                    help: "a request above an input's max is refused; use a value within it, or raise `max`".to_owned(),
+                });
+                ok = false;
+                continue;
             }
             inputs.insert(arg.name.text.to_owned(), value);
         }

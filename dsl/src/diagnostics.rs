@@ -32,10 +32,6 @@ impl fmt::Display for Diagnostics {
 impl std::error::Error for Diagnostics {}
 
 impl Diagnostic for Diagnostics {
-    fn code<'a>(&'a self) -> Option<Box<dyn fmt::Display + 'a>> {
-        Some(Box::new("rates::check"))
-    }
-
     fn source_code(&self) -> Option<&dyn miette::SourceCode> {
         Some(&self.source_code)
     }
@@ -91,7 +87,7 @@ pub enum BookError {
         span: SourceSpan,
         expected: String,
         #[help]
-        help: Option<String>,
+        help: String,
     },
 
     #[error("the file is {size_kib} KiB, more than the 256 KiB a rate file may hold")]
@@ -264,6 +260,18 @@ pub enum BookError {
         name: String,
         #[label("unknown {what}")]
         span: SourceSpan,
+        #[help]
+        help: String,
+    },
+
+    #[error("{message}")]
+    #[diagnostic(code(rates::repeated))]
+    Repeated {
+        message: String,
+        #[label("first here")]
+        first: SourceSpan,
+        #[label("again here")]
+        second: SourceSpan,
         #[help]
         help: String,
     },
@@ -491,7 +499,7 @@ pub enum BookError {
         what: &'static str,
         items: &'static str,
         limit: usize,
-        #[label("one too many")]
+        #[label("over the limit")]
         span: SourceSpan,
     },
 

@@ -241,9 +241,13 @@ pub fn describe_usage(book: &RateBook, usage: &Usage) -> String {
 
 fn describe_value(kind: Option<&InputKind>, value: &InputValue) -> String {
     match value {
+        // Durations and data read best as literals (`3m30s`, `2 GB`); counted things as the
+        // bare number, as examples write them (`words: 250`).
         InputValue::Quantity(quantity) => match kind {
-            Some(kind) => literal::format_quantity(kind, *quantity),
-            None => quantity.normalize().to_string(),
+            Some(kind @ (InputKind::Duration | InputKind::Data)) => {
+                literal::format_quantity(kind, *quantity)
+            }
+            _ => quantity.normalize().to_string(),
         },
         InputValue::Choice(choice) => choice.clone(),
         InputValue::Flag(true) => "yes".to_owned(),
@@ -251,7 +255,7 @@ fn describe_value(kind: Option<&InputKind>, value: &InputValue) -> String {
     }
 }
 
-fn compare_named<T: PartialEq>(
+fn compare_named<T>(
     old: &[T],
     new: &[T],
     name: impl Fn(&T) -> &String,
@@ -261,17 +265,16 @@ fn compare_named<T: PartialEq>(
     for before in old {
         match new.iter().find(|after| name(after) == name(before)) {
             None => changes.push(Change::Removed(name(before).clone())),
-            Some(after) if after != before => {
-                let mut found = details(before, after);
-                if found.is_empty() {
-                    found.push("changed".to_owned());
+            // Compared by meaning: a rule that only moved to another line is no change.
+            Some(after) => {
+                let found = details(before, after);
+                if !found.is_empty() {
+                    changes.push(Change::Changed {
+                        name: name(before).clone(),
+                        details: found,
+                    });
                 }
-                changes.push(Change::Changed {
-                    name: name(before).clone(),
-                    details: found,
-                });
             }
-            Some(_) => {}
         }
     }
     for after in new {

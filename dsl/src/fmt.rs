@@ -73,10 +73,8 @@ fn format_file(source: &str, file: &File<'_>) -> String {
             }
             false
         });
-        if !placed_trailing {
-            if let Some(slot) = leading.get_mut(next) {
-                slot.push(comment);
-            }
+        if !placed_trailing && let Some(slot) = leading.get_mut(next) {
+            slot.push(comment);
         }
     }
 
@@ -85,15 +83,13 @@ fn format_file(source: &str, file: &File<'_>) -> String {
     let mut previous_end: Option<usize> = None;
     let mut previous_opens = false;
     let blank_before = |rows: &mut Vec<Row<'_>>, start_line: usize, closes: bool, previous_end: Option<usize>, previous_opens: bool| {
-        if let Some(end) = previous_end {
-            if start_line > end + 1 && !previous_opens && !closes {
-                rows.push(Row {
-                    depth: 0,
-                    text: Cow::Borrowed(""),
-                    trailing: None,
-                    blank: true,
-                });
-            }
+        if let Some(end) = previous_end && start_line > end + 1 && !previous_opens && !closes {
+            rows.push(Row {
+                depth: 0,
+                text: Cow::Borrowed(""),
+                trailing: None,
+                blank: true,
+            });
         }
     };
     for (index, line) in lines.iter().enumerate() {

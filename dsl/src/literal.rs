@@ -148,37 +148,37 @@ pub fn kind_example(kind: &InputKind) -> &'static str {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, miette::Diagnostic)]
 pub enum LiteralError {
     #[error("empty quantity")]
-    #[diagnostic(code(invalid_quantity), help("write {example}"))]
+    #[diagnostic(code(quantity::invalid_quantity), help("write {example}"))]
     Empty { example: &'static str },
 
     #[error("`{text}` is not a quantity")]
-    #[diagnostic(code(invalid_quantity), help("write {example}"))]
+    #[diagnostic(code(quantity::invalid_quantity), help("write {example}"))]
     Malformed { text: String, example: &'static str },
 
     #[error("`{text}` is too long to be a quantity")]
-    #[diagnostic(code(invalid_quantity), help("write {example}"))]
+    #[diagnostic(code(quantity::invalid_quantity), help("write {example}"))]
     TooLong { text: String, example: &'static str },
 
     #[error("`{text}` is negative")]
-    #[diagnostic(code(invalid_quantity), help("quantities are zero or more"))]
+    #[diagnostic(code(quantity::invalid_quantity), help("quantities are zero or more"))]
     Negative { text: String },
 
     #[error("`{text}` uses an exponent")]
     #[diagnostic(
-        code(invalid_quantity),
+        code(quantity::invalid_quantity),
         help("write the number out in full, such as `1500` instead of `1.5e3`")
     )]
     Exponent { text: String },
 
     #[error("`{text}` has too many digits")]
     #[diagnostic(
-        code(invalid_quantity),
+        code(quantity::invalid_quantity),
         help("a number has at most 18 digits before the point and 12 after it")
     )]
     TooManyDigits { text: String },
 
     #[error("`{text}` is not a whole number")]
-    #[diagnostic(code(invalid_quantity), help("{kind} quantities are whole numbers: write {example}"))]
+    #[diagnostic(code(quantity::invalid_quantity), help("{kind} quantities are whole numbers: write {example}"))]
     NotWhole {
         text: String,
         kind: &'static str,
@@ -186,7 +186,7 @@ pub enum LiteralError {
     },
 
     #[error("`{unit}` in `{text}` is not a unit")]
-    #[diagnostic(code(invalid_quantity), help("write {example}"))]
+    #[diagnostic(code(quantity::invalid_quantity), help("write {example}"))]
     UnknownUnit {
         text: String,
         unit: String,
@@ -194,7 +194,7 @@ pub enum LiteralError {
     },
 
     #[error("`{text}` is {found}, not {expected}")]
-    #[diagnostic(code(wrong_unit), help("write {example}"))]
+    #[diagnostic(code(quantity::wrong_unit), help("write {example}"))]
     WrongUnit {
         text: String,
         found: &'static str,
@@ -203,29 +203,29 @@ pub enum LiteralError {
     },
 
     #[error("`{text}` has a unit, but a count is a plain number")]
-    #[diagnostic(code(wrong_unit), help("write a whole number such as `3`"))]
+    #[diagnostic(code(quantity::wrong_unit), help("write a whole number such as `3`"))]
     UnitOnCount { text: String },
 
     #[error("`{text}` repeats or misorders its units")]
     #[diagnostic(
-        code(invalid_quantity),
+        code(quantity::invalid_quantity),
         help("write the largest unit first, each at most once, such as `1h30m` or `3m30s`")
     )]
     MisorderedUnits { text: String },
 
     #[error("`{text}` combines several units")]
-    #[diagnostic(code(invalid_quantity), help("write {example}"))]
+    #[diagnostic(code(quantity::invalid_quantity), help("write {example}"))]
     CompoundNotDuration { text: String, example: &'static str },
 
     #[error("a {kind} takes a name, not a quantity")]
-    #[diagnostic(code(wrong_unit), help("write {example}"))]
+    #[diagnostic(code(quantity::wrong_unit), help("write {example}"))]
     NotAQuantity {
         kind: &'static str,
         example: &'static str,
     },
 
     #[error("`{text}` is too large")]
-    #[diagnostic(code(invalid_quantity), help("write {example}"))]
+    #[diagnostic(code(quantity::invalid_quantity), help("write {example}"))]
     TooLarge { text: String, example: &'static str },
 }
 
@@ -534,6 +534,13 @@ fn push_duration(out: &mut String, seconds: Decimal) {
     }
     // Whole seconds in 64 bits (every real duration): hours, minutes and seconds by integer
     // arithmetic. Anything else falls back to the decimal seconds.
+    let normalized = seconds.normalize();
+    if normalized.scale() == 0 {
+        if let Ok(whole) = u64::try_from(normalized.mantissa()) {
+            push_whole_duration(out, whole);
+            return;
+        }
+    }
     let whole = u64::try_from(seconds.trunc()).ok();
     let Some(whole) = whole else {
         push_decimal(out, seconds);
@@ -556,6 +563,37 @@ fn push_duration(out: &mut String, seconds: Decimal) {
     if !secs.is_zero() {
         push_decimal(out, secs);
         out.push('s');
+    }
+}
+
+/// `3m30s`, `1h`, `2h5s` for a positive whole number of seconds.
+fn push_whole_duration(out: &mut String, seconds: u64) {
+    let parts = [(seconds / 3600, 'h'), ((seconds % 3600) / 60, 'm'), (seconds % 60, 's')];
+    for (value, suffix) in parts {
+        if value != 0 {
+            push_u64(out, value);
+            out.push(suffix);
+        }
+    }
+}
+
+fn push_u64(out: &mut String, value: u64) {
+    let mut digits = [0u8; 20];
+    let mut count = 0usize;
+    let mut rest = value;
+    loop {
+        if let Some(slot) = digits.get_mut(count) {
+            // `rest % 10` is below 10, so the cast cannot truncate.
+            *slot = b'0' + (rest % 10) as u8;
+        }
+        count += 1;
+        rest /= 10;
+        if rest == 0 {
+            break;
+        }
+    }
+    for position in (0..count.min(digits.len())).rev() {
+        out.push(char::from(digits.get(position).copied().unwrap_or(b'0')));
     }
 }
 

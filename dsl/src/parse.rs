@@ -104,12 +104,23 @@ fn syntax_error(source: &str, error: &pest::error::Error<Rule>) -> BookError {
         InputLocation::Pos(position) => position,
         InputLocation::Span((start, _)) => start,
     };
-    let (found, span) = found_at(source, position);
+    let (found, mut span) = found_at(source, position);
     let positives: &[Rule] = match &error.variant {
         ErrorVariant::ParsingError { positives, .. } => positives,
         ErrorVariant::CustomError { .. } => &[],
     };
-    let (expected, help) = describe_expected(positives, &found);
+    let (mut expected, help) = describe_expected(positives, &found);
+    if span.is_empty() {
+        // At the end of the file: point at the last character written, which the renderer
+        // can show, and say the expected text comes after it.
+        let end = source.trim_end().len();
+        let start = source
+            .get(..end)
+            .and_then(|text| text.char_indices().last())
+            .map_or(0, |(index, _)| index);
+        span = Span::new(start, end);
+        expected = format!("{expected} after this");
+    }
     BookError::Syntax {
         found,
         span: span.into(),
@@ -320,7 +331,7 @@ const KEYWORDS: &[&str] = &[
 ];
 
 /// `expected ...` words for the label, and a help line.
-fn describe_expected(positives: &[Rule], found: &str) -> (String, Option<String>) {
+fn describe_expected(positives: &[Rule], found: &str) -> (String, String) {
     let top = positives.iter().filter(|rule| is_top_keyword(**rule)).count() >= 3;
     let block = positives.iter().filter(|rule| is_block_keyword(**rule)).count() >= 5;
     let mut words: Vec<&'static str> = Vec::new();
@@ -342,9 +353,7 @@ fn describe_expected(positives: &[Rule], found: &str) -> (String, Option<String>
         }
     }
     // Statements go last: the words before say how the current statement could continue.
-    if block {
-        words.push("a new statement");
-    } else if top {
+    if block || top {
         words.push("a new statement");
     }
     if end_of_file {
@@ -371,21 +380,17 @@ fn describe_expected(positives: &[Rule], found: &str) -> (String, Option<String>
         .or_else(|| crate::diagnostics::closest(found_word, KEYWORDS.iter().copied()));
     let is_word = found_word.starts_with(|c: char| c.is_ascii_alphabetic());
     let help = if let Some(keyword) = suggestion.filter(|keyword| is_word && *keyword != found_word) {
-        Some(format!("did you mean `{keyword}`?"))
+        format!("did you mean `{keyword}`?")
+    } else if found == "end of file" && positives.contains(&Rule::close_brace) {
+        "the file ends inside a `{ }` block: is a `}` missing?".to_owned()
     } else if found == "end of file" {
-        Some("the file ends before the statement is complete; is a `}` missing?".to_owned())
+        "the file ends before the statement is complete".to_owned()
     } else if block {
-        Some(
-            "a statement starts with a keyword: in a feature `input`, `round`, `minimum`, `base`, `add`, `multiply by`, `first request free` or `requires`; in a plan `cycle`, `periods`, `grant`, `order`, `topup`, `package`, `credit line`, `alert below`, `refund` or `limit`"
-                .to_owned(),
-        )
+        "a statement starts with a keyword: in a feature `input`, `round`, `minimum`, `base`, `add`, `multiply by`, `first request free` or `requires`; in a plan `cycle`, `periods`, `grant`, `order`, `topup`, `package`, `credit line`, `alert below`, `refund` or `limit`".to_owned()
     } else if top {
-        Some(
-            "the file holds `book`, `title`, `effective`, `time_zone`, `source`, `unit`, `channels`, `feature`, `plan` and `expect` statements; what belongs to a feature or plan goes inside its `{ }`"
-                .to_owned(),
-        )
+        "the file holds `book`, `title`, `effective`, `time_zone`, `source`, `unit`, `channels`, `feature`, `plan` and `expect` statements; what belongs to a feature or plan goes inside its `{ }`".to_owned()
     } else {
-        None
+        format!("write {expected} here")
     };
     (expected, help)
 }
@@ -403,9 +408,20 @@ pub(crate) fn join_or(words: &[&str]) -> String {
 
 type P<'a> = Pair<'a, Rule>;
 
+/// The pair's span, ending at its last token: pest's implicit whitespace and comments after
+/// the last token (consumed while trying optional parts) are not part of it.
 fn span_of(pair: &P<'_>) -> Span {
     let span = pair.as_span();
-    Span::new(span.start(), span.end())
+    Span::new(span.start(), last_token_end(pair).unwrap_or(span.end()))
+}
+
+fn last_token_end(pair: &P<'_>) -> Option<usize> {
+    let mut current = pair.clone().into_inner().last()?;
+    // Grammar depth is bounded (it is not recursive), so this loop is too.
+    while let Some(last) = current.clone().into_inner().last() {
+        current = last;
+    }
+    Some(current.as_span().end())
 }
 
 fn token<'a>(pair: &P<'a>) -> Token<'a> {

@@ -10,7 +10,7 @@
 use rust_decimal::{Decimal, RoundingStrategy};
 
 use crate::book::{
-    Condition, Feature, Input, InputValue, Plan, Price, QuantityDirection, RateBook, RatedAmount,
+    Condition, Feature, Input, InputKind, InputValue, Plan, Price, QuantityDirection, RateBook, RatedAmount,
     Rating, RatingContext, RatingLine, RoundingMode, RuleRole, Test, Tier, TierMode, UnitDef,
     Usage,
 };
@@ -21,15 +21,15 @@ use crate::literal;
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, miette::Diagnostic)]
 pub enum RateError {
     #[error("`{feature}` is not a feature of this rate book")]
-    #[diagnostic(code(unknown_feature), help("the book's features are: {known}"))]
+    #[diagnostic(code(rating::unknown_feature), help("the book's features are: {known}"))]
     UnknownFeature { feature: String, known: String },
 
     #[error("input `{input}` of `{feature}` is missing")]
-    #[diagnostic(code(missing_input), help("give `{input}` a value; it has no default"))]
+    #[diagnostic(code(rating::missing_input), help("give `{input}` a value; it has no default"))]
     MissingInput { feature: String, input: String },
 
     #[error("input `{input}` of `{feature}` needs {expected}")]
-    #[diagnostic(code(invalid_input))]
+    #[diagnostic(code(rating::invalid_input))]
     WrongValue {
         feature: String,
         input: String,
@@ -37,31 +37,31 @@ pub enum RateError {
     },
 
     #[error("no price of `{feature}` in `{unit}` matches this usage")]
-    #[diagnostic(code(missing_price), help("the rate book needs a `base` line for this combination"))]
+    #[diagnostic(code(rating::missing_price), help("the rate book needs a `base` line for this combination"))]
     NoPrice { feature: String, unit: String },
 
     #[error("rating `{feature}` overflowed")]
     #[diagnostic(
-        code(overflow),
+        code(rating::overflow),
         help("a quantity or price is too large to rate exactly; use smaller quantities")
     )]
     Overflow { feature: String },
 
     #[error("`{unit}` is not a unit of this rate book")]
-    #[diagnostic(code(unknown_unit))]
+    #[diagnostic(code(rating::unknown_unit))]
     UnknownUnit { unit: String },
 
     #[error("the rounding of `{unit}` in `{feature}` is not stated")]
-    #[diagnostic(code(rounding_not_stated), help("write `round {unit} to PRECISION MODE`"))]
+    #[diagnostic(code(rating::rounding_not_stated), help("write `round {unit} to PRECISION MODE`"))]
     RoundingNotStated { feature: String, unit: String },
 
     #[error("`{feature}` charges more units than a rating can track")]
-    #[diagnostic(code(too_many_units), help("a feature charges at most 64 units"))]
+    #[diagnostic(code(rating::too_many_units), help("a feature charges at most 64 units"))]
     TooManyUnits { feature: String },
 
     #[error("`{amount}` {unit} is not a whole number of minor units")]
     #[diagnostic(
-        code(inexact_amount),
+        code(rating::inexact_amount),
         help("round `{unit}` to a precision no finer than its scale")
     )]
     InexactAmount { unit: String, amount: Decimal },
@@ -204,7 +204,7 @@ enum Explain {
 }
 
 /// Inputs whose rounded quantity is remembered during one rating; a feature has a handful.
-const CACHED_INPUTS: usize = 16;
+const CACHED_INPUTS: usize = 8;
 
 /// Units of one feature tracked in the per-unit bit sets below.
 const MAX_FEATURE_UNITS: usize = 64;
@@ -240,7 +240,7 @@ impl<'a> Rater<'a> {
         }
     }
 
-    fn rate(mut self, context: RatingContext, explain: Explain) -> Result<Rating, RateError> {
+    fn rate(&mut self, context: RatingContext, explain: Explain) -> Result<Rating, RateError> {
         let feature = self.feature;
         if feature.units.len() > MAX_FEATURE_UNITS {
             return Err(RateError::TooManyUnits {
@@ -332,31 +332,38 @@ impl<'a> Rater<'a> {
             })?;
             let (precision, mode) = self.amount_rounding(definition)?;
             let exact = total.amount;
-            total.amount = round_amount(exact, precision, mode).ok_or_else(|| self.overflow())?;
+            total.amount = match precision {
+                // The unit's own scale: round in place, no precision to inspect.
+                None => Some(exact.round_dp_with_strategy(definition.scale, strategy(mode))),
+                Some(precision) => round_amount(exact, precision, mode),
+            }
+            .ok_or_else(|| self.overflow())?;
             if explain == Explain::Lines && total.amount != exact {
+                let precision =
+                    precision.unwrap_or_else(|| Decimal::new(1, definition.scale.min(28)));
                 lines.push(RatingLine {
                     text: rounding_text(&total.unit, exact, precision, mode, total.amount),
                     unit: Some(total.unit.clone()),
                     amount: Some(total.amount),
                 });
             }
-            if charged & (1u64 << slot) == 0 {
-                continue;
-            }
-            let minimum = feature
-                .minimum_amounts
-                .iter()
-                .find(|minimum| minimum.unit == total.unit);
-            if let Some(minimum) = minimum.filter(|minimum| total.amount < minimum.amount) {
-                total.amount = minimum.amount;
-                if explain == Explain::Lines {
-                    lines.push(RatingLine {
-                        text: minimum_text(&total.unit, minimum.amount),
-                        unit: Some(total.unit.clone()),
-                        amount: Some(minimum.amount),
-                    });
+            if charged & (1u64 << slot) != 0 {
+                let minimum = feature
+                    .minimum_amounts
+                    .iter()
+                    .find(|minimum| minimum.unit == total.unit);
+                if let Some(minimum) = minimum.filter(|minimum| total.amount < minimum.amount) {
+                    total.amount = minimum.amount;
+                    if explain == Explain::Lines {
+                        lines.push(RatingLine {
+                            text: minimum_text(&total.unit, minimum.amount),
+                            unit: Some(total.unit.clone()),
+                            amount: Some(minimum.amount),
+                        });
+                    }
                 }
             }
+            total.amount_minor = self.minor(definition, total.amount)?;
         }
 
         let free = feature.first_request_free && context.first_request;
@@ -371,11 +378,6 @@ impl<'a> Rater<'a> {
             }
         }
         amounts.retain(|amount| !amount.amount.is_zero());
-        for amount in &mut amounts {
-            amount.amount_minor = self.minor(&amount.unit, amount.amount)?;
-        }
-        // Nothing left to consult: drop the quantities before building the result.
-        self.quantities = [None; CACHED_INPUTS];
         Ok(Rating {
             feature: feature.name.clone(),
             rates_version: self.book.rates_version.clone(),
@@ -600,18 +602,22 @@ impl<'a> Rater<'a> {
         }
     }
 
-    /// The feature's rounding for `unit`, else the unit's default at its scale.
-    fn amount_rounding(&self, unit: &UnitDef) -> Result<(Decimal, RoundingMode), RateError> {
+    /// The feature's rounding for `unit` (its precision), else the unit's default at its
+    /// scale (`None`: round to the scale's decimal places).
+    fn amount_rounding(
+        &self,
+        unit: &UnitDef,
+    ) -> Result<(Option<Decimal>, RoundingMode), RateError> {
         if let Some(rounding) = self
             .feature
             .amount_rounding
             .iter()
             .find(|rounding| rounding.unit == unit.name)
         {
-            return Ok((rounding.precision, rounding.mode));
+            return Ok((Some(rounding.precision), rounding.mode));
         }
         match unit.rounding {
-            Some(mode) => Ok((Decimal::new(1, unit.scale.min(28)), mode)),
+            Some(mode) => Ok((None, mode)),
             None => Err(RateError::RoundingNotStated {
                 feature: self.feature.name.clone(),
                 unit: unit.name.clone(),
@@ -621,13 +627,16 @@ impl<'a> Rater<'a> {
 
     /// `amount` × 10^scale as an integer, from the mantissa: the amount must already be a
     /// whole number of minor units (its rounding is never finer than the unit's scale).
-    fn minor(&self, unit: &str, amount: Decimal) -> Result<i64, RateError> {
-        let definition = self.book.unit(unit).ok_or_else(|| RateError::UnknownUnit {
-            unit: unit.to_owned(),
-        })?;
-        let normalized = amount.normalize();
+    fn minor(&self, definition: &UnitDef, amount: Decimal) -> Result<i64, RateError> {
+        // Rounded to the unit's scale, the amount has at most that many decimals; only an
+        // amount with trailing zeros beyond it needs normalizing first.
+        let normalized = if amount.scale() <= definition.scale {
+            amount
+        } else {
+            amount.normalize()
+        };
         let inexact = || RateError::InexactAmount {
-            unit: unit.to_owned(),
+            unit: definition.name.clone(),
             amount,
         };
         let shift = definition
@@ -698,9 +707,16 @@ fn rule_text(
         text.push_str(": ");
         text.push_str(&input.name);
         text.push(' ');
-        literal::push_quantity(&mut text, &input.kind, value);
+        // `duration 3m30s`, `data 2 GB`, but `words 300`: the input's name says what a
+        // counted quantity counts.
+        match input.kind {
+            InputKind::Duration | InputKind::Data => {
+                literal::push_quantity(&mut text, &input.kind, value);
+            }
+            _ => literal::push_decimal(&mut text, value),
+        }
     }
-    if let Some(multiplier) = multiplier {
+    if let Some(multiplier) = multiplier.filter(|multiplier| *multiplier != Decimal::ONE) {
         text.push_str(" × ");
         literal::push_decimal(&mut text, multiplier);
     }

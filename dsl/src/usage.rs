@@ -30,7 +30,7 @@ const MAX_ECHO_CHARS: usize = 64;
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, Diagnostic)]
 pub enum UsageError {
     #[error("`{feature}` is not a feature of `{book}`")]
-    #[diagnostic(code(unknown_feature), help("the features are: {known}"))]
+    #[diagnostic(code(usage::unknown_feature), help("the features are: {known}"))]
     UnknownFeature {
         book: String,
         feature: String,
@@ -38,7 +38,7 @@ pub enum UsageError {
     },
 
     #[error("`{input}` is not an input of `{feature}`")]
-    #[diagnostic(code(unknown_input), help("{known}"))]
+    #[diagnostic(code(usage::unknown_input), help("{known}"))]
     UnknownInput {
         feature: String,
         input: String,
@@ -46,7 +46,7 @@ pub enum UsageError {
     },
 
     #[error("input `{input}` of `{feature}` is missing")]
-    #[diagnostic(code(missing_input), help("`{input}` has no default: give {example}"))]
+    #[diagnostic(code(usage::missing_input), help("`{input}` has no default: give {example}"))]
     MissingInput {
         feature: String,
         input: String,
@@ -54,11 +54,11 @@ pub enum UsageError {
     },
 
     #[error("input `{input}` of `{feature}` is given twice")]
-    #[diagnostic(code(duplicate_input), help("give each input once"))]
+    #[diagnostic(code(usage::duplicate_input), help("give each input once"))]
     DuplicateInput { feature: String, input: String },
 
     #[error("`{channel}` is not a channel of `{book}`")]
-    #[diagnostic(code(unknown_channel), help("{known}"))]
+    #[diagnostic(code(usage::unknown_channel), help("{known}"))]
     UnknownChannel {
         book: String,
         channel: String,
@@ -66,7 +66,7 @@ pub enum UsageError {
     },
 
     #[error("`{value}` is not a choice of `{input}` in `{feature}`")]
-    #[diagnostic(code(unknown_choice), help("the choices are: {known}"))]
+    #[diagnostic(code(usage::unknown_choice), help("the choices are: {known}"))]
     UnknownChoice {
         feature: String,
         input: String,
@@ -75,7 +75,7 @@ pub enum UsageError {
     },
 
     #[error("input `{input}` of `{feature}`: {reason}")]
-    #[diagnostic(code(invalid_quantity), help("{help}"))]
+    #[diagnostic(code(usage::invalid_quantity), help("{help}"))]
     InvalidQuantity {
         feature: String,
         input: String,
@@ -84,7 +84,7 @@ pub enum UsageError {
     },
 
     #[error("`{value}` for `{input}` of `{feature}` is above its maximum of {max}")]
-    #[diagnostic(code(above_maximum), help("split the work into requests of at most {max}"))]
+    #[diagnostic(code(usage::above_maximum), help("split the work into requests of at most {max}"))]
     AboveMaximum {
         feature: String,
         input: String,
@@ -93,7 +93,7 @@ pub enum UsageError {
     },
 
     #[error("`{value}` is not a flag value for `{input}` of `{feature}`")]
-    #[diagnostic(code(invalid_flag), help("write `true`, `false`, `yes` or `no`"))]
+    #[diagnostic(code(usage::invalid_flag), help("write `true`, `false`, `yes` or `no`"))]
     InvalidFlag {
         feature: String,
         input: String,
@@ -101,7 +101,7 @@ pub enum UsageError {
     },
 
     #[error("input `{input}` of `{feature}` needs {expected}, not {found}")]
-    #[diagnostic(code(wrong_type), help("write {example}"))]
+    #[diagnostic(code(usage::wrong_type), help("write {example}"))]
     WrongType {
         feature: String,
         input: String,
@@ -111,7 +111,7 @@ pub enum UsageError {
     },
 
     #[error("`channel` is given beside the inputs of `{feature}`, not as one of them")]
-    #[diagnostic(code(unknown_input), help("pass the channel separately"))]
+    #[diagnostic(code(usage::unknown_input), help("pass the channel separately"))]
     ChannelAsInput { feature: String },
 }
 

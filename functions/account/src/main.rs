@@ -1,1 +1,14 @@
-fn main() {}
+//! `credits-account`: account admin, balance, entries, statements and API keys. API Gateway
+//! sends only those routes here (infra/template.yaml); the router is the one every function
+//! and `credits serve` run.
+
+use lambda_http::Error;
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    credits_lambda::init_tracing();
+    // Once per container, never per request (BRIEF §7): settings, the embedded rate books
+    // (checked), the AWS config, the DynamoDB client and the store.
+    let state = credits_lambda::app_state(&credits_lambda::Settings::from_env()?).await?;
+    lambda_http::run(credits_api::router(state)).await
+}

@@ -210,12 +210,12 @@ pub async fn authenticate(
         }
     }
     // Not a stored key: it may be the configured static admin key.
-    if let Some(expected) = static_admin_key_sha256 {
-        if constant_time_eq(&sha256(token), expected) {
-            return Ok(Principal::Admin {
-                key_id: "static-admin".to_owned(),
-            });
-        }
+    if let Some(expected) = static_admin_key_sha256
+        && constant_time_eq(&sha256(token), expected)
+    {
+        return Ok(Principal::Admin {
+            key_id: "static-admin".to_owned(),
+        });
     }
     Err(unknown())
 }

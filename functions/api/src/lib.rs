@@ -18,7 +18,6 @@
 //! never logged or stored, only its SHA-256.
 
 pub mod auth;
-pub mod books;
 pub mod clock;
 pub mod extract;
 pub mod facts;
@@ -43,7 +42,7 @@ use axum::routing::{delete, get, post, put};
 use chrono::{DateTime, Utc};
 
 use credits_dsl::RateBook;
-pub use crate::books::RateLibrary;
+pub use credits_dsl::library::RateLibrary;
 use credits_store::Store;
 
 pub use clock::{Clock, FixedClock, SystemClock};
@@ -117,6 +116,7 @@ impl AppState {
     pub fn book_names(&self) -> String {
         self.books
             .names()
+            .iter()
             .map(|name| format!("`{name}`"))
             .collect::<Vec<_>>()
             .join(", ")

@@ -111,10 +111,10 @@ fn instant(field: &str, text: &str) -> Result<DateTime<Utc>, Problem> {
     if let Ok(at) = DateTime::parse_from_rfc3339(text) {
         return Ok(at.with_timezone(&Utc));
     }
-    if let Ok(date) = NaiveDate::parse_from_str(text, "%Y-%m-%d") {
-        if let Some(midnight) = date.and_hms_opt(0, 0, 0) {
-            return Ok(midnight.and_utc());
-        }
+    if let Ok(date) = NaiveDate::parse_from_str(text, "%Y-%m-%d")
+        && let Some(midnight) = date.and_hms_opt(0, 0, 0)
+    {
+        return Ok(midnight.and_utc());
     }
     Err(Problem::invalid(format!(
         "`{field}` `{}` must be an RFC 3339 instant (`2026-01-31T12:00:00Z`) or a date (`2026-01-31`)",

@@ -34,6 +34,7 @@ pub async fn health(State(state): State<AppState>) -> Json<HealthResponse> {
     let rates = state
         .books
         .names()
+        .into_iter()
         .filter_map(|name| state.books.latest(name).map(|book| book.rates_version.clone()))
         .collect();
     Json(HealthResponse {

@@ -132,14 +132,15 @@ impl Operation {
                 if let Some(zone) = &body.time_zone {
                     validate::name("time_zone", zone)?;
                 }
-                if let Some(status) = &body.status {
-                    if status != "active" && status != "suspended" {
-                        return Err(Problem::invalid(format!(
-                            "`status` `{}` must be `active` or `suspended`; close an account with `POST /v1/accounts/{{account}}/close`",
-                            display_id(status)
-                        ))
-                        .with("field", "status"));
-                    }
+                if let Some(status) = &body.status
+                    && status != "active"
+                    && status != "suspended"
+                {
+                    return Err(Problem::invalid(format!(
+                        "`status` `{}` must be `active` or `suspended`; close an account with `POST /v1/accounts/{{account}}/close`",
+                        display_id(status)
+                    ))
+                    .with("field", "status"));
                 }
                 Ok(())
             }
@@ -816,9 +817,30 @@ async fn prepare<'b>(
                         amount_minor,
                     }
                 }
-                (None, Some(package)) => TopUpAmount::Package {
-                    name: package.clone(),
-                },
+                (None, Some(package)) => {
+                    let packages = book
+                        .plan(&account.plan.plan)
+                        .map(|plan| plan.packages.as_slice())
+                        .unwrap_or_default();
+                    if !packages.iter().any(|known| known.name == *package) {
+                        let known: Vec<String> =
+                            packages.iter().map(|known| format!("`{}`", known.name)).collect();
+                        let known = if known.is_empty() {
+                            "it sells none".to_owned()
+                        } else {
+                            format!("its packages are: {}", known.join(", "))
+                        };
+                        return Err(Problem::invalid(format!(
+                            "`{}` is not a package of plan `{}`; {known}",
+                            display_id(package),
+                            account.plan
+                        ))
+                        .with("field", "package"));
+                    }
+                    TopUpAmount::Package {
+                        name: package.clone(),
+                    }
+                }
                 (None, None) => return Err(Problem::invalid("give an `amount` or a `package`")),
             };
             Command::TopUp(TopUp {

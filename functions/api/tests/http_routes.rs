@@ -374,3 +374,99 @@ async fn time_moves_grants_and_expiry_lazily() {
     assert_eq!(first, second, "a new day's grant replaces the last one");
     assert_eq!(first, "100");
 }
+
+#[tokio::test]
+async fn request_limits_answer_429_with_retry_after() {
+    let harness = Harness::new();
+    // imentiv/professional: `limit 60 requests per minute`.
+    harness.account("acme", "imentiv/professional", Some("10000")).await;
+    let mut limited = None;
+    for index in 0..61 {
+        let reply = harness
+            .admin(
+                Method::POST,
+                "/v1/accounts/acme/charges",
+                Some(json!({"id": format!("c-{index}"), "feature": "image_emotion", "inputs": {"images": 1}})),
+            )
+            .await;
+        if reply.status == StatusCode::TOO_MANY_REQUESTS {
+            limited = Some((index, reply));
+            break;
+        }
+        assert_eq!(reply.status, StatusCode::CREATED, "{reply:#?}");
+    }
+    let (index, reply) = limited.expect("the 61st request in a minute is limited");
+    assert_eq!(index, 60);
+    reply.problem(StatusCode::TOO_MANY_REQUESTS, "rate-limited");
+    let retry_after: u64 = reply.headers[header::RETRY_AFTER].to_str().unwrap().parse().unwrap();
+    assert!((1..=60).contains(&retry_after), "{retry_after}");
+    // A minute later it is accepted.
+    harness.clock.advance(chrono::Duration::seconds(61));
+    let reply = harness
+        .admin(
+            Method::POST,
+            "/v1/accounts/acme/charges",
+            Some(json!({"id": "c-60", "feature": "image_emotion", "inputs": {"images": 1}})),
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::CREATED, "{reply:#?}");
+}
+
+#[tokio::test]
+async fn gated_features_and_prior_analysis() {
+    let harness = Harness::new();
+    harness.account("free", "imagineart/free", None).await;
+    let reply = harness
+        .admin(
+            Method::POST,
+            "/v1/accounts/free/charges",
+            Some(json!({"id": "c-1", "feature": "image", "inputs": {"model": "pro"}})),
+        )
+        .await;
+    reply.problem(StatusCode::FORBIDDEN, "feature-not-allowed");
+
+    harness.account("acme", "imentiv/professional", Some("1000")).await;
+    let personality = |id: &str, content: Option<&str>| {
+        let mut body = json!({"id": id, "feature": "personality_analysis", "inputs": {"duration": "2m"}});
+        if let Some(content) = content {
+            body["content"] = json!(content);
+        }
+        body
+    };
+    let reply = harness
+        .admin(Method::POST, "/v1/accounts/acme/charges", Some(personality("p-1", Some("video-1"))))
+        .await;
+    reply.problem(StatusCode::FORBIDDEN, "feature-not-allowed");
+    let reply = harness
+        .admin(Method::POST, "/v1/accounts/acme/charges", Some(personality("p-1", None)))
+        .await;
+    reply.problem(StatusCode::BAD_REQUEST, "invalid-input");
+    let reply = harness
+        .admin(
+            Method::POST,
+            "/v1/accounts/acme/charges",
+            Some(json!({"id": "v-1", "feature": "video_emotion", "inputs": {"duration": "2m"}, "content": "video-1"})),
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::CREATED, "{reply:#?}");
+    let reply = harness
+        .admin(Method::POST, "/v1/accounts/acme/charges", Some(personality("p-2", Some("video-1"))))
+        .await;
+    assert_eq!(reply.status, StatusCode::CREATED, "{reply:#?}");
+    assert_eq!(reply.json["free"], true, "the first request is free: {reply:#?}");
+    let reply = harness
+        .admin(Method::POST, "/v1/accounts/acme/charges", Some(personality("p-3", Some("video-1"))))
+        .await;
+    assert_eq!(reply.status, StatusCode::CREATED, "{reply:#?}");
+    assert_eq!(reply.json["charged"]["credit"], "50.00");
+    // The quote of a gated usage says why it could not be charged.
+    let reply = harness
+        .admin(
+            Method::POST,
+            "/v1/accounts/acme/quotes",
+            Some(json!({"feature": "personality_analysis", "inputs": {"duration": "2m"}, "content": "video-2"})),
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::OK, "{reply:#?}");
+    assert_eq!(reply.json["refusal"], "feature-not-allowed");
+}

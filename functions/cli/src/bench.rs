@@ -50,8 +50,8 @@ pub struct BenchArgs {
     /// Inputs of the feature, `name=value` (repeatable).
     #[arg(long = "input", default_values_t = ["words=100".to_owned()])]
     inputs: Vec<String>,
-    /// The channel, if the book has channels.
-    #[arg(long, default_value = "api")]
+    /// The channel, if the book has channels (the book's default channel when absent).
+    #[arg(long)]
     channel: Option<String>,
     /// Probability (0 to 1) of sending each successful charge again with the same id.
     #[arg(long, default_value_t = 0.0)]

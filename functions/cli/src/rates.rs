@@ -9,7 +9,8 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use credits_dsl::diagnostics::{BookError, Diagnostics};
+use credits_dsl::compile::{CompileOptions, compile_source_with};
+use credits_dsl::diagnostics::Diagnostics;
 use credits_dsl::expect::{ExpectOutcome, describe, run_expects};
 use credits_dsl::usage::RawValue;
 use credits_dsl::{RateBook, Rating, RatingContext, Usage, diff, fmt, library};
@@ -92,10 +93,11 @@ pub fn run(command: RatesCommand) -> ExitCode {
     match outcome {
         Ok(Outcome::Success) => ExitCode::SUCCESS,
         Ok(Outcome::Failure) => ExitCode::from(1),
-        Err(problem) => {
-            eprintln!("error: {problem}");
+        Err(UsageProblem::Message(message)) => {
+            eprintln!("error: {message}");
             ExitCode::from(2)
         }
+        Err(UsageProblem::Reported) => ExitCode::from(2),
     }
 }
 
@@ -106,18 +108,23 @@ enum Outcome {
     Failure,
 }
 
-/// A usage error: printed as `error: ...`, exit 2.
+/// A usage error, exit 2.
 #[derive(Debug)]
-struct UsageProblem(String);
-
-impl std::fmt::Display for UsageProblem {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
-    }
+enum UsageProblem {
+    /// Printed as `error: ...`.
+    Message(String),
+    /// Already printed as a full diagnostic.
+    Reported,
 }
 
 fn problem(message: impl Into<String>) -> UsageProblem {
-    UsageProblem(message.into())
+    UsageProblem::Message(message.into())
+}
+
+/// Prints a diagnostic about the command's input (an unknown feature, input or choice).
+fn reported(diagnostic: &dyn Diagnostic) -> UsageProblem {
+    eprint!("{}", render(diagnostic));
+    UsageProblem::Reported
 }
 
 /// A rate file: its name as shown in messages and its text.
@@ -193,7 +200,7 @@ fn print_diagnostics(diagnostics: &Diagnostics) {
 }
 
 fn compile(source: &Source) -> Result<RateBook, Diagnostics> {
-    library::compile_source(&source.name, &source.text)
+    credits_dsl::compile_source(&source.name, &source.text)
 }
 
 // ---- check ---------------------------------------------------------------------------------
@@ -238,58 +245,43 @@ fn test(paths: &[PathBuf]) -> Result<Outcome, UsageProblem> {
     let mut passed = 0usize;
     let mut failed = 0usize;
     let mut broken_files = 0usize;
+    // The examples are run here, one by one, rather than by the compiler, so that every
+    // example is reported with its expected and actual amounts.
+    let options = CompileOptions { run_expects: false };
     for source in &sources {
-        // Failing examples are check errors too; compile without running them here would
-        // hide which ones fail, so a book that does not compile is reported as a whole.
-        match compile(source) {
+        match compile_source_with(&source.name, &source.text, options) {
             Ok(book) => {
                 let outcomes = run_expects(&book);
                 let file_failed = outcomes.iter().filter(|outcome| !outcome.passed).count();
+                let file_passed = outcomes.len() - file_failed;
                 println!(
-                    "{}: {} of {} examples pass",
+                    "{}: {file_passed} of {} {} pass",
                     source.name,
-                    outcomes.len() - file_failed,
-                    outcomes.len()
+                    outcomes.len(),
+                    plural(outcomes.len(), "example", "examples")
                 );
                 for outcome in &outcomes {
                     println!("{}", describe_outcome(&book, outcome));
                 }
-                passed += outcomes.len() - file_failed;
+                passed += file_passed;
                 failed += file_failed;
             }
             Err(diagnostics) => {
-                // The compiler runs the examples too: a book whose only errors are failing
-                // examples is a test failure, anything else means it did not compile.
-                let examples = diagnostics
-                    .errors()
-                    .iter()
-                    .filter(|error| {
-                        matches!(
-                            error,
-                            BookError::ExampleFailed { .. } | BookError::ExampleNotRated { .. }
-                        )
-                    })
-                    .count();
-                failed += examples;
-                if examples == diagnostics.len() {
-                    println!("{}: {examples} failing {}", source.name, plural(examples, "example", "examples"));
-                } else {
-                    broken_files += 1;
-                    println!("{}: does not compile", source.name);
-                }
+                broken_files += 1;
+                println!("{}: does not compile", source.name);
                 print_diagnostics(&diagnostics);
             }
         }
     }
     let files = sources.len();
+    let broken = if broken_files > 0 {
+        format!(", {broken_files} did not compile")
+    } else {
+        String::new()
+    };
     println!(
-        "{passed} passed, {failed} failed in {files} {}{}",
-        plural(files, "file", "files"),
-        if broken_files > 0 {
-            format!(" ({broken_files} did not compile)")
-        } else {
-            String::new()
-        }
+        "{passed} passed, {failed} failed in {files} {}{broken}",
+        plural(files, "file", "files")
     );
     if failed == 0 && broken_files == 0 {
         Ok(Outcome::Success)
@@ -359,7 +351,7 @@ fn quote(arguments: &QuoteArgs) -> Result<Outcome, UsageProblem> {
     }
     let usage = book
         .usage(&arguments.feature, channel.as_deref(), &inputs)
-        .map_err(|error| problem(render(&error).trim_end().to_owned()))?;
+        .map_err(|error| reported(&error))?;
 
     let gate = match &arguments.plan {
         Some(plan_name) => {
@@ -382,7 +374,7 @@ fn quote(arguments: &QuoteArgs) -> Result<Outcome, UsageProblem> {
     };
     let rating = match book.rate(&usage, context) {
         Ok(rating) => rating,
-        Err(error) => return Err(problem(render(&error).trim_end().to_owned())),
+        Err(error) => return Err(reported(&error)),
     };
     let gate_line = gate.map(|(plan, gated)| {
         if gated {

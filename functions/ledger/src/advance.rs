@@ -42,7 +42,10 @@ pub(crate) fn advance(work: &mut Work<'_>, target: DateTime<Utc>, bound_entries:
         }
         let at = next_event(work, work.account.advanced_to, target)?;
         let checkpoint = work.checkpoint();
-        process_at(work, at, target)?;
+        work.at = at;
+        let processed = process_at(work, at, target);
+        work.at = work.now;
+        processed?;
         events += 1;
         if bound_entries && work.entries.len() > MAX_CATCH_UP_ENTRIES {
             if events == 1 {

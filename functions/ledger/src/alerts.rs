@@ -11,7 +11,9 @@ use crate::outcome::{Alert, Outcome};
 use crate::work::{Draft, Work, add};
 use crate::LedgerResult;
 
-pub(crate) fn evaluate(work: &mut Work<'_>, outcome: &mut Outcome) -> LedgerResult<()> {
+/// `silent`: record the thresholds the balance is below without alerting (a new account
+/// starts below them; that is not a crossing).
+pub(crate) fn evaluate(work: &mut Work<'_>, outcome: &mut Outcome, silent: bool) -> LedgerResult<()> {
     if work.account.status == AccountStatus::Closed {
         work.account.alerts_fired.clear();
         return Ok(());
@@ -32,7 +34,7 @@ pub(crate) fn evaluate(work: &mut Work<'_>, outcome: &mut Outcome) -> LedgerResu
                 fired.remove(&threshold_minor);
                 continue;
             }
-            if !fired.insert(threshold_minor) {
+            if !fired.insert(threshold_minor) || silent {
                 continue;
             }
             let id = format!("alert:{unit}:{threshold_minor}:{}", work.account.next_seq);

@@ -39,7 +39,7 @@ pub(crate) fn of(work: &Work<'_>) -> LedgerResult<Balance> {
         view.available = decimal(work, unit, view.available_minor)?;
         view.held = decimal(work, unit, view.held_minor)?;
         view.credit_line_left_minor =
-            sub(work.credit_line_minor(unit), buckets::debt_minor(work, unit))?.max(0);
+            sub(work.credit_line_minor(unit), buckets::line_used_minor(work, unit))?.max(0);
         balance.units.insert(unit.to_owned(), view);
     }
     Ok(balance)

@@ -70,18 +70,33 @@ fn overdraft_index(work: &Work<'_>, unit: &str) -> Option<usize> {
         .position(|bucket| bucket.unit == unit && bucket.is_overdraft())
 }
 
-/// The unit's debt (minus the overdraft bucket's `left`), zero when there is none.
+/// The unit's debt: what was spent below zero (the overdraft bucket's `left + held`
+/// negated), zero when there is none. Credits a hold reserved within the line are not a
+/// debt until captured.
 pub(crate) fn debt_minor(work: &Work<'_>, unit: &str) -> i64 {
+    overdraft_index(work, unit)
+        .and_then(|index| work.account.buckets.get(index))
+        .map_or(0, |bucket| {
+            bucket
+                .left_minor
+                .saturating_add(bucket.held_minor)
+                .min(0)
+                .saturating_neg()
+        })
+}
+
+/// How much of the credit line is in use: spent or reserved below zero.
+pub(crate) fn line_used_minor(work: &Work<'_>, unit: &str) -> i64 {
     overdraft_index(work, unit)
         .and_then(|index| work.account.buckets.get(index))
         .map_or(0, |bucket| bucket.left_minor.min(0).saturating_neg())
 }
 
-/// Spendable credits of the unit in buckets other than the overdraft, at `work.now`.
+/// Spendable credits of the unit in buckets other than the overdraft, at `work.at`.
 pub(crate) fn spendable_minor(work: &Work<'_>, unit: &str) -> LedgerResult<i64> {
     let mut total: i64 = 0;
     for bucket in &work.account.buckets {
-        if bucket.unit == unit && !bucket.is_overdraft() && !bucket.expired_at(work.now) {
+        if bucket.unit == unit && !bucket.is_overdraft() && !bucket.expired_at(work.at) {
             total = add(total, bucket.left_minor.max(0))?;
         }
     }
@@ -107,7 +122,7 @@ pub(crate) fn draw(
         return Ok(Vec::new());
     }
     let spendable = spendable_minor(work, unit)?;
-    let room = sub(work.credit_line_minor(unit), debt_minor(work, unit))?.max(0);
+    let room = sub(work.credit_line_minor(unit), line_used_minor(work, unit))?.max(0);
     if amount_minor > add(spendable, room)? {
         return Err(LedgerError::InsufficientCredits {
             unit: unit.to_owned(),
@@ -115,7 +130,7 @@ pub(crate) fn draw(
             available_minor: add(spendable, room)?,
         });
     }
-    let now = work.now;
+    let now = work.at;
     let mut remaining = amount_minor;
     let mut draws = Vec::new();
     for index in ordered(work, unit) {
@@ -177,7 +192,7 @@ fn ensure_overdraft(work: &mut Work<'_>, unit: &str) -> usize {
         granted_minor: 0,
         expires_at: None,
         origin: Origin::Overdraft,
-        created_at: work.now,
+        created_at: work.at,
         rollover: None,
     });
     work.account.buckets.len().saturating_sub(1)
@@ -215,7 +230,7 @@ pub(crate) fn settle_debt(work: &mut Work<'_>, unit: &str) -> LedgerResult<i64> 
     };
     let mut debt = debt_minor(work, unit);
     let mut moved: i64 = 0;
-    let now = work.now;
+    let now = work.at;
     for index in ordered(work, unit) {
         if debt == 0 {
             break;

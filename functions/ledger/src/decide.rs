@@ -70,7 +70,7 @@ pub(crate) fn decide(
         Command::Advance { .. } => Outcome::default(),
     };
     outcome.caught_up = caught_up;
-    alerts::evaluate(&mut work, &mut outcome)?;
+    alerts::evaluate(&mut work, &mut outcome, creating)?;
     if work.entries.len() > MAX_DECISION_ENTRIES {
         return Err(if lazy_entries > 0 {
             LedgerError::CatchUpRequired {

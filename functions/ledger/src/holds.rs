@@ -220,6 +220,11 @@ pub(crate) fn capture(work: &mut Work<'_>, capture: &Capture) -> LedgerResult<Ou
     }
     let now = work.now;
     release_draws(work, &hold.id, &rest, now, "captured")?;
+    // A capture within the credit line turns a reservation into a debt, which credits the
+    // account received since must repay.
+    for unit in hold.draws.iter().map(|draw| draw.unit.as_str()).collect::<std::collections::BTreeSet<_>>() {
+        buckets::settle_debt(work, unit)?;
+    }
     buckets::prune(work);
     Ok(outcome)
 }

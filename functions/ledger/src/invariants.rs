@@ -53,7 +53,7 @@ fn check_all(before: &BTreeMap<String, i64>, work: &Work<'_>) -> LedgerResult<()
         if bucket.held_minor < 0 || (!bucket.is_overdraft() && bucket.left_minor < 0) {
             return Err(LedgerError::invariant(format!("bucket `{}` is below zero", bucket.id)));
         }
-        if bucket.is_overdraft() && bucket.left_minor > 0 {
+        if bucket.is_overdraft() && (bucket.left_minor > 0 || bucket.left_minor.saturating_add(bucket.held_minor) > 0) {
             return Err(LedgerError::invariant(format!("overdraft `{}` is above zero", bucket.id)));
         }
     }

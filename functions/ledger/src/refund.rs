@@ -220,11 +220,13 @@ fn refill_live(work: &mut Work<'_>, paid: &PaidDraw, share: i64) -> LedgerResult
             .account
             .buckets
             .iter_mut()
-            .find(|bucket| bucket.id == paid.draw.bucket && bucket.left_minor < 0)
+            .find(|bucket| bucket.id == paid.draw.bucket)
         else {
             return Ok(None);
         };
-        let refill = share.min(bucket.left_minor.saturating_neg());
+        // Only a debt is refilled, not credit-line reserved by open holds.
+        let debt = bucket.left_minor.saturating_add(bucket.held_minor).min(0).saturating_neg();
+        let refill = share.min(debt);
         bucket.left_minor = add(bucket.left_minor, refill)?;
         return Ok(Some((
             Draw { amount_minor: refill, ..paid.draw.clone() },

@@ -57,9 +57,33 @@ pub struct Statement {
     pub units: BTreeMap<String, UnitStatement>,
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Place {
+    Before,
+    Inside,
+    After,
+}
+
+/// Where an entry falls. Periods are `[start, end)`, except that credits expiring or
+/// forfeited exactly at a boundary belong to the period that ends there (`(start, end]`):
+/// January's allocation expiring at 1 February 00:00 is in January's statement.
+fn place(entry: &Entry, period: CyclePeriod) -> Place {
+    let ends_period = matches!(entry.entry_type, EntryType::Expiry | EntryType::Forfeit | EntryType::Rollover);
+    let (after_start, before_end) = if ends_period {
+        (entry.at > period.start, entry.at <= period.end)
+    } else {
+        (entry.at >= period.start, entry.at < period.end)
+    };
+    match (after_start, before_end) {
+        (false, _) => Place::Before,
+        (true, true) => Place::Inside,
+        (true, false) => Place::After,
+    }
+}
+
 /// The statement of `period` from the account's entries. `entries` must hold every entry
-/// before `period.end` since the account began (the opening balance is their sum); entries
-/// at or after the end are ignored.
+/// up to `period.end` since the account began (the opening balance is the sum of those
+/// before the period); later entries are ignored.
 ///
 /// # Errors
 /// Overflow.
@@ -69,12 +93,13 @@ pub fn statement(entries: &[Entry], period: CyclePeriod) -> LedgerResult<Stateme
         let Some(unit) = &entry.unit else {
             continue;
         };
-        if entry.at >= period.end {
+        let place = place(entry, period);
+        if place == Place::After {
             continue;
         }
         let line = units.entry(unit.clone()).or_default();
         let amount = entry.amount_minor;
-        if entry.at < period.start {
+        if place == Place::Before {
             line.opening_minor = add(line.opening_minor, amount)?;
             continue;
         }

@@ -71,6 +71,9 @@ pub(crate) struct Work<'a> {
     pub zone: Tz,
     /// The decision's instant (never before the account's `advanced_to`).
     pub now: DateTime<Utc>,
+    /// The instant being processed: an event's instant while catching up, else `now`.
+    /// Bucket expiry during drawing and debt repayment is judged at this instant.
+    pub at: DateTime<Utc>,
     /// The operation that triggered this decision.
     pub operation: String,
     pub entries: Vec<Entry>,
@@ -96,6 +99,7 @@ impl<'a> Work<'a> {
             plan,
             zone,
             now,
+            at: now,
             operation: operation.to_owned(),
             entries: Vec::new(),
             ids: BTreeSet::new(),

@@ -62,6 +62,12 @@ pub(crate) fn key_of(pk: String, sk: &str) -> Item {
     ])
 }
 
+/// Whether an id could ever have been written; reads of one that could not answer "absent"
+/// without asking DynamoDB (which would refuse the key).
+pub(crate) fn storable_id(id: &str) -> bool {
+    !id.is_empty() && id.len() <= MAX_ID_BYTES
+}
+
 /// Rejects an id DynamoDB could not key, or one the store could not tell apart.
 pub(crate) fn check_id(what: &str, id: &str) -> StoreResult<()> {
     if id.is_empty() {

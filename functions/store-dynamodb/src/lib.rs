@@ -460,7 +460,9 @@ fn to_i32(value: u32) -> i32 {
 #[async_trait]
 impl Store for DynamoStore {
     async fn load(&self, account: &str) -> StoreResult<Option<AccountRecord>> {
-        item::check_id("account", account)?;
+        if !item::storable_id(account) {
+            return Ok(None);
+        }
         self.get(item::account_pk(account), item::ACCOUNT_SK)
             .await?
             .as_ref()
@@ -494,8 +496,9 @@ impl Store for DynamoStore {
     }
 
     async fn operation(&self, account: &str, id: &str) -> StoreResult<Option<OperationRecord>> {
-        item::check_id("account", account)?;
-        item::check_id("operation", id)?;
+        if !item::storable_id(account) || !item::storable_id(id) {
+            return Ok(None);
+        }
         self.get(item::account_pk(account), &item::operation_sk(id))
             .await?
             .as_ref()
@@ -504,7 +507,9 @@ impl Store for DynamoStore {
     }
 
     async fn entries(&self, query: &EntryQuery) -> StoreResult<EntryPage> {
-        item::check_id("account", &query.account)?;
+        if !item::storable_id(&query.account) {
+            return Ok(EntryPage::default());
+        }
         let limit = usize::try_from(limit_of(query.limit)).unwrap_or(usize::MAX);
         let filter = EntryFilter::new(query)?;
         let after_seq = query.after_seq;
@@ -698,7 +703,9 @@ impl Store for DynamoStore {
     }
 
     async fn key(&self, id: &str) -> StoreResult<Option<KeyRecord>> {
-        item::check_id("key", id)?;
+        if !item::storable_id(id) {
+            return Ok(None);
+        }
         self.get(item::key_pk(id), item::KEY_SK)
             .await?
             .as_ref()
@@ -707,7 +714,9 @@ impl Store for DynamoStore {
     }
 
     async fn revoke_key(&self, id: &str, at: DateTime<Utc>) -> StoreResult<bool> {
-        item::check_id("key", id)?;
+        if !item::storable_id(id) {
+            return Ok(false);
+        }
         let result = self
             .client
             .update_item()

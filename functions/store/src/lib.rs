@@ -243,7 +243,9 @@ pub trait Store: Send + Sync {
     /// workers can walk them in parallel), paged by an opaque cursor. An account is in segment
     /// [`segment_of`]`(account, segments)`. `limit` is capped at [`MAX_PAGE_ENTRIES`]; 0 means
     /// the cap. `segments` of 0 or `segment >= segments` is [`StoreError::Invalid`]. An account
-    /// committed with `due_at` in the future (or `None`) drops out of later pages.
+    /// committed with `due_at` in the future (or `None`) drops out of later pages. The listing
+    /// may lag commits briefly (DynamoDB reads it from an eventually consistent index); that
+    /// is harmless, since materialising an account is itself a conditional commit.
     async fn due_accounts(
         &self,
         now: DateTime<Utc>,

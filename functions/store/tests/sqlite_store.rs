@@ -107,7 +107,7 @@ fn raw(path: &std::path::Path) -> rusqlite::Connection {
 fn segment_of_is_fnv1a_modulo_segments() {
     // Published FNV-1a 32-bit vectors: "" → 0x811c9dc5, "a" → 0xe40c292c,
     // "foobar" → 0xbf9cf968.
-    assert_eq!(segment_of("", u32::MAX), 0x811c_9dc5 % u32::MAX);
+    assert_eq!(segment_of("", u32::MAX), 0x811c_9dc5);
     assert_eq!(segment_of("a", u32::MAX), 0xe40c_292c);
     assert_eq!(segment_of("foobar", u32::MAX), 0xbf9c_f968);
     assert_eq!(segment_of("foobar", 16), 0xbf9c_f968 % 16);

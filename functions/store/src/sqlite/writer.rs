@@ -10,7 +10,10 @@
 //! written, so a retry is safe).
 //!
 //! While one group syncs, the next one queues up: the busier the store, the larger the
-//! groups, with no timer and no added latency when idle.
+//! groups. Under load a group may wait briefly for the rest of the crowd (see [`gather`]);
+//! a lone client never waits.
+
+use std::time::{Duration, Instant};
 
 use rusqlite::{Connection, OptionalExtension, params};
 use tokio::sync::{mpsc, oneshot};
@@ -23,6 +26,10 @@ use crate::{StoreError, StoreResult};
 const QUEUE_JOBS: usize = 1024;
 /// The most jobs one transaction carries, so one group's latency stays bounded.
 const MAX_GROUP_JOBS: usize = 256;
+/// The longest a group waits for more jobs before it starts (see [`gather`]).
+const MAX_GATHER: Duration = Duration::from_millis(2);
+/// How often [`gather`] looks at the queue again.
+const GATHER_POLL: Duration = Duration::from_micros(50);
 
 /// A commit with everything already converted to SQLite values by the caller's task.
 #[derive(Debug)]
@@ -222,15 +229,51 @@ impl Drop for Writer {
 
 fn run(connection: &Connection, mut receiver: mpsc::Receiver<Job>) {
     let mut group = Vec::with_capacity(MAX_GROUP_JOBS);
+    let mut last = LastGroup {
+        jobs: 0,
+        took: Duration::ZERO,
+    };
     while let Some(first) = receiver.blocking_recv() {
         group.push(first);
-        while group.len() < MAX_GROUP_JOBS {
-            match receiver.try_recv() {
-                Ok(job) => group.push(job),
-                Err(_) => break,
-            }
-        }
+        drain(&mut receiver, &mut group);
+        gather(&mut receiver, &mut group, &last);
+        let started = Instant::now();
+        last.jobs = group.len();
         run_group(connection, group.drain(..));
+        last.took = started.elapsed();
+    }
+}
+
+/// Size and duration of the group before, which predict the next one.
+struct LastGroup {
+    jobs: usize,
+    took: Duration,
+}
+
+fn drain(receiver: &mut mpsc::Receiver<Job>, group: &mut Vec<Job>) {
+    while group.len() < MAX_GROUP_JOBS {
+        match receiver.try_recv() {
+            Ok(job) => group.push(job),
+            Err(_) => break,
+        }
+    }
+}
+
+/// Waits a little for the rest of a busy crowd before syncing.
+///
+/// Without this, groups alternate: the replies of a big group go out, the first client back
+/// is synced alone, and everyone else queues behind that sync — two syncs per round. When
+/// the last group was bigger than what is queued now, wait (polling) until as many jobs are
+/// queued again, for at most half the last group's duration (so a fast disk waits little)
+/// and never more than [`MAX_GATHER`]. A lone client never waits: its last group was one job.
+fn gather(receiver: &mut mpsc::Receiver<Job>, group: &mut Vec<Job>, last: &LastGroup) {
+    if group.len() >= last.jobs {
+        return;
+    }
+    let deadline = Instant::now() + (last.took / 2).min(MAX_GATHER);
+    while group.len() < last.jobs.min(MAX_GROUP_JOBS) && Instant::now() < deadline {
+        std::thread::sleep(GATHER_POLL);
+        drain(receiver, group);
     }
 }
 

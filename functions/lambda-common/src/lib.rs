@@ -1,0 +1,214 @@
+//! What every credits Lambda shares, so that each `main.rs` is wiring only.
+//!
+//! At init, once per container (BRIEF §7: never per request): JSON tracing ([`init_tracing`]),
+//! the settings from the environment ([`Settings::from_env`]), the rate books embedded at
+//! build time and checked here ([`rate_library`]), the AWS config, the DynamoDB client and
+//! the store ([`app_state`]). The HTTP functions then hand `credits_api::router(state)` to
+//! `lambda_http::run`; the cycle-rollover function hands scheduled events to
+//! [`rollover::handle`].
+//!
+//! Architecture invariant: nothing here decides anything about money; the HTTP functions
+//! run the API's router unchanged (the one `credits serve` runs), and the rollover walk only
+//! asks the ledger to `Advance` accounts.
+
+pub mod rollover;
+
+use std::sync::Arc;
+
+use credits_api::{ApiConfig, AppState, RateLibrary};
+use credits_store::Store;
+use credits_store_dynamodb::{DEFAULT_TABLE_NAME, DynamoStore};
+
+mod embedded {
+    include!(concat!(env!("OUT_DIR"), "/embedded_rates.rs"));
+}
+
+/// The table the store uses (the SAM template sets it).
+pub const TABLE_ENV: &str = "CREDITS_TABLE";
+/// Hex SHA-256 of a static admin key, if one is configured (the SAM template sets it; empty
+/// means none). The key itself never reaches the function.
+pub const ADMIN_KEY_SHA256_ENV: &str = "CREDITS_ADMIN_KEY_SHA256";
+/// An endpoint to use instead of DynamoDB's (DynamoDB Local under `sam local`).
+pub const DYNAMODB_ENDPOINT_ENV: &str = "CREDITS_DYNAMODB_ENDPOINT";
+
+/// Why a function cannot start. Lambda reports it as an init error; nothing is served.
+#[derive(Debug, thiserror::Error)]
+pub enum InitError {
+    #[error("the embedded rate books do not check:\n{0}")]
+    Rates(String),
+    #[error("`{name}` is not usable: {reason}")]
+    Setting { name: &'static str, reason: String },
+}
+
+/// Every `rates/*.rates` file as built into this binary: `(file name, source)`, sorted.
+pub fn embedded_rates() -> &'static [(&'static str, &'static str)] {
+    embedded::EMBEDDED_RATES
+}
+
+/// The embedded rate books, compiled and checked.
+///
+/// # Errors
+///
+/// [`InitError::Rates`] with every diagnostic of every file that does not check.
+pub fn rate_library() -> Result<RateLibrary, InitError> {
+    let sources = embedded_rates()
+        .iter()
+        .map(|(name, source)| ((*name).to_string(), (*source).to_string()))
+        .collect();
+    RateLibrary::from_sources(sources).map_err(|failures| {
+        let mut message = String::new();
+        for diagnostics in &failures {
+            message.push_str(&format!("{diagnostics}\n"));
+            for error in diagnostics.errors() {
+                message.push_str(&format!("  - {error}\n"));
+            }
+        }
+        InitError::Rates(message)
+    })
+}
+
+/// A function's settings, from its environment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Settings {
+    pub table: String,
+    pub admin_key_sha256: Option<[u8; 32]>,
+    pub dynamodb_endpoint: Option<String>,
+}
+
+impl Settings {
+    /// From the process environment.
+    ///
+    /// # Errors
+    ///
+    /// [`InitError::Setting`] when a variable is set but unusable.
+    pub fn from_env() -> Result<Settings, InitError> {
+        Settings::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// From `lookup` (a variable's value, or `None` when unset).
+    ///
+    /// # Errors
+    ///
+    /// As [`Settings::from_env`].
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Settings, InitError> {
+        let set = |name: &str| lookup(name).filter(|value| !value.trim().is_empty());
+        let table = set(TABLE_ENV).unwrap_or_else(|| DEFAULT_TABLE_NAME.to_string());
+        let admin_key_sha256 = set(ADMIN_KEY_SHA256_ENV)
+            .map(|text| parse_sha256(text.trim()))
+            .transpose()
+            .map_err(|reason| InitError::Setting {
+                name: ADMIN_KEY_SHA256_ENV,
+                reason,
+            })?;
+        Ok(Settings {
+            table,
+            admin_key_sha256,
+            dynamodb_endpoint: set(DYNAMODB_ENDPOINT_ENV),
+        })
+    }
+}
+
+fn parse_sha256(text: &str) -> Result<[u8; 32], String> {
+    let mut digest = [0_u8; 32];
+    hex::decode_to_slice(text, &mut digest)
+        .map_err(|_| "it must be 64 hexadecimal digits (a SHA-256)".to_string())?;
+    Ok(digest)
+}
+
+/// JSON logs on stdout, one object per line, each carrying the current span (the runtime's
+/// per-invocation span holds the Lambda request id). Level from `AWS_LAMBDA_LOG_LEVEL`
+/// (Lambda's logging controls), else `RUST_LOG`, else `info`. No timestamp: CloudWatch adds
+/// one. Calling it twice is harmless.
+pub fn init_tracing() {
+    let level = std::env::var("AWS_LAMBDA_LOG_LEVEL")
+        .or_else(|_| std::env::var("RUST_LOG"))
+        .unwrap_or_else(|_| "info".to_string())
+        .to_lowercase();
+    let filter = tracing_subscriber::EnvFilter::try_new(&level)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .json()
+        .with_env_filter(filter)
+        .with_current_span(true)
+        .with_span_list(false)
+        .with_target(false)
+        .without_time()
+        // Fails only when a subscriber is set already (a second call): that one stays.
+        .try_init();
+}
+
+/// Everything the router needs, built once: the rate books (checked first, so a bad book
+/// fails before any network call), the AWS config, the DynamoDB client and the store.
+///
+/// # Errors
+///
+/// [`InitError::Rates`] when an embedded book does not check.
+pub async fn app_state(settings: &Settings) -> Result<AppState, InitError> {
+    let books = rate_library()?;
+    let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
+    if let Some(endpoint) = &settings.dynamodb_endpoint {
+        loader = loader.endpoint_url(endpoint);
+    }
+    let sdk_config = loader.load().await;
+    let client = aws_sdk_dynamodb::Client::new(&sdk_config);
+    tracing::info!(table = %settings.table, books = books.names().len(), "initialised");
+    let store = DynamoStore::new(client, settings.table.clone());
+    Ok(state_over(Arc::new(store), books, settings))
+}
+
+/// The state over a given store (tests pass a store over DynamoDB Local).
+pub fn state_over(store: Arc<dyn Store>, books: RateLibrary, settings: &Settings) -> AppState {
+    let config = ApiConfig {
+        static_admin_key_sha256: settings.admin_key_sha256,
+    };
+    AppState::new(store, Arc::new(books)).with_config(config)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_rate_book_is_embedded_and_checks() {
+        let names: Vec<&str> = embedded_rates().iter().map(|(name, _)| *name).collect();
+        assert!(names.contains(&"imentiv.rates"), "{names:?}");
+        let on_disk = std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/../../rates"))
+            .unwrap()
+            .filter(|e| {
+                e.as_ref()
+                    .is_ok_and(|e| e.path().extension().is_some_and(|x| x == "rates"))
+            })
+            .count();
+        assert_eq!(names.len(), on_disk);
+        let library = rate_library().unwrap_or_else(|e| panic!("{e}"));
+        assert!(library.book_at("imentiv", chrono::Utc::now()).is_some());
+    }
+
+    #[test]
+    fn settings_default_and_parse() {
+        let none = Settings::from_lookup(|_| None).unwrap();
+        assert_eq!(none.table, "credits");
+        assert_eq!(none.admin_key_sha256, None);
+        assert_eq!(none.dynamodb_endpoint, None);
+
+        let hash = "ab".repeat(32);
+        let set = Settings::from_lookup(|name| match name {
+            TABLE_ENV => Some("credits-prod".into()),
+            ADMIN_KEY_SHA256_ENV => Some(hash.clone()),
+            DYNAMODB_ENDPOINT_ENV => Some(String::new()),
+            _ => None,
+        })
+        .unwrap();
+        assert_eq!(set.table, "credits-prod");
+        assert_eq!(set.admin_key_sha256, Some([0xab; 32]));
+        assert_eq!(set.dynamodb_endpoint, None);
+
+        let bad =
+            Settings::from_lookup(|name| (name == ADMIN_KEY_SHA256_ENV).then(|| "xyz".into()));
+        let message = bad.unwrap_err().to_string();
+        assert_eq!(
+            message,
+            "`CREDITS_ADMIN_KEY_SHA256` is not usable: it must be 64 hexadecimal digits (a SHA-256)"
+        );
+    }
+}
