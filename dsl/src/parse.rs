@@ -930,3 +930,29 @@ mod scratch {
         }
     }
 }
+#[cfg(test)]
+mod timing {
+    #[test]
+    #[ignore]
+    fn time_parse() {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../rates");
+        let files: Vec<(String, String)> = std::fs::read_dir(dir).unwrap().map(|e| {
+            let p = e.unwrap().path();
+            (p.file_name().unwrap().to_str().unwrap().to_owned(), std::fs::read_to_string(&p).unwrap())
+        }).collect();
+        use pest::Parser as _;
+        let n = 200;
+        let t = std::time::Instant::now();
+        for _ in 0..n { for (_, s) in &files { let _ = super::RatesParser::parse(super::Rule::file, s).unwrap(); } }
+        println!("pest only: {:?}", t.elapsed() / n);
+        let t = std::time::Instant::now();
+        for _ in 0..n { for (_, s) in &files { let _ = super::parse(s).unwrap(); } }
+        println!("parse to ast: {:?}", t.elapsed() / n);
+        let t = std::time::Instant::now();
+        for _ in 0..n { for (name, s) in &files { let f = super::parse(s).unwrap(); let _ = crate::check::check(name, s, &f); } }
+        println!("parse+check: {:?}", t.elapsed() / n);
+        let t = std::time::Instant::now();
+        for _ in 0..n { for (name, s) in &files { let _ = crate::compile::compile_source(name, s).unwrap(); } }
+        println!("compile_source: {:?}", t.elapsed() / n);
+    }
+}

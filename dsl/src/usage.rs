@@ -83,6 +83,15 @@ pub enum UsageError {
         help: String,
     },
 
+    #[error("input `{input}` of `{feature}`: {reason}")]
+    #[diagnostic(code(usage::wrong_unit), help("{help}"))]
+    WrongUnit {
+        feature: String,
+        input: String,
+        reason: LiteralError,
+        help: String,
+    },
+
     #[error("`{value}` for `{input}` of `{feature}` is above its maximum of {max}")]
     #[diagnostic(code(usage::above_maximum), help("split the work into requests of at most {max}"))]
     AboveMaximum {
@@ -127,12 +136,8 @@ impl UsageError {
             UsageError::DuplicateInput { .. } => "duplicate-input",
             UsageError::UnknownChannel { .. } => "unknown-channel",
             UsageError::UnknownChoice { .. } => "unknown-choice",
-            UsageError::InvalidQuantity { reason, .. } => match reason {
-                LiteralError::WrongUnit { .. }
-                | LiteralError::UnitOnCount { .. }
-                | LiteralError::NotAQuantity { .. } => "wrong-unit",
-                _ => "invalid-quantity",
-            },
+            UsageError::InvalidQuantity { .. } => "invalid-quantity",
+            UsageError::WrongUnit { .. } => "wrong-unit",
             UsageError::AboveMaximum { .. } => "above-maximum",
             UsageError::InvalidFlag { .. } => "invalid-flag",
             UsageError::WrongType { .. } => "wrong-type",
@@ -318,11 +323,23 @@ fn validate(feature: &Feature, input: &Input, raw: &RawValue) -> Result<InputVal
                     .help()
                     .map(|help| help.to_string())
                     .unwrap_or_else(|| format!("write {}", literal::kind_example(kind)));
-                UsageError::InvalidQuantity {
-                    feature: feature.name.clone(),
-                    input: input.name.clone(),
-                    reason,
-                    help,
+                let feature = feature.name.clone();
+                let input = input.name.clone();
+                match reason {
+                    LiteralError::WrongUnit { .. }
+                    | LiteralError::UnitOnCount { .. }
+                    | LiteralError::NotAQuantity { .. } => UsageError::WrongUnit {
+                        feature,
+                        input,
+                        reason,
+                        help,
+                    },
+                    _ => UsageError::InvalidQuantity {
+                        feature,
+                        input,
+                        reason,
+                        help,
+                    },
                 }
             })?;
             if let Some(max) = input.max {

@@ -436,6 +436,14 @@ fn scenario() -> Vec<Step> {
                 Some(json!({"plan": "imentiv/professional", "subscription": {"status": "active", "period": "monthly", "anchor": "2026-03-01T00:00:00Z"}})),
             )
         },
+        // An account nobody touches again: the rollover has it to advance.
+        step(
+            "PUT",
+            "/v1/accounts/{account}",
+            "/v1/accounts/idle",
+            Key::Admin,
+            Some(json!({"plan": "imentiv/professional", "subscription": {"status": "active", "period": "monthly", "anchor": "2026-03-01T00:00:00Z"}})),
+        ),
         step("POST", "/v1/keys", "/v1/keys", Key::Admin, Some(json!({"account": "acme"}))),
         mutation(
             "/v1/accounts/{account}/topups",
@@ -685,7 +693,7 @@ async fn each_role_allows_exactly_the_dynamodb_actions_its_code_calls() {
     );
 
     // The scheduled rollover.
-    run_rollover(&harness).await;
+    run_rollover(&harness, schedule_input(&template)).await;
     let rollover_methods = seen.add(store.drain());
 
     // 4. Needed vs granted, per function.
@@ -742,15 +750,41 @@ async fn each_role_allows_exactly_the_dynamodb_actions_its_code_calls() {
     );
 }
 
-/// The scheduled cycle-rollover run over the harness's store, at the harness's clock; the
-/// store methods it reaches are drained by the caller.
-async fn run_rollover(harness: &Harness) {
-    let _ = harness;
+/// The scheduled cycle-rollover run, as the function runs it (`credits_lambda::rollover::
+/// handle` with the schedule's input), over the harness's store, after the idle account's
+/// first cycle ended; the store methods it reaches are drained by the caller.
+async fn run_rollover(harness: &Harness, input: Json) {
+    use lambda_http::lambda_runtime::{Context, LambdaEvent};
+
+    harness.clock.set(at(1, 0) + Duration::days(40));
+    let store: Arc<dyn Store> = Arc::new(harness.store.clone());
+    let state = AppState::new(store, Arc::clone(&harness.books)).with_clock(harness.clock.clone());
+    let report = credits_lambda::rollover::handle(LambdaEvent::new(input, Context::default()), &state)
+        .await
+        .unwrap_or_else(|e| panic!("the rollover run failed: {e}"));
+    assert!(
+        report.advanced >= 1 && report.failed == 0 && report.complete,
+        "the rollover run must advance the idle account to reach its code paths: {report:?}"
+    );
+}
+
+/// The `Input` the template's schedule sends the rollover function.
+fn schedule_input(template: &Template) -> Json {
+    let function = template.resource("RolloverFunction").expect("RolloverFunction");
+    let events = function["Properties"]["Events"].as_object().expect("Events");
+    let schedule = events
+        .values()
+        .find(|e| e["Type"] == "ScheduleV2")
+        .expect("a ScheduleV2 event");
+    match schedule["Properties"].get("Input").and_then(Json::as_str) {
+        Some(text) => serde_json::from_str(text).expect("the schedule's Input is JSON"),
+        None => json!({}),
+    }
 }
 
 #[test]
 fn no_lambda_creates_or_describes_tables() {
-    for crate_dir in ["charge", "topup", "refund", "cycle-rollover", "account"] {
+    for crate_dir in ["charge", "topup", "refund", "cycle-rollover", "account", "lambda-common"] {
         let src = workspace_root().join("functions").join(crate_dir).join("src");
         for entry in std::fs::read_dir(&src).unwrap() {
             let path = entry.unwrap().path();

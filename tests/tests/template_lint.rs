@@ -1,8 +1,13 @@
-//! `infra/template.yaml` passes `cfn-lint` and `sam validate --lint` (both from `.venv/`, put
-//! there by `scripts/install-tools.sh`; both work offline and without AWS credentials).
-//! `sam validate --lint` runs the SAM transform first, so it also catches what only shows
-//! after it (e.g. an `HttpApi` event whose `ApiId` names no API); cfn-lint alone checks the
-//! template as written against the resource specifications, IAM policy syntax included.
+//! `infra/template.yaml` passes `cfn-lint`, `sam validate --lint` and plain `sam validate`
+//! (from `.venv/`, put there by `scripts/install-tools.sh`; all work offline and without AWS
+//! credentials — the template uses no SAM policy templates, the one thing plain `sam validate`
+//! would look up in IAM).
+//!
+//! Each catches something the others miss. cfn-lint checks the template against the
+//! resource specifications (IAM policy syntax, log retention values...); `sam validate --lint`
+//! is cfn-lint as SAM runs it. Plain `sam validate` runs SAM's own transform, strictly: an
+//! `HttpApi` event whose `ApiId` is `!Ref` to no `AWS::Serverless::HttpApi` passes both lints
+//! (cfn-lint 1.58, SAM CLI 1.170) but fails the transform — and would fail the deployment.
 //!
 //! `cargo test -p credits-tests --test template_lint`
 
@@ -78,6 +83,24 @@ fn sam_validate_lint_is_clean() {
     assert!(
         output.status.success() && stdout.contains("is a valid SAM Template"),
         "`sam validate --lint` rejected {}:\n{}",
+        template.display(),
+        report(&output)
+    );
+}
+
+#[test]
+fn sam_validate_transforms_the_template() {
+    let tool = venv_tool("sam").unwrap_or_else(|e| panic!("{e}"));
+    let template = workspace_root().join(TEMPLATE_PATH);
+    let mut command = tool_command(&tool);
+    command
+        .args(["validate", "--region", "us-east-1", "--template-file"])
+        .arg(&template);
+    let output = run(command);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success() && stdout.contains("is a valid SAM Template"),
+        "`sam validate` (SAM's transform) rejected {}:\n{}",
         template.display(),
         report(&output)
     );

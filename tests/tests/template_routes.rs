@@ -88,8 +88,8 @@ fn package_name(manifest: &str) -> Option<String> {
     None
 }
 
-/// Workspace crates under functions/ that are Lambda functions (they depend on the Lambda
-/// runtime): directory → package name.
+/// Workspace crates under functions/ that are Lambda functions (a binary, `src/main.rs`,
+/// depending on the Lambda runtime): directory → package name.
 fn lambda_crates() -> BTreeMap<String, String> {
     let functions = workspace_root().join("functions");
     let mut crates = BTreeMap::new();
@@ -98,10 +98,11 @@ fn lambda_crates() -> BTreeMap<String, String> {
         let Ok(manifest) = std::fs::read_to_string(dir.join("Cargo.toml")) else {
             continue;
         };
-        let is_lambda = manifest.lines().any(|l| {
-            let l = l.trim_start();
-            l.starts_with("lambda_http") || l.starts_with("lambda_runtime")
-        });
+        let is_lambda = dir.join("src").join("main.rs").is_file()
+            && manifest.lines().any(|l| {
+                let l = l.trim_start();
+                l.starts_with("lambda_http") || l.starts_with("lambda_runtime")
+            });
         if is_lambda {
             let name = package_name(&manifest).expect("a package name");
             crates.insert(dir.file_name().unwrap().to_string_lossy().into_owned(), name);

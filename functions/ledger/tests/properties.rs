@@ -184,6 +184,9 @@ fn run(zone: &str, ops: &[Op], steps: &[i64]) {
     }
     advance(&mut one, "one", t);
     assert_eq!(comparable(stepped.account()), comparable(one.account()));
+    // A read advances in memory to the same balance.
+    let read = credits_ledger::view(shell.account(), &shell.book, t).unwrap();
+    assert_eq!(read, credits_ledger::view(one.account(), &one.book, t).unwrap());
 }
 
 proptest! {

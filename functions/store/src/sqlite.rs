@@ -9,8 +9,10 @@
 //!   write connection and *group-commits*: it takes every job waiting, runs them in one
 //!   `BEGIN IMMEDIATE` transaction with a `SAVEPOINT` each (each succeeds or fails alone) and
 //!   syncs once for the group; see `writer`. One fsync per group instead of one per commit is
-//!   what gives thousands of durable commits per second when many accounts are busy. A
-//!   single account still serialises: each of its commits needs the previous one's version.
+//!   what gives thousands of durable commits per second when many accounts are busy (under
+//!   load a group waits at most 2 ms, and at most half the previous group's time, for the
+//!   rest of the crowd). A single account still serialises: each of its commits needs the
+//!   previous one's version, so it commits at most once per fsync.
 //! - **Reads** run on a small pool of read-only connections inside `spawn_blocking`; WAL lets
 //!   them read the last committed state while the writer writes.
 //! - The caller's task does the CPU work around a write (validation, JSON and timestamp

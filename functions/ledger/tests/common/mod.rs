@@ -131,6 +131,10 @@ impl Shell {
             expected_seq += 1;
         }
         assert!(decision.entries.len() <= credits_ledger::limits::MAX_DECISION_ENTRIES);
+        // The snapshot is stored as JSON: it must read back identical.
+        let json = serde_json::to_value(&decision.account).unwrap();
+        let read_back: Account = serde_json::from_value(json).unwrap();
+        assert_eq!(read_back, decision.account, "account JSON round trip");
         self.entries.extend(decision.entries);
         self.account = Some(decision.account);
         self.check_sums();

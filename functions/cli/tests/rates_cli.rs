@@ -1,0 +1,293 @@
+//! `credits rates ...` end to end: the built binary on the real `rates/` and on broken
+//! copies, checking output and exit codes (0 ok, 1 check/test failure, 2 usage error).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use credits_dsl::{InputKind, RateBook, compile_source};
+use rust_decimal::Decimal;
+
+fn workspace() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn credits(arguments: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_credits"))
+        .args(arguments)
+        .current_dir(workspace())
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap()
+}
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+fn code(output: &Output) -> i32 {
+    output.status.code().unwrap()
+}
+
+/// Every file of `rates/`: (path relative to the workspace, compiled book).
+fn books() -> Vec<(String, RateBook)> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(workspace().join("rates"))
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .filter(|path| path.extension().is_some_and(|extension| extension == "rates"))
+        .collect();
+    files.sort();
+    files
+        .iter()
+        .map(|path| {
+            let name = path.file_name().unwrap().to_string_lossy().into_owned();
+            let source = std::fs::read_to_string(path).unwrap();
+            (format!("rates/{name}"), compile_source(&name, &source).unwrap())
+        })
+        .collect()
+}
+
+/// A directory holding a copy of one seed book, changed by `edit`.
+fn broken_copy(file: &str, edit: impl Fn(String) -> String) -> tempfile::TempDir {
+    let directory = tempfile::tempdir().unwrap();
+    let source = std::fs::read_to_string(workspace().join("rates").join(file)).unwrap();
+    std::fs::write(directory.path().join(file), edit(source)).unwrap();
+    directory
+}
+
+fn path_of(directory: &Path, file: &str) -> String {
+    directory.join(file).to_string_lossy().into_owned()
+}
+
+#[test]
+fn check_passes_on_the_seed_books() {
+    let output = credits(&["rates", "check"]);
+    assert_eq!(code(&output), 0, "{}{}", stdout(&output), stderr(&output));
+    assert!(stdout(&output).contains("no errors"), "{}", stdout(&output));
+    let explicit = credits(&["rates", "check", "rates/invideo.rates", "rates/imentiv.rates"]);
+    assert_eq!(code(&explicit), 0, "{}", stderr(&explicit));
+}
+
+#[test]
+fn check_reports_every_error_with_file_line_and_column_and_exits_1() {
+    let directory = broken_copy("invideo.rates", |source| {
+        source
+            .replace("base 0.2 credit per image", "base 0.2 credit per imag")
+            .replace("unit video_minute scale 0 round up", "unit video_minute scale 0")
+    });
+    let output = credits(&["rates", "check", &directory.path().to_string_lossy()]);
+    assert_eq!(code(&output), 1, "{}", stderr(&output));
+    let report = stderr(&output);
+    assert!(report.contains("invideo.rates:"), "{report}");
+    assert!(report.contains("`imag`"), "{report}");
+    assert!(report.contains("error"), "{report}");
+}
+
+#[test]
+fn test_passes_on_the_seed_books() {
+    let output = credits(&["rates", "test"]);
+    assert_eq!(code(&output), 0, "{}{}", stdout(&output), stderr(&output));
+    let report = stdout(&output);
+    assert!(report.contains(" 0 failed in 6 files"), "{report}");
+    assert!(report.contains("rates/invideo.rates: 33 of 33 examples pass"), "{report}");
+    assert!(!report.contains("FAIL"), "{report}");
+}
+
+#[test]
+fn test_shows_expected_and_actual_and_exits_1() {
+    let directory = broken_copy("invideo.rates", |source| {
+        source.replace(
+            "expect remix_clip(duration: 3s) = 1 credit",
+            "expect remix_clip(duration: 3s) = 2 credit",
+        )
+    });
+    let output = credits(&["rates", "test", &path_of(directory.path(), "invideo.rates")]);
+    assert_eq!(code(&output), 1);
+    let report = stdout(&output);
+    assert!(report.contains("FAIL  line 107: remix_clip(duration: 3s)"), "{report}");
+    assert!(report.contains("expected 2 credit"), "{report}");
+    assert!(report.contains("actual   1 credit"), "{report}");
+    assert!(report.contains("32 passed, 1 failed in 1 file"), "{report}");
+}
+
+/// A value every input accepts: the first choice, `no`, or one base unit.
+fn sample_value(kind: &InputKind) -> String {
+    match kind {
+        InputKind::Choice(names) => names[0].clone(),
+        InputKind::Flag => "no".to_owned(),
+        _ => "1".to_owned(),
+    }
+}
+
+/// Acceptance: `quote --json` answers for every feature of every book in `rates/`, with
+/// exactly the documented shape.
+#[test]
+fn quote_json_answers_for_every_feature() {
+    let mut quoted = 0;
+    for (path, book) in books() {
+        for feature in &book.features {
+            let inputs: Vec<String> = feature
+                .inputs
+                .iter()
+                .filter(|input| input.default.is_none())
+                .map(|input| format!("{}={}", input.name, sample_value(&input.kind)))
+                .collect();
+            let mut arguments = vec!["rates", "quote", path.as_str(), feature.name.as_str()];
+            arguments.extend(inputs.iter().map(String::as_str));
+            arguments.push("--json");
+            let output = credits(&arguments);
+            assert_eq!(code(&output), 0, "{path} {}: {}", feature.name, stderr(&output));
+            let json: serde_json::Value = serde_json::from_str(&stdout(&output)).unwrap();
+            let object = json.as_object().unwrap();
+            let mut keys: Vec<&str> = object.keys().map(String::as_str).collect();
+            keys.sort_unstable();
+            assert_eq!(keys, ["amounts", "feature", "lines", "rates_version"]);
+            assert_eq!(json["feature"], feature.name.as_str());
+            assert_eq!(json["rates_version"], book.rates_version.as_str());
+            for (unit, amount) in json["amounts"].as_object().unwrap() {
+                assert!(feature.units.contains(unit), "{unit}");
+                let amount = amount.as_str().unwrap();
+                assert!(amount.parse::<Decimal>().is_ok(), "{amount}");
+            }
+            for line in json["lines"].as_array().unwrap() {
+                assert!(line.is_string());
+            }
+            quoted += 1;
+        }
+    }
+    assert!(quoted >= 17, "only {quoted} features quoted");
+}
+
+#[test]
+fn quote_prices_a_seed_example() {
+    let output = credits(&[
+        "rates",
+        "quote",
+        "rates/invideo.rates",
+        "generative_video",
+        "duration=3m30s",
+        "model=pro",
+        "actor=yes",
+        "--json",
+    ]);
+    assert_eq!(code(&output), 0, "{}", stderr(&output));
+    let json: serde_json::Value = serde_json::from_str(&stdout(&output)).unwrap();
+    assert_eq!(json["amounts"]["credit"], "90");
+    let lines = json["lines"].as_array().unwrap();
+    assert_eq!(
+        lines[0],
+        "base 20 credit per minute when model is pro: duration 3m30s = 70 credit"
+    );
+    assert_eq!(
+        lines[1],
+        "add 5 credit per minute rounded up when actor: duration 4m = 20 credit"
+    );
+
+    let words = credits(&[
+        "rates", "quote", "rates/imentiv.rates", "text_emotion", "words=250", "--channel", "web",
+    ]);
+    assert_eq!(code(&words), 0, "{}", stderr(&words));
+    assert!(stdout(&words).contains("total: 6 credit"), "{}", stdout(&words));
+}
+
+#[test]
+fn quote_notes_subscription_gates() {
+    let gated = credits(&[
+        "rates", "quote", "rates/imagineart.rates", "image", "model=pro", "--plan", "free",
+    ]);
+    assert_eq!(code(&gated), 0, "{}", stderr(&gated));
+    assert!(stdout(&gated).contains("plan `free`: requires subscription"), "{}", stdout(&gated));
+    let allowed = credits(&[
+        "rates", "quote", "rates/imagineart.rates", "image", "model=standard", "--plan", "free",
+        "--json",
+    ]);
+    assert_eq!(code(&allowed), 0);
+    assert!(stdout(&allowed).contains("plan `free`: allowed"), "{}", stdout(&allowed));
+}
+
+#[test]
+fn quote_usage_errors_exit_2() {
+    for (arguments, message) in [
+        (
+            &["rates", "quote", "rates/invideo.rates", "holograms"][..],
+            "`holograms` is not a feature of `invideo`",
+        ),
+        (
+            &["rates", "quote", "rates/invideo.rates", "remix_clip", "length=3s"][..],
+            "`length` is not an input of `remix_clip`",
+        ),
+        (
+            &["rates", "quote", "rates/invideo.rates", "remix_clip", "duration=3 words"][..],
+            "is a number of words, not a duration",
+        ),
+        (
+            &["rates", "quote", "rates/invideo.rates", "remix_clip", "duration"][..],
+            "is not `key=value`",
+        ),
+        (
+            &["rates", "quote", "rates/imagineart.rates", "image", "model=pro", "--plan", "gold"][..],
+            "`gold` is not a plan of `imagineart`",
+        ),
+        (
+            &["rates", "quote", "rates/nowhere.rates", "image"][..],
+            "cannot read `rates/nowhere.rates`",
+        ),
+    ] {
+        let output = credits(arguments);
+        assert_eq!(code(&output), 2, "{arguments:?}: {}", stderr(&output));
+        assert!(stderr(&output).contains(message), "{arguments:?}: {}", stderr(&output));
+    }
+}
+
+#[test]
+fn other_usage_errors_exit_2() {
+    assert_eq!(code(&credits(&["rates", "check", "no/such/dir"])), 2);
+    assert_eq!(code(&credits(&["rates", "test", "no/such/file.rates"])), 2);
+    assert_eq!(code(&credits(&["rates", "diff", "rates/imini.rates"])), 2);
+    assert_eq!(code(&credits(&["rates", "frobnicate"])), 2);
+}
+
+#[test]
+fn fmt_check_exits_1_when_a_file_would_change_and_fmt_fixes_it() {
+    let directory = broken_copy("imini.rates", |source| source.replace("\n  base ", "\n      base "));
+    let file = path_of(directory.path(), "imini.rates");
+    let output = credits(&["rates", "fmt", "--check", &file]);
+    assert_eq!(code(&output), 1, "{}", stdout(&output));
+    assert!(stdout(&output).contains("would reformat"), "{}", stdout(&output));
+    let before = std::fs::read_to_string(&file).unwrap();
+    let output = credits(&["rates", "fmt", &file]);
+    assert_eq!(code(&output), 0, "{}", stderr(&output));
+    let after = std::fs::read_to_string(&file).unwrap();
+    assert_ne!(before, after);
+    let output = credits(&["rates", "fmt", "--check", &file]);
+    assert_eq!(code(&output), 0, "{}", stdout(&output));
+}
+
+#[test]
+fn diff_lists_the_examples_whose_price_changes() {
+    let output = credits(&["rates", "diff", "rates/imini.rates", "rates/imini@2026-12-01.rates"]);
+    assert_eq!(code(&output), 0, "{}", stderr(&output));
+    let report = stdout(&output);
+    assert!(report.contains("effective 2025-01-01 → 2026-12-01"), "{report}");
+    assert!(
+        report.contains("rule added: base 12 credit each when model is flux_pro"),
+        "{report}"
+    );
+    assert!(report.contains("prices that change (2 of 11 examples):"), "{report}");
+    assert!(
+        report.contains("image_generation(model: flux_pro, outputs: 4): 40 credit → 48 credit"),
+        "{report}"
+    );
+    assert!(
+        report.contains(
+            "video_generation(duration: 8s, model: veo, resolution: hd): 136 credit → 160 credit"
+        ),
+        "{report}"
+    );
+    // Only the moved line numbers differ: no change reported.
+    assert!(!report.contains("chat_completion"), "{report}");
+}
