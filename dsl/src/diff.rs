@@ -144,11 +144,14 @@ pub fn diff(old: &RateBook, new: &RateBook) -> BookDiff {
     }
 }
 
+/// Totals per unit, sorted by unit.
+type Totals = Vec<(String, Decimal)>;
+
 fn compare_example(
     old: &RateBook,
     new: &RateBook,
     expect: &Expect,
-) -> Result<(Vec<(String, Decimal)>, Vec<(String, Decimal)>), String> {
+) -> Result<(Totals, Totals), String> {
     for term in &expect.terms {
         rateable(old, &term.usage).map_err(|reason| format!("old book: {reason}"))?;
         rateable(new, &term.usage).map_err(|reason| format!("new book: {reason}"))?;

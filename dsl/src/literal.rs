@@ -535,11 +535,11 @@ fn push_duration(out: &mut String, seconds: Decimal) {
     // Whole seconds in 64 bits (every real duration): hours, minutes and seconds by integer
     // arithmetic. Anything else falls back to the decimal seconds.
     let normalized = seconds.normalize();
-    if normalized.scale() == 0 {
-        if let Ok(whole) = u64::try_from(normalized.mantissa()) {
-            push_whole_duration(out, whole);
-            return;
-        }
+    if normalized.scale() == 0
+        && let Ok(whole) = u64::try_from(normalized.mantissa())
+    {
+        push_whole_duration(out, whole);
+        return;
     }
     let whole = u64::try_from(seconds.trunc()).ok();
     let Some(whole) = whole else {
@@ -604,13 +604,13 @@ fn push_data(out: &mut String, megabytes: Decimal) {
         (Decimal::ONE, "MB"),
     ];
     for (size, name) in units {
-        if megabytes >= size {
-            if let Some(value) = megabytes.checked_div(size) {
-                push_decimal(out, value);
-                out.push(' ');
-                out.push_str(name);
-                return;
-            }
+        if megabytes >= size
+            && let Some(value) = megabytes.checked_div(size)
+        {
+            push_decimal(out, value);
+            out.push(' ');
+            out.push_str(name);
+            return;
         }
     }
     match megabytes.checked_mul(Decimal::from(1000)) {

@@ -12,6 +12,8 @@ use crate::ast::*;
 use crate::diagnostics::BookError;
 use crate::limits::{MAX_NESTING_DEPTH, MAX_SOURCE_BYTES};
 
+mod fast;
+
 #[derive(pest_derive::Parser)]
 #[grammar = "grammar.pest"]
 struct RatesParser;
@@ -24,12 +26,34 @@ struct RatesParser;
 /// lenient so that most mistakes reach `check`, which reports them all).
 pub fn parse(source: &str) -> Result<File<'_>, BookError> {
     check_size_and_depth(source)?;
-    let mut pairs = RatesParser::parse(Rule::file, source).map_err(|error| syntax_error(source, &error))?;
-    let file = pairs.next().map(|pair| build_file(pair)).unwrap_or_default();
+    // The hand-written fast path builds the same tree as the grammar (see `fast.rs`); when it
+    // fails, the grammar decides, and explains the syntax error.
+    let statements = match fast::parse(source) {
+        Some(statements) => statements,
+        None => parse_statements_with_grammar(source)?,
+    };
     Ok(File {
-        statements: file,
+        statements,
         comments: collect_comments(source),
     })
+}
+
+/// [`parse`] with the pest grammar only: the reference the fast path is tested against.
+///
+/// # Errors
+/// As [`parse`].
+#[doc(hidden)]
+pub fn parse_with_grammar(source: &str) -> Result<File<'_>, BookError> {
+    check_size_and_depth(source)?;
+    Ok(File {
+        statements: parse_statements_with_grammar(source)?,
+        comments: collect_comments(source),
+    })
+}
+
+fn parse_statements_with_grammar(source: &str) -> Result<Vec<Top<'_>>, BookError> {
+    let mut pairs = RatesParser::parse(Rule::file, source).map_err(|error| syntax_error(source, &error))?;
+    Ok(pairs.next().map(|pair| build_file(pair)).unwrap_or_default())
 }
 
 fn check_size_and_depth(source: &str) -> Result<(), BookError> {
@@ -900,59 +924,48 @@ mod tests {
     use super::*;
 
     #[test]
-    fn every_rates_file_parses() {
+    fn every_rates_file_parses_on_the_fast_path_as_the_grammar_does() {
         let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../rates");
         for entry in std::fs::read_dir(dir).unwrap() {
             let path = entry.unwrap().path();
             let source = std::fs::read_to_string(&path).unwrap();
-            let file = parse(&source);
-            assert!(file.is_ok(), "{}: {:?}", path.display(), file.err());
-        }
-    }
-}
-#[cfg(test)]
-mod scratch {
-    #[test]
-    fn show() {
-        for src in [
-            "book x\nfeature a {\n  base 20 credits pr minute\n}\n",
-            "book x\nfeature a {\n  input duration duration max\n}\n",
-            "book x\nfeature a {\n  base 20 credit per minute when\n}\n",
-            "book x\nfeatur a {}\n",
-            "book x\nfeature a {\n  base graduated tiers of x {\n    up to 5: 1 credit per x\n    abov: 2 credit\n  }\n}\n",
-            "book x\nexpect a(b: 1 = 2 credit\n",
-            "book x\nplan p {\n  grant 10 credit daily as free, expire never\n}\n",
-            "book x\nunit credit scale 2 round\n",
-            "book x\nfeature a {\n",
-            "book 12\n",
-        ] {
-            println!("----\n{src}=> {:?}", super::parse(src).err());
+            let fast = fast::parse(&source);
+            assert!(fast.is_some(), "{}: the fast path failed", path.display());
+            let grammar = parse_statements_with_grammar(&source).unwrap();
+            let fast = fast.unwrap();
+            for (fast, grammar) in fast.iter().zip(&grammar) {
+                assert_eq!(fast, grammar, "{}", path.display());
+            }
+            assert_eq!(fast.len(), grammar.len(), "{}", path.display());
         }
     }
 }
 #[cfg(test)]
 mod timing {
-    #[test]
-    #[ignore]
-    fn time_parse() {
+    fn files() -> Vec<(String, String)> {
         let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../rates");
-        let files: Vec<(String, String)> = std::fs::read_dir(dir).unwrap().map(|e| {
+        std::fs::read_dir(dir).unwrap().map(|e| {
             let p = e.unwrap().path();
             (p.file_name().unwrap().to_str().unwrap().to_owned(), std::fs::read_to_string(&p).unwrap())
-        }).collect();
+        }).collect()
+    }
+    fn phase() -> String { std::env::var("PHASE").unwrap_or_default() }
+    #[test]
+    #[ignore]
+    fn time_phase() {
         use pest::Parser as _;
-        let n = 200;
-        let t = std::time::Instant::now();
-        for _ in 0..n { for (_, s) in &files { let _ = super::RatesParser::parse(super::Rule::file, s).unwrap(); } }
-        println!("pest only: {:?}", t.elapsed() / n);
-        let t = std::time::Instant::now();
-        for _ in 0..n { for (_, s) in &files { let _ = super::parse(s).unwrap(); } }
-        println!("parse to ast: {:?}", t.elapsed() / n);
-        let t = std::time::Instant::now();
-        for _ in 0..n { for (name, s) in &files { let f = super::parse(s).unwrap(); let _ = crate::check::check(name, s, &f); } }
-        println!("parse+check: {:?}", t.elapsed() / n);
-        let t = std::time::Instant::now();
-        for _ in 0..n { for (name, s) in &files { let _ = crate::compile::compile_source(name, s).unwrap(); } }
-        println!("compile_source: {:?}", t.elapsed() / n);
+        let files = files();
+        let iterations: usize = std::env::var("ITER").ok().and_then(|v| v.parse().ok()).unwrap_or(100);
+        for _ in 0..iterations {
+            for (name, s) in &files {
+                match phase().as_str() {
+                    "pest" => { let _ = super::RatesParser::parse(super::Rule::file, s).unwrap(); }
+                    "ast" => { let _ = super::parse(s).unwrap(); }
+                    "check" => { let f = super::parse(s).unwrap(); let _ = crate::check::check(name, s, &f); }
+                    "compile" => { let _ = crate::compile::compile_source(name, s).unwrap(); }
+                    _ => {}
+                }
+            }
+        }
     }
 }

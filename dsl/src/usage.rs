@@ -79,7 +79,7 @@ pub enum UsageError {
     InvalidQuantity {
         feature: String,
         input: String,
-        reason: LiteralError,
+        reason: Box<LiteralError>,
         help: String,
     },
 
@@ -88,7 +88,7 @@ pub enum UsageError {
     WrongUnit {
         feature: String,
         input: String,
-        reason: LiteralError,
+        reason: Box<LiteralError>,
         help: String,
     },
 
@@ -331,26 +331,26 @@ fn validate(feature: &Feature, input: &Input, raw: &RawValue) -> Result<InputVal
                     | LiteralError::NotAQuantity { .. } => UsageError::WrongUnit {
                         feature,
                         input,
-                        reason,
+                        reason: Box::new(reason),
                         help,
                     },
                     _ => UsageError::InvalidQuantity {
                         feature,
                         input,
-                        reason,
+                        reason: Box::new(reason),
                         help,
                     },
                 }
             })?;
-            if let Some(max) = input.max {
-                if quantity > max {
-                    return Err(UsageError::AboveMaximum {
-                        feature: feature.name.clone(),
-                        input: input.name.clone(),
-                        value: echo(text.trim()),
-                        max: literal::format_quantity(kind, max),
-                    });
-                }
+            if let Some(max) = input.max
+                && quantity > max
+            {
+                return Err(UsageError::AboveMaximum {
+                    feature: feature.name.clone(),
+                    input: input.name.clone(),
+                    value: echo(text.trim()),
+                    max: literal::format_quantity(kind, max),
+                });
             }
             Ok(InputValue::Quantity(quantity))
         }

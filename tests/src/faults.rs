@@ -238,13 +238,8 @@ impl FaultStore {
                 "injected fault: `{what}` was lost before it reached the store"
             ))),
             Fault::FailAfter => {
-                let result = call.await;
-                if what == "commit" && matches!(result, Ok(CommitOutcome::Committed)) {
-                    self.counters
-                        .commits_written_then_failed
-                        .fetch_add(1, Ordering::Relaxed);
-                }
-                let _ = result;
+                // The call runs to completion; only its reply is lost.
+                let _ = call.await;
                 Err(StoreError::Unavailable(format!(
                     "injected fault: `{what}` ran but its reply was lost"
                 )))
@@ -269,7 +264,27 @@ impl Store for FaultStore {
     }
 
     async fn commit(&self, commit: Commit) -> StoreResult<CommitOutcome> {
-        self.faulty("commit", self.inner.commit(commit)).await
+        match self.draw() {
+            Fault::Pass => self.inner.commit(commit).await,
+            Fault::Delay => {
+                self.delay().await;
+                self.inner.commit(commit).await
+            }
+            Fault::FailBefore => Err(StoreError::Unavailable(
+                "injected fault: `commit` was lost before it reached the store".to_owned(),
+            )),
+            Fault::FailAfter => {
+                let outcome = self.inner.commit(commit).await;
+                if matches!(outcome, Ok(CommitOutcome::Committed)) {
+                    self.counters
+                        .commits_written_then_failed
+                        .fetch_add(1, Ordering::Relaxed);
+                }
+                Err(StoreError::Unavailable(
+                    "injected fault: `commit` was written but its reply was lost".to_owned(),
+                ))
+            }
+        }
     }
 
     async fn operation(&self, account: &str, id: &str) -> StoreResult<Option<OperationRecord>> {

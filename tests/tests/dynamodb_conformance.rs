@@ -23,3 +23,46 @@ async fn make_store() -> Box<DynamoStore> {
 }
 
 credits_store::conformance_tests!(make_store());
+
+/// `credits serve --dynamodb-endpoint` connects with `connect_local`: it creates the table
+/// from `table_definition` when missing, and uses an existing one as it is.
+#[tokio::test]
+async fn connect_local_creates_the_table_once() {
+    use credits_store::Store;
+
+    let local = DynamoDbLocal::shared().unwrap();
+    let table = unique_table_name("serve");
+    let store = credits_store_dynamodb::connect_local(&local.endpoint_url(), &table)
+        .await
+        .unwrap();
+    assert_eq!(store.load("nobody").await.unwrap(), None);
+    let again = credits_store_dynamodb::connect_local(&local.endpoint_url(), &table)
+        .await
+        .unwrap();
+    assert_eq!(again.table(), table);
+
+    // The table DynamoDB reports is the one the code defines.
+    let described = local
+        .client()
+        .await
+        .describe_table()
+        .table_name(&table)
+        .send()
+        .await
+        .unwrap();
+    let described = described.table().unwrap();
+    let definition = credits_store_dynamodb::table_definition(&table).unwrap();
+    assert_eq!(described.key_schema(), definition.key_schema());
+    let gsi: Vec<&str> = described
+        .global_secondary_indexes()
+        .iter()
+        .filter_map(|i| i.index_name())
+        .collect();
+    assert_eq!(gsi, ["due-index"]);
+    let lsi: Vec<&str> = described
+        .local_secondary_indexes()
+        .iter()
+        .filter_map(|i| i.index_name())
+        .collect();
+    assert_eq!(lsi, ["seq-index"]);
+}

@@ -28,8 +28,8 @@ pub struct Account {
     pub holds: Vec<Hold>,
     /// Features whose free first request this account has used.
     pub free_used: BTreeSet<String>,
-    /// Per `<plan>/<grant key>`: the start of the last period granted.
-    pub grants_applied: BTreeMap<String, DateTime<Utc>>,
+    /// Per `<plan>/<grant key>`: the last period granted.
+    pub grants_applied: BTreeMap<String, GrantMark>,
     /// Per unit: low-balance thresholds (minor units) the balance is currently below.
     pub alerts_fired: BTreeMap<String, BTreeSet<i64>>,
     /// The plan's request-rate window.
@@ -38,6 +38,19 @@ pub struct Account {
     pub next_seq: u64,
     /// Everything due up to this instant has been materialised.
     pub advanced_to: DateTime<Utc>,
+}
+
+/// The last period of one grant that was granted (or skipped as unspendable).
+///
+/// A new period is granted only from `next_due` on and only if it starts after
+/// `period_start`: so moving the cycle anchor (a plan switch, a new subscription anchor) or
+/// the time zone can never grant the same stretch of time twice, and grant entry ids, which
+/// name the period start, never repeat.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GrantMark {
+    pub period_start: DateTime<Utc>,
+    /// End of that period.
+    pub next_due: DateTime<Utc>,
 }
 
 /// A plan, named by its rate book (the file stem) and its name in that book.
@@ -205,4 +218,48 @@ pub struct RequestWindow {
     /// Start of the window (a multiple of the plan's window length since the Unix epoch).
     pub window_start: Option<DateTime<Utc>>,
     pub count: u32,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn instant(text: &str) -> DateTime<Utc> {
+        text.parse().unwrap_or_default()
+    }
+
+    #[test]
+    fn plan_refs_are_book_slash_plan() {
+        assert_eq!(
+            PlanRef::parse("imentiv/professional").ok(),
+            Some(PlanRef {
+                book: "imentiv".into(),
+                plan: "professional".into()
+            })
+        );
+        for bad in ["imentiv", "/x", "x/", "a/b/c", ""] {
+            assert_eq!(
+                PlanRef::parse(bad).map_err(|error| error.code()),
+                Err("invalid-input"),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_cancelled_subscription_is_in_effect_until_it_ends() {
+        let mut subscription = Subscription {
+            status: SubscriptionStatus::Cancelled,
+            period: credits_dsl::SubscriptionPeriod::Monthly,
+            anchor: instant("2025-01-01T00:00:00Z"),
+            ends_at: Some(instant("2025-02-01T00:00:00Z")),
+        };
+        assert!(subscription.in_effect(instant("2025-01-31T23:59:59Z")));
+        assert!(!subscription.in_effect(instant("2025-02-01T00:00:00Z")));
+        subscription.status = SubscriptionStatus::Ended;
+        assert!(!subscription.in_effect(instant("2025-01-15T00:00:00Z")));
+        subscription.status = SubscriptionStatus::Active;
+        subscription.ends_at = None;
+        assert!(subscription.in_effect(instant("2099-01-01T00:00:00Z")));
+    }
 }

@@ -74,8 +74,14 @@ fn describe(condition: &Condition) -> String {
         .iter()
         .map(|test| match test {
             Test::OneOf { input, values } => format!("{input} `{}`", values.join("` or `")),
-            Test::Flag { input, expected: true } => format!("`{input}`"),
-            Test::Flag { input, expected: false } => format!("no `{input}`"),
+            Test::Flag {
+                input,
+                expected: true,
+            } => format!("`{input}`"),
+            Test::Flag {
+                input,
+                expected: false,
+            } => format!("no `{input}`"),
         })
         .collect();
     if tests.is_empty() {
@@ -89,10 +95,11 @@ fn describe(condition: &Condition) -> String {
 pub(crate) fn condition_holds(book: &RateBook, condition: &Condition, usage: &Usage) -> bool {
     condition.all.iter().all(|test| match test {
         Test::OneOf { input, values } if input == "channel" => {
-            let channel = usage
-                .channel
-                .as_deref()
-                .or_else(|| book.channels.as_ref().map(|channels| channels.default.as_str()));
+            let channel = usage.channel.as_deref().or_else(|| {
+                book.channels
+                    .as_ref()
+                    .map(|channels| channels.default.as_str())
+            });
             channel.is_some_and(|channel| values.iter().any(|value| value == channel))
         }
         Test::OneOf { input, values } => matches!(
@@ -151,7 +158,8 @@ pub(crate) fn admit_request(work: &mut Work<'_>) -> LedgerResult<()> {
     let window = i64::from(limit.per_seconds.max(1));
     let now = work.now;
     let start_seconds = now.timestamp().div_euclid(window).saturating_mul(window);
-    let start = DateTime::<Utc>::from_timestamp(start_seconds, 0).ok_or(LedgerError::Overflow("time"))?;
+    let start =
+        DateTime::<Utc>::from_timestamp(start_seconds, 0).ok_or(LedgerError::Overflow("time"))?;
     let current = work.account.requests;
     let count = if current.window_start == Some(start) {
         current.count
@@ -187,5 +195,7 @@ pub(crate) fn model_of(usage: &Usage) -> Option<String> {
 /// Seconds from `now` until `at`, rounded up, at least one.
 pub(crate) fn seconds_until(now: DateTime<Utc>, at: DateTime<Utc>) -> u64 {
     let millis = at.signed_duration_since(now).num_milliseconds().max(0);
-    u64::try_from((millis + 999) / 1000).unwrap_or(1).max(1)
+    u64::try_from(millis.saturating_add(999) / 1000)
+        .unwrap_or(1)
+        .max(1)
 }

@@ -30,7 +30,11 @@ use crate::{LedgerError, LedgerResult, buckets};
 ///
 /// # Errors
 /// Overflow, or a single instant with more entries than one commit can carry.
-pub(crate) fn advance(work: &mut Work<'_>, target: DateTime<Utc>, bound_entries: bool) -> LedgerResult<bool> {
+pub(crate) fn advance(
+    work: &mut Work<'_>,
+    target: DateTime<Utc>,
+    bound_entries: bool,
+) -> LedgerResult<bool> {
     if work.account.status == AccountStatus::Closed {
         work.account.advanced_to = work.account.advanced_to.max(target);
         return Ok(true);
@@ -81,7 +85,10 @@ fn next_event(
 ///
 /// # Errors
 /// Overflow for absurd instants.
-pub(crate) fn next_due_after(work: &Work<'_>, after: DateTime<Utc>) -> LedgerResult<Option<DateTime<Utc>>> {
+pub(crate) fn next_due_after(
+    work: &Work<'_>,
+    after: DateTime<Utc>,
+) -> LedgerResult<Option<DateTime<Utc>>> {
     if work.account.status == AccountStatus::Closed {
         return Ok(None);
     }
@@ -106,10 +113,19 @@ pub(crate) fn next_due_after(work: &Work<'_>, after: DateTime<Utc>) -> LedgerRes
         consider(ends_at);
     }
     let plan = work.plan;
-    if plan.grants.iter().any(|grant| grant.every == GrantEvery::Day) {
+    if plan
+        .grants
+        .iter()
+        .any(|grant| grant.every == GrantEvery::Day)
+    {
         consider(calendar::next_day_start(work.zone, after)?);
     }
-    if plan.cycle.is_some() || plan.grants.iter().any(|grant| grant.every == GrantEvery::Cycle) {
+    if plan.cycle.is_some()
+        || plan
+            .grants
+            .iter()
+            .any(|grant| grant.every == GrantEvery::Cycle)
+    {
         consider(cycles_or_calendar(work).next_after(after)?);
     }
     Ok(next)
@@ -121,7 +137,9 @@ fn process_at(work: &mut Work<'_>, at: DateTime<Utc>, target: DateTime<Utc>) -> 
     end_subscription(work, at)?;
     expire_buckets(work, at)?;
     let cycles = cycles_or_calendar(work);
-    if (work.plan.cycle.is_some() || has_rollover(work)) && cycles.boundary(cycles.index_at(at)?)? == at {
+    if (work.plan.cycle.is_some() || has_rollover(work))
+        && cycles.boundary(cycles.index_at(at)?)? == at
+    {
         cycle_end(work, at)?;
     }
     grants::apply_grants(work, at, target)?;
@@ -141,7 +159,11 @@ fn release_expired_holds(work: &mut Work<'_>, at: DateTime<Utc>) -> LedgerResult
         .into_iter()
         .partition(|hold| hold.expires_at <= at);
     work.account.holds = open;
-    expired.sort_by(|a, b| a.expires_at.cmp(&b.expires_at).then_with(|| a.id.cmp(&b.id)));
+    expired.sort_by(|a, b| {
+        a.expires_at
+            .cmp(&b.expires_at)
+            .then_with(|| a.id.cmp(&b.id))
+    });
     for hold in expired {
         release_draws(work, &hold.id, &hold.draws, hold.expires_at, "expired")?;
     }
@@ -198,7 +220,9 @@ fn expire_buckets(work: &mut Work<'_>, at: DateTime<Utc>) -> LedgerResult<()> {
         .buckets
         .iter()
         .enumerate()
-        .filter(|(_, bucket)| !bucket.is_overdraft() && bucket.expired_at(at) && bucket.left_minor > 0)
+        .filter(|(_, bucket)| {
+            !bucket.is_overdraft() && bucket.expired_at(at) && bucket.left_minor > 0
+        })
         .map(|(index, _)| index)
         .collect();
     due.sort_by_key(|&index| {
@@ -243,16 +267,29 @@ fn cycle_end(work: &mut Work<'_>, at: DateTime<Utc>) -> LedgerResult<()> {
                 crate::account::Origin::Grant { plan, key, .. } => format!("{plan}/{key}"),
                 _ => bucket.id.clone(),
             };
-            capped.entry(group).or_insert_with(|| (amount_minor, Vec::new())).1.push(index);
+            capped
+                .entry(group)
+                .or_insert_with(|| (amount_minor, Vec::new()))
+                .1
+                .push(index);
         }
     }
     let mut drafts = Vec::new();
     for (cap_minor, mut indices) in capped.into_values() {
         let buckets = &mut work.account.buckets;
-        indices.sort_by_key(|&index| buckets.get(index).map(|bucket| (bucket.created_at, bucket.id.clone())));
+        indices.sort_by_key(|&index| {
+            buckets
+                .get(index)
+                .map(|bucket| (bucket.created_at, bucket.id.clone()))
+        });
         let mut total: i64 = 0;
         for &index in &indices {
-            total = add(total, buckets.get(index).map_or(0, |bucket| bucket.left_minor.max(0)))?;
+            total = add(
+                total,
+                buckets
+                    .get(index)
+                    .map_or(0, |bucket| bucket.left_minor.max(0)),
+            )?;
         }
         let mut excess = total.saturating_sub(cap_minor.max(0));
         for index in indices {
@@ -266,10 +303,10 @@ fn cycle_end(work: &mut Work<'_>, at: DateTime<Utc>) -> LedgerResult<()> {
             if cut == 0 {
                 continue;
             }
-            bucket.left_minor -= cut;
-            excess -= cut;
+            bucket.left_minor = crate::work::sub(bucket.left_minor, cut)?;
+            excess = crate::work::sub(excess, cut)?;
             drafts.push(
-                Draft::new(format!("expiry:{}:{date}", bucket.id), EntryType::Expiry, at)
+                Draft::new(format!("expiry:{}:cap:{date}", bucket.id), EntryType::Expiry, at)
                     .unit(&bucket.unit, -cut)
                     .body(json!({ "bucket": bucket.id, "kind": bucket.kind, "reason": "above rollover cap" })),
             );
@@ -285,7 +322,8 @@ fn cycle_end(work: &mut Work<'_>, at: DateTime<Utc>) -> LedgerResult<()> {
         if rolls && bucket.left_minor > 0 {
             let slot = carried.entry(bucket.unit.clone()).or_default();
             slot.0 = add(slot.0, bucket.left_minor)?;
-            slot.1.push(json!({ "bucket": bucket.id, "left_minor": bucket.left_minor }));
+            slot.1
+                .push(json!({ "bucket": bucket.id, "left_minor": bucket.left_minor }));
         }
     }
     for (unit, (carried_minor, buckets)) in carried {

@@ -5,15 +5,19 @@
 
 use serde_json::json;
 
+use crate::LedgerResult;
 use crate::account::AccountStatus;
 use crate::entry::EntryType;
 use crate::outcome::{Alert, Outcome};
 use crate::work::{Draft, Work, add};
-use crate::LedgerResult;
 
 /// `silent`: record the thresholds the balance is below without alerting (a new account
 /// starts below them; that is not a crossing).
-pub(crate) fn evaluate(work: &mut Work<'_>, outcome: &mut Outcome, silent: bool) -> LedgerResult<()> {
+pub(crate) fn evaluate(
+    work: &mut Work<'_>,
+    outcome: &mut Outcome,
+    silent: bool,
+) -> LedgerResult<()> {
     if work.account.status == AccountStatus::Closed {
         work.account.alerts_fired.clear();
         return Ok(());
@@ -25,7 +29,12 @@ pub(crate) fn evaluate(work: &mut Work<'_>, outcome: &mut Outcome, silent: bool)
         .retain(|unit, _| plan.alerts_minor.contains_key(unit));
     for (unit, thresholds) in &plan.alerts_minor {
         let mut available_minor: i64 = 0;
-        for bucket in work.account.buckets.iter().filter(|bucket| bucket.unit == *unit) {
+        for bucket in work
+            .account
+            .buckets
+            .iter()
+            .filter(|bucket| bucket.unit == *unit)
+        {
             available_minor = add(available_minor, bucket.left_minor)?;
         }
         for &threshold_minor in thresholds {
@@ -53,6 +62,8 @@ pub(crate) fn evaluate(work: &mut Work<'_>, outcome: &mut Outcome, silent: bool)
             });
         }
     }
-    work.account.alerts_fired.retain(|_, fired| !fired.is_empty());
+    work.account
+        .alerts_fired
+        .retain(|_, fired| !fired.is_empty());
     Ok(())
 }

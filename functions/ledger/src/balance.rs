@@ -12,8 +12,18 @@ use crate::{LedgerError, LedgerResult};
 /// Every unit of the book (and any other unit the account still holds), with its buckets in
 /// consumption order.
 pub(crate) fn of(work: &Work<'_>) -> LedgerResult<Balance> {
-    let mut units: BTreeSet<&str> = work.book.units.iter().map(|unit| unit.name.as_str()).collect();
-    units.extend(work.account.buckets.iter().map(|bucket| bucket.unit.as_str()));
+    let mut units: BTreeSet<&str> = work
+        .book
+        .units
+        .iter()
+        .map(|unit| unit.name.as_str())
+        .collect();
+    units.extend(
+        work.account
+            .buckets
+            .iter()
+            .map(|bucket| bucket.unit.as_str()),
+    );
     let mut balance = Balance {
         at: Some(work.now),
         units: std::collections::BTreeMap::new(),
@@ -38,8 +48,11 @@ pub(crate) fn of(work: &Work<'_>) -> LedgerResult<Balance> {
         }
         view.available = decimal(work, unit, view.available_minor)?;
         view.held = decimal(work, unit, view.held_minor)?;
-        view.credit_line_left_minor =
-            sub(work.credit_line_minor(unit), buckets::line_used_minor(work, unit))?.max(0);
+        view.credit_line_left_minor = sub(
+            work.credit_line_minor(unit),
+            buckets::line_used_minor(work, unit),
+        )?
+        .max(0);
         balance.units.insert(unit.to_owned(), view);
     }
     Ok(balance)

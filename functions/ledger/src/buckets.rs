@@ -258,3 +258,80 @@ pub(crate) fn prune(work: &mut Work<'_>) {
         .buckets
         .retain(|bucket| bucket.left_minor != 0 || bucket.held_minor != 0);
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::{DateTime, Utc};
+
+    fn bucket(id: &str, kind: &str, expires_at: Option<&str>, created_at: &str) -> Bucket {
+        let instant = |text: &str| text.parse::<DateTime<Utc>>().unwrap_or_default();
+        Bucket {
+            id: id.into(),
+            kind: kind.into(),
+            unit: "credit".into(),
+            left_minor: 1,
+            held_minor: 0,
+            granted_minor: 1,
+            expires_at: expires_at.map(instant),
+            origin: Origin::Overdraft,
+            created_at: instant(created_at),
+            rollover: None,
+        }
+    }
+
+    #[test]
+    fn kind_order_then_soonest_expiry_then_oldest_then_overdraft_last() {
+        let plan = credits_dsl::Plan {
+            name: "p".into(),
+            title: None,
+            cycle: None,
+            periods: Vec::new(),
+            grants: Vec::new(),
+            order: vec!["free".into(), "top_up".into()],
+            topup: None,
+            packages: Vec::new(),
+            gates: Vec::new(),
+            credit_line_minor: std::collections::BTreeMap::new(),
+            alerts_minor: std::collections::BTreeMap::new(),
+            refund: None,
+            limits: credits_dsl::Limits::default(),
+        };
+        let mut buckets = [
+            bucket("overdraft", OVERDRAFT_KIND, None, "2025-01-01T00:00:00Z"),
+            bucket(
+                "unlisted",
+                "promo",
+                Some("2025-01-02T00:00:00Z"),
+                "2025-01-01T00:00:00Z",
+            ),
+            bucket("top-never-new", "top_up", None, "2025-01-03T00:00:00Z"),
+            bucket("top-never-old", "top_up", None, "2025-01-01T00:00:00Z"),
+            bucket(
+                "top-soon",
+                "top_up",
+                Some("2025-02-01T00:00:00Z"),
+                "2025-01-05T00:00:00Z",
+            ),
+            bucket(
+                "free",
+                "free",
+                Some("2025-03-01T00:00:00Z"),
+                "2025-01-01T00:00:00Z",
+            ),
+        ];
+        buckets.sort_by(|a, b| consumption_order(&plan, a, b));
+        let ids: Vec<&str> = buckets.iter().map(|bucket| bucket.id.as_str()).collect();
+        assert_eq!(
+            ids,
+            [
+                "free",
+                "top-soon",
+                "top-never-old",
+                "top-never-new",
+                "unlisted",
+                "overdraft"
+            ]
+        );
+    }
+}

@@ -5,7 +5,9 @@
 //! Local times that do not exist (a DST gap) move forward to the first valid instant; local
 //! times that exist twice (a DST overlap) take the earlier one.
 
-use chrono::{DateTime, Datelike, Days, Months, NaiveDate, NaiveDateTime, TimeDelta, TimeZone, Utc};
+use chrono::{
+    DateTime, Datelike, Days, Months, NaiveDate, NaiveDateTime, TimeDelta, TimeZone, Utc,
+};
 use chrono_tz::Tz;
 use credits_dsl::Cycle;
 
@@ -72,7 +74,8 @@ pub(crate) fn add_days(zone: Tz, at: DateTime<Utc>, days: u32) -> LedgerResult<D
 
 /// `date` moved by `months` (negative allowed), clamped to the month's last day.
 fn shift_months(date: NaiveDate, months: i64) -> LedgerResult<NaiveDate> {
-    let magnitude = u32::try_from(months.unsigned_abs()).map_err(|_| LedgerError::Overflow("months"))?;
+    let magnitude =
+        u32::try_from(months.unsigned_abs()).map_err(|_| LedgerError::Overflow("months"))?;
     let shifted = if months >= 0 {
         date.checked_add_months(Months::new(magnitude))
     } else {

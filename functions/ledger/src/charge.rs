@@ -9,7 +9,7 @@ use crate::buckets::{self, DrawMode};
 use crate::command::{Attribution, Facts, PaidDraw, Spend};
 use crate::entry::EntryType;
 use crate::outcome::{Amount, Outcome};
-use crate::work::{Draft, Work};
+use crate::work::{Draft, Work, key};
 use crate::{LedgerError, LedgerResult};
 
 pub(crate) fn charge(work: &mut Work<'_>, spend: &Spend, facts: &Facts) -> LedgerResult<Outcome> {
@@ -18,8 +18,11 @@ pub(crate) fn charge(work: &mut Work<'_>, spend: &Spend, facts: &Facts) -> Ledge
     admission::check_gates(work, &spend.usage)?;
     admission::check_prior(feature, &spend.attribution, facts)?;
     admission::admit_request(work)?;
-    let first_request = feature.first_request_free && !work.account.free_used.contains(&feature.name);
-    let rating = work.book.rate(&spend.usage, RatingContext { first_request })?;
+    let first_request =
+        feature.first_request_free && !work.account.free_used.contains(&feature.name);
+    let rating = work
+        .book
+        .rate(&spend.usage, RatingContext { first_request })?;
     if feature.first_request_free {
         work.account.free_used.insert(feature.name.clone());
     }
@@ -29,9 +32,19 @@ pub(crate) fn charge(work: &mut Work<'_>, spend: &Spend, facts: &Facts) -> Ledge
         let draws = buckets::draw(work, &rated.unit, rated.amount_minor, DrawMode::Spend)?;
         let paid = paid_draws(work, &draws);
         drafts.push(
-            Draft::new(format!("charge:{}:{}", spend.id, rated.unit), EntryType::Charge, work.now)
-                .unit(&rated.unit, rated.amount_minor.checked_neg().ok_or(LedgerError::Overflow("amount"))?)
-                .body(spend_body(&rating, &paid, &spend.usage)),
+            Draft::new(
+                format!("charge:{}:{}", key(&spend.id), rated.unit),
+                EntryType::Charge,
+                work.now,
+            )
+            .unit(
+                &rated.unit,
+                rated
+                    .amount_minor
+                    .checked_neg()
+                    .ok_or(LedgerError::Overflow("amount"))?,
+            )
+            .body(spend_body(&rating, &paid, &spend.usage)),
         );
         outcome.paid_from.extend(draws);
     }
@@ -39,12 +52,17 @@ pub(crate) fn charge(work: &mut Work<'_>, spend: &Spend, facts: &Facts) -> Ledge
         // A free (or zero) charge is still recorded: it spends the free first request and
         // proves the analysis of its content for features that require one.
         drafts.push(
-            Draft::new(format!("charge:{}", spend.id), EntryType::Charge, work.now)
+            Draft::new(format!("charge:{}", key(&spend.id)), EntryType::Charge, work.now)
                 .body(spend_body(&rating, &[], &spend.usage)),
         );
     }
     for draft in drafts {
-        work.push(attribute(draft, &rating.feature, model_of(&spend.usage), &spend.attribution))?;
+        work.push(attribute(
+            draft,
+            &rating.feature,
+            model_of(&spend.usage),
+            &spend.attribution,
+        ))?;
     }
     buckets::prune(work);
     Ok(outcome)
@@ -75,10 +93,16 @@ pub(crate) fn paid_draws(work: &Work<'_>, draws: &[Draw]) -> Vec<PaidDraw> {
     draws
         .iter()
         .map(|draw| {
-            let bucket = work.account.buckets.iter().find(|bucket| bucket.id == draw.bucket);
+            let bucket = work
+                .account
+                .buckets
+                .iter()
+                .find(|bucket| bucket.id == draw.bucket);
             PaidDraw {
                 draw: draw.clone(),
-                origin: bucket.map_or(crate::account::Origin::Overdraft, |bucket| bucket.origin.clone()),
+                origin: bucket.map_or(crate::account::Origin::Overdraft, |bucket| {
+                    bucket.origin.clone()
+                }),
                 rollover: bucket.and_then(|bucket| bucket.rollover.clone()),
                 created_at: bucket.map_or(work.now, |bucket| bucket.created_at),
             }
@@ -86,7 +110,11 @@ pub(crate) fn paid_draws(work: &Work<'_>, draws: &[Draw]) -> Vec<PaidDraw> {
         .collect()
 }
 
-pub(crate) fn spend_body(rating: &Rating, paid: &[PaidDraw], usage: &credits_dsl::Usage) -> serde_json::Value {
+pub(crate) fn spend_body(
+    rating: &Rating,
+    paid: &[PaidDraw],
+    usage: &credits_dsl::Usage,
+) -> serde_json::Value {
     json!({
         "rates_version": rating.rates_version,
         "free": rating.free,

@@ -25,13 +25,21 @@ pub enum Command {
     Release(Release),
     TopUp(TopUp),
     Refund(Refund),
-    Suspend { id: String },
-    Resume { id: String },
+    Suspend {
+        id: String,
+    },
+    Resume {
+        id: String,
+    },
     /// Forfeit every bucket (with entries) and refuse everything afterwards.
-    Close { id: String },
+    Close {
+        id: String,
+    },
     /// Only bring the account up to `now` (grants, expiries, rollovers, released holds,
     /// alerts). Used by the cycle-rollover function and by reads that persist.
-    Advance { id: String },
+    Advance {
+        id: String,
+    },
 }
 
 impl Command {
@@ -45,7 +53,10 @@ impl Command {
             Self::Release(release) => &release.id,
             Self::TopUp(top_up) => &top_up.id,
             Self::Refund(refund) => &refund.id,
-            Self::Suspend { id } | Self::Resume { id } | Self::Close { id } | Self::Advance { id } => id,
+            Self::Suspend { id }
+            | Self::Resume { id }
+            | Self::Close { id }
+            | Self::Advance { id } => id,
         }
     }
 
@@ -146,8 +157,13 @@ pub struct TopUp {
 #[serde(rename_all = "snake_case", tag = "type")]
 pub enum TopUpAmount {
     /// `unit` `None` = the book's only unit.
-    Amount { unit: Option<String>, amount_minor: i64 },
-    Package { name: String },
+    Amount {
+        unit: Option<String>,
+        amount_minor: i64,
+    },
+    Package {
+        name: String,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -26,7 +26,11 @@ use crate::{LedgerError, LedgerResult, admission, buckets};
 ///
 /// # Errors
 /// An unknown plan or a plan of another book.
-pub(crate) fn new_account(configure: &Configure, book: &RateBook, now: DateTime<Utc>) -> LedgerResult<Account> {
+pub(crate) fn new_account(
+    configure: &Configure,
+    book: &RateBook,
+    now: DateTime<Utc>,
+) -> LedgerResult<Account> {
     find_plan(book, &configure.plan)?;
     Ok(Account {
         id: configure.account.clone(),
@@ -91,7 +95,9 @@ pub(crate) fn configure<'a>(
     }
     match configure.status {
         Some(AccountStatus::Closed) => {
-            return Err(LedgerError::invalid("close an account with the close command, not by its status"));
+            return Err(LedgerError::invalid(
+                "close an account with the close command, not by its status",
+            ));
         }
         Some(status) => work.account.status = status,
         None => {}

@@ -12,8 +12,8 @@ use crate::limits::{MAX_DECISION_ENTRIES, MAX_ID_BYTES};
 use crate::outcome::Outcome;
 use crate::work::Work;
 use crate::{
-    Balance, Decision, Facts, LedgerError, LedgerResult, alerts, balance, charge, holds, invariants,
-    lifecycle, refund, topup,
+    Balance, Decision, Facts, LedgerError, LedgerResult, alerts, balance, charge, holds,
+    invariants, lifecycle, refund, topup,
 };
 
 pub(crate) fn decide(
@@ -25,7 +25,9 @@ pub(crate) fn decide(
 ) -> LedgerResult<Decision> {
     validate(command)?;
     let (start, creating) = match (account, command) {
-        (None, Command::Configure(configure)) => (configure::new_account(configure, book, now)?, true),
+        (None, Command::Configure(configure)) => {
+            (configure::new_account(configure, book, now)?, true)
+        }
         (None, _) => {
             return Err(LedgerError::NotFound {
                 what: "account",
@@ -64,7 +66,9 @@ pub(crate) fn decide(
         Command::Release(request) => holds::release(&mut work, request)?,
         Command::TopUp(request) => topup::top_up(&mut work, request)?,
         Command::Refund(request) => refund::refund(&mut work, request, facts)?,
-        Command::Suspend { .. } => lifecycle::set_status(&mut work, crate::AccountStatus::Suspended)?,
+        Command::Suspend { .. } => {
+            lifecycle::set_status(&mut work, crate::AccountStatus::Suspended)?
+        }
         Command::Resume { .. } => lifecycle::set_status(&mut work, crate::AccountStatus::Active)?,
         Command::Close { id } => lifecycle::close(&mut work, id)?,
         Command::Advance { .. } => Outcome::default(),
@@ -93,7 +97,11 @@ pub(crate) fn decide(
     })
 }
 
-pub(crate) fn view(account: &Account, book: &RateBook, now: DateTime<Utc>) -> LedgerResult<Balance> {
+pub(crate) fn view(
+    account: &Account,
+    book: &RateBook,
+    now: DateTime<Utc>,
+) -> LedgerResult<Balance> {
     let mut work = Work::new(account.clone(), book, "view", now)?;
     let target = work.now;
     if !advance::advance(&mut work, target, false)? {

@@ -101,3 +101,33 @@ pub struct Entry {
     /// Everything else: buckets drawn, rates version, rating lines, thresholds...
     pub body: serde_json::Value,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn entry_types_read_back_from_their_store_names() {
+        let all = [
+            EntryType::Grant,
+            EntryType::TopUp,
+            EntryType::Charge,
+            EntryType::Hold,
+            EntryType::Capture,
+            EntryType::Release,
+            EntryType::Refund,
+            EntryType::Expiry,
+            EntryType::Forfeit,
+            EntryType::Rollover,
+            EntryType::Adjustment,
+            EntryType::Alert,
+            EntryType::Statement,
+        ];
+        for entry_type in all {
+            assert_eq!(EntryType::parse(entry_type.as_str()), Some(entry_type));
+            let json = serde_json::to_value(entry_type).unwrap_or_default();
+            assert_eq!(json.as_str(), Some(entry_type.as_str()));
+        }
+        assert_eq!(EntryType::parse("payment"), None);
+    }
+}

@@ -5,7 +5,9 @@
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum LedgerError {
     /// The account cannot pay `needed_minor` of `unit` (available plus credit line).
-    #[error("insufficient credits: `{unit}` needs {needed_minor} minor units, {available_minor} available")]
+    #[error(
+        "insufficient credits: `{unit}` needs {needed_minor} minor units, {available_minor} available"
+    )]
     InsufficientCredits {
         unit: String,
         needed_minor: i64,
@@ -135,3 +137,38 @@ impl From<credits_dsl::rate::RateError> for LedgerError {
 }
 
 pub type LedgerResult<T> = Result<T, LedgerError>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_are_the_problem_types_of_the_api() {
+        let insufficient = LedgerError::InsufficientCredits {
+            unit: "credit".into(),
+            needed_minor: 5,
+            available_minor: 2,
+        };
+        assert_eq!(insufficient.code(), "insufficient-credits");
+        assert_eq!(
+            insufficient.to_string(),
+            "insufficient credits: `credit` needs 5 minor units, 2 available"
+        );
+        assert_eq!(
+            LedgerError::Suspended {
+                account: "a".into()
+            }
+            .code(),
+            "feature-not-allowed"
+        );
+        let limited = LedgerError::RateLimited {
+            reason: "too many".into(),
+            retry_after_seconds: 7,
+        };
+        assert_eq!(
+            (limited.code(), limited.retry_after_seconds()),
+            ("rate-limited", Some(7))
+        );
+        assert_eq!(LedgerError::invalid("x").retry_after_seconds(), None);
+    }
+}

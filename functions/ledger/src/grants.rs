@@ -4,12 +4,12 @@ use chrono::{DateTime, Utc};
 use credits_dsl::{Cycle, Expiry, GrantEvery, Rollover};
 use serde_json::json;
 
-use crate::account::{AccountStatus, Bucket, Origin};
+use crate::LedgerResult;
+use crate::account::{AccountStatus, Bucket, GrantMark, Origin};
 use crate::buckets;
 use crate::calendar::{self, Cycles};
 use crate::entry::EntryType;
 use crate::work::{Draft, Work, stamp};
-use crate::LedgerResult;
 
 /// The account's cycles, or calendar months when its plan has no cycle (so that
 /// `end of cycle` on a plan without one still means something definite).
@@ -70,16 +70,20 @@ pub(crate) fn apply_grants(
     let plan = work.plan;
     for grant in &plan.grants {
         let mark = format!("{}/{}", plan.name, grant.key);
-        let (period_start, label) = match grant.every {
+        let (period_start, period_end) = match grant.every {
             GrantEvery::Day => (
                 calendar::day_start(work.zone, at)?,
-                calendar::local_date(work.zone, at).to_string(),
+                calendar::next_day_start(work.zone, at)?,
             ),
-            GrantEvery::Cycle => {
-                let (start, _) = cycles_or_calendar(work).containing(at)?;
-                (start, calendar::local_date(work.zone, start).to_string())
-            }
-            GrantEvery::Once => (work.account.plan_since, "once".to_owned()),
+            GrantEvery::Cycle => cycles_or_calendar(work).containing(at)?,
+            // Once per account and plan: any mark means done.
+            GrantEvery::Once => (work.account.plan_since, work.account.plan_since),
+        };
+        let label = match grant.every {
+            GrantEvery::Once => "once".to_owned(),
+            GrantEvery::Day | GrantEvery::Cycle => period_start
+                .with_timezone(&work.zone)
+                .to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true),
         };
         let eligible = match grant.every {
             // Plans sold as subscriptions allocate only while one is in effect; plans
@@ -88,14 +92,20 @@ pub(crate) fn apply_grants(
             GrantEvery::Day | GrantEvery::Once => true,
         };
         let done = match (grant.every, work.account.grants_applied.get(&mark)) {
-            (GrantEvery::Once, Some(_)) => true,
-            (_, Some(last)) => *last >= period_start,
             (_, None) => false,
+            (GrantEvery::Once, Some(_)) => true,
+            (_, Some(last)) => at < last.next_due || period_start <= last.period_start,
         };
         if !eligible || done || grant.amount_minor <= 0 {
             continue;
         }
-        work.account.grants_applied.insert(mark, period_start);
+        work.account.grants_applied.insert(
+            mark,
+            GrantMark {
+                period_start,
+                next_due: period_end,
+            },
+        );
         let expires_at = expiry_at(work, grant.expires, grant.rollover.as_ref(), at)?;
         let dead = expires_at.is_some_and(|expires_at| expires_at <= target)
             && buckets::debt_minor(work, &grant.unit) == 0;

@@ -23,10 +23,14 @@ use crate::entry::EntryType;
 use crate::limits::{MAX_HOLD_TTL_SECONDS, MAX_HOLDS};
 use crate::outcome::{Amount, Outcome};
 use crate::release::release_draws;
-use crate::work::{Draft, Work, add, stamp, sub};
+use crate::work::{Draft, Work, add, key, stamp, sub};
 use crate::{LedgerError, LedgerResult};
 
-pub(crate) fn hold(work: &mut Work<'_>, request: &HoldRequest, facts: &Facts) -> LedgerResult<Outcome> {
+pub(crate) fn hold(
+    work: &mut Work<'_>,
+    request: &HoldRequest,
+    facts: &Facts,
+) -> LedgerResult<Outcome> {
     admission::check_can_spend(work)?;
     let feature = admission::feature(work.book, &request.usage.feature)?;
     admission::check_gates(work, &request.usage)?;
@@ -38,22 +42,35 @@ pub(crate) fn hold(work: &mut Work<'_>, request: &HoldRequest, facts: &Facts) ->
         )));
     }
     if work.account.holds.iter().any(|hold| hold.id == request.id) {
-        return Err(LedgerError::Conflict(format!("hold `{}` is already open", request.id)));
+        return Err(LedgerError::Conflict(format!(
+            "hold `{}` is already open",
+            request.id
+        )));
     }
     let limit = work
         .plan
         .limits
         .concurrent_holds
-        .map_or(MAX_HOLDS, |limit| usize::try_from(limit).unwrap_or(MAX_HOLDS).min(MAX_HOLDS));
+        .map_or(MAX_HOLDS, |limit| {
+            usize::try_from(limit).unwrap_or(MAX_HOLDS).min(MAX_HOLDS)
+        });
     if work.account.holds.len() >= limit {
         let soonest = work.account.holds.iter().map(|hold| hold.expires_at).min();
         return Err(LedgerError::RateLimited {
-            reason: format!("account `{}` has {limit} open holds, the plan's limit", work.account.id),
+            reason: format!(
+                "account `{}` has {limit} open holds, the plan's limit",
+                work.account.id
+            ),
             retry_after_seconds: soonest.map_or(1, |at| seconds_until(work.now, at)),
         });
     }
     admission::admit_request(work)?;
-    let rating = work.book.rate(&request.usage, RatingContext { first_request: false })?;
+    let rating = work.book.rate(
+        &request.usage,
+        RatingContext {
+            first_request: false,
+        },
+    )?;
     let mut outcome = rated_outcome(work, &rating)?;
     let expires_at = work
         .now
@@ -64,27 +81,36 @@ pub(crate) fn hold(work: &mut Work<'_>, request: &HoldRequest, facts: &Facts) ->
     for rated in &rating.amounts {
         let draws = buckets::draw(work, &rated.unit, rated.amount_minor, DrawMode::Reserve)?;
         drafts.push(
-            Draft::new(format!("hold:{}:{}", request.id, rated.unit), EntryType::Hold, work.now)
-                .unit(&rated.unit, 0)
-                .body(json!({
-                    "hold": request.id,
-                    "reserved_minor": rated.amount_minor,
-                    "draws": draws,
-                    "expires_at": stamp(expires_at),
-                    "rates_version": rating.rates_version,
-                })),
+            Draft::new(
+                format!("hold:{}:{}", key(&request.id), rated.unit),
+                EntryType::Hold,
+                work.now,
+            )
+            .unit(&rated.unit, 0)
+            .body(json!({
+                "hold": request.id,
+                "reserved_minor": rated.amount_minor,
+                "draws": draws,
+                "expires_at": stamp(expires_at),
+                "rates_version": rating.rates_version,
+            })),
         );
         all_draws.extend(draws);
     }
     if drafts.is_empty() {
         drafts.push(
-            Draft::new(format!("hold:{}", request.id), EntryType::Hold, work.now)
+            Draft::new(format!("hold:{}", key(&request.id)), EntryType::Hold, work.now)
                 .body(json!({ "hold": request.id, "expires_at": stamp(expires_at) })),
         );
     }
     let model = model_of(&request.usage);
     for draft in drafts {
-        work.push(attribute(draft, &feature.name, model.clone(), &request.attribution))?;
+        work.push(attribute(
+            draft,
+            &feature.name,
+            model.clone(),
+            &request.attribution,
+        ))?;
     }
     outcome.paid_from.clone_from(&all_draws);
     work.account.holds.push(Hold {
@@ -137,7 +163,8 @@ pub(crate) fn capture(work: &mut Work<'_>, capture: &Capture) -> LedgerResult<Ou
         )));
     }
     let feature = admission::feature(work.book, &usage.feature)?;
-    let first_request = feature.first_request_free && !work.account.free_used.contains(&feature.name);
+    let first_request =
+        feature.first_request_free && !work.account.free_used.contains(&feature.name);
     let rating = work.book.rate(&usage, RatingContext { first_request })?;
     if feature.first_request_free {
         work.account.free_used.insert(feature.name.clone());
@@ -168,10 +195,15 @@ pub(crate) fn capture(work: &mut Work<'_>, capture: &Capture) -> LedgerResult<Ou
                     .buckets
                     .iter_mut()
                     .find(|bucket| bucket.id == draw.bucket)
-                    .ok_or_else(|| LedgerError::invariant(format!("held bucket `{}` is gone", draw.bucket)))?;
+                    .ok_or_else(|| {
+                        LedgerError::invariant(format!("held bucket `{}` is gone", draw.bucket))
+                    })?;
                 bucket.held_minor = sub(bucket.held_minor, take)?;
                 to_capture = sub(to_capture, take)?;
-                taken.push(Draw { amount_minor: take, ..draw.clone() });
+                taken.push(Draw {
+                    amount_minor: take,
+                    ..draw.clone()
+                });
             }
             if draw.amount_minor > take {
                 rest.push(Draw {
@@ -201,28 +233,51 @@ pub(crate) fn capture(work: &mut Work<'_>, capture: &Capture) -> LedgerResult<Ou
                 object.insert("uncaptured_minor".to_owned(), json!(to_capture));
             }
             drafts.push(
-                Draft::new(format!("capture:{}:{unit}", capture.id), EntryType::Capture, work.now)
-                    .unit(unit, captured.checked_neg().ok_or(LedgerError::Overflow("amount"))?)
-                    .body(body),
+                Draft::new(
+                    format!("capture:{}:{unit}", key(&capture.id)),
+                    EntryType::Capture,
+                    work.now,
+                )
+                .unit(
+                    unit,
+                    captured
+                        .checked_neg()
+                        .ok_or(LedgerError::Overflow("amount"))?,
+                )
+                .body(body),
             );
             outcome.paid_from.extend(taken);
         }
     }
     if drafts.is_empty() {
         drafts.push(
-            Draft::new(format!("capture:{}", capture.id), EntryType::Capture, work.now)
-                .body(spend_body(&rating, &[], &usage)),
+            Draft::new(
+                format!("capture:{}", key(&capture.id)),
+                EntryType::Capture,
+                work.now,
+            )
+            .body(spend_body(&rating, &[], &usage)),
         );
     }
     let attribution = hold_attribution(&hold);
     for draft in drafts {
-        work.push(attribute(draft, &hold.feature, model_of(&usage), &attribution))?;
+        work.push(attribute(
+            draft,
+            &hold.feature,
+            model_of(&usage),
+            &attribution,
+        ))?;
     }
     let now = work.now;
     release_draws(work, &hold.id, &rest, now, "captured")?;
     // A capture within the credit line turns a reservation into a debt, which credits the
     // account received since must repay.
-    for unit in hold.draws.iter().map(|draw| draw.unit.as_str()).collect::<std::collections::BTreeSet<_>>() {
+    for unit in hold
+        .draws
+        .iter()
+        .map(|draw| draw.unit.as_str())
+        .collect::<std::collections::BTreeSet<_>>()
+    {
         buckets::settle_debt(work, unit)?;
     }
     buckets::prune(work);
@@ -238,7 +293,7 @@ pub(crate) fn release(work: &mut Work<'_>, release: &Release) -> LedgerResult<Ou
     release_draws(work, &hold.id, &hold.draws, now, "released")?;
     if hold.draws.is_empty() {
         work.push(
-            Draft::new(format!("release:{}", hold.id), EntryType::Release, now)
+            Draft::new(format!("release:{}", key(&hold.id)), EntryType::Release, now)
                 .body(json!({ "hold": hold.id, "reason": "released" })),
         )?;
     }

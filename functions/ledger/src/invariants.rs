@@ -32,10 +32,17 @@ fn check_all(before: &BTreeMap<String, i64>, work: &Work<'_>) -> LedgerResult<()
             let slot = moved.entry(unit.clone()).or_default();
             *slot = add(*slot, entry.amount_minor)?;
         } else if entry.amount_minor != 0 {
-            return Err(LedgerError::invariant(format!("entry `{}` moves an amount without a unit", entry.id)));
+            return Err(LedgerError::invariant(format!(
+                "entry `{}` moves an amount without a unit",
+                entry.id
+            )));
         }
     }
-    let mut units: Vec<&String> = before.keys().chain(after.keys()).chain(moved.keys()).collect();
+    let mut units: Vec<&String> = before
+        .keys()
+        .chain(after.keys())
+        .chain(moved.keys())
+        .collect();
     units.sort();
     units.dedup();
     for unit in units {
@@ -51,10 +58,18 @@ fn check_all(before: &BTreeMap<String, i64>, work: &Work<'_>) -> LedgerResult<()
     // 2. No bucket below zero but the overdraft, which is never above zero.
     for bucket in &work.account.buckets {
         if bucket.held_minor < 0 || (!bucket.is_overdraft() && bucket.left_minor < 0) {
-            return Err(LedgerError::invariant(format!("bucket `{}` is below zero", bucket.id)));
+            return Err(LedgerError::invariant(format!(
+                "bucket `{}` is below zero",
+                bucket.id
+            )));
         }
-        if bucket.is_overdraft() && (bucket.left_minor > 0 || bucket.left_minor.saturating_add(bucket.held_minor) > 0) {
-            return Err(LedgerError::invariant(format!("overdraft `{}` is above zero", bucket.id)));
+        if bucket.is_overdraft()
+            && (bucket.left_minor > 0 || bucket.left_minor.saturating_add(bucket.held_minor) > 0)
+        {
+            return Err(LedgerError::invariant(format!(
+                "overdraft `{}` is above zero",
+                bucket.id
+            )));
         }
     }
     // 3. What buckets hold is exactly what open holds reserved from them.
@@ -74,8 +89,15 @@ fn check_all(before: &BTreeMap<String, i64>, work: &Work<'_>) -> LedgerResult<()
         }
     }
     for bucket in reserved.keys() {
-        if !work.account.buckets.iter().any(|candidate| candidate.id == *bucket) {
-            return Err(LedgerError::invariant(format!("a hold reserved from missing bucket `{bucket}`")));
+        if !work
+            .account
+            .buckets
+            .iter()
+            .any(|candidate| candidate.id == *bucket)
+        {
+            return Err(LedgerError::invariant(format!(
+                "a hold reserved from missing bucket `{bucket}`"
+            )));
         }
     }
     // 4. Entries are numbered consecutively.
@@ -83,7 +105,9 @@ fn check_all(before: &BTreeMap<String, i64>, work: &Work<'_>) -> LedgerResult<()
         if let [first, second] = pair
             && second.seq != first.seq.saturating_add(1)
         {
-            return Err(LedgerError::invariant("entry sequence numbers are not consecutive"));
+            return Err(LedgerError::invariant(
+                "entry sequence numbers are not consecutive",
+            ));
         }
     }
     Ok(())

@@ -41,7 +41,7 @@ mod topup;
 mod work;
 
 pub use account::{
-    Account, AccountStatus, Bucket, Draw, Hold, OVERDRAFT_KIND, Origin, PlanRef, RequestWindow,
+    Account, AccountStatus, Bucket, Draw, GrantMark, Hold, OVERDRAFT_KIND, Origin, PlanRef, RequestWindow,
     Subscription, SubscriptionStatus,
 };
 pub use command::{

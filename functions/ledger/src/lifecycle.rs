@@ -10,7 +10,7 @@ use crate::buckets;
 use crate::entry::EntryType;
 use crate::outcome::{Amount, Outcome};
 use crate::release::release_draws;
-use crate::work::{Draft, Work, add};
+use crate::work::{Draft, Work, add, key};
 use crate::{LedgerError, LedgerResult};
 
 pub(crate) fn set_status(work: &mut Work<'_>, status: AccountStatus) -> LedgerResult<Outcome> {
@@ -31,7 +31,7 @@ pub(crate) fn close(work: &mut Work<'_>, id: &str) -> LedgerResult<Outcome> {
     let holds = std::mem::take(&mut work.account.holds);
     let draws: Vec<Draw> = holds.into_iter().flat_map(|hold| hold.draws).collect();
     let now = work.now;
-    release_draws(work, "close", &draws, now, "account closed")?;
+    release_draws(work, id, &draws, now, "account closed")?;
     if let Some(debt) = work
         .account
         .buckets
@@ -57,8 +57,13 @@ pub(crate) fn close(work: &mut Work<'_>, id: &str) -> LedgerResult<Outcome> {
     let mut outcome = Outcome::default();
     for (unit, (amount_minor, buckets)) in per_unit {
         work.push(
-            Draft::new(format!("forfeit:{id}:{unit}"), EntryType::Forfeit, now)
-                .unit(&unit, amount_minor.checked_neg().ok_or(LedgerError::Overflow("amount"))?)
+            Draft::new(format!("forfeit:{}:{unit}", key(id)), EntryType::Forfeit, now)
+                .unit(
+                    &unit,
+                    amount_minor
+                        .checked_neg()
+                        .ok_or(LedgerError::Overflow("amount"))?,
+                )
                 .body(json!({ "reason": "account closed", "buckets": buckets })),
         )?;
         outcome.amounts.push(Amount {

@@ -23,15 +23,22 @@ use crate::command::{ChargeFacts, Facts, PaidDraw, Refund};
 use crate::entry::{Entry, EntryType};
 use crate::grants::expiry_at;
 use crate::outcome::{Amount, Outcome};
-use crate::work::{Draft, Work, add, sub};
+use crate::work::{Draft, Work, add, key, sub};
 use crate::{LedgerError, LedgerResult};
 
-pub(crate) fn refund(work: &mut Work<'_>, request: &Refund, facts: &Facts) -> LedgerResult<Outcome> {
+pub(crate) fn refund(
+    work: &mut Work<'_>,
+    request: &Refund,
+    facts: &Facts,
+) -> LedgerResult<Outcome> {
     if work.account.status == AccountStatus::Closed {
         return Err(admission::closed(work));
     }
     let Some(policy) = work.plan.refund.clone() else {
-        return Err(not_allowed(format!("plan `{}` allows no refunds", work.account.plan)));
+        return Err(not_allowed(format!(
+            "plan `{}` allows no refunds",
+            work.account.plan
+        )));
     };
     if !policy.reasons.contains(&request.reason) {
         return Err(not_allowed(format!(
@@ -64,7 +71,10 @@ pub(crate) fn refund(work: &mut Work<'_>, request: &Refund, facts: &Facts) -> Le
     }
     let wanted = amounts_to_refund(charge, request)?;
     if wanted.values().all(|amount| *amount == 0) {
-        return Err(not_allowed(format!("charge `{}` has nothing left to refund", charge.id)));
+        return Err(not_allowed(format!(
+            "charge `{}` has nothing left to refund",
+            charge.id
+        )));
     }
 
     let mut outcome = Outcome::default();
@@ -87,30 +97,51 @@ pub(crate) fn refund(work: &mut Work<'_>, request: &Refund, facts: &Facts) -> Le
                 // paid has been repaid since.
                 let overdraft = paid.draw.kind == crate::account::OVERDRAFT_KIND;
                 match (&policy.expired, overdraft) {
-                    (ExpiredRefund::Forfeit, false) => forfeited_minor = add(forfeited_minor, leftover)?,
-                    _ => restored.push(restore_elsewhere(work, request, paid, leftover, &policy.expired)?),
+                    (ExpiredRefund::Forfeit, false) => {
+                        forfeited_minor = add(forfeited_minor, leftover)?
+                    }
+                    _ => restored.push(restore_elsewhere(
+                        work,
+                        request,
+                        paid,
+                        leftover,
+                        &policy.expired,
+                    )?),
                 }
             }
         }
         buckets::settle_debt(work, &unit)?;
-        let mut draft = Draft::new(format!("refund:{}:{unit}", request.id), EntryType::Refund, work.now)
-            .unit(&unit, amount_minor)
-                .body(json!({
-                    "charge": charge.id,
-                    "reason": request.reason,
-                    "restored": restored,
-                    "forfeited_minor": forfeited_minor,
-                }));
+        let mut draft = Draft::new(
+            format!("refund:{}:{unit}", key(&request.id)),
+            EntryType::Refund,
+            work.now,
+        )
+        .unit(&unit, amount_minor)
+        .body(json!({
+            "charge": charge.id,
+            "reason": request.reason,
+            "restored": restored,
+            "forfeited_minor": forfeited_minor,
+        }));
         draft.feature.clone_from(&charge.feature);
         work.push(draft)?;
         if forfeited_minor > 0 {
             work.push(
-                Draft::new(format!("forfeit:{}:{unit}", request.id), EntryType::Forfeit, work.now)
-                    .unit(&unit, forfeited_minor.checked_neg().ok_or(LedgerError::Overflow("amount"))?)
-                    .body(json!({
-                        "charge": charge.id,
-                        "reason": "refund to an expired bucket",
-                    })),
+                Draft::new(
+                    format!("forfeit:{}:{unit}", key(&request.id)),
+                    EntryType::Forfeit,
+                    work.now,
+                )
+                .unit(
+                    &unit,
+                    forfeited_minor
+                        .checked_neg()
+                        .ok_or(LedgerError::Overflow("amount"))?,
+                )
+                .body(json!({
+                    "charge": charge.id,
+                    "reason": "refund to an expired bucket",
+                })),
             )?;
         }
         outcome.amounts.push(Amount {
@@ -129,7 +160,10 @@ fn not_allowed(reason: String) -> LedgerError {
 }
 
 /// Per unit, what this refund returns.
-fn amounts_to_refund(charge: &ChargeFacts, request: &Refund) -> LedgerResult<BTreeMap<String, i64>> {
+fn amounts_to_refund(
+    charge: &ChargeFacts,
+    request: &Refund,
+) -> LedgerResult<BTreeMap<String, i64>> {
     let mut left: BTreeMap<String, i64> = BTreeMap::new();
     for (unit, charged) in &charge.charged_minor {
         let refunded = charge.refunded_minor.get(unit).copied().unwrap_or(0);
@@ -213,7 +247,11 @@ fn can_recreate(work: &Work<'_>, paid: &PaidDraw) -> bool {
 
 /// Refills the paying bucket if it is live (or recreates it if it was only emptied).
 /// Returns what was restored and what is left over.
-fn refill_live(work: &mut Work<'_>, paid: &PaidDraw, share: i64) -> LedgerResult<Option<(Draw, i64)>> {
+fn refill_live(
+    work: &mut Work<'_>,
+    paid: &PaidDraw,
+    share: i64,
+) -> LedgerResult<Option<(Draw, i64)>> {
     let now = work.now;
     if paid.draw.kind == crate::account::OVERDRAFT_KIND {
         let Some(bucket) = work
@@ -225,20 +263,38 @@ fn refill_live(work: &mut Work<'_>, paid: &PaidDraw, share: i64) -> LedgerResult
             return Ok(None);
         };
         // Only a debt is refilled, not credit-line reserved by open holds.
-        let debt = bucket.left_minor.saturating_add(bucket.held_minor).min(0).saturating_neg();
+        let debt = bucket
+            .left_minor
+            .saturating_add(bucket.held_minor)
+            .min(0)
+            .saturating_neg();
         let refill = share.min(debt);
         bucket.left_minor = add(bucket.left_minor, refill)?;
         return Ok(Some((
-            Draw { amount_minor: refill, ..paid.draw.clone() },
+            Draw {
+                amount_minor: refill,
+                ..paid.draw.clone()
+            },
             sub(share, refill)?,
         )));
     }
-    if let Some(bucket) = work.account.buckets.iter_mut().find(|bucket| bucket.id == paid.draw.bucket) {
+    if let Some(bucket) = work
+        .account
+        .buckets
+        .iter_mut()
+        .find(|bucket| bucket.id == paid.draw.bucket)
+    {
         if bucket.expired_at(now) {
             return Ok(None);
         }
         bucket.left_minor = add(bucket.left_minor, share)?;
-        return Ok(Some((Draw { amount_minor: share, ..paid.draw.clone() }, 0)));
+        return Ok(Some((
+            Draw {
+                amount_minor: share,
+                ..paid.draw.clone()
+            },
+            0,
+        )));
     }
     if !can_recreate(work, paid) {
         return Ok(None);
@@ -255,7 +311,13 @@ fn refill_live(work: &mut Work<'_>, paid: &PaidDraw, share: i64) -> LedgerResult
         created_at: paid.created_at,
         rollover: paid.rollover.clone(),
     });
-    Ok(Some((Draw { amount_minor: share, ..paid.draw.clone() }, 0)))
+    Ok(Some((
+        Draw {
+            amount_minor: share,
+            ..paid.draw.clone()
+        },
+        0,
+    )))
 }
 
 /// A share whose bucket cannot take it back goes to a new bucket: the plan's `refund
@@ -275,7 +337,7 @@ fn restore_elsewhere(
         },
     };
     let expires_at: Option<DateTime<Utc>> = expiry_at(work, expires, None, work.now)?;
-    let id = format!("refund:{}:{}", request.id, paid.draw.unit);
+    let id = format!("refund:{}:{}", key(&request.id), paid.draw.unit);
     let bucket = Bucket {
         id: id.clone(),
         kind: kind.clone(),
@@ -317,7 +379,10 @@ impl ChargeFacts {
                 EntryType::Charge | EntryType::Capture if entry.operation == id => {
                     let draws: Vec<PaidDraw> = match entry.body.get("draws") {
                         Some(draws) => serde_json::from_value(draws.clone()).map_err(|error| {
-                            LedgerError::invariant(format!("entry `{}` has unreadable draws: {error}", entry.id))
+                            LedgerError::invariant(format!(
+                                "entry `{}` has unreadable draws: {error}",
+                                entry.id
+                            ))
                         })?,
                         None => Vec::new(),
                     };
@@ -335,7 +400,9 @@ impl ChargeFacts {
                     }
                     facts.draws.extend(draws);
                 }
-                EntryType::Refund if entry.body.get("charge").and_then(|charge| charge.as_str()) == Some(id) => {
+                EntryType::Refund
+                    if entry.body.get("charge").and_then(|charge| charge.as_str()) == Some(id) =>
+                {
                     if let Some(unit) = &entry.unit {
                         let slot = refunded.entry(unit.clone()).or_default();
                         *slot = add(*slot, entry.amount_minor)?;
@@ -350,4 +417,3 @@ impl ChargeFacts {
         }))
     }
 }
-

@@ -9,7 +9,7 @@ use serde_json::json;
 use crate::account::Draw;
 use crate::buckets;
 use crate::entry::EntryType;
-use crate::work::{Draft, Work, add, sub};
+use crate::work::{Draft, Work, add, key, sub};
 use crate::{LedgerError, LedgerResult};
 
 /// Returns `draws` (reserved by hold `hold`) to their buckets at `at`, writing one
@@ -34,7 +34,10 @@ pub(crate) fn release_draws(
             .iter_mut()
             .find(|bucket| bucket.id == draw.bucket)
             .ok_or_else(|| {
-                LedgerError::invariant(format!("hold `{hold}` drew from missing bucket `{}`", draw.bucket))
+                LedgerError::invariant(format!(
+                    "hold `{hold}` drew from missing bucket `{}`",
+                    draw.bucket
+                ))
             })?;
         bucket.held_minor = sub(bucket.held_minor, draw.amount_minor)?;
         if bucket.held_minor < 0 {
@@ -61,7 +64,7 @@ pub(crate) fn release_draws(
             .iter()
             .try_fold(0_i64, |total, draw| add(total, draw.amount_minor))?;
         work.push(
-            Draft::new(format!("release:{hold}:{unit}"), EntryType::Release, at)
+            Draft::new(format!("release:{}:{unit}", key(hold)), EntryType::Release, at)
                 .unit(unit, 0)
                 .body(json!({
                     "hold": hold,
@@ -73,8 +76,13 @@ pub(crate) fn release_draws(
     }
     for (bucket, (unit, amount_minor)) in expired {
         work.push(
-            Draft::new(format!("expiry:{bucket}:{hold}"), EntryType::Expiry, at)
-                .unit(&unit, amount_minor.checked_neg().ok_or(LedgerError::Overflow("amount"))?)
+            Draft::new(format!("expiry:{bucket}:hold:{}", key(hold)), EntryType::Expiry, at)
+                .unit(
+                    &unit,
+                    amount_minor
+                        .checked_neg()
+                        .ok_or(LedgerError::Overflow("amount"))?,
+                )
                 .body(json!({ "bucket": bucket, "hold": hold })),
         )?;
     }

@@ -6,11 +6,11 @@ use chrono::{DateTime, Utc};
 use credits_dsl::RateBook;
 use serde::{Deserialize, Serialize};
 
+use crate::LedgerResult;
 use crate::account::Account;
 use crate::entry::{Entry, EntryType};
 use crate::grants::cycles_or_calendar;
 use crate::work::{Work, add, sub};
-use crate::LedgerResult;
 
 /// `[start, end)` of one billing cycle.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -23,7 +23,11 @@ pub struct CyclePeriod {
 ///
 /// # Errors
 /// When the account's plan is not in `book` or its zone is invalid.
-pub fn cycle_containing(account: &Account, book: &RateBook, at: DateTime<Utc>) -> LedgerResult<CyclePeriod> {
+pub fn cycle_containing(
+    account: &Account,
+    book: &RateBook,
+    at: DateTime<Utc>,
+) -> LedgerResult<CyclePeriod> {
     let work = Work::new(account.clone(), book, "statement", at)?;
     let (start, end) = cycles_or_calendar(&work).containing(at)?;
     Ok(CyclePeriod { start, end })
@@ -68,7 +72,10 @@ enum Place {
 /// forfeited exactly at a boundary belong to the period that ends there (`(start, end]`):
 /// January's allocation expiring at 1 February 00:00 is in January's statement.
 fn place(entry: &Entry, period: CyclePeriod) -> Place {
-    let ends_period = matches!(entry.entry_type, EntryType::Expiry | EntryType::Forfeit | EntryType::Rollover);
+    let ends_period = matches!(
+        entry.entry_type,
+        EntryType::Expiry | EntryType::Forfeit | EntryType::Rollover
+    );
     let (after_start, before_end) = if ends_period {
         (entry.at > period.start, entry.at <= period.end)
     } else {

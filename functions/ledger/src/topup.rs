@@ -13,7 +13,7 @@ use crate::entry::EntryType;
 use crate::grants::expiry_at;
 use crate::limits::{MAX_AMOUNT_MINOR, MAX_BUCKETS};
 use crate::outcome::{Amount, Outcome};
-use crate::work::{Draft, Work, stamp};
+use crate::work::{Draft, Work, key, stamp};
 use crate::{LedgerError, LedgerResult};
 
 pub(crate) fn top_up(work: &mut Work<'_>, request: &TopUp) -> LedgerResult<Outcome> {
@@ -44,7 +44,11 @@ pub(crate) fn top_up(work: &mut Work<'_>, request: &TopUp) -> LedgerResult<Outco
                     what: "package",
                     id: name.clone(),
                 })?;
-            (package.unit.clone(), package.amount_minor, Some(name.clone()))
+            (
+                package.unit.clone(),
+                package.amount_minor,
+                Some(name.clone()),
+            )
         }
         TopUpAmount::Amount { unit, amount_minor } => {
             let unit = match unit {
@@ -62,11 +66,16 @@ pub(crate) fn top_up(work: &mut Work<'_>, request: &TopUp) -> LedgerResult<Outco
     }
     let kind = request.kind.clone().unwrap_or_else(|| policy.kind.clone());
     if kind == crate::account::OVERDRAFT_KIND {
-        return Err(LedgerError::invalid(format!("`{kind}` is not a credit kind for top-ups")));
+        return Err(LedgerError::invalid(format!(
+            "`{kind}` is not a credit kind for top-ups"
+        )));
     }
     let expires_at = match request.expires_at {
         Some(at) if at <= work.now => {
-            return Err(LedgerError::invalid(format!("`expires_at` `{}` is not in the future", stamp(at))));
+            return Err(LedgerError::invalid(format!(
+                "`expires_at` `{}` is not in the future",
+                stamp(at)
+            )));
         }
         Some(at) => Some(at),
         None => expiry_at(work, policy.expires, None, work.now)?,
@@ -87,7 +96,7 @@ pub(crate) fn top_up(work: &mut Work<'_>, request: &TopUp) -> LedgerResult<Outco
                     work.account.id
                 )));
             }
-            format!("top_up:{}", request.id)
+            format!("top_up:{}", key(&request.id))
         }
     };
     let repaid_minor = buckets::credit(
@@ -109,7 +118,7 @@ pub(crate) fn top_up(work: &mut Work<'_>, request: &TopUp) -> LedgerResult<Outco
         },
     )?;
     work.push(
-        Draft::new(format!("top_up:{}", request.id), EntryType::TopUp, work.now)
+        Draft::new(format!("top_up:{}", key(&request.id)), EntryType::TopUp, work.now)
             .unit(&unit, amount_minor)
             .body(json!({
                 "bucket": bucket_id,

@@ -139,7 +139,9 @@ impl<'a> Work<'a> {
             )));
         }
         let seq = self.account.next_seq;
-        self.account.next_seq = seq.checked_add(1).ok_or(LedgerError::Overflow("sequence"))?;
+        self.account.next_seq = seq
+            .checked_add(1)
+            .ok_or(LedgerError::Overflow("sequence"))?;
         self.entries.push(Entry {
             id: draft.id,
             seq,
@@ -256,6 +258,13 @@ pub(crate) fn add(a: i64, b: i64) -> LedgerResult<i64> {
 /// Checked `a - b`.
 pub(crate) fn sub(a: i64, b: i64) -> LedgerResult<i64> {
     a.checked_sub(b).ok_or(LedgerError::Overflow("amount"))
+}
+
+/// A client id as one segment of an entry or bucket id: `%` and `:` are percent-encoded,
+/// so every `:` in an id separates segments and ids of different shapes cannot collide
+/// (`charge:a:credit` is never both charge `a` in `credit` and free charge `a:credit`).
+pub(crate) fn key(client_id: &str) -> String {
+    client_id.replace('%', "%25").replace(':', "%3A")
 }
 
 /// A compact instant for entry ids: `2025-03-01T00:00:00Z`.

@@ -3,7 +3,12 @@
 //! deterministic and never reuse an entry id; refunds never exceed charges; and time moving
 //! forward in any steps gives the same account as one big step.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 mod common;
 
@@ -11,6 +16,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, TimeDelta, Utc};
 use common::{Shell, at, books, cmd, units};
+use credits_dsl::SubscriptionPeriod;
 use credits_ledger::{Account, Command, EntryType, decide};
 use proptest::prelude::*;
 
@@ -26,6 +32,11 @@ enum Op {
     Refund(usize, Option<i64>),
     Wait(i64),
     Replay(usize),
+    Subscribe(bool),
+    Cancel,
+    SwitchPlan,
+    Suspend,
+    Resume,
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -38,11 +49,21 @@ fn op() -> impl Strategy<Value = Op> {
         2 => (any::<usize>(), proptest::option::of(1_i64..40)).prop_map(|(i, n)| Op::Refund(i, n)),
         4 => (0_i64..(20 * 86_400)).prop_map(Op::Wait),
         1 => any::<usize>().prop_map(Op::Replay),
+        1 => any::<bool>().prop_map(Op::Subscribe),
+        1 => Just(Op::Cancel),
+        1 => Just(Op::SwitchPlan),
+        1 => Just(Op::Suspend),
+        1 => Just(Op::Resume),
     ]
 }
 
 fn zone() -> impl Strategy<Value = &'static str> {
-    prop_oneof![Just("UTC"), Just("Europe/Berlin"), Just("America/New_York"), Just("Australia/Lord_Howe")]
+    prop_oneof![
+        Just("UTC"),
+        Just("Europe/Berlin"),
+        Just("America/New_York"),
+        Just("Australia/Lord_Howe")
+    ]
 }
 
 fn pick<T: Clone>(items: &[T], index: usize) -> Option<T> {
@@ -54,7 +75,10 @@ fn check_bounds(account: &Account) {
     for bucket in &account.buckets {
         assert!(bucket.held_minor >= 0, "{bucket:?}");
         if bucket.is_overdraft() {
-            assert!(bucket.left_minor <= 0 && bucket.left_minor >= -LINE_MINOR, "{bucket:?}");
+            assert!(
+                bucket.left_minor <= 0 && bucket.left_minor >= -LINE_MINOR,
+                "{bucket:?}"
+            );
         } else {
             assert!(bucket.left_minor >= 0, "{bucket:?}");
         }
@@ -68,7 +92,8 @@ fn check_refunds(shell: &Shell) {
         let Some(unit) = &entry.unit else { continue };
         match entry.entry_type {
             EntryType::Charge | EntryType::Capture => {
-                *net.entry((entry.operation.clone(), unit.clone())).or_default() -= entry.amount_minor;
+                *net.entry((entry.operation.clone(), unit.clone()))
+                    .or_default() -= entry.amount_minor;
             }
             EntryType::Refund => {
                 let charge = entry.body["charge"].as_str().unwrap().to_owned();
@@ -78,7 +103,11 @@ fn check_refunds(shell: &Shell) {
         }
     }
     for (key, amount) in net {
-        assert!(amount >= 0, "refunds of {key:?} exceed the charge by {}", -amount);
+        assert!(
+            amount >= 0,
+            "refunds of {key:?} exceed the charge by {}",
+            -amount
+        );
     }
 }
 
@@ -125,6 +154,23 @@ fn run(zone: &str, ops: &[Op], steps: &[i64]) {
                 Some(charge) => cmd::refund(&id, &charge, "duplicate", *n),
                 None => continue,
             },
+            Op::Subscribe(quarterly) => {
+                let period = if *quarterly { SubscriptionPeriod::Quarterly } else { SubscriptionPeriod::Monthly };
+                let plan = format!("prop/{}", shell.account().plan.plan);
+                cmd::subscribe(&id, "a", &plan, period, now)
+            }
+            Op::Cancel => {
+                let account = shell.account();
+                let Some(subscription) = &account.subscription else { continue };
+                let plan = format!("prop/{}", account.plan.plan);
+                cmd::cancel(&id, "a", &plan, subscription.period, subscription.anchor)
+            }
+            Op::SwitchPlan => {
+                let other = if shell.account().plan.plan == "p" { "prop/q" } else { "prop/p" };
+                Command::Configure(cmd::configure(&id, "a", other))
+            }
+            Op::Suspend => Command::Suspend { id: id.clone() },
+            Op::Resume => Command::Resume { id: id.clone() },
             Op::Wait(seconds) => {
                 now += TimeDelta::seconds(*seconds);
                 advance(&mut shell, &id, now);
@@ -133,17 +179,30 @@ fn run(zone: &str, ops: &[Op], steps: &[i64]) {
             Op::Replay(i) => {
                 // Re-deciding an accepted command with its id on today's account either is
                 // refused or writes an entry id that exists already (the store rejects it).
-                let Some(command) = pick(&accepted, *i) else { continue };
+                let Some(command) = pick(&accepted, *i) else {
+                    continue;
+                };
                 let facts = shell.facts(&command);
-                if let Ok(decision) = decide(shell.account.as_ref(), &command, &facts, &shell.book, now) {
-                    let existing: BTreeSet<&str> = shell.entries.iter().map(|entry| entry.id.as_str()).collect();
+                if let Ok(decision) =
+                    decide(shell.account.as_ref(), &command, &facts, &shell.book, now)
+                {
+                    let existing: BTreeSet<&str> = shell
+                        .entries
+                        .iter()
+                        .map(|entry| entry.id.as_str())
+                        .collect();
                     let own = decision.entries.iter().filter(|entry| {
-                        !matches!(entry.entry_type, EntryType::Alert | EntryType::Release | EntryType::Expiry)
-                            && !entry.id.starts_with("grant:")
+                        !matches!(
+                            entry.entry_type,
+                            EntryType::Alert | EntryType::Release | EntryType::Expiry
+                        ) && !entry.id.starts_with("grant:")
                             && !entry.id.starts_with("rollover:")
                     });
                     assert!(
-                        own.clone().count() == 0 || own.clone().any(|entry| existing.contains(entry.id.as_str())),
+                        own.clone().count() == 0
+                            || own
+                                .clone()
+                                .any(|entry| existing.contains(entry.id.as_str())),
                         "replaying {command:?} would write new entries {:?}",
                         decision.entries
                     );
@@ -186,7 +245,10 @@ fn run(zone: &str, ops: &[Op], steps: &[i64]) {
     assert_eq!(comparable(stepped.account()), comparable(one.account()));
     // A read advances in memory to the same balance.
     let read = credits_ledger::view(shell.account(), &shell.book, t).unwrap();
-    assert_eq!(read, credits_ledger::view(one.account(), &one.book, t).unwrap());
+    assert_eq!(
+        read,
+        credits_ledger::view(one.account(), &one.book, t).unwrap()
+    );
 }
 
 proptest! {

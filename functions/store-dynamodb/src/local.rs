@@ -20,10 +20,11 @@ pub const LOCAL_REGION: &str = "us-east-1";
 pub async fn connect_local(endpoint: &str, table: &str) -> StoreResult<DynamoStore> {
     let config = aws_config::defaults(BehaviorVersion::latest())
         .region(Region::new(LOCAL_REGION))
-        // DynamoDB Local checks that requests are signed, not by whom.
+        // DynamoDB Local checks that requests are signed, not by whom; since 2.0 it does
+        // insist that the access key id is letters and digits only.
         .credentials_provider(Credentials::new(
-            "credits-local",
-            "credits-local-secret",
+            "creditslocal",
+            "creditslocalsecret",
             None,
             None,
             "credits-static",

@@ -5,10 +5,10 @@ use std::collections::BTreeMap;
 
 use chrono::NaiveDate;
 use credits_dsl::{
-    Channels, Condition, Cycle, ExpiredRefund, Expiry, Feature, Gate, Grant, GrantEvery, Input, InputKind,
-    InputValue, Limits, MinimumAmount, Package, Plan, Price, QuantityDirection, QuantityRounding, RateBook,
-    RefundPolicy, RequestLimit, Rollover, RoundingMode, Rule, RuleRole, SubscriptionPeriod, Test, TopUpPolicy,
-    UnitDef,
+    Channels, Condition, Cycle, ExpiredRefund, Expiry, Feature, Gate, Grant, GrantEvery, Input,
+    InputKind, InputValue, Limits, MinimumAmount, Package, Plan, Price, QuantityDirection,
+    QuantityRounding, RateBook, RefundPolicy, RequestLimit, Rollover, RoundingMode, Rule, RuleRole,
+    SubscriptionPeriod, Test, TopUpPolicy, UnitDef,
 };
 use rust_decimal::Decimal;
 
@@ -20,7 +20,11 @@ pub fn unit(name: &str, scale: u32) -> UnitDef {
     UnitDef {
         name: name.to_owned(),
         scale,
-        rounding: Some(if scale == 0 { RoundingMode::Up } else { RoundingMode::HalfUp }),
+        rounding: Some(if scale == 0 {
+            RoundingMode::Up
+        } else {
+            RoundingMode::HalfUp
+        }),
     }
 }
 
@@ -88,12 +92,25 @@ pub fn gen_feature(unit: &str) -> Feature {
     feature(
         "gen",
         vec![input("n", InputKind::Count, None)],
-        vec![rule(RuleRole::Base, unit, per("1", "n", "1", None), Condition::default())],
+        vec![rule(
+            RuleRole::Base,
+            unit,
+            per("1", "n", "1", None),
+            Condition::default(),
+        )],
         &[unit],
     )
 }
 
-fn grant(key: &str, unit: &str, amount_minor: i64, every: GrantEvery, kind: &str, expires: Expiry, rollover: Option<Rollover>) -> Grant {
+fn grant(
+    key: &str,
+    unit: &str,
+    amount_minor: i64,
+    every: GrantEvery,
+    kind: &str,
+    expires: Expiry,
+    rollover: Option<Rollover>,
+) -> Grant {
     Grant {
         key: key.to_owned(),
         unit: unit.to_owned(),
@@ -152,13 +169,29 @@ fn book(name: &str, units: Vec<UnitDef>, features: Vec<Feature>, plans: Vec<Plan
 
 /// rates/imagineart.rates: free and subscription plans.
 pub fn imagineart() -> RateBook {
-    let model = || input("model", InputKind::Choice(vec!["standard".into(), "pro".into()]), None);
+    let model = || {
+        input(
+            "model",
+            InputKind::Choice(vec!["standard".into(), "pro".into()]),
+            None,
+        )
+    };
     let image = feature(
         "image",
         vec![model()],
         vec![
-            rule(RuleRole::Base, "credit", Price::Each { amount: dec("24") }, when(&[("model", &["standard"])])),
-            rule(RuleRole::Base, "credit", Price::Each { amount: dec("60") }, when(&[("model", &["pro"])])),
+            rule(
+                RuleRole::Base,
+                "credit",
+                Price::Each { amount: dec("24") },
+                when(&[("model", &["standard"])]),
+            ),
+            rule(
+                RuleRole::Base,
+                "credit",
+                Price::Each { amount: dec("60") },
+                when(&[("model", &["pro"])]),
+            ),
         ],
         &["credit"],
     );
@@ -166,7 +199,15 @@ pub fn imagineart() -> RateBook {
         feature: "image".into(),
         when: when(&[("model", &["pro"])]),
     }];
-    let daily = grant("free:credit:daily", "credit", 100, GrantEvery::Day, "free", Expiry::EndOfDay, None);
+    let daily = grant(
+        "free:credit:daily",
+        "credit",
+        100,
+        GrantEvery::Day,
+        "free",
+        Expiry::EndOfDay,
+        None,
+    );
     let topup = Some(TopUpPolicy {
         kind: "top_up".into(),
         expires: Expiry::Never,
@@ -178,34 +219,65 @@ pub fn imagineart() -> RateBook {
         topup: topup.clone(),
         gates: gates.clone(),
         limits: Limits {
-            requests: Some(RequestLimit { requests: 20, per_seconds: 60 }),
+            requests: Some(RequestLimit {
+                requests: 20,
+                per_seconds: 60,
+            }),
             concurrent_holds: Some(2),
         },
         ..plan("free")
     };
     let subscription = Plan {
         cycle: Some(Cycle::MonthlyFromPurchase),
-        periods: vec![SubscriptionPeriod::Monthly, SubscriptionPeriod::Quarterly, SubscriptionPeriod::Yearly],
+        periods: vec![
+            SubscriptionPeriod::Monthly,
+            SubscriptionPeriod::Quarterly,
+            SubscriptionPeriod::Yearly,
+        ],
         grants: vec![
             daily,
-            grant("subscription:credit:every_cycle", "credit", 8000, GrantEvery::Cycle, "subscription", Expiry::EndOfCycle, None),
+            grant(
+                "subscription:credit:every_cycle",
+                "credit",
+                8000,
+                GrantEvery::Cycle,
+                "subscription",
+                Expiry::EndOfCycle,
+                None,
+            ),
         ],
         order: order(&["free", "subscription", "top_up"]),
         topup,
         packages: vec![
-            Package { name: "tokens_1000".into(), unit: "credit".into(), amount_minor: 1000 },
-            Package { name: "tokens_5000".into(), unit: "credit".into(), amount_minor: 5000 },
+            Package {
+                name: "tokens_1000".into(),
+                unit: "credit".into(),
+                amount_minor: 1000,
+            },
+            Package {
+                name: "tokens_5000".into(),
+                unit: "credit".into(),
+                amount_minor: 5000,
+            },
         ],
         gates,
         alerts_minor: BTreeMap::from([("credit".to_owned(), vec![500])]),
         refund: refund_policy(&["duplicate", "internal_error"], ExpiredRefund::Forfeit),
         limits: Limits {
-            requests: Some(RequestLimit { requests: 120, per_seconds: 60 }),
+            requests: Some(RequestLimit {
+                requests: 120,
+                per_seconds: 60,
+            }),
             concurrent_holds: Some(8),
         },
         ..plan("subscription")
     };
-    book("imagineart", vec![unit("credit", 0)], vec![image, gen_feature("credit")], vec![free, subscription])
+    book(
+        "imagineart",
+        vec![unit("credit", 0)],
+        vec![image, gen_feature("credit")],
+        vec![free, subscription],
+    )
 }
 
 /// rates/imentiv.rates: professional and enterprise, the analyses the seed names.
@@ -217,8 +289,18 @@ pub fn imentiv() -> RateBook {
         "video_emotion",
         vec![duration()],
         vec![
-            rule(RuleRole::Base, "credit", per("1", "duration", "1", None), web()),
-            rule(RuleRole::Base, "credit", per("0.5", "duration", "1", None), api()),
+            rule(
+                RuleRole::Base,
+                "credit",
+                per("1", "duration", "1", None),
+                web(),
+            ),
+            rule(
+                RuleRole::Base,
+                "credit",
+                per("0.5", "duration", "1", None),
+                api(),
+            ),
         ],
         &["credit"],
     );
@@ -227,13 +309,26 @@ pub fn imentiv() -> RateBook {
         direction: QuantityDirection::Up,
         step: dec("1"),
     }];
-    video_emotion.minimum_amounts = vec![MinimumAmount { unit: "credit".into(), amount: dec("1") }];
+    video_emotion.minimum_amounts = vec![MinimumAmount {
+        unit: "credit".into(),
+        amount: dec("1"),
+    }];
     let mut personality = feature(
         "personality_analysis",
         vec![duration()],
         vec![
-            rule(RuleRole::Base, "credit", per("25", "duration", "60", None), web()),
-            rule(RuleRole::Base, "credit", per("15", "duration", "60", None), api()),
+            rule(
+                RuleRole::Base,
+                "credit",
+                per("25", "duration", "60", None),
+                web(),
+            ),
+            rule(
+                RuleRole::Base,
+                "credit",
+                per("15", "duration", "60", None),
+                api(),
+            ),
         ],
         &["credit"],
     );
@@ -254,11 +349,18 @@ pub fn imentiv() -> RateBook {
             expires: Expiry::Never,
             requires_subscription: false,
         }),
-        packages: vec![Package { name: "starter".into(), unit: "credit".into(), amount_minor: 500_000 }],
+        packages: vec![Package {
+            name: "starter".into(),
+            unit: "credit".into(),
+            amount_minor: 500_000,
+        }],
         alerts_minor: BTreeMap::from([("credit".to_owned(), alerts)]),
         refund: refund_policy(&["duplicate", "internal_error", "legal"], expired),
         limits: Limits {
-            requests: Some(RequestLimit { requests: 60, per_seconds: 60 }),
+            requests: Some(RequestLimit {
+                requests: 60,
+                per_seconds: 60,
+            }),
             concurrent_holds: Some(4),
         },
         ..plan(name)
@@ -282,7 +384,15 @@ pub fn imentiv() -> RateBook {
     );
     let enterprise = common(
         "enterprise",
-        grant("allocation:credit:every_cycle", "credit", 5_000_000, GrantEvery::Cycle, "allocation", Expiry::EndOfCycle, None),
+        grant(
+            "allocation:credit:every_cycle",
+            "credit",
+            5_000_000,
+            GrantEvery::Cycle,
+            "allocation",
+            Expiry::EndOfCycle,
+            None,
+        ),
         ExpiredRefund::Forfeit,
         vec![500_000],
     );
@@ -311,16 +421,31 @@ pub fn ai_engine() -> RateBook {
             expires: Expiry::Never,
             requires_subscription: false,
         }),
-        packages: vec![Package { name: "standard".into(), unit: "credit".into(), amount_minor: 100_000 }],
+        packages: vec![Package {
+            name: "standard".into(),
+            unit: "credit".into(),
+            amount_minor: 100_000,
+        }],
         refund: refund_policy(&["duplicate", "internal_error"], ExpiredRefund::Forfeit),
         limits: Limits {
-            requests: Some(RequestLimit { requests: 1200, per_seconds: 60 }),
+            requests: Some(RequestLimit {
+                requests: 1200,
+                per_seconds: 60,
+            }),
             concurrent_holds: Some(16),
         },
         ..plan(name)
     };
     let allocation = |amount_minor, rollover| {
-        grant("allocation:credit:every_cycle", "credit", amount_minor, GrantEvery::Cycle, "allocation", Expiry::EndOfCycle, rollover)
+        grant(
+            "allocation:credit:every_cycle",
+            "credit",
+            amount_minor,
+            GrantEvery::Cycle,
+            "allocation",
+            Expiry::EndOfCycle,
+            rollover,
+        )
     };
     let standard = Plan {
         alerts_minor: BTreeMap::from([("credit".to_owned(), vec![20_000, 5_000])]),
@@ -334,14 +459,30 @@ pub fn ai_engine() -> RateBook {
                 expires: Expiry::Never,
             },
         ),
-        ..common("professional", allocation(500_000, Some(Rollover::Cycles { cycles: 3 })))
+        ..common(
+            "professional",
+            allocation(500_000, Some(Rollover::Cycles { cycles: 3 })),
+        )
     };
     let enterprise = Plan {
         credit_line_minor: BTreeMap::from([("credit".to_owned(), 500_000)]),
         alerts_minor: BTreeMap::from([("credit".to_owned(), vec![200_000])]),
-        ..common("enterprise", allocation(2_000_000, Some(Rollover::UpTo { amount_minor: 2_000_000 })))
+        ..common(
+            "enterprise",
+            allocation(
+                2_000_000,
+                Some(Rollover::UpTo {
+                    amount_minor: 2_000_000,
+                }),
+            ),
+        )
     };
-    book("ai-engine", vec![unit("credit", 2)], vec![gen_feature("credit")], vec![standard, professional, enterprise])
+    book(
+        "ai-engine",
+        vec![unit("credit", 2)],
+        vec![gen_feature("credit")],
+        vec![standard, professional, enterprise],
+    )
 }
 
 /// rates/invideo.rates: credits and video minutes.
@@ -354,21 +495,54 @@ pub fn invideo() -> RateBook {
         vec![
             Rule {
                 when: Condition {
-                    all: vec![Test::Flag { input: "actor".into(), expected: true }],
+                    all: vec![Test::Flag {
+                        input: "actor".into(),
+                        expected: true,
+                    }],
                 },
-                ..rule(RuleRole::Add, "credit", per("5", "duration", "60", Some(QuantityDirection::Up)), Condition::default())
+                ..rule(
+                    RuleRole::Add,
+                    "credit",
+                    per("5", "duration", "60", Some(QuantityDirection::Up)),
+                    Condition::default(),
+                )
             },
-            rule(RuleRole::Base, "video_minute", per("1", "duration", "60", Some(QuantityDirection::Up)), Condition::default()),
+            rule(
+                RuleRole::Base,
+                "video_minute",
+                per("1", "duration", "60", Some(QuantityDirection::Up)),
+                Condition::default(),
+            ),
         ],
         &["credit", "video_minute"],
     );
-    stock.minimum_amounts = vec![MinimumAmount { unit: "video_minute".into(), amount: dec("1") }];
+    stock.minimum_amounts = vec![MinimumAmount {
+        unit: "video_minute".into(),
+        amount: dec("1"),
+    }];
     let mut generative = feature(
         "generative_video",
-        vec![duration(), input("model", InputKind::Choice(vec!["pro".into(), "ultra".into()]), None)],
         vec![
-            rule(RuleRole::Base, "credit", per("20", "duration", "60", None), when(&[("model", &["pro"])])),
-            rule(RuleRole::Base, "credit", per("40", "duration", "60", None), when(&[("model", &["ultra"])])),
+            duration(),
+            input(
+                "model",
+                InputKind::Choice(vec!["pro".into(), "ultra".into()]),
+                None,
+            ),
+        ],
+        vec![
+            rule(
+                RuleRole::Base,
+                "credit",
+                per("20", "duration", "60", None),
+                when(&[("model", &["pro"])]),
+            ),
+            rule(
+                RuleRole::Base,
+                "credit",
+                per("40", "duration", "60", None),
+                when(&[("model", &["ultra"])]),
+            ),
         ],
         &["credit"],
     );
@@ -381,8 +555,24 @@ pub fn invideo() -> RateBook {
         cycle: Some(Cycle::MonthlyFromPurchase),
         periods: vec![SubscriptionPeriod::Monthly, SubscriptionPeriod::Yearly],
         grants: vec![
-            grant("allocation:credit:every_cycle", "credit", 120_000, GrantEvery::Cycle, "allocation", Expiry::EndOfCycle, None),
-            grant("allocation:video_minute:every_cycle", "video_minute", 50, GrantEvery::Cycle, "allocation", Expiry::EndOfCycle, None),
+            grant(
+                "allocation:credit:every_cycle",
+                "credit",
+                120_000,
+                GrantEvery::Cycle,
+                "allocation",
+                Expiry::EndOfCycle,
+                None,
+            ),
+            grant(
+                "allocation:video_minute:every_cycle",
+                "video_minute",
+                50,
+                GrantEvery::Cycle,
+                "allocation",
+                Expiry::EndOfCycle,
+                None,
+            ),
         ],
         order: order(&["allocation", "top_up"]),
         topup: Some(TopUpPolicy {
@@ -390,11 +580,21 @@ pub fn invideo() -> RateBook {
             expires: Expiry::Never,
             requires_subscription: true,
         }),
-        packages: vec![Package { name: "minutes_20".into(), unit: "video_minute".into(), amount_minor: 20 }],
-        alerts_minor: BTreeMap::from([("credit".to_owned(), vec![10_000]), ("video_minute".to_owned(), vec![5])]),
+        packages: vec![Package {
+            name: "minutes_20".into(),
+            unit: "video_minute".into(),
+            amount_minor: 20,
+        }],
+        alerts_minor: BTreeMap::from([
+            ("credit".to_owned(), vec![10_000]),
+            ("video_minute".to_owned(), vec![5]),
+        ]),
         refund: refund_policy(&["duplicate", "internal_error"], ExpiredRefund::Forfeit),
         limits: Limits {
-            requests: Some(RequestLimit { requests: 30, per_seconds: 60 }),
+            requests: Some(RequestLimit {
+                requests: 30,
+                per_seconds: 60,
+            }),
             concurrent_holds: Some(4),
         },
         ..plan("plus")
@@ -414,13 +614,61 @@ pub fn property_book(zone: &str) -> RateBook {
     let p = Plan {
         cycle: Some(Cycle::MonthlyFromPurchase),
         grants: vec![
-            grant("daily", "credit", 10, GrantEvery::Day, "free", Expiry::EndOfDay, None),
-            grant("plain", "credit", 50, GrantEvery::Cycle, "allocation", Expiry::EndOfCycle, None),
-            grant("rolling", "credit", 30, GrantEvery::Cycle, "rolling", Expiry::EndOfCycle, Some(Rollover::Cycles { cycles: 2 })),
-            grant("capped", "credit", 40, GrantEvery::Cycle, "capped", Expiry::EndOfCycle, Some(Rollover::UpTo { amount_minor: 60 })),
-            grant("welcome", "credit", 25, GrantEvery::Once, "promotional", Expiry::AfterDays(10), None),
+            grant(
+                "daily",
+                "credit",
+                10,
+                GrantEvery::Day,
+                "free",
+                Expiry::EndOfDay,
+                None,
+            ),
+            grant(
+                "plain",
+                "credit",
+                50,
+                GrantEvery::Cycle,
+                "allocation",
+                Expiry::EndOfCycle,
+                None,
+            ),
+            grant(
+                "rolling",
+                "credit",
+                30,
+                GrantEvery::Cycle,
+                "rolling",
+                Expiry::EndOfCycle,
+                Some(Rollover::Cycles { cycles: 2 }),
+            ),
+            grant(
+                "capped",
+                "credit",
+                40,
+                GrantEvery::Cycle,
+                "capped",
+                Expiry::EndOfCycle,
+                Some(Rollover::UpTo { amount_minor: 60 }),
+            ),
+            grant(
+                "welcome",
+                "credit",
+                25,
+                GrantEvery::Once,
+                "promotional",
+                Expiry::AfterDays(10),
+                None,
+            ),
         ],
-        order: order(&["free", "allocation", "rolling", "capped", "promotional", "top_up", "refund"]),
+        order: order(&[
+            "free",
+            "allocation",
+            "rolling",
+            "capped",
+            "promotional",
+            "top_up",
+            "refund",
+        ]),
         topup: Some(TopUpPolicy {
             kind: "top_up".into(),
             expires: Expiry::AfterDays(40),
@@ -441,7 +689,12 @@ pub fn property_book(zone: &str) -> RateBook {
         },
         ..plan("p")
     };
-    let mut book = book("prop", vec![unit("credit", 0)], vec![gen_feature("credit")], vec![p]);
+    let mut book = book(
+        "prop",
+        vec![unit("credit", 0)],
+        vec![gen_feature("credit")],
+        vec![p],
+    );
     book.time_zone = zone.to_owned();
     book
 }

@@ -1,7 +1,13 @@
 //! Test support: hand-built rate books mirroring `rates/*.rates`, and a tiny in-memory
 //! "shell" that applies decisions the way the API does (facts read from its entries).
 
-#![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+#![allow(
+    dead_code,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 pub mod books;
 
@@ -10,7 +16,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use chrono::{DateTime, Utc};
 use credits_dsl::{InputValue, RateBook, Usage};
 use credits_ledger::{
-    Account, ChargeFacts, Command, Decision, Entry, EntryType, Facts, LedgerError, Outcome, decide, view,
+    Account, ChargeFacts, Command, Decision, Entry, EntryType, Facts, LedgerError, Outcome, decide,
+    view,
 };
 use rust_decimal::Decimal;
 
@@ -69,7 +76,10 @@ impl Shell {
     pub fn facts(&self, command: &Command) -> Facts {
         let mut facts = Facts::default();
         let (feature, content) = match command {
-            Command::Charge(spend) => (Some(&spend.usage.feature), spend.attribution.content.as_ref()),
+            Command::Charge(spend) => (
+                Some(&spend.usage.feature),
+                spend.attribution.content.as_ref(),
+            ),
             Command::Hold(hold) => (Some(&hold.usage.feature), hold.attribution.content.as_ref()),
             Command::Refund(refund) => {
                 facts.charge = ChargeFacts::from_entries(&refund.charge, &self.entries).unwrap();
@@ -88,7 +98,10 @@ impl Shell {
             facts.prior_analysis = self.entries.iter().any(|entry| {
                 matches!(entry.entry_type, EntryType::Charge | EntryType::Capture)
                     && entry.content.as_ref() == Some(content)
-                    && entry.feature.as_ref().is_some_and(|feature| required.contains(feature))
+                    && entry
+                        .feature
+                        .as_ref()
+                        .is_some_and(|feature| required.contains(feature))
             });
         }
         facts
@@ -106,8 +119,9 @@ impl Shell {
 
     /// Runs and unwraps.
     pub fn ok(&mut self, command: &Command, now: DateTime<Utc>) -> Outcome {
-        self.run(command, now)
-            .unwrap_or_else(|error| panic!("{} refused: {error} ({})", command.kind(), error.code()))
+        self.run(command, now).unwrap_or_else(|error| {
+            panic!("{} refused: {error} ({})", command.kind(), error.code())
+        })
     }
 
     /// Runs, expecting a refusal, and checks that nothing would change.
@@ -124,11 +138,14 @@ impl Shell {
 
     fn commit(&mut self, decision: Decision) -> Result<Outcome, LedgerError> {
         let ids: BTreeSet<&str> = self.entries.iter().map(|entry| entry.id.as_str()).collect();
-        let mut expected_seq = self.entries.last().map_or(1, |entry| entry.seq + 1);
-        for entry in &decision.entries {
-            assert!(!ids.contains(entry.id.as_str()), "entry id {} written twice", entry.id);
+        let first_seq = self.entries.last().map_or(1, |entry| entry.seq + 1);
+        for (expected_seq, entry) in (first_seq..).zip(&decision.entries) {
+            assert!(
+                !ids.contains(entry.id.as_str()),
+                "entry id {} written twice",
+                entry.id
+            );
             assert_eq!(entry.seq, expected_seq, "seq of {}", entry.id);
-            expected_seq += 1;
         }
         assert!(decision.entries.len() <= credits_ledger::limits::MAX_DECISION_ENTRIES);
         // The snapshot is stored as JSON: it must read back identical.
@@ -146,7 +163,8 @@ impl Shell {
         let Some(account) = &self.account else { return };
         let mut buckets: BTreeMap<String, i64> = BTreeMap::new();
         for bucket in &account.buckets {
-            *buckets.entry(bucket.unit.clone()).or_default() += bucket.left_minor + bucket.held_minor;
+            *buckets.entry(bucket.unit.clone()).or_default() +=
+                bucket.left_minor + bucket.held_minor;
         }
         let mut entries: BTreeMap<String, i64> = BTreeMap::new();
         for entry in &self.entries {
@@ -166,7 +184,10 @@ impl Shell {
     /// Available minor units of `unit` as a read at `now` sees them.
     pub fn available(&self, unit: &str, now: DateTime<Utc>) -> i64 {
         let balance = view(self.account(), &self.book, now).unwrap();
-        balance.units.get(unit).map_or(0, |unit| unit.available_minor)
+        balance
+            .units
+            .get(unit)
+            .map_or(0, |unit| unit.available_minor)
     }
 
     /// `(kind, left)` of the live buckets of `unit`, in consumption order, at `now`.
@@ -175,12 +196,20 @@ impl Shell {
         balance
             .units
             .get(unit)
-            .map(|unit| unit.buckets.iter().map(|bucket| (bucket.kind.clone(), bucket.left_minor)).collect())
+            .map(|unit| {
+                unit.buckets
+                    .iter()
+                    .map(|bucket| (bucket.kind.clone(), bucket.left_minor))
+                    .collect()
+            })
             .unwrap_or_default()
     }
 
     pub fn entries_of(&self, entry_type: EntryType) -> Vec<&Entry> {
-        self.entries.iter().filter(|entry| entry.entry_type == entry_type).collect()
+        self.entries
+            .iter()
+            .filter(|entry| entry.entry_type == entry_type)
+            .collect()
     }
 }
 
@@ -189,8 +218,8 @@ pub mod cmd {
     use chrono::{DateTime, Utc};
     use credits_dsl::{SubscriptionPeriod, Usage};
     use credits_ledger::{
-        Attribution, Capture, Command, Configure, HoldRequest, PlanRef, Refund, RefundAmount, Release, Spend,
-        SubscriptionRequest, SubscriptionStatus, TopUp, TopUpAmount,
+        Attribution, Capture, Command, Configure, HoldRequest, PlanRef, Refund, RefundAmount,
+        Release, Spend, SubscriptionRequest, SubscriptionStatus, TopUp, TopUpAmount,
     };
 
     pub fn create(account: &str, plan: &str) -> Command {
@@ -217,7 +246,13 @@ pub mod cmd {
         }
     }
 
-    pub fn subscribe(id: &str, account: &str, plan: &str, period: SubscriptionPeriod, anchor: DateTime<Utc>) -> Command {
+    pub fn subscribe(
+        id: &str,
+        account: &str,
+        plan: &str,
+        period: SubscriptionPeriod,
+        anchor: DateTime<Utc>,
+    ) -> Command {
         Command::Configure(Configure {
             subscription: Some(SubscriptionRequest {
                 status: SubscriptionStatus::Active,
@@ -229,7 +264,13 @@ pub mod cmd {
         })
     }
 
-    pub fn cancel(id: &str, account: &str, plan: &str, period: SubscriptionPeriod, anchor: DateTime<Utc>) -> Command {
+    pub fn cancel(
+        id: &str,
+        account: &str,
+        plan: &str,
+        period: SubscriptionPeriod,
+        anchor: DateTime<Utc>,
+    ) -> Command {
         Command::Configure(Configure {
             subscription: Some(SubscriptionRequest {
                 status: SubscriptionStatus::Cancelled,
@@ -299,7 +340,9 @@ pub mod cmd {
     pub fn package(id: &str, name: &str) -> Command {
         Command::TopUp(TopUp {
             id: id.to_owned(),
-            amount: TopUpAmount::Package { name: name.to_owned() },
+            amount: TopUpAmount::Package {
+                name: name.to_owned(),
+            },
             kind: None,
             expires_at: None,
         })
