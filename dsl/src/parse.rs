@@ -440,9 +440,16 @@ fn span_of(pair: &P<'_>) -> Span {
 }
 
 fn last_token_end(pair: &P<'_>) -> Option<usize> {
+    if pair.as_rule() == Rule::string {
+        return None;
+    }
     let mut current = pair.clone().into_inner().last()?;
-    // Grammar depth is bounded (it is not recursive), so this loop is too.
-    while let Some(last) = current.clone().into_inner().last() {
+    // Grammar depth is bounded (it is not recursive), so this loop is too. A quoted text is
+    // a token: its inner text ends before the closing quote.
+    while current.as_rule() != Rule::string {
+        let Some(last) = current.clone().into_inner().last() else {
+            break;
+        };
         current = last;
     }
     Some(current.as_span().end())

@@ -4,3 +4,4 @@ pub mod template;
 pub mod faults;
 pub mod model;
 pub mod sim;
+pub mod scenarios;

@@ -120,6 +120,14 @@ pub(crate) fn next_due_after(
     {
         consider(calendar::next_day_start(work.zone, after)?);
     }
+    // After an anchor or zone change a grant's next period may begin off the new
+    // boundaries: when its last period ends.
+    for grant in &plan.grants {
+        let mark = format!("{}/{}", plan.name, grant.key);
+        if let Some(mark) = work.account.grants_applied.get(&mark) {
+            consider(mark.next_due);
+        }
+    }
     if plan.cycle.is_some()
         || plan
             .grants

@@ -61,7 +61,7 @@ fn professional_credits_roll_over_for_three_cycles() {
     let outcome = shell.ok(&cmd::charge("c2", units(10)), at("2025-03-05T00:00:00Z"));
     assert_eq!(
         outcome.paid_from[0].bucket,
-        "grant:professional:allocation:credit:every_cycle:2025-01-01"
+        "grant:professional:allocation:credit:every_cycle:2025-01-01T00:00:00Z"
     );
 }
 

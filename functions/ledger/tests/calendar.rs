@@ -169,9 +169,9 @@ fn daily_grants_follow_local_days_across_a_dst_change() {
     assert_eq!(
         grants,
         vec![
-            "grant:free:free:credit:daily:2025-03-29",
-            "grant:free:free:credit:daily:2025-03-30",
-            "grant:free:free:credit:daily:2025-03-31"
+            "grant:free:free:credit:daily:2025-03-29T00:00:00+01:00",
+            "grant:free:free:credit:daily:2025-03-30T00:00:00+01:00",
+            "grant:free:free:credit:daily:2025-03-31T00:00:00+02:00"
         ]
     );
 }

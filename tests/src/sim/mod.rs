@@ -378,21 +378,24 @@ impl Sim {
     }
 
     async fn one_step(&mut self) -> Result<(), String> {
+        if self.suspended && self.rng.random_bool(0.1) {
+            return self.toggle_suspension().await;
+        }
         let profile = self.profile();
         let roll = self.rng.random_range(0..100);
         match roll {
-            0..=29 => self.charge(profile).await,
-            30..=39 => self.hold(profile).await,
-            40..=47 => self.settle(profile, Route::Capture).await,
-            48..=52 => self.settle(profile, Route::Release).await,
-            53..=64 => self.top_up(profile).await,
-            65..=72 => self.refund(profile).await,
-            73..=81 => self.replay().await,
-            82..=84 => self.conflict().await,
-            85..=87 => self.quote(profile).await,
-            88..=89 => self.read(profile).await,
-            90..=95 => self.jump().await,
-            96..=97 => self.walk().await,
+            0..=31 => self.charge(profile).await,
+            32..=41 => self.hold(profile).await,
+            42..=49 => self.settle(profile, Route::Capture).await,
+            50..=54 => self.settle(profile, Route::Release).await,
+            55..=63 => self.top_up(profile).await,
+            64..=71 => self.refund(profile).await,
+            72..=80 => self.replay().await,
+            81..=83 => self.conflict().await,
+            84..=86 => self.quote(profile).await,
+            87..=88 => self.read(profile).await,
+            89..=95 => self.jump().await,
+            96..=98 => self.walk().await,
             _ => self.toggle_suspension().await,
         }
     }
@@ -424,8 +427,8 @@ impl Sim {
         let account = profile.account;
         let id = self.next_id(account, "h");
         let (feature, inputs) = profile.usage(&mut self.rng);
-        let ttl = [30, 120, 600, 3600]
-            .get(self.rng.random_range(0..4))
+        let ttl = [30, 300, 900, 3600, 3600]
+            .get(self.rng.random_range(0..5))
             .copied()
             .unwrap_or(600);
         let body = json!({ "id": id, "feature": feature, "inputs": inputs, "ttl_seconds": ttl });
@@ -828,7 +831,13 @@ impl Sim {
                     ));
                 }
                 self.report.retries += 1;
-                let kind = format!("{} {}", reply.status.as_u16(), reply.problem_type().unwrap_or("?"));
+                let kind = format!(
+                    "{} {} on {} {}",
+                    reply.status.as_u16(),
+                    reply.problem_type().unwrap_or("?"),
+                    request.method,
+                    route_pattern(&request.path)
+                );
                 *self.report.retried_answers.entry(kind).or_default() += 1;
                 continue;
             }
@@ -976,6 +985,24 @@ impl Sim {
         }
         Ok(())
     }
+}
+
+/// `/v1/accounts/sim-line/holds/h1/capture?x` → `/v1/accounts/{account}/holds/{hold}/capture`.
+fn route_pattern(path: &str) -> String {
+    let path = path.split('?').next().unwrap_or_default();
+    let parts: Vec<&str> = path.split('/').collect();
+    let mut out = Vec::new();
+    for (index, part) in parts.iter().enumerate() {
+        let previous = index.checked_sub(1).and_then(|i| parts.get(i)).copied();
+        out.push(match previous {
+            Some("accounts") => "{account}",
+            Some("holds") => "{hold}",
+            Some("statements") => "{cycle}",
+            Some("keys") => "{id}",
+            _ => part,
+        });
+    }
+    out.join("/")
 }
 
 fn answer_of(reply: &Reply) -> Answer {

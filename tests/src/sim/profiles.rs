@@ -167,7 +167,7 @@ pub const PROFILES: [Profile; 4] = [
         reasons: &["duplicate", "internal_error"],
         refused_reason: "legal",
         credit_line: None,
-        max_top_up: 600,
+        max_top_up: 250,
         usage: imagineart_usage,
     },
     Profile {
@@ -179,7 +179,7 @@ pub const PROFILES: [Profile; 4] = [
         reasons: &["duplicate", "internal_error"],
         refused_reason: "legal",
         credit_line: None,
-        max_top_up: 150,
+        max_top_up: 40,
         usage: invideo_usage,
     },
     Profile {
@@ -191,7 +191,7 @@ pub const PROFILES: [Profile; 4] = [
         reasons: &["duplicate", "internal_error"],
         refused_reason: "legal",
         credit_line: None,
-        max_top_up: 800,
+        max_top_up: 200,
         usage: ai_engine_usage,
     },
 ];
@@ -206,7 +206,7 @@ pub const FALLBACK: Profile = Profile {
     reasons: &["dispute", "internal_error", "legal"],
     refused_reason: "duplicate",
     credit_line: Some(("credit", "10000")),
-    max_top_up: 400,
+    max_top_up: 120,
     usage: imini_usage,
 };
 
