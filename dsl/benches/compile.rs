@@ -2,7 +2,12 @@
 //! so that it fits in a Lambda's init).
 //!
 //! Run: `cargo bench -p credits-dsl --bench compile`.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
 
 use std::hint::black_box;
 
@@ -11,11 +16,20 @@ use credits_dsl::{RateLibrary, compile_source};
 
 /// Every file of `rates/`, embedded so the benchmark measures no I/O.
 const RATES: [(&str, &str); 6] = [
-    ("ai-engine.rates", include_str!("../../rates/ai-engine.rates")),
-    ("imagineart.rates", include_str!("../../rates/imagineart.rates")),
+    (
+        "ai-engine.rates",
+        include_str!("../../rates/ai-engine.rates"),
+    ),
+    (
+        "imagineart.rates",
+        include_str!("../../rates/imagineart.rates"),
+    ),
     ("imentiv.rates", include_str!("../../rates/imentiv.rates")),
     ("imini.rates", include_str!("../../rates/imini.rates")),
-    ("imini@2026-12-01.rates", include_str!("../../rates/imini@2026-12-01.rates")),
+    (
+        "imini@2026-12-01.rates",
+        include_str!("../../rates/imini@2026-12-01.rates"),
+    ),
     ("invideo.rates", include_str!("../../rates/invideo.rates")),
 ];
 

@@ -9,13 +9,21 @@
 //!
 //! Run: `cargo bench -p credits-dsl --bench rating`. After divan's table, a direct
 //! measurement prints the compiled/hand-written ratios.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
 
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use credits_dsl::usage::RawValue;
-use credits_dsl::{InputValue, RateBook, RatedAmount, Rating, RatingContext, Usage, compile_source};
+use credits_dsl::{
+    InputKind, InputValue, RateBook, RatedAmount, Rating, RatingContext, RatingLine, Usage,
+    compile_source, literal,
+};
 use rust_decimal::{Decimal, RoundingStrategy};
 
 const INVIDEO: &str = include_str!("../../rates/invideo.rates");
@@ -161,87 +169,276 @@ fn video_emotion_by_hand(usage: &Usage, version: &str) -> Option<Rating> {
     Some(rating)
 }
 
+// ---- the same prices, hand-written with the same explanation lines ------------------------
+
+/// `SOURCE: INPUT QUANTITY = AMOUNT credit`, built the cheap way (no `format!`), as a careful
+/// hand-writer would.
+fn line(
+    source: &str,
+    input: &str,
+    quantity: Option<(&InputKind, Decimal)>,
+    amount: Decimal,
+) -> RatingLine {
+    let mut text = String::with_capacity(source.len() + 48);
+    text.push_str(source);
+    text.push_str(": ");
+    text.push_str(input);
+    text.push(' ');
+    if let Some((kind, value)) = quantity {
+        literal::push_quantity(&mut text, kind, value);
+    }
+    text.push_str(" = ");
+    literal::push_decimal(&mut text, amount);
+    text.push_str(" credit");
+    RatingLine {
+        text,
+        unit: Some("credit".to_owned()),
+        amount: Some(amount),
+    }
+}
+
+fn generative_video_explained(usage: &Usage, version: &str) -> Option<Rating> {
+    let mut seconds = quantity(usage, "duration")?;
+    if flag(usage, "ad")? && seconds < Decimal::from(30) {
+        seconds = Decimal::from(30);
+    }
+    let seconds = seconds.round_dp_with_strategy(0, RoundingStrategy::AwayFromZero);
+    let (per_minute, source) = match choice(usage, "model")? {
+        "pro" => (
+            Decimal::from(20),
+            "base 20 credit per minute when model is pro",
+        ),
+        "ultra" => (
+            Decimal::from(40),
+            "base 40 credit per minute when model is ultra",
+        ),
+        _ => return None,
+    };
+    let minute = Decimal::from(60);
+    let mut lines = Vec::with_capacity(3);
+    let base = per_minute.checked_mul(seconds)?.checked_div(minute)?;
+    lines.push(line(
+        source,
+        "duration",
+        Some((&InputKind::Duration, seconds)),
+        base,
+    ));
+    let mut credit = base;
+    if flag(usage, "actor")? {
+        let started = seconds
+            .checked_div(minute)?
+            .round_dp_with_strategy(0, RoundingStrategy::AwayFromZero);
+        let actor = Decimal::from(5).checked_mul(started)?;
+        let shown = started.checked_mul(minute)?;
+        lines.push(line(
+            "add 5 credit per minute rounded up when actor",
+            "duration",
+            Some((&InputKind::Duration, shown)),
+            actor,
+        ));
+        credit = credit.checked_add(actor)?;
+    }
+    let mut rating = credits("generative_video", version, credit)?;
+    rating.lines = lines;
+    Some(rating)
+}
+
+fn text_emotion_explained(usage: &Usage, version: &str) -> Option<Rating> {
+    let hundred = Decimal::ONE_HUNDRED;
+    let words = quantity(usage, "words")?
+        .checked_div(hundred)?
+        .round_dp_with_strategy(0, RoundingStrategy::AwayFromZero)
+        .checked_mul(hundred)?;
+    let (per_hundred, source) = match usage.channel.as_deref().unwrap_or("web") {
+        "web" => (
+            Decimal::from(2),
+            "base 2 credit per 100 words when channel is web",
+        ),
+        "api" => (
+            Decimal::ONE,
+            "base 1 credit per 100 words when channel is api",
+        ),
+        _ => return None,
+    };
+    let credit = per_hundred.checked_mul(words)?.checked_div(hundred)?;
+    let mut lines = Vec::with_capacity(2);
+    lines.push(line(
+        source,
+        "words",
+        Some((&InputKind::Count, words)),
+        credit,
+    ));
+    let mut rating = credits("text_emotion", version, credit)?;
+    if rating.amounts[0].amount < Decimal::ONE {
+        rating.amounts[0].amount = Decimal::ONE;
+        rating.amounts[0].amount_minor = 100;
+    }
+    rating.lines = lines;
+    Some(rating)
+}
+
+fn video_emotion_explained(usage: &Usage, version: &str) -> Option<Rating> {
+    let seconds =
+        quantity(usage, "duration")?.round_dp_with_strategy(0, RoundingStrategy::AwayFromZero);
+    let (per_second, source) = match usage.channel.as_deref().unwrap_or("web") {
+        "web" => (Decimal::ONE, "base 1 credit per second when channel is web"),
+        "api" => (
+            Decimal::new(5, 1),
+            "base 0.5 credit per second when channel is api",
+        ),
+        _ => return None,
+    };
+    let credit = per_second.checked_mul(seconds)?;
+    let mut lines = Vec::with_capacity(2);
+    lines.push(line(
+        source,
+        "duration",
+        Some((&InputKind::Duration, seconds)),
+        credit,
+    ));
+    let mut rating = credits("video_emotion", version, credit)?;
+    if rating.amounts[0].amount < Decimal::ONE {
+        rating.amounts[0].amount = Decimal::ONE;
+        rating.amounts[0].amount_minor = 100;
+    }
+    rating.lines = lines;
+    Some(rating)
+}
+
+/// Feature, its book, a usage, and the hand-written rater without and with lines.
 type Case = (
     &'static str,
     fn() -> RateBook,
     fn(&RateBook) -> Usage,
     fn(&Usage, &str) -> Option<Rating>,
+    fn(&Usage, &str) -> Option<Rating>,
 );
 
 const CASES: [Case; 3] = [
-    ("generative_video", invideo, generative_video_usage, generative_video_by_hand),
-    ("text_emotion", imentiv, text_emotion_usage, text_emotion_by_hand),
-    ("video_emotion", imentiv, video_emotion_usage, video_emotion_by_hand),
+    (
+        "generative_video",
+        invideo,
+        generative_video_usage,
+        generative_video_by_hand,
+        generative_video_explained,
+    ),
+    (
+        "text_emotion",
+        imentiv,
+        text_emotion_usage,
+        text_emotion_by_hand,
+        text_emotion_explained,
+    ),
+    (
+        "video_emotion",
+        imentiv,
+        video_emotion_usage,
+        video_emotion_by_hand,
+        video_emotion_explained,
+    ),
 ];
 
 // ---- divan ----------------------------------------------------------------------------------
 
 #[divan::bench(args = ["generative_video", "text_emotion", "video_emotion"])]
 fn compiled_rate(bencher: divan::Bencher, feature: &str) {
-    let (_, book, make_usage, _) = CASES.iter().find(|case| case.0 == feature).unwrap();
+    let (_, book, make_usage, _, _) = CASES.iter().find(|case| case.0 == feature).unwrap();
     let book = book();
     let usage = make_usage(&book);
-    bencher.bench_local(|| book.rate(black_box(&usage), RatingContext::default()).unwrap());
+    bencher.bench_local(|| {
+        book.rate(black_box(&usage), RatingContext::default())
+            .unwrap()
+    });
 }
 
 #[divan::bench(args = ["generative_video", "text_emotion", "video_emotion"])]
 fn compiled_rate_amounts(bencher: divan::Bencher, feature: &str) {
-    let (_, book, make_usage, _) = CASES.iter().find(|case| case.0 == feature).unwrap();
+    let (_, book, make_usage, _, _) = CASES.iter().find(|case| case.0 == feature).unwrap();
     let book = book();
     let usage = make_usage(&book);
-    bencher
-        .bench_local(|| book.rate_amounts(black_box(&usage), RatingContext::default()).unwrap());
+    bencher.bench_local(|| {
+        book.rate_amounts(black_box(&usage), RatingContext::default())
+            .unwrap()
+    });
 }
 
 #[divan::bench(args = ["generative_video", "text_emotion", "video_emotion"])]
 fn hand_written(bencher: divan::Bencher, feature: &str) {
-    let (_, book, make_usage, by_hand) = CASES.iter().find(|case| case.0 == feature).unwrap();
+    let (_, book, make_usage, by_hand, _) = CASES.iter().find(|case| case.0 == feature).unwrap();
     let book = book();
     let usage = make_usage(&book);
     let version = book.rates_version.clone();
     bencher.bench_local(|| by_hand(black_box(&usage), &version).unwrap());
 }
 
+#[divan::bench(args = ["generative_video", "text_emotion", "video_emotion"])]
+fn hand_written_with_lines(bencher: divan::Bencher, feature: &str) {
+    let (_, book, make_usage, _, explained) = CASES.iter().find(|case| case.0 == feature).unwrap();
+    let book = book();
+    let usage = make_usage(&book);
+    let version = book.rates_version.clone();
+    bencher.bench_local(|| explained(black_box(&usage), &version).unwrap());
+}
+
 // ---- ratios ---------------------------------------------------------------------------------
 
-/// Nanoseconds per call of `run`: the best of several batches, so that another process on a
-/// shared machine inflates no result.
-fn per_call(mut run: impl FnMut()) -> f64 {
-    const BATCH: u32 = 20_000;
-    let mut best = Duration::MAX;
-    for _ in 0..15 {
-        let start = Instant::now();
-        for _ in 0..BATCH {
-            run();
+/// Nanoseconds per call of each of `runs`: batches of the three are interleaved and the
+/// best batch of each kept, so that another process on a shared machine slows neither side
+/// more than the other and inflates no result.
+fn per_call<const N: usize>(runs: &mut [&mut dyn FnMut(); N]) -> [f64; N] {
+    const BATCH: u32 = 5_000;
+    const ROUNDS: usize = 60;
+    let mut best = [Duration::MAX; N];
+    for _ in 0..ROUNDS {
+        for (run, best) in runs.iter_mut().zip(best.iter_mut()) {
+            let start = Instant::now();
+            for _ in 0..BATCH {
+                run();
+            }
+            *best = (*best).min(start.elapsed());
         }
-        best = best.min(start.elapsed());
     }
-    best.as_secs_f64() * 1e9 / f64::from(BATCH)
+    best.map(|duration| duration.as_secs_f64() * 1e9 / f64::from(BATCH))
 }
 
 fn ratios() {
     println!();
-    println!("compiled ÷ hand-written (best of 15 batches of 20,000 calls):");
-    for (feature, book, make_usage, by_hand) in CASES {
+    println!("compiled ÷ hand-written (best of 60 interleaved batches of 5,000 calls):");
+    for (feature, book, make_usage, by_hand, by_hand_explained) in CASES {
         let book = book();
         let usage = make_usage(&book);
         let version = book.rates_version.clone();
-        // Same prices, same output.
+        // Same prices, same output: amounts alone, and amounts with the same lines.
         let expected = by_hand(&usage, &version).unwrap();
         let charged = book.rate_amounts(&usage, RatingContext::default()).unwrap();
-        assert_eq!(charged, expected, "{feature}: compiled and hand-written disagree");
-        let hand = per_call(|| {
-            black_box(by_hand(black_box(&usage), &version));
-        });
-        let amounts = per_call(|| {
-            black_box(book.rate_amounts(black_box(&usage), RatingContext::default()).ok());
-        });
-        let explained = per_call(|| {
-            black_box(book.rate(black_box(&usage), RatingContext::default()).ok());
-        });
+        assert_eq!(
+            charged, expected,
+            "{feature}: compiled and hand-written disagree"
+        );
+        let expected = by_hand_explained(&usage, &version).unwrap();
+        let quoted = book.rate(&usage, RatingContext::default()).unwrap();
+        assert_eq!(quoted, expected, "{feature}: explanations disagree");
+        let [hand, amounts, hand_explained, explained] = per_call(&mut [
+            &mut || {
+                black_box(by_hand(black_box(&usage), &version));
+            },
+            &mut || {
+                black_box(
+                    book.rate_amounts(black_box(&usage), RatingContext::default())
+                        .ok(),
+                );
+            },
+            &mut || {
+                black_box(by_hand_explained(black_box(&usage), &version));
+            },
+            &mut || {
+                black_box(book.rate(black_box(&usage), RatingContext::default()).ok());
+            },
+        ]);
         println!(
-            "  {feature:<17} hand-written {hand:>6.0} ns | rate_amounts {amounts:>6.0} ns ({:.2}x) | rate with lines {explained:>6.0} ns ({:.2}x)",
+            "  {feature:<17} amounts: hand {hand:>4.0} ns, rate_amounts {amounts:>4.0} ns = {:.2}x | with lines: hand {hand_explained:>4.0} ns, rate {explained:>4.0} ns = {:.2}x | rate ÷ hand without lines = {:.2}x",
             amounts / hand,
+            explained / hand_explained,
             explained / hand
         );
     }

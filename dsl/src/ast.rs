@@ -376,7 +376,10 @@ pub enum Every<'a> {
     Daily(Span),
     Once(Span),
     /// `every WORD` (`every cycle`).
-    Every { word: Token<'a>, span: Span },
+    Every {
+        word: Token<'a>,
+        span: Span,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -392,7 +395,10 @@ pub enum ExpiryKind<'a> {
     /// `end of WORD` (`day`, `cycle`).
     EndOf(Token<'a>),
     /// `after N WORD` (`days`, `cycles`).
-    After { number: Token<'a>, unit: Token<'a> },
+    After {
+        number: Token<'a>,
+        unit: Token<'a>,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -406,7 +412,10 @@ pub enum RolloverKind<'a> {
     WhileSubscribed,
     UpTo(Amount<'a>),
     /// `N cycles`.
-    Cycles { number: Token<'a>, unit: Token<'a> },
+    Cycles {
+        number: Token<'a>,
+        unit: Token<'a>,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

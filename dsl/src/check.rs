@@ -39,9 +39,23 @@ pub(crate) struct Checked {
 
 const NAME_HELP: &str =
     "names use lowercase letters, digits and `_`, and start with a letter, such as `video_minute`";
-const REFUND_REASONS: &[&str] = &["duplicate", "internal_error", "legal", "dispute", "goodwill"];
+const REFUND_REASONS: &[&str] = &[
+    "duplicate",
+    "internal_error",
+    "legal",
+    "dispute",
+    "goodwill",
+];
 const INPUT_KINDS: &[&str] = &[
-    "duration", "words", "characters", "images", "tokens", "requests", "data", "count", "choice",
+    "duration",
+    "words",
+    "characters",
+    "images",
+    "tokens",
+    "requests",
+    "data",
+    "count",
+    "choice",
     "flag",
 ];
 const ROUNDING_MODES: &[&str] = &["up", "down", "half-up", "half-even", "half-down"];
@@ -176,12 +190,17 @@ fn backticked_and(values: &[&str]) -> String {
 fn unit_word_of(text: &str) -> Option<&str> {
     let start = text.find(|c: char| c.is_ascii_alphabetic())?;
     let rest = text.get(start..)?;
-    let end = rest.find(|c: char| !c.is_ascii_alphabetic()).unwrap_or(rest.len());
+    let end = rest
+        .find(|c: char| !c.is_ascii_alphabetic())
+        .unwrap_or(rest.len());
     rest.get(..end)
 }
 
 fn is_measured(kind: &InputKind) -> bool {
-    !matches!(kind, InputKind::Choice(_) | InputKind::Flag | InputKind::Count)
+    !matches!(
+        kind,
+        InputKind::Choice(_) | InputKind::Flag | InputKind::Count
+    )
 }
 
 fn is_quantity(kind: &InputKind) -> bool {
@@ -335,7 +354,9 @@ impl<'a> Checker<'a> {
         let value = self.number(token)?;
         let whole = if value.fract().is_zero() {
             u64::try_from(value.mantissa()).ok().and_then(|mantissa| {
-                10u64.checked_pow(value.scale()).map(|divisor| mantissa / divisor)
+                10u64
+                    .checked_pow(value.scale())
+                    .map(|divisor| mantissa / divisor)
             })
         } else {
             None
@@ -372,7 +393,12 @@ impl<'a> Checker<'a> {
     }
 
     /// An amount in a unit's minor units (`12000 credit` → 1_200_000 at scale 2).
-    fn minor(&mut self, amount: &ast::Amount<'_>, unit: UnitRef<'_>, positive: bool) -> Option<i64> {
+    fn minor(
+        &mut self,
+        amount: &ast::Amount<'_>,
+        unit: UnitRef<'_>,
+        positive: bool,
+    ) -> Option<i64> {
         let value = self.amount(amount.number, positive, "the amount")?;
         match to_minor(value, unit.scale) {
             Some(minor) => Some(minor),
@@ -417,7 +443,10 @@ impl<'a> Checker<'a> {
         } else {
             did_you_mean(token.text, names.iter().copied(), || {
                 if names.is_empty() {
-                    format!("declare it at the top of the file, such as `unit {} scale 2 round half-up`", token.text)
+                    format!(
+                        "declare it at the top of the file, such as `unit {} scale 2 round half-up`",
+                        token.text
+                    )
                 } else {
                     format!(
                         "the units are {}; declare new ones at the top of the file, such as `unit {} scale 2 round half-up`",
@@ -436,19 +465,30 @@ impl<'a> Checker<'a> {
     }
 
     fn input<'s>(&mut self, scope: &'s Scope<'_>, token: Token<'_>) -> Option<&'s ScopeInput<'s>> {
-        if let Some(input) = scope.inputs.iter().find(|input| input.input.name == token.text) {
+        if let Some(input) = scope
+            .inputs
+            .iter()
+            .find(|input| input.input.name == token.text)
+        {
             return Some(input);
         }
         if scope.broken.contains(&token.text) {
             return None;
         }
-        let names: Vec<&str> = scope.inputs.iter().map(|input| input.input.name.as_str()).collect();
+        let names: Vec<&str> = scope
+            .inputs
+            .iter()
+            .map(|input| input.input.name.as_str())
+            .collect();
         let help = if token.text == "channel" {
             "`channel` is not an input: declare the channels at the top of the file, such as `channels web, api default web`".to_owned()
         } else {
             did_you_mean(token.text, names.iter().copied(), || {
                 if names.is_empty() {
-                    format!("declare it in the feature, such as `input {}: duration max 1h`", token.text)
+                    format!(
+                        "declare it in the feature, such as `input {}: duration max 1h`",
+                        token.text
+                    )
                 } else {
                     format!(
                         "the inputs of `{}` are {}; declare new ones with `input`",
@@ -467,7 +507,11 @@ impl<'a> Checker<'a> {
         None
     }
 
-    fn feature_scope<'s>(&mut self, scopes: &'s [Scope<'_>], token: Token<'_>) -> Option<&'s Scope<'s>> {
+    fn feature_scope<'s>(
+        &mut self,
+        scopes: &'s [Scope<'_>],
+        token: Token<'_>,
+    ) -> Option<&'s Scope<'s>> {
         if let Some(scope) = scopes.iter().find(|scope| scope.name.text == token.text) {
             return Some(scope);
         }
@@ -509,9 +553,15 @@ impl<'a> Checker<'a> {
             let keyword = top.kind.keyword();
             if !matches!(
                 top.kind,
-                ast::TopKind::Unit(_) | ast::TopKind::Feature(_) | ast::TopKind::Plan(_) | ast::TopKind::Expect(_)
+                ast::TopKind::Unit(_)
+                    | ast::TopKind::Feature(_)
+                    | ast::TopKind::Plan(_)
+                    | ast::TopKind::Expect(_)
             ) {
-                if let Some((_, first)) = seen.iter().find(|(seen_keyword, _)| *seen_keyword == keyword) {
+                if let Some((_, first)) = seen
+                    .iter()
+                    .find(|(seen_keyword, _)| *seen_keyword == keyword)
+                {
                     let first = *first;
                     self.push(BookError::DuplicateStatement {
                         keyword: keyword.to_owned(),
@@ -597,7 +647,10 @@ impl<'a> Checker<'a> {
         }
 
         let (stem, file_date) = file_stem(file_name);
-        if let Some(name) = book_name && name.text != stem && !stem.is_empty() {
+        if let Some(name) = book_name
+            && name.text != stem
+            && !stem.is_empty()
+        {
             self.push(BookError::BookName {
                 name: name.text.to_owned(),
                 file: file_name.rsplit(['/', '\\']).next().unwrap_or(file_name).to_owned(),
@@ -608,7 +661,10 @@ impl<'a> Checker<'a> {
                 ),
             });
         }
-        if let (Some(file_date), Some((date, span))) = (file_date, effective) && let Ok(parsed) = NaiveDate::parse_from_str(file_date, "%Y-%m-%d") && parsed != date {
+        if let (Some(file_date), Some((date, span))) = (file_date, effective)
+            && let Ok(parsed) = NaiveDate::parse_from_str(file_date, "%Y-%m-%d")
+            && parsed != date
+        {
             self.push(BookError::FileDate {
                 book: stem.to_owned(),
                 file_date: file_date.to_owned(),
@@ -632,7 +688,10 @@ impl<'a> Checker<'a> {
                 });
             }
             self.name("feature", block.name);
-            if let Some(first) = feature_names.iter().find(|name| name.text == block.name.text) {
+            if let Some(first) = feature_names
+                .iter()
+                .find(|name| name.text == block.name.text)
+            {
                 let first = first.span;
                 self.duplicate("feature", block.name.text, first, block.name.span);
             } else {
@@ -697,7 +756,9 @@ impl<'a> Checker<'a> {
             })
             .collect();
         let book = RateBook {
-            name: book_name.map(|name| name.text.to_owned()).unwrap_or_default(),
+            name: book_name
+                .map(|name| name.text.to_owned())
+                .unwrap_or_default(),
             title,
             effective: effective.map(|(date, _)| date).unwrap_or_default(),
             time_zone,
@@ -826,7 +887,9 @@ impl<'a> Checker<'a> {
             }
         }
         let default = match channels.default {
-            Some(default) if names.iter().any(|name| name.text == default.text) => default.text.to_owned(),
+            Some(default) if names.iter().any(|name| name.text == default.text) => {
+                default.text.to_owned()
+            }
             Some(default) => {
                 let listed: Vec<&str> = names.iter().map(|name| name.text).collect();
                 self.unknown_channel(default, &listed);
@@ -838,7 +901,9 @@ impl<'a> Checker<'a> {
                     span,
                     "the channels have no `default`".to_owned(),
                     "no default",
-                    format!("say which channel a request without one uses, such as `default {first}`"),
+                    format!(
+                        "say which channel a request without one uses, such as `default {first}`"
+                    ),
                 );
                 String::new()
             }
@@ -851,7 +916,11 @@ impl<'a> Checker<'a> {
 
     // ---- Features -------------------------------------------------------------------------
 
-    fn feature(&mut self, block: &ast::Block<'a>, feature_names: &[Token<'a>]) -> (Feature, Scope<'a>) {
+    fn feature(
+        &mut self,
+        block: &ast::Block<'a>,
+        feature_names: &[Token<'a>],
+    ) -> (Feature, Scope<'a>) {
         let feature_name = block.name.text;
         let mut scope = Scope {
             name: block.name,
@@ -894,7 +963,11 @@ impl<'a> Checker<'a> {
                     });
                     continue;
                 }
-                if let Some(first) = scope.inputs.iter().find(|input| input.input.name == decl.name.text) {
+                if let Some(first) = scope
+                    .inputs
+                    .iter()
+                    .find(|input| input.input.name == decl.name.text)
+                {
                     let first = first.token.span;
                     self.duplicate("input", decl.name.text, first, decl.name.span);
                     continue;
@@ -944,12 +1017,22 @@ impl<'a> Checker<'a> {
         for statement in &block.body {
             match &statement.kind {
                 ast::StatementKind::Round(round) => {
-                    self.round_decl(&scope, round, statement.span, &mut quantity_rounding, &mut amount_rounding);
+                    self.round_decl(
+                        &scope,
+                        round,
+                        statement.span,
+                        &mut quantity_rounding,
+                        &mut amount_rounding,
+                    );
                 }
                 ast::StatementKind::Minimum(minimum) => {
-                    if let Some(resolved) =
-                        self.minimum_decl(&scope, minimum, statement.span, &mut minimum_quantities, &mut minimum_amounts)
-                    {
+                    if let Some(resolved) = self.minimum_decl(
+                        &scope,
+                        minimum,
+                        statement.span,
+                        &mut minimum_quantities,
+                        &mut minimum_amounts,
+                    ) {
                         condition_masks.push(resolved);
                     }
                 }
@@ -961,7 +1044,9 @@ impl<'a> Checker<'a> {
                 ast::StatementKind::Multiply(input) => {
                     if let Some(found) = self.input(&scope, *input) {
                         if found.input.kind == InputKind::Count {
-                            if let Some((_, first)) = multipliers.iter().find(|(name, _)| name == input.text) {
+                            if let Some((_, first)) =
+                                multipliers.iter().find(|(name, _)| name == input.text)
+                            {
                                 let first = *first;
                                 self.repeated(
                                     format!("the feature multiplies by `{}` twice", input.text),
@@ -1008,7 +1093,8 @@ impl<'a> Checker<'a> {
                                 "name the core analyses that must have run on the same content first".to_owned(),
                             );
                         } else if !feature_names.iter().any(|name| name.text == feature.text) {
-                            let known: Vec<&str> = feature_names.iter().map(|name| name.text).collect();
+                            let known: Vec<&str> =
+                                feature_names.iter().map(|name| name.text).collect();
                             self.push(BookError::UnknownFeature {
                                 name: feature.text.to_owned(),
                                 span: feature.span.into(),
@@ -1047,7 +1133,11 @@ impl<'a> Checker<'a> {
                 InputKind::Data => "1 MB",
                 _ => continue,
             };
-            if quantity_rounding.iter().any(|(rounding, _)| rounding.input == input) || reported_inputs.contains(&input) {
+            if quantity_rounding
+                .iter()
+                .any(|(rounding, _)| rounding.input == input)
+                || reported_inputs.contains(&input)
+            {
                 continue;
             }
             reported_inputs.push(input);
@@ -1070,11 +1160,19 @@ impl<'a> Checker<'a> {
         units.sort();
         let mut resolved_rounding = Vec::new();
         for unit_name in &units {
-            if let Some((rounding, _)) = amount_rounding.iter().find(|(rounding, _)| &rounding.unit == unit_name) {
+            if let Some((rounding, _)) = amount_rounding
+                .iter()
+                .find(|(rounding, _)| &rounding.unit == unit_name)
+            {
                 resolved_rounding.push(rounding.clone());
                 continue;
             }
-            let Some(unit) = self.units.iter().find(|unit| unit.name == unit_name).copied() else {
+            let Some(unit) = self
+                .units
+                .iter()
+                .find(|unit| unit.name == unit_name)
+                .copied()
+            else {
                 continue;
             };
             match unit.rounding {
@@ -1106,10 +1204,20 @@ impl<'a> Checker<'a> {
         }
         for (minimum, span) in &minimum_amounts {
             if !units.contains(&minimum.unit) {
-                self.never_charged(*span, &minimum.unit, feature_name, "sets a minimum charge of");
+                self.never_charged(
+                    *span,
+                    &minimum.unit,
+                    feature_name,
+                    "sets a minimum charge of",
+                );
             }
         }
-        if rules.is_empty() && !block.body.iter().any(|statement| matches!(statement.kind, ast::StatementKind::Rule(_))) {
+        if rules.is_empty()
+            && !block
+                .body
+                .iter()
+                .any(|statement| matches!(statement.kind, ast::StatementKind::Rule(_)))
+        {
             self.push(BookError::InvalidPrice {
                 message: format!("feature `{feature_name}` has no price"),
                 span: block.name.span.into(),
@@ -1121,13 +1229,23 @@ impl<'a> Checker<'a> {
         let feature = Feature {
             name: feature_name.to_owned(),
             title: block.title.map(|title| title.unquoted().to_owned()),
-            inputs: scope.inputs.iter().map(|input| input.input.clone()).collect(),
+            inputs: scope
+                .inputs
+                .iter()
+                .map(|input| input.input.clone())
+                .collect(),
             minimum_quantities,
-            quantity_rounding: quantity_rounding.into_iter().map(|(rounding, _)| rounding).collect(),
+            quantity_rounding: quantity_rounding
+                .into_iter()
+                .map(|(rounding, _)| rounding)
+                .collect(),
             rules: rules.into_iter().map(|info| info.rule).collect(),
             multipliers: multipliers.into_iter().map(|(name, _)| name).collect(),
             amount_rounding: resolved_rounding,
-            minimum_amounts: minimum_amounts.into_iter().map(|(minimum, _)| minimum).collect(),
+            minimum_amounts: minimum_amounts
+                .into_iter()
+                .map(|(minimum, _)| minimum)
+                .collect(),
             first_request_free: first_free.is_some(),
             requires_prior: requires_prior.map(|(names, _)| names).unwrap_or_default(),
             units,
@@ -1181,7 +1299,10 @@ impl<'a> Checker<'a> {
                         message: format!("choice `{}` lists no names", decl.name.text),
                         span: decl.kind.span.into(),
                         label: "no names".to_owned(),
-                        help: format!("list the names it can take, such as `input {}: choice(standard, pro)`", decl.name.text),
+                        help: format!(
+                            "list the names it can take, such as `input {}: choice(standard, pro)`",
+                            decl.name.text
+                        ),
                     });
                     return None;
                 };
@@ -1209,7 +1330,10 @@ impl<'a> Checker<'a> {
                         message: format!("choice `{}` lists no names", decl.name.text),
                         span: decl.kind.span.into(),
                         label: "no names".to_owned(),
-                        help: format!("list the names it can take, such as `input {}: choice(standard, pro)`", decl.name.text),
+                        help: format!(
+                            "list the names it can take, such as `input {}: choice(standard, pro)`",
+                            decl.name.text
+                        ),
                     });
                     return None;
                 }
@@ -1233,7 +1357,10 @@ impl<'a> Checker<'a> {
                 message: format!("only a `choice` lists names, not `{}`", decl.kind.text),
                 span: decl.kind.span.to(span).into(),
                 label: "names in parentheses".to_owned(),
-                help: format!("write `input {}: choice(a, b)`, or remove the names", decl.name.text),
+                help: format!(
+                    "write `input {}: choice(a, b)`, or remove the names",
+                    decl.name.text
+                ),
             });
         }
 
@@ -1261,7 +1388,8 @@ impl<'a> Checker<'a> {
                     message: format!("{} has no `max`", kind_phrase(&kind)),
                     span: first.span.into(),
                     label: "not a quantity".to_owned(),
-                    help: "remove `max`: only quantities and counts have a largest value".to_owned(),
+                    help: "remove `max`: only quantities and counts have a largest value"
+                        .to_owned(),
                 });
             }
         } else if is_measured(&kind) {
@@ -1291,7 +1419,9 @@ impl<'a> Checker<'a> {
                 });
             }
             default = self.value(&kind, decl.name.text, *first, "the default");
-            if let (Some(InputValue::Quantity(value)), Some(max)) = (&default, max) && *value > max {
+            if let (Some(InputValue::Quantity(value)), Some(max)) = (&default, max)
+                && *value > max
+            {
                 self.push(BookError::InvalidInput {
                     message: format!("the default of `{}` is more than its `max`", decl.name.text),
                     span: first.span.into(),
@@ -1309,7 +1439,13 @@ impl<'a> Checker<'a> {
     }
 
     /// A value for an input: a quantity, a choice name or `yes`/`no`.
-    fn value(&mut self, kind: &InputKind, input: &str, token: Token<'_>, label: &str) -> Option<InputValue> {
+    fn value(
+        &mut self,
+        kind: &InputKind,
+        input: &str,
+        token: Token<'_>,
+        label: &str,
+    ) -> Option<InputValue> {
         match kind {
             InputKind::Choice(choices) => {
                 if choices.iter().any(|choice| choice == token.text) {
@@ -1371,12 +1507,17 @@ impl<'a> Checker<'a> {
                 return;
             }
             let Some(direction_token) = round.direction else {
-                let example = round.mode.map_or("up", |mode| if mode.text == "down" { "down" } else { "up" });
+                let example = round
+                    .mode
+                    .map_or("up", |mode| if mode.text == "down" { "down" } else { "up" });
                 self.push(BookError::InvalidInput {
                     message: format!("the rounding of `{target}` has no direction"),
                     span: span.into(),
                     label: "up, down or nearest?".to_owned(),
-                    help: format!("write the direction before `to`, such as `round {target} {example} to {}`", round.to.text),
+                    help: format!(
+                        "write the direction before `to`, such as `round {target} {example} to {}`",
+                        round.to.text
+                    ),
                 });
                 return;
             };
@@ -1401,14 +1542,24 @@ impl<'a> Checker<'a> {
             };
             if step.is_zero() {
                 self.push(BookError::InvalidInput {
-                    message: format!("`{target}` is rounded to a step of zero", ),
+                    message: format!("`{target}` is rounded to a step of zero",),
                     span: round.to.span.into(),
                     label: "zero".to_owned(),
-                    help: format!("round to a step above zero, such as `{}`", if kind == InputKind::Duration { "1s" } else { "1" }),
+                    help: format!(
+                        "round to a step above zero, such as `{}`",
+                        if kind == InputKind::Duration {
+                            "1s"
+                        } else {
+                            "1"
+                        }
+                    ),
                 });
                 return;
             }
-            if let Some((_, first)) = quantity_rounding.iter().find(|(rounding, _)| rounding.input == target) {
+            if let Some((_, first)) = quantity_rounding
+                .iter()
+                .find(|(rounding, _)| rounding.input == target)
+            {
                 let first = *first;
                 self.push(BookError::DuplicateStatement {
                     keyword: format!("round {target}"),
@@ -1428,7 +1579,11 @@ impl<'a> Checker<'a> {
             return;
         }
         let Some(unit) = unit else {
-            let mut names: Vec<&str> = scope.inputs.iter().map(|input| input.input.name.as_str()).collect();
+            let mut names: Vec<&str> = scope
+                .inputs
+                .iter()
+                .map(|input| input.input.name.as_str())
+                .collect();
             names.extend(self.units.iter().map(|unit| unit.name));
             let help = did_you_mean(target, names.iter().copied(), || {
                 "round an input's quantity (`round duration up to 1s`) or a unit's amounts (`round credit to 0.01 half-up`)".to_owned()
@@ -1442,12 +1597,18 @@ impl<'a> Checker<'a> {
             return;
         };
         // Amount rounding.
-        if round.to.text.contains(|c: char| c.is_ascii_alphabetic() && c != 'e' && c != 'E') {
+        if round
+            .to
+            .text
+            .contains(|c: char| c.is_ascii_alphabetic() && c != 'e' && c != 'E')
+        {
             self.push(BookError::InvalidInput {
                 message: format!("`{}` is not a precision", round.to.text),
                 span: round.to.span.into(),
                 label: "expected a number".to_owned(),
-                help: format!("amounts round to a decimal step, such as `round {target} to 0.01 half-up`"),
+                help: format!(
+                    "amounts round to a decimal step, such as `round {target} to 0.01 half-up`"
+                ),
             });
             return;
         }
@@ -1480,7 +1641,10 @@ impl<'a> Checker<'a> {
             });
             return;
         }
-        if let Some((_, first)) = amount_rounding.iter().find(|(rounding, _)| rounding.unit == target) {
+        if let Some((_, first)) = amount_rounding
+            .iter()
+            .find(|(rounding, _)| rounding.unit == target)
+        {
             let first = *first;
             self.push(BookError::DuplicateStatement {
                 keyword: format!("round {target}"),
@@ -1540,12 +1704,19 @@ impl<'a> Checker<'a> {
                 c.is_whitespace()
                     || (c.is_ascii_alphabetic()
                         && !((*c == 'e' || *c == 'E')
-                            && text.get(index + 1..).is_some_and(|rest| rest.starts_with(|d: char| d.is_ascii_digit() || d == '-' || d == '+'))))
+                            && text.get(index + 1..).is_some_and(|rest| {
+                                rest.starts_with(|d: char| {
+                                    d.is_ascii_digit() || d == '-' || d == '+'
+                                })
+                            })))
             })
             .map_or(text.len(), |(index, _)| index);
         let number = Token {
             text: text.get(..number_end).unwrap_or(text),
-            span: Span::new(minimum.value.span.start, minimum.value.span.start + number_end),
+            span: Span::new(
+                minimum.value.span.start,
+                minimum.value.span.start + number_end,
+            ),
         };
         let rest = text.get(number_end..).unwrap_or("");
         let unit_text = rest.trim_start();
@@ -1583,7 +1754,10 @@ impl<'a> Checker<'a> {
             return None;
         }
         let amount = self.amount(number, true, "a minimum charge")?;
-        if let Some((_, first)) = amounts.iter().find(|(existing, _)| existing.unit == unit.name) {
+        if let Some((_, first)) = amounts
+            .iter()
+            .find(|(existing, _)| existing.unit == unit.name)
+        {
             let first = *first;
             self.push(BookError::DuplicateStatement {
                 keyword: format!("minimum … {}", unit.name),
@@ -1604,7 +1778,12 @@ impl<'a> Checker<'a> {
 
     // ---- Rules ----------------------------------------------------------------------------
 
-    fn rule_decl(&mut self, scope: &Scope<'_>, decl: &ast::RuleDecl<'_>, span: Span) -> Option<RuleInfo> {
+    fn rule_decl(
+        &mut self,
+        scope: &Scope<'_>,
+        decl: &ast::RuleDecl<'_>,
+        span: Span,
+    ) -> Option<RuleInfo> {
         let role = match decl.role {
             ast::Role::Base => RuleRole::Base,
             ast::Role::Add => RuleRole::Add,
@@ -1612,7 +1791,11 @@ impl<'a> Checker<'a> {
         let resolved = self.condition(scope, decl.when.as_ref());
         let mut times = None;
         let (unit, price) = match &decl.price {
-            ast::PriceDecl::Simple { amount, per, modifiers } => {
+            ast::PriceDecl::Simple {
+                amount,
+                per,
+                modifiers,
+            } => {
                 let unit = self.unit(amount.unit);
                 let value = self.amount(amount.number, false, "a price");
                 let mut of = None;
@@ -1674,7 +1857,9 @@ impl<'a> Checker<'a> {
                 };
                 (unit, price)
             }
-            ast::PriceDecl::Tiers { mode, keyword, of } => self.tiers(scope, decl, *mode, *keyword, *of, span),
+            ast::PriceDecl::Tiers { mode, keyword, of } => {
+                self.tiers(scope, decl, *mode, *keyword, *of, span)
+            }
         };
         let times = match times {
             Some(token) => {
@@ -1713,8 +1898,14 @@ impl<'a> Checker<'a> {
         of: Option<Token<'_>>,
         tiers_input: Option<(&str, &InputKind)>,
     ) -> Option<(String, Decimal)> {
-        let is_literal = quantity.text.starts_with(|c: char| c.is_ascii_digit() || c == '-');
-        let word = if is_literal { unit_word_of(quantity.text) } else { Some(quantity.text) };
+        let is_literal = quantity
+            .text
+            .starts_with(|c: char| c.is_ascii_digit() || c == '-');
+        let word = if is_literal {
+            unit_word_of(quantity.text)
+        } else {
+            Some(quantity.text)
+        };
         let (input_name, kind) = if let Some((name, kind)) = tiers_input {
             (name.to_owned(), kind.clone())
         } else if let Some(of) = of {
@@ -1755,7 +1946,8 @@ impl<'a> Checker<'a> {
                                 Some(UnitWordKind::Duration) => "duration: duration max 4h",
                                 Some(UnitWordKind::Data) => "data: data max 10 GB",
                                 Some(UnitWordKind::Words) => "words: words max 100000",
-                                Some(UnitWordKind::Characters) => "characters: characters max 100000",
+                                Some(UnitWordKind::Characters) =>
+                                    "characters: characters max 100000",
                                 Some(UnitWordKind::Images) => "images: images max 100",
                                 Some(UnitWordKind::Tokens) => "tokens: tokens max 1000000",
                                 Some(UnitWordKind::Requests) => "requests: requests max 1000",
@@ -1766,13 +1958,22 @@ impl<'a> Checker<'a> {
                     return None;
                 }
                 several => {
-                    let names: Vec<&str> = several.iter().map(|input| input.input.name.as_str()).collect();
+                    let names: Vec<&str> = several
+                        .iter()
+                        .map(|input| input.input.name.as_str())
+                        .collect();
                     let first = names.first().copied().unwrap_or("");
                     self.push(BookError::InvalidPrice {
-                        message: format!("several inputs are {describe}: {}", backticked_and(&names)),
+                        message: format!(
+                            "several inputs are {describe}: {}",
+                            backticked_and(&names)
+                        ),
                         span: quantity.span.into(),
                         label: "which input?".to_owned(),
-                        help: format!("say which with `of INPUT`, such as `per {} of {first}`", quantity.text),
+                        help: format!(
+                            "say which with `of INPUT`, such as `per {} of {first}`",
+                            quantity.text
+                        ),
                     });
                     return None;
                 }
@@ -1819,7 +2020,8 @@ impl<'a> Checker<'a> {
                 message: "a price per zero is not a price".to_owned(),
                 span: quantity.span.into(),
                 label: "zero".to_owned(),
-                help: "price per a quantity above zero, such as `per minute` or `per 100 words`".to_owned(),
+                help: "price per a quantity above zero, such as `per minute` or `per 100 words`"
+                    .to_owned(),
             });
             return None;
         }
@@ -1828,12 +2030,32 @@ impl<'a> Checker<'a> {
 
     fn unknown_quantity_unit(&mut self, quantity: Token<'_>, word: &str) {
         let known = [
-            "second", "minute", "hour", "ms", "s", "m", "h", "word", "words", "character",
-            "characters", "image", "images", "token", "tokens", "request", "requests", "KB", "MB",
-            "GB", "TB",
+            "second",
+            "minute",
+            "hour",
+            "ms",
+            "s",
+            "m",
+            "h",
+            "word",
+            "words",
+            "character",
+            "characters",
+            "image",
+            "images",
+            "token",
+            "tokens",
+            "request",
+            "requests",
+            "KB",
+            "MB",
+            "GB",
+            "TB",
         ];
         let help = if self.units.iter().any(|unit| unit.name == word) {
-            format!("`{word}` is a unit of amounts; a price is per a quantity, such as `per minute` or `per 100 words`")
+            format!(
+                "`{word}` is a unit of amounts; a price is per a quantity, such as `per minute` or `per 100 words`"
+            )
         } else {
             did_you_mean(word, known.iter().copied(), || {
                 "quantities are in `second`, `minute`, `hour`, `words`, `characters`, `images`, `tokens`, `requests`, `MB`, `GB`, `TB`, or a plain count".to_owned()
@@ -1856,12 +2078,13 @@ impl<'a> Checker<'a> {
         of: Option<Token<'_>>,
         span: Span,
     ) -> (Option<UnitRef<'a>>, Option<Price>) {
-        let tiers_error = |message: String, span: Span, label: &str, help: &str| BookError::InvalidTiers {
-            message,
-            span: span.into(),
-            label: label.to_owned(),
-            help: help.to_owned(),
-        };
+        let tiers_error =
+            |message: String, span: Span, label: &str, help: &str| BookError::InvalidTiers {
+                message,
+                span: span.into(),
+                label: label.to_owned(),
+                help: help.to_owned(),
+            };
         let mode = match mode.map(|mode| mode.text) {
             Some("graduated") => Some(TierMode::Graduated),
             Some(_) => Some(TierMode::Volume),
@@ -1890,7 +2113,11 @@ impl<'a> Checker<'a> {
         let kind = input.input.kind.clone();
         if !is_quantity(&kind) {
             self.push(tiers_error(
-                format!("`{}` is {} and cannot be tiered", of.text, kind_phrase(&kind)),
+                format!(
+                    "`{}` is {} and cannot be tiered",
+                    of.text,
+                    kind_phrase(&kind)
+                ),
                 of.span,
                 "not a quantity",
                 "tiers measure a quantity input; price choices with `when`",
@@ -1935,7 +2162,9 @@ impl<'a> Checker<'a> {
             let up_to = match tier.up_to {
                 Some(bound) => {
                     let value = self.quantity(&kind, bound, "the tier's bound");
-                    if let (Some(value), Some((previous_value, previous_token))) = (value, previous) && value <= previous_value {
+                    if let (Some(value), Some((previous_value, previous_token))) = (value, previous)
+                        && value <= previous_value
+                    {
                         self.push(BookError::InvalidTiers {
                             message: "tier bounds must increase".to_owned(),
                             span: bound.span.into(),
@@ -1990,7 +2219,9 @@ impl<'a> Checker<'a> {
             }
             let amount = self.amount(tier.amount.number, false, "a price");
             let per = match &tier.per {
-                Some(ast::Per::Per(quantity)) => self.per(scope, *quantity, None, Some((of.text, &kind))),
+                Some(ast::Per::Per(quantity)) => {
+                    self.per(scope, *quantity, None, Some((of.text, &kind)))
+                }
                 Some(ast::Per::Each(each)) => {
                     self.push(tiers_error(
                         "a tier is priced per a quantity, not `each`".to_owned(),
@@ -2002,7 +2233,10 @@ impl<'a> Checker<'a> {
                 }
                 None => {
                     self.push(tiers_error(
-                        format!("the tier price `{} {}` does not say what it is for", tier.amount.number.text, tier.amount.unit.text),
+                        format!(
+                            "the tier price `{} {}` does not say what it is for",
+                            tier.amount.number.text, tier.amount.unit.text
+                        ),
                         tier.amount.span,
                         "no `per`",
                         "write a rate, such as `0.2 credit per GB`",
@@ -2028,7 +2262,11 @@ impl<'a> Checker<'a> {
 
     // ---- Conditions -----------------------------------------------------------------------
 
-    fn condition(&mut self, scope: &Scope<'_>, condition: Option<&ast::Condition<'_>>) -> Option<Resolved> {
+    fn condition(
+        &mut self,
+        scope: &Scope<'_>,
+        condition: Option<&ast::Condition<'_>>,
+    ) -> Option<Resolved> {
         let mut masks: Vec<u64> = scope.dims.iter().map(Dim::full).collect();
         let mut tests = Vec::new();
         let mut ok = true;
@@ -2063,14 +2301,19 @@ impl<'a> Checker<'a> {
                             }
                             None if dim.input == "channel" && !dim.flag => {
                                 ok = false;
-                                let known: Vec<&str> = dim.values.iter().map(String::as_str).collect();
+                                let known: Vec<&str> =
+                                    dim.values.iter().map(String::as_str).collect();
                                 self.unknown_channel(*value, &known);
                             }
                             None => {
                                 ok = false;
-                                let known: Vec<&str> = dim.values.iter().map(String::as_str).collect();
+                                let known: Vec<&str> =
+                                    dim.values.iter().map(String::as_str).collect();
                                 let help = if dim.flag {
-                                    format!("`{}` is a flag: test it with `{}` or `not {}`", dim.input, dim.input, dim.input)
+                                    format!(
+                                        "`{}` is a flag: test it with `{}` or `not {}`",
+                                        dim.input, dim.input, dim.input
+                                    )
                                 } else {
                                     did_you_mean(value.text, known.iter().copied(), || {
                                         format!("`{}` is one of {}", dim.input, backticked(&known))
@@ -2087,12 +2330,21 @@ impl<'a> Checker<'a> {
                     }
                     let lowered = if dim.flag {
                         match mask {
-                            0b01 => Some(Test::Flag { input: dim.input.clone(), expected: false }),
-                            0b10 => Some(Test::Flag { input: dim.input.clone(), expected: true }),
+                            0b01 => Some(Test::Flag {
+                                input: dim.input.clone(),
+                                expected: false,
+                            }),
+                            0b10 => Some(Test::Flag {
+                                input: dim.input.clone(),
+                                expected: true,
+                            }),
                             _ => None,
                         }
                     } else {
-                        Some(Test::OneOf { input: dim.input.clone(), values: names })
+                        Some(Test::OneOf {
+                            input: dim.input.clone(),
+                            values: names,
+                        })
                     };
                     (dim_index, mask, lowered)
                 }
@@ -2120,7 +2372,10 @@ impl<'a> Checker<'a> {
                     (
                         dim_index,
                         if expected { 0b10 } else { 0b01 },
-                        Some(Test::Flag { input: dim.input.clone(), expected }),
+                        Some(Test::Flag {
+                            input: dim.input.clone(),
+                            expected,
+                        }),
                     )
                 }
             };
@@ -2142,7 +2397,12 @@ impl<'a> Checker<'a> {
                             .collect();
                         backticked(&names)
                     };
-                    let reason = format!("`{}` cannot be {} and {} at once", dim.input, describe(before), describe(mask));
+                    let reason = format!(
+                        "`{}` cannot be {} and {} at once",
+                        dim.input,
+                        describe(before),
+                        describe(mask)
+                    );
                     self.push(BookError::Unreachable {
                         reason,
                         span: condition.span.into(),
@@ -2169,7 +2429,9 @@ impl<'a> Checker<'a> {
                 message: "the book declares no channels".to_owned(),
                 span: name.span.into(),
                 label: "no channels".to_owned(),
-                help: "declare them at the top of the file, such as `channels web, api default web`".to_owned(),
+                help:
+                    "declare them at the top of the file, such as `channels web, api default web`"
+                        .to_owned(),
             });
             return None;
         }
@@ -2183,12 +2445,21 @@ impl<'a> Checker<'a> {
     }
 
     /// Conflicting and missing `base` prices, duplicate add-ons, and the combinations limit.
-    fn analyse_rules(&mut self, scope: &Scope<'_>, rules: &[RuleInfo], condition_masks: &[Vec<u64>], complete: bool) {
+    fn analyse_rules(
+        &mut self,
+        scope: &Scope<'_>,
+        rules: &[RuleInfo],
+        condition_masks: &[Vec<u64>],
+        complete: bool,
+    ) {
         // The combinations the feature's conditions tell apart.
         let mut combinations: usize = 1;
         for (index, dim) in scope.dims.iter().enumerate() {
             let full = dim.full();
-            if condition_masks.iter().any(|masks| masks.get(index).is_some_and(|mask| *mask != full)) {
+            if condition_masks
+                .iter()
+                .any(|masks| masks.get(index).is_some_and(|mask| *mask != full))
+            {
                 combinations = combinations.saturating_mul(dim.values.len());
             }
         }
@@ -2232,7 +2503,9 @@ impl<'a> Checker<'a> {
         for unit in units {
             let bases: Vec<&RuleInfo> = rules
                 .iter()
-                .filter(|info| info.rule.role == RuleRole::Base && info.rule.unit == unit && info.reachable)
+                .filter(|info| {
+                    info.rule.role == RuleRole::Base && info.rule.unit == unit && info.reachable
+                })
                 .collect();
             // Conflicts: two rules whose masks meet in every dimension.
             let mut reported: Vec<usize> = Vec::new();
@@ -2257,8 +2530,9 @@ impl<'a> Checker<'a> {
                         .enumerate()
                         .map(|(index, dim)| {
                             let full = dim.full();
-                            let constrained = first.masks.get(index).is_some_and(|mask| *mask != full)
-                                || second.masks.get(index).is_some_and(|mask| *mask != full);
+                            let constrained =
+                                first.masks.get(index).is_some_and(|mask| *mask != full)
+                                    || second.masks.get(index).is_some_and(|mask| *mask != full);
                             let mask = overlap.get(index).copied().unwrap_or(0);
                             (constrained && mask != 0).then(|| mask.trailing_zeros() as usize)
                         })
@@ -2283,7 +2557,9 @@ impl<'a> Checker<'a> {
                 .enumerate()
                 .filter(|(index, dim)| {
                     let full = dim.full();
-                    bases.iter().any(|info| info.masks.get(*index).is_some_and(|mask| *mask != full))
+                    bases
+                        .iter()
+                        .any(|info| info.masks.get(*index).is_some_and(|mask| *mask != full))
                 })
                 .map(|(index, _)| index)
                 .collect();
@@ -2293,7 +2569,9 @@ impl<'a> Checker<'a> {
             for _ in 0..MAX_COMBINATIONS_PER_FEATURE {
                 let priced = bases.iter().any(|info| {
                     tested.iter().zip(&digits).all(|(dim, value)| {
-                        info.masks.get(*dim).is_some_and(|mask| mask >> value & 1 == 1)
+                        info.masks
+                            .get(*dim)
+                            .is_some_and(|mask| mask >> value & 1 == 1)
                     })
                 });
                 if !priced {
@@ -2401,7 +2679,8 @@ impl<'a> Checker<'a> {
         let mut gates = Vec::new();
         let mut credit_lines: Vec<(String, Span)> = Vec::new();
         let mut credit_line_minor = std::collections::BTreeMap::new();
-        let mut alerts_minor: std::collections::BTreeMap<String, Vec<i64>> = std::collections::BTreeMap::new();
+        let mut alerts_minor: std::collections::BTreeMap<String, Vec<i64>> =
+            std::collections::BTreeMap::new();
         let mut window: Option<(u32, Vec<String>, Span)> = None;
         let mut expired: Option<(ExpiredRefund, Span)> = None;
         let mut limits = Limits::default();
@@ -2439,7 +2718,10 @@ impl<'a> Checker<'a> {
                 _ => None,
             };
             if let Some(keyword) = once_keyword {
-                if let Some((_, first)) = seen.iter().find(|(seen_keyword, _)| *seen_keyword == keyword) {
+                if let Some((_, first)) = seen
+                    .iter()
+                    .find(|(seen_keyword, _)| *seen_keyword == keyword)
+                {
                     let first = *first;
                     self.push(BookError::DuplicateStatement {
                         keyword: keyword.to_owned(),
@@ -2461,9 +2743,14 @@ impl<'a> Checker<'a> {
                             "quarterly" => SubscriptionPeriod::Quarterly,
                             "yearly" => SubscriptionPeriod::Yearly,
                             other => {
-                                let help = did_you_mean(other, ["monthly", "quarterly", "yearly"].into_iter(), || {
-                                    "the periods are `monthly`, `quarterly` and `yearly`".to_owned()
-                                });
+                                let help = did_you_mean(
+                                    other,
+                                    ["monthly", "quarterly", "yearly"].into_iter(),
+                                    || {
+                                        "the periods are `monthly`, `quarterly` and `yearly`"
+                                            .to_owned()
+                                    },
+                                );
                                 self.push(BookError::UnknownWord {
                                     what: "subscription period",
                                     name: other.to_owned(),
@@ -2474,7 +2761,10 @@ impl<'a> Checker<'a> {
                             }
                         };
                         if periods.contains(&period) {
-                            let first = names.iter().find(|first| first.text == name.text).map_or(name.span, |first| first.span);
+                            let first = names
+                                .iter()
+                                .find(|first| first.text == name.text)
+                                .map_or(name.span, |first| first.span);
                             self.repeated(
                                 format!("`periods` names `{}` twice", name.text),
                                 first,
@@ -2490,8 +2780,12 @@ impl<'a> Checker<'a> {
                     if grants.len() + grant_keys.len() > 2 * MAX_STATEMENTS_PER_PLAN {
                         continue;
                     }
-                    if let Some(lowered) = self.grant(grant, statement.span, plan_name, has_cycle, &mut used_kinds) {
-                        if let Some((_, first)) = grant_keys.iter().find(|(key, _)| *key == lowered.key) {
+                    if let Some(lowered) =
+                        self.grant(grant, statement.span, plan_name, has_cycle, &mut used_kinds)
+                    {
+                        if let Some((_, first)) =
+                            grant_keys.iter().find(|(key, _)| *key == lowered.key)
+                        {
                             let first = *first;
                             let every = match lowered.every {
                                 GrantEvery::Day => "daily",
@@ -2520,7 +2814,8 @@ impl<'a> Checker<'a> {
                                 format!("`order` names `{}` twice", kind.text),
                                 first,
                                 kind.span,
-                                "list each credit kind once, in the order they are spent".to_owned(),
+                                "list each credit kind once, in the order they are spent"
+                                    .to_owned(),
                             );
                         } else {
                             listed.push(*kind);
@@ -2533,13 +2828,16 @@ impl<'a> Checker<'a> {
                 }
                 ast::StatementKind::Package { name, amount } => {
                     self.name("package", *name);
-                    if let Some(first) = package_names.iter().find(|known| known.text == name.text) {
+                    if let Some(first) = package_names.iter().find(|known| known.text == name.text)
+                    {
                         let first = first.span;
                         self.duplicate("package", name.text, first, name.span);
                         continue;
                     }
                     package_names.push(*name);
-                    if let Some(unit) = self.unit(amount.unit) && let Some(amount_minor) = self.minor(amount, unit, true) {
+                    if let Some(unit) = self.unit(amount.unit)
+                        && let Some(amount_minor) = self.minor(amount, unit, true)
+                    {
                         packages.push(Package {
                             name: name.text.to_owned(),
                             unit: unit.name.to_owned(),
@@ -2548,7 +2846,9 @@ impl<'a> Checker<'a> {
                     }
                 }
                 ast::StatementKind::Gate { feature, when } => {
-                    if let Some(scope) = self.feature_scope(scopes, *feature) && let Some(resolved) = self.condition(scope, when.as_ref()) {
+                    if let Some(scope) = self.feature_scope(scopes, *feature)
+                        && let Some(resolved) = self.condition(scope, when.as_ref())
+                    {
                         gates.push(Gate {
                             feature: feature.text.to_owned(),
                             when: resolved.condition,
@@ -2559,7 +2859,9 @@ impl<'a> Checker<'a> {
                     let Some(unit) = self.unit(amount.unit) else {
                         continue;
                     };
-                    if let Some((_, first)) = credit_lines.iter().find(|(known, _)| known == unit.name) {
+                    if let Some((_, first)) =
+                        credit_lines.iter().find(|(known, _)| known == unit.name)
+                    {
                         let first = *first;
                         self.push(BookError::DuplicateStatement {
                             keyword: format!("credit line … {}", unit.name),
@@ -2585,7 +2887,10 @@ impl<'a> Checker<'a> {
                         if thresholds.contains(&minor) {
                             self.invalid_statement(
                                 amount.span,
-                                format!("the alert below `{} {}` is listed twice", amount.number.text, amount.unit.text),
+                                format!(
+                                    "the alert below `{} {}` is listed twice",
+                                    amount.number.text, amount.unit.text
+                                ),
                                 "repeated",
                                 "list each threshold once".to_owned(),
                             );
@@ -2594,29 +2899,40 @@ impl<'a> Checker<'a> {
                         }
                     }
                 }
-                ast::StatementKind::RefundWindow { days, unit, reasons } => {
-                    let count = self.whole(*days, 1, u64::from(MAX_PERIOD_COUNT), "a number of days");
+                ast::StatementKind::RefundWindow {
+                    days,
+                    unit,
+                    reasons,
+                } => {
+                    let count =
+                        self.whole(*days, 1, u64::from(MAX_PERIOD_COUNT), "a number of days");
                     if !matches!(unit.text, "day" | "days") {
                         self.push(BookError::UnknownWord {
                             what: "refund window unit",
                             name: unit.text.to_owned(),
                             span: unit.span.into(),
-                            help: format!("write the window in days, such as `refund within {} days`", days.text),
+                            help: format!(
+                                "write the window in days, such as `refund within {} days`",
+                                days.text
+                            ),
                         });
                     }
                     let mut listed: Vec<Token<'a>> = Vec::new();
                     for reason in reasons {
                         if !REFUND_REASONS.contains(&reason.text) {
-                            let help = did_you_mean(reason.text, REFUND_REASONS.iter().copied(), || {
-                                format!("the refund reasons are {}", backticked(REFUND_REASONS))
-                            });
+                            let help =
+                                did_you_mean(reason.text, REFUND_REASONS.iter().copied(), || {
+                                    format!("the refund reasons are {}", backticked(REFUND_REASONS))
+                                });
                             self.push(BookError::UnknownWord {
                                 what: "refund reason",
                                 name: reason.text.to_owned(),
                                 span: reason.span.into(),
                                 help,
                             });
-                        } else if let Some(first) = listed.iter().find(|known| known.text == reason.text) {
+                        } else if let Some(first) =
+                            listed.iter().find(|known| known.text == reason.text)
+                        {
                             let first = first.span;
                             self.repeated(
                                 format!("the refund reasons name `{}` twice", reason.text),
@@ -2637,11 +2953,17 @@ impl<'a> Checker<'a> {
                         );
                     }
                     if let Some(count) = count.and_then(|count| u32::try_from(count).ok()) {
-                        window = Some((count, listed.iter().map(|reason| reason.text.to_owned()).collect(), statement.span));
+                        window = Some((
+                            count,
+                            listed.iter().map(|reason| reason.text.to_owned()).collect(),
+                            statement.span,
+                        ));
                     }
                 }
                 ast::StatementKind::RefundExpired(decl) => match decl {
-                    ast::RefundExpired::Forfeit => expired = Some((ExpiredRefund::Forfeit, statement.span)),
+                    ast::RefundExpired::Forfeit => {
+                        expired = Some((ExpiredRefund::Forfeit, statement.span))
+                    }
                     ast::RefundExpired::Restore { kind, expires } => {
                         self.name("credit kind", *kind);
                         used_kinds.push((*kind, "restored as this kind"));
@@ -2728,7 +3050,10 @@ impl<'a> Checker<'a> {
                             span: kind.span.into(),
                             used,
                             order: Some((*order_span).into()),
-                            help: format!("add `{}` to the plan's `order`, where it is spent", kind.text),
+                            help: format!(
+                                "add `{}` to the plan's `order`, where it is spent",
+                                kind.text
+                            ),
                         });
                     }
                 }
@@ -2765,7 +3090,7 @@ impl<'a> Checker<'a> {
                 self.invalid_statement(
                     span,
                     "the refund policy does not say what happens to expired credits".to_owned(),
-                    "refunds",
+                    "no `refund expired`",
                     "add `refund expired forfeit`, or `refund expired as refund, expires end of cycle` to restore them as a new kind".to_owned(),
                 );
                 None
@@ -2842,7 +3167,10 @@ impl<'a> Checker<'a> {
                             what: "expiry unit",
                             name: other.to_owned(),
                             span: unit.span.into(),
-                            help: format!("write `expires after {} days` or `expires after {} cycles`", number.text, number.text),
+                            help: format!(
+                                "write `expires after {} days` or `expires after {} cycles`",
+                                number.text, number.text
+                            ),
                         });
                         None
                     }
@@ -2924,7 +3252,8 @@ impl<'a> Checker<'a> {
                         second: second.span.into(),
                     });
                 }
-                self.expiry(first, plan, has_cycle).map(|expires| (expires, first.span))
+                self.expiry(first, plan, has_cycle)
+                    .map(|expires| (expires, first.span))
             }
         };
         let mut rollover = None;
@@ -2936,7 +3265,9 @@ impl<'a> Checker<'a> {
                     second: second.span.into(),
                 });
             }
-            if let Some((expires, expires_span)) = expires && expires != Expiry::EndOfCycle {
+            if let Some((expires, expires_span)) = expires
+                && expires != Expiry::EndOfCycle
+            {
                 let source = &crate::fmt::rollover_text(first);
                 self.push(BookError::RolloverNeedsCycleEnd {
                     rollover: source.clone(),
@@ -2956,9 +3287,14 @@ impl<'a> Checker<'a> {
                         });
                         None
                     } else {
-                        self.whole(*number, 1, u64::from(MAX_PERIOD_COUNT), "a number of cycles")
-                            .and_then(|cycles| u32::try_from(cycles).ok())
-                            .map(|cycles| Rollover::Cycles { cycles })
+                        self.whole(
+                            *number,
+                            1,
+                            u64::from(MAX_PERIOD_COUNT),
+                            "a number of cycles",
+                        )
+                        .and_then(|cycles| u32::try_from(cycles).ok())
+                        .map(|cycles| Rollover::Cycles { cycles })
                     }
                 }
                 ast::RolloverKind::UpTo(cap) => {
@@ -2967,19 +3303,25 @@ impl<'a> Checker<'a> {
                         (Some(cap_unit), Some(unit)) if cap_unit.name != unit.name => {
                             self.invalid_statement(
                                 cap.unit.span,
-                                format!("the grant is in `{}` but its rollover cap in `{}`", unit.name, cap_unit.name),
+                                format!(
+                                    "the grant is in `{}` but its rollover cap in `{}`",
+                                    unit.name, cap_unit.name
+                                ),
                                 "another unit",
                                 format!("write the cap in `{}`", unit.name),
                             );
                             None
                         }
-                        (Some(cap_unit), _) => self.minor(cap, cap_unit, true).map(|amount_minor| Rollover::UpTo { amount_minor }),
+                        (Some(cap_unit), _) => self
+                            .minor(cap, cap_unit, true)
+                            .map(|amount_minor| Rollover::UpTo { amount_minor }),
                         _ => None,
                     }
                 }
             };
         }
-        let (unit, amount_minor, every, kind, (expires, _)) = (unit?, amount_minor?, every?, kind?, expires?);
+        let (unit, amount_minor, every, kind, (expires, _)) =
+            (unit?, amount_minor?, every?, kind?, expires?);
         Some(Grant {
             key: grant_key(kind, unit.name, every),
             unit: unit.name.to_owned(),
@@ -2987,7 +3329,11 @@ impl<'a> Checker<'a> {
             every,
             kind: kind.to_owned(),
             expires,
-            rollover: if grant.rollovers.is_empty() { None } else { Some(rollover?) },
+            rollover: if grant.rollovers.is_empty() {
+                None
+            } else {
+                Some(rollover?)
+            },
         })
     }
 
@@ -3000,7 +3346,11 @@ impl<'a> Checker<'a> {
         used_kinds: &mut Vec<(Token<'a>, &'static str)>,
     ) -> Option<TopUpPolicy> {
         if let Some(second) = decl.requires_subscription.get(1) {
-            let first = decl.requires_subscription.first().copied().unwrap_or(*second);
+            let first = decl
+                .requires_subscription
+                .first()
+                .copied()
+                .unwrap_or(*second);
             self.push(BookError::DuplicateStatement {
                 keyword: "requires subscription".to_owned(),
                 first: first.into(),
@@ -3053,7 +3403,12 @@ impl<'a> Checker<'a> {
 
     // ---- Examples -------------------------------------------------------------------------
 
-    fn expect(&mut self, decl: &ast::ExpectDecl<'_>, span: Span, scopes: &[Scope<'_>]) -> Option<Expect> {
+    fn expect(
+        &mut self,
+        decl: &ast::ExpectDecl<'_>,
+        span: Span,
+        scopes: &[Scope<'_>],
+    ) -> Option<Expect> {
         let mut terms = Vec::new();
         let mut ok = true;
         for (index, term) in decl.terms.iter().enumerate() {
@@ -3118,7 +3473,11 @@ impl<'a> Checker<'a> {
         })
     }
 
-    fn expect_term(&mut self, term: &ast::ExpectTermDecl<'_>, scopes: &[Scope<'_>]) -> Option<ExpectTerm> {
+    fn expect_term(
+        &mut self,
+        term: &ast::ExpectTermDecl<'_>,
+        scopes: &[Scope<'_>],
+    ) -> Option<ExpectTerm> {
         let count = match term.count {
             Some(count) => self.whole(count, 1, MAX_EXPECT_COUNT, "a number of times")?,
             None => 1,
@@ -3166,11 +3525,18 @@ impl<'a> Checker<'a> {
                 ok = false;
                 continue;
             };
-            let Some(value) = self.value(&input.input.kind, arg.name.text, arg.value, "the example's value") else {
+            let Some(value) = self.value(
+                &input.input.kind,
+                arg.name.text,
+                arg.value,
+                "the example's value",
+            ) else {
                 ok = false;
                 continue;
             };
-            if let (InputValue::Quantity(quantity), Some(max)) = (&value, input.input.max) && *quantity > max {
+            if let (InputValue::Quantity(quantity), Some(max)) = (&value, input.input.max)
+                && *quantity > max
+            {
                 self.push(BookError::InvalidExample {
                     message: format!("`{}` is more than the `max` of `{}`", arg.value.text, arg.name.text),
                     span: arg.value.span.into(),
@@ -3184,7 +3550,9 @@ impl<'a> Checker<'a> {
         }
         let mut missing: Vec<&str> = Vec::new();
         for input in &scope.inputs {
-            if inputs.contains_key(&input.input.name) || given.iter().any(|arg| arg.name.text == input.input.name) {
+            if inputs.contains_key(&input.input.name)
+                || given.iter().any(|arg| arg.name.text == input.input.name)
+            {
                 continue;
             }
             match &input.input.default {
@@ -3220,7 +3588,11 @@ impl<'a> Checker<'a> {
                 label: format!("missing {}", backticked_and(&missing)),
                 help: format!(
                     "inputs without a `default` are required; add {}",
-                    example.iter().map(|text| format!("`{text}`")).collect::<Vec<_>>().join(", ")
+                    example
+                        .iter()
+                        .map(|text| format!("`{text}`"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 ),
             });
             ok = false;

@@ -131,6 +131,105 @@ mod tests {
         assert_eq!(to_minor(Decimal::MAX, 2), None);
     }
 
+    fn rates(name: &str) -> RateBook {
+        let path = format!("{}/../rates/{name}", env!("CARGO_MANIFEST_DIR"));
+        let source = std::fs::read_to_string(path).unwrap();
+        compile_source(name, &source).unwrap()
+    }
+
+    #[test]
+    fn plans_are_compiled_to_minor_units_and_keys() {
+        use crate::book::{Expiry, GrantEvery, Rollover};
+        let book = rates("ai-engine.rates");
+        let enterprise = book
+            .plans
+            .iter()
+            .find(|plan| plan.name == "enterprise")
+            .unwrap();
+        let grant = &enterprise.grants[0];
+        assert_eq!(grant.key, "allocation:credit:every_cycle");
+        assert_eq!(grant.amount_minor, 2_000_000);
+        assert_eq!(grant.every, GrantEvery::Cycle);
+        assert_eq!(grant.expires, Expiry::EndOfCycle);
+        assert_eq!(
+            grant.rollover,
+            Some(Rollover::UpTo {
+                amount_minor: 2_000_000
+            })
+        );
+        assert_eq!(enterprise.credit_line_minor.get("credit"), Some(&500_000));
+        let standard = book
+            .plans
+            .iter()
+            .find(|plan| plan.name == "standard")
+            .unwrap();
+        assert_eq!(
+            standard.alerts_minor.get("credit"),
+            Some(&vec![20_000, 5_000])
+        );
+        assert_eq!(standard.order, ["allocation", "top_up"]);
+        assert_eq!(
+            standard.limits.requests.map(|limit| limit.per_seconds),
+            Some(60)
+        );
+    }
+
+    #[test]
+    fn amount_rounding_is_resolved_per_unit_and_feature() {
+        use crate::book::RoundingMode;
+        let book = rates("imini.rates");
+        let chat = book
+            .features
+            .iter()
+            .find(|feature| feature.name == "chat_completion")
+            .unwrap();
+        assert_eq!(chat.amount_rounding.len(), 1);
+        assert_eq!(chat.amount_rounding[0].precision, Decimal::new(1, 2));
+        assert_eq!(chat.amount_rounding[0].mode, RoundingMode::Up);
+        let image = book
+            .features
+            .iter()
+            .find(|feature| feature.name == "image_generation")
+            .unwrap();
+        assert_eq!(image.amount_rounding[0].mode, RoundingMode::HalfUp);
+        let invideo = rates("invideo.rates");
+        let stock = invideo
+            .features
+            .iter()
+            .find(|feature| feature.name == "stock_video")
+            .unwrap();
+        assert_eq!(stock.units, ["credit", "video_minute"]);
+    }
+
+    #[test]
+    fn rules_and_examples_keep_their_text_and_line() {
+        use crate::book::InputValue;
+        let book = rates("imentiv.rates");
+        let video = &book.features[0];
+        assert_eq!(
+            video.rules[0].source,
+            "base 1 credit per second when channel is web"
+        );
+        assert_eq!(video.rules[0].line, 23);
+        let example = &book.expects[0];
+        assert_eq!(
+            example.source,
+            "expect video_emotion(duration: 1s) = 1 credit"
+        );
+        assert_eq!(example.line, 113);
+        // Defaults filled: the channel is the book's default.
+        assert_eq!(example.terms[0].usage.channel.as_deref(), Some("web"));
+        assert_eq!(
+            example.terms[0].usage.inputs.get("duration"),
+            Some(&InputValue::Quantity(Decimal::ONE))
+        );
+        assert!(
+            book.expects
+                .iter()
+                .any(|example| example.terms[0].first_request)
+        );
+    }
+
     #[test]
     fn version_format() {
         let date = chrono::NaiveDate::from_ymd_opt(2025, 1, 1).unwrap();

@@ -104,7 +104,9 @@ pub enum BookError {
     #[error("blocks are nested too deeply")]
     #[diagnostic(
         code(rates::too_deep),
-        help("only `feature` and `plan` hold a `{{ }}` block, and only tiers sit inside a feature")
+        help(
+            "only `feature` and `plan` hold a `{{ }}` block, and only tiers sit inside a feature"
+        )
     )]
     TooDeep {
         #[label("a third level of `{{` starts here")]
@@ -123,7 +125,10 @@ pub enum BookError {
     },
 
     #[error("`{keyword}` is stated twice")]
-    #[diagnostic(code(rates::duplicate_statement), help("keep one `{keyword}` and delete the other"))]
+    #[diagnostic(
+        code(rates::duplicate_statement),
+        help("keep one `{keyword}` and delete the other")
+    )]
     DuplicateStatement {
         keyword: String,
         #[label("first stated here")]
@@ -157,7 +162,10 @@ pub enum BookError {
     },
 
     #[error("`{text}` is not a date")]
-    #[diagnostic(code(rates::invalid_date), help("write the date as year-month-day, such as `2025-01-01`"))]
+    #[diagnostic(
+        code(rates::invalid_date),
+        help("write the date as year-month-day, such as `2025-01-01`")
+    )]
     InvalidDate {
         text: String,
         #[label("expected a date")]
@@ -277,7 +285,10 @@ pub enum BookError {
     },
 
     #[error("{what} `{name}` is declared twice")]
-    #[diagnostic(code(rates::duplicate), help("give each {what} its own name, or delete one"))]
+    #[diagnostic(
+        code(rates::duplicate),
+        help("give each {what} its own name, or delete one")
+    )]
     Duplicate {
         what: &'static str,
         name: String,
@@ -288,10 +299,14 @@ pub enum BookError {
     },
 
     // ---- Rules --------------------------------------------------------------------------------
-    #[error("`base` rules on lines {first_line} and {second_line} both price `{unit}` {combination}")]
+    #[error(
+        "`base` rules on lines {first_line} and {second_line} both price `{unit}` {combination}"
+    )]
     #[diagnostic(
         code(rates::conflicting_rules),
-        help("at most one `base` line may price a unit for any usage: narrow one condition with `when`, or use `add` for a surcharge")
+        help(
+            "at most one `base` line may price a unit for any usage: narrow one condition with `when`, or use `add` for a surcharge"
+        )
     )]
     ConflictingRules {
         unit: String,
@@ -328,7 +343,9 @@ pub enum BookError {
     #[error("this `add` rule repeats the one on line {first_line}")]
     #[diagnostic(
         code(rates::duplicate_rule),
-        help("identical add-ons would charge twice; delete one, or change its amount to the total")
+        help(
+            "identical add-ons would charge twice; delete one, or change its amount to the total"
+        )
     )]
     DuplicateRule {
         first_line: usize,
@@ -395,7 +412,9 @@ pub enum BookError {
     #[error("`{input}` is {kind}, so it cannot be used in a condition")]
     #[diagnostic(
         code(rates::condition_on_quantity),
-        help("conditions test choices (`model is pro`), flags (`actor`, `not actor`) and `channel`; price quantities with `per`")
+        help(
+            "conditions test choices (`model is pro`), flags (`actor`, `not actor`) and `channel`; price quantities with `per`"
+        )
     )]
     ConditionOnQuantity {
         input: String,
@@ -494,7 +513,10 @@ pub enum BookError {
     },
 
     #[error("a {what} may hold at most {limit} {items}")]
-    #[diagnostic(code(rates::limit), help("split it, or simplify: limits keep every book quick to check and to rate"))]
+    #[diagnostic(
+        code(rates::limit),
+        help("split it, or simplify: limits keep every book quick to check and to rate")
+    )]
     TooMany {
         what: &'static str,
         items: &'static str,
@@ -507,7 +529,9 @@ pub enum BookError {
     #[error("this grant does not say when its credits expire")]
     #[diagnostic(
         code(rates::grant_without_expiry),
-        help("add `, expires end of cycle` (or `never`, `end of day`, `after 30 days`, `after 2 cycles`)")
+        help(
+            "add `, expires end of cycle` (or `never`, `end of day`, `after 30 days`, `after 2 cycles`)"
+        )
     )]
     GrantWithoutExpiry {
         #[label("no `expires`")]
@@ -578,7 +602,9 @@ pub enum BookError {
     #[error("example fails: expected {expected}, got {actual}")]
     #[diagnostic(
         code(rates::example_failed),
-        help("fix the rates or the expected amount; `credits rates quote` shows how the price is computed")
+        help(
+            "fix the rates or the expected amount; `credits rates quote` shows how the price is computed"
+        )
     )]
     ExampleFailed {
         expected: String,
@@ -590,7 +616,9 @@ pub enum BookError {
     #[error("example could not be rated: {reason}")]
     #[diagnostic(
         code(rates::example_not_rated),
-        help("give the example inputs the feature accepts; `credits rates quote` shows the details")
+        help(
+            "give the example inputs the feature accepts; `credits rates quote` shows the details"
+        )
     )]
     ExampleNotRated {
         reason: String,
@@ -602,7 +630,9 @@ pub enum BookError {
     #[error("book `{book}` already has a version effective {effective}, in `{other_file}`")]
     #[diagnostic(
         code(rates::same_effective),
-        help("each version of a book needs its own `effective` date; change one, or delete the older file")
+        help(
+            "each version of a book needs its own `effective` date; change one, or delete the older file"
+        )
     )]
     SameEffective {
         book: String,
@@ -624,7 +654,10 @@ impl BookError {
 
 /// The candidate closest to `word` by edit distance, if close enough to be a likely typo
 /// (at most 1 edit for short words, 2 for longer ones).
-pub(crate) fn closest<'c>(word: &str, candidates: impl Iterator<Item = &'c str>) -> Option<&'c str> {
+pub(crate) fn closest<'c>(
+    word: &str,
+    candidates: impl Iterator<Item = &'c str>,
+) -> Option<&'c str> {
     // Very long words are never typos of a name; skip them to keep this cheap.
     if word.is_empty() || word.len() > 64 {
         return None;
@@ -653,9 +686,21 @@ fn edit_distance(left: &str, right: &str) -> usize {
             *first = i + 1;
         }
         for (j, right_char) in right.iter().enumerate() {
-            let substitution = previous.get(j).copied().unwrap_or(usize::MAX).saturating_add(usize::from(left_char != *right_char));
-            let deletion = previous.get(j + 1).copied().unwrap_or(usize::MAX).saturating_add(1);
-            let insertion = current.get(j).copied().unwrap_or(usize::MAX).saturating_add(1);
+            let substitution = previous
+                .get(j)
+                .copied()
+                .unwrap_or(usize::MAX)
+                .saturating_add(usize::from(left_char != *right_char));
+            let deletion = previous
+                .get(j + 1)
+                .copied()
+                .unwrap_or(usize::MAX)
+                .saturating_add(1);
+            let insertion = current
+                .get(j)
+                .copied()
+                .unwrap_or(usize::MAX)
+                .saturating_add(1);
             if let Some(cell) = current.get_mut(j + 1) {
                 *cell = substitution.min(deletion).min(insertion);
             }

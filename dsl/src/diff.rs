@@ -9,8 +9,7 @@ use std::fmt;
 use rust_decimal::Decimal;
 
 use crate::book::{
-    Expect, ExpectTerm, Feature, Input, InputKind, InputValue, Plan, RateBook, Rule, UnitDef,
-    Usage,
+    Expect, ExpectTerm, Feature, Input, InputKind, InputValue, Plan, RateBook, Rule, UnitDef, Usage,
 };
 use crate::expect::{describe, totals};
 use crate::literal;
@@ -86,7 +85,10 @@ pub fn diff(old: &RateBook, new: &RateBook) -> BookDiff {
         header.push(format!("effective {} → {}", old.effective, new.effective));
     }
     if old.time_zone != new.time_zone {
-        header.push(format!("time zone `{}` → `{}`", old.time_zone, new.time_zone));
+        header.push(format!(
+            "time zone `{}` → `{}`",
+            old.time_zone, new.time_zone
+        ));
     }
     if old.channels != new.channels {
         let show = |book: &RateBook| match &book.channels {
@@ -366,9 +368,15 @@ fn feature_details(old: &Feature, new: &Feature) -> Vec<String> {
         "quantity rounding",
     );
     note(old.multipliers != new.multipliers, "`multiply by`");
-    note(old.amount_rounding != new.amount_rounding, "amount rounding");
+    note(
+        old.amount_rounding != new.amount_rounding,
+        "amount rounding",
+    );
     note(old.minimum_amounts != new.minimum_amounts, "minimum charge");
-    note(old.requires_prior != new.requires_prior, "required prior analysis");
+    note(
+        old.requires_prior != new.requires_prior,
+        "required prior analysis",
+    );
     if old.first_request_free != new.first_request_free {
         details.push(if new.first_request_free {
             "first request now free".to_owned()
@@ -427,7 +435,10 @@ fn plan_details(old: &Plan, new: &Plan) -> Vec<String> {
     note(old.topup != new.topup, "top-up policy");
     note(old.packages != new.packages, "packages");
     note(old.gates != new.gates, "subscription gates");
-    note(old.credit_line_minor != new.credit_line_minor, "credit line");
+    note(
+        old.credit_line_minor != new.credit_line_minor,
+        "credit line",
+    );
     note(old.alerts_minor != new.alerts_minor, "alerts");
     note(old.refund != new.refund, "refund policy");
     note(old.limits != new.limits, "limits");

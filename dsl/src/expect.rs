@@ -85,13 +85,13 @@ fn agrees(expected: &[(String, Decimal)], actual: &[(String, Decimal)]) -> bool 
             .map_or(Decimal::ZERO, |(_, value)| *value);
         got == *amount
     });
-    let unlisted_zero = actual
-        .iter()
-        .all(|(unit, amount)| amount.is_zero() || expected.iter().any(|(listed, _)| listed == unit));
+    let unlisted_zero = actual.iter().all(|(unit, amount)| {
+        amount.is_zero() || expected.iter().any(|(listed, _)| listed == unit)
+    });
     listed_match && unlisted_zero
 }
 
-/// `15 credit, 3 video_minute`, or `0` when nothing is charged.
+/// `15 credit, 3 video_minute`, or `nothing` when nothing is charged.
 pub fn describe(amounts: &[(String, Decimal)]) -> String {
     if amounts.is_empty() {
         return "nothing".to_owned();

@@ -82,8 +82,16 @@ fn format_file(source: &str, file: &File<'_>) -> String {
     // Source line of the end of the last thing written, and whether it opened a block.
     let mut previous_end: Option<usize> = None;
     let mut previous_opens = false;
-    let blank_before = |rows: &mut Vec<Row<'_>>, start_line: usize, closes: bool, previous_end: Option<usize>, previous_opens: bool| {
-        if let Some(end) = previous_end && start_line > end + 1 && !previous_opens && !closes {
+    let blank_before = |rows: &mut Vec<Row<'_>>,
+                        start_line: usize,
+                        closes: bool,
+                        previous_end: Option<usize>,
+                        previous_opens: bool| {
+        if let Some(end) = previous_end
+            && start_line > end + 1
+            && !previous_opens
+            && !closes
+        {
             rows.push(Row {
                 depth: 0,
                 text: Cow::Borrowed(""),
@@ -97,7 +105,11 @@ fn format_file(source: &str, file: &File<'_>) -> String {
             let start_line = line_of(comment.span.start);
             blank_before(&mut rows, start_line, false, previous_end, previous_opens);
             rows.push(Row {
-                depth: if line.closes { line.depth + 1 } else { line.depth },
+                depth: if line.closes {
+                    line.depth + 1
+                } else {
+                    line.depth
+                },
                 text: Cow::Borrowed(comment.text),
                 trailing: None,
                 blank: false,
@@ -105,11 +117,21 @@ fn format_file(source: &str, file: &File<'_>) -> String {
             previous_end = Some(start_line);
             previous_opens = false;
         }
-        blank_before(&mut rows, line_of(line.start), line.closes, previous_end, previous_opens);
+        blank_before(
+            &mut rows,
+            line_of(line.start),
+            line.closes,
+            previous_end,
+            previous_opens,
+        );
         rows.push(Row {
             depth: line.depth,
             text: Cow::Borrowed(line.text.as_str()),
-            trailing: trailing.get(index).copied().flatten().map(|comment| comment.text),
+            trailing: trailing
+                .get(index)
+                .copied()
+                .flatten()
+                .map(|comment| comment.text),
             blank: false,
         });
         previous_end = Some(line_of(line.end.saturating_sub(1).max(line.start)));
@@ -248,7 +270,10 @@ fn push_block(lines: &mut Vec<Line>, keyword: &str, block: &Block<'_>, span: Spa
                     opens: true,
                     closes: false,
                 });
-                for tier in tiers.map(|tiers| tiers.tiers.as_slice()).unwrap_or_default() {
+                for tier in tiers
+                    .map(|tiers| tiers.tiers.as_slice())
+                    .unwrap_or_default()
+                {
                     lines.push(Line {
                         depth: 2,
                         text: tier_text(tier),
@@ -347,7 +372,9 @@ fn expiry_text(expiry: &Expiry<'_>) -> String {
     match &expiry.kind {
         ExpiryKind::Never => "expires never".to_owned(),
         ExpiryKind::EndOf(word) => format!("expires end of {}", word.text),
-        ExpiryKind::After { number, unit } => format!("expires after {} {}", number.text, unit.text),
+        ExpiryKind::After { number, unit } => {
+            format!("expires after {} {}", number.text, unit.text)
+        }
     }
 }
 
@@ -404,7 +431,9 @@ pub(crate) fn rollover_text(rollover: &RolloverDecl<'_>) -> String {
     match &rollover.kind {
         RolloverKind::WhileSubscribed => "rolls over while subscribed".to_owned(),
         RolloverKind::UpTo(amount) => format!("rolls over up to {}", amount_text(amount)),
-        RolloverKind::Cycles { number, unit } => format!("rolls over {} {}", number.text, unit.text),
+        RolloverKind::Cycles { number, unit } => {
+            format!("rolls over {} {}", number.text, unit.text)
+        }
     }
 }
 

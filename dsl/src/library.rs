@@ -85,10 +85,7 @@ impl RateLibrary {
 
     /// The version of `name` with the latest `effective` date.
     pub fn latest(&self, name: &str) -> Option<&RateBook> {
-        self.books
-            .get(name)?
-            .last()
-            .map(|version| &version.book)
+        self.books.get(name)?.last().map(|version| &version.book)
     }
 
     /// The book with this `rates_version`, for explaining or refunding a past charge.
@@ -130,4 +127,112 @@ fn starts_at(date: NaiveDate, time_zone: &str) -> DateTime<Utc> {
         local += chrono::Duration::minutes(1);
     }
     Utc.from_utc_datetime(&midnight)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rates() -> Vec<(String, String)> {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../rates");
+        let mut files: Vec<(String, String)> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|entry| {
+                let path = entry.unwrap().path();
+                let name = path.file_name().unwrap().to_str().unwrap().to_owned();
+                (name, std::fs::read_to_string(&path).unwrap())
+            })
+            .collect();
+        files.sort();
+        files
+    }
+
+    fn at(text: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(text)
+            .unwrap()
+            .with_timezone(&Utc)
+    }
+
+    #[test]
+    fn the_rates_directory_loads() {
+        let library = RateLibrary::from_sources(rates()).unwrap();
+        assert_eq!(
+            library.names(),
+            ["ai-engine", "imagineart", "imentiv", "imini", "invideo"]
+        );
+        let versions = library.versions("imini");
+        assert_eq!(versions.len(), 2);
+        assert!(versions[0].effective < versions[1].effective);
+        assert!(library.versions("nope").is_empty());
+    }
+
+    #[test]
+    fn a_charge_is_rated_by_the_version_in_force() {
+        let library = RateLibrary::from_sources(rates()).unwrap();
+        let version = |time: &str| {
+            library
+                .book_at("imini", at(time))
+                .map(|book| book.effective.to_string())
+        };
+        assert_eq!(version("2024-12-31T23:59:59Z"), None);
+        assert_eq!(
+            version("2025-01-01T00:00:00Z").as_deref(),
+            Some("2025-01-01")
+        );
+        assert_eq!(
+            version("2026-11-30T23:59:59Z").as_deref(),
+            Some("2025-01-01")
+        );
+        assert_eq!(
+            version("2026-12-01T00:00:00Z").as_deref(),
+            Some("2026-12-01")
+        );
+        assert_eq!(
+            version("2030-01-01T00:00:00Z").as_deref(),
+            Some("2026-12-01")
+        );
+        let latest = library.latest("imini").unwrap();
+        assert_eq!(latest.effective.to_string(), "2026-12-01");
+        assert_eq!(library.by_version(&latest.rates_version), Some(latest));
+        assert!(
+            library
+                .book_at("nope", at("2030-01-01T00:00:00Z"))
+                .is_none()
+        );
+    }
+
+    #[test]
+    fn a_version_starts_at_midnight_in_the_books_time_zone() {
+        let date = NaiveDate::from_ymd_opt(2026, 12, 1).unwrap();
+        assert_eq!(starts_at(date, "UTC"), at("2026-12-01T00:00:00Z"));
+        assert_eq!(starts_at(date, "Europe/Paris"), at("2026-11-30T23:00:00Z"));
+        assert_eq!(
+            starts_at(date, "America/New_York"),
+            at("2026-12-01T05:00:00Z")
+        );
+        // São Paulo skipped midnight on 2018-11-04 (clocks went from 00:00 to 01:00).
+        let gap = NaiveDate::from_ymd_opt(2018, 11, 4).unwrap();
+        assert_eq!(
+            starts_at(gap, "America/Sao_Paulo"),
+            at("2018-11-04T03:00:00Z")
+        );
+    }
+
+    #[test]
+    fn two_files_of_one_book_need_different_dates() {
+        let mut files = rates();
+        let (_, source) = files
+            .iter()
+            .find(|(name, _)| name == "imini.rates")
+            .unwrap()
+            .clone();
+        files.push(("imini@2025-01-01.rates".to_owned(), source));
+        let errors = RateLibrary::from_sources(files).unwrap_err();
+        assert_eq!(errors.len(), 1);
+        assert_eq!(errors[0].file_name(), "imini@2025-01-01.rates");
+        assert!(matches!(
+            errors[0].errors(),
+            [BookError::SameEffective { .. }]
+        ));
+    }
 }

@@ -84,9 +84,7 @@ pub fn unit_word(word: &str) -> Option<(UnitWordKind, Decimal)> {
         "m" | "min" | "mins" | "minute" | "minutes" => (UnitWordKind::Duration, Decimal::from(60)),
         "h" | "hr" | "hrs" | "hour" | "hours" => (UnitWordKind::Duration, Decimal::from(3600)),
         "word" | "words" => (UnitWordKind::Words, Decimal::ONE),
-        "character" | "characters" | "char" | "chars" => {
-            (UnitWordKind::Characters, Decimal::ONE)
-        }
+        "character" | "characters" | "char" | "chars" => (UnitWordKind::Characters, Decimal::ONE),
         "image" | "images" => (UnitWordKind::Images, Decimal::ONE),
         "token" | "tokens" => (UnitWordKind::Tokens, Decimal::ONE),
         "request" | "requests" => (UnitWordKind::Requests, Decimal::ONE),
@@ -178,7 +176,10 @@ pub enum LiteralError {
     TooManyDigits { text: String },
 
     #[error("`{text}` is not a whole number")]
-    #[diagnostic(code(quantity::invalid_quantity), help("{kind} quantities are whole numbers: write {example}"))]
+    #[diagnostic(
+        code(quantity::invalid_quantity),
+        help("{kind} quantities are whole numbers: write {example}")
+    )]
     NotWhole {
         text: String,
         kind: &'static str,
@@ -351,7 +352,10 @@ pub fn parse_quantity(kind: &InputKind, text: &str) -> Result<Decimal, LiteralEr
         example,
     };
     if let Some(after_sign) = trimmed.strip_prefix('-') {
-        if after_sign.trim_start().starts_with(|c: char| c.is_ascii_digit()) {
+        if after_sign
+            .trim_start()
+            .starts_with(|c: char| c.is_ascii_digit())
+        {
             return Err(LiteralError::Negative { text: owned() });
         }
         return Err(malformed());
@@ -407,14 +411,19 @@ pub fn parse_quantity(kind: &InputKind, text: &str) -> Result<Decimal, LiteralEr
             return Err(LiteralError::MisorderedUnits { text: owned() });
         }
         last_size = Some(size);
-        let part = number.value.checked_mul(size).ok_or_else(|| LiteralError::TooLarge {
-            text: owned(),
-            example,
-        })?;
-        total = total.checked_add(part).ok_or_else(|| LiteralError::TooLarge {
-            text: owned(),
-            example,
-        })?;
+        let part = number
+            .value
+            .checked_mul(size)
+            .ok_or_else(|| LiteralError::TooLarge {
+                text: owned(),
+                example,
+            })?;
+        total = total
+            .checked_add(part)
+            .ok_or_else(|| LiteralError::TooLarge {
+                text: owned(),
+                example,
+            })?;
         rest = after_word.trim_start();
         if rest.is_empty() {
             break;
@@ -510,7 +519,11 @@ pub fn push_decimal(out: &mut String, value: Decimal) {
 fn push_counted(out: &mut String, value: Decimal, singular: &str, plural: &str) {
     push_decimal(out, value);
     out.push(' ');
-    out.push_str(if value == Decimal::ONE { singular } else { plural });
+    out.push_str(if value == Decimal::ONE {
+        singular
+    } else {
+        plural
+    });
 }
 
 fn push_duration(out: &mut String, seconds: Decimal) {
@@ -568,7 +581,11 @@ fn push_duration(out: &mut String, seconds: Decimal) {
 
 /// `3m30s`, `1h`, `2h5s` for a positive whole number of seconds.
 fn push_whole_duration(out: &mut String, seconds: u64) {
-    let parts = [(seconds / 3600, 'h'), ((seconds % 3600) / 60, 'm'), (seconds % 60, 's')];
+    let parts = [
+        (seconds / 3600, 'h'),
+        ((seconds % 3600) / 60, 'm'),
+        (seconds % 60, 's'),
+    ];
     for (value, suffix) in parts {
         if value != 0 {
             push_u64(out, value);
@@ -656,13 +673,28 @@ mod tests {
 
     #[test]
     fn other_kinds() {
-        assert_eq!(parse_quantity(&InputKind::Words, "250 words"), Ok(dec("250")));
+        assert_eq!(
+            parse_quantity(&InputKind::Words, "250 words"),
+            Ok(dec("250"))
+        );
         assert_eq!(parse_quantity(&InputKind::Words, "1 word"), Ok(dec("1")));
-        assert_eq!(parse_quantity(&InputKind::Characters, "500 chars"), Ok(dec("500")));
-        assert_eq!(parse_quantity(&InputKind::Characters, "500 characters"), Ok(dec("500")));
+        assert_eq!(
+            parse_quantity(&InputKind::Characters, "500 chars"),
+            Ok(dec("500"))
+        );
+        assert_eq!(
+            parse_quantity(&InputKind::Characters, "500 characters"),
+            Ok(dec("500"))
+        );
         assert_eq!(parse_quantity(&InputKind::Images, "3 images"), Ok(dec("3")));
-        assert_eq!(parse_quantity(&InputKind::Tokens, "1_000 tokens"), Ok(dec("1000")));
-        assert_eq!(parse_quantity(&InputKind::Requests, "10 requests"), Ok(dec("10")));
+        assert_eq!(
+            parse_quantity(&InputKind::Tokens, "1_000 tokens"),
+            Ok(dec("1000"))
+        );
+        assert_eq!(
+            parse_quantity(&InputKind::Requests, "10 requests"),
+            Ok(dec("10"))
+        );
         assert_eq!(parse_quantity(&InputKind::Data, "2 GB"), Ok(dec("2000")));
         assert_eq!(parse_quantity(&InputKind::Data, "10 KB"), Ok(dec("0.01")));
         assert_eq!(parse_quantity(&InputKind::Data, "1 TB"), Ok(dec("1000000")));
@@ -720,7 +752,9 @@ mod tests {
             parse_quantity(&InputKind::Words, "2 words 3 words"),
             Err(LiteralError::CompoundNotDuration { .. })
         ));
-        for text in ["", "  ", "NaN", "inf", ".5", "1.", "1__0", "_1", "1 2", "+3"] {
+        for text in [
+            "", "  ", "NaN", "inf", ".5", "1.", "1__0", "_1", "1 2", "+3",
+        ] {
             assert!(parse_quantity(&duration, text).is_err(), "{text:?}");
         }
         assert!(matches!(
@@ -741,8 +775,19 @@ mod tests {
     #[test]
     fn decimals_print_without_trailing_zeros() {
         for text in [
-            "0", "1", "10", "70", "18.33", "0.2", "0.25", "0.001", "123.456", "1000000",
-            "0.000000000001", "79228162514264337593543950335", "-1.5",
+            "0",
+            "1",
+            "10",
+            "70",
+            "18.33",
+            "0.2",
+            "0.25",
+            "0.001",
+            "123.456",
+            "1000000",
+            "0.000000000001",
+            "79228162514264337593543950335",
+            "-1.5",
         ] {
             let mut out = String::new();
             push_decimal(&mut out, dec(text));
@@ -758,7 +803,10 @@ mod tests {
         assert_eq!(format_quantity(&InputKind::Duration, dec("210")), "3m30s");
         assert_eq!(format_quantity(&InputKind::Duration, dec("3600")), "1h");
         assert_eq!(format_quantity(&InputKind::Duration, dec("0.25")), "250ms");
-        assert_eq!(format_quantity(&InputKind::Duration, dec("90.5")), "1m30.5s");
+        assert_eq!(
+            format_quantity(&InputKind::Duration, dec("90.5")),
+            "1m30.5s"
+        );
         assert_eq!(format_quantity(&InputKind::Duration, dec("0")), "0s");
         assert_eq!(format_quantity(&InputKind::Words, dec("300")), "300 words");
         assert_eq!(format_quantity(&InputKind::Words, dec("1")), "1 word");

@@ -1,8 +1,10 @@
 //! Source text → syntax tree ([`crate::ast`]).
 //!
-//! Before pest sees the text, its size and `{ }` nesting are capped (the grammar is not
-//! recursive either), so no input can exhaust memory or the stack. A syntax error is reported
-//! in words (`expected a unit such as `credit``), never with a grammar rule name.
+//! Before any parsing, the text's size and `{ }` nesting are capped (the grammar is not
+//! recursive either), so no input can exhaust memory or the stack. `grammar.pest` defines the
+//! language; a hand-written parser (`fast.rs`) builds the same tree about ten times faster and
+//! is tried first, and the pest grammar decides whenever it fails. A syntax error is reported
+//! in words (`expected a rounding mode`), never with a grammar rule name.
 
 use pest::Parser as _;
 use pest::error::{ErrorVariant, InputLocation};
@@ -52,8 +54,12 @@ pub fn parse_with_grammar(source: &str) -> Result<File<'_>, BookError> {
 }
 
 fn parse_statements_with_grammar(source: &str) -> Result<Vec<Top<'_>>, BookError> {
-    let mut pairs = RatesParser::parse(Rule::file, source).map_err(|error| syntax_error(source, &error))?;
-    Ok(pairs.next().map(|pair| build_file(pair)).unwrap_or_default())
+    let mut pairs =
+        RatesParser::parse(Rule::file, source).map_err(|error| syntax_error(source, &error))?;
+    Ok(pairs
+        .next()
+        .map(|pair| build_file(pair))
+        .unwrap_or_default())
 }
 
 fn check_size_and_depth(source: &str) -> Result<(), BookError> {
@@ -211,7 +217,9 @@ fn rule_words(rule: Rule) -> &'static [&'static str] {
         }
         Rule::quantity_direction => &["`up`", "`down`", "`nearest`"],
         Rule::channels_default | Rule::input_default | Rule::kw_default => &["`default`"],
-        Rule::input_kind => &["an input kind such as `duration`, `words`, `count` or `choice(a, b)`"],
+        Rule::input_kind => {
+            &["an input kind such as `duration`, `words`, `count` or `choice(a, b)`"]
+        }
         Rule::input_max | Rule::kw_max => &["`max`"],
         Rule::value => &["a value such as `90s`, `250 words`, `pro` or `yes`"],
         Rule::minimum_of | Rule::per_of | Rule::kw_of => &["`of`"],
@@ -222,7 +230,9 @@ fn rule_words(rule: Rule) -> &'static [&'static str] {
         Rule::per_modifier => &["`of`", "`rounded`", "`times`"],
         Rule::per_rounded | Rule::kw_rounded => &["`rounded`"],
         Rule::per_times | Rule::kw_times => &["`times`"],
-        Rule::tier => &["a tier such as `up to 100 GB: 0.2 credit per GB` or `above: 0.1 credit per GB`"],
+        Rule::tier => {
+            &["a tier such as `up to 100 GB: 0.2 credit per GB` or `above: 0.1 credit per GB`"]
+        }
         Rule::tier_up_to | Rule::rollover_up_to => &["`up to`"],
         Rule::when_clause | Rule::kw_when => &["`when`"],
         Rule::condition | Rule::test | Rule::is_test | Rule::flag_test => {
@@ -232,7 +242,9 @@ fn rule_words(rule: Rule) -> &'static [&'static str] {
         Rule::grant_every => &["`daily`", "`every cycle`", "`once`"],
         Rule::grant_kind | Rule::refund_restore | Rule::kw_as => &["`as`"],
         Rule::expires_clause | Rule::kw_expires => &["`expires`"],
-        Rule::expiry => &["an expiry such as `never`, `end of day`, `end of cycle` or `after 30 days`"],
+        Rule::expiry => {
+            &["an expiry such as `never`, `end of day`, `end of cycle` or `after 30 days`"]
+        }
         Rule::expiry_end | Rule::kw_end => &["`end`"],
         Rule::expiry_after | Rule::kw_after => &["`after`"],
         Rule::rollover_clause | Rule::kw_rolls => &["`rolls`"],
@@ -344,20 +356,94 @@ fn is_block_keyword(rule: Rule) -> bool {
 
 /// Every keyword of the language, for "did you mean" suggestions.
 const KEYWORDS: &[&str] = &[
-    "above", "add", "after", "alert", "and", "as", "base", "below", "book", "by", "channels",
-    "content", "credit", "cycle", "daily", "default", "down", "each", "effective", "end", "every",
-    "expect", "expired", "expires", "feature", "first", "for", "forfeit", "free", "grant",
-    "graduated", "input", "is", "limit", "line", "max", "minimum", "multiply", "nearest", "never",
-    "not", "of", "on", "once", "or", "order", "over", "package", "per", "periods", "plan",
-    "refund", "request", "requires", "rolls", "round", "rounded", "same", "scale", "source",
-    "subscribed", "subscription", "tiers", "time_zone", "times", "title", "to", "topup", "unit",
-    "up", "volume", "when", "while", "within",
+    "above",
+    "add",
+    "after",
+    "alert",
+    "and",
+    "as",
+    "base",
+    "below",
+    "book",
+    "by",
+    "channels",
+    "content",
+    "credit",
+    "cycle",
+    "daily",
+    "default",
+    "down",
+    "each",
+    "effective",
+    "end",
+    "every",
+    "expect",
+    "expired",
+    "expires",
+    "feature",
+    "first",
+    "for",
+    "forfeit",
+    "free",
+    "grant",
+    "graduated",
+    "input",
+    "is",
+    "limit",
+    "line",
+    "max",
+    "minimum",
+    "multiply",
+    "nearest",
+    "never",
+    "not",
+    "of",
+    "on",
+    "once",
+    "or",
+    "order",
+    "over",
+    "package",
+    "per",
+    "periods",
+    "plan",
+    "refund",
+    "request",
+    "requires",
+    "rolls",
+    "round",
+    "rounded",
+    "same",
+    "scale",
+    "source",
+    "subscribed",
+    "subscription",
+    "tiers",
+    "time_zone",
+    "times",
+    "title",
+    "to",
+    "topup",
+    "unit",
+    "up",
+    "volume",
+    "when",
+    "while",
+    "within",
 ];
 
 /// `expected ...` words for the label, and a help line.
 fn describe_expected(positives: &[Rule], found: &str) -> (String, String) {
-    let top = positives.iter().filter(|rule| is_top_keyword(**rule)).count() >= 3;
-    let block = positives.iter().filter(|rule| is_block_keyword(**rule)).count() >= 5;
+    let top = positives
+        .iter()
+        .filter(|rule| is_top_keyword(**rule))
+        .count()
+        >= 3;
+    let block = positives
+        .iter()
+        .filter(|rule| is_block_keyword(**rule))
+        .count()
+        >= 5;
     let mut words: Vec<&'static str> = Vec::new();
     let mut end_of_file = false;
     for rule in positives {
@@ -403,7 +489,8 @@ fn describe_expected(positives: &[Rule], found: &str) -> (String, String) {
     let suggestion = crate::diagnostics::closest(found_word, fitting.iter().copied())
         .or_else(|| crate::diagnostics::closest(found_word, KEYWORDS.iter().copied()));
     let is_word = found_word.starts_with(|c: char| c.is_ascii_alphabetic());
-    let help = if let Some(keyword) = suggestion.filter(|keyword| is_word && *keyword != found_word) {
+    let help = if let Some(keyword) = suggestion.filter(|keyword| is_word && *keyword != found_word)
+    {
         format!("did you mean `{keyword}`?")
     } else if found == "end of file" && positives.contains(&Rule::close_brace) {
         "the file ends inside a `{ }` block: is a `}` missing?".to_owned()
@@ -479,7 +566,9 @@ fn child_token<'a>(pair: &P<'a>, rule: Rule) -> Option<Token<'a>> {
 }
 
 fn child<'a>(pair: &P<'a>, rule: Rule) -> Option<P<'a>> {
-    pair.clone().into_inner().find(|child| child.as_rule() == rule)
+    pair.clone()
+        .into_inner()
+        .find(|child| child.as_rule() == rule)
 }
 
 fn children_tokens<'a>(pair: &P<'a>, rule: Rule) -> Vec<Token<'a>> {
@@ -498,7 +587,9 @@ fn first_keyword(pair: &P<'_>) -> Span {
 }
 
 fn build_file(pair: P<'_>) -> Vec<Top<'_>> {
-    pair.into_inner().filter_map(|pair| build_top(&pair)).collect()
+    pair.into_inner()
+        .filter_map(|pair| build_top(&pair))
+        .collect()
 }
 
 fn build_top<'a>(pair: &P<'a>) -> Option<Top<'a>> {
@@ -506,7 +597,9 @@ fn build_top<'a>(pair: &P<'a>) -> Option<Top<'a>> {
     let name = || child_token(pair, Rule::name).unwrap_or_else(|| missing(span));
     let kind = match pair.as_rule() {
         Rule::book_statement => TopKind::Book(name()),
-        Rule::title_statement => TopKind::Title(child_token(pair, Rule::string).unwrap_or_else(|| missing(span))),
+        Rule::title_statement => {
+            TopKind::Title(child_token(pair, Rule::string).unwrap_or_else(|| missing(span)))
+        }
         Rule::effective_statement => {
             TopKind::Effective(child_token(pair, Rule::date).unwrap_or_else(|| missing(span)))
         }
@@ -599,7 +692,8 @@ fn build_statement<'a>(pair: &P<'a>) -> Option<Statement<'a>> {
         Rule::topup_statement => StatementKind::Topup(build_topup(pair)),
         Rule::package_statement => StatementKind::Package {
             name: name(),
-            amount: child(pair, Rule::amount).map_or_else(|| missing_amount(span), |a| build_amount(&a)),
+            amount: child(pair, Rule::amount)
+                .map_or_else(|| missing_amount(span), |a| build_amount(&a)),
         },
         Rule::credit_line_statement => StatementKind::CreditLine(
             child(pair, Rule::amount).map_or_else(|| missing_amount(span), |a| build_amount(&a)),
@@ -618,17 +712,18 @@ fn build_statement<'a>(pair: &P<'a>) -> Option<Statement<'a>> {
                 .map(|reasons| children_tokens(&reasons, Rule::name))
                 .unwrap_or_default(),
         },
-        Rule::refund_expired_statement => StatementKind::RefundExpired(
-            match child(pair, Rule::refund_restore) {
+        Rule::refund_expired_statement => {
+            StatementKind::RefundExpired(match child(pair, Rule::refund_restore) {
                 Some(restore) => RefundExpired::Restore {
                     kind: child(&restore, Rule::grant_kind)
                         .and_then(|kind| child_token(&kind, Rule::name))
                         .unwrap_or_else(|| missing(span)),
-                    expires: child(&restore, Rule::expires_clause).map(|clause| build_expiry(&clause)),
+                    expires: child(&restore, Rule::expires_clause)
+                        .map(|clause| build_expiry(&clause)),
                 },
                 None => RefundExpired::Forfeit,
-            },
-        ),
+            })
+        }
         Rule::limit_statement => StatementKind::Limit {
             number: child_token(pair, Rule::number).unwrap_or_else(|| missing(span)),
             words: children_tokens(pair, Rule::free_word),
@@ -658,7 +753,11 @@ fn build_input<'a>(pair: &P<'a>) -> InputDecl<'a> {
     for clause in pair.clone().into_inner() {
         match clause.as_rule() {
             Rule::input_default => {
-                defaults.extend(child(&clause, Rule::value).and_then(|value| value.into_inner().next()).map(|v| token(&v)));
+                defaults.extend(
+                    child(&clause, Rule::value)
+                        .and_then(|value| value.into_inner().next())
+                        .map(|v| token(&v)),
+                );
             }
             Rule::input_max => maxes.extend(child_token(&clause, Rule::quantity)),
             _ => {}
@@ -726,14 +825,22 @@ fn build_rule<'a>(pair: &P<'a>) -> RuleDecl<'a> {
             .map(|per| build_per(&per));
         let mut modifiers = Vec::new();
         if let Some(simple) = &simple {
-            for modifier in simple.clone().into_inner().filter(|c| c.as_rule() == Rule::per_modifier) {
+            for modifier in simple
+                .clone()
+                .into_inner()
+                .filter(|c| c.as_rule() == Rule::per_modifier)
+            {
                 for inner in modifier.into_inner() {
                     match inner.as_rule() {
-                        Rule::per_of => modifiers.extend(child_token(&inner, Rule::name).map(Modifier::Of)),
+                        Rule::per_of => {
+                            modifiers.extend(child_token(&inner, Rule::name).map(Modifier::Of))
+                        }
                         Rule::per_rounded => modifiers.extend(
                             child_token(&inner, Rule::quantity_direction).map(Modifier::Rounded),
                         ),
-                        Rule::per_times => modifiers.extend(child_token(&inner, Rule::name).map(Modifier::Times)),
+                        Rule::per_times => {
+                            modifiers.extend(child_token(&inner, Rule::name).map(Modifier::Times))
+                        }
                         _ => {}
                     }
                 }
@@ -755,9 +862,12 @@ fn build_rule<'a>(pair: &P<'a>) -> RuleDecl<'a> {
                 .map(|tier| {
                     let tier_span = span_of(&tier);
                     TierDecl {
-                        up_to: child(&tier, Rule::tier_up_to).and_then(|up_to| child_token(&up_to, Rule::quantity)),
-                        amount: child(&tier, Rule::amount)
-                            .map_or_else(|| missing_amount(tier_span), |amount| build_amount(&amount)),
+                        up_to: child(&tier, Rule::tier_up_to)
+                            .and_then(|up_to| child_token(&up_to, Rule::quantity)),
+                        amount: child(&tier, Rule::amount).map_or_else(
+                            || missing_amount(tier_span),
+                            |amount| build_amount(&amount),
+                        ),
                         per: child(&tier, Rule::per_part).map(|per| build_per(&per)),
                         span: tier_span,
                     }
@@ -834,14 +944,20 @@ fn build_grant<'a>(pair: &P<'a>) -> GrantDecl<'a> {
             Rule::rollover_clause => {
                 let clause_span = span_of(&clause);
                 let kind = match clause.clone().into_inner().last() {
-                    Some(inner) if inner.as_rule() == Rule::rollover_up_to => RolloverKind::UpTo(
-                        child(&inner, Rule::amount)
-                            .map_or_else(|| missing_amount(clause_span), |amount| build_amount(&amount)),
-                    ),
-                    Some(inner) if inner.as_rule() == Rule::rollover_count => RolloverKind::Cycles {
-                        number: child_token(&inner, Rule::number).unwrap_or_else(|| missing(clause_span)),
-                        unit: child_token(&inner, Rule::name).unwrap_or_else(|| missing(clause_span)),
-                    },
+                    Some(inner) if inner.as_rule() == Rule::rollover_up_to => {
+                        RolloverKind::UpTo(child(&inner, Rule::amount).map_or_else(
+                            || missing_amount(clause_span),
+                            |amount| build_amount(&amount),
+                        ))
+                    }
+                    Some(inner) if inner.as_rule() == Rule::rollover_count => {
+                        RolloverKind::Cycles {
+                            number: child_token(&inner, Rule::number)
+                                .unwrap_or_else(|| missing(clause_span)),
+                            unit: child_token(&inner, Rule::name)
+                                .unwrap_or_else(|| missing(clause_span)),
+                        }
+                    }
                     _ => RolloverKind::WhileSubscribed,
                 };
                 rollovers.push(RolloverDecl {
@@ -865,7 +981,8 @@ fn build_grant<'a>(pair: &P<'a>) -> GrantDecl<'a> {
         })
     });
     GrantDecl {
-        amount: child(pair, Rule::amount).map_or_else(|| missing_amount(span), |amount| build_amount(&amount)),
+        amount: child(pair, Rule::amount)
+            .map_or_else(|| missing_amount(span), |amount| build_amount(&amount)),
         every,
         kind: child(pair, Rule::grant_kind).and_then(|kind| child_token(&kind, Rule::name)),
         expires,
@@ -898,7 +1015,8 @@ fn build_expect<'a>(pair: &P<'a>) -> ExpectDecl<'a> {
             Rule::expect_term => {
                 let span = span_of(&part);
                 terms.push(ExpectTermDecl {
-                    count: child(&part, Rule::expect_count).and_then(|count| child_token(&count, Rule::number)),
+                    count: child(&part, Rule::expect_count)
+                        .and_then(|count| child_token(&count, Rule::number)),
                     first: child_token(&part, Rule::kw_first).map(|first| first.span),
                     feature: child_token(&part, Rule::name).unwrap_or_else(|| missing(span)),
                     args: part
@@ -908,7 +1026,8 @@ fn build_expect<'a>(pair: &P<'a>) -> ExpectDecl<'a> {
                         .map(|arg| {
                             let arg_span = span_of(&arg);
                             ExpectArg {
-                                name: child_token(&arg, Rule::name).unwrap_or_else(|| missing(arg_span)),
+                                name: child_token(&arg, Rule::name)
+                                    .unwrap_or_else(|| missing(arg_span)),
                                 value: child(&arg, Rule::value)
                                     .and_then(|value| value.into_inner().next())
                                     .map_or_else(|| missing(arg_span), |value| token(&value)),
@@ -944,35 +1063,6 @@ mod tests {
                 assert_eq!(fast, grammar, "{}", path.display());
             }
             assert_eq!(fast.len(), grammar.len(), "{}", path.display());
-        }
-    }
-}
-#[cfg(test)]
-mod timing {
-    fn files() -> Vec<(String, String)> {
-        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../rates");
-        std::fs::read_dir(dir).unwrap().map(|e| {
-            let p = e.unwrap().path();
-            (p.file_name().unwrap().to_str().unwrap().to_owned(), std::fs::read_to_string(&p).unwrap())
-        }).collect()
-    }
-    fn phase() -> String { std::env::var("PHASE").unwrap_or_default() }
-    #[test]
-    #[ignore]
-    fn time_phase() {
-        use pest::Parser as _;
-        let files = files();
-        let iterations: usize = std::env::var("ITER").ok().and_then(|v| v.parse().ok()).unwrap_or(100);
-        for _ in 0..iterations {
-            for (name, s) in &files {
-                match phase().as_str() {
-                    "pest" => { let _ = super::RatesParser::parse(super::Rule::file, s).unwrap(); }
-                    "ast" => { let _ = super::parse(s).unwrap(); }
-                    "check" => { let f = super::parse(s).unwrap(); let _ = crate::check::check(name, s, &f); }
-                    "compile" => { let _ = crate::compile::compile_source(name, s).unwrap(); }
-                    _ => {}
-                }
-            }
         }
     }
 }

@@ -10,9 +10,9 @@
 use rust_decimal::{Decimal, RoundingStrategy};
 
 use crate::book::{
-    Condition, Feature, Input, InputKind, InputValue, Plan, Price, QuantityDirection, RateBook, RatedAmount,
-    Rating, RatingContext, RatingLine, RoundingMode, RuleRole, Test, Tier, TierMode, UnitDef,
-    Usage,
+    Condition, Feature, Input, InputKind, InputValue, Plan, Price, QuantityDirection, RateBook,
+    RatedAmount, Rating, RatingContext, RatingLine, RoundingMode, RuleRole, Test, Tier, TierMode,
+    UnitDef, Usage,
 };
 use crate::literal;
 
@@ -21,11 +21,17 @@ use crate::literal;
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, miette::Diagnostic)]
 pub enum RateError {
     #[error("`{feature}` is not a feature of this rate book")]
-    #[diagnostic(code(rating::unknown_feature), help("the book's features are: {known}"))]
+    #[diagnostic(
+        code(rating::unknown_feature),
+        help("the book's features are: {known}")
+    )]
     UnknownFeature { feature: String, known: String },
 
     #[error("input `{input}` of `{feature}` is missing")]
-    #[diagnostic(code(rating::missing_input), help("give `{input}` a value; it has no default"))]
+    #[diagnostic(
+        code(rating::missing_input),
+        help("give `{input}` a value; it has no default")
+    )]
     MissingInput { feature: String, input: String },
 
     #[error("input `{input}` of `{feature}` needs {expected}")]
@@ -37,7 +43,10 @@ pub enum RateError {
     },
 
     #[error("no price of `{feature}` in `{unit}` matches this usage")]
-    #[diagnostic(code(rating::missing_price), help("the rate book needs a `base` line for this combination"))]
+    #[diagnostic(
+        code(rating::missing_price),
+        help("the rate book needs a `base` line for this combination")
+    )]
     NoPrice { feature: String, unit: String },
 
     #[error("rating `{feature}` overflowed")]
@@ -52,11 +61,17 @@ pub enum RateError {
     UnknownUnit { unit: String },
 
     #[error("the rounding of `{unit}` in `{feature}` is not stated")]
-    #[diagnostic(code(rating::rounding_not_stated), help("write `round {unit} to PRECISION MODE`"))]
+    #[diagnostic(
+        code(rating::rounding_not_stated),
+        help("write `round {unit} to PRECISION MODE`")
+    )]
     RoundingNotStated { feature: String, unit: String },
 
     #[error("`{feature}` charges more units than a rating can track")]
-    #[diagnostic(code(rating::too_many_units), help("a feature charges at most 64 units"))]
+    #[diagnostic(
+        code(rating::too_many_units),
+        help("a feature charges at most 64 units")
+    )]
     TooManyUnits { feature: String },
 
     #[error("`{amount}` {unit} is not a whole number of minor units")]
@@ -327,9 +342,12 @@ impl<'a> Rater<'a> {
         }
 
         for (slot, total) in amounts.iter_mut().enumerate() {
-            let definition = self.book.unit(&total.unit).ok_or_else(|| RateError::UnknownUnit {
-                unit: total.unit.clone(),
-            })?;
+            let definition = self
+                .book
+                .unit(&total.unit)
+                .ok_or_else(|| RateError::UnknownUnit {
+                    unit: total.unit.clone(),
+                })?;
             let (precision, mode) = self.amount_rounding(definition)?;
             let exact = total.amount;
             total.amount = match precision {
@@ -447,8 +465,7 @@ impl<'a> Rater<'a> {
         let name = input.name.as_str();
         let mut quantity = self.count(name)?;
         for minimum in &self.feature.minimum_quantities {
-            if minimum.input == name && quantity < minimum.quantity && self.holds(&minimum.when)
-            {
+            if minimum.input == name && quantity < minimum.quantity && self.holds(&minimum.when) {
                 quantity = minimum.quantity;
             }
         }

@@ -8,9 +8,9 @@
 
 use std::collections::BTreeMap;
 
-use miette::Diagnostic;
 use crate::book::{Feature, Input, InputKind, InputValue, RateBook, Usage};
 use crate::literal::{self, LiteralError};
+use miette::Diagnostic;
 
 /// A raw input value as a client sent it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -46,7 +46,10 @@ pub enum UsageError {
     },
 
     #[error("input `{input}` of `{feature}` is missing")]
-    #[diagnostic(code(usage::missing_input), help("`{input}` has no default: give {example}"))]
+    #[diagnostic(
+        code(usage::missing_input),
+        help("`{input}` has no default: give {example}")
+    )]
     MissingInput {
         feature: String,
         input: String,
@@ -93,7 +96,10 @@ pub enum UsageError {
     },
 
     #[error("`{value}` for `{input}` of `{feature}` is above its maximum of {max}")]
-    #[diagnostic(code(usage::above_maximum), help("split the work into requests of at most {max}"))]
+    #[diagnostic(
+        code(usage::above_maximum),
+        help("split the work into requests of at most {max}")
+    )]
     AboveMaximum {
         feature: String,
         input: String,
@@ -102,7 +108,10 @@ pub enum UsageError {
     },
 
     #[error("`{value}` is not a flag value for `{input}` of `{feature}`")]
-    #[diagnostic(code(usage::invalid_flag), help("write `true`, `false`, `yes` or `no`"))]
+    #[diagnostic(
+        code(usage::invalid_flag),
+        help("write `true`, `false`, `yes` or `no`")
+    )]
     InvalidFlag {
         feature: String,
         input: String,
@@ -129,9 +138,7 @@ impl UsageError {
     pub fn code(&self) -> &'static str {
         match self {
             UsageError::UnknownFeature { .. } => "unknown-feature",
-            UsageError::UnknownInput { .. } | UsageError::ChannelAsInput { .. } => {
-                "unknown-input"
-            }
+            UsageError::UnknownInput { .. } | UsageError::ChannelAsInput { .. } => "unknown-input",
             UsageError::MissingInput { .. } => "missing-input",
             UsageError::DuplicateInput { .. } => "duplicate-input",
             UsageError::UnknownChannel { .. } => "unknown-channel",
@@ -367,9 +374,9 @@ impl RawValue {
             serde_json::Value::Number(number) => Some(RawValue::Number(number.to_string())),
             serde_json::Value::String(text) => Some(RawValue::Text(text.clone())),
             serde_json::Value::Bool(flag) => Some(RawValue::Bool(*flag)),
-            serde_json::Value::Null | serde_json::Value::Array(_) | serde_json::Value::Object(_) => {
-                None
-            }
+            serde_json::Value::Null
+            | serde_json::Value::Array(_)
+            | serde_json::Value::Object(_) => None,
         }
     }
 }

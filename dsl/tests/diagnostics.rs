@@ -4,6 +4,12 @@
 //! then the ERROR exactly as `credits rates check` renders it, so that a reviewer who does
 //! not read Rust can judge each message. Regenerate with `INSTA_UPDATE=always cargo test -p
 //! credits-dsl --test diagnostics` and review the diff.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
 
 use credits_dsl::{BookError, Diagnostics, RateLibrary, compile_source};
 use miette::{Diagnostic, GraphicalReportHandler, GraphicalTheme};
@@ -13,74 +19,343 @@ const HEAD: &str = "book test\neffective 2025-01-01\nunit credit scale 2 round h
 /// `(case name, file name, source)`; sources starting with `+` get [`HEAD`] prepended.
 const CASES: &[(&str, &str, &str)] = &[
     // ---- Syntax -------------------------------------------------------------------------------
-    ("syntax_misspelt_keyword", "test.rates", "+featur video {\n  input duration: duration max 1h\n}\n"),
-    ("syntax_misspelt_per", "test.rates", "+feature video {\n  input duration: duration max 1h\n  round duration up to 1s\n  base 20 credit pr minute\n}\n"),
-    ("syntax_unclosed_block", "test.rates", "+feature video {\n  input duration: duration max 1h\n"),
-    ("syntax_expect_missing_parenthesis", "test.rates", "+feature image {\n  base 1 credit each\n}\nexpect image( = 1 credit\n"),
-    ("syntax_condition_missing", "test.rates", "+feature image {\n  input model: choice(pro, ultra)\n  base 1 credit each when\n}\n"),
-    ("syntax_rounding_mode_missing", "test.rates", "book test\neffective 2025-01-01\nunit credit scale 2 round\n"),
-    ("syntax_nested_too_deep", "test.rates", "+feature image {\n  base graduated tiers of images {\n    {\n  }\n}\n"),
+    (
+        "syntax_misspelt_keyword",
+        "test.rates",
+        "+featur video {\n  input duration: duration max 1h\n}\n",
+    ),
+    (
+        "syntax_misspelt_per",
+        "test.rates",
+        "+feature video {\n  input duration: duration max 1h\n  round duration up to 1s\n  base 20 credit pr minute\n}\n",
+    ),
+    (
+        "syntax_unclosed_block",
+        "test.rates",
+        "+feature video {\n  input duration: duration max 1h\n",
+    ),
+    (
+        "syntax_expect_missing_parenthesis",
+        "test.rates",
+        "+feature image {\n  base 1 credit each\n}\nexpect image( = 1 credit\n",
+    ),
+    (
+        "syntax_condition_missing",
+        "test.rates",
+        "+feature image {\n  input model: choice(pro, ultra)\n  base 1 credit each when\n}\n",
+    ),
+    (
+        "syntax_rounding_mode_missing",
+        "test.rates",
+        "book test\neffective 2025-01-01\nunit credit scale 2 round\n",
+    ),
+    (
+        "syntax_nested_too_deep",
+        "test.rates",
+        "+feature image {\n  base graduated tiers of images {\n    {\n  }\n}\n",
+    ),
     // ---- Header ---------------------------------------------------------------------------------
     ("missing_header", "test.rates", "title \"Test\"\n"),
-    ("duplicate_statement", "test.rates", "+title \"Test\"\ntitle \"Test again\"\n"),
-    ("book_name_mismatch", "imentiv.rates", "+feature image {\n  base 1 credit each\n}\n"),
-    ("file_date_mismatch", "test@2025-02-01.rates", "+feature image {\n  base 1 credit each\n}\n"),
-    ("invalid_date", "test.rates", "book test\neffective 2025-02-30\nunit credit scale 2 round half-up\n"),
-    ("unknown_time_zone", "test.rates", "+time_zone \"Europe/Pariss\"\n"),
-    ("invalid_name", "test.rates", "+feature Video_Gen {\n  base 1 credit each\n}\n"),
-    ("unit_without_scale", "test.rates", "+unit video_minute round up\n"),
-    ("unknown_rounding_mode", "test.rates", "+unit video_minute scale 0 round ceiling\n"),
-    ("channels_unknown_default", "test.rates", "+channels web, api default mobile\n"),
+    (
+        "duplicate_statement",
+        "test.rates",
+        "+title \"Test\"\ntitle \"Test again\"\n",
+    ),
+    (
+        "book_name_mismatch",
+        "imentiv.rates",
+        "+feature image {\n  base 1 credit each\n}\n",
+    ),
+    (
+        "file_date_mismatch",
+        "test@2025-02-01.rates",
+        "+feature image {\n  base 1 credit each\n}\n",
+    ),
+    (
+        "invalid_date",
+        "test.rates",
+        "book test\neffective 2025-02-30\nunit credit scale 2 round half-up\n",
+    ),
+    (
+        "unknown_time_zone",
+        "test.rates",
+        "+time_zone \"Europe/Pariss\"\n",
+    ),
+    (
+        "invalid_name",
+        "test.rates",
+        "+feature Video_Gen {\n  base 1 credit each\n}\n",
+    ),
+    (
+        "unit_without_scale",
+        "test.rates",
+        "+unit video_minute round up\n",
+    ),
+    (
+        "unknown_rounding_mode",
+        "test.rates",
+        "+unit video_minute scale 0 round ceiling\n",
+    ),
+    (
+        "channels_unknown_default",
+        "test.rates",
+        "+channels web, api default mobile\n",
+    ),
     // ---- Names ----------------------------------------------------------------------------------
-    ("misplaced_statement", "test.rates", "+feature image {\n  base 1 credit each\n  grant 100 credit daily as free, expires end of day\n}\n"),
-    ("unknown_unit", "test.rates", "+feature image {\n  base 1 credits each\n}\n"),
-    ("unknown_input", "test.rates", "+feature video {\n  input duration: duration max 1h\n  round duration up to 1s\n  base 20 credit per minute of durations\n}\n"),
-    ("unknown_feature", "test.rates", "+feature image {\n  base 1 credit each\n}\nfeature upscale {\n  base 1 credit each\n  requires imagee on same content\n}\nexpect video() = 1 credit\n"),
-    ("unknown_choice", "test.rates", "+feature image {\n  input model: choice(standard, pro)\n  base 24 credit each when model is standard\n  base 60 credit each when model is proo\n}\n"),
-    ("unknown_input_kind", "test.rates", "+feature text {\n  input words: word max 1000\n  base 1 credit per 100 words\n}\n"),
-    ("duplicate_feature", "test.rates", "+feature image {\n  base 1 credit each\n}\nfeature image {\n  base 2 credit each\n}\n"),
-    ("duplicate_input", "test.rates", "+feature image {\n  input model: choice(standard, pro)\n  input model: choice(a, b)\n  base 1 credit each\n}\n"),
+    (
+        "misplaced_statement",
+        "test.rates",
+        "+feature image {\n  base 1 credit each\n  grant 100 credit daily as free, expires end of day\n}\n",
+    ),
+    (
+        "unknown_unit",
+        "test.rates",
+        "+feature image {\n  base 1 credits each\n}\n",
+    ),
+    (
+        "unknown_input",
+        "test.rates",
+        "+feature video {\n  input duration: duration max 1h\n  round duration up to 1s\n  base 20 credit per minute of durations\n}\n",
+    ),
+    (
+        "unknown_feature",
+        "test.rates",
+        "+feature image {\n  base 1 credit each\n}\nfeature upscale {\n  base 1 credit each\n  requires imagee on same content\n}\nexpect video() = 1 credit\n",
+    ),
+    (
+        "unknown_choice",
+        "test.rates",
+        "+feature image {\n  input model: choice(standard, pro)\n  base 24 credit each when model is standard\n  base 60 credit each when model is proo\n}\n",
+    ),
+    (
+        "unknown_input_kind",
+        "test.rates",
+        "+feature text {\n  input words: word max 1000\n  base 1 credit per 100 words\n}\n",
+    ),
+    (
+        "duplicate_feature",
+        "test.rates",
+        "+feature image {\n  base 1 credit each\n}\nfeature image {\n  base 2 credit each\n}\n",
+    ),
+    (
+        "duplicate_input",
+        "test.rates",
+        "+feature image {\n  input model: choice(standard, pro)\n  input model: choice(a, b)\n  base 1 credit each\n}\n",
+    ),
     // ---- Rules ----------------------------------------------------------------------------------
-    ("conflicting_base_rules", "test.rates", "+feature video {\n  input duration: duration max 4h\n  input model: choice(pro, ultra)\n  round duration up to 1s\n  base 20 credit per minute when model is pro\n  base 40 credit per minute when model is ultra\n  base 25 credit per minute when model is pro or ultra\n}\n"),
-    ("conflicting_unconditional_rules", "test.rates", "+feature image {\n  base 1 credit each\n  base 2 credit each\n}\n"),
-    ("missing_price", "test.rates", "+channels web, api default web\nfeature video {\n  input duration: duration max 4h\n  input model: choice(pro, ultra, max)\n  round duration up to 1s\n  base 20 credit per minute when model is pro and channel is web\n  base 15 credit per minute when model is pro and channel is api\n  base 40 credit per minute when model is ultra\n}\n"),
-    ("unreachable_rule", "test.rates", "+feature video {\n  input model: choice(pro, ultra)\n  base 20 credit each when model is pro\n  base 40 credit each when model is ultra\n  add 5 credit each when model is pro and model is ultra\n}\n"),
-    ("duplicate_add_rule", "test.rates", "+feature video {\n  input actor: flag default no\n  base 20 credit each\n  add 5 credit each when actor\n  add 5 credit each when actor\n}\n"),
-    ("quantity_rounding_not_stated", "test.rates", "+feature video {\n  input duration: duration max 4h\n  base 20 credit per minute\n}\n"),
-    ("amount_rounding_not_stated", "test.rates", "+unit video_minute scale 0\nfeature video {\n  input duration: duration max 4h\n  round duration up to 1s\n  base 1 video_minute per minute rounded up\n}\n"),
-    ("precision_too_fine", "test.rates", "+feature chat {\n  input tokens: tokens max 1000000\n  base 0.1 credit per 1000 tokens\n  round credit to 0.001 up\n}\n"),
-    ("max_missing", "test.rates", "+feature text {\n  input words: words\n  base 1 credit per 100 words\n}\n"),
-    ("price_without_per", "test.rates", "+feature video {\n  input duration: duration max 4h\n  round duration up to 1s\n  base 20 credit\n}\n"),
-    ("wrong_kind_literal", "test.rates", "+feature video {\n  input duration: duration max 4h\n  round duration up to 1s\n  base 20 credit per 100 words of duration\n}\n"),
-    ("per_without_matching_input", "test.rates", "+feature video {\n  input duration: duration max 4h\n  round duration up to 1s\n  base 2 credit per 100 words\n}\n"),
-    ("times_not_a_count", "test.rates", "+feature video {\n  input duration: duration max 4h\n  round duration up to 1s\n  base 20 credit per minute times duration\n  multiply by duration\n}\n"),
-    ("condition_on_quantity", "test.rates", "+feature video {\n  input duration: duration max 4h\n  round duration up to 1s\n  base 20 credit per minute when duration is long\n}\n"),
-    ("condition_on_undeclared_channel", "test.rates", "+feature video {\n  base 20 credit each when channel is web\n}\n"),
-    ("minimum_quantity_without_input", "test.rates", "+feature video {\n  input duration: duration max 4h\n  round duration up to 1s\n  base 20 credit per minute\n  minimum 30s\n}\n"),
-    ("tiers_not_increasing", "test.rates", "+feature storage {\n  input data: data max 10 TB\n  round data up to 1 GB\n  base volume tiers of data {\n    up to 1 TB: 0.15 credit per GB\n    up to 100 GB: 0.2 credit per GB\n    above: 0.1 credit per GB\n  }\n}\n"),
-    ("tiers_without_above", "test.rates", "+feature chat {\n  input tokens: tokens max 2000000\n  base graduated tiers of tokens {\n    up to 1000000 tokens: 0.1 credit per 1000 tokens\n    up to 2000000 tokens: 0.05 credit per 1000 tokens\n  }\n}\n"),
-    ("number_with_exponent", "test.rates", "+feature image {\n  base 1e3 credit each\n}\n"),
-    ("number_too_long", "test.rates", "+feature image {\n  base 0.1234567890123 credit each\n}\n"),
-    ("invalid_default", "test.rates", "+feature video {\n  input model: choice(standard, pro) default premium\n  input duration: duration default 5h max 4h\n  round duration up to 1s\n  base 20 credit per minute\n}\n"),
-    ("too_many_combinations", "test.rates", "+feature gateway {\n  input a: choice(a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15, a16, a17, a18, a19, a20)\n  input b: choice(b1, b2, b3, b4, b5, b6, b7, b8, b9, b10, b11, b12, b13, b14, b15, b16, b17, b18, b19, b20)\n  input c: choice(c1, c2, c3, c4, c5, c6, c7, c8, c9, c10, c11, c12, c13, c14, c15, c16, c17, c18, c19, c20)\n  base 1 credit each when a is a1 and b is b1 and c is c1\n  base 2 credit each when a is a2\n}\n"),
+    (
+        "conflicting_base_rules",
+        "test.rates",
+        "+feature video {\n  input duration: duration max 4h\n  input model: choice(pro, ultra)\n  round duration up to 1s\n  base 20 credit per minute when model is pro\n  base 40 credit per minute when model is ultra\n  base 25 credit per minute when model is pro or ultra\n}\n",
+    ),
+    (
+        "conflicting_unconditional_rules",
+        "test.rates",
+        "+feature image {\n  base 1 credit each\n  base 2 credit each\n}\n",
+    ),
+    (
+        "missing_price",
+        "test.rates",
+        "+channels web, api default web\nfeature video {\n  input duration: duration max 4h\n  input model: choice(pro, ultra, max)\n  round duration up to 1s\n  base 20 credit per minute when model is pro and channel is web\n  base 15 credit per minute when model is pro and channel is api\n  base 40 credit per minute when model is ultra\n}\n",
+    ),
+    (
+        "unreachable_rule",
+        "test.rates",
+        "+feature video {\n  input model: choice(pro, ultra)\n  base 20 credit each when model is pro\n  base 40 credit each when model is ultra\n  add 5 credit each when model is pro and model is ultra\n}\n",
+    ),
+    (
+        "duplicate_add_rule",
+        "test.rates",
+        "+feature video {\n  input actor: flag default no\n  base 20 credit each\n  add 5 credit each when actor\n  add 5 credit each when actor\n}\n",
+    ),
+    (
+        "quantity_rounding_not_stated",
+        "test.rates",
+        "+feature video {\n  input duration: duration max 4h\n  base 20 credit per minute\n}\n",
+    ),
+    (
+        "amount_rounding_not_stated",
+        "test.rates",
+        "+unit video_minute scale 0\nfeature video {\n  input duration: duration max 4h\n  round duration up to 1s\n  base 1 video_minute per minute rounded up\n}\n",
+    ),
+    (
+        "precision_too_fine",
+        "test.rates",
+        "+feature chat {\n  input tokens: tokens max 1000000\n  base 0.1 credit per 1000 tokens\n  round credit to 0.001 up\n}\n",
+    ),
+    (
+        "max_missing",
+        "test.rates",
+        "+feature text {\n  input words: words\n  base 1 credit per 100 words\n}\n",
+    ),
+    (
+        "price_without_per",
+        "test.rates",
+        "+feature video {\n  input duration: duration max 4h\n  round duration up to 1s\n  base 20 credit\n}\n",
+    ),
+    (
+        "wrong_kind_literal",
+        "test.rates",
+        "+feature video {\n  input duration: duration max 4h\n  round duration up to 1s\n  base 20 credit per 100 words of duration\n}\n",
+    ),
+    (
+        "per_without_matching_input",
+        "test.rates",
+        "+feature video {\n  input duration: duration max 4h\n  round duration up to 1s\n  base 2 credit per 100 words\n}\n",
+    ),
+    (
+        "times_not_a_count",
+        "test.rates",
+        "+feature video {\n  input duration: duration max 4h\n  round duration up to 1s\n  base 20 credit per minute times duration\n  multiply by duration\n}\n",
+    ),
+    (
+        "condition_on_quantity",
+        "test.rates",
+        "+feature video {\n  input duration: duration max 4h\n  round duration up to 1s\n  base 20 credit per minute when duration is long\n}\n",
+    ),
+    (
+        "condition_on_undeclared_channel",
+        "test.rates",
+        "+feature video {\n  base 20 credit each when channel is web\n}\n",
+    ),
+    (
+        "minimum_quantity_without_input",
+        "test.rates",
+        "+feature video {\n  input duration: duration max 4h\n  round duration up to 1s\n  base 20 credit per minute\n  minimum 30s\n}\n",
+    ),
+    (
+        "tiers_not_increasing",
+        "test.rates",
+        "+feature storage {\n  input data: data max 10 TB\n  round data up to 1 GB\n  base volume tiers of data {\n    up to 1 TB: 0.15 credit per GB\n    up to 100 GB: 0.2 credit per GB\n    above: 0.1 credit per GB\n  }\n}\n",
+    ),
+    (
+        "tiers_without_above",
+        "test.rates",
+        "+feature chat {\n  input tokens: tokens max 2000000\n  base graduated tiers of tokens {\n    up to 1000000 tokens: 0.1 credit per 1000 tokens\n    up to 2000000 tokens: 0.05 credit per 1000 tokens\n  }\n}\n",
+    ),
+    (
+        "number_with_exponent",
+        "test.rates",
+        "+feature image {\n  base 1e3 credit each\n}\n",
+    ),
+    (
+        "number_too_long",
+        "test.rates",
+        "+feature image {\n  base 0.1234567890123 credit each\n}\n",
+    ),
+    (
+        "invalid_default",
+        "test.rates",
+        "+feature video {\n  input model: choice(standard, pro) default premium\n  input duration: duration default 5h max 4h\n  round duration up to 1s\n  base 20 credit per minute\n}\n",
+    ),
+    (
+        "too_many_combinations",
+        "test.rates",
+        "+feature gateway {\n  input a: choice(a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15, a16, a17, a18, a19, a20)\n  input b: choice(b1, b2, b3, b4, b5, b6, b7, b8, b9, b10, b11, b12, b13, b14, b15, b16, b17, b18, b19, b20)\n  input c: choice(c1, c2, c3, c4, c5, c6, c7, c8, c9, c10, c11, c12, c13, c14, c15, c16, c17, c18, c19, c20)\n  base 1 credit each when a is a1 and b is b1 and c is c1\n  base 2 credit each when a is a2\n}\n",
+    ),
+    (
+        "missing_price_for_a_flag",
+        "test.rates",
+        "+feature video {\n  input actor: flag default no\n  base 5 credit each when actor\n}\n",
+    ),
+    (
+        "minimum_charge_with_condition",
+        "test.rates",
+        "+feature video {\n  input ad: flag default no\n  base 5 credit each\n  minimum 1 credit when ad\n}\n",
+    ),
+    (
+        "tiers_without_mode_and_out_of_order",
+        "test.rates",
+        "+feature chat {\n  input tokens: tokens max 2000000\n  base tiers of tokens {\n    above: 0.05 credit per 1000 tokens\n    up to 1000000 tokens: 0.1 credit per 1000 tokens\n  }\n}\n",
+    ),
     // ---- Plans ----------------------------------------------------------------------------------
-    ("grant_without_expiry", "test.rates", "+plan free {\n  grant 100 credit daily as free\n  order free\n}\n"),
-    ("rollover_needs_cycle_end", "test.rates", "+plan pro {\n  cycle monthly calendar\n  grant 5000 credit every cycle as allocation, expires never, rolls over 3 cycles\n  order allocation\n}\n"),
-    ("every_cycle_without_cycle", "test.rates", "+plan pro {\n  grant 5000 credit every cycle as allocation, expires end of cycle\n  order allocation\n}\n"),
-    ("kind_not_in_order", "test.rates", "+plan pro {\n  cycle monthly calendar\n  grant 5000 credit every cycle as allocation, expires end of cycle\n  topup as top_up, expires never\n  order allocation\n}\n"),
-    ("order_names_kind_twice", "test.rates", "+plan pro {\n  grant 100 credit daily as free, expires end of day\n  order free, top_up, free\n}\n"),
-    ("unknown_refund_reason", "test.rates", "+plan pro {\n  refund within 30 days for duplicate, fraud\n  refund expired forfeit\n}\n"),
-    ("amount_finer_than_scale", "test.rates", "+plan pro {\n  grant 0.001 credit daily as free, expires end of day\n  order free\n  alert below 0.5 credit\n}\n"),
-    ("unknown_cycle_and_limit", "test.rates", "+plan pro {\n  cycle weekly\n  limit 60 requests per fortnight\n  limit 4 parallel holds\n}\n"),
-    ("gate_unknown_feature", "test.rates", "+feature image {\n  input model: choice(standard, pro)\n  base 1 credit each\n}\nplan free {\n  requires subscription for images when model is pro\n  requires subscription for image when model is premium\n}\n"),
+    (
+        "grant_without_expiry",
+        "test.rates",
+        "+plan free {\n  grant 100 credit daily as free\n  order free\n}\n",
+    ),
+    (
+        "rollover_needs_cycle_end",
+        "test.rates",
+        "+plan pro {\n  cycle monthly calendar\n  grant 5000 credit every cycle as allocation, expires never, rolls over 3 cycles\n  order allocation\n}\n",
+    ),
+    (
+        "every_cycle_without_cycle",
+        "test.rates",
+        "+plan pro {\n  grant 5000 credit every cycle as allocation, expires end of cycle\n  order allocation\n}\n",
+    ),
+    (
+        "kind_not_in_order",
+        "test.rates",
+        "+plan pro {\n  cycle monthly calendar\n  grant 5000 credit every cycle as allocation, expires end of cycle\n  topup as top_up, expires never\n  order allocation\n}\n",
+    ),
+    (
+        "order_names_kind_twice",
+        "test.rates",
+        "+plan pro {\n  grant 100 credit daily as free, expires end of day\n  order free, top_up, free\n}\n",
+    ),
+    (
+        "unknown_refund_reason",
+        "test.rates",
+        "+plan pro {\n  refund within 30 days for duplicate, fraud\n  refund expired forfeit\n}\n",
+    ),
+    (
+        "amount_finer_than_scale",
+        "test.rates",
+        "+plan pro {\n  grant 0.001 credit daily as free, expires end of day\n  order free\n  alert below 0.5 credit\n}\n",
+    ),
+    (
+        "unknown_cycle_and_limit",
+        "test.rates",
+        "+plan pro {\n  cycle weekly\n  limit 60 requests per fortnight\n  limit 4 parallel holds\n}\n",
+    ),
+    (
+        "gate_unknown_feature",
+        "test.rates",
+        "+feature image {\n  input model: choice(standard, pro)\n  base 1 credit each\n}\nplan free {\n  requires subscription for images when model is pro\n  requires subscription for image when model is premium\n}\n",
+    ),
+    (
+        "feature_statement_in_a_plan",
+        "test.rates",
+        "+plan pro {\n  input outputs: count max 8\n  limit 4 concurrent holds\n}\n",
+    ),
+    (
+        "refund_policy_incomplete",
+        "test.rates",
+        "+plan pro {\n  refund within 30 days\n}\n",
+    ),
     // ---- Examples -------------------------------------------------------------------------------
-    ("expect_unknown_input", "test.rates", "+feature image {\n  input outputs: count default 1 max 8\n  base 24 credit each\n  multiply by outputs\n}\nexpect image(output: 2) = 48 credit\n"),
-    ("expect_missing_input", "test.rates", "+feature video {\n  input duration: duration max 4h\n  input model: choice(pro, ultra)\n  round duration up to 1s\n  base 20 credit per minute when model is pro\n  base 40 credit per minute when model is ultra\n}\nexpect video() = 20 credit\n"),
-    ("expect_fails", "test.rates", "+feature video {\n  input duration: duration max 4h\n  round duration up to 1s\n  base 20 credit per minute\n}\nexpect video(duration: 3m30s) = 70 credit\nexpect video(duration: 1s) = 0.34 credit\nexpect video(duration: 1m) = 20 credit\n"),
-    ("expect_repeats_unit", "test.rates", "+feature image {\n  base 1 credit each\n}\nexpect image() = 1 credit, 1 credit\n"),
-    ("expect_above_max", "test.rates", "+feature video {\n  input duration: duration max 4h\n  round duration up to 1s\n  base 20 credit per minute\n}\nexpect video(duration: 5h) = 6000 credit\n"),
+    (
+        "expect_unknown_input",
+        "test.rates",
+        "+feature image {\n  input outputs: count default 1 max 8\n  base 24 credit each\n  multiply by outputs\n}\nexpect image(output: 2) = 48 credit\n",
+    ),
+    (
+        "expect_missing_input",
+        "test.rates",
+        "+feature video {\n  input duration: duration max 4h\n  input model: choice(pro, ultra)\n  round duration up to 1s\n  base 20 credit per minute when model is pro\n  base 40 credit per minute when model is ultra\n}\nexpect video() = 20 credit\n",
+    ),
+    (
+        "expect_fails",
+        "test.rates",
+        "+feature video {\n  input duration: duration max 4h\n  round duration up to 1s\n  base 20 credit per minute\n}\nexpect video(duration: 3m30s) = 70 credit\nexpect video(duration: 1s) = 0.34 credit\nexpect video(duration: 1m) = 20 credit\n",
+    ),
+    (
+        "expect_repeats_unit",
+        "test.rates",
+        "+feature image {\n  base 1 credit each\n}\nexpect image() = 1 credit, 1 credit\n",
+    ),
+    (
+        "expect_above_max",
+        "test.rates",
+        "+feature video {\n  input duration: duration max 4h\n  round duration up to 1s\n  base 20 credit per minute\n}\nexpect video(duration: 5h) = 6000 credit\n",
+    ),
     // ---- Several errors in one file ---------------------------------------------------------------
-    ("several_errors", "test.rates", "+feature video \"Video\" {\n  input duration: duration\n  input model: choice(pro, ultra)\n  base 20 credits per minute when model is pro\n  base 40 credit per minute when model is ultra\n  base 45 credit per minute when model is ultra\n}\nplan free {\n  grant 100 credit daily as free\n  order free, free\n  refund within 30 days for duplicate, mistake\n  refund expired forfeit\n}\nexpect vidoe(duration: 1m) = 20 credit\n"),
+    (
+        "several_errors",
+        "test.rates",
+        "+feature video \"Video\" {\n  input duration: duration\n  input model: choice(pro, ultra)\n  base 20 credits per minute when model is pro\n  base 40 credit per minute when model is ultra\n  base 45 credit per minute when model is ultra\n}\nplan free {\n  grant 100 credit daily as free\n  order free, free\n  refund within 30 days for duplicate, mistake\n  refund expired forfeit\n}\nexpect vidoe(duration: 1m) = 20 credit\n",
+    ),
 ];
 
 fn source_of(raw: &str) -> String {
@@ -115,7 +390,10 @@ fn every_case_renders_as_its_snapshot() {
         for (name, file_name, raw) in CASES {
             let source = source_of(raw);
             let rendered = render(&diagnostics(file_name, &source));
-            insta::assert_snapshot!(*name, format!("FILE {file_name}\nSOURCE\n{source}\nERROR\n{rendered}"));
+            insta::assert_snapshot!(
+                *name,
+                format!("FILE {file_name}\nSOURCE\n{source}\nERROR\n{rendered}")
+            );
         }
     });
 }
@@ -139,11 +417,17 @@ fn every_error_points_at_the_source() {
             let labels: Vec<_> = error.labels().map(Iterator::collect).unwrap_or_default();
             assert!(!labels.is_empty(), "{name}: `{error}` has no label");
             for label in labels {
-                assert!(label.offset() + label.len() <= source.len(), "{name}: `{error}` points past the end");
+                assert!(
+                    label.offset() + label.len() <= source.len(),
+                    "{name}: `{error}` points past the end"
+                );
             }
             assert!(error.help().is_some(), "{name}: `{error}` has no help");
             let message = error.to_string();
-            assert!(!message.ends_with('.'), "{name}: `{message}` ends with a period");
+            assert!(
+                !message.ends_with('.'),
+                "{name}: `{message}` ends with a period"
+            );
             assert!(
                 message.starts_with(|c: char| !c.is_ascii_uppercase()),
                 "{name}: `{message}` starts with a capital"
@@ -155,13 +439,22 @@ fn every_error_points_at_the_source() {
 #[test]
 fn every_error_in_a_file_is_reported() {
     let source = source_of(
-        CASES.iter().find(|(name, _, _)| *name == "several_errors").map(|(_, _, raw)| *raw).unwrap(),
+        CASES
+            .iter()
+            .find(|(name, _, _)| *name == "several_errors")
+            .map(|(_, _, raw)| *raw)
+            .unwrap(),
     );
     let diagnostics = diagnostics("test.rates", &source);
     let codes: Vec<String> = diagnostics
         .errors()
         .iter()
-        .map(|error| error.code().map(|code| code.to_string()).unwrap_or_default())
+        .map(|error| {
+            error
+                .code()
+                .map(|code| code.to_string())
+                .unwrap_or_default()
+        })
         .collect();
     for expected in [
         "rates::max_missing",
@@ -173,7 +466,10 @@ fn every_error_in_a_file_is_reported() {
         "rates::unknown_word",
         "rates::unknown_feature",
     ] {
-        assert!(codes.iter().any(|code| code == expected), "{expected} missing from {codes:?}");
+        assert!(
+            codes.iter().any(|code| code == expected),
+            "{expected} missing from {codes:?}"
+        );
     }
     assert!(diagnostics.len() >= 8);
 }

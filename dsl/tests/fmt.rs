@@ -1,4 +1,10 @@
 //! `credits rates fmt`: canonical layout, comments kept, idempotent, meaning unchanged.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
 
 use credits_dsl::{RateBook, compile_source, format_source};
 
@@ -30,7 +36,11 @@ fn formatting_a_rates_file_keeps_its_book() {
         let before = without_version(compile_source(&name, &source).unwrap());
         let after = compile_source(&name, &formatted)
             .unwrap_or_else(|errors| panic!("{name} no longer compiles after fmt: {errors:?}"));
-        assert_eq!(before, without_version(after), "{name}: fmt changed the book");
+        assert_eq!(
+            before,
+            without_version(after),
+            "{name}: fmt changed the book"
+        );
     }
 }
 
@@ -125,5 +135,8 @@ fn a_syntax_error_is_reported_not_formatted() {
 fn a_file_with_semantic_errors_still_formats() {
     let source = "book other\nfeature x { base 1 credits each }\n";
     let formatted = format_source("test.rates", source).unwrap();
-    assert_eq!(formatted, "book other\nfeature x {\n  base 1 credits each\n}\n");
+    assert_eq!(
+        formatted,
+        "book other\nfeature x {\n  base 1 credits each\n}\n"
+    );
 }

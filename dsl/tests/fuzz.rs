@@ -1,5 +1,12 @@
 //! No input makes the front end panic or hang: arbitrary text, and every rates file mutated
-//! token by token. Formatting, when it succeeds, must give text that formats to itself.
+//! token by token. On every input the fast parser and the pest grammar agree, and formatting,
+//! when it succeeds, gives text that formats to itself.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
 
 use credits_dsl::{compile_source, format_source};
 use proptest::prelude::*;
@@ -25,12 +32,68 @@ fn read_rates_files() -> Vec<(String, String)> {
 
 /// Words and symbols of the language, to make mutations that get past the parser.
 const VOCABULARY: &[&str] = &[
-    "book", "feature", "plan", "expect", "input", "base", "add", "round", "minimum", "grant",
-    "order", "when", "is", "or", "and", "not", "per", "each", "of", "times", "tiers", "up to",
-    "above:", "{", "}", "(", ")", ",", ":", "=", "+", "*", ";", "#", "\"", "0", "1", "-1",
-    "1e9", "0.001", "99999999999999999999", "3m30s", "250 words", "2 GB", "credit", "duration",
-    "model", "pro", "channel", "cycle", "expires", "never", "end of cycle", "rolls over",
-    "choice(a, b)", "flag", "count", "yes", "no", "\n", "é", "\u{0}",
+    "book",
+    "feature",
+    "plan",
+    "expect",
+    "input",
+    "base",
+    "add",
+    "round",
+    "minimum",
+    "grant",
+    "order",
+    "when",
+    "is",
+    "or",
+    "and",
+    "not",
+    "per",
+    "each",
+    "of",
+    "times",
+    "tiers",
+    "up to",
+    "above:",
+    "{",
+    "}",
+    "(",
+    ")",
+    ",",
+    ":",
+    "=",
+    "+",
+    "*",
+    ";",
+    "#",
+    "\"",
+    "0",
+    "1",
+    "-1",
+    "1e9",
+    "0.001",
+    "99999999999999999999",
+    "3m30s",
+    "250 words",
+    "2 GB",
+    "credit",
+    "duration",
+    "model",
+    "pro",
+    "channel",
+    "cycle",
+    "expires",
+    "never",
+    "end of cycle",
+    "rolls over",
+    "choice(a, b)",
+    "flag",
+    "count",
+    "yes",
+    "no",
+    "\n",
+    "é",
+    "\u{0}",
 ];
 
 /// Applies a mutation to the source, at token boundaries (`at` and `other` pick tokens).
@@ -71,15 +134,28 @@ fn mutate(source: &str, operation: u8, at: usize, other: usize, word: &str) -> S
 }
 
 fn exercise(name: &str, source: &str) {
+    // The fast path and the grammar agree: same tree, or the same syntax error.
+    assert_eq!(
+        credits_dsl::parse::parse(source),
+        credits_dsl::parse::parse_with_grammar(source),
+        "the fast parser and the grammar disagree on:\n{source}"
+    );
     let _ = compile_source(name, source);
     if let Ok(formatted) = format_source(name, source) {
         let again = format_source(name, &formatted);
-        assert_eq!(again.as_deref().ok(), Some(formatted.as_str()), "fmt is not idempotent on:\n{source}");
+        assert_eq!(
+            again.as_deref().ok(),
+            Some(formatted.as_str()),
+            "fmt is not idempotent on:\n{source}"
+        );
     }
 }
 
 fn cases() -> u32 {
-    std::env::var("FUZZ_CASES").ok().and_then(|cases| cases.parse().ok()).unwrap_or(256)
+    std::env::var("FUZZ_CASES")
+        .ok()
+        .and_then(|cases| cases.parse().ok())
+        .unwrap_or(256)
 }
 
 proptest! {

@@ -1,7 +1,12 @@
 //! The rating engine on hand-built books: every step of LANGUAGE.md's rating order, every
 //! rounding mode, tiers, proration, minimums, and overflow as an error rather than a panic.
 //! These books are built in Rust so the engine is tested independently of the compiler.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
 
 use std::collections::BTreeMap;
 use std::str::FromStr;
@@ -9,8 +14,8 @@ use std::str::FromStr;
 use credits_dsl::rate::{RateError, round_amount, round_quantity};
 use credits_dsl::{
     AmountRounding, Channels, Condition, Feature, Input, InputKind, InputValue, MinimumAmount,
-    MinimumQuantity, Price, QuantityDirection, QuantityRounding, RateBook, Rating,
-    RatingContext, RoundingMode, Rule, RuleRole, Test, Tier, TierMode, UnitDef, Usage,
+    MinimumQuantity, Price, QuantityDirection, QuantityRounding, RateBook, Rating, RatingContext,
+    RoundingMode, Rule, RuleRole, Test, Tier, TierMode, UnitDef, Usage,
 };
 use proptest::prelude::*;
 use rust_decimal::Decimal;
@@ -131,7 +136,14 @@ fn book(features: Vec<Feature>) -> RateBook {
 /// invideo's generative and stock video, remix clip and image, written out by hand.
 fn invideo() -> RateBook {
     let duration = || input("duration", InputKind::Duration, None, Some("14400"));
-    let actor = || input("actor", InputKind::Flag, Some(InputValue::Flag(false)), None);
+    let actor = || {
+        input(
+            "actor",
+            InputKind::Flag,
+            Some(InputValue::Flag(false)),
+            None,
+        )
+    };
     let mut generative = feature(
         "generative_video",
         vec![
@@ -146,7 +158,12 @@ fn invideo() -> RateBook {
             input("ad", InputKind::Flag, Some(InputValue::Flag(false)), None),
         ],
         vec![
-            rule(RuleRole::Base, "credit", per("20", "duration", "60", None), is("model", "pro")),
+            rule(
+                RuleRole::Base,
+                "credit",
+                per("20", "duration", "60", None),
+                is("model", "pro"),
+            ),
             rule(
                 RuleRole::Base,
                 "credit",
@@ -195,14 +212,24 @@ fn invideo() -> RateBook {
     let mut clip = feature(
         "remix_clip",
         vec![input("duration", InputKind::Duration, None, Some("600"))],
-        vec![rule(RuleRole::Base, "credit", per("1", "duration", "3", None), always())],
+        vec![rule(
+            RuleRole::Base,
+            "credit",
+            per("1", "duration", "3", None),
+            always(),
+        )],
     );
     clip.quantity_rounding = vec![round_up_to("duration", "1")];
 
     let image = feature(
         "remix_image",
         vec![input("images", InputKind::Images, None, Some("1000"))],
-        vec![rule(RuleRole::Base, "credit", per("0.2", "images", "1", None), always())],
+        vec![rule(
+            RuleRole::Base,
+            "credit",
+            per("0.2", "images", "1", None),
+            always(),
+        )],
     );
     book(vec![generative, stock, clip, image])
 }
@@ -271,7 +298,11 @@ fn invideo_generative_video_tables() {
             ],
         );
         let rating = rate(&book, &usage);
-        assert_eq!(amount(&rating, "credit"), dec(credits), "{seconds}s {model} {actor} {ad}");
+        assert_eq!(
+            amount(&rating, "credit"),
+            dec(credits),
+            "{seconds}s {model} {actor} {ad}"
+        );
         assert_eq!(rating.amounts.len(), 1);
         let minor = rating.amounts[0].amount_minor;
         assert_eq!(Decimal::new(minor, 2), dec(credits));
@@ -350,7 +381,12 @@ fn rounding_book(per_step: &str, precision: &str, mode: RoundingMode) -> RateBoo
     let mut single = feature(
         "f",
         vec![input("x", InputKind::Data, None, Some("1000000000"))],
-        vec![rule(RuleRole::Base, "credit", per("1", "x", per_step, None), always())],
+        vec![rule(
+            RuleRole::Base,
+            "credit",
+            per("1", "x", per_step, None),
+            always(),
+        )],
     );
     single.amount_rounding = vec![AmountRounding {
         unit: "credit".to_owned(),
@@ -407,18 +443,51 @@ fn rounding_at_hundredths_is_never_bankers() {
 
 #[test]
 fn rounding_to_steps_that_are_not_powers_of_ten() {
-    assert_eq!(round_amount(dec("1.23"), dec("0.05"), RoundingMode::Up), Some(dec("1.25")));
-    assert_eq!(round_amount(dec("1.224"), dec("0.05"), RoundingMode::HalfUp), Some(dec("1.20")));
-    assert_eq!(round_amount(dec("1.225"), dec("0.05"), RoundingMode::HalfUp), Some(dec("1.25")));
-    assert_eq!(round_amount(dec("1.225"), dec("0.05"), RoundingMode::HalfDown), Some(dec("1.20")));
-    assert_eq!(round_amount(dec("1.275"), dec("0.05"), RoundingMode::HalfUp), Some(dec("1.30")));
-    assert_eq!(round_amount(dec("1.275"), dec("0.05"), RoundingMode::Down), Some(dec("1.25")));
+    assert_eq!(
+        round_amount(dec("1.23"), dec("0.05"), RoundingMode::Up),
+        Some(dec("1.25"))
+    );
+    assert_eq!(
+        round_amount(dec("1.224"), dec("0.05"), RoundingMode::HalfUp),
+        Some(dec("1.20"))
+    );
+    assert_eq!(
+        round_amount(dec("1.225"), dec("0.05"), RoundingMode::HalfUp),
+        Some(dec("1.25"))
+    );
+    assert_eq!(
+        round_amount(dec("1.225"), dec("0.05"), RoundingMode::HalfDown),
+        Some(dec("1.20"))
+    );
+    assert_eq!(
+        round_amount(dec("1.275"), dec("0.05"), RoundingMode::HalfUp),
+        Some(dec("1.30"))
+    );
+    assert_eq!(
+        round_amount(dec("1.275"), dec("0.05"), RoundingMode::Down),
+        Some(dec("1.25"))
+    );
     // 0.25 steps of 0.5: exactly half; half-even goes to the even multiple (0), half-up to 0.5.
-    assert_eq!(round_amount(dec("0.25"), dec("0.5"), RoundingMode::HalfEven), Some(dec("0")));
-    assert_eq!(round_amount(dec("0.25"), dec("0.5"), RoundingMode::HalfUp), Some(dec("0.5")));
-    assert_eq!(round_amount(dec("15"), dec("10"), RoundingMode::HalfEven), Some(dec("20")));
-    assert_eq!(round_amount(dec("25"), dec("10"), RoundingMode::HalfEven), Some(dec("20")));
-    assert_eq!(round_amount(dec("21"), dec("10"), RoundingMode::Up), Some(dec("30")));
+    assert_eq!(
+        round_amount(dec("0.25"), dec("0.5"), RoundingMode::HalfEven),
+        Some(dec("0"))
+    );
+    assert_eq!(
+        round_amount(dec("0.25"), dec("0.5"), RoundingMode::HalfUp),
+        Some(dec("0.5"))
+    );
+    assert_eq!(
+        round_amount(dec("15"), dec("10"), RoundingMode::HalfEven),
+        Some(dec("20"))
+    );
+    assert_eq!(
+        round_amount(dec("25"), dec("10"), RoundingMode::HalfEven),
+        Some(dec("20"))
+    );
+    assert_eq!(
+        round_amount(dec("21"), dec("10"), RoundingMode::Up),
+        Some(dec("30"))
+    );
     assert_eq!(round_amount(dec("1"), dec("0"), RoundingMode::Up), None);
     let book = rounding_book("1", "0.05", RoundingMode::Up);
     let rating = rate(&book, &usage("f", &[("x", q("1.21"))]));
@@ -430,9 +499,18 @@ fn rounding_to_steps_that_are_not_powers_of_ten() {
 fn quantity_rounding_directions() {
     use QuantityDirection::*;
     assert_eq!(round_quantity(dec("250"), dec("100"), Up), Some(dec("300")));
-    assert_eq!(round_quantity(dec("250"), dec("100"), Down), Some(dec("200")));
-    assert_eq!(round_quantity(dec("250"), dec("100"), Nearest), Some(dec("300")));
-    assert_eq!(round_quantity(dec("249"), dec("100"), Nearest), Some(dec("200")));
+    assert_eq!(
+        round_quantity(dec("250"), dec("100"), Down),
+        Some(dec("200"))
+    );
+    assert_eq!(
+        round_quantity(dec("250"), dec("100"), Nearest),
+        Some(dec("300"))
+    );
+    assert_eq!(
+        round_quantity(dec("249"), dec("100"), Nearest),
+        Some(dec("200"))
+    );
     assert_eq!(round_quantity(dec("2.2"), dec("1"), Up), Some(dec("3")));
     assert_eq!(round_quantity(dec("0"), dec("60"), Up), Some(dec("0")));
     assert_eq!(round_quantity(dec("1"), dec("0"), Up), None);
@@ -449,9 +527,18 @@ fn per_rounded_down_and_nearest() {
         let single = feature(
             "f",
             vec![input("x", InputKind::Duration, None, Some("1000"))],
-            vec![rule(RuleRole::Base, "credit", per("1", "x", "60", Some(direction)), always())],
+            vec![rule(
+                RuleRole::Base,
+                "credit",
+                per("1", "x", "60", Some(direction)),
+                always(),
+            )],
         );
-        assert_eq!(rate_x(&book(vec![single]), x), dec(expected), "{direction:?} {x}");
+        assert_eq!(
+            rate_x(&book(vec![single]), x),
+            dec(expected),
+            "{direction:?} {x}"
+        );
     }
 }
 
@@ -509,8 +596,18 @@ fn channels_choose_the_price_and_default() {
         "text_emotion",
         vec![input("words", InputKind::Words, None, Some("1000000"))],
         vec![
-            rule(RuleRole::Base, "credit", per("2", "words", "100", None), is("channel", "web")),
-            rule(RuleRole::Base, "credit", per("1", "words", "100", None), is("channel", "api")),
+            rule(
+                RuleRole::Base,
+                "credit",
+                per("2", "words", "100", None),
+                is("channel", "web"),
+            ),
+            rule(
+                RuleRole::Base,
+                "credit",
+                per("1", "words", "100", None),
+                is("channel", "api"),
+            ),
         ],
     );
     text.quantity_rounding = vec![round_up_to("words", "100")];
@@ -536,11 +633,21 @@ fn minimum_charge_only_for_units_a_rule_charged() {
         "f",
         vec![
             input("x", InputKind::Count, None, Some("10")),
-            input("extra", InputKind::Flag, Some(InputValue::Flag(false)), None),
+            input(
+                "extra",
+                InputKind::Flag,
+                Some(InputValue::Flag(false)),
+                None,
+            ),
         ],
         vec![
             rule(RuleRole::Base, "credit", per("1", "x", "1", None), always()),
-            rule(RuleRole::Add, "video_minute", Price::Each { amount: dec("1") }, flag("extra")),
+            rule(
+                RuleRole::Add,
+                "video_minute",
+                Price::Each { amount: dec("1") },
+                flag("extra"),
+            ),
         ],
     );
     single.minimum_amounts = vec![
@@ -570,13 +677,23 @@ fn first_request_free_charges_nothing() {
     let mut single = feature(
         "f",
         vec![input("x", InputKind::Duration, None, Some("1000"))],
-        vec![rule(RuleRole::Base, "credit", per("25", "x", "60", None), always())],
+        vec![rule(
+            RuleRole::Base,
+            "credit",
+            per("25", "x", "60", None),
+            always(),
+        )],
     );
     single.first_request_free = true;
     let book = book(vec![single]);
     let usage = usage("f", &[("x", q("300"))]);
     let first = book
-        .rate(&usage, RatingContext { first_request: true })
+        .rate(
+            &usage,
+            RatingContext {
+                first_request: true,
+            },
+        )
         .unwrap();
     assert!(first.free);
     assert!(first.amounts.is_empty());
@@ -592,16 +709,29 @@ fn multiply_by_and_times() {
         "image",
         vec![count("outputs"), count("steps")],
         vec![
-            rule(RuleRole::Base, "credit", Price::Each { amount: dec("24") }, always()),
+            rule(
+                RuleRole::Base,
+                "credit",
+                Price::Each { amount: dec("24") },
+                always(),
+            ),
             Rule {
                 times: Some("steps".to_owned()),
-                ..rule(RuleRole::Add, "credit", Price::Each { amount: dec("2") }, always())
+                ..rule(
+                    RuleRole::Add,
+                    "credit",
+                    Price::Each { amount: dec("2") },
+                    always(),
+                )
             },
         ],
     );
     image.multipliers = vec!["outputs".to_owned()];
     let book = book(vec![image]);
-    assert_eq!(amount(&rate(&book, &usage("image", &[])), "credit"), dec("26"));
+    assert_eq!(
+        amount(&rate(&book, &usage("image", &[])), "credit"),
+        dec("26")
+    );
     let four = usage("image", &[("outputs", q("4")), ("steps", q("3"))]);
     // (24 + 2 × 3) × 4
     assert_eq!(amount(&rate(&book, &four), "credit"), dec("120"));
@@ -615,7 +745,12 @@ fn minimum_quantity_applies_before_rounding_and_only_when_its_condition_holds() 
             input("x", InputKind::Duration, None, Some("1000")),
             input("ad", InputKind::Flag, Some(InputValue::Flag(false)), None),
         ],
-        vec![rule(RuleRole::Base, "credit", per("1", "x", "1", None), always())],
+        vec![rule(
+            RuleRole::Base,
+            "credit",
+            per("1", "x", "1", None),
+            always(),
+        )],
     );
     single.minimum_quantities = vec![MinimumQuantity {
         input: "x".to_owned(),
@@ -667,10 +802,16 @@ fn overflow_is_an_error() {
         &usage("f", &[("x", q("999999999999999999"))]),
         RatingContext::default(),
     );
-    assert!(matches!(result, Err(RateError::Overflow { .. })), "{result:?}");
+    assert!(
+        matches!(result, Err(RateError::Overflow { .. })),
+        "{result:?}"
+    );
     // Fits in a Decimal but not in i64 minor units: still an error, never a wrap.
     let result = book.rate(&usage("f", &[("x", q("1000"))]), RatingContext::default());
-    assert!(matches!(result, Err(RateError::Overflow { .. })), "{result:?}");
+    assert!(
+        matches!(result, Err(RateError::Overflow { .. })),
+        "{result:?}"
+    );
 }
 
 #[test]
@@ -679,7 +820,10 @@ fn rate_error_messages_read_well() {
     let error = book
         .rate(&usage("nope", &[]), RatingContext::default())
         .unwrap_err();
-    assert_eq!(error.to_string(), "`nope` is not a feature of this rate book");
+    assert_eq!(
+        error.to_string(),
+        "`nope` is not a feature of this rate book"
+    );
 }
 
 proptest! {
@@ -727,4 +871,76 @@ proptest! {
         let _ = rounding_book("0.07", "0.05", RoundingMode::HalfEven)
             .rate(&usage("f", &[("x", InputValue::Quantity(value))]), RatingContext::default());
     }
+}
+
+#[test]
+fn expects_compare_every_unit_and_report_what_cannot_be_rated() {
+    use credits_dsl::expect::run_expects;
+    use credits_dsl::{Expect, ExpectTerm};
+    let mut book = invideo();
+    let term = |feature: &str, inputs: &[(&str, InputValue)], count: u64| ExpectTerm {
+        count,
+        usage: usage(feature, inputs),
+        first_request: false,
+    };
+    let expect = |terms: Vec<ExpectTerm>, amounts: &[(&str, &str)]| Expect {
+        terms,
+        amounts: amounts
+            .iter()
+            .map(|(unit, amount)| ((*unit).to_owned(), dec(amount)))
+            .collect(),
+        line: 1,
+        source: String::new(),
+    };
+    let stock = |seconds: &str, actor: bool| {
+        term(
+            "stock_video",
+            &[("duration", q(seconds)), ("actor", InputValue::Flag(actor))],
+            1,
+        )
+    };
+    book.expects = vec![
+        // Passes: both units listed.
+        expect(
+            vec![stock("180", true)],
+            &[("credit", "15"), ("video_minute", "3")],
+        ),
+        // Fails: an unlisted unit (video_minute) is charged.
+        expect(vec![stock("180", true)], &[("credit", "15")]),
+        // Fails: wrong amount.
+        expect(
+            vec![stock("180", true)],
+            &[("credit", "16"), ("video_minute", "3")],
+        ),
+        // Passes: counts multiply and terms add up, per unit.
+        expect(
+            vec![
+                term("remix_image", &[("images", q("1"))], 660),
+                term("remix_clip", &[("duration", q("3"))], 220),
+            ],
+            &[("credit", "352")],
+        ),
+        // Passes: a listed zero is the same as nothing charged.
+        expect(
+            vec![stock("60", false)],
+            &[("credit", "0"), ("video_minute", "1")],
+        ),
+        // Cannot be rated.
+        expect(vec![term("holograms", &[], 1)], &[("credit", "1")]),
+    ];
+    let outcomes = run_expects(&book);
+    let passed: Vec<bool> = outcomes.iter().map(|outcome| outcome.passed).collect();
+    assert_eq!(passed, [true, false, false, true, true, false]);
+    assert_eq!(
+        outcomes[1].actual,
+        Ok(vec![
+            ("credit".to_owned(), dec("15")),
+            ("video_minute".to_owned(), dec("3"))
+        ])
+    );
+    assert_eq!(outcomes[5].index, 5);
+    assert_eq!(
+        outcomes[5].actual,
+        Err("`holograms` is not a feature of this rate book".to_owned())
+    );
 }

@@ -2,7 +2,12 @@
 //! editing a rates file cannot silently change a seed's published price — every price table
 //! and worked example of the seeds is restated here as a Rust table, rated through the same
 //! edge validation the HTTP API uses.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
 
 use std::path::PathBuf;
 use std::str::FromStr;
@@ -10,7 +15,7 @@ use std::str::FromStr;
 use credits_dsl::compile::{CompileOptions, compile_source_with};
 use credits_dsl::expect::run_expects;
 use credits_dsl::usage::RawValue;
-use credits_dsl::{RateBook, RatingContext, RateLibrary, compile_source};
+use credits_dsl::{RateBook, RateLibrary, RatingContext, compile_source};
 use rust_decimal::Decimal;
 
 fn rates_dir() -> PathBuf {
@@ -22,7 +27,10 @@ fn sources() -> Vec<(String, String)> {
     let mut files: Vec<(String, String)> = std::fs::read_dir(rates_dir())
         .unwrap()
         .map(|entry| entry.unwrap().path())
-        .filter(|path| path.extension().is_some_and(|extension| extension == "rates"))
+        .filter(|path| {
+            path.extension()
+                .is_some_and(|extension| extension == "rates")
+        })
         .map(|path| {
             let name = path.file_name().unwrap().to_string_lossy().into_owned();
             (name, std::fs::read_to_string(&path).unwrap())
@@ -43,7 +51,10 @@ fn book(file: &str) -> RateBook {
 #[test]
 fn every_rates_file_compiles_and_every_example_passes() {
     let files = sources();
-    assert!(files.len() >= 6, "expected the five seed books and a price change");
+    assert!(
+        files.len() >= 6,
+        "expected the five seed books and a price change"
+    );
     let mut examples = 0;
     for (name, source) in &files {
         // Compile without the examples so that a failing one is reported here, by line.
@@ -113,6 +124,7 @@ const IMENTIV: &str = "imentiv.rates";
 const IMAGINEART: &str = "imagineart.rates";
 
 /// The seeds' published tables and worked examples, row by row.
+#[rustfmt::skip]
 const SEED_PRICES: &[Row] = &[
     // invideo, "With PRO model: 20 credits per minute".
     row(INVIDEO, "generative_video", &[("duration", "30s"), ("model", "pro")], &[("credit", "10")]),
@@ -248,4 +260,79 @@ fn invideo_proration_is_monotonic_and_meets_the_table() {
         }
         previous = credit;
     }
+}
+
+#[test]
+fn diff_of_the_imini_price_change_lists_exactly_the_changed_prices() {
+    use credits_dsl::diff::{Change, diff};
+    let old = book("imini.rates");
+    let new = book("imini@2026-12-01.rates");
+    let report = diff(&old, &new);
+    let examples: Vec<&str> = report
+        .prices
+        .iter()
+        .map(|change| change.example.as_str())
+        .collect();
+    assert_eq!(
+        examples,
+        [
+            "image_generation(model: flux_pro, outputs: 4)",
+            "video_generation(duration: 8s, model: veo, resolution: hd)",
+        ]
+    );
+    assert_eq!(
+        report.prices[0].old,
+        [("credit".to_owned(), Decimal::from(40))]
+    );
+    assert_eq!(
+        report.prices[0].new,
+        [("credit".to_owned(), Decimal::from(48))]
+    );
+    assert_eq!(report.unchanged_examples, 9);
+    assert!(report.not_comparable.is_empty());
+    assert!(report.plans.is_empty());
+    assert!(report.units.is_empty());
+    let changed: Vec<&str> = report
+        .features
+        .iter()
+        .map(|change| match change {
+            Change::Changed { name, .. } => name.as_str(),
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    // chat_completion only moved down the file: no change.
+    assert_eq!(changed, ["image_generation", "video_generation"]);
+    assert_eq!(report.header, ["effective 2025-01-01 → 2026-12-01"]);
+    let text = report.to_string();
+    assert!(
+        text.contains("rule removed: base 15 credit per second when model is veo"),
+        "{text}"
+    );
+    assert!(
+        text.contains("rule added: base 18 credit per second when model is veo"),
+        "{text}"
+    );
+    assert!(
+        text.contains("prices that change (2 of 11 examples):"),
+        "{text}"
+    );
+
+    assert!(diff(&old, &old).is_empty());
+}
+
+#[test]
+fn diff_reports_examples_only_one_book_can_rate() {
+    use credits_dsl::diff::diff;
+    let old = book("imini.rates");
+    let mut new = old.clone();
+    new.features
+        .retain(|feature| feature.name != "chat_completion");
+    let report = diff(&old, &new);
+    assert_eq!(report.not_comparable.len(), 3);
+    assert!(
+        report.not_comparable[0]
+            .reason
+            .contains("no feature `chat_completion`")
+    );
+    assert!(report.to_string().contains("- chat_completion"));
 }

@@ -1,6 +1,11 @@
 //! Edge validation of raw inputs: every way a client can get a request wrong is a clear,
 //! coded error naming the feature and input, and every valid form is read in base units.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
 
 use std::str::FromStr;
 
@@ -70,8 +75,18 @@ fn book() -> RateBook {
                 None,
                 None,
             ),
-            input("actor", InputKind::Flag, Some(InputValue::Flag(false)), None),
-            input("outputs", InputKind::Count, Some(InputValue::Quantity(Decimal::ONE)), Some("8")),
+            input(
+                "actor",
+                InputKind::Flag,
+                Some(InputValue::Flag(false)),
+                None,
+            ),
+            input(
+                "outputs",
+                InputKind::Count,
+                Some(InputValue::Quantity(Decimal::ONE)),
+                Some("8"),
+            ),
         ],
         vec![per("20", "duration", "60", Condition::default())],
     );
@@ -175,24 +190,41 @@ fn unit_literals_and_base_numbers_are_read_in_base_units() {
         assert_eq!(duration_of(&usage), dec(seconds), "{raw:?}");
     }
     let words = book()
-        .usage("text_emotion", None, &inputs(&[("words", text("250 words"))]))
+        .usage(
+            "text_emotion",
+            None,
+            &inputs(&[("words", text("250 words"))]),
+        )
         .unwrap();
-    assert_eq!(words.inputs.get("words"), Some(&InputValue::Quantity(dec("250"))));
+    assert_eq!(
+        words.inputs.get("words"),
+        Some(&InputValue::Quantity(dec("250")))
+    );
     let data = book()
         .usage("upload", None, &inputs(&[("data", text("2 GB"))]))
         .unwrap();
-    assert_eq!(data.inputs.get("data"), Some(&InputValue::Quantity(dec("2000"))));
+    assert_eq!(
+        data.inputs.get("data"),
+        Some(&InputValue::Quantity(dec("2000")))
+    );
 }
 
 #[test]
 fn defaults_and_the_channel_are_filled() {
     let usage = video(number("60")).unwrap();
     assert_eq!(usage.inputs.get("actor"), Some(&InputValue::Flag(false)));
-    assert_eq!(usage.inputs.get("outputs"), Some(&InputValue::Quantity(Decimal::ONE)));
+    assert_eq!(
+        usage.inputs.get("outputs"),
+        Some(&InputValue::Quantity(Decimal::ONE))
+    );
     assert_eq!(usage.channel.as_deref(), Some("web"));
     assert_eq!(usage.feature, "generative_video");
     let api = book()
-        .usage("text_emotion", Some("api"), &inputs(&[("words", number("250"))]))
+        .usage(
+            "text_emotion",
+            Some("api"),
+            &inputs(&[("words", number("250"))]),
+        )
         .unwrap();
     assert_eq!(api.channel.as_deref(), Some("api"));
     // The validated usage rates.
@@ -214,7 +246,11 @@ fn flags_accept_booleans_and_words() {
             .usage(
                 "generative_video",
                 None,
-                &inputs(&[("duration", number("1")), ("model", text("pro")), ("actor", raw)]),
+                &inputs(&[
+                    ("duration", number("1")),
+                    ("model", text("pro")),
+                    ("actor", raw),
+                ]),
             )
             .unwrap();
         assert_eq!(usage.inputs.get("actor"), Some(&InputValue::Flag(expected)));
@@ -230,7 +266,10 @@ fn rejected(feature: &str, channel: Option<&str>, pairs: &[(&str, RawValue)]) ->
 fn unknown_feature() {
     let error = rejected("holograms", None, &[]);
     assert_eq!(error.code(), "unknown-feature");
-    assert_eq!(error.to_string(), "`holograms` is not a feature of `sample`");
+    assert_eq!(
+        error.to_string(),
+        "`holograms` is not a feature of `sample`"
+    );
     let help = error.help().unwrap().to_string();
     assert_eq!(
         help,
@@ -243,10 +282,17 @@ fn unknown_input() {
     let error = rejected(
         "generative_video",
         None,
-        &[("duration", number("1")), ("model", text("pro")), ("colour", text("red"))],
+        &[
+            ("duration", number("1")),
+            ("model", text("pro")),
+            ("colour", text("red")),
+        ],
     );
     assert_eq!(error.code(), "unknown-input");
-    assert_eq!(error.to_string(), "`colour` is not an input of `generative_video`");
+    assert_eq!(
+        error.to_string(),
+        "`colour` is not an input of `generative_video`"
+    );
     assert_eq!(
         error.help().unwrap().to_string(),
         "the inputs are: `duration`, `model`, `actor`, `outputs`"
@@ -257,7 +303,10 @@ fn unknown_input() {
 fn missing_input() {
     let error = rejected("generative_video", None, &[("model", text("pro"))]);
     assert_eq!(error.code(), "missing-input");
-    assert_eq!(error.to_string(), "input `duration` of `generative_video` is missing");
+    assert_eq!(
+        error.to_string(),
+        "input `duration` of `generative_video` is missing"
+    );
 }
 
 #[test]
@@ -265,10 +314,17 @@ fn duplicate_input() {
     let error = rejected(
         "generative_video",
         None,
-        &[("duration", number("1")), ("duration", number("2")), ("model", text("pro"))],
+        &[
+            ("duration", number("1")),
+            ("duration", number("2")),
+            ("model", text("pro")),
+        ],
     );
     assert_eq!(error.code(), "duplicate-input");
-    assert_eq!(error.to_string(), "input `duration` of `generative_video` is given twice");
+    assert_eq!(
+        error.to_string(),
+        "input `duration` of `generative_video` is given twice"
+    );
 }
 
 #[test]
@@ -276,8 +332,15 @@ fn unknown_channel() {
     let error = rejected("text_emotion", Some("fax"), &[("words", number("1"))]);
     assert_eq!(error.code(), "unknown-channel");
     assert_eq!(error.to_string(), "`fax` is not a channel of `sample`");
-    assert_eq!(error.help().unwrap().to_string(), "the channels are: `web`, `api`");
-    let error = rejected("text_emotion", None, &[("words", number("1")), ("channel", text("api"))]);
+    assert_eq!(
+        error.help().unwrap().to_string(),
+        "the channels are: `web`, `api`"
+    );
+    let error = rejected(
+        "text_emotion",
+        None,
+        &[("words", number("1")), ("channel", text("api"))],
+    );
     assert_eq!(error.code(), "unknown-input");
 }
 
@@ -289,8 +352,14 @@ fn unknown_choice() {
         &[("duration", number("1")), ("model", text("mega"))],
     );
     assert_eq!(error.code(), "unknown-choice");
-    assert_eq!(error.to_string(), "`mega` is not a choice of `model` in `generative_video`");
-    assert_eq!(error.help().unwrap().to_string(), "the choices are: `pro`, `ultra`");
+    assert_eq!(
+        error.to_string(),
+        "`mega` is not a choice of `model` in `generative_video`"
+    );
+    assert_eq!(
+        error.help().unwrap().to_string(),
+        "the choices are: `pro`, `ultra`"
+    );
 }
 
 #[test]
@@ -344,7 +413,11 @@ fn not_whole() {
     let error = rejected(
         "generative_video",
         None,
-        &[("duration", number("1")), ("model", text("pro")), ("outputs", number("1.5"))],
+        &[
+            ("duration", number("1")),
+            ("model", text("pro")),
+            ("outputs", number("1.5")),
+        ],
     );
     assert_eq!(error.code(), "invalid-quantity");
 }
@@ -362,7 +435,11 @@ fn above_maximum() {
     let error = rejected(
         "generative_video",
         None,
-        &[("duration", number("1")), ("model", text("pro")), ("outputs", number("9"))],
+        &[
+            ("duration", number("1")),
+            ("model", text("pro")),
+            ("outputs", number("9")),
+        ],
     );
     assert_eq!(error.code(), "above-maximum");
 }
@@ -372,7 +449,11 @@ fn invalid_flag() {
     let error = rejected(
         "generative_video",
         None,
-        &[("duration", number("1")), ("model", text("pro")), ("actor", text("maybe"))],
+        &[
+            ("duration", number("1")),
+            ("model", text("pro")),
+            ("actor", text("maybe")),
+        ],
     );
     assert_eq!(error.code(), "invalid-flag");
     assert_eq!(
@@ -386,7 +467,11 @@ fn invalid_flag() {
     let error = rejected(
         "generative_video",
         None,
-        &[("duration", number("1")), ("model", text("pro")), ("actor", number("1"))],
+        &[
+            ("duration", number("1")),
+            ("model", text("pro")),
+            ("actor", number("1")),
+        ],
     );
     assert_eq!(error.code(), "invalid-flag");
 }
@@ -424,7 +509,8 @@ fn huge_client_text_is_not_echoed_whole() {
 
 #[test]
 fn json_values_convert_without_floats() {
-    let value: serde_json::Value = serde_json::from_str(r#"{"a": 210, "b": "3m30s", "c": true, "d": null}"#).unwrap();
+    let value: serde_json::Value =
+        serde_json::from_str(r#"{"a": 210, "b": "3m30s", "c": true, "d": null}"#).unwrap();
     assert_eq!(RawValue::from_json(&value["a"]), Some(number("210")));
     assert_eq!(RawValue::from_json(&value["b"]), Some(text("3m30s")));
     assert_eq!(RawValue::from_json(&value["c"]), Some(RawValue::Bool(true)));

@@ -74,13 +74,14 @@ impl FaultConfig {
         short_pages: None,
     };
 
-    /// The simulation's default: 5% lost requests, 5% lost replies, 5% delays (yields).
+    /// The simulation's default: 5% lost requests, 5% lost replies, 5% delays (yields), and
+    /// pages of history cut short (1 to 64 entries).
     pub const SIMULATION: FaultConfig = FaultConfig {
         fail_before_per_mille: 50,
         fail_after_per_mille: 50,
         delay_per_mille: 50,
         delay: DelayMode::Yield { max_yields: 8 },
-        short_pages: None,
+        short_pages: Some(64),
     };
 
     /// For races: no failures, frequent short sleeps so that requests interleave.
@@ -288,7 +289,8 @@ impl Store for FaultStore {
     }
 
     async fn operation(&self, account: &str, id: &str) -> StoreResult<Option<OperationRecord>> {
-        self.faulty("operation", self.inner.operation(account, id)).await
+        self.faulty("operation", self.inner.operation(account, id))
+            .await
     }
 
     async fn entries(&self, query: &EntryQuery) -> StoreResult<EntryPage> {
@@ -314,7 +316,8 @@ impl Store for FaultStore {
         // Short pages are not applied here: the cursor is opaque to this wrapper.
         self.faulty(
             "due_accounts",
-            self.inner.due_accounts(now, segment, segments, cursor, limit),
+            self.inner
+                .due_accounts(now, segment, segments, cursor, limit),
         )
         .await
     }
@@ -328,7 +331,8 @@ impl Store for FaultStore {
     }
 
     async fn revoke_key(&self, id: &str, at: DateTime<Utc>) -> StoreResult<bool> {
-        self.faulty("revoke_key", self.inner.revoke_key(id, at)).await
+        self.faulty("revoke_key", self.inner.revoke_key(id, at))
+            .await
     }
 }
 

@@ -223,10 +223,12 @@ impl Model {
     }
 
     pub fn add_account(&mut self, id: &str) {
-        self.accounts.entry(id.to_owned()).or_insert_with(|| AccountModel {
-            id: id.to_owned(),
-            ..AccountModel::default()
-        });
+        self.accounts
+            .entry(id.to_owned())
+            .or_insert_with(|| AccountModel {
+                id: id.to_owned(),
+                ..AccountModel::default()
+            });
     }
 
     pub fn accounts(&self) -> impl Iterator<Item = &AccountModel> {
@@ -237,8 +239,15 @@ impl Model {
     ///
     /// # Errors
     /// When the account was never added.
-    pub fn set_credit_line(&mut self, account: &str, unit: &str, line: Decimal) -> Result<(), String> {
-        self.account_mut(account)?.credit_line.insert(unit.to_owned(), line);
+    pub fn set_credit_line(
+        &mut self,
+        account: &str,
+        unit: &str,
+        line: Decimal,
+    ) -> Result<(), String> {
+        self.account_mut(account)?
+            .credit_line
+            .insert(unit.to_owned(), line);
         Ok(())
     }
 
@@ -261,9 +270,17 @@ impl Model {
     ///
     /// # Errors
     /// A sentence naming the violated rule.
-    pub fn record(&mut self, mutation: &Mutation, answer: &Answer, now: DateTime<Utc>) -> Result<Recorded, String> {
+    pub fn record(
+        &mut self,
+        mutation: &Mutation,
+        answer: &Answer,
+        now: DateTime<Utc>,
+    ) -> Result<Recorded, String> {
         if answer.status >= 500 {
-            return Err(format!("a definitive answer was {}: {}", answer.status, answer.body));
+            return Err(format!(
+                "a definitive answer was {}: {}",
+                answer.status, answer.body
+            ));
         }
         let account = self.account_mut(&mutation.account)?;
         account.record(mutation, answer, now)
@@ -283,8 +300,15 @@ impl Model {
     ///
     /// # Errors
     /// A sentence naming the violated rule.
-    pub fn check_balance(&self, account: &str, balance: &Value, now: DateTime<Utc>, up_to_date: bool) -> Result<(), String> {
-        self.account(account)?.check_balance(balance, now, up_to_date)
+    pub fn check_balance(
+        &self,
+        account: &str,
+        balance: &Value,
+        now: DateTime<Utc>,
+        up_to_date: bool,
+    ) -> Result<(), String> {
+        self.account(account)?
+            .check_balance(balance, now, up_to_date)
     }
 
     /// Checks that the entries re-read from the start are exactly those seen so far.
@@ -339,11 +363,23 @@ impl AccountModel {
     pub fn applied_requests(&self) -> Vec<(String, Route, String, Value)> {
         self.successes
             .iter()
-            .map(|(id, success)| (id.clone(), success.route, success.path.clone(), success.body.clone()))
+            .map(|(id, success)| {
+                (
+                    id.clone(),
+                    success.route,
+                    success.path.clone(),
+                    success.body.clone(),
+                )
+            })
             .collect()
     }
 
-    fn record(&mut self, mutation: &Mutation, answer: &Answer, now: DateTime<Utc>) -> Result<Recorded, String> {
+    fn record(
+        &mut self,
+        mutation: &Mutation,
+        answer: &Answer,
+        now: DateTime<Utc>,
+    ) -> Result<Recorded, String> {
         let Some(id) = mutation.id.clone() else {
             // `PUT` of an account: no idempotency record; it changes no balance by itself.
             if answer.success() {
@@ -351,7 +387,11 @@ impl AccountModel {
             } else {
                 self.refusals += 1;
             }
-            return Ok(if answer.success() { Recorded::Applied } else { Recorded::Refused });
+            return Ok(if answer.success() {
+                Recorded::Applied
+            } else {
+                Recorded::Refused
+            });
         };
         if let Some(original) = self.successes.get(&id) {
             let same = original.route == mutation.route
@@ -407,7 +447,12 @@ impl AccountModel {
     }
 
     /// Refusals the model can tell are wrong.
-    fn check_refusal(&self, mutation: &Mutation, answer: &Answer, now: DateTime<Utc>) -> Result<(), String> {
+    fn check_refusal(
+        &self,
+        mutation: &Mutation,
+        answer: &Answer,
+        now: DateTime<Utc>,
+    ) -> Result<(), String> {
         if mutation.route == Route::Release
             && !self.closed
             && let Some(hold_id) = &mutation.hold
@@ -433,7 +478,13 @@ impl AccountModel {
         );
     }
 
-    fn apply(&mut self, mutation: &Mutation, id: &str, answer: &Answer, now: DateTime<Utc>) -> Result<(), String> {
+    fn apply(
+        &mut self,
+        mutation: &Mutation,
+        id: &str,
+        answer: &Answer,
+        now: DateTime<Utc>,
+    ) -> Result<(), String> {
         let body = &answer.body;
         if self.closed && mutation.route != Route::Configure {
             return Err(format!("`{id}` succeeded on a closed account: {body}"));
@@ -448,7 +499,11 @@ impl AccountModel {
                 for (unit, amount) in &charged {
                     add_to(&mut self.answered_totals, unit, -*amount);
                 }
-                self.expect(id, "charge", charged.iter().map(|(u, a)| (u.clone(), -*a)).collect());
+                self.expect(
+                    id,
+                    "charge",
+                    charged.iter().map(|(u, a)| (u.clone(), -*a)).collect(),
+                );
                 self.charges.insert(
                     id.to_owned(),
                     ChargeModel {
@@ -461,9 +516,15 @@ impl AccountModel {
                 let held = amounts(body.get("held"))?;
                 let expires_at = timestamp(body.get("expires_at"))?;
                 if expires_at <= now {
-                    return Err(format!("hold `{id}` expires at {expires_at}, not after now {now}"));
+                    return Err(format!(
+                        "hold `{id}` expires at {expires_at}, not after now {now}"
+                    ));
                 }
-                self.expect(id, "hold", held.keys().map(|u| (u.clone(), Decimal::ZERO)).collect());
+                self.expect(
+                    id,
+                    "hold",
+                    held.keys().map(|u| (u.clone(), Decimal::ZERO)).collect(),
+                );
                 self.holds.insert(
                     id.to_owned(),
                     HoldModel {
@@ -476,10 +537,14 @@ impl AccountModel {
             Route::Capture | Route::Release => {
                 let hold_id = mutation.hold.clone().unwrap_or_default();
                 let Some(hold) = self.holds.get_mut(&hold_id) else {
-                    return Err(format!("`{id}` settled hold `{hold_id}`, which never existed: {body}"));
+                    return Err(format!(
+                        "`{id}` settled hold `{hold_id}`, which never existed: {body}"
+                    ));
                 };
                 if hold.closed {
-                    return Err(format!("`{id}` settled hold `{hold_id}`, which was already settled: {body}"));
+                    return Err(format!(
+                        "`{id}` settled hold `{hold_id}`, which was already settled: {body}"
+                    ));
                 }
                 if hold.expires_at <= now {
                     return Err(format!(
@@ -499,7 +564,11 @@ impl AccountModel {
                         }
                         add_to(&mut self.answered_totals, unit, -*amount);
                     }
-                    self.expect(id, "capture", charged.iter().map(|(u, a)| (u.clone(), -*a)).collect());
+                    self.expect(
+                        id,
+                        "capture",
+                        charged.iter().map(|(u, a)| (u.clone(), -*a)).collect(),
+                    );
                     self.charges.insert(
                         id.to_owned(),
                         ChargeModel {
@@ -511,7 +580,10 @@ impl AccountModel {
             }
             Route::TopUp => {
                 let credited = amounts(body.get("credited"))?;
-                if credited.values().any(|amount| amount.is_sign_negative() || amount.is_zero()) {
+                if credited
+                    .values()
+                    .any(|amount| amount.is_sign_negative() || amount.is_zero())
+                {
                     return Err(format!("top-up `{id}` credited nothing or less: {body}"));
                 }
                 for (unit, amount) in &credited {
@@ -523,7 +595,9 @@ impl AccountModel {
                 let charge_id = mutation.charge.clone().unwrap_or_default();
                 let refunded = amounts(body.get("refunded"))?;
                 let Some(charge) = self.charges.get_mut(&charge_id) else {
-                    return Err(format!("refund `{id}` of `{charge_id}`, which was never charged: {body}"));
+                    return Err(format!(
+                        "refund `{id}` of `{charge_id}`, which was never charged: {body}"
+                    ));
                 };
                 for (unit, amount) in &refunded {
                     if amount.is_sign_negative() {
@@ -541,7 +615,13 @@ impl AccountModel {
                 }
                 self.expect(id, "refund", refunded);
             }
-            Route::Close => self.closed = true,
+            Route::Close => {
+                // Closing forfeits everything, what open holds reserved included.
+                self.closed = true;
+                for hold in self.holds.values_mut() {
+                    hold.closed = true;
+                }
+            }
         }
         Ok(())
     }
@@ -571,7 +651,13 @@ impl AccountModel {
     }
 
     fn ingest_one(&mut self, entry: &Value) -> Result<(), String> {
-        let field = |name: &str| entry.get(name).and_then(Value::as_str).unwrap_or_default().to_owned();
+        let field = |name: &str| {
+            entry
+                .get(name)
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_owned()
+        };
         let id = field("id");
         let entry_type = field("type");
         let operation = field("operation");
@@ -599,7 +685,8 @@ impl AccountModel {
         }
         match entry_type.as_str() {
             "charge" | "capture" | "top_up" | "refund" | "hold" => {
-                let unit = unit.ok_or_else(|| format!("`{entry_type}` entry `{id}` has no unit"))?;
+                let unit =
+                    unit.ok_or_else(|| format!("`{entry_type}` entry `{id}` has no unit"))?;
                 if self.refused.contains(&operation) {
                     return Err(format!(
                         "`{operation}` was refused, yet it wrote `{entry_type}` entry `{id}`"
@@ -612,7 +699,11 @@ impl AccountModel {
                          (applied twice, or applied and answered as refused)"
                     ));
                 };
-                let want = expected.amounts.get(&unit).copied().unwrap_or(Decimal::ZERO);
+                let want = expected
+                    .amounts
+                    .get(&unit)
+                    .copied()
+                    .unwrap_or(Decimal::ZERO);
                 if want != amount {
                     return Err(format!(
                         "`{entry_type}` entry `{id}` of `{operation}` moves {amount} {unit}, but the answer said {want}"
@@ -635,7 +726,9 @@ impl AccountModel {
             }
             "release" | "rollover" | "alert" | "statement" => {
                 if !amount.is_zero() {
-                    return Err(format!("`{entry_type}` entry `{id}` moves {amount}; it must move nothing"));
+                    return Err(format!(
+                        "`{entry_type}` entry `{id}` moves {amount}; it must move nothing"
+                    ));
                 }
             }
             other => return Err(format!("entry `{id}` has unknown type `{other}`")),
@@ -643,7 +736,12 @@ impl AccountModel {
         Ok(())
     }
 
-    fn check_balance(&self, balance: &Value, now: DateTime<Utc>, up_to_date: bool) -> Result<(), String> {
+    fn check_balance(
+        &self,
+        balance: &Value,
+        now: DateTime<Utc>,
+        up_to_date: bool,
+    ) -> Result<(), String> {
         let units = balance
             .get("units")
             .and_then(Value::as_object)
@@ -665,7 +763,11 @@ impl AccountModel {
             }
         }
         let mut held_by_model = Amounts::new();
-        for hold in self.holds.values().filter(|hold| !hold.closed && hold.expires_at > now) {
+        for hold in self
+            .holds
+            .values()
+            .filter(|hold| !hold.closed && hold.expires_at > now)
+        {
             for (unit, amount) in &hold.held {
                 add_to(&mut held_by_model, unit, *amount);
             }
@@ -675,7 +777,9 @@ impl AccountModel {
             let held = decimal(view.get("held").unwrap_or(&Value::Null))?;
             let line_left = decimal(view.get("credit_line_left").unwrap_or(&Value::Null))?;
             if held.is_sign_negative() || line_left.is_sign_negative() {
-                return Err(format!("`{unit}`: held {held} or credit line left {line_left} below zero"));
+                return Err(format!(
+                    "`{unit}`: held {held} or credit line left {line_left} below zero"
+                ));
             }
             if held != get(&held_by_model, unit) {
                 return Err(format!(
@@ -683,10 +787,17 @@ impl AccountModel {
                     get(&held_by_model, unit)
                 ));
             }
-            let buckets = view.get("buckets").and_then(Value::as_array).cloned().unwrap_or_default();
+            let buckets = view
+                .get("buckets")
+                .and_then(Value::as_array)
+                .cloned()
+                .unwrap_or_default();
             let mut bucket_sum = Decimal::ZERO;
             for bucket in &buckets {
-                let kind = bucket.get("kind").and_then(Value::as_str).unwrap_or_default();
+                let kind = bucket
+                    .get("kind")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default();
                 let left = decimal(bucket.get("left").unwrap_or(&Value::Null))?;
                 let bucket_held = decimal(bucket.get("held").unwrap_or(&Value::Null))?;
                 bucket_sum += left;
@@ -708,10 +819,14 @@ impl AccountModel {
                 ));
             }
             if bucket_sum != available {
-                return Err(format!("`{unit}`: buckets sum to {bucket_sum} but available is {available}"));
+                return Err(format!(
+                    "`{unit}`: buckets sum to {bucket_sum} but available is {available}"
+                ));
             }
             if self.closed && up_to_date && (!available.is_zero() || !held.is_zero()) {
-                return Err(format!("`{unit}`: the account is closed but holds {available} + {held}"));
+                return Err(format!(
+                    "`{unit}`: the account is closed but holds {available} + {held}"
+                ));
             }
             if up_to_date {
                 let total = get(&self.entry_totals, unit);
@@ -726,7 +841,9 @@ impl AccountModel {
         if up_to_date {
             for (unit, total) in &self.entry_totals {
                 if !units.contains_key(unit) && !total.is_zero() {
-                    return Err(format!("the entries of `{unit}` sum to {total} but the balance lacks `{unit}`"));
+                    return Err(format!(
+                        "the entries of `{unit}` sum to {total} but the balance lacks `{unit}`"
+                    ));
                 }
             }
         }
@@ -740,10 +857,15 @@ impl AccountModel {
             match self.fingerprints.get(id) {
                 Some(known) if *known == fingerprint(entry) => seen += 1,
                 Some(known) => {
-                    return Err(format!("entry `{id}` changed: was {known}, now {}", fingerprint(entry)));
+                    return Err(format!(
+                        "entry `{id}` changed: was {known}, now {}",
+                        fingerprint(entry)
+                    ));
                 }
                 None => {
-                    return Err(format!("entry `{id}` appeared behind the model's back: {entry}"));
+                    return Err(format!(
+                        "entry `{id}` appeared behind the model's back: {entry}"
+                    ));
                 }
             }
         }
@@ -760,7 +882,8 @@ impl AccountModel {
 /// Whether two bodies are the same request: equal JSON values (key order does not matter),
 /// where no body and an empty object are the same (captures and releases take either).
 fn same_body(left: &Value, right: &Value) -> bool {
-    let empty = |value: &Value| value.is_null() || value.as_object().is_some_and(serde_json::Map::is_empty);
+    let empty =
+        |value: &Value| value.is_null() || value.as_object().is_some_and(serde_json::Map::is_empty);
     left == right || (empty(left) && empty(right))
 }
 

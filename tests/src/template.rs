@@ -90,7 +90,9 @@ fn to_json(value: serde_yaml::Value) -> Result<Json, String> {
             }
         }
         Y::String(s) => Json::String(s),
-        Y::Sequence(items) => Json::Array(items.into_iter().map(to_json).collect::<Result<_, _>>()?),
+        Y::Sequence(items) => {
+            Json::Array(items.into_iter().map(to_json).collect::<Result<_, _>>()?)
+        }
         Y::Mapping(mapping) => {
             let mut object = Map::new();
             for (key, value) in mapping {
@@ -203,7 +205,10 @@ impl Template {
             many => Err(format!(
                 "the template declares {} tables ({}); the store uses one",
                 many.len(),
-                many.iter().map(|(id, _)| *id).collect::<Vec<_>>().join(", ")
+                many.iter()
+                    .map(|(id, _)| *id)
+                    .collect::<Vec<_>>()
+                    .join(", ")
             )),
         }
     }
@@ -283,7 +288,9 @@ impl Template {
                     .ok_or_else(|| format!("{where_} has no Path"))?;
                 let route = Route::new(method, path);
                 if let Some(previous) = routes.insert(route.clone(), function.to_string()) {
-                    return Err(format!("{route} is served by both {previous} and {function}"));
+                    return Err(format!(
+                        "{route} is served by both {previous} and {function}"
+                    ));
                 }
             }
         }
@@ -406,7 +413,10 @@ impl Template {
                 .get("PolicyName")
                 .and_then(Json::as_str)
                 .unwrap_or("?");
-            let statements = match policy.get("PolicyDocument").and_then(|d| d.get("Statement")) {
+            let statements = match policy
+                .get("PolicyDocument")
+                .and_then(|d| d.get("Statement"))
+            {
                 Some(Json::Array(statements)) => statements.iter().collect::<Vec<_>>(),
                 Some(one @ Json::Object(_)) => vec![one],
                 _ => return Err(format!("{role_id}.{name} has no Statement")),
@@ -442,9 +452,8 @@ impl Template {
                     None => return Err(format!("{where_}: no Resource")),
                 };
                 for resource in resources {
-                    let resource = table_resource(table_id, resource).map_err(|e| {
-                        format!("{where_}: {e}")
-                    })?;
+                    let resource =
+                        table_resource(table_id, resource).map_err(|e| format!("{where_}: {e}"))?;
                     for action in &dynamo_actions {
                         permissions.insert(Permission::new(action, resource.clone()));
                     }
@@ -453,6 +462,32 @@ impl Template {
         }
         Ok(permissions)
     }
+}
+
+/// Creates, through `client`, the table `infra/template.yaml` declares, named `name` — for
+/// DynamoDB tests that want to run on exactly the deployed table rather than on
+/// `credits_store_dynamodb::table_definition` (`template_table.rs` proves the two equal).
+/// DynamoDB Local makes a table active at once; no wait.
+///
+/// # Errors
+/// When the template cannot be read or DynamoDB refuses the table.
+pub async fn create_template_table(
+    client: &aws_sdk_dynamodb::Client,
+    name: &str,
+) -> Result<(), String> {
+    let input = Template::load()?.create_table_input(name)?;
+    client
+        .create_table()
+        .set_table_name(input.table_name().map(str::to_string))
+        .set_billing_mode(input.billing_mode().cloned())
+        .set_attribute_definitions(Some(input.attribute_definitions().to_vec()))
+        .set_key_schema(Some(input.key_schema().to_vec()))
+        .set_local_secondary_indexes(Some(input.local_secondary_indexes().to_vec()))
+        .set_global_secondary_indexes(Some(input.global_secondary_indexes().to_vec()))
+        .send()
+        .await
+        .map_err(|e| format!("DynamoDB refused the template's table `{name}`: {e:?}"))?;
+    Ok(())
 }
 
 fn events(resource: &Json) -> impl Iterator<Item = (&str, &Json)> {
@@ -484,7 +519,9 @@ fn table_resource(table_id: &str, resource: &Json) -> Result<TableResource, Stri
         return Ok(TableResource::Table);
     }
     if let Some(Json::String(sub)) = resource.get("Fn::Sub")
-        && let Some(index) = sub.strip_prefix(&arn).and_then(|r| r.strip_prefix("/index/"))
+        && let Some(index) = sub
+            .strip_prefix(&arn)
+            .and_then(|r| r.strip_prefix("/index/"))
         && !index.is_empty()
         && index
             .chars()
@@ -555,7 +592,9 @@ pub fn openapi_routes() -> Result<BTreeSet<Route>, String> {
 /// # Errors
 /// When it has no `paths` object.
 pub fn routes_of_openapi(document: &Json) -> Result<BTreeSet<Route>, String> {
-    const METHODS: [&str; 8] = ["get", "put", "post", "delete", "options", "head", "patch", "trace"];
+    const METHODS: [&str; 8] = [
+        "get", "put", "post", "delete", "options", "head", "patch", "trace",
+    ];
     let paths = document
         .get("paths")
         .and_then(Json::as_object)
@@ -601,7 +640,12 @@ impl TableShape {
         let keys = |schema: &[KeySchemaElement]| {
             schema
                 .iter()
-                .map(|k| (k.attribute_name().to_string(), k.key_type().as_str().to_string()))
+                .map(|k| {
+                    (
+                        k.attribute_name().to_string(),
+                        k.key_type().as_str().to_string(),
+                    )
+                })
                 .collect::<Vec<_>>()
         };
         let projection = |p: Option<&Projection>| {
@@ -831,8 +875,18 @@ impl TableShape {
                 self.key_schema, other.key_schema
             ));
         }
-        diff_maps("local index", &self.local_indexes, &other.local_indexes, &mut out);
-        diff_maps("global index", &self.global_indexes, &other.global_indexes, &mut out);
+        diff_maps(
+            "local index",
+            &self.local_indexes,
+            &other.local_indexes,
+            &mut out,
+        );
+        diff_maps(
+            "global index",
+            &self.global_indexes,
+            &other.global_indexes,
+            &mut out,
+        );
         out
     }
 }
@@ -991,13 +1045,18 @@ fn permissions_of(input: &Input, table: &str) -> Result<(String, Vec<Permission>
             Some(name) if name == table => Ok(index.map_or(TableResource::Table, |i| {
                 TableResource::Index(i.to_string())
             })),
-            other => Err(format!("a request on table {other:?}, not the ledger table `{table}`")),
+            other => Err(format!(
+                "a request on table {other:?}, not the ledger table `{table}`"
+            )),
         }
     };
     let one = |operation: &str, name: Option<&str>, index: Option<&str>| {
         Ok((
             operation.to_string(),
-            vec![Permission::new(&format!("dynamodb:{operation}"), on(name, index)?)],
+            vec![Permission::new(
+                &format!("dynamodb:{operation}"),
+                on(name, index)?,
+            )],
         ))
     };
     if let Some(i) = input.downcast_ref::<op::get_item::GetItemInput>() {
@@ -1052,15 +1111,29 @@ fn permissions_of(input: &Input, table: &str) -> Result<(String, Vec<Permission>
     }
     if let Some(i) = input.downcast_ref::<op::batch_get_item::BatchGetItemInput>() {
         let mut permissions = Vec::new();
-        for name in i.request_items().map(|m| m.keys().collect::<Vec<_>>()).unwrap_or_default() {
-            permissions.push(Permission::new("dynamodb:BatchGetItem", on(Some(name), None)?));
+        for name in i
+            .request_items()
+            .map(|m| m.keys().collect::<Vec<_>>())
+            .unwrap_or_default()
+        {
+            permissions.push(Permission::new(
+                "dynamodb:BatchGetItem",
+                on(Some(name), None)?,
+            ));
         }
         return Ok(("BatchGetItem".to_string(), permissions));
     }
     if let Some(i) = input.downcast_ref::<op::batch_write_item::BatchWriteItemInput>() {
         let mut permissions = Vec::new();
-        for name in i.request_items().map(|m| m.keys().collect::<Vec<_>>()).unwrap_or_default() {
-            permissions.push(Permission::new("dynamodb:BatchWriteItem", on(Some(name), None)?));
+        for name in i
+            .request_items()
+            .map(|m| m.keys().collect::<Vec<_>>())
+            .unwrap_or_default()
+        {
+            permissions.push(Permission::new(
+                "dynamodb:BatchWriteItem",
+                on(Some(name), None)?,
+            ));
         }
         return Ok(("BatchWriteItem".to_string(), permissions));
     }
@@ -1092,12 +1165,18 @@ mod tests {
         .unwrap();
         assert_eq!(json["A"], serde_json::json!({"Ref": "X"}));
         assert_eq!(json["B"], serde_json::json!({"Fn::GetAtt": ["T", "Arn"]}));
-        assert_eq!(json["C"], serde_json::json!({"Fn::Sub": "${T.Arn}/index/i"}));
+        assert_eq!(
+            json["C"],
+            serde_json::json!({"Fn::Sub": "${T.Arn}/index/i"})
+        );
         assert_eq!(
             json["D"],
             serde_json::json!({"Fn::Not": [{"Fn::Equals": [{"Ref": "P"}, ""]}]})
         );
-        assert_eq!(json["E"], serde_json::json!({"Fn::GetAtt": ["T", "StreamArn"]}));
+        assert_eq!(
+            json["E"],
+            serde_json::json!({"Fn::GetAtt": ["T", "StreamArn"]})
+        );
     }
 
     #[test]

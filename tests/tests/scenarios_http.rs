@@ -4,7 +4,12 @@
 //!
 //! `cargo test -p credits-tests --test scenarios_http`
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 use chrono::{TimeZone, Utc};
 use credits_tests::scenarios::{self, transport::InProcess};
@@ -26,7 +31,9 @@ macro_rules! over_sqlite {
 over_sqlite!(
     imagineart::imagineart_free_daily_credits_do_not_accumulate,
     imagineart::imagineart_pro_models_and_top_ups_need_a_subscription,
+    imagineart::imagineart_free_credits_follow_the_account_time_zone,
     imagineart::imagineart_subscription_renews_on_the_purchase_date_and_spends_free_subscription_top_up,
+    imagineart::imagineart_quarterly_subscription_is_assigned_monthly,
     imagineart::imagineart_consumption_order_is_free_subscription_top_up,
     imagineart::imagineart_after_the_subscription_ends_top_ups_stay_spendable,
     imentiv::imentiv_professional_allocation_rolls_over_and_is_forfeited_after_cancellation,
@@ -35,6 +42,7 @@ over_sqlite!(
     imentiv::imentiv_refund_of_a_duplicate_charge,
     imentiv::imentiv_refund_window_is_30_days,
     ai_engine::ai_engine_standard_credits_expire_at_month_end,
+    ai_engine::ai_engine_statement_of_a_month_counts_its_expiry,
     ai_engine::ai_engine_professional_credits_roll_over_three_cycles,
     ai_engine::ai_engine_packages_and_enterprise_credit_line,
     invideo::invideo_one_charge_spends_credits_and_video_minutes,

@@ -23,7 +23,12 @@
 //! `scripts/install-tools.sh` once (DynamoDB Local), then
 //! `cargo test -p credits-tests --test template_iam -- --nocapture`
 
-#![allow(clippy::panic, clippy::expect_used, clippy::unwrap_used, clippy::indexing_slicing)]
+#![allow(
+    clippy::panic,
+    clippy::expect_used,
+    clippy::unwrap_used,
+    clippy::indexing_slicing
+)]
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
@@ -65,7 +70,11 @@ impl RecordingStore {
     async fn record<T>(&self, method: &'static str, call: impl Future<Output = T>) -> T {
         let _alone = self.serial.lock().await;
         if let Ok(stray) = self.recorder.take() {
-            assert!(stray.is_empty(), "DynamoDB requests outside a store call: {}", list(stray));
+            assert!(
+                stray.is_empty(),
+                "DynamoDB requests outside a store call: {}",
+                list(stray)
+            );
         }
         let out = call.await;
         let permissions = self.recorder.take();
@@ -87,7 +96,8 @@ impl Store for RecordingStore {
         self.record("commit", self.inner.commit(commit)).await
     }
     async fn operation(&self, account: &str, id: &str) -> StoreResult<Option<OperationRecord>> {
-        self.record("operation", self.inner.operation(account, id)).await
+        self.record("operation", self.inner.operation(account, id))
+            .await
     }
     async fn entries(&self, query: &EntryQuery) -> StoreResult<EntryPage> {
         self.record("entries", self.inner.entries(query)).await
@@ -102,7 +112,8 @@ impl Store for RecordingStore {
     ) -> StoreResult<DuePage> {
         self.record(
             "due_accounts",
-            self.inner.due_accounts(now, segment, segments, cursor, limit),
+            self.inner
+                .due_accounts(now, segment, segments, cursor, limit),
         )
         .await
     }
@@ -113,7 +124,8 @@ impl Store for RecordingStore {
         self.record("key", self.inner.key(id)).await
     }
     async fn revoke_key(&self, id: &str, at: DateTime<Utc>) -> StoreResult<bool> {
-        self.record("revoke_key", self.inner.revoke_key(id, at)).await
+        self.record("revoke_key", self.inner.revoke_key(id, at))
+            .await
     }
 }
 
@@ -126,8 +138,7 @@ impl MethodPermissions {
     fn add(&mut self, calls: Vec<Call>) -> BTreeSet<&'static str> {
         let mut methods = BTreeSet::new();
         for (method, permissions) in calls {
-            let permissions =
-                permissions.unwrap_or_else(|e| panic!("store method {method}: {e}"));
+            let permissions = permissions.unwrap_or_else(|e| panic!("store method {method}: {e}"));
             self.0.entry(method).or_default().extend(permissions);
             methods.insert(method);
         }
@@ -160,7 +171,10 @@ fn rate_library() -> RateLibrary {
     }
     files.sort();
     RateLibrary::from_sources(files).unwrap_or_else(|errors| {
-        panic!("rates/ does not compile: {} file(s) with errors", errors.len())
+        panic!(
+            "rates/ does not compile: {} file(s) with errors",
+            errors.len()
+        )
     })
 }
 
@@ -210,10 +224,15 @@ async fn exercise_the_store(store: &RecordingStore) {
     let first = Commit {
         expected_version: 0,
         account: account_record(a, 1, true),
-        entries: (1..=3).map(|i| entry(a, &format!("e{i}"), i, "charge")).collect(),
+        entries: (1..=3)
+            .map(|i| entry(a, &format!("e{i}"), i, "charge"))
+            .collect(),
         operation: Some(operation(a, "op-1")),
     };
-    assert_eq!(store.commit(first.clone()).await.unwrap(), CommitOutcome::Committed);
+    assert_eq!(
+        store.commit(first.clone()).await.unwrap(),
+        CommitOutcome::Committed
+    );
     // Version conflicts: the account exists already / moved on.
     let mut again = first.clone();
     again.operation = Some(operation(a, "op-2"));
@@ -393,7 +412,13 @@ impl Harness {
         router(AppState::new(store, Arc::clone(&self.books)).with_clock(self.clock.clone()))
     }
 
-    async fn send(&self, method: &Method, path: &str, key: Key, body: Option<&Json>) -> (StatusCode, String) {
+    async fn send(
+        &self,
+        method: &Method,
+        path: &str,
+        key: Key,
+        body: Option<&Json>,
+    ) -> (StatusCode, String) {
         let mut request = Request::builder().method(method.clone()).uri(path);
         let token = match key {
             Key::None => None,
@@ -419,12 +444,16 @@ impl Harness {
 
 fn scenario() -> Vec<Step> {
     let acct = "/v1/accounts/acme";
-    let charge = |id: &str, feature: &str, inputs: Json| {
-        json!({"id": id, "feature": feature, "inputs": inputs, "content": "video-1"})
-    };
+    let charge = |id: &str, feature: &str, inputs: Json| json!({"id": id, "feature": feature, "inputs": inputs, "content": "video-1"});
     vec![
         step("GET", "/v1/health", "/v1/health", Key::None, None),
-        step("GET", "/v1/openapi.json", "/v1/openapi.json", Key::None, None),
+        step(
+            "GET",
+            "/v1/openapi.json",
+            "/v1/openapi.json",
+            Key::None,
+            None,
+        ),
         Step {
             // An update rather than a conflict: PUT is an upsert.
             replay: Some(json!({"plan": "imentiv/professional", "time_zone": "UTC"})),
@@ -433,7 +462,9 @@ fn scenario() -> Vec<Step> {
                 "/v1/accounts/{account}",
                 acct,
                 Key::Admin,
-                Some(json!({"plan": "imentiv/professional", "subscription": {"status": "active", "period": "monthly", "anchor": "2026-03-01T00:00:00Z"}})),
+                Some(
+                    json!({"plan": "imentiv/professional", "subscription": {"status": "active", "period": "monthly", "anchor": "2026-03-01T00:00:00Z"}}),
+                ),
             )
         },
         // An account nobody touches again: the rollover has it to advance.
@@ -442,9 +473,17 @@ fn scenario() -> Vec<Step> {
             "/v1/accounts/{account}",
             "/v1/accounts/idle",
             Key::Admin,
-            Some(json!({"plan": "imentiv/professional", "subscription": {"status": "active", "period": "monthly", "anchor": "2026-03-01T00:00:00Z"}})),
+            Some(
+                json!({"plan": "imentiv/professional", "subscription": {"status": "active", "period": "monthly", "anchor": "2026-03-01T00:00:00Z"}}),
+            ),
         ),
-        step("POST", "/v1/keys", "/v1/keys", Key::Admin, Some(json!({"account": "acme"}))),
+        step(
+            "POST",
+            "/v1/keys",
+            "/v1/keys",
+            Key::Admin,
+            Some(json!({"account": "acme"})),
+        ),
         mutation(
             "/v1/accounts/{account}/topups",
             &format!("{acct}/topups"),
@@ -464,7 +503,9 @@ fn scenario() -> Vec<Step> {
             "/v1/accounts/{account}/quotes",
             &format!("{acct}/quotes"),
             Key::Account,
-            Some(json!({"feature": "personality_analysis", "inputs": {"duration": "5m"}, "content": "video-1"})),
+            Some(
+                json!({"feature": "personality_analysis", "inputs": {"duration": "5m"}, "content": "video-1"}),
+            ),
         ),
         mutation(
             "/v1/accounts/{account}/charges",
@@ -486,7 +527,9 @@ fn scenario() -> Vec<Step> {
             "/v1/accounts/{account}/quotes",
             &format!("{acct}/quotes"),
             Key::Account,
-            Some(json!({"feature": "emotion_highlights", "inputs": {"duration": "2m"}, "content": "video-1"})),
+            Some(
+                json!({"feature": "emotion_highlights", "inputs": {"duration": "2m"}, "content": "video-1"}),
+            ),
         ),
         mutation(
             "/v1/accounts/{account}/holds",
@@ -523,8 +566,20 @@ fn scenario() -> Vec<Step> {
             json!({"id": "refund-1", "charge": "job-1", "reason": "duplicate", "amount": "10"}),
             json!({"id": "refund-1", "charge": "job-1", "reason": "duplicate", "amount": "11"}),
         ),
-        step("GET", "/v1/accounts/{account}/balance", &format!("{acct}/balance"), Key::Account, None),
-        step("GET", "/v1/accounts/{account}/entries", &format!("{acct}/entries"), Key::Account, None),
+        step(
+            "GET",
+            "/v1/accounts/{account}/balance",
+            &format!("{acct}/balance"),
+            Key::Account,
+            None,
+        ),
+        step(
+            "GET",
+            "/v1/accounts/{account}/entries",
+            &format!("{acct}/entries"),
+            Key::Account,
+            None,
+        ),
         step(
             "GET",
             "/v1/accounts/{account}/entries",
@@ -546,7 +601,13 @@ fn scenario() -> Vec<Step> {
             Key::Account,
             None,
         ),
-        step("DELETE", "/v1/keys/{id}", "/v1/keys/{account-key}", Key::Admin, None),
+        step(
+            "DELETE",
+            "/v1/keys/{id}",
+            "/v1/keys/{account-key}",
+            Key::Admin,
+            None,
+        ),
         mutation(
             "/v1/accounts/{account}/close",
             &format!("{acct}/close"),
@@ -619,10 +680,22 @@ async fn each_role_allows_exactly_the_dynamodb_actions_its_code_calls() {
     exercise_the_store(&store).await;
     let methods = seen.add(store.drain());
     let all_methods = BTreeSet::from([
-        "commit", "due_accounts", "entries", "key", "load", "operation", "put_key", "revoke_key",
+        "commit",
+        "due_accounts",
+        "entries",
+        "key",
+        "load",
+        "operation",
+        "put_key",
+        "revoke_key",
     ]);
     assert_eq!(methods, all_methods, "every store method is exercised");
-    let recorded: BTreeSet<String> = seen.0.values().flatten().map(|p| p.action.clone()).collect();
+    let recorded: BTreeSet<String> = seen
+        .0
+        .values()
+        .flatten()
+        .map(|p| p.action.clone())
+        .collect();
     let in_source = store_source_actions();
     let missed: Vec<&String> = in_source.difference(&recorded).collect();
     assert!(
@@ -655,7 +728,9 @@ async fn each_role_allows_exactly_the_dynamodb_actions_its_code_calls() {
             step.route
         );
         let method = Method::from_bytes(step.route.method.as_bytes()).unwrap();
-        let (status, body) = harness.send(&method, &path, step.key, step.body.as_ref()).await;
+        let (status, body) = harness
+            .send(&method, &path, step.key, step.body.as_ref())
+            .await;
         assert!(
             status.is_success(),
             "scenario: {method} {path} answered {status}: {body}\n(the scenario must succeed to \
@@ -667,9 +742,16 @@ async fn each_role_allows_exactly_the_dynamodb_actions_its_code_calls() {
             harness.account_key = Some(created["key"].as_str().unwrap().to_string());
         }
         if let Some(conflicting) = &step.replay {
-            let (again, body_again) = harness.send(&method, &path, step.key, step.body.as_ref()).await;
-            assert!(again.is_success(), "replay of {method} {path}: {again}: {body_again}");
-            let (other, body_other) = harness.send(&method, &path, step.key, Some(conflicting)).await;
+            let (again, body_again) = harness
+                .send(&method, &path, step.key, step.body.as_ref())
+                .await;
+            assert!(
+                again.is_success(),
+                "replay of {method} {path}: {again}: {body_again}"
+            );
+            let (other, body_other) = harness
+                .send(&method, &path, step.key, Some(conflicting))
+                .await;
             assert!(
                 other.is_success() || other.is_client_error(),
                 "conflicting replay of {method} {path}: {other}: {body_other}"
@@ -701,7 +783,10 @@ async fn each_role_allows_exactly_the_dynamodb_actions_its_code_calls() {
     let mut reached: BTreeMap<String, BTreeSet<&'static str>> = BTreeMap::new();
     for (route, function) in &routes {
         let methods = &route_methods[route];
-        needed.entry(function.clone()).or_default().extend(seen.of(methods));
+        needed
+            .entry(function.clone())
+            .or_default()
+            .extend(seen.of(methods));
         reached.entry(function.clone()).or_default().extend(methods);
     }
     for function in template.scheduled_functions() {
@@ -759,9 +844,10 @@ async fn run_rollover(harness: &Harness, input: Json) {
     harness.clock.set(at(1, 0) + Duration::days(40));
     let store: Arc<dyn Store> = Arc::new(harness.store.clone());
     let state = AppState::new(store, Arc::clone(&harness.books)).with_clock(harness.clock.clone());
-    let report = credits_lambda::rollover::handle(LambdaEvent::new(input, Context::default()), &state)
-        .await
-        .unwrap_or_else(|e| panic!("the rollover run failed: {e}"));
+    let report =
+        credits_lambda::rollover::handle(LambdaEvent::new(input, Context::default()), &state)
+            .await
+            .unwrap_or_else(|e| panic!("the rollover run failed: {e}"));
     assert!(
         report.advanced >= 1 && report.failed == 0 && report.complete,
         "the rollover run must advance the idle account to reach its code paths: {report:?}"
@@ -770,8 +856,12 @@ async fn run_rollover(harness: &Harness, input: Json) {
 
 /// The `Input` the template's schedule sends the rollover function.
 fn schedule_input(template: &Template) -> Json {
-    let function = template.resource("RolloverFunction").expect("RolloverFunction");
-    let events = function["Properties"]["Events"].as_object().expect("Events");
+    let function = template
+        .resource("RolloverFunction")
+        .expect("RolloverFunction");
+    let events = function["Properties"]["Events"]
+        .as_object()
+        .expect("Events");
     let schedule = events
         .values()
         .find(|e| e["Type"] == "ScheduleV2")
@@ -784,8 +874,18 @@ fn schedule_input(template: &Template) -> Json {
 
 #[test]
 fn no_lambda_creates_or_describes_tables() {
-    for crate_dir in ["charge", "topup", "refund", "cycle-rollover", "account", "lambda-common"] {
-        let src = workspace_root().join("functions").join(crate_dir).join("src");
+    for crate_dir in [
+        "charge",
+        "topup",
+        "refund",
+        "cycle-rollover",
+        "account",
+        "lambda-common",
+    ] {
+        let src = workspace_root()
+            .join("functions")
+            .join(crate_dir)
+            .join("src");
         for entry in std::fs::read_dir(&src).unwrap() {
             let path = entry.unwrap().path();
             let text = std::fs::read_to_string(&path).unwrap();

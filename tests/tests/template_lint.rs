@@ -76,7 +76,13 @@ fn sam_validate_lint_is_clean() {
     let template = workspace_root().join(TEMPLATE_PATH);
     let mut command = tool_command(&tool);
     command
-        .args(["validate", "--lint", "--region", "us-east-1", "--template-file"])
+        .args([
+            "validate",
+            "--lint",
+            "--region",
+            "us-east-1",
+            "--template-file",
+        ])
         .arg(&template);
     let output = run(command);
     let stdout = String::from_utf8_lossy(&output.stdout);

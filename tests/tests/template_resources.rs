@@ -7,7 +7,12 @@
 //!
 //! `cargo test -p credits-tests --test template_resources`
 
-#![allow(clippy::panic, clippy::expect_used, clippy::unwrap_used)]
+#![allow(
+    clippy::panic,
+    clippy::expect_used,
+    clippy::unwrap_used,
+    clippy::indexing_slicing
+)]
 
 use std::collections::BTreeSet;
 
@@ -49,7 +54,9 @@ fn parameters_name_the_stage_and_default_to_arm64() {
     // Every named resource carries the stage, so stages can share an account.
     let table_name = &template.table_properties().unwrap()["TableName"];
     assert!(
-        table_name["Fn::Sub"].as_str().is_some_and(|s| s.contains("${Stage}")),
+        table_name["Fn::Sub"]
+            .as_str()
+            .is_some_and(|s| s.contains("${Stage}")),
         "the table name must include the stage: {table_name}"
     );
 }
@@ -85,7 +92,10 @@ fn every_function_is_a_custom_runtime_with_stated_memory_and_timeout() {
             assert!(timeout <= 900, "{id}: Timeout {timeout}");
         } else {
             // API Gateway gives up on an integration after 30 s: a function must answer first.
-            assert!(timeout < 30, "{id}: Timeout {timeout} must stay under API Gateway's 30 s");
+            assert!(
+                timeout < 30,
+                "{id}: Timeout {timeout} must stay under API Gateway's 30 s"
+            );
         }
     }
 }
@@ -98,11 +108,17 @@ fn every_function_logs_json_into_its_own_retained_log_group() {
         let logging = function_property(&template, &id, "LoggingConfig")
             .unwrap_or_else(|| panic!("{id}: no LoggingConfig"));
         assert_eq!(logging["LogFormat"], "JSON", "{id}: LogFormat");
-        assert!(logging.get("ApplicationLogLevel").is_some(), "{id}: ApplicationLogLevel");
+        assert!(
+            logging.get("ApplicationLogLevel").is_some(),
+            "{id}: ApplicationLogLevel"
+        );
         let group = logging["LogGroup"]["Ref"]
             .as_str()
             .unwrap_or_else(|| panic!("{id}: LoggingConfig.LogGroup must be `!Ref <LogGroup>`"));
-        assert!(groups.insert(group.to_string()), "{id}: log group {group} is shared");
+        assert!(
+            groups.insert(group.to_string()),
+            "{id}: log group {group} is shared"
+        );
         let resource = template.resource(group).unwrap();
         assert_eq!(resource["Type"], "AWS::Logs::LogGroup", "{group}");
         assert!(
@@ -123,7 +139,13 @@ fn every_function_logs_json_into_its_own_retained_log_group() {
 }
 
 /// Alarms on `namespace`/`metric` whose dimension `dimension` is `value`.
-fn alarms_on(template: &Template, namespace: &str, metric: &str, dimension: &str, value: &Json) -> Vec<String> {
+fn alarms_on(
+    template: &Template,
+    namespace: &str,
+    metric: &str,
+    dimension: &str,
+    value: &Json,
+) -> Vec<String> {
     template
         .resources_of_type("AWS::CloudWatch::Alarm")
         .into_iter()
@@ -131,9 +153,10 @@ fn alarms_on(template: &Template, namespace: &str, metric: &str, dimension: &str
             let p = &alarm["Properties"];
             p["Namespace"] == namespace
                 && p["MetricName"] == metric
-                && p["Dimensions"]
-                    .as_array()
-                    .is_some_and(|ds| ds.iter().any(|d| d["Name"] == dimension && &d["Value"] == value))
+                && p["Dimensions"].as_array().is_some_and(|ds| {
+                    ds.iter()
+                        .any(|d| d["Name"] == dimension && &d["Value"] == value)
+                })
                 && p["AlarmActions"].as_array().is_some_and(|a| !a.is_empty())
         })
         .map(|(id, _)| id.to_string())
@@ -145,8 +168,18 @@ fn every_function_has_error_and_throttle_alarms() {
     let template = template();
     for id in function_ids(&template) {
         for metric in ["Errors", "Throttles"] {
-            let alarms = alarms_on(&template, "AWS/Lambda", metric, "FunctionName", &json!({"Ref": id}));
-            assert_eq!(alarms.len(), 1, "{id}: one alarm on {metric}, found {alarms:?}");
+            let alarms = alarms_on(
+                &template,
+                "AWS/Lambda",
+                metric,
+                "FunctionName",
+                &json!({"Ref": id}),
+            );
+            assert_eq!(
+                alarms.len(),
+                1,
+                "{id}: one alarm on {metric}, found {alarms:?}"
+            );
         }
     }
 }
@@ -163,11 +196,15 @@ fn the_rollover_schedule_retries_and_dead_letters_into_a_watched_queue() {
         .expect("a schedule");
     let schedule = &schedule["Properties"];
     assert!(
-        schedule["RetryPolicy"]["MaximumRetryAttempts"].as_u64().is_some_and(|n| n > 0),
+        schedule["RetryPolicy"]["MaximumRetryAttempts"]
+            .as_u64()
+            .is_some_and(|n| n > 0),
         "the schedule retries"
     );
     let queue_arn = &schedule["DeadLetterConfig"]["Arn"];
-    let queue = queue_arn["Fn::GetAtt"][0].as_str().expect("DLQ is `!GetAtt <Queue>.Arn`");
+    let queue = queue_arn["Fn::GetAtt"][0]
+        .as_str()
+        .expect("DLQ is `!GetAtt <Queue>.Arn`");
     assert_eq!(template.resource(queue).unwrap()["Type"], "AWS::SQS::Queue");
     // Failures after the invocation (errors, timeouts) land in the same queue.
     let on_failure = &function["Properties"]["EventInvokeConfig"]["DestinationConfig"]["OnFailure"];
@@ -181,14 +218,25 @@ fn the_rollover_schedule_retries_and_dead_letters_into_a_watched_queue() {
         "QueueName",
         &json!({"Fn::GetAtt": [queue, "QueueName"]}),
     );
-    assert_eq!(alarms.len(), 1, "one alarm on the DLQ's depth, found {alarms:?}");
+    assert_eq!(
+        alarms.len(),
+        1,
+        "one alarm on the DLQ's depth, found {alarms:?}"
+    );
     // The role may send there (a named role gets nothing from SAM's destination policies).
-    let role = function["Properties"]["Role"]["Fn::GetAtt"][0].as_str().unwrap();
+    let role = function["Properties"]["Role"]["Fn::GetAtt"][0]
+        .as_str()
+        .unwrap();
     let allowed = template.resource(role).unwrap()["Properties"]["Policies"]
         .as_array()
         .unwrap()
         .iter()
-        .flat_map(|p| p["PolicyDocument"]["Statement"].as_array().cloned().unwrap_or_default())
+        .flat_map(|p| {
+            p["PolicyDocument"]["Statement"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default()
+        })
         .any(|s| s["Action"] == "sqs:SendMessage" && &s["Resource"] == queue_arn);
     assert!(allowed, "{role} must allow sqs:SendMessage on the DLQ");
 }
@@ -200,18 +248,39 @@ fn the_table_and_the_api_are_watched() {
     let metrics: BTreeSet<String> = template
         .resources_of_type("AWS::CloudWatch::Alarm")
         .into_iter()
-        .flat_map(|(_, alarm)| alarm["Properties"]["Metrics"].as_array().cloned().unwrap_or_default())
+        .flat_map(|(_, alarm)| {
+            alarm["Properties"]["Metrics"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default()
+        })
         .filter(|m| {
             m["MetricStat"]["Metric"]["Dimensions"]
                 .as_array()
-                .is_some_and(|ds| ds.iter().any(|d| d["Name"] == "TableName" && d["Value"] == json!({"Ref": table})))
+                .is_some_and(|ds| {
+                    ds.iter()
+                        .any(|d| d["Name"] == "TableName" && d["Value"] == json!({"Ref": table}))
+                })
         })
-        .filter_map(|m| m["MetricStat"]["Metric"]["MetricName"].as_str().map(str::to_string))
+        .filter_map(|m| {
+            m["MetricStat"]["Metric"]["MetricName"]
+                .as_str()
+                .map(str::to_string)
+        })
         .collect();
     for metric in ["ReadThrottleEvents", "WriteThrottleEvents", "SystemErrors"] {
-        assert!(metrics.contains(metric), "no alarm watches {table} {metric}");
+        assert!(
+            metrics.contains(metric),
+            "no alarm watches {table} {metric}"
+        );
     }
-    let api = alarms_on(&template, "AWS/ApiGateway", "5xx", "ApiId", &json!({"Ref": "HttpApi"}));
+    let api = alarms_on(
+        &template,
+        "AWS/ApiGateway",
+        "5xx",
+        "ApiId",
+        &json!({"Ref": "HttpApi"}),
+    );
     assert_eq!(api.len(), 1, "one alarm on the API's 5xx");
 }
 
@@ -220,7 +289,8 @@ fn the_api_url_is_an_output() {
     let template = template();
     let url = &template.json()["Outputs"]["ApiUrl"]["Value"]["Fn::Sub"];
     assert!(
-        url.as_str().is_some_and(|u| u.starts_with("https://${HttpApi}.execute-api.")),
+        url.as_str()
+            .is_some_and(|u| u.starts_with("https://${HttpApi}.execute-api.")),
         "Outputs.ApiUrl: {url}"
     );
 }

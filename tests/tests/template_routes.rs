@@ -58,14 +58,22 @@ fn each_route_goes_to_its_designed_function() {
         .iter()
         .filter(|(route, function)| designed_function(route) != function.as_str())
         .map(|(route, function)| {
-            format!("{route} goes to {function}, designed for {}", designed_function(route))
+            format!(
+                "{route} goes to {function}, designed for {}",
+                designed_function(route)
+            )
         })
         .collect();
     assert!(misrouted.is_empty(), "{}", misrouted.join("\n"));
     let serving: BTreeSet<&str> = routes.values().map(String::as_str).collect();
     assert_eq!(
         serving,
-        BTreeSet::from(["AccountFunction", "ChargeFunction", "RefundFunction", "TopupFunction"]),
+        BTreeSet::from([
+            "AccountFunction",
+            "ChargeFunction",
+            "RefundFunction",
+            "TopupFunction"
+        ]),
         "every HTTP function serves at least one route"
     );
 }
@@ -77,12 +85,11 @@ fn package_name(manifest: &str) -> Option<String> {
         let line = line.trim();
         if line.starts_with('[') {
             in_package = line == "[package]";
-        } else if in_package {
-            if let Some(value) = line.strip_prefix("name").map(str::trim_start) {
-                if let Some(value) = value.strip_prefix('=') {
-                    return Some(value.trim().trim_matches('"').to_string());
-                }
-            }
+        } else if in_package
+            && let Some(value) = line.strip_prefix("name").map(str::trim_start)
+            && let Some(value) = value.strip_prefix('=')
+        {
+            return Some(value.trim().trim_matches('"').to_string());
         }
     }
     None
@@ -105,7 +112,10 @@ fn lambda_crates() -> BTreeMap<String, String> {
             });
         if is_lambda {
             let name = package_name(&manifest).expect("a package name");
-            crates.insert(dir.file_name().unwrap().to_string_lossy().into_owned(), name);
+            crates.insert(
+                dir.file_name().unwrap().to_string_lossy().into_owned(),
+                name,
+            );
         }
     }
     crates
@@ -169,7 +179,10 @@ fn only_the_rollover_function_is_scheduled_and_nothing_else_routes_to_it() {
 #[test]
 fn route_paths_are_well_formed() {
     for route in template().http_routes().unwrap().keys() {
-        assert!(route.path.starts_with("/v1/"), "{route}: every route is under /v1/");
+        assert!(
+            route.path.starts_with("/v1/"),
+            "{route}: every route is under /v1/"
+        );
         assert!(
             !route.path.ends_with('/') && !route.path.contains("//"),
             "{route}: malformed path"

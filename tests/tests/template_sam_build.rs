@@ -10,7 +10,12 @@
 //! Slow the first time (a release build of five binaries); `scripts/install-tools.sh` first.
 //! `cargo test -p credits-tests --test template_sam_build -- --nocapture`
 
-#![allow(clippy::panic, clippy::expect_used, clippy::unwrap_used)]
+#![allow(
+    clippy::panic,
+    clippy::expect_used,
+    clippy::unwrap_used,
+    clippy::indexing_slicing
+)]
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -67,7 +72,10 @@ fn sam_build(architecture: &str) -> PathBuf {
         .arg(root.join(TEMPLATE_PATH))
         .arg("--build-dir")
         .arg(&build_dir)
-        .args(["--parameter-overrides", &format!("Architecture={architecture}")])
+        .args([
+            "--parameter-overrides",
+            &format!("Architecture={architecture}"),
+        ])
         // cargo-lambda, and zig (`python -m ziglang`) for cargo-zigbuild, from the venv.
         .env("PATH", std::env::join_paths(paths).unwrap())
         .env("SAM_CLI_TELEMETRY", "0")
@@ -101,7 +109,8 @@ fn check_build(build_dir: &Path, architecture: &str, machine: u16) {
         let found = elf_machine(&bootstrap)
             .unwrap_or_else(|e| panic!("{id} ({architecture}): no bootstrap built: {e}"));
         assert_eq!(
-            found, machine,
+            found,
+            machine,
             "{id}: {} is for ELF machine {found}, not {architecture}",
             bootstrap.display()
         );
@@ -115,7 +124,10 @@ fn check_build(build_dir: &Path, architecture: &str, machine: u16) {
     // SAM's built template points every function at its built code.
     let built = std::fs::read_to_string(build_dir.join("template.yaml")).unwrap();
     for id in functions.keys() {
-        assert!(built.contains(&format!("CodeUri: {id}")), "built template: CodeUri of {id}");
+        assert!(
+            built.contains(&format!("CodeUri: {id}")),
+            "built template: CodeUri of {id}"
+        );
     }
 }
 

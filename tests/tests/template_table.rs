@@ -25,7 +25,9 @@ use credits_store::{
 };
 use credits_store_dynamodb::{DynamoStore, table_definition};
 use credits_tests::dynamodb_local::{DynamoDbLocal, unique_table_name};
-use credits_tests::template::{IndexShape, TableShape, Template, workspace_root};
+use credits_tests::template::{
+    IndexShape, TableShape, Template, create_template_table, workspace_root,
+};
 use serde_json::json;
 
 fn template() -> Template {
@@ -110,7 +112,9 @@ fn time_to_live_is_declared_exactly_where_the_store_uses_one() {
         ),
         Some(attribute) => {
             let declared = declared.unwrap_or_else(|| {
-                panic!("the store writes TTL attribute `{attribute}`; declare TimeToLiveSpecification")
+                panic!(
+                    "the store writes TTL attribute `{attribute}`; declare TimeToLiveSpecification"
+                )
             });
             assert_eq!(declared["AttributeName"], attribute.as_str());
             assert_eq!(declared["Enabled"], true);
@@ -123,7 +127,12 @@ fn described_shape(table: &TableDescription) -> TableShape {
     let keys = |schema: &[KeySchemaElement]| {
         schema
             .iter()
-            .map(|k| (k.attribute_name().to_string(), k.key_type().as_str().to_string()))
+            .map(|k| {
+                (
+                    k.attribute_name().to_string(),
+                    k.key_type().as_str().to_string(),
+                )
+            })
             .collect::<Vec<_>>()
     };
     let index = |schema: &[KeySchemaElement], projection: Option<&Projection>| IndexShape {
@@ -143,7 +152,12 @@ fn described_shape(table: &TableDescription) -> TableShape {
         attributes: table
             .attribute_definitions()
             .iter()
-            .map(|a| (a.attribute_name().to_string(), a.attribute_type().as_str().to_string()))
+            .map(|a| {
+                (
+                    a.attribute_name().to_string(),
+                    a.attribute_type().as_str().to_string(),
+                )
+            })
             .collect(),
         key_schema: keys(table.key_schema()),
         local_indexes: table
@@ -199,20 +213,9 @@ async fn the_store_runs_on_a_table_created_from_the_template() {
     let name = unique_table_name("template");
 
     // 1. Create the table from the template's declaration alone.
-    let input = template()
-        .create_table_input(&name)
-        .unwrap_or_else(|e| panic!("{e}"));
-    client
-        .create_table()
-        .set_table_name(input.table_name().map(str::to_string))
-        .set_billing_mode(input.billing_mode().cloned())
-        .set_attribute_definitions(Some(input.attribute_definitions().to_vec()))
-        .set_key_schema(Some(input.key_schema().to_vec()))
-        .set_local_secondary_indexes(Some(input.local_secondary_indexes().to_vec()))
-        .set_global_secondary_indexes(Some(input.global_secondary_indexes().to_vec()))
-        .send()
+    create_template_table(&client, &name)
         .await
-        .unwrap_or_else(|e| panic!("DynamoDB Local refused the template's table: {e:?}"));
+        .unwrap_or_else(|e| panic!("{e}"));
 
     // 2. DynamoDB's own description of it is the code's definition.
     let described = client
@@ -259,7 +262,11 @@ async fn the_store_runs_on_a_table_created_from_the_template() {
         store.commit(commit.clone()).await.expect("commit"),
         CommitOutcome::Committed
     );
-    let loaded = store.load(account).await.expect("load").expect("the account");
+    let loaded = store
+        .load(account)
+        .await
+        .expect("load")
+        .expect("the account");
     assert_eq!(loaded, commit.account);
 
     // A replay of the same operation writes nothing and names the original.

@@ -34,16 +34,63 @@ pub(super) fn parse(source: &str) -> Option<Vec<Top<'_>>> {
 
 /// Words that start a statement (`statement_keyword` in the grammar).
 const STATEMENT_KEYWORDS: &[&str] = &[
-    "book", "title", "effective", "time_zone", "source", "unit", "channels", "feature", "plan",
-    "expect", "input", "round", "minimum", "base", "add", "multiply", "first", "requires",
-    "cycle", "periods", "grant", "order", "topup", "package", "alert", "refund", "limit",
+    "book",
+    "title",
+    "effective",
+    "time_zone",
+    "source",
+    "unit",
+    "channels",
+    "feature",
+    "plan",
+    "expect",
+    "input",
+    "round",
+    "minimum",
+    "base",
+    "add",
+    "multiply",
+    "first",
+    "requires",
+    "cycle",
+    "periods",
+    "grant",
+    "order",
+    "topup",
+    "package",
+    "alert",
+    "refund",
+    "limit",
 ];
 
 /// Words that can follow a quantity (`reserved` in the grammar, besides statement keywords).
 const RESERVED: &[&str] = &[
-    "of", "when", "rounded", "times", "max", "default", "up", "down", "nearest", "half-up",
-    "half-even", "half-down", "above", "and", "or", "is", "not", "to", "every", "daily", "once",
-    "as", "expires", "rolls", "for", "on",
+    "of",
+    "when",
+    "rounded",
+    "times",
+    "max",
+    "default",
+    "up",
+    "down",
+    "nearest",
+    "half-up",
+    "half-even",
+    "half-down",
+    "above",
+    "and",
+    "or",
+    "is",
+    "not",
+    "to",
+    "every",
+    "daily",
+    "once",
+    "as",
+    "expires",
+    "rolls",
+    "for",
+    "on",
 ];
 
 #[derive(Clone, Copy)]
@@ -137,7 +184,11 @@ impl<'a> Parser<'a> {
         loop {
             match self.byte(end) {
                 Some(byte) if is_word_byte(byte) => end += 1,
-                Some(b'-') if self.byte(end + 1).is_some_and(|byte| byte.is_ascii_alphanumeric()) => {
+                Some(b'-')
+                    if self
+                        .byte(end + 1)
+                        .is_some_and(|byte| byte.is_ascii_alphanumeric()) =>
+                {
                     end += 1;
                 }
                 _ => return Some(end),
@@ -212,7 +263,11 @@ impl<'a> Parser<'a> {
     }
 
     fn digits_start(&self, at: usize) -> Option<usize> {
-        let at = if self.byte(at) == Some(b'-') { at + 1 } else { at };
+        let at = if self.byte(at) == Some(b'-') {
+            at + 1
+        } else {
+            at
+        };
         self.byte(at)?.is_ascii_digit().then_some(at + 1)
     }
 
@@ -220,7 +275,8 @@ impl<'a> Parser<'a> {
         self.skip();
         let start = self.position;
         let mut end = self.digits_start(start)?;
-        let digit_at = |parser: &Self, at: usize| parser.byte(at).is_some_and(|byte| byte.is_ascii_digit());
+        let digit_at =
+            |parser: &Self, at: usize| parser.byte(at).is_some_and(|byte| byte.is_ascii_digit());
         loop {
             match self.byte(end) {
                 Some(byte) if byte.is_ascii_digit() || byte == b'_' => end += 1,
@@ -244,7 +300,8 @@ impl<'a> Parser<'a> {
         self.skip();
         let start = self.position;
         let mut end = self.digits_start(start)?;
-        let digit_at = |parser: &Self, at: usize| parser.byte(at).is_some_and(|byte| byte.is_ascii_digit());
+        let digit_at =
+            |parser: &Self, at: usize| parser.byte(at).is_some_and(|byte| byte.is_ascii_digit());
         loop {
             match self.byte(end) {
                 Some(byte) if is_word_byte(byte) => end += 1,
@@ -257,16 +314,20 @@ impl<'a> Parser<'a> {
         while matches!(self.byte(after), Some(b' ' | b'\t')) {
             after += 1;
         }
-        if after > end && !self.reserved_at(after) {
-            if let Some(word_end) = self.word_end(after) {
-                end = word_end;
-            }
+        if after > end
+            && !self.reserved_at(after)
+            && let Some(word_end) = self.word_end(after)
+        {
+            end = word_end;
         }
         self.token(start, end)
     }
 
     fn reserved_at(&self, at: usize) -> bool {
-        self.statement_keyword_at(at) || self.word_at(at).is_some_and(|word| RESERVED.contains(&word))
+        self.statement_keyword_at(at)
+            || self
+                .word_at(at)
+                .is_some_and(|word| RESERVED.contains(&word))
     }
 
     fn date(&mut self) -> Option<Token<'a>> {
@@ -408,14 +469,9 @@ impl<'a> Parser<'a> {
         let title = self.optional(Self::string);
         let open = self.punctuation(b'{')?.span;
         let mut body = Vec::new();
-        loop {
-            match self.optional(Self::statement) {
-                Some(statement) => {
-                    body.push(statement);
-                    self.optional(|p| p.punctuation(b';'));
-                }
-                None => break,
-            }
+        while let Some(statement) = self.optional(Self::statement) {
+            body.push(statement);
+            self.optional(|p| p.punctuation(b';'));
         }
         let close = self.punctuation(b'}')?.span;
         Some(Block {
@@ -445,7 +501,11 @@ impl<'a> Parser<'a> {
                 let to = self.quantity()?;
                 let mode = self.optional(|p| {
                     let mode = p.name()?;
-                    matches!(mode.text, "half-up" | "half-even" | "half-down" | "up" | "down").then_some(mode)
+                    matches!(
+                        mode.text,
+                        "half-up" | "half-even" | "half-down" | "up" | "down"
+                    )
+                    .then_some(mode)
                 });
                 StatementKind::Round(RoundDecl {
                     target,

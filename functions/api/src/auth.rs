@@ -9,7 +9,9 @@
 //! `CREDITS_ADMIN_KEY` environment variable), any string of 16 to 256 printable ASCII
 //! characters, compared the same way against its SHA-256.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use rand::RngCore;
@@ -30,6 +32,46 @@ pub const STATIC_KEY_MIN_CHARS: usize = 16;
 pub const STATIC_KEY_MAX_CHARS: usize = 256;
 /// Longest `Authorization` header considered at all.
 const MAX_TOKEN_CHARS: usize = 512;
+
+/// How long a key read from the store is trusted without reading it again. A key revoked
+/// through another process stops working here within this time; one revoked through this
+/// process stops at once.
+pub const KEY_CACHE_TTL: Duration = Duration::from_secs(10);
+/// Keys a process keeps in its cache.
+const KEY_CACHE_CAPACITY: usize = 4096;
+
+/// Valid keys recently read from the store (their hashes, never secrets), so a warm request
+/// costs no key read. Unknown and revoked keys are never cached.
+#[derive(Debug, Default)]
+pub struct KeyCache {
+    keys: Mutex<HashMap<String, (KeyRecord, Instant)>>,
+}
+
+impl KeyCache {
+    fn get(&self, id: &str) -> Option<KeyRecord> {
+        let keys = self.keys.lock().unwrap_or_else(PoisonError::into_inner);
+        keys.get(id)
+            .filter(|(_, read_at)| read_at.elapsed() < KEY_CACHE_TTL)
+            .map(|(record, _)| record.clone())
+    }
+
+    fn put(&self, record: &KeyRecord) {
+        let mut keys = self.keys.lock().unwrap_or_else(PoisonError::into_inner);
+        if keys.len() >= KEY_CACHE_CAPACITY {
+            keys.retain(|_, (_, read_at)| read_at.elapsed() < KEY_CACHE_TTL);
+            if keys.len() >= KEY_CACHE_CAPACITY {
+                keys.clear();
+            }
+        }
+        keys.insert(record.id.clone(), (record.clone(), Instant::now()));
+    }
+
+    /// Forget a key (revoked through this process).
+    pub fn forget(&self, id: &str) {
+        let mut keys = self.keys.lock().unwrap_or_else(PoisonError::into_inner);
+        keys.remove(id);
+    }
+}
 
 /// Who is calling.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -183,16 +225,28 @@ fn bearer_token(header: Option<&str>) -> Result<&str, Problem> {
 /// `internal` when the store fails.
 pub async fn authenticate(
     store: &Arc<dyn Store>,
+    cache: &KeyCache,
     static_admin_key_sha256: Option<&[u8; 32]>,
     header: Option<&str>,
 ) -> Result<Principal, Problem> {
     let token = bearer_token(header)?;
     let unknown = || Problem::unauthorized("the API key is unknown or revoked");
     if let Some((id, secret)) = parse_key(token) {
-        let record = store.key(id).await.map_err(|error| {
-            tracing::error!(%error, "reading an API key failed");
-            Problem::internal()
-        })?;
+        let record = match cache.get(id) {
+            Some(record) => Some(record),
+            None => {
+                let record = store.key(id).await.map_err(|error| {
+                    tracing::error!(%error, "reading an API key failed");
+                    Problem::internal()
+                })?;
+                if let Some(record) = &record
+                    && record.revoked_at.is_none()
+                {
+                    cache.put(record);
+                }
+                record
+            }
+        };
         if let Some(record) = record {
             let presented = sha256_hex(secret);
             let matches =

@@ -169,22 +169,11 @@ async fn authenticate(parts: &Parts, state: &AppState) -> Result<Principal, Prob
         .map(|value| value.to_str().unwrap_or(""));
     auth::authenticate(
         &state.store,
+        &state.keys,
         state.config.static_admin_key_sha256.as_ref(),
         header,
     )
     .await
-}
-
-/// Any authenticated caller.
-#[derive(Debug, Clone)]
-pub struct Caller(pub Principal);
-
-impl FromRequestParts<AppState> for Caller {
-    type Rejection = Problem;
-
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Problem> {
-        authenticate(parts, state).await.map(Caller)
-    }
 }
 
 /// An admin caller (401 without a valid key, 403 with an account key).

@@ -65,6 +65,7 @@ pub async fn revoke(state: &AppState, id: &str) -> Result<RevokedKeyResponse, Pr
         .await
         .map_err(|error| store_failure(&error))?
         .ok_or_else(not_found)?;
+    state.keys.forget(id);
     tracing::info!(key_id = %id, "API key revoked");
     Ok(RevokedKeyResponse {
         id: record.id,

@@ -81,6 +81,8 @@ pub struct AppState {
     pub config: Arc<ApiConfig>,
     /// Per-account serialisation and snapshot cache of mutations (see `slots`).
     pub slots: Arc<slots::AccountSlots>,
+    /// Keys recently read from the store.
+    pub keys: Arc<auth::KeyCache>,
 }
 
 impl AppState {
@@ -92,6 +94,7 @@ impl AppState {
             clock: Arc::new(SystemClock),
             config: Arc::new(ApiConfig::default()),
             slots: Arc::new(slots::AccountSlots::new(DEFAULT_SLOT_CAPACITY)),
+            keys: Arc::new(auth::KeyCache::default()),
         }
     }
 

@@ -93,6 +93,7 @@ pub struct CloseRequest {
 #[serde(deny_unknown_fields, expecting = "a quote object")]
 #[schema(example = json!({"feature": "video_emotion", "inputs": {"duration": "3m30s"}, "channel": "api"}))]
 pub struct QuoteRequest {
+    /// A feature of the account's rate book.
     pub feature: String,
     /// Input values: JSON numbers or strings in the input's base unit (`210`), or
     /// unit-suffixed literals (`"3m30s"`, `"250 words"`); choices as strings; flags as
@@ -112,7 +113,11 @@ pub struct QuoteRequest {
 pub struct ChargeRequest {
     /// Client id of the charge: its idempotency key, forever.
     pub id: String,
+    /// A feature of the account's rate book.
     pub feature: String,
+    /// Input values: JSON numbers or strings in the input's base unit (`210`), or
+    /// unit-suffixed literals (`"3m30s"`, `"250 words"`); choices as strings; flags as
+    /// booleans or `"yes"`/`"no"`. Numbers are read from their JSON text, never as floats.
     #[serde(default)]
     #[schema(value_type = Object, example = json!({"duration": "3m30s"}))]
     pub inputs: Inputs,
@@ -129,8 +134,9 @@ pub struct ChargeRequest {
 pub struct HoldRequest {
     /// Client id of the hold; also names it in `.../holds/{id}/capture` and `/release`.
     pub id: String,
+    /// A feature of the account's rate book.
     pub feature: String,
-    /// The estimate.
+    /// The estimate, as the inputs of a charge.
     #[serde(default)]
     #[schema(value_type = Object, example = json!({"duration": "10m"}))]
     pub inputs: Inputs,

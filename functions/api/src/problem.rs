@@ -222,11 +222,6 @@ impl Problem {
             extensions: self.extensions.clone(),
         }
     }
-
-    /// The body as JSON, as stored in an operation record or answered.
-    pub fn to_json(&self) -> Value {
-        serde_json::to_value(self.body()).unwrap_or(Value::Null)
-    }
 }
 
 impl std::fmt::Display for Problem {

@@ -17,6 +17,7 @@
 //! the shell makes sure it was decided on a fresh snapshot, and that the id was not already
 //! used by a request that succeeded (that request's response is answered instead).
 
+use std::task::Poll;
 use std::time::Duration;
 
 use axum::http::StatusCode;
@@ -51,6 +52,8 @@ const MAX_CATCH_UP_COMMITS: u32 = 64;
 /// How far the account's last decision may be ahead of this machine's clock (another
 /// instance's clock) before the request is refused rather than decided at that instant.
 const MAX_CLOCK_SKEW_MS: i64 = 5_000;
+/// Waits of 1 ms for an account's commits in flight to settle before reloading it.
+const MAX_SETTLE_WAITS: u32 = 2_000;
 /// Default hold reservation time.
 pub const DEFAULT_HOLD_TTL_SECONDS: u32 = 900;
 
@@ -509,29 +512,56 @@ pub async fn mutate(
     let request_hash = request_hash(account_id, &operation);
     let operation_id = operation.client_id(state.clock.now());
     validate::id("id", &operation_id)?;
+    let records = operation.records_operation();
 
     let slot = state.slots.slot(account_id);
-    let mut cached = slot.lock().await;
-    // Whether the snapshot in hand was read from the store during this request.
-    let mut fresh = false;
     let mut catch_up_commits = 0_u32;
-
     let mut back_off = false;
 
     for attempt in 0..MAX_ATTEMPTS {
         if std::mem::take(&mut back_off) {
             tokio::time::sleep(jitter_backoff(attempt)).await;
         }
-        if cached.is_none() {
-            let loaded = state
+        let mut guard = slot.lock().await;
+        // Whether the snapshot decided on was read from the store in this attempt (else it
+        // is the cache's, possibly speculative: a refusal decided on it is checked again).
+        let mut fresh = false;
+
+        // A replay of an id this process committed: the record answers, nothing is decided.
+        if records && guard.recent.contains(&operation_id) {
+            drop(guard);
+            let record = state
                 .store
-                .load(account_id)
+                .operation(account_id, &operation_id)
                 .await
                 .map_err(|error| store_problem(&error))?;
-            *cached = loaded.map(decode_account).transpose()?;
-            fresh = true;
+            if let Some(record) = record {
+                return replay(&record, &request_hash);
+            }
+            guard = slot.lock().await;
         }
-        let current = cached.as_ref();
+
+        if guard.cached.is_none() {
+            // Let commits in flight settle first: the store is about to change under us.
+            let mut waits = 0_u32;
+            while guard.cached.is_none() && guard.in_flight() > 0 && waits < MAX_SETTLE_WAITS {
+                drop(guard);
+                tokio::time::sleep(Duration::from_millis(1)).await;
+                waits += 1;
+                guard = slot.lock().await;
+            }
+            // Another request may have loaded it meanwhile.
+            if guard.cached.is_none() {
+                let loaded = state
+                    .store
+                    .load(account_id)
+                    .await
+                    .map_err(|error| store_problem(&error))?;
+                guard.cached = loaded.map(decode_account).transpose()?;
+                fresh = true;
+            }
+        }
+        let current = guard.cached.as_ref();
         let account = current.map(|c| &c.account);
         let version = current.map_or(0, |c| c.version);
         let now = decision_time(state.clock.now(), account);
@@ -541,35 +571,36 @@ pub async fn mutate(
             Ok(prepared) => prepared,
             Err(problem) => {
                 if !fresh {
-                    *cached = None;
+                    guard.cached = None;
                     continue;
                 }
+                drop(guard);
                 return refusal(state, account_id, &operation, &operation_id, &request_hash, problem).await;
             }
         };
         let decision = match credits_ledger::decide(account, &command, &facts, book, now) {
             Ok(decision) => decision,
-            Err(LedgerError::CatchUpRequired { .. }) if catch_up_commits < MAX_CATCH_UP_COMMITS => {
-                let Some(current) = cached.take() else {
+            Err(LedgerError::CatchUpRequired { .. }) if catch_up_commits < MAX_CATCH_UP_COMMITS && guard.in_flight() == 0 => {
+                let Some(current) = guard.cached.take() else {
                     continue;
                 };
                 catch_up_commits += 1;
-                *cached = catch_up(state, account_id, &operation_id, current, book, now).await?;
-                fresh = true;
+                guard.cached = catch_up(state, account_id, &operation_id, current, book, now).await?;
                 continue;
             }
             Err(error) => {
                 if !fresh {
-                    *cached = None;
+                    guard.cached = None;
                     continue;
                 }
+                drop(guard);
                 let problem = ledger_problem(&error, book);
                 return refusal(state, account_id, &operation, &operation_id, &request_hash, problem).await;
             }
         };
 
         let answer = respond::answer(&operation, &operation_id, account_id, account.is_none(), &decision, book);
-        let operation_record = operation.records_operation().then(|| OperationRecord {
+        let operation_record = records.then(|| OperationRecord {
             account: account_id.to_owned(),
             id: operation_id.clone(),
             kind: command.kind().to_owned(),
@@ -578,32 +609,61 @@ pub async fn mutate(
             response: answer.body.clone(),
             at: now,
         });
+        let new_version = version + 1;
         let commit = build_commit(account_id, version, &decision, operation_record)?;
-        let outcome = state
-            .store
-            .commit(commit)
-            .await
-            .map_err(|error| store_problem(&error))?;
-        match outcome {
+        let decided = Cached {
+            version: new_version,
+            account: decision.account,
+        };
+
+        // Hand the commit to the store while the slot is held, so commits reach the store in
+        // decision order; then let the next decision build on this one while it syncs.
+        let mut pending = state.store.commit(commit);
+        let outcome = match std::future::poll_fn(|cx| Poll::Ready(pending.as_mut().poll(cx))).await {
+            Poll::Ready(outcome) => {
+                if matches!(outcome, Ok(CommitOutcome::Committed)) {
+                    guard.cached = Some(decided);
+                }
+                outcome
+            }
+            Poll::Pending => {
+                guard.cached = Some(decided);
+                let in_flight = guard.start_commit();
+                drop(guard);
+                let outcome = pending.await;
+                guard = slot.lock().await;
+                drop(in_flight);
+                if !matches!(outcome, Ok(CommitOutcome::Committed)) {
+                    guard.invalidate_from(new_version);
+                }
+                outcome
+            }
+        };
+        match outcome.map_err(|error| store_problem(&error))? {
             CommitOutcome::Committed => {
-                *cached = Some(Cached {
-                    version: version + 1,
-                    account: decision.account,
-                });
+                if records {
+                    guard.recent.insert(&operation_id);
+                }
                 return Ok(answer);
             }
             CommitOutcome::OperationExists(record) => {
+                if records {
+                    guard.recent.insert(&operation_id);
+                }
                 return replay(&record, &request_hash);
             }
             CommitOutcome::VersionConflict { current } => {
                 tracing::debug!(account = %account_id, attempt, "version conflict; retrying");
-                *cached = current.map(decode_account).transpose()?;
-                fresh = cached.is_some();
+                if guard.in_flight() == 0 {
+                    guard.cached = current.map(decode_account).transpose()?;
+                } else {
+                    guard.cached = None;
+                }
                 back_off = true;
             }
             CommitOutcome::EntryExists { id } => {
                 tracing::warn!(account = %account_id, entry = %id, "entry exists; reloading");
-                *cached = None;
+                guard.cached = None;
                 back_off = true;
             }
         }
@@ -961,4 +1021,38 @@ fn credit_line(
         lines.insert(unit.clone(), money::to_minor(book, "credit_line", &unit, amount)?);
     }
     Ok(lines)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn raw(text: &str) -> Box<serde_json::value::RawValue> {
+        serde_json::value::RawValue::from_string(text.to_owned()).unwrap()
+    }
+
+    #[test]
+    fn json_numbers_keep_their_text() {
+        for text in ["1e400", "12345678901234567890123456789012345678901", "-1", "0.1", "210"] {
+            assert_eq!(usage_raw(&raw(text)), Some(UsageRaw::Number(text.to_owned())));
+        }
+        assert_eq!(usage_raw(&raw("\"NaN\"")), Some(UsageRaw::Text("NaN".to_owned())));
+        assert_eq!(usage_raw(&raw("\"3m\\u0033\"")), Some(UsageRaw::Text("3m3".to_owned())));
+        assert_eq!(usage_raw(&raw("true")), Some(UsageRaw::Bool(true)));
+        assert_eq!(usage_raw(&raw("null")), None);
+        assert_eq!(usage_raw(&raw("[1]")), None);
+        assert_eq!(usage_raw(&raw("{}")), None);
+    }
+
+    #[test]
+    fn request_hashes_ignore_key_order_and_whitespace_but_not_values() {
+        let charge = |text: &str| Operation::Charge(serde_json::from_str(text).unwrap());
+        let a = request_hash("acme", &charge(r#"{"id":"c","feature":"f","inputs":{"a":1,"b":"2"}}"#));
+        let b = request_hash("acme", &charge(r#"{ "inputs": {"b": "2", "a": 1}, "feature": "f", "id": "c" }"#));
+        let c = request_hash("acme", &charge(r#"{"id":"c","feature":"f","inputs":{"a":1,"b":2}}"#));
+        let d = request_hash("other", &charge(r#"{"id":"c","feature":"f","inputs":{"a":1,"b":"2"}}"#));
+        assert_eq!(a, b);
+        assert_ne!(a, c);
+        assert_ne!(a, d);
+    }
 }

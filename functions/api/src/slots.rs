@@ -1,26 +1,115 @@
-//! Per-account serialisation and the snapshot cache.
+//! Per-account serialisation, the snapshot cache, and pipelined commits.
 //!
 //! Within one process, mutations of one account take turns on the account's slot (a tokio
-//! mutex), so they never race each other into version conflicts; the slot also keeps the
-//! last snapshot this process committed or loaded, so a warm mutation skips the load and
-//! costs one store request, the commit. Another process (another Lambda instance) may have
-//! written since: the commit's version check catches that, and the caller reloads. The map
-//! is bounded; slots not in use are dropped first.
+//! mutex) to *decide*, so they never race each other into version conflicts. The slot keeps
+//! the last snapshot this process decided, so a warm mutation skips the load and costs one
+//! store request, the commit.
+//!
+//! Pipelining: a decision's commit is handed to the store while the slot is held (stores
+//! that queue writes, like SQLite's group-committing writer, take it then, in decision
+//! order), and the slot is released before the commit is durable. The next decision builds
+//! on that snapshot and commits the next version; the store's group commit then makes both
+//! durable with one fsync. No answer leaves before its own commit is durable, and a commit
+//! built on a predecessor that failed cannot land (its expected version never existed), so
+//! speculation only ever costs a retry, never a wrong answer. A snapshot decided on top of
+//! commits still in flight is *speculative*: a refusal decided on it is re-checked against
+//! the durable snapshot once they settle.
+//!
+//! Another process (another Lambda instance) may have written since: the commit's version
+//! check catches that, and the caller reloads. The map is bounded; slots not in use are
+//! dropped first.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use credits_ledger::Account;
 
-/// A snapshot as this process last saw it.
+/// Operation ids a slot remembers as committed by this process, per account.
+pub const RECENT_OPERATIONS: usize = 256;
+
+/// A snapshot as this process last decided it.
 #[derive(Debug, Clone)]
 pub struct Cached {
     pub version: u64,
     pub account: Account,
 }
 
-/// The slot of one account: `None` when nothing is cached.
-pub type Slot = Arc<tokio::sync::Mutex<Option<Cached>>>;
+/// Operation ids committed recently by this process (bounded, oldest forgotten first): a
+/// replay of one goes straight to its operation record instead of deciding again.
+#[derive(Debug, Default)]
+pub struct RecentOperations {
+    order: VecDeque<String>,
+    ids: HashSet<String>,
+}
+
+impl RecentOperations {
+    pub fn contains(&self, id: &str) -> bool {
+        self.ids.contains(id)
+    }
+
+    pub fn insert(&mut self, id: &str) {
+        if self.ids.contains(id) {
+            return;
+        }
+        if self.order.len() >= RECENT_OPERATIONS
+            && let Some(oldest) = self.order.pop_front()
+        {
+            self.ids.remove(&oldest);
+        }
+        self.order.push_back(id.to_owned());
+        self.ids.insert(id.to_owned());
+    }
+}
+
+/// What one account's slot holds.
+#[derive(Debug, Default)]
+pub struct SlotState {
+    /// The snapshot to decide on next; `None` when it must be loaded.
+    pub cached: Option<Cached>,
+    /// Commits handed to the store and not answered yet. Counted outside the lock, so a
+    /// request dropped while its commit is in flight (a client gone) still counts down.
+    pub in_flight: Arc<AtomicU32>,
+    pub recent: RecentOperations,
+}
+
+impl SlotState {
+    /// Commits in flight now.
+    pub fn in_flight(&self) -> u32 {
+        self.in_flight.load(Ordering::SeqCst)
+    }
+
+    /// Count one commit in flight until the returned guard drops.
+    pub fn start_commit(&self) -> InFlight {
+        self.in_flight.fetch_add(1, Ordering::SeqCst);
+        InFlight(Arc::clone(&self.in_flight))
+    }
+
+    /// Forget the cached snapshot if it descends from version `version` (a commit that
+    /// failed): decisions built on it cannot land.
+    pub fn invalidate_from(&mut self, version: u64) {
+        if self
+            .cached
+            .as_ref()
+            .is_some_and(|cached| cached.version >= version)
+        {
+            self.cached = None;
+        }
+    }
+}
+
+/// One commit in flight; counts down when dropped, whatever happens to the request.
+#[derive(Debug)]
+pub struct InFlight(Arc<AtomicU32>);
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// The slot of one account.
+pub type Slot = Arc<tokio::sync::Mutex<SlotState>>;
 
 #[derive(Debug)]
 pub struct AccountSlots {
@@ -46,7 +135,7 @@ impl AccountSlots {
         if slots.len() >= self.capacity {
             slots.retain(|_, slot| Arc::strong_count(slot) > 1);
         }
-        let slot: Slot = Arc::new(tokio::sync::Mutex::new(None));
+        let slot: Slot = Arc::new(tokio::sync::Mutex::new(SlotState::default()));
         if slots.len() < self.capacity {
             slots.insert(account.to_owned(), Arc::clone(&slot));
         }
@@ -54,7 +143,10 @@ impl AccountSlots {
     }
 
     pub fn len(&self) -> usize {
-        self.slots.lock().unwrap_or_else(PoisonError::into_inner).len()
+        self.slots
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .len()
     }
 
     pub fn is_empty(&self) -> bool {

@@ -96,9 +96,18 @@ pub fn optional_name(field: &str, value: Option<&str>) -> Result<(), Problem> {
 /// `invalid-input` naming `field`.
 pub fn non_negative_amount(field: &str, raw: &RawValue) -> Result<Decimal, Problem> {
     match raw_text(raw) {
-        Some(text) if !text.is_empty() && text.bytes().all(|b| b == b'0' || b == b'.') && text.starts_with('0') && !text.ends_with('.') && text.matches('.').count() <= 1 => Ok(Decimal::ZERO),
+        Some(text) if is_plain_zero(&text) => Ok(Decimal::ZERO),
         _ => positive_amount(field, raw),
     }
+}
+
+/// `0`, `0.00`, `000`: a zero in plain decimal notation.
+fn is_plain_zero(text: &str) -> bool {
+    let (whole, fraction) = text.split_once('.').unwrap_or((text, "0"));
+    !whole.is_empty()
+        && !fraction.is_empty()
+        && whole.bytes().all(|b| b == b'0')
+        && fraction.bytes().all(|b| b == b'0')
 }
 
 /// A positive decimal amount given as a JSON string (`"12.5"`) or number (`12.5`), in plain
@@ -200,6 +209,16 @@ mod tests {
         }
         let forty = format!("\"{}\"", "9".repeat(40));
         assert!(positive_amount("amount", &raw(&forty)).is_err());
+    }
+
+    #[test]
+    fn zero_credit_lines() {
+        for zero in ["\"0\"", "0", "\"0.00\""] {
+            assert!(non_negative_amount("credit_line", &raw(zero)).unwrap().is_zero(), "{zero}");
+        }
+        for bad in ["\"-0\"", "\"0.\"", "\".0\"", "\"\""] {
+            assert!(non_negative_amount("credit_line", &raw(bad)).is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -163,3 +163,52 @@ async fn concurrent_charges_on_one_account_are_exact() {
     let after = dec(&harness.available("busy", "credit").await);
     assert_eq!(before - after, Decimal::from(clients * charges));
 }
+
+#[tokio::test]
+async fn concurrent_charges_never_overdraw() {
+    let harness = Arc::new(Harness::new());
+    // imini/prepaid: no grants, no credit line, 120 requests a minute. Top up exactly 40
+    // charges' worth, then send 56 charges from 8 clients at once: exactly 40 succeed.
+    harness.account("tight", "imini/prepaid", None).await;
+    let usage = json!({"feature": "image_generation", "inputs": {"model": "flux_schnell"}});
+    let reply = harness.admin(Method::POST, "/v1/accounts/tight/quotes", Some(usage.clone())).await;
+    assert_eq!(reply.status, StatusCode::OK, "{reply:#?}");
+    let price = dec(reply.json["amounts"]["credit"].as_str().unwrap());
+    let top_up = price * Decimal::from(40);
+    let reply = harness
+        .admin(
+            Method::POST,
+            "/v1/accounts/tight/topups",
+            Some(json!({"id": "t-0", "amount": top_up.to_string()})),
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::CREATED, "{reply:#?}");
+    let before = dec(&harness.available("tight", "credit").await);
+    assert_eq!(before, top_up);
+
+    let mut tasks = Vec::new();
+    for client in 0..8 {
+        let harness = Arc::clone(&harness);
+        let usage = usage.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut ok = 0_u32;
+            for charge in 0..7 {
+                let mut body = usage.clone();
+                body["id"] = json!(format!("t-{client}-{charge}"));
+                let reply = harness.admin(Method::POST, "/v1/accounts/tight/charges", Some(body)).await;
+                match reply.status {
+                    StatusCode::CREATED => ok += 1,
+                    StatusCode::PAYMENT_REQUIRED => {}
+                    other => panic!("unexpected {other}: {reply:#?}"),
+                }
+            }
+            ok
+        }));
+    }
+    let mut succeeded = 0_u32;
+    for task in tasks {
+        succeeded += task.await.unwrap();
+    }
+    assert_eq!(succeeded, 40);
+    assert_eq!(dec(&harness.available("tight", "credit").await), Decimal::ZERO);
+}

@@ -39,8 +39,12 @@ pub struct BenchArgs {
     #[arg(long, default_value_t = 500, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
     charges: u32,
     /// The account to charge (created or updated); default: a fresh `bench-<time>` account.
+    /// With `--accounts N`, the accounts `<account>-0` to `<account>-N-1`.
     #[arg(long)]
     account: Option<String>,
+    /// Spread the clients over this many accounts (client `i` charges account `i mod N`).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=1024))]
+    accounts: u32,
     /// The plan, as `<book>/<plan>`.
     #[arg(long, default_value = "imentiv/enterprise")]
     plan: String,
@@ -97,13 +101,19 @@ pub fn run(args: BenchArgs) -> ExitCode {
     }
 }
 
+/// One charged account and its own key.
+struct Target {
+    account: String,
+    key: String,
+    /// Available before the run.
+    before: Decimal,
+}
+
 struct Setup {
     client: reqwest::Client,
     base: String,
-    account: String,
-    account_key: String,
+    targets: Vec<Target>,
     body: Value,
-    unit: String,
     price: Decimal,
 }
 
@@ -115,38 +125,14 @@ async fn bench(args: BenchArgs) -> Result<bool, String> {
         .build()
         .map_err(|error| format!("cannot build the HTTP client: {error}"))?;
     let run_id = format!("{:x}", chrono::Utc::now().timestamp_millis());
-    let account = args
+    let stem = args
         .account
         .clone()
         .unwrap_or_else(|| format!("bench-{run_id}"));
+    let accounts = args.accounts.min(args.clients);
     let admin = &args.key;
 
-    // 1. The account and a key of its own.
-    let (status, body) = send(
-        &client,
-        reqwest::Method::PUT,
-        &format!("{base}/v1/accounts/{account}"),
-        admin,
-        Some(&json!({ "plan": args.plan })),
-    )
-    .await?;
-    expect_success("create the account", status, &body)?;
-    let (status, body) = send(
-        &client,
-        reqwest::Method::POST,
-        &format!("{base}/v1/keys"),
-        admin,
-        Some(&json!({ "account": account })),
-    )
-    .await?;
-    expect_success("create an account key", status, &body)?;
-    let account_key = body
-        .get("key")
-        .and_then(Value::as_str)
-        .ok_or("the key response has no `key`")?
-        .to_owned();
-
-    // 2. The price of one charge.
+    // 1. The usage charged.
     let mut inputs = serde_json::Map::new();
     for input in &args.inputs {
         let (name, value) = input
@@ -158,54 +144,77 @@ async fn bench(args: BenchArgs) -> Result<bool, String> {
     if let (Some(channel), Some(object)) = (&args.channel, usage.as_object_mut()) {
         object.insert("channel".to_owned(), Value::String(channel.clone()));
     }
-    let (status, quote) = send(
-        &client,
-        reqwest::Method::POST,
-        &format!("{base}/v1/accounts/{account}/quotes"),
-        &account_key,
-        Some(&usage),
-    )
-    .await?;
-    expect_success("quote the charge", status, &quote)?;
-    let amounts = quote
-        .get("amounts")
-        .and_then(Value::as_object)
-        .ok_or("the quote has no `amounts`")?;
-    let (unit, price) = amounts
-        .iter()
-        .next()
-        .ok_or("the quoted charge costs nothing; pick a feature with a price")?;
-    let unit = unit.clone();
-    let price = decimal(price).ok_or("the quote's amount is not a decimal")?;
-    if amounts.len() > 1 {
-        return Err("the bench checks one unit; pick a feature that charges one unit".to_owned());
+
+    // 2. Each account, a key of its own, the price, and enough credits for every charge.
+    let charges_per_account =
+        u64::from(args.clients.div_ceil(accounts)) * u64::from(args.charges);
+    let mut targets = Vec::new();
+    let mut unit_price: Option<(String, Decimal)> = None;
+    for index in 0..accounts {
+        let account = if accounts == 1 {
+            stem.clone()
+        } else {
+            format!("{stem}-{index}")
+        };
+        let (status, body) = send(
+            &client,
+            reqwest::Method::PUT,
+            &format!("{base}/v1/accounts/{account}"),
+            admin,
+            Some(&json!({ "plan": args.plan })),
+        )
+        .await?;
+        expect_success("create the account", status, &body)?;
+        let (status, body) = send(
+            &client,
+            reqwest::Method::POST,
+            &format!("{base}/v1/keys"),
+            admin,
+            Some(&json!({ "account": account })),
+        )
+        .await?;
+        expect_success("create an account key", status, &body)?;
+        let key = body
+            .get("key")
+            .and_then(Value::as_str)
+            .ok_or("the key response has no `key`")?
+            .to_owned();
+        let (unit, price) = match &unit_price {
+            Some(known) => known.clone(),
+            None => {
+                let known = quote(&client, &base, &account, &key, &usage).await?;
+                unit_price = Some(known.clone());
+                known
+            }
+        };
+        let needed = price
+            .checked_mul(Decimal::from(charges_per_account))
+            .and_then(|n| n.checked_add(Decimal::ONE))
+            .ok_or("the bench's total is too large")?;
+        let (status, body) = send(
+            &client,
+            reqwest::Method::POST,
+            &format!("{base}/v1/accounts/{account}/topups"),
+            admin,
+            Some(&json!({ "id": format!("bench-topup-{run_id}"), "unit": unit, "amount": needed.to_string() })),
+        )
+        .await?;
+        expect_success("top the account up", status, &body)?;
+        let before = available(&client, &base, &account, &key, &unit).await?;
+        targets.push(Target {
+            account,
+            key,
+            before,
+        });
     }
+    let (unit, price) = unit_price.ok_or("no account was set up")?;
 
-    // 3. Enough credits for every charge, and the balance before.
-    let total_charges = u64::from(args.clients) * u64::from(args.charges);
-    let needed = price
-        .checked_mul(Decimal::from(total_charges))
-        .and_then(|n| n.checked_add(Decimal::ONE))
-        .ok_or("the bench's total is too large")?;
-    let (status, body) = send(
-        &client,
-        reqwest::Method::POST,
-        &format!("{base}/v1/accounts/{account}/topups"),
-        admin,
-        Some(&json!({ "id": format!("bench-topup-{run_id}"), "unit": unit, "amount": needed.to_string() })),
-    )
-    .await?;
-    expect_success("top the account up", status, &body)?;
-    let before = available(&client, &base, &account, &account_key, &unit).await?;
-
-    // 4. The run.
+    // 3. The run.
     let setup = Arc::new(Setup {
         client,
         base,
-        account: account.clone(),
-        account_key,
+        targets,
         body: usage,
-        unit: unit.clone(),
         price,
     });
     let started = Instant::now();
@@ -220,21 +229,40 @@ async fn bench(args: BenchArgs) -> Result<bool, String> {
         }));
     }
     let mut total = ClientReport::default();
-    for task in tasks {
+    let mut charged_by_account = vec![0_u64; setup.targets.len()];
+    for (client_index, task) in tasks.into_iter().enumerate() {
         let report = task
             .await
             .map_err(|error| format!("a client task failed: {error}"))?;
+        if let Some(slot) = charged_by_account.get_mut(client_index % setup.targets.len()) {
+            *slot += report.charged;
+        }
         merge(&mut total, report);
     }
     let elapsed = started.elapsed();
 
-    // 5. The balance after: exactly one price per distinct charge.
-    let after = available(&setup.client, &setup.base, &account, &setup.account_key, &unit).await?;
-    let expected = Decimal::from(total.charged)
-        .checked_mul(setup.price)
-        .and_then(|spent| before.checked_sub(spent))
-        .ok_or("the expected balance overflowed")?;
-    let balance_ok = after == expected;
+    // 4. The balances after: exactly one price per distinct charge, on every account.
+    let mut before = Decimal::ZERO;
+    let mut after = Decimal::ZERO;
+    let mut expected = Decimal::ZERO;
+    let mut balance_ok = true;
+    for (target, charged) in setup.targets.iter().zip(&charged_by_account) {
+        let now = available(&setup.client, &setup.base, &target.account, &target.key, &unit).await?;
+        let want = Decimal::from(*charged)
+            .checked_mul(setup.price)
+            .and_then(|spent| target.before.checked_sub(spent))
+            .ok_or("the expected balance overflowed")?;
+        balance_ok &= now == want;
+        before += target.before;
+        after += now;
+        expected += want;
+    }
+    let total_charges = u64::from(args.clients) * u64::from(args.charges);
+    let account = setup
+        .targets
+        .first()
+        .map(|target| target.account.clone())
+        .unwrap_or_default();
 
     total.latencies_us.sort_unstable();
     let seconds = elapsed.as_secs_f64().max(1e-9);
@@ -251,6 +279,7 @@ async fn bench(args: BenchArgs) -> Result<bool, String> {
     if args.json {
         let report = json!({
             "account": account,
+            "accounts": accounts,
             "clients": args.clients,
             "charges_per_client": args.charges,
             "charged": total.charged,
@@ -276,7 +305,11 @@ async fn bench(args: BenchArgs) -> Result<bool, String> {
         });
         println!("{report}");
     } else {
-        println!("account            {account}");
+        if accounts == 1 {
+            println!("account            {account}");
+        } else {
+            println!("accounts           {accounts} ({stem}-0 ...)");
+        }
         println!(
             "clients × charges  {} × {} = {total_charges}",
             args.clients, args.charges
@@ -312,7 +345,13 @@ async fn drive(
     retry_rate: f64,
 ) -> ClientReport {
     let mut report = ClientReport::default();
-    let url = format!("{}/v1/accounts/{}/charges", setup.base, setup.account);
+    let Some(target) = setup
+        .targets
+        .get(client_index as usize % setup.targets.len().max(1))
+    else {
+        return report;
+    };
+    let url = format!("{}/v1/accounts/{}/charges", setup.base, target.account);
     for charge_index in 0..charges {
         let mut body = setup.body.clone();
         if let Some(object) = body.as_object_mut() {
@@ -321,7 +360,7 @@ async fn drive(
                 Value::String(format!("bench-{run_id}-{client_index}-{charge_index}")),
             );
         }
-        let Some((status, first)) = charge(setup, &url, &body, &mut report).await else {
+        let Some((status, first)) = charge(setup, &target.key, &url, &body, &mut report).await else {
             continue;
         };
         if status != 201 {
@@ -334,7 +373,7 @@ async fn drive(
         report.charged += 1;
         if retry_rate > 0.0 && rand::random::<f64>() < retry_rate {
             report.replays += 1;
-            match charge(setup, &url, &body, &mut report).await {
+            match charge(setup, &target.key, &url, &body, &mut report).await {
                 Some((201, again)) if again == first => {}
                 Some((status, again)) => {
                     report.replay_mismatches += 1;
@@ -352,6 +391,7 @@ async fn drive(
 /// Send one charge, re-sending the same id after transport errors, 5xx and 429.
 async fn charge(
     setup: &Setup,
+    key: &str,
     url: &str,
     body: &Value,
     report: &mut ClientReport,
@@ -361,7 +401,7 @@ async fn charge(
         let result = setup
             .client
             .post(url)
-            .bearer_auth(&setup.account_key)
+            .bearer_auth(key)
             .json(body)
             .send()
             .await;
@@ -412,6 +452,38 @@ async fn charge(
     }
     report.errors += 1;
     None
+}
+
+/// The unit and price of one charge of `usage` on `account`.
+async fn quote(
+    client: &reqwest::Client,
+    base: &str,
+    account: &str,
+    key: &str,
+    usage: &Value,
+) -> Result<(String, Decimal), String> {
+    let (status, quote) = send(
+        client,
+        reqwest::Method::POST,
+        &format!("{base}/v1/accounts/{account}/quotes"),
+        key,
+        Some(usage),
+    )
+    .await?;
+    expect_success("quote the charge", status, &quote)?;
+    let amounts = quote
+        .get("amounts")
+        .and_then(Value::as_object)
+        .ok_or("the quote has no `amounts`")?;
+    if amounts.len() > 1 {
+        return Err("the bench checks one unit; pick a feature that charges one unit".to_owned());
+    }
+    let (unit, price) = amounts
+        .iter()
+        .next()
+        .ok_or("the quoted charge costs nothing; pick a feature with a price")?;
+    let price = decimal(price).ok_or("the quote's amount is not a decimal")?;
+    Ok((unit.clone(), price))
 }
 
 async fn send(

@@ -137,7 +137,11 @@ struct Source {
 /// in name order), or `rates/` when there are none.
 fn collect(paths: &[PathBuf]) -> Result<Vec<PathBuf>, UsageProblem> {
     let default = [PathBuf::from(DEFAULT_PATH)];
-    let paths = if paths.is_empty() { &default[..] } else { paths };
+    let paths = if paths.is_empty() {
+        &default[..]
+    } else {
+        paths
+    };
     let mut files = Vec::new();
     for path in paths {
         if path.is_dir() {
@@ -215,7 +219,10 @@ fn check(paths: &[PathBuf]) -> Result<Outcome, UsageProblem> {
     // The library checks each file and, across files, the versions of each book.
     match library::RateLibrary::from_sources(pairs) {
         Ok(_) => {
-            println!("{count} rate {} checked: no errors", plural(count, "file", "files"));
+            println!(
+                "{count} rate {} checked: no errors",
+                plural(count, "file", "files")
+            );
             Ok(Outcome::Success)
         }
         Err(all) => {
@@ -338,9 +345,11 @@ fn quote(arguments: &QuoteArgs) -> Result<Outcome, UsageProblem> {
         };
         let (key, value) = (key.trim(), value.trim());
         // `channel=api` reads naturally beside the inputs; it is the request channel.
-        if key == "channel" && book.feature(&arguments.feature).is_some_and(|feature| {
-            !feature.inputs.iter().any(|input| input.name == "channel")
-        }) {
+        if key == "channel"
+            && book
+                .feature(&arguments.feature)
+                .is_some_and(|feature| !feature.inputs.iter().any(|input| input.name == "channel"))
+        {
             if channel.is_some() {
                 return Err(problem("the channel is given twice"));
             }
@@ -356,8 +365,11 @@ fn quote(arguments: &QuoteArgs) -> Result<Outcome, UsageProblem> {
     let gate = match &arguments.plan {
         Some(plan_name) => {
             let plan = book.plan(plan_name).ok_or_else(|| {
-                let names: Vec<String> =
-                    book.plans.iter().map(|plan| format!("`{}`", plan.name)).collect();
+                let names: Vec<String> = book
+                    .plans
+                    .iter()
+                    .map(|plan| format!("`{}`", plan.name))
+                    .collect();
                 problem(format!(
                     "`{plan_name}` is not a plan of `{}`; the plans are: {}",
                     book.name,
@@ -386,7 +398,10 @@ fn quote(arguments: &QuoteArgs) -> Result<Outcome, UsageProblem> {
     if arguments.json {
         println!("{}", quote_json(&rating, gate_line.as_deref()));
     } else {
-        print!("{}", quote_text(&book, &usage, &rating, gate_line.as_deref()));
+        print!(
+            "{}",
+            quote_text(&book, &usage, &rating, gate_line.as_deref())
+        );
     }
     Ok(Outcome::Success)
 }

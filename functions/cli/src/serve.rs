@@ -113,11 +113,11 @@ async fn serve(args: ServeArgs) -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    if static_admin_key.is_none() {
-        if let Err(message) = ensure_admin_key(&store).await {
-            eprintln!("error: {message}");
-            return ExitCode::from(1);
-        }
+    if static_admin_key.is_none()
+        && let Err(message) = ensure_admin_key(&store).await
+    {
+        eprintln!("error: {message}");
+        return ExitCode::from(1);
     }
 
     let state = AppState::new(store, books).with_config(config);

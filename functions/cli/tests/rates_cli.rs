@@ -1,6 +1,11 @@
 //! `credits rates ...` end to end: the built binary on the real `rates/` and on broken
 //! copies, checking output and exit codes (0 ok, 1 check/test failure, 2 usage error).
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -38,7 +43,10 @@ fn books() -> Vec<(String, RateBook)> {
     let mut files: Vec<PathBuf> = std::fs::read_dir(workspace().join("rates"))
         .unwrap()
         .map(|entry| entry.unwrap().path())
-        .filter(|path| path.extension().is_some_and(|extension| extension == "rates"))
+        .filter(|path| {
+            path.extension()
+                .is_some_and(|extension| extension == "rates")
+        })
         .collect();
     files.sort();
     files
@@ -46,7 +54,10 @@ fn books() -> Vec<(String, RateBook)> {
         .map(|path| {
             let name = path.file_name().unwrap().to_string_lossy().into_owned();
             let source = std::fs::read_to_string(path).unwrap();
-            (format!("rates/{name}"), compile_source(&name, &source).unwrap())
+            (
+                format!("rates/{name}"),
+                compile_source(&name, &source).unwrap(),
+            )
         })
         .collect()
 }
@@ -68,7 +79,12 @@ fn check_passes_on_the_seed_books() {
     let output = credits(&["rates", "check"]);
     assert_eq!(code(&output), 0, "{}{}", stdout(&output), stderr(&output));
     assert!(stdout(&output).contains("no errors"), "{}", stdout(&output));
-    let explicit = credits(&["rates", "check", "rates/invideo.rates", "rates/imentiv.rates"]);
+    let explicit = credits(&[
+        "rates",
+        "check",
+        "rates/invideo.rates",
+        "rates/imentiv.rates",
+    ]);
     assert_eq!(code(&explicit), 0, "{}", stderr(&explicit));
 }
 
@@ -77,7 +93,10 @@ fn check_reports_every_error_with_file_line_and_column_and_exits_1() {
     let directory = broken_copy("invideo.rates", |source| {
         source
             .replace("base 0.2 credit per image", "base 0.2 credit per imag")
-            .replace("unit video_minute scale 0 round up", "unit video_minute scale 0")
+            .replace(
+                "unit video_minute scale 0 round up",
+                "unit video_minute scale 0",
+            )
     });
     let output = credits(&["rates", "check", &directory.path().to_string_lossy()]);
     assert_eq!(code(&output), 1, "{}", stderr(&output));
@@ -93,7 +112,10 @@ fn test_passes_on_the_seed_books() {
     assert_eq!(code(&output), 0, "{}{}", stdout(&output), stderr(&output));
     let report = stdout(&output);
     assert!(report.contains(" 0 failed in 6 files"), "{report}");
-    assert!(report.contains("rates/invideo.rates: 33 of 33 examples pass"), "{report}");
+    assert!(
+        report.contains("rates/invideo.rates: 33 of 33 examples pass"),
+        "{report}"
+    );
     assert!(!report.contains("FAIL"), "{report}");
 }
 
@@ -108,7 +130,10 @@ fn test_shows_expected_and_actual_and_exits_1() {
     let output = credits(&["rates", "test", &path_of(directory.path(), "invideo.rates")]);
     assert_eq!(code(&output), 1);
     let report = stdout(&output);
-    assert!(report.contains("FAIL  line 107: remix_clip(duration: 3s)"), "{report}");
+    assert!(
+        report.contains("FAIL  line 107: remix_clip(duration: 3s)"),
+        "{report}"
+    );
     assert!(report.contains("expected 2 credit"), "{report}");
     assert!(report.contains("actual   1 credit"), "{report}");
     assert!(report.contains("32 passed, 1 failed in 1 file"), "{report}");
@@ -140,7 +165,13 @@ fn quote_json_answers_for_every_feature() {
             arguments.extend(inputs.iter().map(String::as_str));
             arguments.push("--json");
             let output = credits(&arguments);
-            assert_eq!(code(&output), 0, "{path} {}: {}", feature.name, stderr(&output));
+            assert_eq!(
+                code(&output),
+                0,
+                "{path} {}: {}",
+                feature.name,
+                stderr(&output)
+            );
             let json: serde_json::Value = serde_json::from_str(&stdout(&output)).unwrap();
             let object = json.as_object().unwrap();
             let mut keys: Vec<&str> = object.keys().map(String::as_str).collect();
@@ -188,25 +219,55 @@ fn quote_prices_a_seed_example() {
     );
 
     let words = credits(&[
-        "rates", "quote", "rates/imentiv.rates", "text_emotion", "words=250", "--channel", "web",
+        "rates",
+        "quote",
+        "rates/imentiv.rates",
+        "text_emotion",
+        "words=250",
+        "--channel",
+        "web",
     ]);
     assert_eq!(code(&words), 0, "{}", stderr(&words));
-    assert!(stdout(&words).contains("total: 6 credit"), "{}", stdout(&words));
+    assert!(
+        stdout(&words).contains("total: 6 credit"),
+        "{}",
+        stdout(&words)
+    );
 }
 
 #[test]
 fn quote_notes_subscription_gates() {
     let gated = credits(&[
-        "rates", "quote", "rates/imagineart.rates", "image", "model=pro", "--plan", "free",
+        "rates",
+        "quote",
+        "rates/imagineart.rates",
+        "image",
+        "model=pro",
+        "--plan",
+        "free",
     ]);
     assert_eq!(code(&gated), 0, "{}", stderr(&gated));
-    assert!(stdout(&gated).contains("plan `free`: requires subscription"), "{}", stdout(&gated));
+    assert!(
+        stdout(&gated).contains("plan `free`: requires subscription"),
+        "{}",
+        stdout(&gated)
+    );
     let allowed = credits(&[
-        "rates", "quote", "rates/imagineart.rates", "image", "model=standard", "--plan", "free",
+        "rates",
+        "quote",
+        "rates/imagineart.rates",
+        "image",
+        "model=standard",
+        "--plan",
+        "free",
         "--json",
     ]);
     assert_eq!(code(&allowed), 0);
-    assert!(stdout(&allowed).contains("plan `free`: allowed"), "{}", stdout(&allowed));
+    assert!(
+        stdout(&allowed).contains("plan `free`: allowed"),
+        "{}",
+        stdout(&allowed)
+    );
 }
 
 #[test]
@@ -217,19 +278,45 @@ fn quote_usage_errors_exit_2() {
             "`holograms` is not a feature of `invideo`",
         ),
         (
-            &["rates", "quote", "rates/invideo.rates", "remix_clip", "length=3s"][..],
+            &[
+                "rates",
+                "quote",
+                "rates/invideo.rates",
+                "remix_clip",
+                "length=3s",
+            ][..],
             "`length` is not an input of `remix_clip`",
         ),
         (
-            &["rates", "quote", "rates/invideo.rates", "remix_clip", "duration=3 words"][..],
+            &[
+                "rates",
+                "quote",
+                "rates/invideo.rates",
+                "remix_clip",
+                "duration=3 words",
+            ][..],
             "is a number of words, not a duration",
         ),
         (
-            &["rates", "quote", "rates/invideo.rates", "remix_clip", "duration"][..],
+            &[
+                "rates",
+                "quote",
+                "rates/invideo.rates",
+                "remix_clip",
+                "duration",
+            ][..],
             "is not `key=value`",
         ),
         (
-            &["rates", "quote", "rates/imagineart.rates", "image", "model=pro", "--plan", "gold"][..],
+            &[
+                "rates",
+                "quote",
+                "rates/imagineart.rates",
+                "image",
+                "model=pro",
+                "--plan",
+                "gold",
+            ][..],
             "`gold` is not a plan of `imagineart`",
         ),
         (
@@ -239,7 +326,11 @@ fn quote_usage_errors_exit_2() {
     ] {
         let output = credits(arguments);
         assert_eq!(code(&output), 2, "{arguments:?}: {}", stderr(&output));
-        assert!(stderr(&output).contains(message), "{arguments:?}: {}", stderr(&output));
+        assert!(
+            stderr(&output).contains(message),
+            "{arguments:?}: {}",
+            stderr(&output)
+        );
     }
 }
 
@@ -253,11 +344,17 @@ fn other_usage_errors_exit_2() {
 
 #[test]
 fn fmt_check_exits_1_when_a_file_would_change_and_fmt_fixes_it() {
-    let directory = broken_copy("imini.rates", |source| source.replace("\n  base ", "\n      base "));
+    let directory = broken_copy("imini.rates", |source| {
+        source.replace("\n  base ", "\n      base ")
+    });
     let file = path_of(directory.path(), "imini.rates");
     let output = credits(&["rates", "fmt", "--check", &file]);
     assert_eq!(code(&output), 1, "{}", stdout(&output));
-    assert!(stdout(&output).contains("would reformat"), "{}", stdout(&output));
+    assert!(
+        stdout(&output).contains("would reformat"),
+        "{}",
+        stdout(&output)
+    );
     let before = std::fs::read_to_string(&file).unwrap();
     let output = credits(&["rates", "fmt", &file]);
     assert_eq!(code(&output), 0, "{}", stderr(&output));
@@ -269,15 +366,26 @@ fn fmt_check_exits_1_when_a_file_would_change_and_fmt_fixes_it() {
 
 #[test]
 fn diff_lists_the_examples_whose_price_changes() {
-    let output = credits(&["rates", "diff", "rates/imini.rates", "rates/imini@2026-12-01.rates"]);
+    let output = credits(&[
+        "rates",
+        "diff",
+        "rates/imini.rates",
+        "rates/imini@2026-12-01.rates",
+    ]);
     assert_eq!(code(&output), 0, "{}", stderr(&output));
     let report = stdout(&output);
-    assert!(report.contains("effective 2025-01-01 → 2026-12-01"), "{report}");
+    assert!(
+        report.contains("effective 2025-01-01 → 2026-12-01"),
+        "{report}"
+    );
     assert!(
         report.contains("rule added: base 12 credit each when model is flux_pro"),
         "{report}"
     );
-    assert!(report.contains("prices that change (2 of 11 examples):"), "{report}");
+    assert!(
+        report.contains("prices that change (2 of 11 examples):"),
+        "{report}"
+    );
     assert!(
         report.contains("image_generation(model: flux_pro, outputs: 4): 40 credit → 48 credit"),
         "{report}"

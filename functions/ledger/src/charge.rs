@@ -52,8 +52,12 @@ pub(crate) fn charge(work: &mut Work<'_>, spend: &Spend, facts: &Facts) -> Ledge
         // A free (or zero) charge is still recorded: it spends the free first request and
         // proves the analysis of its content for features that require one.
         drafts.push(
-            Draft::new(format!("charge:{}", key(&spend.id)), EntryType::Charge, work.now)
-                .body(spend_body(&rating, &[], &spend.usage)),
+            Draft::new(
+                format!("charge:{}", key(&spend.id)),
+                EntryType::Charge,
+                work.now,
+            )
+            .body(spend_body(&rating, &[], &spend.usage)),
         );
     }
     for draft in drafts {

@@ -64,7 +64,8 @@ pub enum LedgerError {
         now: chrono::DateTime<chrono::Utc>,
     },
 
-    /// The time given is before the account's last decision: the ledger never moves back.
+    /// The time given is before the account's last decision. Not returned by this version:
+    /// `decide` takes such a `now` as the account's last instant instead (clock skew).
     #[error("`{now}` is before the account's last decision at `{advanced_to}`")]
     ClockBehind {
         now: chrono::DateTime<chrono::Utc>,

@@ -99,8 +99,12 @@ pub(crate) fn hold(
     }
     if drafts.is_empty() {
         drafts.push(
-            Draft::new(format!("hold:{}", key(&request.id)), EntryType::Hold, work.now)
-                .body(json!({ "hold": request.id, "expires_at": stamp(expires_at) })),
+            Draft::new(
+                format!("hold:{}", key(&request.id)),
+                EntryType::Hold,
+                work.now,
+            )
+            .body(json!({ "hold": request.id, "expires_at": stamp(expires_at) })),
         );
     }
     let model = model_of(&request.usage);
@@ -293,8 +297,12 @@ pub(crate) fn release(work: &mut Work<'_>, release: &Release) -> LedgerResult<Ou
     release_draws(work, &hold.id, &hold.draws, now, "released")?;
     if hold.draws.is_empty() {
         work.push(
-            Draft::new(format!("release:{}", key(&hold.id)), EntryType::Release, now)
-                .body(json!({ "hold": hold.id, "reason": "released" })),
+            Draft::new(
+                format!("release:{}", key(&hold.id)),
+                EntryType::Release,
+                now,
+            )
+            .body(json!({ "hold": hold.id, "reason": "released" })),
         )?;
     }
     let mut per_unit: BTreeMap<String, i64> = BTreeMap::new();

@@ -10,10 +10,46 @@
 //!   `(account, command, facts, book, now)` always gives the same decision;
 //! - amounts are `i64` minor units with checked arithmetic; `rust_decimal` only appears in
 //!   rating (done by `credits-dsl`) and in response amounts;
-//! - the balance of every unit equals the sum of its entries, and no bucket is below zero
-//!   except the per-unit overdraft bucket, within the credit line;
+//! - the balance of every unit (bucket `left + held`) equals the sum of its entries, and no
+//!   bucket is below zero except the per-unit overdraft bucket, within the credit line;
 //! - recurring grants, expiries, rollovers, subscription ends and expired holds are applied
-//!   lazily, period by period, at the start of every decision and read.
+//!   lazily, instant by instant, at the start of every decision and read; walking to an
+//!   instant in several steps gives the same account as one step;
+//! - entry ids are deterministic and never repeat (client ids are percent-encoded inside
+//!   them), so a retried or racing commit is refused by the store rather than doubled.
+//!
+//! Decisions where the brief is silent:
+//! - a capture above its hold is CAPPED at what the hold reserved per unit (the estimate is
+//!   the most the client agreed to pay); the rest is reported as `uncaptured`;
+//! - holds reserve the paid price even for a free-first-request feature; the capture decides
+//!   whether it was the free one; captures and releases still complete on a suspended
+//!   account (spending was accepted before the suspension), new charges and holds do not;
+//! - a credit line is an `overdraft` bucket per unit, drawn last; every credit (grant,
+//!   top-up, refund, release) first repays the debt; credit line reserved by an open hold
+//!   is not a debt until captured; an account with a debt cannot be closed;
+//! - a grant whose credits would already have expired by the instant the decision catches up
+//!   to, in a unit without debt, could never be spent: it is marked granted but writes no
+//!   entries (the schedule, which advances accounts at their `due_at`, keeps full history);
+//! - catching up is bounded (`limits`): beyond ~80 lazy entries or 4,000 instants a command
+//!   is refused with `catch-up-required` and the shell commits `Advance` decisions (each a
+//!   partial, consistent step) until `Outcome::caught_up`, then retries;
+//! - per-cycle grants of a plan sold with subscription periods need a subscription in effect
+//!   (active, or cancelled until its end); plans without periods allocate to every account;
+//!   a cancellation without `ends_at` ends with the subscription period running then;
+//! - a grant is given at most once per period: a new period only starts after the last one
+//!   granted ended, whatever happens to the cycle anchor or the time zone;
+//! - a plan change stays within the account's rate book, keeps every bucket with its rules
+//!   and starts the new plan's grants at `now`; `once` grants are once per account and plan;
+//! - the rate limit counts accepted charges and holds in fixed windows aligned on the epoch;
+//!   too many open holds is also `rate-limited` (retry when the soonest hold expires);
+//! - low-balance alerts compare the available balance (not counting held credits) with each
+//!   threshold; a new account starting below a threshold is not a crossing;
+//! - a refunded share whose bucket is gone is restored into a recreated bucket when the
+//!   bucket was only emptied, by the plan's `refund expired` rule when it expired or was
+//!   forfeited, and, for a debt already repaid, into a new bucket of the rule's kind (or the
+//!   plan's top-up kind); refund windows count whole days of 24 hours from the charge;
+//! - a `now` earlier than the account's last decision (clock skew between callers) is taken
+//!   as that instant: the ledger never moves back.
 
 pub mod account;
 mod admission;
@@ -41,8 +77,8 @@ mod topup;
 mod work;
 
 pub use account::{
-    Account, AccountStatus, Bucket, Draw, GrantMark, Hold, OVERDRAFT_KIND, Origin, PlanRef, RequestWindow,
-    Subscription, SubscriptionStatus,
+    Account, AccountStatus, Bucket, Draw, GrantMark, Hold, OVERDRAFT_KIND, Origin, PlanRef,
+    RequestWindow, Subscription, SubscriptionStatus,
 };
 pub use command::{
     Attribution, Capture, ChargeFacts, Command, Configure, Facts, HoldRequest, PaidDraw, Refund,

@@ -57,14 +57,18 @@ pub(crate) fn close(work: &mut Work<'_>, id: &str) -> LedgerResult<Outcome> {
     let mut outcome = Outcome::default();
     for (unit, (amount_minor, buckets)) in per_unit {
         work.push(
-            Draft::new(format!("forfeit:{}:{unit}", key(id)), EntryType::Forfeit, now)
-                .unit(
-                    &unit,
-                    amount_minor
-                        .checked_neg()
-                        .ok_or(LedgerError::Overflow("amount"))?,
-                )
-                .body(json!({ "reason": "account closed", "buckets": buckets })),
+            Draft::new(
+                format!("forfeit:{}:{unit}", key(id)),
+                EntryType::Forfeit,
+                now,
+            )
+            .unit(
+                &unit,
+                amount_minor
+                    .checked_neg()
+                    .ok_or(LedgerError::Overflow("amount"))?,
+            )
+            .body(json!({ "reason": "account closed", "buckets": buckets })),
         )?;
         outcome.amounts.push(Amount {
             amount: work.decimal(&unit, amount_minor)?,

@@ -64,26 +64,34 @@ pub(crate) fn release_draws(
             .iter()
             .try_fold(0_i64, |total, draw| add(total, draw.amount_minor))?;
         work.push(
-            Draft::new(format!("release:{}:{unit}", key(hold)), EntryType::Release, at)
-                .unit(unit, 0)
-                .body(json!({
-                    "hold": hold,
-                    "reason": reason,
-                    "released_minor": released_minor,
-                    "draws": unit_draws,
-                })),
+            Draft::new(
+                format!("release:{}:{unit}", key(hold)),
+                EntryType::Release,
+                at,
+            )
+            .unit(unit, 0)
+            .body(json!({
+                "hold": hold,
+                "reason": reason,
+                "released_minor": released_minor,
+                "draws": unit_draws,
+            })),
         )?;
     }
     for (bucket, (unit, amount_minor)) in expired {
         work.push(
-            Draft::new(format!("expiry:{bucket}:hold:{}", key(hold)), EntryType::Expiry, at)
-                .unit(
-                    &unit,
-                    amount_minor
-                        .checked_neg()
-                        .ok_or(LedgerError::Overflow("amount"))?,
-                )
-                .body(json!({ "bucket": bucket, "hold": hold })),
+            Draft::new(
+                format!("expiry:{bucket}:hold:{}", key(hold)),
+                EntryType::Expiry,
+                at,
+            )
+            .unit(
+                &unit,
+                amount_minor
+                    .checked_neg()
+                    .ok_or(LedgerError::Overflow("amount"))?,
+            )
+            .body(json!({ "bucket": bucket, "hold": hold })),
         )?;
     }
     for unit in per_unit.keys() {

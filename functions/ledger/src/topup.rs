@@ -118,15 +118,19 @@ pub(crate) fn top_up(work: &mut Work<'_>, request: &TopUp) -> LedgerResult<Outco
         },
     )?;
     work.push(
-        Draft::new(format!("top_up:{}", key(&request.id)), EntryType::TopUp, work.now)
-            .unit(&unit, amount_minor)
-            .body(json!({
-                "bucket": bucket_id,
-                "kind": kind,
-                "package": package,
-                "expires_at": expires_at.map(stamp),
-                "repaid_overdraft_minor": repaid_minor,
-            })),
+        Draft::new(
+            format!("top_up:{}", key(&request.id)),
+            EntryType::TopUp,
+            work.now,
+        )
+        .unit(&unit, amount_minor)
+        .body(json!({
+            "bucket": bucket_id,
+            "kind": kind,
+            "package": package,
+            "expires_at": expires_at.map(stamp),
+            "repaid_overdraft_minor": repaid_minor,
+        })),
     )?;
     buckets::prune(work);
     Ok(Outcome {

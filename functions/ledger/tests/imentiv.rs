@@ -293,9 +293,23 @@ fn low_balance_alerts_fire_once_per_crossing() {
 fn client_ids_with_colons_do_not_collide_with_other_entry_ids() {
     let mut shell = subscribed("2025-01-15T12:00:00Z");
     let now = at("2025-01-16T00:00:00Z");
-    shell.ok(&cmd::charge_on("p", usage("video_emotion", &[("duration", "5")]), "c"), now);
-    let free = shell.ok(&cmd::charge_on("p:credit", usage("personality_analysis", &[("duration", "60")]), "c"), now);
+    shell.ok(
+        &cmd::charge_on("p", usage("video_emotion", &[("duration", "5")]), "c"),
+        now,
+    );
+    let free = shell.ok(
+        &cmd::charge_on(
+            "p:credit",
+            usage("personality_analysis", &[("duration", "60")]),
+            "c",
+        ),
+        now,
+    );
     assert!(free.free);
-    let ids: Vec<&str> = shell.entries_of(EntryType::Charge).iter().map(|entry| entry.id.as_str()).collect();
+    let ids: Vec<&str> = shell
+        .entries_of(EntryType::Charge)
+        .iter()
+        .map(|entry| entry.id.as_str())
+        .collect();
     assert_eq!(ids, vec!["charge:p:credit", "charge:p%3Acredit"]);
 }

@@ -155,18 +155,28 @@ fn run(zone: &str, ops: &[Op], steps: &[i64]) {
                 None => continue,
             },
             Op::Subscribe(quarterly) => {
-                let period = if *quarterly { SubscriptionPeriod::Quarterly } else { SubscriptionPeriod::Monthly };
+                let period = if *quarterly {
+                    SubscriptionPeriod::Quarterly
+                } else {
+                    SubscriptionPeriod::Monthly
+                };
                 let plan = format!("prop/{}", shell.account().plan.plan);
                 cmd::subscribe(&id, "a", &plan, period, now)
             }
             Op::Cancel => {
                 let account = shell.account();
-                let Some(subscription) = &account.subscription else { continue };
+                let Some(subscription) = &account.subscription else {
+                    continue;
+                };
                 let plan = format!("prop/{}", account.plan.plan);
                 cmd::cancel(&id, "a", &plan, subscription.period, subscription.anchor)
             }
             Op::SwitchPlan => {
-                let other = if shell.account().plan.plan == "p" { "prop/q" } else { "prop/p" };
+                let other = if shell.account().plan.plan == "p" {
+                    "prop/q"
+                } else {
+                    "prop/p"
+                };
                 Command::Configure(cmd::configure(&id, "a", other))
             }
             Op::Suspend => Command::Suspend { id: id.clone() },

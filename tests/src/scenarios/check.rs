@@ -9,7 +9,11 @@ use serde_json::Value;
 ///
 /// # Errors
 /// A sentence with both values.
-pub fn eq<T: PartialEq + Debug + ?Sized>(what: &str, actual: &T, expected: &T) -> Result<(), String> {
+pub fn eq<T: PartialEq + Debug + ?Sized>(
+    what: &str,
+    actual: &T,
+    expected: &T,
+) -> Result<(), String> {
     if actual == expected {
         Ok(())
     } else {
@@ -96,7 +100,13 @@ pub fn draws(value: &Value, pointer: &str) -> Result<Vec<(String, String)>, Stri
 pub fn unit_draws(value: &Value, pointer: &str) -> Result<Vec<(String, String, String)>, String> {
     array(value, pointer)?
         .iter()
-        .map(|draw| Ok((text(draw, "/unit")?, text(draw, "/kind")?, text(draw, "/amount")?)))
+        .map(|draw| {
+            Ok((
+                text(draw, "/unit")?,
+                text(draw, "/kind")?,
+                text(draw, "/amount")?,
+            ))
+        })
         .collect()
 }
 
@@ -112,7 +122,10 @@ pub fn pairs(expected: &[(&str, &str)]) -> Vec<(String, String)> {
 pub fn compact(value: &Value) -> String {
     let text = value.to_string();
     if text.len() > 2000 {
-        let cut = (0..=2000).rev().find(|i| text.is_char_boundary(*i)).unwrap_or(0);
+        let cut = (0..=2000)
+            .rev()
+            .find(|i| text.is_char_boundary(*i))
+            .unwrap_or(0);
         format!("{}…", text.get(..cut).unwrap_or(""))
     } else {
         text

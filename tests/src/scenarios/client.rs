@@ -54,7 +54,11 @@ impl Reply {
             &self.content_type.as_deref(),
             &Some("application/problem+json"),
         )?;
-        check::eq(&format!("{what}: problem type"), &text(body, "/type")?, &problem_type.to_owned())?;
+        check::eq(
+            &format!("{what}: problem type"),
+            &text(body, "/type")?,
+            &problem_type.to_owned(),
+        )?;
         check::eq(
             &format!("{what}: problem status"),
             &body.get("status").and_then(Value::as_u64),
@@ -249,7 +253,12 @@ impl Client {
     ///
     /// # Errors
     /// When no HTTP answer came back.
-    pub async fn admin(&self, method: &str, path: &str, body: Option<&Value>) -> Result<Reply, String> {
+    pub async fn admin(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<&Value>,
+    ) -> Result<Reply, String> {
         self.send(method, path, Some(ADMIN_KEY), body).await
     }
 
@@ -260,7 +269,9 @@ impl Client {
     /// # Errors
     /// Another status.
     pub async fn put_account(&self, account: &str, body: &Value) -> Result<Value, String> {
-        let reply = self.admin("PUT", &format!("/v1/accounts/{account}"), Some(body)).await?;
+        let reply = self
+            .admin("PUT", &format!("/v1/accounts/{account}"), Some(body))
+            .await?;
         if reply.status == 200 || reply.status == 201 {
             Ok(reply.json)
         } else {
@@ -285,7 +296,12 @@ impl Client {
     ///
     /// # Errors
     /// When no HTTP answer came back.
-    pub async fn charge(&self, account: &str, key: Option<&str>, body: &Value) -> Result<Reply, String> {
+    pub async fn charge(
+        &self,
+        account: &str,
+        key: Option<&str>,
+        body: &Value,
+    ) -> Result<Reply, String> {
         self.send(
             "POST",
             &format!("/v1/accounts/{account}/charges"),
@@ -299,7 +315,12 @@ impl Client {
     ///
     /// # Errors
     /// Another status.
-    pub async fn charge_ok(&self, account: &str, key: Option<&str>, body: &Value) -> Result<Value, String> {
+    pub async fn charge_ok(
+        &self,
+        account: &str,
+        key: Option<&str>,
+        body: &Value,
+    ) -> Result<Value, String> {
         let id = body.get("id").and_then(Value::as_str).unwrap_or("?");
         self.charge(account, key, body)
             .await?
@@ -312,8 +333,12 @@ impl Client {
     /// # Errors
     /// When no HTTP answer came back.
     pub async fn top_up(&self, account: &str, body: &Value) -> Result<Reply, String> {
-        self.admin("POST", &format!("/v1/accounts/{account}/topups"), Some(body))
-            .await
+        self.admin(
+            "POST",
+            &format!("/v1/accounts/{account}/topups"),
+            Some(body),
+        )
+        .await
     }
 
     /// A top-up that must succeed (201); its body.
@@ -333,8 +358,12 @@ impl Client {
     /// # Errors
     /// When no HTTP answer came back.
     pub async fn refund(&self, account: &str, body: &Value) -> Result<Reply, String> {
-        self.admin("POST", &format!("/v1/accounts/{account}/refunds"), Some(body))
-            .await
+        self.admin(
+            "POST",
+            &format!("/v1/accounts/{account}/refunds"),
+            Some(body),
+        )
+        .await
     }
 
     /// `GET /v1/accounts/{account}/balance` (admin).
@@ -353,14 +382,21 @@ impl Client {
     /// # Errors
     /// When the balance cannot be read or has no such unit.
     pub async fn available(&self, account: &str, unit: &str) -> Result<String, String> {
-        text(&self.balance(account).await?, &format!("/units/{unit}/available"))
+        text(
+            &self.balance(account).await?,
+            &format!("/units/{unit}/available"),
+        )
     }
 
     /// `(kind, left)` of the live buckets of `unit`, in consumption order.
     ///
     /// # Errors
     /// When the balance cannot be read.
-    pub async fn buckets(&self, account: &str, unit: &str) -> Result<Vec<(String, String)>, String> {
+    pub async fn buckets(
+        &self,
+        account: &str,
+        unit: &str,
+    ) -> Result<Vec<(String, String)>, String> {
         let balance = self.balance(account).await?;
         bucket_list(&balance, unit)
     }

@@ -41,9 +41,12 @@ pub use client::{Client, Reply};
 /// a settable clock (the in-process router, over SQLite or DynamoDB).
 pub const NEEDS_TIME_TRAVEL: &[&str] = &[
     "imagineart_free_daily_credits_do_not_accumulate",
+    "imagineart_free_credits_follow_the_account_time_zone",
     "imagineart_subscription_renews_on_the_purchase_date_and_spends_free_subscription_top_up",
+    "imagineart_quarterly_subscription_is_assigned_monthly",
     "imentiv_professional_allocation_rolls_over_and_is_forfeited_after_cancellation",
     "imentiv_refund_window_is_30_days",
     "ai_engine_standard_credits_expire_at_month_end",
+    "ai_engine_statement_of_a_month_counts_its_expiry",
     "ai_engine_professional_credits_roll_over_three_cycles",
 ];

@@ -65,7 +65,8 @@ pub fn library() -> Result<RateLibrary, String> {
         }
     }
     sources.sort();
-    RateLibrary::from_sources(sources).map_err(|diagnostics| format!("the rate books do not check: {diagnostics:?}"))
+    RateLibrary::from_sources(sources)
+        .map_err(|diagnostics| format!("the rate books do not check: {diagnostics:?}"))
 }
 
 // ---------------------------------------------------------------------------------------
@@ -81,7 +82,11 @@ impl InProcess {
     ///
     /// # Errors
     /// When the rate books do not load or the admin key is refused.
-    pub fn client(name: &str, store: Arc<dyn Store>, start: DateTime<Utc>) -> Result<Client, String> {
+    pub fn client(
+        name: &str,
+        store: Arc<dyn Store>,
+        start: DateTime<Utc>,
+    ) -> Result<Client, String> {
         let clock = Arc::new(FixedClock::new(start));
         let config = ApiConfig::default().with_static_admin_key(ADMIN_KEY)?;
         let state = AppState::new(store, Arc::new(library()?))
@@ -90,7 +95,11 @@ impl InProcess {
         let transport = InProcess {
             router: credits_api::router(state),
         };
-        Ok(Client::new(name, Box::new(transport), TimeSource::Fixed(clock)))
+        Ok(Client::new(
+            name,
+            Box::new(transport),
+            TimeSource::Fixed(clock),
+        ))
     }
 
     /// Over a fresh in-memory SQLite store.
@@ -188,20 +197,41 @@ impl Serve {
     /// # Errors
     /// No binary, or the server exits or stays silent (its output is in the message).
     pub fn start(dynamodb_endpoint: &str, table: &str) -> Result<Serve, String> {
+        Self::spawn(&["--dynamodb-endpoint", dynamodb_endpoint, "--table", table])
+    }
+
+    /// Start `credits serve` over the embedded SQLite store (a file in a temporary
+    /// directory).
+    ///
+    /// # Errors
+    /// As [`Serve::start`].
+    pub fn sqlite() -> Result<Serve, String> {
+        Self::spawn(&["--db", "credits.db"])
+    }
+
+    /// Start `credits serve --addr 127.0.0.1:0 --rates <workspace>/rates <store_args>` in a
+    /// temporary directory.
+    ///
+    /// # Errors
+    /// As [`Serve::start`].
+    pub fn spawn(store_args: &[&str]) -> Result<Serve, String> {
         let binary = credits_binary()?;
         let dir = tempfile::tempdir().map_err(|error| format!("temporary directory: {error}"))?;
         let rates = workspace_root()?.join("rates");
         let mut child = Command::new(&binary)
             .args(["serve", "--addr", "127.0.0.1:0", "--rates"])
             .arg(&rates)
-            .args(["--dynamodb-endpoint", dynamodb_endpoint, "--table", table])
+            .args(store_args)
             .current_dir(dir.path())
             .env("CREDITS_ADMIN_KEY", ADMIN_KEY)
             .env("RUST_LOG", "warn")
             // Harmless for `connect_local` (static dummy credentials); they keep any other
             // credential chain off the network.
             .env("AWS_ACCESS_KEY_ID", crate::dynamodb_local::ACCESS_KEY_ID)
-            .env("AWS_SECRET_ACCESS_KEY", crate::dynamodb_local::SECRET_ACCESS_KEY)
+            .env(
+                "AWS_SECRET_ACCESS_KEY",
+                crate::dynamodb_local::SECRET_ACCESS_KEY,
+            )
             .env("AWS_REGION", crate::dynamodb_local::REGION)
             .env("AWS_EC2_METADATA_DISABLED", "true")
             .stdin(Stdio::null())
@@ -234,11 +264,15 @@ impl Serve {
 
     /// A client over this server (system clock).
     pub fn client(self) -> Client {
-        let name = format!("credits serve --dynamodb-endpoint ({})", self.url);
+        let name = format!("credits serve ({})", self.url);
         Client::new(name, Box::new(self), TimeSource::System)
     }
 
-    fn wait_for_address(&mut self, url_rx: &mpsc::Receiver<String>, binary: &Path) -> Result<String, String> {
+    fn wait_for_address(
+        &mut self,
+        url_rx: &mpsc::Receiver<String>,
+        binary: &Path,
+    ) -> Result<String, String> {
         let deadline = std::time::Instant::now() + SERVE_START_TIMEOUT;
         loop {
             if let Ok(url) = url_rx.recv_timeout(StdDuration::from_millis(100)) {
@@ -247,7 +281,7 @@ impl Serve {
             if let Ok(Some(status)) = self.child.try_wait() {
                 std::thread::sleep(StdDuration::from_millis(200));
                 return Err(format!(
-                    "`{} serve --dynamodb-endpoint ...` exited during start ({status}); its output:\n{}",
+                    "`{} serve ...` exited during start ({status}); its output:\n{}",
                     binary.display(),
                     log_tail(&self.log)
                 ));
@@ -272,7 +306,8 @@ impl Transport for Serve {
         key: Option<&str>,
         body: Option<&Value>,
     ) -> Result<Reply, String> {
-        let method = reqwest::Method::from_bytes(method.as_bytes()).map_err(|error| error.to_string())?;
+        let method =
+            reqwest::Method::from_bytes(method.as_bytes()).map_err(|error| error.to_string())?;
         let mut request = self.http.request(method, format!("{}{path}", self.url));
         if let Some(key) = key {
             request = request.bearer_auth(key);
@@ -280,9 +315,10 @@ impl Transport for Serve {
         if let Some(json) = body {
             request = request.json(json);
         }
-        let response = request.send().await.map_err(|error| {
-            format!("{error}; server output:\n{}", log_tail(&self.log))
-        })?;
+        let response = request
+            .send()
+            .await
+            .map_err(|error| format!("{error}; server output:\n{}", log_tail(&self.log)))?;
         let status = response.status().as_u16();
         let content_type = response
             .headers()
@@ -298,7 +334,11 @@ impl Transport for Serve {
     }
 }
 
-fn copy_lines(stream: impl Read + Send + 'static, log: Arc<Mutex<VecDeque<String>>>, url_tx: Option<mpsc::Sender<String>>) {
+fn copy_lines(
+    stream: impl Read + Send + 'static,
+    log: Arc<Mutex<VecDeque<String>>>,
+    url_tx: Option<mpsc::Sender<String>>,
+) {
     std::thread::spawn(move || {
         for line in BufReader::new(stream).lines() {
             let Ok(line) = line else { break };
@@ -361,10 +401,21 @@ fn find_or_build_binary() -> Result<PathBuf, String> {
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let mut build = Command::new(cargo);
     build
-        .args(["build", "--quiet", "-p", "credits", "--bin", "credits", "--target-dir"])
+        .args([
+            "build",
+            "--quiet",
+            "-p",
+            "credits",
+            "--bin",
+            "credits",
+            "--target-dir",
+        ])
         .arg(target_dir)
         .current_dir(workspace_root()?);
-    if profile_dir.file_name().is_some_and(|name| name == "release") {
+    if profile_dir
+        .file_name()
+        .is_some_and(|name| name == "release")
+    {
         build.arg("--release");
     }
     let built = build.output();

@@ -136,7 +136,12 @@ pub async fn send(router: &Router, request: &ApiRequest) -> Result<Reply, String
         .into_body()
         .collect()
         .await
-        .map_err(|e| format!("reading the body of {} {}: {e}", request.method, request.path))?
+        .map_err(|e| {
+            format!(
+                "reading the body of {} {}: {e}",
+                request.method, request.path
+            )
+        })?
         .to_bytes();
     let text = String::from_utf8_lossy(&bytes).into_owned();
     let json = serde_json::from_slice(&bytes).unwrap_or(Value::Null);

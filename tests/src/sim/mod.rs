@@ -30,8 +30,8 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::{Duration as StdDuration, Instant};
 
-use chrono::{DateTime, Duration, Utc};
 use ::http::Method;
+use chrono::{DateTime, Duration, Utc};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use rust_decimal::Decimal;
@@ -122,14 +122,26 @@ pub struct SimReport {
 
 impl fmt::Display for SimReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(f, "seed {} · {} operations in {:.1?}", self.seed, self.operations, self.elapsed)?;
+        writeln!(
+            f,
+            "seed {} · {} operations in {:.1?}",
+            self.seed, self.operations, self.elapsed
+        )?;
         if let (Some(start), Some(end)) = (self.clock_start, self.clock_end) {
-            writeln!(f, "simulated time: {start} → {end} ({} days)", (end - start).num_days())?;
+            writeln!(
+                f,
+                "simulated time: {start} → {end} ({} days)",
+                (end - start).num_days()
+            )?;
         }
         writeln!(
             f,
             "requests {} · retried 5xx {} · entries written {} · rollover walks {} · strict balance checks {}",
-            self.requests, self.retries, self.entries, self.rollover_walks, self.strict_balance_checks
+            self.requests,
+            self.retries,
+            self.entries,
+            self.rollover_walks,
+            self.strict_balance_checks
         )?;
         let c = &self.faults;
         writeln!(
@@ -161,7 +173,11 @@ pub struct SimFailure {
 
 impl fmt::Display for SimFailure {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(f, "simulation failed at step {} (seed {}):", self.step, self.seed)?;
+        writeln!(
+            f,
+            "simulation failed at step {} (seed {}):",
+            self.step, self.seed
+        )?;
         writeln!(f, "  {}", self.message)?;
         writeln!(
             f,
@@ -199,7 +215,11 @@ pub async fn run(config: &SimConfig, store: Arc<dyn Store>) -> Result<SimReport,
         Ok(()) => {
             sim.report.faults = sim.faults.counts();
             sim.report.elapsed = started.elapsed();
-            sim.report.entries = sim.model.accounts().map(model::AccountModel::entry_count).sum();
+            sim.report.entries = sim
+                .model
+                .accounts()
+                .map(model::AccountModel::entry_count)
+                .sum();
             Ok(sim.report)
         }
         Err(message) => Err(SimFailure {
@@ -242,7 +262,11 @@ fn method_of(route: Route) -> Method {
 
 impl Sim {
     fn new(config: &SimConfig, store: Arc<dyn Store>) -> Result<Sim, String> {
-        let faults = Arc::new(FaultStore::new(store, config.faults, config.seed ^ 0x5eed_fa17));
+        let faults = Arc::new(FaultStore::new(
+            store,
+            config.faults,
+            config.seed ^ 0x5eed_fa17,
+        ));
         faults.set_enabled(false);
         let start = env::start_time()?;
         let deployment = Deployment::new(faults.clone(), config.instances, start)?;
@@ -283,7 +307,11 @@ impl Sim {
         if self.recent.len() >= RECENT_STEPS {
             self.recent.pop_front();
         }
-        self.recent.push_back(format!("#{} {} {line}", self.step, self.now().format("%Y-%m-%d %H:%M:%S")));
+        self.recent.push_back(format!(
+            "#{} {} {line}",
+            self.step,
+            self.now().format("%Y-%m-%d %H:%M:%S")
+        ));
     }
 
     fn profile(&mut self) -> Profile {
@@ -326,16 +354,22 @@ impl Sim {
         for profile in PROFILES {
             self.model.add_account(profile.account);
             if let Some((unit, line)) = profile.credit_line {
-                let line: Decimal = line.parse().map_err(|e| format!("credit line `{line}`: {e}"))?;
+                let line: Decimal = line
+                    .parse()
+                    .map_err(|e| format!("credit line `{line}`: {e}"))?;
                 self.model.set_credit_line(profile.account, unit, line)?;
             }
             let mut body = json!({ "plan": profile.plan });
             if profile.subscribed {
-                body["subscription"] = json!({
-                    "status": "active",
-                    "period": "monthly",
-                    "anchor": start.to_rfc3339(),
-                });
+                set(
+                    &mut body,
+                    "subscription",
+                    json!({
+                        "status": "active",
+                        "period": "monthly",
+                        "anchor": start.to_rfc3339(),
+                    }),
+                );
             }
             let mutation = Mutation {
                 route: Route::Configure,
@@ -348,7 +382,10 @@ impl Sim {
             };
             let (answer, _) = self.mutate(mutation, Some(ADMIN_KEY.to_owned())).await?;
             if answer.status != 201 {
-                return Err(format!("creating `{}` answered {} {}", profile.account, answer.status, answer.body));
+                return Err(format!(
+                    "creating `{}` answered {} {}",
+                    profile.account, answer.status, answer.body
+                ));
             }
             let reply = self
                 .request(
@@ -369,10 +406,11 @@ impl Sim {
 
     /// An account key (half the time, on account routes) or the admin key.
     fn key_for(&mut self, account: &str, admin_only: bool) -> String {
-        if !admin_only && self.rng.random_bool(0.5) {
-            if let Some(key) = self.keys.get(account) {
-                return key.clone();
-            }
+        if !admin_only
+            && self.rng.random_bool(0.5)
+            && let Some(key) = self.keys.get(account)
+        {
+            return key.clone();
         }
         ADMIN_KEY.to_owned()
     }
@@ -408,7 +446,11 @@ impl Sim {
         let (feature, inputs) = profile.usage(&mut self.rng);
         let mut body = json!({ "id": id, "feature": feature, "inputs": inputs });
         if self.rng.random_bool(0.2) {
-            body["project"] = json!(format!("p{}", self.rng.random_range(1..=3)));
+            set(
+                &mut body,
+                "project",
+                json!(format!("p{}", self.rng.random_range(1..=3))),
+            );
         }
         let mutation = Mutation {
             route: Route::Charge,
@@ -456,7 +498,7 @@ impl Sim {
         let open = model.open_holds(now);
         let all = model.all_holds();
         let roll = self.rng.random_range(0..10);
-        let hold = if roll < 7 && !open.is_empty() {
+        let hold = if roll < 8 && !open.is_empty() {
             open.get(self.rng.random_range(0..open.len())).cloned()
         } else if roll < 9 && !all.is_empty() {
             all.get(self.rng.random_range(0..all.len())).cloned()
@@ -467,15 +509,27 @@ impl Sim {
             Some(hold) => hold,
             None => self.next_id(account, "nohold"),
         };
-        let verb = if route == Route::Capture { "capture" } else { "release" };
-        let explicit_id = self.rng.random_bool(0.3).then(|| format!("{hold}-{verb}{}", self.rng.random_range(1..=2)));
+        let verb = if route == Route::Capture {
+            "capture"
+        } else {
+            "release"
+        };
+        let explicit_id = self
+            .rng
+            .random_bool(0.3)
+            .then(|| format!("{hold}-{verb}{}", self.rng.random_range(1..=2)));
         let mut body = serde_json::Map::new();
         if let Some(id) = &explicit_id {
             body.insert("id".to_owned(), json!(id));
         }
         if route == Route::Capture && self.rng.random_bool(0.5) {
-            let feature = self.hold_features.get(&(account.to_owned(), hold.clone())).cloned();
-            if let Some(inputs) = feature.and_then(|feature| profile.usage_of(&mut self.rng, &feature)) {
+            let feature = self
+                .hold_features
+                .get(&(account.to_owned(), hold.clone()))
+                .cloned();
+            if let Some(inputs) =
+                feature.and_then(|feature| profile.usage_of(&mut self.rng, &feature))
+            {
                 body.insert("inputs".to_owned(), inputs);
             }
         }
@@ -507,7 +561,7 @@ impl Sim {
                 .get(self.rng.random_range(0..profile.packages.len()))
                 .copied()
                 .unwrap_or_default();
-            body["package"] = json!(package);
+            set(&mut body, "package", json!(package));
         } else {
             let (unit, scale) = profile
                 .units
@@ -521,9 +575,9 @@ impl Sim {
                 // One digit more than the unit's scale: must be refused, nothing written.
                 amount = format!("{amount}{}", if scale == 0 { ".5" } else { "5" });
             }
-            body["amount"] = json!(amount);
+            set(&mut body, "amount", json!(amount));
             if profile.units.len() > 1 || self.rng.random_bool(0.5) {
-                body["unit"] = json!(unit);
+                set(&mut body, "unit", json!(unit));
             }
         }
         let mutation = Mutation {
@@ -566,7 +620,10 @@ impl Sim {
         if self.rng.random_bool(0.6) {
             let refundable = self.model.account(account)?.refundable(&charge);
             let units: Vec<(String, Decimal)> = refundable.into_iter().collect();
-            if let Some((unit, left)) = units.get(self.rng.random_range(0..units.len().max(1))).cloned() {
+            if let Some((unit, left)) = units
+                .get(self.rng.random_range(0..units.len().max(1)))
+                .cloned()
+            {
                 let scale = profile
                     .units
                     .iter()
@@ -580,8 +637,8 @@ impl Sim {
                 // Up to a quarter more than is left: those must be refused.
                 let most = (left_minor + left_minor / 4).max(1);
                 let minor = self.rng.random_range(1..=most);
-                body["amount"] = json!(format_minor(minor, scale));
-                body["unit"] = json!(unit);
+                set(&mut body, "amount", json!(format_minor(minor, scale)));
+                set(&mut body, "unit", json!(unit));
             }
         }
         let mutation = Mutation {
@@ -643,8 +700,12 @@ impl Sim {
         let account = profile.account;
         let (feature, inputs) = profile.usage(&mut self.rng);
         let key = self.key_for(account, false);
-        let request = ApiRequest::new(Method::POST, format!("/v1/accounts/{account}/quotes"), Some(&key))
-            .json(&json!({ "feature": feature, "inputs": inputs }));
+        let request = ApiRequest::new(
+            Method::POST,
+            format!("/v1/accounts/{account}/quotes"),
+            Some(&key),
+        )
+        .json(&json!({ "feature": feature, "inputs": inputs }));
         self.read_only(account, request, "quote").await
     }
 
@@ -655,18 +716,29 @@ impl Sim {
             0 => format!("/v1/accounts/{account}/balance"),
             1 => format!("/v1/accounts/{account}/entries?type=charge,refund&limit=50"),
             2 => format!("/v1/accounts/{account}/entries?format=csv"),
-            _ => format!("/v1/accounts/{account}/statements/{}", self.now().format("%Y-%m-%d")),
+            _ => format!(
+                "/v1/accounts/{account}/statements/{}",
+                self.now().format("%Y-%m-%d")
+            ),
         };
         let request = ApiRequest::new(Method::GET, path, Some(&key));
         self.read_only(account, request, "read").await
     }
 
     /// A request that must write nothing: the account's version is the same after it.
-    async fn read_only(&mut self, account: &str, request: ApiRequest, what: &str) -> Result<(), String> {
+    async fn read_only(
+        &mut self,
+        account: &str,
+        request: ApiRequest,
+        what: &str,
+    ) -> Result<(), String> {
         let before = self.version(account).await?;
         let answer = self.call(&request).await?;
         let after = self.version(account).await?;
-        self.note(format!("{what} {} {} → {}", request.method, request.path, answer.status));
+        self.note(format!(
+            "{what} {} {} → {}",
+            request.method, request.path, answer.status
+        ));
         if before != after {
             return Err(format!(
                 "{what} {} wrote: the account went from version {before} to {after}",
@@ -674,7 +746,11 @@ impl Sim {
             ));
         }
         if answer.status != 200 && !(answer.status == 409 && self.model.account(account)?.closed) {
-            *self.report.refusals.entry(format!("{what} {}", answer.status)).or_default() += 1;
+            *self
+                .report
+                .refusals
+                .entry(format!("{what} {}", answer.status))
+                .or_default() += 1;
         }
         Ok(())
     }
@@ -718,7 +794,11 @@ impl Sim {
 
     async fn toggle_suspension(&mut self) -> Result<(), String> {
         let profile = PROFILES.first().copied().unwrap_or(profiles::FALLBACK);
-        let status = if self.suspended { "active" } else { "suspended" };
+        let status = if self.suspended {
+            "active"
+        } else {
+            "suspended"
+        };
         let mutation = Mutation {
             route: Route::Configure,
             account: profile.account.to_owned(),
@@ -758,15 +838,37 @@ impl Sim {
     }
 
     /// Sends a mutation until it gets a definitive answer, and records it in the model.
-    async fn mutate(&mut self, mutation: Mutation, key: Option<String>) -> Result<(Answer, Recorded), String> {
-        let mut request = ApiRequest::new(method_of(mutation.route), mutation.path.clone(), key.as_deref());
+    async fn mutate(
+        &mut self,
+        mutation: Mutation,
+        key: Option<String>,
+    ) -> Result<(Answer, Recorded), String> {
+        let mut request = ApiRequest::new(
+            method_of(mutation.route),
+            mutation.path.clone(),
+            key.as_deref(),
+        );
         if !mutation.body.is_null() {
             request = request.json(&mutation.body);
         }
         let retries_before = self.report.retries;
         let answer = self.call(&request).await?;
         let now = self.now();
-        let recorded = self.model.record(&mutation, &answer, now)?;
+        let recorded = match self.model.record(&mutation, &answer, now) {
+            Ok(recorded) => recorded,
+            Err(violation) => {
+                self.note(format!(
+                    "{} {} {} {} → {} {} ← THIS STEP",
+                    mutation.route.name(),
+                    mutation.account,
+                    mutation.id.as_deref().unwrap_or("-"),
+                    mutation.body,
+                    answer.status,
+                    answer.body
+                ));
+                return Err(violation);
+            }
+        };
         let counts = self.report.routes.entry(mutation.route.name()).or_default();
         match recorded {
             Recorded::Applied => counts.applied += 1,
@@ -776,13 +878,20 @@ impl Sim {
         }
         if recorded == Recorded::Refused {
             let kind = answer.problem_type().unwrap_or("?").to_owned();
-            *self.report.refusals.entry(format!("{} {kind}", mutation.route.name())).or_default() += 1;
+            *self
+                .report
+                .refusals
+                .entry(format!("{} {kind}", mutation.route.name()))
+                .or_default() += 1;
         }
         if recorded == Recorded::Applied && mutation.id.is_some() {
             if matches!(mutation.route, Route::Charge | Route::Capture)
                 && let Some(id) = &mutation.id
             {
-                self.charges.entry(mutation.account.clone()).or_default().push(id.clone());
+                self.charges
+                    .entry(mutation.account.clone())
+                    .or_default()
+                    .push(id.clone());
             }
             self.applied.push(mutation.clone());
         }
@@ -795,7 +904,11 @@ impl Sim {
             mutation.body,
             answer.status,
             recorded,
-            if retries > 0 { format!(" after {retries} retries") } else { String::new() }
+            if retries > 0 {
+                format!(" after {retries} retries")
+            } else {
+                String::new()
+            }
         ));
         Ok((answer, recorded))
     }
@@ -841,10 +954,17 @@ impl Sim {
                 *self.report.retried_answers.entry(kind).or_default() += 1;
                 continue;
             }
-            *self.report.statuses.entry(reply.status.as_u16()).or_default() += 1;
+            *self
+                .report
+                .statuses
+                .entry(reply.status.as_u16())
+                .or_default() += 1;
             return Ok(answer_of(&reply));
         }
-        Err(format!("{} {}: no definitive answer", request.method, request.path))
+        Err(format!(
+            "{} {}: no definitive answer",
+            request.method, request.path
+        ))
     }
 
     async fn request(&mut self, request: ApiRequest) -> Result<Reply, String> {
@@ -899,7 +1019,12 @@ impl Sim {
     /// Reads the account's new entries and balance (faults off) and checks the model's
     /// invariants. `fresh`: the answer of a request applied just now, whose balance must be
     /// the balance now. `force`: the account was just materialised.
-    async fn verify(&mut self, account: &str, fresh: Option<&Answer>, force: bool) -> Result<(), String> {
+    async fn verify(
+        &mut self,
+        account: &str,
+        fresh: Option<&Answer>,
+        force: bool,
+    ) -> Result<(), String> {
         self.faults.set_enabled(false);
         self.ingest(account).await?;
         let mut up_to_date = force || self.up_to_date(account).await?;
@@ -909,13 +1034,21 @@ impl Sim {
             up_to_date = true;
         }
         let reply = self
-            .request(ApiRequest::new(Method::GET, format!("/v1/accounts/{account}/balance"), Some(ADMIN_KEY)))
+            .request(ApiRequest::new(
+                Method::GET,
+                format!("/v1/accounts/{account}/balance"),
+                Some(ADMIN_KEY),
+            ))
             .await?;
         if reply.status.as_u16() != 200 {
-            return Err(format!("GET balance of `{account}` answered {}", reply.short()));
+            return Err(format!(
+                "GET balance of `{account}` answered {}",
+                reply.short()
+            ));
         }
         let now = self.now();
-        self.model.check_balance(account, &reply.json, now, up_to_date)?;
+        self.model
+            .check_balance(account, &reply.json, now, up_to_date)?;
         if up_to_date {
             self.report.strict_balance_checks += 1;
         }
@@ -950,7 +1083,11 @@ impl Sim {
     async fn entries_after(&mut self, account: &str, mut after: u64) -> Result<Vec<Value>, String> {
         let mut all = Vec::new();
         loop {
-            let cursor = if after == 0 { String::new() } else { format!("&cursor={after}") };
+            let cursor = if after == 0 {
+                String::new()
+            } else {
+                format!("&cursor={after}")
+            };
             let reply = self
                 .request(ApiRequest::new(
                     Method::GET,
@@ -959,14 +1096,19 @@ impl Sim {
                 ))
                 .await?;
             if reply.status.as_u16() != 200 {
-                return Err(format!("GET entries of `{account}` answered {}", reply.short()));
+                return Err(format!(
+                    "GET entries of `{account}` answered {}",
+                    reply.short()
+                ));
             }
             if let Some(entries) = reply.json.get("entries").and_then(Value::as_array) {
                 all.extend(entries.iter().cloned());
             }
             match reply.json.get("next_cursor").and_then(Value::as_str) {
                 Some(next) => {
-                    let next: u64 = next.parse().map_err(|_| format!("cursor `{next}` is not a seq"))?;
+                    let next: u64 = next
+                        .parse()
+                        .map_err(|_| format!("cursor `{next}` is not a seq"))?;
                     if next <= after {
                         return Err(format!("the entries of `{account}` do not page forward"));
                     }
@@ -1003,6 +1145,13 @@ fn route_pattern(path: &str) -> String {
         });
     }
     out.join("/")
+}
+
+/// Sets a member of a JSON object (nothing happens to anything else).
+fn set(body: &mut Value, name: &str, value: Value) {
+    if let Some(map) = body.as_object_mut() {
+        map.insert(name.to_owned(), value);
+    }
 }
 
 fn answer_of(reply: &Reply) -> Answer {

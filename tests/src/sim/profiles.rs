@@ -108,7 +108,7 @@ fn invideo_usage(rng: &mut StdRng) -> (&'static str, Value) {
         0 => (
             "generative_video",
             json!({
-                "duration": format!("{}s", rng.random_range(5..=180)),
+                "duration": format!("{}s", rng.random_range(5..=300)),
                 "model": pick(rng, &["pro", "ultra"]),
                 "actor": rng.random_bool(0.3),
                 "ad": rng.random_bool(0.2),
@@ -117,7 +117,7 @@ fn invideo_usage(rng: &mut StdRng) -> (&'static str, Value) {
         1 => (
             "stock_video",
             json!({
-                "duration": format!("{}m{}s", rng.random_range(0..=3), rng.random_range(0..=59)),
+                "duration": format!("{}m{}s", rng.random_range(0..=6), rng.random_range(0..=59)),
                 "actor": rng.random_bool(0.5),
             }),
         ),
@@ -206,7 +206,7 @@ pub const FALLBACK: Profile = Profile {
     reasons: &["dispute", "internal_error", "legal"],
     refused_reason: "duplicate",
     credit_line: Some(("credit", "10000")),
-    max_top_up: 120,
+    max_top_up: 60,
     usage: imini_usage,
 };
 

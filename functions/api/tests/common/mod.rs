@@ -49,7 +49,11 @@ pub fn start() -> DateTime<Utc> {
 
 impl Harness {
     pub fn new() -> Self {
-        let store: Arc<dyn Store> = Arc::new(SqliteStore::in_memory().expect("sqlite"));
+        Self::over(Arc::new(SqliteStore::in_memory().expect("sqlite")))
+    }
+
+    /// The router over a given store.
+    pub fn over(store: Arc<dyn Store>) -> Self {
         let clock = Arc::new(FixedClock::new(start()));
         let config = ApiConfig::default().with_static_admin_key(ADMIN_KEY).unwrap();
         let state = AppState::new(Arc::clone(&store), Arc::new(library()))

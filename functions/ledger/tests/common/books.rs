@@ -689,11 +689,53 @@ pub fn property_book(zone: &str) -> RateBook {
         },
         ..plan("p")
     };
+    // `q`: sold as a subscription; its allocation rolls over while subscribed.
+    let q = Plan {
+        cycle: Some(Cycle::MonthlyCalendar),
+        periods: vec![SubscriptionPeriod::Monthly, SubscriptionPeriod::Quarterly],
+        grants: vec![
+            grant(
+                "daily",
+                "credit",
+                10,
+                GrantEvery::Day,
+                "free",
+                Expiry::EndOfDay,
+                None,
+            ),
+            grant(
+                "sub",
+                "credit",
+                100,
+                GrantEvery::Cycle,
+                "allocation",
+                Expiry::EndOfCycle,
+                Some(Rollover::WhileSubscribed),
+            ),
+        ],
+        order: order(&["free", "allocation", "top_up", "refund"]),
+        topup: Some(TopUpPolicy {
+            kind: "top_up".into(),
+            expires: Expiry::Never,
+            requires_subscription: true,
+        }),
+        credit_line_minor: BTreeMap::from([("credit".to_owned(), 35)]),
+        alerts_minor: BTreeMap::from([("credit".to_owned(), vec![50])]),
+        refund: refund_policy(&["duplicate"], ExpiredRefund::Forfeit),
+        limits: Limits {
+            requests: Some(RequestLimit {
+                requests: 15,
+                per_seconds: 3600,
+            }),
+            concurrent_holds: Some(2),
+        },
+        ..plan("q")
+    };
     let mut book = book(
         "prop",
         vec![unit("credit", 0)],
         vec![gen_feature("credit")],
-        vec![p],
+        vec![p, q],
     );
     book.time_zone = zone.to_owned();
     book
