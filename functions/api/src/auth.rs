@@ -176,8 +176,11 @@ pub fn parse_key(token: &str) -> Option<(&str, &str)> {
     let (id, secret) = rest.split_once('_')?;
     let id_ok = !id.is_empty()
         && id.len() <= 64
-        && id.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit());
-    let secret_ok = secret.len() == SECRET_BYTES * 2 && secret.bytes().all(|b| b.is_ascii_hexdigit());
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit());
+    let secret_ok =
+        secret.len() == SECRET_BYTES * 2 && secret.bytes().all(|b| b.is_ascii_hexdigit());
     (id_ok && secret_ok).then_some((id, secret))
 }
 
@@ -200,12 +203,11 @@ pub fn check_static_key(key: &str) -> Result<(), String> {
 
 /// Read the bearer token out of an `Authorization` header value.
 fn bearer_token(header: Option<&str>) -> Result<&str, Problem> {
-    let header = header.ok_or_else(|| {
-        Problem::unauthorized("send an API key as `Authorization: Bearer <key>`")
+    let header = header
+        .ok_or_else(|| Problem::unauthorized("send an API key as `Authorization: Bearer <key>`"))?;
+    let (scheme, token) = header.split_once(' ').ok_or_else(|| {
+        Problem::unauthorized("the `Authorization` header must read `Bearer <key>`")
     })?;
-    let (scheme, token) = header
-        .split_once(' ')
-        .ok_or_else(|| Problem::unauthorized("the `Authorization` header must read `Bearer <key>`"))?;
     if !scheme.eq_ignore_ascii_case("bearer") {
         return Err(Problem::unauthorized(
             "the `Authorization` header must use the `Bearer` scheme",
@@ -249,8 +251,7 @@ pub async fn authenticate(
         };
         if let Some(record) = record {
             let presented = sha256_hex(secret);
-            let matches =
-                constant_time_eq(presented.as_bytes(), record.secret_hash.as_bytes());
+            let matches = constant_time_eq(presented.as_bytes(), record.secret_hash.as_bytes());
             if !matches || record.revoked_at.is_some() {
                 return Err(unknown());
             }

@@ -68,7 +68,10 @@ pub async fn prior_analysis(
 }
 
 /// Every entry matching `query`, bounded.
-pub async fn all_entries(state: &AppState, mut query: EntryQuery) -> Result<Vec<EntryRecord>, Problem> {
+pub async fn all_entries(
+    state: &AppState,
+    mut query: EntryQuery,
+) -> Result<Vec<EntryRecord>, Problem> {
     let mut entries = Vec::new();
     for _ in 0..MAX_FACT_PAGES {
         let page = state

@@ -144,19 +144,30 @@ pub fn router(app: AppState) -> Router {
         .route("/v1/accounts/{account}/quotes", post(routes::quote))
         .route("/v1/accounts/{account}/charges", post(routes::charge))
         .route("/v1/accounts/{account}/holds", post(routes::hold))
-        .route("/v1/accounts/{account}/holds/{hold}/capture", post(routes::capture))
-        .route("/v1/accounts/{account}/holds/{hold}/release", post(routes::release))
+        .route(
+            "/v1/accounts/{account}/holds/{hold}/capture",
+            post(routes::capture),
+        )
+        .route(
+            "/v1/accounts/{account}/holds/{hold}/release",
+            post(routes::release),
+        )
         .route("/v1/accounts/{account}/topups", post(routes::top_up))
         .route("/v1/accounts/{account}/refunds", post(routes::refund))
         .route("/v1/accounts/{account}/balance", get(routes::balance))
         .route("/v1/accounts/{account}/entries", get(routes::entries))
-        .route("/v1/accounts/{account}/statements/{cycle}", get(routes::statement))
+        .route(
+            "/v1/accounts/{account}/statements/{cycle}",
+            get(routes::statement),
+        )
         .route("/v1/keys", post(routes::create_key))
         .route("/v1/keys/{id}", delete(routes::revoke_key))
         .fallback(routes::not_found)
         .method_not_allowed_fallback(routes::method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
-        .layer(tower_http::catch_panic::CatchPanicLayer::custom(routes::panic_response))
+        .layer(tower_http::catch_panic::CatchPanicLayer::custom(
+            routes::panic_response,
+        ))
         .layer(tower_http::trace::TraceLayer::new_for_http())
         .with_state(app)
 }

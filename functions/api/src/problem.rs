@@ -272,7 +272,11 @@ pub fn json_error_detail(error: &serde_json::Error) -> String {
 /// Remove Rust type names from a deserializer's message (also used for query strings).
 pub fn strip_type_names(message: &str) -> String {
     let mut out = message.to_owned();
-    for marker in ["expected struct ", "expected enum ", "expected tuple struct "] {
+    for marker in [
+        "expected struct ",
+        "expected enum ",
+        "expected tuple struct ",
+    ] {
         while let Some(start) = out.find(marker) {
             let name_start = start + marker.len();
             let rest = out.get(name_start..).unwrap_or_default();
@@ -297,7 +301,9 @@ mod tests {
     #[test]
     fn strips_struct_names() {
         assert_eq!(
-            strip_type_names("invalid type: string \"x\", expected struct ChargeRequest at line 1 column 3"),
+            strip_type_names(
+                "invalid type: string \"x\", expected struct ChargeRequest at line 1 column 3"
+            ),
             "invalid type: string \"x\", expected a JSON object at line 1 column 3"
         );
     }

@@ -23,7 +23,11 @@ pub const DEFAULT_PAGE_ENTRIES: u32 = 100;
 /// Most entries one CSV export holds.
 pub const MAX_CSV_ENTRIES: usize = 100_000;
 
-fn book_for<'a>(state: &'a AppState, book: &str, now: DateTime<Utc>) -> Result<&'a RateBook, Problem> {
+fn book_for<'a>(
+    state: &'a AppState,
+    book: &str,
+    now: DateTime<Utc>,
+) -> Result<&'a RateBook, Problem> {
     state.book_at(book, now).ok_or_else(|| {
         tracing::error!(%book, "the account's rate book is not loaded");
         Problem::internal()
@@ -35,7 +39,11 @@ fn book_for<'a>(state: &'a AppState, book: &str, now: DateTime<Utc>) -> Result<&
 ///
 /// # Errors
 /// `not-found` for an unknown account, `invalid-input` for a bad usage.
-pub async fn quote(state: &AppState, account_id: &str, body: QuoteRequest) -> Result<QuoteResponse, Problem> {
+pub async fn quote(
+    state: &AppState,
+    account_id: &str,
+    body: QuoteRequest,
+) -> Result<QuoteResponse, Problem> {
     validate::name("feature", &body.feature)?;
     validate::optional_name("channel", body.channel.as_deref())?;
     validate::optional_id("content", body.content.as_deref())?;
@@ -53,7 +61,14 @@ pub async fn quote(state: &AppState, account_id: &str, body: QuoteRequest) -> Re
         .map_err(|error| Problem::invalid(error.to_string()))?;
 
     let facts = Facts {
-        prior_analysis: facts::prior_analysis(state, account_id, book, &usage.feature, body.content.as_deref()).await?,
+        prior_analysis: facts::prior_analysis(
+            state,
+            account_id,
+            book,
+            &usage.feature,
+            body.content.as_deref(),
+        )
+        .await?,
         charge: None,
     };
     let command = Command::Charge(Spend {
@@ -64,14 +79,22 @@ pub async fn quote(state: &AppState, account_id: &str, body: QuoteRequest) -> Re
             ..Attribution::default()
         },
     });
-    let (sufficient, paid_from, refusal) = match credits_ledger::decide(Some(account), &command, &facts, book, now) {
-        Ok(decision) => (true, respond::draws(book, &decision.outcome.paid_from), None),
-        Err(error) => {
-            let refusal = service::ledger_problem(&error, book).problem_type.slug().to_owned();
-            let sufficient = !matches!(error, LedgerError::InsufficientCredits { .. });
-            (sufficient, Vec::new(), Some(refusal))
-        }
-    };
+    let (sufficient, paid_from, refusal) =
+        match credits_ledger::decide(Some(account), &command, &facts, book, now) {
+            Ok(decision) => (
+                true,
+                respond::draws(book, &decision.outcome.paid_from),
+                None,
+            ),
+            Err(error) => {
+                let refusal = service::ledger_problem(&error, book)
+                    .problem_type
+                    .slug()
+                    .to_owned();
+                let sufficient = !matches!(error, LedgerError::InsufficientCredits { .. });
+                (sufficient, Vec::new(), Some(refusal))
+            }
+        };
     Ok(QuoteResponse {
         feature: rating.feature.clone(),
         rates_version: rating.rates_version.clone(),
@@ -102,7 +125,8 @@ pub async fn balance(state: &AppState, account_id: &str) -> Result<BalanceRespon
     let account = &cached.account;
     let now = state.clock.now().max(account.advanced_to);
     let book = book_for(state, &account.plan.book, now)?;
-    let view = credits_ledger::view(account, book, now).map_err(|error| service::ledger_problem(&error, book))?;
+    let view = credits_ledger::view(account, book, now)
+        .map_err(|error| service::ledger_problem(&error, book))?;
     Ok(respond::balance(book, account_id, now, &view))
 }
 
@@ -124,11 +148,23 @@ fn instant(field: &str, text: &str) -> Result<DateTime<Utc>, Problem> {
 }
 
 fn entry_query(account_id: &str, query: &EntriesQuery) -> Result<EntryQuery, Problem> {
-    let from = query.from.as_deref().map(|text| instant("from", text)).transpose()?;
-    let to = query.to.as_deref().map(|text| instant("to", text)).transpose()?;
+    let from = query
+        .from
+        .as_deref()
+        .map(|text| instant("from", text))
+        .transpose()?;
+    let to = query
+        .to
+        .as_deref()
+        .map(|text| instant("to", text))
+        .transpose()?;
     let mut types = Vec::new();
     if let Some(list) = &query.entry_type {
-        for name in list.split(',').map(str::trim).filter(|name| !name.is_empty()) {
+        for name in list
+            .split(',')
+            .map(str::trim)
+            .filter(|name| !name.is_empty())
+        {
             let Some(entry_type) = EntryType::parse(name) else {
                 return Err(Problem::invalid(format!(
                     "`type` `{}` is not an entry type; the types are: `grant`, `top_up`, `charge`, `hold`, `capture`, `release`, `refund`, `expiry`, `forfeit`, `rollover`, `adjustment`, `alert`, `statement`",
@@ -186,7 +222,11 @@ fn entry_query(account_id: &str, query: &EntriesQuery) -> Result<EntryQuery, Pro
 ///
 /// # Errors
 /// `not-found` for an unknown account, `invalid-input` for a bad filter.
-pub async fn entries(state: &AppState, account_id: &str, query: EntriesQuery) -> Result<Response, Problem> {
+pub async fn entries(
+    state: &AppState,
+    account_id: &str,
+    query: EntriesQuery,
+) -> Result<Response, Problem> {
     let csv = match query.format.as_deref() {
         None | Some("json") => false,
         Some("csv") => true,
@@ -213,7 +253,11 @@ pub async fn entries(state: &AppState, account_id: &str, query: EntriesQuery) ->
         let mut entries = Vec::new();
         let mut next = None;
         for _ in 0..64 {
-            let page = state.store.entries(&store_query).await.map_err(store_failure)?;
+            let page = state
+                .store
+                .entries(&store_query)
+                .await
+                .map_err(store_failure)?;
             entries.extend(page.entries);
             next = page.next_after_seq;
             match next {
@@ -227,7 +271,10 @@ pub async fn entries(state: &AppState, account_id: &str, query: EntriesQuery) ->
         }
         let body = EntriesResponse {
             account: account_id.to_owned(),
-            entries: entries.into_iter().map(|entry| respond::entry(book, entry)).collect(),
+            entries: entries
+                .into_iter()
+                .map(|entry| respond::entry(book, entry))
+                .collect(),
             next_cursor: next.map(|seq| seq.to_string()),
         };
         return Ok((StatusCode::OK, axum::Json(body)).into_response());
@@ -236,8 +283,18 @@ pub async fn entries(state: &AppState, account_id: &str, query: EntriesQuery) ->
     store_query.limit = MAX_PAGE_ENTRIES;
     let mut writer = csv::Writer::from_writer(Vec::new());
     let header_row = [
-        "seq", "id", "at", "type", "operation", "unit", "amount", "feature", "model", "project",
-        "member", "content",
+        "seq",
+        "id",
+        "at",
+        "type",
+        "operation",
+        "unit",
+        "amount",
+        "feature",
+        "model",
+        "project",
+        "member",
+        "content",
     ];
     let csv_failure = |error: csv::Error| {
         tracing::error!(%error, "writing CSV failed");
@@ -246,7 +303,11 @@ pub async fn entries(state: &AppState, account_id: &str, query: EntriesQuery) ->
     writer.write_record(header_row).map_err(csv_failure)?;
     let mut written = 0_usize;
     loop {
-        let page = state.store.entries(&store_query).await.map_err(store_failure)?;
+        let page = state
+            .store
+            .entries(&store_query)
+            .await
+            .map_err(store_failure)?;
         for record in page.entries {
             if written >= MAX_CSV_ENTRIES {
                 return Err(Problem::invalid(format!(
@@ -254,7 +315,9 @@ pub async fn entries(state: &AppState, account_id: &str, query: EntriesQuery) ->
                 )));
             }
             let entry = respond::entry(book, record);
-            let at = entry.at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
+            let at = entry
+                .at
+                .to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
             writer
                 .write_record([
                     entry.seq.to_string().as_str(),
@@ -289,9 +352,14 @@ pub async fn entries(state: &AppState, account_id: &str, query: EntriesQuery) ->
     );
     if let Ok(disposition) = HeaderValue::from_str(&format!(
         "attachment; filename=\"entries-{}.csv\"",
-        account_id.replace(|c: char| !c.is_ascii_alphanumeric() && c != '-' && c != '_', "_")
+        account_id.replace(
+            |c: char| !c.is_ascii_alphanumeric() && c != '-' && c != '_',
+            "_"
+        )
     )) {
-        response.headers_mut().insert(header::CONTENT_DISPOSITION, disposition);
+        response
+            .headers_mut()
+            .insert(header::CONTENT_DISPOSITION, disposition);
     }
     Ok(response)
 }

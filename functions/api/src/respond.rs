@@ -76,7 +76,12 @@ fn alerts(book: &RateBook, alerts: &[Alert]) -> Vec<AlertBody> {
 }
 
 /// The full balance of an account.
-pub fn balance(book: &RateBook, account: &str, at: DateTime<Utc>, balance: &Balance) -> BalanceResponse {
+pub fn balance(
+    book: &RateBook,
+    account: &str,
+    at: DateTime<Utc>,
+    balance: &Balance,
+) -> BalanceResponse {
     let units = balance
         .units
         .iter()
@@ -116,12 +121,15 @@ pub fn account(book: &RateBook, account: &Account, balance: &Balance) -> Account
         account: account.id.clone(),
         plan: account.plan.to_string(),
         status: enum_name(&account.status),
-        subscription: account.subscription.as_ref().map(|subscription| SubscriptionBody {
-            status: enum_name(&subscription.status),
-            period: enum_name(&subscription.period),
-            anchor: subscription.anchor,
-            ends_at: subscription.ends_at,
-        }),
+        subscription: account
+            .subscription
+            .as_ref()
+            .map(|subscription| SubscriptionBody {
+                status: enum_name(&subscription.status),
+                period: enum_name(&subscription.period),
+                anchor: subscription.anchor,
+                ends_at: subscription.ends_at,
+            }),
         time_zone: account.time_zone.clone(),
         credit_line: account.credit_line_minor.as_ref().map(|lines| {
             lines
@@ -251,10 +259,10 @@ pub fn answer(
 
 /// One stored entry as the API shows it.
 pub fn entry(book: &RateBook, entry: EntryRecord) -> EntryBody {
-    let amount = entry
-        .unit
-        .as_deref()
-        .map_or_else(|| entry.amount_minor.to_string(), |unit| format_minor(book, unit, entry.amount_minor));
+    let amount = entry.unit.as_deref().map_or_else(
+        || entry.amount_minor.to_string(),
+        |unit| format_minor(book, unit, entry.amount_minor),
+    );
     EntryBody {
         id: entry.id,
         seq: entry.seq,

@@ -35,7 +35,12 @@ pub async fn health(State(state): State<AppState>) -> Json<HealthResponse> {
         .books
         .names()
         .into_iter()
-        .filter_map(|name| state.books.latest(name).map(|book| book.rates_version.clone()))
+        .filter_map(|name| {
+            state
+                .books
+                .latest(name)
+                .map(|book| book.rates_version.clone())
+        })
         .collect();
     Json(HealthResponse {
         status: "ok".to_owned(),
@@ -370,7 +375,9 @@ pub async fn statement(
     access: AccountAccess,
     CyclePath(cycle): CyclePath,
 ) -> Result<Json<StatementResponse>, Problem> {
-    statements::statement(&state, &access.account, &cycle).await.map(Json)
+    statements::statement(&state, &access.account, &cycle)
+        .await
+        .map(Json)
 }
 
 /// Create an API key (admin). No `account`: an admin key. The key is shown once.

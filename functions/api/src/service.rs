@@ -32,7 +32,9 @@ use credits_ledger::{
     Account, Attribution, Capture, Command, Configure, Decision, Facts, LedgerError, Refund,
     RefundAmount, Release, Spend, SubscriptionRequest, TopUp, TopUpAmount,
 };
-use credits_store::{AccountRecord, Commit, CommitOutcome, EntryRecord, OperationRecord, StoreError};
+use credits_store::{
+    AccountRecord, Commit, CommitOutcome, EntryRecord, OperationRecord, StoreError,
+};
 
 use crate::AppState;
 use crate::facts;
@@ -305,7 +307,9 @@ fn canonical_raw(raw: &serde_json::value::RawValue) -> String {
 pub fn usage_raw(raw: &serde_json::value::RawValue) -> Option<UsageRaw> {
     let text = raw.get().trim();
     match text.as_bytes().first()? {
-        b'"' => serde_json::from_str::<String>(text).ok().map(UsageRaw::Text),
+        b'"' => serde_json::from_str::<String>(text)
+            .ok()
+            .map(UsageRaw::Text),
         b't' if text == "true" => Some(UsageRaw::Bool(true)),
         b'f' if text == "false" => Some(UsageRaw::Bool(false)),
         b'-' | b'0'..=b'9' => Some(UsageRaw::Number(text.to_owned())),
@@ -376,12 +380,15 @@ pub fn ledger_problem(error: &LedgerError, book: &RateBook) -> Problem {
             .with("available", available)
         }
         LedgerError::FeatureNotAllowed { feature, reason } => {
-            Problem::new(ProblemType::FeatureNotAllowed, reason.clone()).with("feature", feature.clone())
+            Problem::new(ProblemType::FeatureNotAllowed, reason.clone())
+                .with("feature", feature.clone())
         }
         LedgerError::Suspended { .. } => {
             Problem::new(ProblemType::FeatureNotAllowed, error.to_string())
         }
-        LedgerError::AccountClosed { .. } => Problem::new(ProblemType::AccountClosed, error.to_string()),
+        LedgerError::AccountClosed { .. } => {
+            Problem::new(ProblemType::AccountClosed, error.to_string())
+        }
         LedgerError::RefundNotAllowed { reason } => {
             Problem::new(ProblemType::RefundNotAllowed, reason.clone())
         }
@@ -575,17 +582,28 @@ pub async fn mutate(
                     continue;
                 }
                 drop(guard);
-                return refusal(state, account_id, &operation, &operation_id, &request_hash, problem).await;
+                return refusal(
+                    state,
+                    account_id,
+                    &operation,
+                    &operation_id,
+                    &request_hash,
+                    problem,
+                )
+                .await;
             }
         };
         let decision = match credits_ledger::decide(account, &command, &facts, book, now) {
             Ok(decision) => decision,
-            Err(LedgerError::CatchUpRequired { .. }) if catch_up_commits < MAX_CATCH_UP_COMMITS && guard.in_flight() == 0 => {
+            Err(LedgerError::CatchUpRequired { .. })
+                if catch_up_commits < MAX_CATCH_UP_COMMITS && guard.in_flight() == 0 =>
+            {
                 let Some(current) = guard.cached.take() else {
                     continue;
                 };
                 catch_up_commits += 1;
-                guard.cached = catch_up(state, account_id, &operation_id, current, book, now).await?;
+                guard.cached =
+                    catch_up(state, account_id, &operation_id, current, book, now).await?;
                 continue;
             }
             Err(error) => {
@@ -595,11 +613,26 @@ pub async fn mutate(
                 }
                 drop(guard);
                 let problem = ledger_problem(&error, book);
-                return refusal(state, account_id, &operation, &operation_id, &request_hash, problem).await;
+                return refusal(
+                    state,
+                    account_id,
+                    &operation,
+                    &operation_id,
+                    &request_hash,
+                    problem,
+                )
+                .await;
             }
         };
 
-        let answer = respond::answer(&operation, &operation_id, account_id, account.is_none(), &decision, book);
+        let answer = respond::answer(
+            &operation,
+            &operation_id,
+            account_id,
+            account.is_none(),
+            &decision,
+            book,
+        );
         let operation_record = records.then(|| OperationRecord {
             account: account_id.to_owned(),
             id: operation_id.clone(),
@@ -619,7 +652,8 @@ pub async fn mutate(
         // Hand the commit to the store while the slot is held, so commits reach the store in
         // decision order; then let the next decision build on this one while it syncs.
         let mut pending = state.store.commit(commit);
-        let outcome = match std::future::poll_fn(|cx| Poll::Ready(pending.as_mut().poll(cx))).await {
+        let outcome = match std::future::poll_fn(|cx| Poll::Ready(pending.as_mut().poll(cx))).await
+        {
             Poll::Ready(outcome) => {
                 if matches!(outcome, Ok(CommitOutcome::Committed)) {
                     guard.cached = Some(decided);
@@ -708,11 +742,22 @@ async fn catch_up(
         let command = Command::Advance {
             id: format!("advance:{operation_id}:{step}"),
         };
-        let decision = credits_ledger::decide(Some(&current.account), &command, &Facts::default(), book, now)
-            .map_err(|error| ledger_problem(&error, book))?;
+        let decision = credits_ledger::decide(
+            Some(&current.account),
+            &command,
+            &Facts::default(),
+            book,
+            now,
+        )
+        .map_err(|error| ledger_problem(&error, book))?;
         let caught_up = decision.outcome.caught_up;
         let commit = build_commit(account_id, current.version, &decision, None)?;
-        match state.store.commit(commit).await.map_err(|error| store_problem(&error))? {
+        match state
+            .store
+            .commit(commit)
+            .await
+            .map_err(|error| store_problem(&error))?
+        {
             CommitOutcome::Committed => {
                 current = Cached {
                     version: current.version + 1,
@@ -814,8 +859,14 @@ async fn prepare<'b>(
         Operation::Configure(_) => return Err(Problem::internal()),
         Operation::Charge(body) => {
             let usage = usage(book, &body.feature, body.channel.as_deref(), &body.inputs)?;
-            facts.prior_analysis =
-                facts::prior_analysis(state, account_id, book, &usage.feature, body.content.as_deref()).await?;
+            facts.prior_analysis = facts::prior_analysis(
+                state,
+                account_id,
+                book,
+                &usage.feature,
+                body.content.as_deref(),
+            )
+            .await?;
             Command::Charge(Spend {
                 id: body.id.clone(),
                 usage,
@@ -828,8 +879,14 @@ async fn prepare<'b>(
         }
         Operation::Hold(body) => {
             let usage = usage(book, &body.feature, body.channel.as_deref(), &body.inputs)?;
-            facts.prior_analysis =
-                facts::prior_analysis(state, account_id, book, &usage.feature, body.content.as_deref()).await?;
+            facts.prior_analysis = facts::prior_analysis(
+                state,
+                account_id,
+                book,
+                &usage.feature,
+                body.content.as_deref(),
+            )
+            .await?;
             Command::Hold(credits_ledger::HoldRequest {
                 id: body.id.clone(),
                 usage,
@@ -845,9 +902,13 @@ async fn prepare<'b>(
             let usage = match &body.inputs {
                 None => None,
                 Some(inputs) => {
-                    let open = account.holds.iter().find(|open| open.id == *hold).ok_or_else(|| {
-                        Problem::not_found(format!("hold `{}` not found", display_id(hold)))
-                    })?;
+                    let open = account
+                        .holds
+                        .iter()
+                        .find(|open| open.id == *hold)
+                        .ok_or_else(|| {
+                            Problem::not_found(format!("hold `{}` not found", display_id(hold)))
+                        })?;
                     Some(usage(
                         book,
                         &open.usage.feature,
@@ -883,8 +944,10 @@ async fn prepare<'b>(
                         .map(|plan| plan.packages.as_slice())
                         .unwrap_or_default();
                     if !packages.iter().any(|known| known.name == *package) {
-                        let known: Vec<String> =
-                            packages.iter().map(|known| format!("`{}`", known.name)).collect();
+                        let known: Vec<String> = packages
+                            .iter()
+                            .map(|known| format!("`{}`", known.name))
+                            .collect();
                         let known = if known.is_empty() {
                             "it sells none".to_owned()
                         } else {
@@ -941,7 +1004,9 @@ async fn prepare<'b>(
                 amount,
             })
         }
-        Operation::Close(body) => Command::Close { id: body.id.clone() },
+        Operation::Close(body) => Command::Close {
+            id: body.id.clone(),
+        },
     };
     Ok((command, facts, book))
 }
@@ -952,16 +1017,23 @@ fn configure(
     operation_id: &str,
     book: &RateBook,
 ) -> Result<Configure, Problem> {
-    let plan = credits_ledger::PlanRef::parse(&body.plan).map_err(|error| {
-        Problem::invalid(error.to_string()).with("field", "plan")
-    })?;
+    let plan = credits_ledger::PlanRef::parse(&body.plan)
+        .map_err(|error| Problem::invalid(error.to_string()).with("field", "plan"))?;
     let subscription = body
         .subscription
         .as_ref()
         .map(|subscription| -> Result<SubscriptionRequest, Problem> {
             Ok(SubscriptionRequest {
-                status: enum_value("subscription.status", &subscription.status, "`active`, `cancelled` or `ended`")?,
-                period: enum_value("subscription.period", &subscription.period, "`monthly`, `quarterly` or `yearly`")?,
+                status: enum_value(
+                    "subscription.status",
+                    &subscription.status,
+                    "`active`, `cancelled` or `ended`",
+                )?,
+                period: enum_value(
+                    "subscription.period",
+                    &subscription.period,
+                    "`monthly`, `quarterly` or `yearly`",
+                )?,
                 anchor: subscription.anchor,
                 ends_at: subscription.ends_at,
             })
@@ -989,7 +1061,11 @@ fn configure(
 }
 
 /// A snake_case enum value of the ledger from its name.
-fn enum_value<T: serde::de::DeserializeOwned>(field: &str, value: &str, allowed: &str) -> Result<T, Problem> {
+fn enum_value<T: serde::de::DeserializeOwned>(
+    field: &str,
+    value: &str,
+    allowed: &str,
+) -> Result<T, Problem> {
     serde_json::from_value(Value::String(value.to_owned())).map_err(|_| {
         Problem::invalid(format!(
             "`{field}` `{}` must be {allowed}",
@@ -1007,18 +1083,26 @@ fn credit_line(
     if raw.get().trim_start().starts_with('{') {
         let map: std::collections::BTreeMap<String, Box<serde_json::value::RawValue>> =
             serde_json::from_str(raw.get()).map_err(|_| {
-                Problem::invalid("`credit_line` must be a decimal string or an object of them by unit")
-                    .with("field", "credit_line")
+                Problem::invalid(
+                    "`credit_line` must be a decimal string or an object of them by unit",
+                )
+                .with("field", "credit_line")
             })?;
         for (unit, amount) in map {
             let unit = money::resolve_unit(book, "credit_line", Some(&unit))?;
             let amount = validate::non_negative_amount("credit_line", &amount)?;
-            lines.insert(unit.clone(), money::to_minor(book, "credit_line", &unit, amount)?);
+            lines.insert(
+                unit.clone(),
+                money::to_minor(book, "credit_line", &unit, amount)?,
+            );
         }
     } else {
         let unit = money::resolve_unit(book, "credit_line", None)?;
         let amount = validate::non_negative_amount("credit_line", raw)?;
-        lines.insert(unit.clone(), money::to_minor(book, "credit_line", &unit, amount)?);
+        lines.insert(
+            unit.clone(),
+            money::to_minor(book, "credit_line", &unit, amount)?,
+        );
     }
     Ok(lines)
 }
@@ -1033,11 +1117,26 @@ mod tests {
 
     #[test]
     fn json_numbers_keep_their_text() {
-        for text in ["1e400", "12345678901234567890123456789012345678901", "-1", "0.1", "210"] {
-            assert_eq!(usage_raw(&raw(text)), Some(UsageRaw::Number(text.to_owned())));
+        for text in [
+            "1e400",
+            "12345678901234567890123456789012345678901",
+            "-1",
+            "0.1",
+            "210",
+        ] {
+            assert_eq!(
+                usage_raw(&raw(text)),
+                Some(UsageRaw::Number(text.to_owned()))
+            );
         }
-        assert_eq!(usage_raw(&raw("\"NaN\"")), Some(UsageRaw::Text("NaN".to_owned())));
-        assert_eq!(usage_raw(&raw("\"3m\\u0033\"")), Some(UsageRaw::Text("3m3".to_owned())));
+        assert_eq!(
+            usage_raw(&raw("\"NaN\"")),
+            Some(UsageRaw::Text("NaN".to_owned()))
+        );
+        assert_eq!(
+            usage_raw(&raw("\"3m\\u0033\"")),
+            Some(UsageRaw::Text("3m3".to_owned()))
+        );
         assert_eq!(usage_raw(&raw("true")), Some(UsageRaw::Bool(true)));
         assert_eq!(usage_raw(&raw("null")), None);
         assert_eq!(usage_raw(&raw("[1]")), None);
@@ -1047,10 +1146,22 @@ mod tests {
     #[test]
     fn request_hashes_ignore_key_order_and_whitespace_but_not_values() {
         let charge = |text: &str| Operation::Charge(serde_json::from_str(text).unwrap());
-        let a = request_hash("acme", &charge(r#"{"id":"c","feature":"f","inputs":{"a":1,"b":"2"}}"#));
-        let b = request_hash("acme", &charge(r#"{ "inputs": {"b": "2", "a": 1}, "feature": "f", "id": "c" }"#));
-        let c = request_hash("acme", &charge(r#"{"id":"c","feature":"f","inputs":{"a":1,"b":2}}"#));
-        let d = request_hash("other", &charge(r#"{"id":"c","feature":"f","inputs":{"a":1,"b":"2"}}"#));
+        let a = request_hash(
+            "acme",
+            &charge(r#"{"id":"c","feature":"f","inputs":{"a":1,"b":"2"}}"#),
+        );
+        let b = request_hash(
+            "acme",
+            &charge(r#"{ "inputs": {"b": "2", "a": 1}, "feature": "f", "id": "c" }"#),
+        );
+        let c = request_hash(
+            "acme",
+            &charge(r#"{"id":"c","feature":"f","inputs":{"a":1,"b":2}}"#),
+        );
+        let d = request_hash(
+            "other",
+            &charge(r#"{"id":"c","feature":"f","inputs":{"a":1,"b":"2"}}"#),
+        );
         assert_eq!(a, b);
         assert_ne!(a, c);
         assert_ne!(a, d);

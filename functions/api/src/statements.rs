@@ -101,13 +101,21 @@ fn probe_instant<Z: TimeZone>(cycle: &str, zone: &Z) -> Result<DateTime<Utc>, Pr
     Ok(start_of_next - Duration::microseconds(1))
 }
 
-fn period_for(account: &Account, book: &RateBook, cycle: &str) -> Result<(CyclePeriod, String), Problem> {
+fn period_for(
+    account: &Account,
+    book: &RateBook,
+    cycle: &str,
+) -> Result<(CyclePeriod, String), Problem> {
     let zone_name = account.time_zone.as_deref().unwrap_or(&book.time_zone);
     let zone = parse_zone(zone_name).map_err(|error| service::ledger_problem(&error, book))?;
     let at = probe_instant(cycle, &zone)?;
     let period = credits_ledger::cycle_containing(account, book, at)
         .map_err(|error| service::ledger_problem(&error, book))?;
-    let label = period.start.with_timezone(&zone).format("%Y-%m").to_string();
+    let label = period
+        .start
+        .with_timezone(&zone)
+        .format("%Y-%m")
+        .to_string();
     Ok((period, label))
 }
 
@@ -115,7 +123,11 @@ fn period_for(account: &Account, book: &RateBook, cycle: &str) -> Result<(CycleP
 ///
 /// # Errors
 /// `invalid-input` for a malformed cycle, `not-found` for an unknown account.
-pub async fn statement(state: &AppState, account_id: &str, cycle: &str) -> Result<StatementResponse, Problem> {
+pub async fn statement(
+    state: &AppState,
+    account_id: &str,
+    cycle: &str,
+) -> Result<StatementResponse, Problem> {
     let cached = load_account(state, account_id).await?;
     let account = &cached.account;
     let now = state.clock.now().max(account.advanced_to);

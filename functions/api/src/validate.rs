@@ -152,7 +152,9 @@ pub fn positive_amount(field: &str, raw: &RawValue) -> Result<Decimal, Problem> 
         .with("field", field)
     })?;
     if amount.is_zero() {
-        return Err(Problem::invalid(format!("`{field}` must be greater than zero")).with("field", field));
+        return Err(
+            Problem::invalid(format!("`{field}` must be greater than zero")).with("field", field),
+        );
     }
     Ok(amount.normalize())
 }
@@ -161,7 +163,9 @@ pub fn positive_amount(field: &str, raw: &RawValue) -> Result<Decimal, Problem> 
 pub fn raw_text(raw: &RawValue) -> Option<String> {
     let text = raw.get().trim();
     if text.starts_with('"') {
-        serde_json::from_str::<String>(text).ok().map(|s| s.trim().to_owned())
+        serde_json::from_str::<String>(text)
+            .ok()
+            .map(|s| s.trim().to_owned())
     } else if text.starts_with(|c: char| c == '-' || c.is_ascii_digit()) {
         Some(text.to_owned())
     } else {
@@ -202,9 +206,19 @@ mod tests {
 
     #[test]
     fn amounts() {
-        assert_eq!(positive_amount("amount", &raw("\"12.50\"")).unwrap().to_string(), "12.5");
-        assert_eq!(positive_amount("amount", &raw("1000")).unwrap().to_string(), "1000");
-        for bad in ["\"-1\"", "-1", "1e400", "\"NaN\"", "\"1e3\"", "0", "\"\"", "true", "null", "\"1.\""] {
+        assert_eq!(
+            positive_amount("amount", &raw("\"12.50\""))
+                .unwrap()
+                .to_string(),
+            "12.5"
+        );
+        assert_eq!(
+            positive_amount("amount", &raw("1000")).unwrap().to_string(),
+            "1000"
+        );
+        for bad in [
+            "\"-1\"", "-1", "1e400", "\"NaN\"", "\"1e3\"", "0", "\"\"", "true", "null", "\"1.\"",
+        ] {
             assert!(positive_amount("amount", &raw(bad)).is_err(), "{bad}");
         }
         let forty = format!("\"{}\"", "9".repeat(40));
@@ -214,10 +228,18 @@ mod tests {
     #[test]
     fn zero_credit_lines() {
         for zero in ["\"0\"", "0", "\"0.00\""] {
-            assert!(non_negative_amount("credit_line", &raw(zero)).unwrap().is_zero(), "{zero}");
+            assert!(
+                non_negative_amount("credit_line", &raw(zero))
+                    .unwrap()
+                    .is_zero(),
+                "{zero}"
+            );
         }
         for bad in ["\"-0\"", "\"0.\"", "\".0\"", "\"\""] {
-            assert!(non_negative_amount("credit_line", &raw(bad)).is_err(), "{bad}");
+            assert!(
+                non_negative_amount("credit_line", &raw(bad)).is_err(),
+                "{bad}"
+            );
         }
     }
 

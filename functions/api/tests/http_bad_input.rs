@@ -1,5 +1,10 @@
 //! Bad input on every mutating route answers a 4xx problem and writes nothing.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 mod common;
 
@@ -10,7 +15,9 @@ use common::{ADMIN_KEY, Harness};
 
 async fn setup() -> Harness {
     let harness = Harness::new();
-    harness.account("acme", "imentiv/professional", Some("1000")).await;
+    harness
+        .account("acme", "imentiv/professional", Some("1000"))
+        .await;
     // A hold to capture and release, and a charge to refund.
     let reply = harness
         .admin(
@@ -32,19 +39,47 @@ async fn setup() -> Harness {
 }
 
 /// Send raw bytes as JSON; assert a 4xx problem of `problem_type` and no new entry.
-async fn refused(harness: &Harness, path: &str, body: &[u8], status: StatusCode, problem_type: &str) -> Value {
+async fn refused(
+    harness: &Harness,
+    path: &str,
+    body: &[u8],
+    status: StatusCode,
+    problem_type: &str,
+) -> Value {
     let before = harness.entry_count("acme").await;
-    let method = if path == "/v1/accounts/acme" { Method::PUT } else { Method::POST };
+    let method = if path == "/v1/accounts/acme" {
+        Method::PUT
+    } else {
+        Method::POST
+    };
     let reply = harness
-        .send_raw(method, path, Some(ADMIN_KEY), Some(body.to_vec()), Some("application/json"))
+        .send_raw(
+            method,
+            path,
+            Some(ADMIN_KEY),
+            Some(body.to_vec()),
+            Some("application/json"),
+        )
         .await;
     let problem = reply.problem(status, problem_type).clone();
-    assert_eq!(harness.entry_count("acme").await, before, "{path} wrote entries for {}", String::from_utf8_lossy(body));
+    assert_eq!(
+        harness.entry_count("acme").await,
+        before,
+        "{path} wrote entries for {}",
+        String::from_utf8_lossy(body)
+    );
     problem
 }
 
 async fn invalid(harness: &Harness, path: &str, body: Value) -> Value {
-    refused(harness, path, body.to_string().as_bytes(), StatusCode::BAD_REQUEST, "invalid-input").await
+    refused(
+        harness,
+        path,
+        body.to_string().as_bytes(),
+        StatusCode::BAD_REQUEST,
+        "invalid-input",
+    )
+    .await
 }
 
 const MUTATING: [&str; 9] = [
@@ -64,19 +99,56 @@ async fn malformed_bodies_on_every_mutating_route() {
     let harness = setup().await;
     let huge = format!("{{\"id\": \"{}\"}}", "x".repeat(100 * 1024));
     for path in MUTATING {
-        for body in [&b"{not json"[..], b"[1, 2]", b"\"text\"", b"{\"id\": 1", b"null"] {
-            let problem = refused(&harness, path, body, StatusCode::BAD_REQUEST, "invalid-input").await;
+        for body in [
+            &b"{not json"[..],
+            b"[1, 2]",
+            b"\"text\"",
+            b"{\"id\": 1",
+            b"null",
+        ] {
+            let problem = refused(
+                &harness,
+                path,
+                body,
+                StatusCode::BAD_REQUEST,
+                "invalid-input",
+            )
+            .await;
             let detail = problem["detail"].as_str().unwrap();
             assert!(!detail.contains("Request"), "{detail}");
         }
-        refused(&harness, path, b"{\"unexpected\": 1}", StatusCode::BAD_REQUEST, "invalid-input").await;
-        refused(&harness, path, huge.as_bytes(), StatusCode::PAYLOAD_TOO_LARGE, "payload-too-large").await;
+        refused(
+            &harness,
+            path,
+            b"{\"unexpected\": 1}",
+            StatusCode::BAD_REQUEST,
+            "invalid-input",
+        )
+        .await;
+        refused(
+            &harness,
+            path,
+            huge.as_bytes(),
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload-too-large",
+        )
+        .await;
 
         // Not JSON at all.
         let before = harness.entry_count("acme").await;
-        let method = if path == "/v1/accounts/acme" { Method::PUT } else { Method::POST };
+        let method = if path == "/v1/accounts/acme" {
+            Method::PUT
+        } else {
+            Method::POST
+        };
         let reply = harness
-            .send_raw(method, path, Some(ADMIN_KEY), Some(b"id=1".to_vec()), Some("application/x-www-form-urlencoded"))
+            .send_raw(
+                method,
+                path,
+                Some(ADMIN_KEY),
+                Some(b"id=1".to_vec()),
+                Some("application/x-www-form-urlencoded"),
+            )
             .await;
         reply.problem(StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported-media-type");
         assert_eq!(harness.entry_count("acme").await, before);
@@ -92,28 +164,84 @@ async fn unknown_fields_are_named() {
         json!({"id": "c-9", "feature": "video_emotion", "inputs": {"duration": 1}, "amount": 5}),
     )
     .await;
-    assert!(problem["detail"].as_str().unwrap().contains("unknown field `amount`"), "{problem}");
-    let problem = invalid(&harness, "/v1/accounts/acme/charges", json!({"id": "c-9", "inputs": {}})).await;
-    assert!(problem["detail"].as_str().unwrap().contains("missing field `feature`"), "{problem}");
+    assert!(
+        problem["detail"]
+            .as_str()
+            .unwrap()
+            .contains("unknown field `amount`"),
+        "{problem}"
+    );
+    let problem = invalid(
+        &harness,
+        "/v1/accounts/acme/charges",
+        json!({"id": "c-9", "inputs": {}}),
+    )
+    .await;
+    assert!(
+        problem["detail"]
+            .as_str()
+            .unwrap()
+            .contains("missing field `feature`"),
+        "{problem}"
+    );
 }
 
 #[tokio::test]
 async fn bad_usages_on_charges_holds_quotes_and_captures() {
     let harness = setup().await;
     let cases: Vec<(Value, &str)> = vec![
-        (json!({"feature": "nope", "inputs": {"duration": 1}}), "unknown-feature"),
-        (json!({"feature": "video_emotion", "inputs": {"duration": 1, "colour": "red"}}), "unknown-input"),
-        (json!({"feature": "video_emotion", "inputs": {}}), "missing-input"),
-        (json!({"feature": "video_emotion", "inputs": {"duration": -1}}), ""),
-        (json!({"feature": "video_emotion", "inputs": {"duration": "-1"}}), ""),
-        (json!({"feature": "video_emotion", "inputs": {"duration": "NaN"}}), ""),
-        (json!({"feature": "video_emotion", "inputs": {"duration": "inf"}}), ""),
-        (json!({"feature": "video_emotion", "inputs": {"duration": "250 words"}}), "wrong-unit"),
-        (json!({"feature": "video_emotion", "inputs": {"duration": "5h"}}), "above-maximum"),
-        (json!({"feature": "video_emotion", "inputs": {"duration": true}}), "wrong-type"),
-        (json!({"feature": "video_emotion", "inputs": {"duration": [1]}}), ""),
-        (json!({"feature": "video_emotion", "inputs": {"duration": "10s"}, "channel": "fax"}), "unknown-channel"),
-        (json!({"feature": "image_emotion", "inputs": {"images": 1.5}}), ""),
+        (
+            json!({"feature": "nope", "inputs": {"duration": 1}}),
+            "unknown-feature",
+        ),
+        (
+            json!({"feature": "video_emotion", "inputs": {"duration": 1, "colour": "red"}}),
+            "unknown-input",
+        ),
+        (
+            json!({"feature": "video_emotion", "inputs": {}}),
+            "missing-input",
+        ),
+        (
+            json!({"feature": "video_emotion", "inputs": {"duration": -1}}),
+            "",
+        ),
+        (
+            json!({"feature": "video_emotion", "inputs": {"duration": "-1"}}),
+            "",
+        ),
+        (
+            json!({"feature": "video_emotion", "inputs": {"duration": "NaN"}}),
+            "",
+        ),
+        (
+            json!({"feature": "video_emotion", "inputs": {"duration": "inf"}}),
+            "",
+        ),
+        (
+            json!({"feature": "video_emotion", "inputs": {"duration": "250 words"}}),
+            "wrong-unit",
+        ),
+        (
+            json!({"feature": "video_emotion", "inputs": {"duration": "5h"}}),
+            "above-maximum",
+        ),
+        (
+            json!({"feature": "video_emotion", "inputs": {"duration": true}}),
+            "wrong-type",
+        ),
+        (
+            json!({"feature": "video_emotion", "inputs": {"duration": [1]}}),
+            "",
+        ),
+        (
+            json!({"feature": "video_emotion", "inputs": {"duration": "10s"}, "channel": "fax"}),
+            "unknown-channel",
+        ),
+        (
+            json!({"feature": "image_emotion", "inputs": {"images": 1.5}}),
+            "",
+        ),
     ];
     for (usage, code) in &cases {
         for (path, extra) in [
@@ -122,7 +250,9 @@ async fn bad_usages_on_charges_holds_quotes_and_captures() {
             ("/v1/accounts/acme/holds", json!({"id": "bad-2"})),
         ] {
             let mut body = usage.clone();
-            body.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+            body.as_object_mut()
+                .unwrap()
+                .extend(extra.as_object().unwrap().clone());
             let problem = invalid(&harness, path, body).await;
             if !code.is_empty() {
                 assert_eq!(problem["code"], *code, "{path} {usage}: {problem}");
@@ -138,17 +268,37 @@ async fn bad_usages_on_charges_holds_quotes_and_captures() {
         "-0",
         "1.5e-3",
     ] {
-        for path in ["/v1/accounts/acme/charges", "/v1/accounts/acme/holds", "/v1/accounts/acme/quotes"] {
-            let body = format!(r#"{{"id": "raw-1", "feature": "video_emotion", "inputs": {{"duration": {raw}}}}}"#);
+        for path in [
+            "/v1/accounts/acme/charges",
+            "/v1/accounts/acme/holds",
+            "/v1/accounts/acme/quotes",
+        ] {
+            let body = format!(
+                r#"{{"id": "raw-1", "feature": "video_emotion", "inputs": {{"duration": {raw}}}}}"#
+            );
             let body = if path.ends_with("quotes") {
                 format!(r#"{{"feature": "video_emotion", "inputs": {{"duration": {raw}}}}}"#)
             } else {
                 body
             };
-            refused(&harness, path, body.as_bytes(), StatusCode::BAD_REQUEST, "invalid-input").await;
+            refused(
+                &harness,
+                path,
+                body.as_bytes(),
+                StatusCode::BAD_REQUEST,
+                "invalid-input",
+            )
+            .await;
         }
         let body = format!(r#"{{"inputs": {{"duration": {raw}}}}}"#);
-        refused(&harness, "/v1/accounts/acme/holds/h-0/capture", body.as_bytes(), StatusCode::BAD_REQUEST, "invalid-input").await;
+        refused(
+            &harness,
+            "/v1/accounts/acme/holds/h-0/capture",
+            body.as_bytes(),
+            StatusCode::BAD_REQUEST,
+            "invalid-input",
+        )
+        .await;
     }
     // The same input twice.
     refused(
@@ -166,25 +316,72 @@ async fn bad_ids_on_every_route_that_takes_one() {
     let harness = setup().await;
     let long = "x".repeat(10 * 1024);
     for id in [long.as_str(), "", "has space", "tab\there", "é"] {
-        invalid(&harness, "/v1/accounts/acme/charges", json!({"id": id, "feature": "video_emotion", "inputs": {"duration": 1}})).await;
-        invalid(&harness, "/v1/accounts/acme/holds", json!({"id": id, "feature": "video_emotion", "inputs": {"duration": 1}})).await;
-        invalid(&harness, "/v1/accounts/acme/holds/h-0/capture", json!({"id": id})).await;
-        invalid(&harness, "/v1/accounts/acme/holds/h-0/release", json!({"id": id})).await;
-        invalid(&harness, "/v1/accounts/acme/topups", json!({"id": id, "amount": "1"})).await;
-        invalid(&harness, "/v1/accounts/acme/refunds", json!({"id": id, "charge": "c-0", "reason": "duplicate"})).await;
-        invalid(&harness, "/v1/accounts/acme/refunds", json!({"id": "r-1", "charge": id, "reason": "duplicate"})).await;
+        invalid(
+            &harness,
+            "/v1/accounts/acme/charges",
+            json!({"id": id, "feature": "video_emotion", "inputs": {"duration": 1}}),
+        )
+        .await;
+        invalid(
+            &harness,
+            "/v1/accounts/acme/holds",
+            json!({"id": id, "feature": "video_emotion", "inputs": {"duration": 1}}),
+        )
+        .await;
+        invalid(
+            &harness,
+            "/v1/accounts/acme/holds/h-0/capture",
+            json!({"id": id}),
+        )
+        .await;
+        invalid(
+            &harness,
+            "/v1/accounts/acme/holds/h-0/release",
+            json!({"id": id}),
+        )
+        .await;
+        invalid(
+            &harness,
+            "/v1/accounts/acme/topups",
+            json!({"id": id, "amount": "1"}),
+        )
+        .await;
+        invalid(
+            &harness,
+            "/v1/accounts/acme/refunds",
+            json!({"id": id, "charge": "c-0", "reason": "duplicate"}),
+        )
+        .await;
+        invalid(
+            &harness,
+            "/v1/accounts/acme/refunds",
+            json!({"id": "r-1", "charge": id, "reason": "duplicate"}),
+        )
+        .await;
         invalid(&harness, "/v1/accounts/acme/close", json!({"id": id})).await;
         invalid(&harness, "/v1/accounts/acme/charges", json!({"id": "c-7", "feature": "video_emotion", "inputs": {"duration": 1}, "project": id})).await;
     }
-    let problem = invalid(&harness, "/v1/accounts/acme/charges", json!({"id": long, "feature": "video_emotion", "inputs": {"duration": 1}})).await;
-    assert!(problem["detail"].as_str().unwrap().len() < 200, "a long id is not echoed: {problem}");
+    let problem = invalid(
+        &harness,
+        "/v1/accounts/acme/charges",
+        json!({"id": long, "feature": "video_emotion", "inputs": {"duration": 1}}),
+    )
+    .await;
+    assert!(
+        problem["detail"].as_str().unwrap().len() < 200,
+        "a long id is not echoed: {problem}"
+    );
     // A 10 KB account id in the path.
     let reply = harness
         .admin(Method::GET, &format!("/v1/accounts/{long}/balance"), None)
         .await;
     reply.problem(StatusCode::BAD_REQUEST, "invalid-input");
     let reply = harness
-        .admin(Method::PUT, &format!("/v1/accounts/{long}"), Some(json!({"plan": "imentiv/professional"})))
+        .admin(
+            Method::PUT,
+            &format!("/v1/accounts/{long}"),
+            Some(json!({"plan": "imentiv/professional"})),
+        )
         .await;
     reply.problem(StatusCode::BAD_REQUEST, "invalid-input");
 }
@@ -205,26 +402,93 @@ async fn bad_amounts_on_top_ups_refunds_and_accounts() {
         json!(true),
         json!({"credit": "1"}),
     ] {
-        invalid(&harness, "/v1/accounts/acme/topups", json!({"id": "t-9", "amount": amount})).await;
-        invalid(&harness, "/v1/accounts/acme/refunds", json!({"id": "r-9", "charge": "c-0", "reason": "duplicate", "amount": amount})).await;
+        invalid(
+            &harness,
+            "/v1/accounts/acme/topups",
+            json!({"id": "t-9", "amount": amount}),
+        )
+        .await;
+        invalid(
+            &harness,
+            "/v1/accounts/acme/refunds",
+            json!({"id": "r-9", "charge": "c-0", "reason": "duplicate", "amount": amount}),
+        )
+        .await;
     }
     for raw in ["1e400", "12345678901234567890123456789012345678901"] {
         let body = format!(r#"{{"id": "t-9", "amount": {raw}}}"#);
-        refused(&harness, "/v1/accounts/acme/topups", body.as_bytes(), StatusCode::BAD_REQUEST, "invalid-input").await;
+        refused(
+            &harness,
+            "/v1/accounts/acme/topups",
+            body.as_bytes(),
+            StatusCode::BAD_REQUEST,
+            "invalid-input",
+        )
+        .await;
     }
     invalid(&harness, "/v1/accounts/acme/topups", json!({"id": "t-9"})).await;
-    invalid(&harness, "/v1/accounts/acme/topups", json!({"id": "t-9", "amount": null})).await;
-    invalid(&harness, "/v1/accounts/acme/topups", json!({"id": "t-9", "amount": "1", "package": "starter"})).await;
-    invalid(&harness, "/v1/accounts/acme/topups", json!({"id": "t-9", "amount": "1", "unit": "dollar"})).await;
-    invalid(&harness, "/v1/accounts/acme/topups", json!({"id": "t-9", "package": "nope"})).await;
-    invalid(&harness, "/v1/accounts/acme/topups", json!({"id": "t-9", "amount": "1", "expires_at": "tomorrow"})).await;
+    invalid(
+        &harness,
+        "/v1/accounts/acme/topups",
+        json!({"id": "t-9", "amount": null}),
+    )
+    .await;
+    invalid(
+        &harness,
+        "/v1/accounts/acme/topups",
+        json!({"id": "t-9", "amount": "1", "package": "starter"}),
+    )
+    .await;
+    invalid(
+        &harness,
+        "/v1/accounts/acme/topups",
+        json!({"id": "t-9", "amount": "1", "unit": "dollar"}),
+    )
+    .await;
+    invalid(
+        &harness,
+        "/v1/accounts/acme/topups",
+        json!({"id": "t-9", "package": "nope"}),
+    )
+    .await;
+    invalid(
+        &harness,
+        "/v1/accounts/acme/topups",
+        json!({"id": "t-9", "amount": "1", "expires_at": "tomorrow"}),
+    )
+    .await;
     invalid(&harness, "/v1/accounts/acme", json!({"plan": "imentiv"})).await;
-    invalid(&harness, "/v1/accounts/acme", json!({"plan": "nobook/plan"})).await;
-    invalid(&harness, "/v1/accounts/acme", json!({"plan": "imentiv/noplan"})).await;
-    invalid(&harness, "/v1/accounts/acme", json!({"plan": "imentiv/professional", "credit_line": "-5"})).await;
-    invalid(&harness, "/v1/accounts/acme", json!({"plan": "imentiv/professional", "status": "closed"})).await;
+    invalid(
+        &harness,
+        "/v1/accounts/acme",
+        json!({"plan": "nobook/plan"}),
+    )
+    .await;
+    invalid(
+        &harness,
+        "/v1/accounts/acme",
+        json!({"plan": "imentiv/noplan"}),
+    )
+    .await;
+    invalid(
+        &harness,
+        "/v1/accounts/acme",
+        json!({"plan": "imentiv/professional", "credit_line": "-5"}),
+    )
+    .await;
+    invalid(
+        &harness,
+        "/v1/accounts/acme",
+        json!({"plan": "imentiv/professional", "status": "closed"}),
+    )
+    .await;
     invalid(&harness, "/v1/accounts/acme", json!({"plan": "imentiv/professional", "subscription": {"status": "paused", "period": "monthly", "anchor": "2026-01-01T00:00:00Z"}})).await;
-    invalid(&harness, "/v1/accounts/acme", json!({"plan": "imentiv/professional", "time_zone": "Mars/Olympus"})).await;
+    invalid(
+        &harness,
+        "/v1/accounts/acme",
+        json!({"plan": "imentiv/professional", "time_zone": "Mars/Olympus"}),
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -241,7 +505,11 @@ async fn bad_queries() {
         "colour=red",
     ] {
         let reply = harness
-            .admin(Method::GET, &format!("/v1/accounts/acme/entries?{query}"), None)
+            .admin(
+                Method::GET,
+                &format!("/v1/accounts/acme/entries?{query}"),
+                None,
+            )
             .await;
         reply.problem(StatusCode::BAD_REQUEST, "invalid-input");
     }

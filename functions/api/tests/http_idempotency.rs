@@ -1,7 +1,12 @@
 //! Idempotency: the same id with the same body answers the original response (status and
 //! body), with another body 409; refusals write and record nothing; concurrent requests on
 //! one account neither lose nor double a charge.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 mod common;
 
@@ -20,10 +25,18 @@ fn dec(text: &str) -> Decimal {
 #[tokio::test]
 async fn a_replayed_charge_answers_the_original_response_and_charges_once() {
     let harness = Harness::new();
-    harness.account("acme", "imentiv/professional", Some("1000")).await;
+    harness
+        .account("acme", "imentiv/professional", Some("1000"))
+        .await;
     let before = dec(&harness.available("acme", "credit").await);
     let body = json!({"id": "c-1", "feature": "video_emotion", "inputs": {"duration": "90s"}});
-    let first = harness.admin(Method::POST, "/v1/accounts/acme/charges", Some(body.clone())).await;
+    let first = harness
+        .admin(
+            Method::POST,
+            "/v1/accounts/acme/charges",
+            Some(body.clone()),
+        )
+        .await;
     assert_eq!(first.status, StatusCode::CREATED, "{first:#?}");
     let entries = harness.entry_count("acme").await;
 
@@ -40,22 +53,35 @@ async fn a_replayed_charge_answers_the_original_response_and_charges_once() {
     let entries = entries + (harness.entry_count("acme").await - entries);
 
     for _ in 0..3 {
-        let again = harness.admin(Method::POST, "/v1/accounts/acme/charges", Some(body.clone())).await;
+        let again = harness
+            .admin(
+                Method::POST,
+                "/v1/accounts/acme/charges",
+                Some(body.clone()),
+            )
+            .await;
         assert_eq!(again.status, StatusCode::CREATED);
         assert_eq!(again.json, first.json);
     }
     // Same body, keys in another order and the number written another way.
     let reordered = json!({"inputs": {"duration": "90s"}, "feature": "video_emotion", "id": "c-1"});
-    let again = harness.admin(Method::POST, "/v1/accounts/acme/charges", Some(reordered)).await;
+    let again = harness
+        .admin(Method::POST, "/v1/accounts/acme/charges", Some(reordered))
+        .await;
     assert_eq!(again.json, first.json);
     assert_eq!(harness.entry_count("acme").await, entries);
-    assert_eq!(dec(&harness.available("acme", "credit").await), before - dec("100"));
+    assert_eq!(
+        dec(&harness.available("acme", "credit").await),
+        before - dec("100")
+    );
 }
 
 #[tokio::test]
 async fn the_same_id_with_another_body_is_a_conflict() {
     let harness = Harness::new();
-    harness.account("acme", "imentiv/professional", Some("1000")).await;
+    harness
+        .account("acme", "imentiv/professional", Some("1000"))
+        .await;
     let first = harness
         .admin(
             Method::POST,
@@ -67,10 +93,22 @@ async fn the_same_id_with_another_body_is_a_conflict() {
     let entries = harness.entry_count("acme").await;
     let balance = harness.available("acme", "credit").await;
     for (path, body) in [
-        ("/v1/accounts/acme/charges", json!({"id": "c-1", "feature": "video_emotion", "inputs": {"duration": "91s"}})),
-        ("/v1/accounts/acme/charges", json!({"id": "c-1", "feature": "video_emotion", "inputs": {"duration": "90s"}, "project": "p"})),
-        ("/v1/accounts/acme/holds", json!({"id": "c-1", "feature": "video_emotion", "inputs": {"duration": "90s"}})),
-        ("/v1/accounts/acme/topups", json!({"id": "c-1", "amount": "5"})),
+        (
+            "/v1/accounts/acme/charges",
+            json!({"id": "c-1", "feature": "video_emotion", "inputs": {"duration": "91s"}}),
+        ),
+        (
+            "/v1/accounts/acme/charges",
+            json!({"id": "c-1", "feature": "video_emotion", "inputs": {"duration": "90s"}, "project": "p"}),
+        ),
+        (
+            "/v1/accounts/acme/holds",
+            json!({"id": "c-1", "feature": "video_emotion", "inputs": {"duration": "90s"}}),
+        ),
+        (
+            "/v1/accounts/acme/topups",
+            json!({"id": "c-1", "amount": "5"}),
+        ),
     ] {
         let reply = harness.admin(Method::POST, path, Some(body)).await;
         let problem = reply.problem(StatusCode::CONFLICT, "idempotency-conflict");
@@ -85,13 +123,31 @@ async fn replays_of_every_mutation() {
     let harness = Harness::new();
     harness.account("acme", "imentiv/professional", None).await;
     let steps = [
-        ("/v1/accounts/acme/topups", json!({"id": "t-1", "amount": "500"})),
-        ("/v1/accounts/acme/charges", json!({"id": "c-1", "feature": "image_emotion", "inputs": {"images": 2}})),
-        ("/v1/accounts/acme/holds", json!({"id": "h-1", "feature": "image_emotion", "inputs": {"images": 2}})),
-        ("/v1/accounts/acme/holds/h-1/capture", json!({"inputs": {"images": 1}})),
-        ("/v1/accounts/acme/holds", json!({"id": "h-2", "feature": "image_emotion", "inputs": {"images": 1}})),
+        (
+            "/v1/accounts/acme/topups",
+            json!({"id": "t-1", "amount": "500"}),
+        ),
+        (
+            "/v1/accounts/acme/charges",
+            json!({"id": "c-1", "feature": "image_emotion", "inputs": {"images": 2}}),
+        ),
+        (
+            "/v1/accounts/acme/holds",
+            json!({"id": "h-1", "feature": "image_emotion", "inputs": {"images": 2}}),
+        ),
+        (
+            "/v1/accounts/acme/holds/h-1/capture",
+            json!({"inputs": {"images": 1}}),
+        ),
+        (
+            "/v1/accounts/acme/holds",
+            json!({"id": "h-2", "feature": "image_emotion", "inputs": {"images": 1}}),
+        ),
         ("/v1/accounts/acme/holds/h-2/release", json!({})),
-        ("/v1/accounts/acme/refunds", json!({"id": "r-1", "charge": "c-1", "reason": "duplicate"})),
+        (
+            "/v1/accounts/acme/refunds",
+            json!({"id": "r-1", "charge": "c-1", "reason": "duplicate"}),
+        ),
     ];
     let mut firsts = Vec::new();
     for (path, body) in &steps {
@@ -119,25 +175,42 @@ async fn insufficient_credits_is_402_and_writes_nothing() {
     let balance = harness.available("poor", "credit").await;
     let entries = harness.entry_count("poor").await;
     let body = json!({"id": "c-1", "feature": "chat_completion", "inputs": {"model": "large", "tokens": 2000000}});
-    let reply = harness.admin(Method::POST, "/v1/accounts/poor/charges", Some(body.clone())).await;
+    let reply = harness
+        .admin(
+            Method::POST,
+            "/v1/accounts/poor/charges",
+            Some(body.clone()),
+        )
+        .await;
     let problem = reply.problem(StatusCode::PAYMENT_REQUIRED, "insufficient-credits");
     assert_eq!(problem["unit"], "credit");
-    assert!(problem["needed"].is_string() && problem["available"].is_string(), "{problem}");
+    assert!(
+        problem["needed"].is_string() && problem["available"].is_string(),
+        "{problem}"
+    );
     assert_eq!(harness.available("poor", "credit").await, balance);
     assert_eq!(harness.entry_count("poor").await, entries);
     // Nothing was recorded: after a top-up the same id succeeds.
     let reply = harness
-        .admin(Method::POST, "/v1/accounts/poor/topups", Some(json!({"id": "t-2", "amount": "100000"})))
+        .admin(
+            Method::POST,
+            "/v1/accounts/poor/topups",
+            Some(json!({"id": "t-2", "amount": "100000"})),
+        )
         .await;
     assert_eq!(reply.status, StatusCode::CREATED);
-    let reply = harness.admin(Method::POST, "/v1/accounts/poor/charges", Some(body)).await;
+    let reply = harness
+        .admin(Method::POST, "/v1/accounts/poor/charges", Some(body))
+        .await;
     assert_eq!(reply.status, StatusCode::CREATED, "{reply:#?}");
 }
 
 #[tokio::test]
 async fn concurrent_charges_on_one_account_are_exact() {
     let harness = Arc::new(Harness::new());
-    harness.account("busy", "imentiv/enterprise", Some("100000")).await;
+    harness
+        .account("busy", "imentiv/enterprise", Some("100000"))
+        .await;
     let before = dec(&harness.available("busy", "credit").await);
     let clients = 8;
     let charges = 25;
@@ -171,7 +244,13 @@ async fn concurrent_charges_never_overdraw() {
     // charges' worth, then send 56 charges from 8 clients at once: exactly 40 succeed.
     harness.account("tight", "imini/prepaid", None).await;
     let usage = json!({"feature": "image_generation", "inputs": {"model": "flux_schnell"}});
-    let reply = harness.admin(Method::POST, "/v1/accounts/tight/quotes", Some(usage.clone())).await;
+    let reply = harness
+        .admin(
+            Method::POST,
+            "/v1/accounts/tight/quotes",
+            Some(usage.clone()),
+        )
+        .await;
     assert_eq!(reply.status, StatusCode::OK, "{reply:#?}");
     let price = dec(reply.json["amounts"]["credit"].as_str().unwrap());
     let top_up = price * Decimal::from(40);
@@ -195,7 +274,9 @@ async fn concurrent_charges_never_overdraw() {
             for charge in 0..7 {
                 let mut body = usage.clone();
                 body["id"] = json!(format!("t-{client}-{charge}"));
-                let reply = harness.admin(Method::POST, "/v1/accounts/tight/charges", Some(body)).await;
+                let reply = harness
+                    .admin(Method::POST, "/v1/accounts/tight/charges", Some(body))
+                    .await;
                 match reply.status {
                     StatusCode::CREATED => ok += 1,
                     StatusCode::PAYMENT_REQUIRED => {}
@@ -210,5 +291,8 @@ async fn concurrent_charges_never_overdraw() {
         succeeded += task.await.unwrap();
     }
     assert_eq!(succeeded, 40);
-    assert_eq!(dec(&harness.available("tight", "credit").await), Decimal::ZERO);
+    assert_eq!(
+        dec(&harness.available("tight", "credit").await),
+        Decimal::ZERO
+    );
 }

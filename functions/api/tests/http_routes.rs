@@ -1,5 +1,10 @@
 //! Every route's happy path through the real router.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 mod common;
 
@@ -17,7 +22,11 @@ fn dec(text: &str) -> Decimal {
 async fn account_create_then_update() {
     let harness = Harness::new();
     let reply = harness
-        .admin(Method::PUT, "/v1/accounts/acme", Some(json!({"plan": "imentiv/professional"})))
+        .admin(
+            Method::PUT,
+            "/v1/accounts/acme",
+            Some(json!({"plan": "imentiv/professional"})),
+        )
         .await;
     assert_eq!(reply.status, StatusCode::CREATED, "{reply:#?}");
     assert_eq!(reply.json["account"], "acme");
@@ -48,7 +57,11 @@ async fn top_up_quote_charge_balance() {
     let before = dec(&harness.available("acme", "credit").await);
 
     let reply = harness
-        .admin(Method::POST, "/v1/accounts/acme/topups", Some(json!({"id": "t-1", "amount": "1000"})))
+        .admin(
+            Method::POST,
+            "/v1/accounts/acme/topups",
+            Some(json!({"id": "t-1", "amount": "1000"})),
+        )
         .await;
     assert_eq!(reply.status, StatusCode::CREATED, "{reply:#?}");
     assert_eq!(reply.json["credited"]["credit"], "1000.00");
@@ -65,9 +78,17 @@ async fn top_up_quote_charge_balance() {
     assert_eq!(reply.status, StatusCode::OK, "{reply:#?}");
     assert_eq!(reply.json["amounts"]["credit"], "90.00");
     assert_eq!(reply.json["sufficient"], true);
-    assert!(reply.json["rates_version"].as_str().unwrap().starts_with("imentiv@"));
+    assert!(
+        reply.json["rates_version"]
+            .as_str()
+            .unwrap()
+            .starts_with("imentiv@")
+    );
     // A quote writes nothing.
-    assert_eq!(dec(&harness.available("acme", "credit").await), after_top_up);
+    assert_eq!(
+        dec(&harness.available("acme", "credit").await),
+        after_top_up
+    );
 
     let (_, key) = harness.key(Some("acme")).await;
     let reply = harness
@@ -81,24 +102,39 @@ async fn top_up_quote_charge_balance() {
     assert_eq!(reply.status, StatusCode::CREATED, "{reply:#?}");
     assert_eq!(reply.json["id"], "c-1");
     assert_eq!(reply.json["charged"]["credit"], "90.00");
-    assert!(reply.json["rates_version"].as_str().unwrap().starts_with("imentiv@2025-01-01#"));
+    assert!(
+        reply.json["rates_version"]
+            .as_str()
+            .unwrap()
+            .starts_with("imentiv@2025-01-01#")
+    );
     assert!(!reply.json["paid_from"].as_array().unwrap().is_empty());
     let balance_in_reply = dec(reply.json["balance"]["credit"].as_str().unwrap());
     assert_eq!(balance_in_reply, after_top_up - dec("90"));
-    assert_eq!(dec(&harness.available("acme", "credit").await), balance_in_reply);
+    assert_eq!(
+        dec(&harness.available("acme", "credit").await),
+        balance_in_reply
+    );
 
-    let reply = harness.send(Method::GET, "/v1/accounts/acme/balance", Some(&key), None).await;
+    let reply = harness
+        .send(Method::GET, "/v1/accounts/acme/balance", Some(&key), None)
+        .await;
     assert_eq!(reply.status, StatusCode::OK);
     assert_eq!(reply.json["account"], "acme");
     let credit = &reply.json["units"]["credit"];
     assert!(credit["held"].is_string());
-    assert!(credit["buckets"].as_array().is_some_and(|b| !b.is_empty()), "{reply:#?}");
+    assert!(
+        credit["buckets"].as_array().is_some_and(|b| !b.is_empty()),
+        "{reply:#?}"
+    );
 }
 
 #[tokio::test]
 async fn hold_capture_and_release() {
     let harness = Harness::new();
-    harness.account("acme", "imentiv/professional", Some("5000")).await;
+    harness
+        .account("acme", "imentiv/professional", Some("5000"))
+        .await;
     let before = dec(&harness.available("acme", "credit").await);
 
     let reply = harness
@@ -122,7 +158,10 @@ async fn hold_capture_and_release() {
     assert_eq!(reply.status, StatusCode::OK, "{reply:#?}");
     assert_eq!(reply.json["id"], "capture:h-1");
     assert_eq!(reply.json["charged"]["credit"], "300.00");
-    assert_eq!(dec(&harness.available("acme", "credit").await), before - dec("300"));
+    assert_eq!(
+        dec(&harness.available("acme", "credit").await),
+        before - dec("300")
+    );
 
     let reply = harness
         .admin(
@@ -134,17 +173,28 @@ async fn hold_capture_and_release() {
     assert_eq!(reply.status, StatusCode::CREATED, "{reply:#?}");
     // Release with no body at all.
     let reply = harness
-        .send_raw(Method::POST, "/v1/accounts/acme/holds/h-2/release", Some(common::ADMIN_KEY), None, None)
+        .send_raw(
+            Method::POST,
+            "/v1/accounts/acme/holds/h-2/release",
+            Some(common::ADMIN_KEY),
+            None,
+            None,
+        )
         .await;
     assert_eq!(reply.status, StatusCode::OK, "{reply:#?}");
     assert_eq!(reply.json["hold"], "h-2");
-    assert_eq!(dec(&harness.available("acme", "credit").await), before - dec("300"));
+    assert_eq!(
+        dec(&harness.available("acme", "credit").await),
+        before - dec("300")
+    );
 }
 
 #[tokio::test]
 async fn refund_a_charge() {
     let harness = Harness::new();
-    harness.account("acme", "imentiv/professional", Some("1000")).await;
+    harness
+        .account("acme", "imentiv/professional", Some("1000"))
+        .await;
     let before = dec(&harness.available("acme", "credit").await);
     let reply = harness
         .admin(
@@ -199,8 +249,13 @@ async fn refund_a_charge() {
 #[tokio::test]
 async fn entries_filter_page_and_export() {
     let harness = Harness::new();
-    harness.account("acme", "imentiv/professional", Some("1000")).await;
-    for (index, feature) in ["video_emotion", "audio_emotion", "video_emotion"].iter().enumerate() {
+    harness
+        .account("acme", "imentiv/professional", Some("1000"))
+        .await;
+    for (index, feature) in ["video_emotion", "audio_emotion", "video_emotion"]
+        .iter()
+        .enumerate()
+    {
         let reply = harness
             .admin(
                 Method::POST,
@@ -210,7 +265,9 @@ async fn entries_filter_page_and_export() {
             .await;
         assert_eq!(reply.status, StatusCode::CREATED, "{reply:#?}");
     }
-    let reply = harness.admin(Method::GET, "/v1/accounts/acme/entries", None).await;
+    let reply = harness
+        .admin(Method::GET, "/v1/accounts/acme/entries", None)
+        .await;
     assert_eq!(reply.status, StatusCode::OK, "{reply:#?}");
     let all = reply.json["entries"].as_array().unwrap().len();
     assert!(all >= 4, "{reply:#?}");
@@ -224,13 +281,25 @@ async fn entries_filter_page_and_export() {
     assert_eq!(charges[0]["amount"], "-10.00");
 
     let reply = harness
-        .admin(Method::GET, "/v1/accounts/acme/entries?type=charge&feature=video_emotion", None)
+        .admin(
+            Method::GET,
+            "/v1/accounts/acme/entries?type=charge&feature=video_emotion",
+            None,
+        )
         .await;
-    assert_eq!(reply.json["entries"].as_array().unwrap().len(), 2, "{reply:#?}");
+    assert_eq!(
+        reply.json["entries"].as_array().unwrap().len(),
+        2,
+        "{reply:#?}"
+    );
     let reply = harness
         .admin(Method::GET, "/v1/accounts/acme/entries?project=p1", None)
         .await;
-    assert_eq!(reply.json["entries"].as_array().unwrap().len(), 1, "{reply:#?}");
+    assert_eq!(
+        reply.json["entries"].as_array().unwrap().len(),
+        1,
+        "{reply:#?}"
+    );
 
     // Paging: one entry at a time visits them all, in order.
     let mut seen = Vec::new();
@@ -255,32 +324,64 @@ async fn entries_filter_page_and_export() {
 
     // Time filters.
     let reply = harness
-        .admin(Method::GET, "/v1/accounts/acme/entries?from=2026-01-16", None)
+        .admin(
+            Method::GET,
+            "/v1/accounts/acme/entries?from=2026-01-16",
+            None,
+        )
         .await;
-    assert_eq!(reply.json["entries"].as_array().unwrap().len(), 0, "{reply:#?}");
+    assert_eq!(
+        reply.json["entries"].as_array().unwrap().len(),
+        0,
+        "{reply:#?}"
+    );
     let reply = harness
-        .admin(Method::GET, "/v1/accounts/acme/entries?from=2026-01-15T00:00:00Z&to=2026-01-16", None)
+        .admin(
+            Method::GET,
+            "/v1/accounts/acme/entries?from=2026-01-15T00:00:00Z&to=2026-01-16",
+            None,
+        )
         .await;
-    assert_eq!(reply.json["entries"].as_array().unwrap().len(), all, "{reply:#?}");
+    assert_eq!(
+        reply.json["entries"].as_array().unwrap().len(),
+        all,
+        "{reply:#?}"
+    );
 
     let reply = harness
-        .admin(Method::GET, "/v1/accounts/acme/entries?format=csv&type=charge", None)
+        .admin(
+            Method::GET,
+            "/v1/accounts/acme/entries?format=csv&type=charge",
+            None,
+        )
         .await;
     assert_eq!(reply.status, StatusCode::OK);
     assert!(
-        reply.headers[header::CONTENT_TYPE].to_str().unwrap().starts_with("text/csv"),
+        reply.headers[header::CONTENT_TYPE]
+            .to_str()
+            .unwrap()
+            .starts_with("text/csv"),
         "{reply:#?}"
     );
     let lines: Vec<&str> = reply.text.lines().collect();
-    assert_eq!(lines[0], "seq,id,at,type,operation,unit,amount,feature,model,project,member,content");
+    assert_eq!(
+        lines[0],
+        "seq,id,at,type,operation,unit,amount,feature,model,project,member,content"
+    );
     assert_eq!(lines.len(), 4, "{}", reply.text);
-    assert!(lines[1].contains(",charge,c-0,credit,-10.00,video_emotion,"), "{}", reply.text);
+    assert!(
+        lines[1].contains(",charge,c-0,credit,-10.00,video_emotion,"),
+        "{}",
+        reply.text
+    );
 }
 
 #[tokio::test]
 async fn statement_of_a_cycle() {
     let harness = Harness::new();
-    harness.account("acme", "imentiv/professional", Some("1000")).await;
+    harness
+        .account("acme", "imentiv/professional", Some("1000"))
+        .await;
     let reply = harness
         .admin(
             Method::POST,
@@ -291,7 +392,11 @@ async fn statement_of_a_cycle() {
     assert_eq!(reply.status, StatusCode::CREATED, "{reply:#?}");
     for cycle in ["2026-01", "2026-01-15"] {
         let reply = harness
-            .admin(Method::GET, &format!("/v1/accounts/acme/statements/{cycle}"), None)
+            .admin(
+                Method::GET,
+                &format!("/v1/accounts/acme/statements/{cycle}"),
+                None,
+            )
             .await;
         assert_eq!(reply.status, StatusCode::OK, "{cycle}: {reply:#?}");
         assert_eq!(reply.json["account"], "acme");
@@ -307,25 +412,37 @@ async fn statement_of_a_cycle() {
 async fn keys_create_and_revoke() {
     let harness = Harness::new();
     harness.account("acme", "imentiv/professional", None).await;
-    let reply = harness.admin(Method::POST, "/v1/keys", Some(json!({"account": "acme"}))).await;
+    let reply = harness
+        .admin(Method::POST, "/v1/keys", Some(json!({"account": "acme"})))
+        .await;
     assert_eq!(reply.status, StatusCode::CREATED, "{reply:#?}");
     let id = reply.json["id"].as_str().unwrap().to_owned();
     let key = reply.json["key"].as_str().unwrap().to_owned();
     assert!(key.starts_with(&format!("ck_{id}_")));
     assert_eq!(reply.json["account"], "acme");
 
-    let reply = harness.send(Method::GET, "/v1/accounts/acme/balance", Some(&key), None).await;
+    let reply = harness
+        .send(Method::GET, "/v1/accounts/acme/balance", Some(&key), None)
+        .await;
     assert_eq!(reply.status, StatusCode::OK);
 
-    let reply = harness.admin(Method::DELETE, &format!("/v1/keys/{id}"), None).await;
+    let reply = harness
+        .admin(Method::DELETE, &format!("/v1/keys/{id}"), None)
+        .await;
     assert_eq!(reply.status, StatusCode::OK, "{reply:#?}");
     assert_eq!(reply.json["id"], id.as_str());
-    let reply = harness.send(Method::GET, "/v1/accounts/acme/balance", Some(&key), None).await;
+    let reply = harness
+        .send(Method::GET, "/v1/accounts/acme/balance", Some(&key), None)
+        .await;
     reply.problem(StatusCode::UNAUTHORIZED, "unauthorized");
 
-    let reply = harness.admin(Method::DELETE, "/v1/keys/nosuchkey", None).await;
+    let reply = harness
+        .admin(Method::DELETE, "/v1/keys/nosuchkey", None)
+        .await;
     reply.problem(StatusCode::NOT_FOUND, "not-found");
-    let reply = harness.admin(Method::POST, "/v1/keys", Some(json!({"account": "nobody"}))).await;
+    let reply = harness
+        .admin(Method::POST, "/v1/keys", Some(json!({"account": "nobody"})))
+        .await;
     reply.problem(StatusCode::NOT_FOUND, "not-found");
     // An admin key: no account.
     let reply = harness.admin(Method::POST, "/v1/keys", None).await;
@@ -336,9 +453,15 @@ async fn keys_create_and_revoke() {
 #[tokio::test]
 async fn close_an_account() {
     let harness = Harness::new();
-    harness.account("acme", "imentiv/professional", Some("1000")).await;
+    harness
+        .account("acme", "imentiv/professional", Some("1000"))
+        .await;
     let reply = harness
-        .admin(Method::POST, "/v1/accounts/acme/close", Some(json!({"id": "close-1"})))
+        .admin(
+            Method::POST,
+            "/v1/accounts/acme/close",
+            Some(json!({"id": "close-1"})),
+        )
         .await;
     assert_eq!(reply.status, StatusCode::OK, "{reply:#?}");
     assert_eq!(reply.json["status"], "closed");
@@ -357,9 +480,13 @@ async fn unknown_routes_and_methods_are_problems() {
     let harness = Harness::new();
     let reply = harness.admin(Method::GET, "/v1/nothing", None).await;
     reply.problem(StatusCode::NOT_FOUND, "not-found");
-    let reply = harness.admin(Method::DELETE, "/v1/accounts/acme/charges", None).await;
+    let reply = harness
+        .admin(Method::DELETE, "/v1/accounts/acme/charges", None)
+        .await;
     reply.problem(StatusCode::METHOD_NOT_ALLOWED, "method-not-allowed");
-    let reply = harness.admin(Method::GET, "/v1/accounts/nobody/balance", None).await;
+    let reply = harness
+        .admin(Method::GET, "/v1/accounts/nobody/balance", None)
+        .await;
     reply.problem(StatusCode::NOT_FOUND, "not-found");
 }
 
@@ -379,7 +506,9 @@ async fn time_moves_grants_and_expiry_lazily() {
 async fn request_limits_answer_429_with_retry_after() {
     let harness = Harness::new();
     // imentiv/professional: `limit 60 requests per minute`.
-    harness.account("acme", "imentiv/professional", Some("10000")).await;
+    harness
+        .account("acme", "imentiv/professional", Some("10000"))
+        .await;
     let mut limited = None;
     for index in 0..61 {
         let reply = harness
@@ -398,7 +527,11 @@ async fn request_limits_answer_429_with_retry_after() {
     let (index, reply) = limited.expect("the 61st request in a minute is limited");
     assert_eq!(index, 60);
     reply.problem(StatusCode::TOO_MANY_REQUESTS, "rate-limited");
-    let retry_after: u64 = reply.headers[header::RETRY_AFTER].to_str().unwrap().parse().unwrap();
+    let retry_after: u64 = reply.headers[header::RETRY_AFTER]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
     assert!((1..=60).contains(&retry_after), "{retry_after}");
     // A minute later it is accepted.
     harness.clock.advance(chrono::Duration::seconds(61));
@@ -425,20 +558,31 @@ async fn gated_features_and_prior_analysis() {
         .await;
     reply.problem(StatusCode::FORBIDDEN, "feature-not-allowed");
 
-    harness.account("acme", "imentiv/professional", Some("1000")).await;
+    harness
+        .account("acme", "imentiv/professional", Some("1000"))
+        .await;
     let personality = |id: &str, content: Option<&str>| {
-        let mut body = json!({"id": id, "feature": "personality_analysis", "inputs": {"duration": "2m"}});
+        let mut body =
+            json!({"id": id, "feature": "personality_analysis", "inputs": {"duration": "2m"}});
         if let Some(content) = content {
             body["content"] = json!(content);
         }
         body
     };
     let reply = harness
-        .admin(Method::POST, "/v1/accounts/acme/charges", Some(personality("p-1", Some("video-1"))))
+        .admin(
+            Method::POST,
+            "/v1/accounts/acme/charges",
+            Some(personality("p-1", Some("video-1"))),
+        )
         .await;
     reply.problem(StatusCode::FORBIDDEN, "feature-not-allowed");
     let reply = harness
-        .admin(Method::POST, "/v1/accounts/acme/charges", Some(personality("p-1", None)))
+        .admin(
+            Method::POST,
+            "/v1/accounts/acme/charges",
+            Some(personality("p-1", None)),
+        )
         .await;
     reply.problem(StatusCode::BAD_REQUEST, "invalid-input");
     let reply = harness
@@ -450,12 +594,23 @@ async fn gated_features_and_prior_analysis() {
         .await;
     assert_eq!(reply.status, StatusCode::CREATED, "{reply:#?}");
     let reply = harness
-        .admin(Method::POST, "/v1/accounts/acme/charges", Some(personality("p-2", Some("video-1"))))
+        .admin(
+            Method::POST,
+            "/v1/accounts/acme/charges",
+            Some(personality("p-2", Some("video-1"))),
+        )
         .await;
     assert_eq!(reply.status, StatusCode::CREATED, "{reply:#?}");
-    assert_eq!(reply.json["free"], true, "the first request is free: {reply:#?}");
+    assert_eq!(
+        reply.json["free"], true,
+        "the first request is free: {reply:#?}"
+    );
     let reply = harness
-        .admin(Method::POST, "/v1/accounts/acme/charges", Some(personality("p-3", Some("video-1"))))
+        .admin(
+            Method::POST,
+            "/v1/accounts/acme/charges",
+            Some(personality("p-3", Some("video-1"))),
+        )
         .await;
     assert_eq!(reply.status, StatusCode::CREATED, "{reply:#?}");
     assert_eq!(reply.json["charged"]["credit"], "50.00");

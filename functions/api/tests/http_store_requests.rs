@@ -1,6 +1,11 @@
 //! What each request costs in store requests: a warm charge is one (the commit), a replay
 //! of a recent id one (the operation record), a read one (the load).
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 mod common;
 
@@ -58,7 +63,9 @@ impl Store for Counting {
         limit: u32,
     ) -> StoreResult<DuePage> {
         self.count();
-        self.inner.due_accounts(now, segment, segments, cursor, limit).await
+        self.inner
+            .due_accounts(now, segment, segments, cursor, limit)
+            .await
     }
     async fn put_key(&self, key: &KeyRecord) -> StoreResult<()> {
         self.count();
@@ -81,33 +88,63 @@ async fn a_warm_charge_is_one_store_request() {
         requests: AtomicUsize::new(0),
     });
     let harness = Harness::over(store.clone());
-    harness.account("acme", "imentiv/professional", Some("1000")).await;
+    harness
+        .account("acme", "imentiv/professional", Some("1000"))
+        .await;
     let (_, key) = harness.key(Some("acme")).await;
-    let charge = |id: &str| json!({"id": id, "feature": "video_emotion", "inputs": {"duration": "10s"}});
+    let charge =
+        |id: &str| json!({"id": id, "feature": "video_emotion", "inputs": {"duration": "10s"}});
     // Warm up: the account key and the snapshot are read once.
     let reply = harness
-        .send(Method::POST, "/v1/accounts/acme/charges", Some(&key), Some(charge("c-0")))
+        .send(
+            Method::POST,
+            "/v1/accounts/acme/charges",
+            Some(&key),
+            Some(charge("c-0")),
+        )
         .await;
     assert_eq!(reply.status, StatusCode::CREATED);
 
     let before = store.requests.load(Ordering::SeqCst);
     let reply = harness
-        .send(Method::POST, "/v1/accounts/acme/charges", Some(&key), Some(charge("c-1")))
+        .send(
+            Method::POST,
+            "/v1/accounts/acme/charges",
+            Some(&key),
+            Some(charge("c-1")),
+        )
         .await;
     assert_eq!(reply.status, StatusCode::CREATED);
-    assert_eq!(store.requests.load(Ordering::SeqCst) - before, 1, "a warm charge is one commit");
+    assert_eq!(
+        store.requests.load(Ordering::SeqCst) - before,
+        1,
+        "a warm charge is one commit"
+    );
 
     let before = store.requests.load(Ordering::SeqCst);
     let again = harness
-        .send(Method::POST, "/v1/accounts/acme/charges", Some(&key), Some(charge("c-1")))
+        .send(
+            Method::POST,
+            "/v1/accounts/acme/charges",
+            Some(&key),
+            Some(charge("c-1")),
+        )
         .await;
     assert_eq!(again.json, reply.json);
-    assert_eq!(store.requests.load(Ordering::SeqCst) - before, 1, "a replay reads its record, writes nothing");
+    assert_eq!(
+        store.requests.load(Ordering::SeqCst) - before,
+        1,
+        "a replay reads its record, writes nothing"
+    );
 
     let before = store.requests.load(Ordering::SeqCst);
     let reply = harness
         .send(Method::GET, "/v1/accounts/acme/balance", Some(&key), None)
         .await;
     assert_eq!(reply.status, StatusCode::OK);
-    assert_eq!(store.requests.load(Ordering::SeqCst) - before, 1, "a balance is one load");
+    assert_eq!(
+        store.requests.load(Ordering::SeqCst) - before,
+        1,
+        "a balance is one load"
+    );
 }

@@ -43,7 +43,10 @@ fn document_names_every_route_of_the_contract() {
         ("/v1/keys", "post"),
         ("/v1/keys/{id}", "delete"),
     ] {
-        assert!(paths.get(path).and_then(|item| item.get(method)).is_some(), "{method} {path} is missing");
+        assert!(
+            paths.get(path).and_then(|item| item.get(method)).is_some(),
+            "{method} {path} is missing"
+        );
     }
     assert!(document["components"]["securitySchemes"]["bearer"].is_object());
     let charge = &paths["/v1/accounts/{account}/charges"]["post"]["responses"];

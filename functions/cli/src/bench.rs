@@ -84,7 +84,10 @@ pub fn run(args: BenchArgs) -> ExitCode {
         eprintln!("error: `--retry-rate` must be between 0 and 1");
         return ExitCode::from(2);
     }
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(runtime) => runtime,
         Err(error) => {
             eprintln!("error: cannot start the async runtime: {error}");
@@ -146,8 +149,7 @@ async fn bench(args: BenchArgs) -> Result<bool, String> {
     }
 
     // 2. Each account, a key of its own, the price, and enough credits for every charge.
-    let charges_per_account =
-        u64::from(args.clients.div_ceil(accounts)) * u64::from(args.charges);
+    let charges_per_account = u64::from(args.clients.div_ceil(accounts)) * u64::from(args.charges);
     let mut targets = Vec::new();
     let mut unit_price: Option<(String, Decimal)> = None;
     for index in 0..accounts {
@@ -247,7 +249,14 @@ async fn bench(args: BenchArgs) -> Result<bool, String> {
     let mut expected = Decimal::ZERO;
     let mut balance_ok = true;
     for (target, charged) in setup.targets.iter().zip(&charged_by_account) {
-        let now = available(&setup.client, &setup.base, &target.account, &target.key, &unit).await?;
+        let now = available(
+            &setup.client,
+            &setup.base,
+            &target.account,
+            &target.key,
+            &unit,
+        )
+        .await?;
         let want = Decimal::from(*charged)
             .checked_mul(setup.price)
             .and_then(|spent| target.before.checked_sub(spent))
@@ -360,7 +369,8 @@ async fn drive(
                 Value::String(format!("bench-{run_id}-{client_index}-{charge_index}")),
             );
         }
-        let Some((status, first)) = charge(setup, &target.key, &url, &body, &mut report).await else {
+        let Some((status, first)) = charge(setup, &target.key, &url, &body, &mut report).await
+        else {
             continue;
         };
         if status != 201 {
@@ -510,7 +520,9 @@ fn expect_success(what: &str, status: u16, body: &Value) -> Result<(), String> {
     if (200..300).contains(&status) {
         Ok(())
     } else {
-        Err(format!("cannot {what}: the server answered {status}: {body}"))
+        Err(format!(
+            "cannot {what}: the server answered {status}: {body}"
+        ))
     }
 }
 
@@ -560,7 +572,9 @@ fn percentile_ms(sorted_us: &[u64], p: usize) -> f64 {
     if sorted_us.is_empty() {
         return 0.0;
     }
-    let rank = (sorted_us.len() * p).div_ceil(100).clamp(1, sorted_us.len());
+    let rank = (sorted_us.len() * p)
+        .div_ceil(100)
+        .clamp(1, sorted_us.len());
     let value = sorted_us.get(rank - 1).copied().unwrap_or_default();
     #[allow(clippy::cast_precision_loss)]
     let ms = value as f64 / 1000.0;

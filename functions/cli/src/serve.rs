@@ -62,8 +62,9 @@ impl ServeArgs {
 pub async fn open_store(config: &StoreConfig) -> Result<Arc<dyn Store>, String> {
     match config {
         StoreConfig::Sqlite { path } => {
-            let store = SqliteStore::open(path)
-                .map_err(|error| format!("cannot open the database `{}`: {error}", path.display()))?;
+            let store = SqliteStore::open(path).map_err(|error| {
+                format!("cannot open the database `{}`: {error}", path.display())
+            })?;
             Ok(Arc::new(store))
         }
     }
@@ -71,7 +72,10 @@ pub async fn open_store(config: &StoreConfig) -> Result<Arc<dyn Store>, String> 
 
 pub fn run(args: ServeArgs) -> ExitCode {
     init_tracing();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(runtime) => runtime,
         Err(error) => {
             eprintln!("error: cannot start the async runtime: {error}");
@@ -96,7 +100,9 @@ async fn serve(args: ServeArgs) -> ExitCode {
         Err(code) => return code,
     };
     let mut config = ApiConfig::default();
-    let static_admin_key = std::env::var(ADMIN_KEY_ENV).ok().filter(|key| !key.is_empty());
+    let static_admin_key = std::env::var(ADMIN_KEY_ENV)
+        .ok()
+        .filter(|key| !key.is_empty());
     if let Some(key) = &static_admin_key {
         config = match config.with_static_admin_key(key) {
             Ok(config) => config,
@@ -160,7 +166,8 @@ async fn ensure_admin_key(store: &Arc<dyn Store>) -> Result<(), String> {
         );
         return Ok(());
     }
-    let minted = auth::mint_key_with_id(BOOTSTRAP_ADMIN_KEY_ID.to_owned(), None, chrono::Utc::now());
+    let minted =
+        auth::mint_key_with_id(BOOTSTRAP_ADMIN_KEY_ID.to_owned(), None, chrono::Utc::now());
     match store.put_key(&minted.record).await {
         Ok(()) => {
             println!("admin key (shown once; keep it, only its hash is stored):");
@@ -227,8 +234,12 @@ fn load_rates(dir: &Path) -> Result<RateLibrary, ExitCode> {
 }
 
 fn read_rate_files(dir: &Path) -> Result<Vec<(String, String)>, String> {
-    let entries = std::fs::read_dir(dir)
-        .map_err(|error| format!("cannot read the rates directory `{}`: {error}", dir.display()))?;
+    let entries = std::fs::read_dir(dir).map_err(|error| {
+        format!(
+            "cannot read the rates directory `{}`: {error}",
+            dir.display()
+        )
+    })?;
     let mut paths: Vec<PathBuf> = entries
         .filter_map(Result::ok)
         .map(|entry| entry.path())

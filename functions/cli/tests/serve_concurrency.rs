@@ -5,7 +5,12 @@
 //! The server runs on a free loopback port over a temporary database, with a rate book made
 //! for load (one feature at 1 credit a job, a plan without a request limit): every shipped
 //! plan states a request limit, which would (rightly) answer 429 to a load test.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;
@@ -101,7 +106,10 @@ fn stop_server(mut server: Server) {
             assert!(status.success(), "the server exited with {status}");
             return;
         }
-        assert!(Instant::now() < deadline, "the server did not stop on SIGTERM");
+        assert!(
+            Instant::now() < deadline,
+            "the server did not stop on SIGTERM"
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
 }
@@ -110,15 +118,34 @@ fn stop_server(mut server: Server) {
 fn bench(url: &str, account: &str, clients: u32, charges: u32, retry_rate: f64) -> Value {
     let output = Command::new(env!("CARGO_BIN_EXE_credits"))
         .args(["bench", "--url", url, "--key", ADMIN_KEY])
-        .args(["--clients", &clients.to_string(), "--charges", &charges.to_string()])
-        .args(["--account", account, "--plan", "loadtest/unlimited", "--feature", "job"])
-        .args(["--input", "units=1", "--retry-rate", &retry_rate.to_string(), "--json"])
+        .args([
+            "--clients",
+            &clients.to_string(),
+            "--charges",
+            &charges.to_string(),
+        ])
+        .args([
+            "--account",
+            account,
+            "--plan",
+            "loadtest/unlimited",
+            "--feature",
+            "job",
+        ])
+        .args([
+            "--input",
+            "units=1",
+            "--retry-rate",
+            &retry_rate.to_string(),
+            "--json",
+        ])
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&output.stdout);
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(output.status.success(), "bench failed: {stdout}\n{stderr}");
-    serde_json::from_str(stdout.trim()).unwrap_or_else(|error| panic!("bench report: {error}: {stdout}"))
+    serde_json::from_str(stdout.trim())
+        .unwrap_or_else(|error| panic!("bench report: {error}: {stdout}"))
 }
 
 async fn get(client: &reqwest::Client, url: &str) -> Value {
@@ -175,7 +202,10 @@ async fn sixteen_clients_charge_one_account_exactly() {
     })
     .await
     .unwrap();
-    eprintln!("plain: {total} charges in {:.1?}: {report}", started.elapsed());
+    eprintln!(
+        "plain: {total} charges in {:.1?}: {report}",
+        started.elapsed()
+    );
     check_report(&report, total);
     let ids = charge_ids(&http, &url, "load-plain").await;
     assert_eq!(ids.len() as u64, total);
@@ -184,7 +214,10 @@ async fn sixteen_clients_charge_one_account_exactly() {
     unique.dedup();
     assert_eq!(unique.len(), ids.len(), "a charge id was written twice");
     let balance = get(&http, &format!("{url}/v1/accounts/load-plain/balance")).await;
-    assert_eq!(balance["units"]["credit"]["available"], report["balance_expected"]);
+    assert_eq!(
+        balance["units"]["credit"]["available"],
+        report["balance_expected"]
+    );
 
     // 2. The same with retries of the same ids at random.
     let started = Instant::now();
@@ -194,13 +227,19 @@ async fn sixteen_clients_charge_one_account_exactly() {
     })
     .await
     .unwrap();
-    eprintln!("retries: {total} charges in {:.1?}: {report}", started.elapsed());
+    eprintln!(
+        "retries: {total} charges in {:.1?}: {report}",
+        started.elapsed()
+    );
     check_report(&report, total);
     assert!(report["replays"].as_u64().unwrap() > 0, "{report:#}");
     let ids = charge_ids(&http, &url, "load-retries").await;
     assert_eq!(ids.len() as u64, total, "replays must not add charges");
     let balance = get(&http, &format!("{url}/v1/accounts/load-retries/balance")).await;
-    assert_eq!(balance["units"]["credit"]["available"], report["balance_expected"]);
+    assert_eq!(
+        balance["units"]["credit"]["available"],
+        report["balance_expected"]
+    );
 
     stop_server(server);
 }

@@ -1,6 +1,11 @@
 //! `credits serve` at start: it refuses a rate book with errors (printing every diagnostic),
 //! prints a generated admin key once on the first start over a database, and never again.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
@@ -91,11 +96,19 @@ fn a_rate_book_with_errors_stops_the_server_with_every_diagnostic() {
         .spawn()
         .unwrap();
     let mut stderr = String::new();
-    child.stderr.take().unwrap().read_to_string(&mut stderr).unwrap();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
     let status = child.wait().unwrap();
     assert_eq!(status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("broken.rates"), "{stderr}");
-    assert!(stderr.contains("dollar"), "the unknown unit is reported: {stderr}");
+    assert!(
+        stderr.contains("dollar"),
+        "the unknown unit is reported: {stderr}"
+    );
     assert!(stderr.contains("not starting"), "{stderr}");
 }
 
@@ -116,10 +129,17 @@ fn the_first_start_prints_an_admin_key_once() {
 
     let (server, lines) = start(dir.path(), None);
     assert!(
-        lines.iter().all(|line| !line.contains(&key) && !line.contains("ck_admin_")),
+        lines
+            .iter()
+            .all(|line| !line.contains(&key) && !line.contains("ck_admin_")),
         "the key is printed again: {lines:?}"
     );
-    assert!(lines.iter().any(|line| line.contains("created on an earlier start")), "{lines:?}");
+    assert!(
+        lines
+            .iter()
+            .any(|line| line.contains("created on an earlier start")),
+        "{lines:?}"
+    );
     drop(server);
 }
 

@@ -1,6 +1,12 @@
 //! Shared test harness: the real router over an in-memory SQLite store, the real rate books
 //! of `rates/`, a clock the test moves, and a static admin key.
-#![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+#![allow(
+    dead_code,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 use std::sync::Arc;
 
@@ -55,7 +61,9 @@ impl Harness {
     /// The router over a given store.
     pub fn over(store: Arc<dyn Store>) -> Self {
         let clock = Arc::new(FixedClock::new(start()));
-        let config = ApiConfig::default().with_static_admin_key(ADMIN_KEY).unwrap();
+        let config = ApiConfig::default()
+            .with_static_admin_key(ADMIN_KEY)
+            .unwrap();
         let state = AppState::new(Arc::clone(&store), Arc::new(library()))
             .with_clock(clock.clone())
             .with_config(config);
@@ -77,7 +85,8 @@ impl Harness {
         body: Option<Value>,
     ) -> Reply {
         let bytes = body.map(|body| body.to_string().into_bytes());
-        self.send_raw(method, path, key, bytes, Some("application/json")).await
+        self.send_raw(method, path, key, bytes, Some("application/json"))
+            .await
     }
 
     pub async fn send_raw(
@@ -127,7 +136,11 @@ impl Harness {
     /// Create an account on `plan` and top it up with `amount` (when given).
     pub async fn account(&self, account: &str, plan: &str, top_up: Option<&str>) {
         let reply = self
-            .admin(Method::PUT, &format!("/v1/accounts/{account}"), Some(json!({ "plan": plan })))
+            .admin(
+                Method::PUT,
+                &format!("/v1/accounts/{account}"),
+                Some(json!({ "plan": plan })),
+            )
             .await;
         assert!(reply.status.is_success(), "create {account}: {reply:?}");
         if let Some(amount) = top_up {
@@ -138,7 +151,11 @@ impl Harness {
                     Some(json!({ "id": format!("setup-topup-{account}"), "amount": amount })),
                 )
                 .await;
-            assert_eq!(reply.status, StatusCode::CREATED, "top up {account}: {reply:?}");
+            assert_eq!(
+                reply.status,
+                StatusCode::CREATED,
+                "top up {account}: {reply:?}"
+            );
         }
     }
 
@@ -176,7 +193,11 @@ impl Harness {
     /// The account's available balance of `unit`, via the API.
     pub async fn available(&self, account: &str, unit: &str) -> String {
         let reply = self
-            .admin(Method::GET, &format!("/v1/accounts/{account}/balance"), None)
+            .admin(
+                Method::GET,
+                &format!("/v1/accounts/{account}/balance"),
+                None,
+            )
             .await;
         assert_eq!(reply.status, StatusCode::OK, "{reply:?}");
         reply.json["units"][unit]["available"]
@@ -200,7 +221,9 @@ impl Reply {
     pub fn problem(&self, status: StatusCode, problem_type: &str) -> &Value {
         assert_eq!(self.status, status, "{self:#?}");
         assert_eq!(
-            self.headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()),
+            self.headers
+                .get(header::CONTENT_TYPE)
+                .and_then(|v| v.to_str().ok()),
             Some("application/problem+json"),
             "{self:#?}"
         );
