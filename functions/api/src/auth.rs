@@ -237,10 +237,10 @@ pub async fn authenticate(
         let record = match cache.get(id) {
             Some(record) => Some(record),
             None => {
-                let record = store.key(id).await.map_err(|error| {
-                    tracing::error!(%error, "reading an API key failed");
-                    Problem::internal()
-                })?;
+                let record = store
+                    .key(id)
+                    .await
+                    .map_err(|error| crate::service::store_problem(&error))?;
                 if let Some(record) = &record
                     && record.revoked_at.is_none()
                 {

@@ -6,14 +6,25 @@ use credits_ledger::{ChargeFacts, Entry, EntryType};
 use credits_store::{EntryQuery, EntryRecord};
 
 use crate::AppState;
-use crate::problem::Problem;
+use crate::problem::{Problem, ProblemType};
+use crate::service::store_problem;
 
-/// Pages one fact-finding read may walk; history beyond it is not searched.
+/// Pages one fact-finding read may walk. A decision never rests on part of the history:
+/// when the walk is cut short the request is refused (503) rather than decided on what was
+/// read so far.
 const MAX_FACT_PAGES: usize = 20;
 
 fn store_failure(error: &credits_store::StoreError) -> Problem {
-    tracing::error!(%error, "reading history failed");
-    Problem::internal()
+    store_problem(error)
+}
+
+fn history_too_long() -> Problem {
+    tracing::warn!("a fact-finding read of history ran out of pages");
+    Problem::new(
+        ProblemType::Unavailable,
+        "the history this request depends on is too long to read in one request; retry with the same id",
+    )
+    .retry_after(1)
 }
 
 /// Whether an earlier charge or capture of a feature that `feature` requires analysed the
@@ -64,10 +75,10 @@ pub async fn prior_analysis(
             None => return Ok(false),
         }
     }
-    Ok(false)
+    Err(history_too_long())
 }
 
-/// Every entry matching `query`, bounded.
+/// Every entry matching `query`, or `unavailable` when more than [`MAX_FACT_PAGES`] pages.
 pub async fn all_entries(
     state: &AppState,
     mut query: EntryQuery,
@@ -82,10 +93,10 @@ pub async fn all_entries(
         entries.extend(page.entries);
         match page.next_after_seq {
             Some(after) => query.after_seq = Some(after),
-            None => break,
+            None => return Ok(entries),
         }
     }
-    Ok(entries)
+    Err(history_too_long())
 }
 
 /// A stored entry as the ledger's entry; `None` (logged) for a type this build does not know.
@@ -131,15 +142,19 @@ pub async fn charge(
         },
     )
     .await?;
-    if entries.is_empty() {
+    let Some(last_seq) = entries.iter().map(|entry| entry.seq).max() else {
         return Ok(None);
-    }
+    };
+    // Refunds of the charge come after it and carry its feature: only those are read.
+    let feature = entries.iter().find_map(|entry| entry.feature.clone());
     entries.extend(
         all_entries(
             state,
             EntryQuery {
                 account: account.to_owned(),
                 types: vec!["refund".to_owned()],
+                feature,
+                after_seq: Some(last_seq),
                 ..EntryQuery::default()
             },
         )

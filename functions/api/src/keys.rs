@@ -13,8 +13,7 @@ use crate::validate::{self, display_id};
 const MAX_KEY_ID_ATTEMPTS: u32 = 4;
 
 fn store_failure(error: &StoreError) -> Problem {
-    tracing::error!(%error, "key store request failed");
-    Problem::internal()
+    crate::service::store_problem(error)
 }
 
 /// Create a key for `account`, or an admin key when none is named. The account must exist.

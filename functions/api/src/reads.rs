@@ -242,10 +242,7 @@ pub async fn entries(
     let cached = load_account(state, account_id).await?;
     let now = state.clock.now().max(cached.account.advanced_to);
     let book = book_for(state, &cached.account.plan.book, now)?;
-    let store_failure = |error: credits_store::StoreError| {
-        tracing::error!(%error, "reading history failed");
-        Problem::internal()
-    };
+    let store_failure = |error: credits_store::StoreError| service::store_problem(&error);
 
     if !csv {
         // A store page may be short while more follow: fill the page the client asked for.

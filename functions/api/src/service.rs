@@ -17,7 +17,6 @@
 //! the shell makes sure it was decided on a fresh snapshot, and that the id was not already
 //! used by a request that succeeded (that request's response is answered instead).
 
-use std::task::Poll;
 use std::time::Duration;
 
 use axum::http::StatusCode;
@@ -54,8 +53,6 @@ const MAX_CATCH_UP_COMMITS: u32 = 64;
 /// How far the account's last decision may be ahead of this machine's clock (another
 /// instance's clock) before the request is refused rather than decided at that instant.
 const MAX_CLOCK_SKEW_MS: i64 = 5_000;
-/// Waits of 1 ms for an account's commits in flight to settle before reloading it.
-const MAX_SETTLE_WAITS: u32 = 2_000;
 /// Default hold reservation time.
 pub const DEFAULT_HOLD_TTL_SECONDS: u32 = 900;
 
@@ -423,7 +420,9 @@ pub fn ledger_problem(error: &LedgerError, book: &RateBook) -> Problem {
     }
 }
 
-fn store_problem(error: &StoreError) -> Problem {
+/// The problem a store failure is answered with: `unavailable` (503, retry) when the store
+/// could not be reached, else an internal error.
+pub fn store_problem(error: &StoreError) -> Problem {
     tracing::error!(%error, "store request failed");
     match error {
         StoreError::Unavailable(_) => Problem::new(
@@ -531,7 +530,7 @@ pub async fn mutate(
         }
         let mut guard = slot.lock().await;
         // Whether the snapshot decided on was read from the store in this attempt (else it
-        // is the cache's, possibly speculative: a refusal decided on it is checked again).
+        // is the cache's, possibly stale if another instance wrote since: a refusal decided on it is checked again).
         let mut fresh = false;
 
         // A replay of an id this process committed: the record answers, nothing is decided.
@@ -549,24 +548,13 @@ pub async fn mutate(
         }
 
         if guard.cached.is_none() {
-            // Let commits in flight settle first: the store is about to change under us.
-            let mut waits = 0_u32;
-            while guard.cached.is_none() && guard.in_flight() > 0 && waits < MAX_SETTLE_WAITS {
-                drop(guard);
-                tokio::time::sleep(Duration::from_millis(1)).await;
-                waits += 1;
-                guard = slot.lock().await;
-            }
-            // Another request may have loaded it meanwhile.
-            if guard.cached.is_none() {
-                let loaded = state
-                    .store
-                    .load(account_id)
-                    .await
-                    .map_err(|error| store_problem(&error))?;
-                guard.cached = loaded.map(decode_account).transpose()?;
-                fresh = true;
-            }
+            let loaded = state
+                .store
+                .load(account_id)
+                .await
+                .map_err(|error| store_problem(&error))?;
+            guard.cached = loaded.map(decode_account).transpose()?;
+            fresh = true;
         }
         let current = guard.cached.as_ref();
         let account = current.map(|c| &c.account);
@@ -596,7 +584,7 @@ pub async fn mutate(
         let decision = match credits_ledger::decide(account, &command, &facts, book, now) {
             Ok(decision) => decision,
             Err(LedgerError::CatchUpRequired { .. })
-                if catch_up_commits < MAX_CATCH_UP_COMMITS && guard.in_flight() == 0 =>
+                if catch_up_commits < MAX_CATCH_UP_COMMITS =>
             {
                 let Some(current) = guard.cached.take() else {
                     continue;
@@ -649,30 +637,15 @@ pub async fn mutate(
             account: decision.account,
         };
 
-        // Hand the commit to the store while the slot is held, so commits reach the store in
-        // decision order; then let the next decision build on this one while it syncs.
-        let mut pending = state.store.commit(commit);
-        let outcome = match std::future::poll_fn(|cx| Poll::Ready(pending.as_mut().poll(cx))).await
-        {
-            Poll::Ready(outcome) => {
-                if matches!(outcome, Ok(CommitOutcome::Committed)) {
-                    guard.cached = Some(decided);
-                }
-                outcome
-            }
-            Poll::Pending => {
-                guard.cached = Some(decided);
-                let in_flight = guard.start_commit();
-                drop(guard);
-                let outcome = pending.await;
-                guard = slot.lock().await;
-                drop(in_flight);
-                if !matches!(outcome, Ok(CommitOutcome::Committed)) {
-                    guard.invalidate_from(new_version);
-                }
-                outcome
-            }
-        };
+        // The slot stays held until the commit settles: a decision built on a commit whose
+        // outcome is unknown could land on a version another instance wrote meanwhile (a
+        // lost update). The store still batches commits of different accounts together.
+        let outcome = state.store.commit(commit).await;
+        if matches!(outcome, Ok(CommitOutcome::Committed)) {
+            guard.cached = Some(decided);
+        } else {
+            guard.cached = None;
+        }
         match outcome.map_err(|error| store_problem(&error))? {
             CommitOutcome::Committed => {
                 if records {
@@ -688,11 +661,7 @@ pub async fn mutate(
             }
             CommitOutcome::VersionConflict { current } => {
                 tracing::debug!(account = %account_id, attempt, "version conflict; retrying");
-                if guard.in_flight() == 0 {
-                    guard.cached = current.map(decode_account).transpose()?;
-                } else {
-                    guard.cached = None;
-                }
+                guard.cached = current.map(decode_account).transpose()?;
                 back_off = true;
             }
             CommitOutcome::EntryExists { id } => {

@@ -5,22 +5,18 @@
 //! the last snapshot this process decided, so a warm mutation skips the load and costs one
 //! store request, the commit.
 //!
-//! Pipelining: a decision's commit is handed to the store while the slot is held (stores
-//! that queue writes, like SQLite's group-committing writer, take it then, in decision
-//! order), and the slot is released before the commit is durable. The next decision builds
-//! on that snapshot and commits the next version; the store's group commit then makes both
-//! durable with one fsync. No answer leaves before its own commit is durable, and a commit
-//! built on a predecessor that failed cannot land (its expected version never existed), so
-//! speculation only ever costs a retry, never a wrong answer. A snapshot decided on top of
-//! commits still in flight is *speculative*: a refusal decided on it is re-checked against
-//! the durable snapshot once they settle.
+//! A commit settles before the slot is released. Pipelining (releasing the slot while the
+//! commit syncs and deciding the next request on top of it) was tried and removed: when the
+//! predecessor loses a race to another instance, the successor's expected version is the one
+//! that instance wrote, so the successor lands on a snapshot it never saw (a lost update;
+//! `reliability_regressions` keeps that case). Throughput comes from the store batching
+//! commits of different accounts instead.
 //!
 //! Another process (another Lambda instance) may have written since: the commit's version
 //! check catches that, and the caller reloads. The map is bounded; slots not in use are
 //! dropped first.
 
 use std::collections::{HashMap, HashSet, VecDeque};
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use credits_ledger::Account;
@@ -67,45 +63,7 @@ impl RecentOperations {
 pub struct SlotState {
     /// The snapshot to decide on next; `None` when it must be loaded.
     pub cached: Option<Cached>,
-    /// Commits handed to the store and not answered yet. Counted outside the lock, so a
-    /// request dropped while its commit is in flight (a client gone) still counts down.
-    pub in_flight: Arc<AtomicU32>,
     pub recent: RecentOperations,
-}
-
-impl SlotState {
-    /// Commits in flight now.
-    pub fn in_flight(&self) -> u32 {
-        self.in_flight.load(Ordering::SeqCst)
-    }
-
-    /// Count one commit in flight until the returned guard drops.
-    pub fn start_commit(&self) -> InFlight {
-        self.in_flight.fetch_add(1, Ordering::SeqCst);
-        InFlight(Arc::clone(&self.in_flight))
-    }
-
-    /// Forget the cached snapshot if it descends from version `version` (a commit that
-    /// failed): decisions built on it cannot land.
-    pub fn invalidate_from(&mut self, version: u64) {
-        if self
-            .cached
-            .as_ref()
-            .is_some_and(|cached| cached.version >= version)
-        {
-            self.cached = None;
-        }
-    }
-}
-
-/// One commit in flight; counts down when dropped, whatever happens to the request.
-#[derive(Debug)]
-pub struct InFlight(Arc<AtomicU32>);
-
-impl Drop for InFlight {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::SeqCst);
-    }
 }
 
 /// The slot of one account.

@@ -23,7 +23,7 @@ use credits_store::{EntryQuery, MAX_PAGE_ENTRIES};
 use crate::AppState;
 use crate::facts::ledger_entry;
 use crate::money::format_minor;
-use crate::problem::Problem;
+use crate::problem::{Problem, ProblemType};
 use crate::service::{self, load_account};
 use crate::validate::display_id;
 
@@ -139,17 +139,21 @@ pub async fn statement(
 
     let mut query = EntryQuery {
         account: account_id.to_owned(),
-        to: Some(period.end),
+        // `to` is exclusive and the cycle's own end belongs to it (expiry at the end of
+        // the cycle is dated exactly `period.end`).
+        to: period.end.checked_add_signed(Duration::microseconds(1)),
         limit: MAX_PAGE_ENTRIES,
         ..EntryQuery::default()
     };
     let mut entries: Vec<Entry> = Vec::new();
+    let mut complete = false;
     let pages_max = MAX_STATEMENT_ENTRIES / MAX_PAGE_ENTRIES as usize * 4;
     for _ in 0..pages_max {
-        let page = state.store.entries(&query).await.map_err(|error| {
-            tracing::error!(%error, "reading history failed");
-            Problem::internal()
-        })?;
+        let page = state
+            .store
+            .entries(&query)
+            .await
+            .map_err(|error| service::store_problem(&error))?;
         entries.extend(page.entries.into_iter().filter_map(ledger_entry));
         if entries.len() > MAX_STATEMENT_ENTRIES {
             return Err(Problem::invalid(format!(
@@ -158,8 +162,19 @@ pub async fn statement(
         }
         match page.next_after_seq {
             Some(after) => query.after_seq = Some(after),
-            None => break,
+            None => {
+                complete = true;
+                break;
+            }
         }
+    }
+    if !complete {
+        // Never a statement of part of the history: its opening balance would be wrong.
+        return Err(Problem::new(
+            ProblemType::Unavailable,
+            "reading this cycle's history took too many requests; retry",
+        )
+        .retry_after(1));
     }
     let statement = credits_ledger::statement(&entries, period)
         .map_err(|error| service::ledger_problem(&error, book))?;

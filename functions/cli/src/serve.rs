@@ -1,4 +1,5 @@
-//! `credits serve`: the whole HTTP API on one machine, over the embedded SQLite store.
+//! `credits serve`: the whole HTTP API on one machine, over the embedded SQLite store (or a
+//! DynamoDB endpoint such as DynamoDB Local with `--dynamodb-endpoint`).
 //!
 //! At start it loads and checks every rate book in `--rates` (and refuses to start on any
 //! error, printing every diagnostic), opens the store, makes sure an admin key exists, and
@@ -33,24 +34,37 @@ pub struct ServeArgs {
     #[arg(long, default_value = "127.0.0.1:8080")]
     pub addr: SocketAddr,
     /// SQLite database file (created if missing).
-    #[arg(long, default_value = "credits.db")]
+    #[arg(long, default_value = "credits.db", conflicts_with = "dynamodb_endpoint")]
     pub db: PathBuf,
+    /// Serve over DynamoDB at this endpoint (e.g. DynamoDB Local at `http://127.0.0.1:8000`)
+    /// instead of SQLite; the table is created if it does not exist.
+    #[arg(long, value_name = "URL")]
+    pub dynamodb_endpoint: Option<String>,
+    /// The DynamoDB table (with `--dynamodb-endpoint`).
+    #[arg(long, default_value = "credits", requires = "dynamodb_endpoint")]
+    pub table: String,
     /// Directory of `.rates` files.
     #[arg(long, default_value = "rates")]
     pub rates: PathBuf,
 }
 
-/// Where the store comes from. One function builds it, so other backends (DynamoDB) plug
-/// in here.
+/// Where the store comes from.
 #[derive(Debug, Clone)]
 pub enum StoreConfig {
     Sqlite { path: PathBuf },
+    DynamoDb { endpoint: String, table: String },
 }
 
 impl ServeArgs {
     fn store_config(&self) -> StoreConfig {
-        StoreConfig::Sqlite {
-            path: self.db.clone(),
+        match &self.dynamodb_endpoint {
+            Some(endpoint) => StoreConfig::DynamoDb {
+                endpoint: endpoint.clone(),
+                table: self.table.clone(),
+            },
+            None => StoreConfig::Sqlite {
+                path: self.db.clone(),
+            },
         }
     }
 }
@@ -65,6 +79,14 @@ pub async fn open_store(config: &StoreConfig) -> Result<Arc<dyn Store>, String> 
             let store = SqliteStore::open(path).map_err(|error| {
                 format!("cannot open the database `{}`: {error}", path.display())
             })?;
+            Ok(Arc::new(store))
+        }
+        StoreConfig::DynamoDb { endpoint, table } => {
+            let store = credits_store_dynamodb::connect_local(endpoint, table)
+                .await
+                .map_err(|error| {
+                    format!("cannot use table `{table}` at `{endpoint}`: {error}")
+                })?;
             Ok(Arc::new(store))
         }
     }
