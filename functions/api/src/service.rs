@@ -583,9 +583,7 @@ pub async fn mutate(
         };
         let decision = match credits_ledger::decide(account, &command, &facts, book, now) {
             Ok(decision) => decision,
-            Err(LedgerError::CatchUpRequired { .. })
-                if catch_up_commits < MAX_CATCH_UP_COMMITS =>
-            {
+            Err(LedgerError::CatchUpRequired { .. }) if catch_up_commits < MAX_CATCH_UP_COMMITS => {
                 let Some(current) = guard.cached.take() else {
                     continue;
                 };

@@ -8,8 +8,10 @@
 //! balance must have gone down by exactly the price of each distinct charge: no lost and no
 //! doubled charge. It prints charges/s and latency percentiles.
 //!
-//! A plan's `limit N requests per minute` applies to the bench like to any client: run the
-//! server with `credits serve --no-request-limits` to measure throughput.
+//! A plan's `limit N requests per minute` applies to the bench like to any client, and every
+//! plan in `rates/` has one (the ledger enforces it; `credits serve` has no switch for it): to
+//! measure throughput, serve a copy of the books without those lines, as
+//! `scripts/bench-serve.sh` does.
 
 use std::process::ExitCode;
 use std::str::FromStr;

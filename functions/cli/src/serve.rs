@@ -34,7 +34,11 @@ pub struct ServeArgs {
     #[arg(long, default_value = "127.0.0.1:8080")]
     pub addr: SocketAddr,
     /// SQLite database file (created if missing).
-    #[arg(long, default_value = "credits.db", conflicts_with = "dynamodb_endpoint")]
+    #[arg(
+        long,
+        default_value = "credits.db",
+        conflicts_with = "dynamodb_endpoint"
+    )]
     pub db: PathBuf,
     /// Serve over DynamoDB at this endpoint (e.g. DynamoDB Local at `http://127.0.0.1:8000`)
     /// instead of SQLite; the table is created if it does not exist.
@@ -84,9 +88,7 @@ pub async fn open_store(config: &StoreConfig) -> Result<Arc<dyn Store>, String> 
         StoreConfig::DynamoDb { endpoint, table } => {
             let store = credits_store_dynamodb::connect_local(endpoint, table)
                 .await
-                .map_err(|error| {
-                    format!("cannot use table `{table}` at `{endpoint}`: {error}")
-                })?;
+                .map_err(|error| format!("cannot use table `{table}` at `{endpoint}`: {error}"))?;
             Ok(Arc::new(store))
         }
     }
