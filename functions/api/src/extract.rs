@@ -110,9 +110,10 @@ where
             };
             return Err(Problem::new(ProblemType::UnsupportedMediaType, detail));
         }
-        let value = serde_json::from_slice(&bytes)
+        // A JSON `null` is the absent body the document allows, not a malformed one.
+        let value: Option<T> = serde_json::from_slice(&bytes)
             .map_err(|error| Problem::invalid(json_error_detail(&error)))?;
-        Ok(OptionalJsonBody(value))
+        Ok(OptionalJsonBody(value.unwrap_or_default()))
     }
 }
 

@@ -58,6 +58,7 @@ pub struct AccountRequest {
     /// Left as it is when absent (none on creation).
     pub subscription: Option<SubscriptionBody>,
     /// IANA time zone of the account's days and cycles; the rate book's when absent.
+    #[schema(min_length = 1, max_length = 64, pattern = r"^[!-~]+$")]
     pub time_zone: Option<String>,
     /// Overdraft allowed, replacing the plan's credit line: a decimal string for the book's
     /// only unit, or an object by unit (`{"credit": "500"}`); `{}` removes the override.
@@ -65,6 +66,7 @@ pub struct AccountRequest {
     pub credit_line: Option<Box<RawValue>>,
     /// `active` or `suspended` (suspension freezes spending). Close with
     /// `POST /v1/accounts/{account}/close`.
+    #[schema(pattern = r"^(active|suspended)$")]
     pub status: Option<String>,
 }
 
@@ -85,6 +87,7 @@ pub struct SubscriptionBody {
 #[serde(deny_unknown_fields, expecting = "an object with an `id`")]
 pub struct CloseRequest {
     /// Client id of the operation (its idempotency key).
+    #[schema(min_length = 1, max_length = 128, pattern = r"^[!-~]+$")]
     pub id: String,
 }
 
@@ -94,6 +97,7 @@ pub struct CloseRequest {
 #[schema(example = json!({"feature": "video_emotion", "inputs": {"duration": "3m30s"}, "channel": "api"}))]
 pub struct QuoteRequest {
     /// A feature of the account's rate book.
+    #[schema(min_length = 1, max_length = 64, pattern = r"^[!-~]+$")]
     pub feature: String,
     /// Input values: JSON numbers or strings in the input's base unit (`210`), or
     /// unit-suffixed literals (`"3m30s"`, `"250 words"`); choices as strings; flags as
@@ -101,8 +105,10 @@ pub struct QuoteRequest {
     #[serde(default)]
     #[schema(value_type = Object, example = json!({"duration": "3m30s"}))]
     pub inputs: Inputs,
+    #[schema(min_length = 1, max_length = 64, pattern = r"^[!-~]+$")]
     pub channel: Option<String>,
     /// The content analysed, for features that need a prior analysis of the same content.
+    #[schema(min_length = 1, max_length = 128, pattern = r"^[!-~]+$")]
     pub content: Option<String>,
 }
 
@@ -112,8 +118,10 @@ pub struct QuoteRequest {
 #[schema(example = json!({"id": "job-4711", "feature": "video_emotion", "inputs": {"duration": 210}, "channel": "web", "project": "onboarding", "content": "video-93"}))]
 pub struct ChargeRequest {
     /// Client id of the charge: its idempotency key, forever.
+    #[schema(min_length = 1, max_length = 128, pattern = r"^[!-~]+$")]
     pub id: String,
     /// A feature of the account's rate book.
+    #[schema(min_length = 1, max_length = 64, pattern = r"^[!-~]+$")]
     pub feature: String,
     /// Input values: JSON numbers or strings in the input's base unit (`210`), or
     /// unit-suffixed literals (`"3m30s"`, `"250 words"`); choices as strings; flags as
@@ -121,9 +129,13 @@ pub struct ChargeRequest {
     #[serde(default)]
     #[schema(value_type = Object, example = json!({"duration": "3m30s"}))]
     pub inputs: Inputs,
+    #[schema(min_length = 1, max_length = 64, pattern = r"^[!-~]+$")]
     pub channel: Option<String>,
+    #[schema(min_length = 1, max_length = 128, pattern = r"^[!-~]+$")]
     pub project: Option<String>,
+    #[schema(min_length = 1, max_length = 128, pattern = r"^[!-~]+$")]
     pub member: Option<String>,
+    #[schema(min_length = 1, max_length = 128, pattern = r"^[!-~]+$")]
     pub content: Option<String>,
 }
 
@@ -133,19 +145,26 @@ pub struct ChargeRequest {
 #[schema(example = json!({"id": "job-4712", "feature": "video_emotion", "inputs": {"duration": "10m"}, "ttl_seconds": 900}))]
 pub struct HoldRequest {
     /// Client id of the hold; also names it in `.../holds/{id}/capture` and `/release`.
+    #[schema(min_length = 1, max_length = 128, pattern = r"^[!-~]+$")]
     pub id: String,
     /// A feature of the account's rate book.
+    #[schema(min_length = 1, max_length = 64, pattern = r"^[!-~]+$")]
     pub feature: String,
     /// The estimate, as the inputs of a charge.
     #[serde(default)]
     #[schema(value_type = Object, example = json!({"duration": "10m"}))]
     pub inputs: Inputs,
+    #[schema(min_length = 1, max_length = 64, pattern = r"^[!-~]+$")]
     pub channel: Option<String>,
     /// How long the reservation lasts (default 900, at most 604800); an expired hold is
     /// released on the next read or write.
+    #[schema(minimum = 1, maximum = 604_800)]
     pub ttl_seconds: Option<u32>,
+    #[schema(min_length = 1, max_length = 128, pattern = r"^[!-~]+$")]
     pub project: Option<String>,
+    #[schema(min_length = 1, max_length = 128, pattern = r"^[!-~]+$")]
     pub member: Option<String>,
+    #[schema(min_length = 1, max_length = 128, pattern = r"^[!-~]+$")]
     pub content: Option<String>,
 }
 
@@ -154,6 +173,7 @@ pub struct HoldRequest {
 #[serde(deny_unknown_fields, expecting = "a capture object")]
 pub struct CaptureRequest {
     /// Client id of the capture; default `capture:<hold>` (a hold is captured once).
+    #[schema(min_length = 1, max_length = 128, pattern = r"^[!-~]+$")]
     pub id: Option<String>,
     /// The actual usage, rated with the hold's feature and channel; absent captures the
     /// estimate as held. Never more than the hold reserved is charged.
@@ -166,6 +186,7 @@ pub struct CaptureRequest {
 #[serde(deny_unknown_fields, expecting = "a release object")]
 pub struct ReleaseRequest {
     /// Client id of the release; default `release:<hold>`.
+    #[schema(min_length = 1, max_length = 128, pattern = r"^[!-~]+$")]
     pub id: Option<String>,
 }
 
@@ -174,15 +195,19 @@ pub struct ReleaseRequest {
 #[serde(deny_unknown_fields, expecting = "a top-up object")]
 #[schema(example = json!({"id": "invoice-2026-0042", "amount": "5000"}))]
 pub struct TopUpRequest {
+    #[schema(min_length = 1, max_length = 128, pattern = r"^[!-~]+$")]
     pub id: String,
     /// The unit of `amount`; the book's only unit when absent.
+    #[schema(min_length = 1, max_length = 64, pattern = r"^[!-~]+$")]
     pub unit: Option<String>,
     /// A decimal string, at most the unit's scale. Exactly one of `amount` and `package`.
     #[schema(value_type = Option<String>, example = "5000")]
     pub amount: Option<Box<RawValue>>,
     /// A package of the plan (`package NAME AMOUNT UNIT`).
+    #[schema(min_length = 1, max_length = 64, pattern = r"^[!-~]+$")]
     pub package: Option<String>,
     /// Credit kind; the plan's top-up kind when absent.
+    #[schema(min_length = 1, max_length = 64, pattern = r"^[!-~]+$")]
     pub kind: Option<String>,
     /// Expiry; the plan's top-up expiry when absent.
     pub expires_at: Option<DateTime<Utc>>,
@@ -193,15 +218,19 @@ pub struct TopUpRequest {
 #[serde(deny_unknown_fields, expecting = "a refund object")]
 #[schema(example = json!({"id": "refund-77", "charge": "job-4711", "reason": "duplicate"}))]
 pub struct RefundRequest {
+    #[schema(min_length = 1, max_length = 128, pattern = r"^[!-~]+$")]
     pub id: String,
     /// The client id of the refunded charge (or capture).
+    #[schema(min_length = 1, max_length = 128, pattern = r"^[!-~]+$")]
     pub charge: String,
     /// One of the plan's refund reasons (`duplicate`, `internal_error`, `legal`, ...).
+    #[schema(min_length = 1, max_length = 64, pattern = r"^[!-~]+$")]
     pub reason: String,
     /// A decimal string; everything not yet refunded when absent.
     #[schema(value_type = Option<String>, example = "10.5")]
     pub amount: Option<Box<RawValue>>,
     /// The unit of `amount`; the charge's only unit when absent.
+    #[schema(min_length = 1, max_length = 64, pattern = r"^[!-~]+$")]
     pub unit: Option<String>,
 }
 
@@ -210,6 +239,7 @@ pub struct RefundRequest {
 #[serde(deny_unknown_fields, expecting = "a key object")]
 pub struct KeyRequest {
     /// The account the key may act on; an admin key when absent.
+    #[schema(min_length = 1, max_length = 128, pattern = r"^[!-~]+$")]
     pub account: Option<String>,
 }
 
@@ -235,6 +265,7 @@ pub struct EntriesQuery {
     /// Page size, 1 to 1000 (default 100).
     pub limit: Option<u32>,
     /// `json` (default) or `csv` (all matching entries, up to 100000, no paging).
+    #[param(pattern = r"^(json|csv)$")]
     pub format: Option<String>,
 }
 

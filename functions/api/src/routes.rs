@@ -68,12 +68,13 @@ pub async fn openapi_document() -> Response {
     put,
     path = "/v1/accounts/{account}",
     tag = "accounts",
-    params(("account" = String, Path, description = "account id, 1 to 128 printable ASCII characters")),
+    params(("account" = String, Path, description = "account id, 1 to 128 printable ASCII characters", min_length = 1, max_length = 128, pattern = r"^[!-~]+$")),
     request_body = AccountRequest,
     responses(
         (status = 200, description = "the account was updated", body = AccountResponse),
         (status = 201, description = "the account was created", body = AccountResponse),
         (status = 400, description = "invalid-input", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 415, description = "unsupported-media-type: the body is not JSON", body = ProblemBody, content_type = "application/problem+json"),
         (status = 401, description = "unauthorized", body = ProblemBody, content_type = "application/problem+json"),
         (status = 403, description = "forbidden: an account key", body = ProblemBody, content_type = "application/problem+json"),
         (status = 409, description = "account-closed, conflict", body = ProblemBody, content_type = "application/problem+json"),
@@ -94,11 +95,12 @@ pub async fn put_account(
     post,
     path = "/v1/accounts/{account}/close",
     tag = "accounts",
-    params(("account" = String, Path, description = "account id")),
+    params(("account" = String, Path, description = "account id, 1 to 128 printable ASCII characters", min_length = 1, max_length = 128, pattern = r"^[!-~]+$")),
     request_body = CloseRequest,
     responses(
         (status = 200, description = "the account is closed", body = CloseResponse),
         (status = 400, description = "invalid-input", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 415, description = "unsupported-media-type: the body is not JSON", body = ProblemBody, content_type = "application/problem+json"),
         (status = 401, description = "unauthorized", body = ProblemBody, content_type = "application/problem+json"),
         (status = 403, description = "forbidden: an account key", body = ProblemBody, content_type = "application/problem+json"),
         (status = 404, description = "not-found", body = ProblemBody, content_type = "application/problem+json"),
@@ -119,11 +121,12 @@ pub async fn close_account(
     post,
     path = "/v1/accounts/{account}/quotes",
     tag = "charges",
-    params(("account" = String, Path, description = "account id")),
+    params(("account" = String, Path, description = "account id, 1 to 128 printable ASCII characters", min_length = 1, max_length = 128, pattern = r"^[!-~]+$")),
     request_body = QuoteRequest,
     responses(
         (status = 200, description = "the price now", body = QuoteResponse),
         (status = 400, description = "invalid-input: unknown feature or input, wrong unit, negative, non-finite or absurd quantity", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 415, description = "unsupported-media-type: the body is not JSON", body = ProblemBody, content_type = "application/problem+json"),
         (status = 401, description = "unauthorized", body = ProblemBody, content_type = "application/problem+json"),
         (status = 403, description = "forbidden: another account's key", body = ProblemBody, content_type = "application/problem+json"),
         (status = 404, description = "not-found", body = ProblemBody, content_type = "application/problem+json"),
@@ -144,7 +147,7 @@ pub async fn quote(
     post,
     path = "/v1/accounts/{account}/charges",
     tag = "charges",
-    params(("account" = String, Path, description = "account id")),
+    params(("account" = String, Path, description = "account id, 1 to 128 printable ASCII characters", min_length = 1, max_length = 128, pattern = r"^[!-~]+$")),
     request_body = ChargeRequest,
     responses(
         (status = 201, description = "charged (or the original answer of this id)", body = ChargeResponse),
@@ -173,11 +176,12 @@ pub async fn charge(
     post,
     path = "/v1/accounts/{account}/holds",
     tag = "holds",
-    params(("account" = String, Path, description = "account id")),
+    params(("account" = String, Path, description = "account id, 1 to 128 printable ASCII characters", min_length = 1, max_length = 128, pattern = r"^[!-~]+$")),
     request_body = HoldRequest,
     responses(
         (status = 201, description = "reserved", body = HoldResponse),
         (status = 400, description = "invalid-input", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 415, description = "unsupported-media-type: the body is not JSON", body = ProblemBody, content_type = "application/problem+json"),
         (status = 401, description = "unauthorized", body = ProblemBody, content_type = "application/problem+json"),
         (status = 402, description = "insufficient-credits", body = ProblemBody, content_type = "application/problem+json"),
         (status = 403, description = "forbidden, feature-not-allowed", body = ProblemBody, content_type = "application/problem+json"),
@@ -201,13 +205,14 @@ pub async fn hold(
     path = "/v1/accounts/{account}/holds/{hold}/capture",
     tag = "holds",
     params(
-        ("account" = String, Path, description = "account id"),
-        ("hold" = String, Path, description = "the hold's id"),
+        ("account" = String, Path, description = "account id, 1 to 128 printable ASCII characters", min_length = 1, max_length = 128, pattern = r"^[!-~]+$"),
+        ("hold" = String, Path, description = "the hold's id", min_length = 1, max_length = 128, pattern = r"^[!-~]+$"),
     ),
     request_body(content = Option<CaptureRequest>, description = "optional"),
     responses(
         (status = 200, description = "captured", body = CaptureResponse),
         (status = 400, description = "invalid-input", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 415, description = "unsupported-media-type: the body is not JSON", body = ProblemBody, content_type = "application/problem+json"),
         (status = 401, description = "unauthorized", body = ProblemBody, content_type = "application/problem+json"),
         (status = 403, description = "forbidden", body = ProblemBody, content_type = "application/problem+json"),
         (status = 404, description = "not-found: no such open hold", body = ProblemBody, content_type = "application/problem+json"),
@@ -230,13 +235,14 @@ pub async fn capture(
     path = "/v1/accounts/{account}/holds/{hold}/release",
     tag = "holds",
     params(
-        ("account" = String, Path, description = "account id"),
-        ("hold" = String, Path, description = "the hold's id"),
+        ("account" = String, Path, description = "account id, 1 to 128 printable ASCII characters", min_length = 1, max_length = 128, pattern = r"^[!-~]+$"),
+        ("hold" = String, Path, description = "the hold's id", min_length = 1, max_length = 128, pattern = r"^[!-~]+$"),
     ),
     request_body(content = Option<ReleaseRequest>, description = "optional"),
     responses(
         (status = 200, description = "released", body = ReleaseResponse),
         (status = 400, description = "invalid-input", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 415, description = "unsupported-media-type: the body is not JSON", body = ProblemBody, content_type = "application/problem+json"),
         (status = 401, description = "unauthorized", body = ProblemBody, content_type = "application/problem+json"),
         (status = 403, description = "forbidden", body = ProblemBody, content_type = "application/problem+json"),
         (status = 404, description = "not-found: no such open hold", body = ProblemBody, content_type = "application/problem+json"),
@@ -258,11 +264,12 @@ pub async fn release(
     post,
     path = "/v1/accounts/{account}/topups",
     tag = "credits",
-    params(("account" = String, Path, description = "account id")),
+    params(("account" = String, Path, description = "account id, 1 to 128 printable ASCII characters", min_length = 1, max_length = 128, pattern = r"^[!-~]+$")),
     request_body = TopUpRequest,
     responses(
         (status = 201, description = "credited", body = TopUpResponse),
         (status = 400, description = "invalid-input", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 415, description = "unsupported-media-type: the body is not JSON", body = ProblemBody, content_type = "application/problem+json"),
         (status = 401, description = "unauthorized", body = ProblemBody, content_type = "application/problem+json"),
         (status = 403, description = "forbidden: an account key", body = ProblemBody, content_type = "application/problem+json"),
         (status = 404, description = "not-found", body = ProblemBody, content_type = "application/problem+json"),
@@ -284,11 +291,12 @@ pub async fn top_up(
     post,
     path = "/v1/accounts/{account}/refunds",
     tag = "credits",
-    params(("account" = String, Path, description = "account id")),
+    params(("account" = String, Path, description = "account id, 1 to 128 printable ASCII characters", min_length = 1, max_length = 128, pattern = r"^[!-~]+$")),
     request_body = RefundRequest,
     responses(
         (status = 201, description = "refunded", body = RefundResponse),
         (status = 400, description = "invalid-input", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 415, description = "unsupported-media-type: the body is not JSON", body = ProblemBody, content_type = "application/problem+json"),
         (status = 401, description = "unauthorized", body = ProblemBody, content_type = "application/problem+json"),
         (status = 403, description = "forbidden: an account key", body = ProblemBody, content_type = "application/problem+json"),
         (status = 404, description = "not-found: no such account or charge", body = ProblemBody, content_type = "application/problem+json"),
@@ -310,9 +318,10 @@ pub async fn refund(
     get,
     path = "/v1/accounts/{account}/balance",
     tag = "reports",
-    params(("account" = String, Path, description = "account id")),
+    params(("account" = String, Path, description = "account id, 1 to 128 printable ASCII characters", min_length = 1, max_length = 128, pattern = r"^[!-~]+$")),
     responses(
         (status = 200, description = "the balance", body = BalanceResponse),
+        (status = 400, description = "invalid-input: a malformed id in the path", body = ProblemBody, content_type = "application/problem+json"),
         (status = 401, description = "unauthorized", body = ProblemBody, content_type = "application/problem+json"),
         (status = 403, description = "forbidden", body = ProblemBody, content_type = "application/problem+json"),
         (status = 404, description = "not-found", body = ProblemBody, content_type = "application/problem+json"),
@@ -331,7 +340,7 @@ pub async fn balance(
     get,
     path = "/v1/accounts/{account}/entries",
     tag = "reports",
-    params(("account" = String, Path, description = "account id"), EntriesQuery),
+    params(("account" = String, Path, description = "account id, 1 to 128 printable ASCII characters", min_length = 1, max_length = 128, pattern = r"^[!-~]+$"), EntriesQuery),
     responses(
         (status = 200, description = "a page of entries (or CSV with `format=csv`)",
             content((EntriesResponse = "application/json"), (String = "text/csv"))),
@@ -358,8 +367,8 @@ pub async fn entries(
     path = "/v1/accounts/{account}/statements/{cycle}",
     tag = "reports",
     params(
-        ("account" = String, Path, description = "account id"),
-        ("cycle" = String, Path, description = "`2026-01` (the cycle starting in January 2026) or `2026-01-31` (the cycle containing that day)"),
+        ("account" = String, Path, description = "account id, 1 to 128 printable ASCII characters", min_length = 1, max_length = 128, pattern = r"^[!-~]+$"),
+        ("cycle" = String, Path, description = "`2026-01` (the cycle starting in January 2026) or `2026-01-31` (the cycle containing that day)", pattern = r"^[0-9]{4}-[0-9]{2}(-[0-9]{2})?$"),
     ),
     responses(
         (status = 200, description = "the statement", body = StatementResponse),
@@ -380,7 +389,8 @@ pub async fn statement(
         .map(Json)
 }
 
-/// Create an API key (admin). No `account`: an admin key. The key is shown once.
+/// Create an API key (admin). `{}` (no `account`): an admin key. The key is shown once. The
+/// body is required: an accidental empty `POST` must not mint an admin key.
 #[utoipa::path(
     post,
     path = "/v1/keys",
@@ -392,13 +402,14 @@ pub async fn statement(
         (status = 401, description = "unauthorized", body = ProblemBody, content_type = "application/problem+json"),
         (status = 403, description = "forbidden: an account key", body = ProblemBody, content_type = "application/problem+json"),
         (status = 404, description = "not-found: no such account", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 415, description = "unsupported-media-type: the body is not JSON", body = ProblemBody, content_type = "application/problem+json"),
     ),
     security(("bearer" = []))
 )]
 pub async fn create_key(
     State(state): State<AppState>,
     _admin: Admin,
-    OptionalJsonBody(body): OptionalJsonBody<KeyRequest>,
+    JsonBody(body): JsonBody<KeyRequest>,
 ) -> Result<(StatusCode, Json<KeyResponse>), Problem> {
     keys::create(&state, body)
         .await
@@ -413,6 +424,7 @@ pub async fn create_key(
     params(("id" = String, Path, description = "the key's id (the part after `ck_`)")),
     responses(
         (status = 200, description = "revoked", body = RevokedKeyResponse),
+        (status = 400, description = "invalid-input: a malformed id in the path", body = ProblemBody, content_type = "application/problem+json"),
         (status = 401, description = "unauthorized", body = ProblemBody, content_type = "application/problem+json"),
         (status = 403, description = "forbidden: an account key", body = ProblemBody, content_type = "application/problem+json"),
         (status = 404, description = "not-found", body = ProblemBody, content_type = "application/problem+json"),

@@ -187,6 +187,28 @@ async fn hold_capture_and_release() {
         dec(&harness.available("acme", "credit").await),
         before - dec("300")
     );
+
+    // Regression (schemathesis ST202): a JSON `null` body is the absent body the document
+    // allows; it was answered 400.
+    let reply = harness
+        .admin(
+            Method::POST,
+            "/v1/accounts/acme/holds",
+            Some(json!({"id": "h-3", "feature": "video_emotion", "inputs": {"duration": "10s"}})),
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::CREATED, "{reply:#?}");
+    let reply = harness
+        .send_raw(
+            Method::POST,
+            "/v1/accounts/acme/holds/h-3/release",
+            Some(common::ADMIN_KEY),
+            Some(b"null".to_vec()),
+            Some("application/json"),
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::OK, "{reply:#?}");
+    assert_eq!(reply.json["hold"], "h-3");
 }
 
 #[tokio::test]
@@ -444,9 +466,20 @@ async fn keys_create_and_revoke() {
         .admin(Method::POST, "/v1/keys", Some(json!({"account": "nobody"})))
         .await;
     reply.problem(StatusCode::NOT_FOUND, "not-found");
-    // An admin key: no account.
-    let reply = harness.admin(Method::POST, "/v1/keys", None).await;
+    // An admin key: `{}`, no account.
+    let reply = harness.admin(Method::POST, "/v1/keys", Some(json!({}))).await;
     assert_eq!(reply.status, StatusCode::CREATED, "{reply:#?}");
+    assert!(reply.json["account"].is_null());
+}
+
+/// Regression (RELIABILITY.md F6): an empty `POST /v1/keys` minted an admin key. The body is
+/// required now; only an explicit `{}` asks for admin scope.
+#[tokio::test]
+async fn an_empty_key_request_mints_nothing() {
+    let harness = Harness::new();
+    let reply = harness.admin(Method::POST, "/v1/keys", None).await;
+    assert!(reply.status.is_client_error(), "{reply:#?}");
+    assert_ne!(reply.status, StatusCode::CREATED);
     assert!(reply.json["account"].is_null());
 }
 
