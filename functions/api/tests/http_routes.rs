@@ -467,7 +467,9 @@ async fn keys_create_and_revoke() {
         .await;
     reply.problem(StatusCode::NOT_FOUND, "not-found");
     // An admin key: `{}`, no account.
-    let reply = harness.admin(Method::POST, "/v1/keys", Some(json!({}))).await;
+    let reply = harness
+        .admin(Method::POST, "/v1/keys", Some(json!({})))
+        .await;
     assert_eq!(reply.status, StatusCode::CREATED, "{reply:#?}");
     assert!(reply.json["account"].is_null());
 }
