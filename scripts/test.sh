@@ -23,6 +23,7 @@ cargo test --workspace --locked --no-fail-fast
 step "rate books"
 cargo run --quiet --locked -p credits -- rates check rates/
 cargo run --quiet --locked -p credits -- rates test rates/
+cargo run --quiet --locked -p credits -- rates fmt --check rates/
 
 step "lambda builds"
 scripts/lambda-build.sh

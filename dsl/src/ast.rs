@@ -241,6 +241,8 @@ pub struct InputDecl<'a> {
     pub choices: Option<Vec<Token<'a>>>,
     /// Every `default VALUE` written (at most one is expected).
     pub defaults: Vec<Token<'a>>,
+    /// Every `min QUANTITY` written (at most one is expected).
+    pub mins: Vec<Token<'a>>,
     /// Every `max QUANTITY` written (at most one is expected).
     pub maxes: Vec<Token<'a>>,
 }

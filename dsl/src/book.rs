@@ -89,6 +89,9 @@ pub struct Input {
     pub kind: InputKind,
     /// Default value when a request omits the input; `None` means required.
     pub default: Option<InputValue>,
+    /// Smallest accepted quantity, in the base unit (measured kinds and counts). `None`: any
+    /// quantity above zero, because a quantity of nothing is not usage; `min 0` accepts zero.
+    pub min: Option<Decimal>,
     /// Largest accepted quantity, in the base unit (measured kinds and counts).
     pub max: Option<Decimal>,
 }

@@ -1409,6 +1409,41 @@ impl<'a> Checker<'a> {
             });
         }
 
+        let mut min = None;
+        if let Some(first) = decl.mins.first() {
+            if let Some(second) = decl.mins.get(1) {
+                self.push(BookError::DuplicateStatement {
+                    keyword: "min".to_owned(),
+                    first: first.span.into(),
+                    second: second.span.into(),
+                });
+            }
+            if is_quantity(&kind) {
+                min = self.quantity(&kind, *first, "the smallest value");
+                if let (Some(smallest), Some(largest)) = (min, max)
+                    && smallest > largest
+                {
+                    self.push(BookError::InvalidInput {
+                        message: format!(
+                            "the `min` of `{}` is more than its `max`",
+                            decl.name.text
+                        ),
+                        span: first.span.into(),
+                        label: "above the max".to_owned(),
+                        help: "lower `min`, or raise `max`".to_owned(),
+                    });
+                }
+            } else {
+                self.push(BookError::InvalidInput {
+                    message: format!("{} has no `min`", kind_phrase(&kind)),
+                    span: first.span.into(),
+                    label: "not a quantity".to_owned(),
+                    help: "remove `min`: only quantities and counts have a smallest value"
+                        .to_owned(),
+                });
+            }
+        }
+
         let mut default = None;
         if let Some(first) = decl.defaults.first() {
             if let Some(second) = decl.defaults.get(1) {
@@ -1429,11 +1464,48 @@ impl<'a> Checker<'a> {
                     help: "lower the default, or raise `max`".to_owned(),
                 });
             }
+            // A default is what a request without the input gives: it must be usage a request
+            // could give, so it meets the same minimum (zero needs `min 0`).
+            if let Some(InputValue::Quantity(value)) = &default {
+                match min {
+                    Some(smallest) if *value < smallest => {
+                        self.push(BookError::InvalidInput {
+                            message: format!(
+                                "the default of `{}` is less than its `min`",
+                                decl.name.text
+                            ),
+                            span: first.span.into(),
+                            label: "below the min".to_owned(),
+                            help: if value.is_zero() {
+                                "raise the default, or write `min 0` to accept zero".to_owned()
+                            } else {
+                                "raise the default, or lower `min`".to_owned()
+                            },
+                        });
+                    }
+                    None if value.is_zero() => {
+                        self.push(BookError::InvalidInput {
+                            message: format!(
+                                "the default of `{}` is zero, and zero is refused without `min 0`",
+                                decl.name.text
+                            ),
+                            span: first.span.into(),
+                            label: "zero".to_owned(),
+                            help: format!(
+                                "a quantity of nothing is not usage unless the input says so: write `default {} min 0`",
+                                first.text
+                            ),
+                        });
+                    }
+                    _ => {}
+                }
+            }
         }
         Some(Input {
             name: decl.name.text.to_owned(),
             kind,
             default,
+            min,
             max,
         })
     }
@@ -3534,6 +3606,36 @@ impl<'a> Checker<'a> {
                 ok = false;
                 continue;
             };
+            if let InputValue::Quantity(quantity) = &value
+                && crate::usage::is_below_minimum(&input.input, *quantity)
+            {
+                let (message, label, help) = match input.input.min {
+                    Some(_) => (
+                        format!(
+                            "`{}` is less than the `min` of `{}`",
+                            arg.value.text, arg.name.text
+                        ),
+                        "below the min",
+                        "a request below an input's min is refused; use a value within it, or lower `min`",
+                    ),
+                    None => (
+                        format!(
+                            "`{}` for `{}` is zero, and zero is refused without `min 0`",
+                            arg.value.text, arg.name.text
+                        ),
+                        "zero",
+                        "a request of zero is refused; use a quantity above zero, or write `min 0` on the input",
+                    ),
+                };
+                self.push(BookError::InvalidExample {
+                    message,
+                    span: arg.value.span.into(),
+                    label: label.to_owned(),
+                    help: help.to_owned(),
+                });
+                ok = false;
+                continue;
+            }
             if let (InputValue::Quantity(quantity), Some(max)) = (&value, input.input.max)
                 && *quantity > max
             {

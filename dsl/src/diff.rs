@@ -188,7 +188,10 @@ fn rateable(book: &RateBook, usage: &Usage) -> Result<(), String> {
             (InputKind::Choice(names), InputValue::Choice(choice)) => names.contains(choice),
             (InputKind::Flag, InputValue::Flag(_)) => true,
             (InputKind::Choice(_) | InputKind::Flag, _) => false,
-            (_, InputValue::Quantity(quantity)) => input.max.is_none_or(|max| *quantity <= max),
+            (_, InputValue::Quantity(quantity)) => {
+                !crate::usage::is_below_minimum(input, *quantity)
+                    && input.max.is_none_or(|max| *quantity <= max)
+            }
             (_, _) => false,
         };
         if !fits {
@@ -402,6 +405,14 @@ fn input_details(old: &Input, new: &Input) -> Vec<String> {
             None => "none".to_owned(),
         };
         details.push(format!("default {} → {}", show(old), show(new)));
+    }
+    if old.min != new.min {
+        // No `min` means "above zero", which is how the change reads to a reviewer.
+        let show = |input: &Input| match input.min {
+            Some(min) => literal::format_quantity(&input.kind, min),
+            None => "none (above zero)".to_owned(),
+        };
+        details.push(format!("min {} → {}", show(old), show(new)));
     }
     if old.max != new.max {
         let show = |input: &Input| match input.max {

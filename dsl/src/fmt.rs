@@ -491,6 +491,9 @@ fn statement_text(kind: &StatementKind<'_>) -> String {
             for default in &input.defaults {
                 let _ = write!(text, " default {}", quantity(default));
             }
+            for min in &input.mins {
+                let _ = write!(text, " min {}", quantity(min));
+            }
             for max in &input.maxes {
                 let _ = write!(text, " max {}", quantity(max));
             }

@@ -220,6 +220,7 @@ fn rule_words(rule: Rule) -> &'static [&'static str] {
         Rule::input_kind => {
             &["an input kind such as `duration`, `words`, `count` or `choice(a, b)`"]
         }
+        Rule::input_min | Rule::kw_min => &["`min`"],
         Rule::input_max | Rule::kw_max => &["`max`"],
         Rule::value => &["a value such as `90s`, `250 words`, `pro` or `yes`"],
         Rule::minimum_of | Rule::per_of | Rule::kw_of => &["`of`"],
@@ -392,6 +393,7 @@ const KEYWORDS: &[&str] = &[
     "limit",
     "line",
     "max",
+    "min",
     "minimum",
     "multiply",
     "nearest",
@@ -749,6 +751,7 @@ fn build_input<'a>(pair: &P<'a>) -> InputDecl<'a> {
         .and_then(|kind| child(kind, Rule::choice_list))
         .map(|list| children_tokens(&list, Rule::name));
     let mut defaults = Vec::new();
+    let mut mins = Vec::new();
     let mut maxes = Vec::new();
     for clause in pair.clone().into_inner() {
         match clause.as_rule() {
@@ -759,6 +762,7 @@ fn build_input<'a>(pair: &P<'a>) -> InputDecl<'a> {
                         .map(|v| token(&v)),
                 );
             }
+            Rule::input_min => mins.extend(child_token(&clause, Rule::quantity)),
             Rule::input_max => maxes.extend(child_token(&clause, Rule::quantity)),
             _ => {}
         }
@@ -768,6 +772,7 @@ fn build_input<'a>(pair: &P<'a>) -> InputDecl<'a> {
         kind,
         choices,
         defaults,
+        mins,
         maxes,
     }
 }

@@ -3,14 +3,16 @@
 //!
 //! Everything a client can get wrong is caught here, before anything is rated or written:
 //! an unknown feature, input, channel or choice, a missing or repeated input, a quantity in
-//! the wrong unit, negative, written with an exponent, with too many digits, not whole, or
-//! above the input's `max`, and a flag that is not `true`/`false`/`yes`/`no`.
+//! the wrong unit, negative, written with an exponent, with too many digits, not whole,
+//! below the input's `min` (zero when it states none) or above its `max`, and a flag that is
+//! not `true`/`false`/`yes`/`no`.
 
 use std::collections::BTreeMap;
 
 use crate::book::{Feature, Input, InputKind, InputValue, RateBook, Usage};
 use crate::literal::{self, LiteralError};
 use miette::Diagnostic;
+use rust_decimal::Decimal;
 
 /// A raw input value as a client sent it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -107,6 +109,27 @@ pub enum UsageError {
         max: String,
     },
 
+    #[error("`{value}` for `{input}` of `{feature}` is below its minimum of {min}")]
+    #[diagnostic(code(usage::below_minimum), help("give at least {min}"))]
+    BelowMinimum {
+        feature: String,
+        input: String,
+        value: String,
+        min: String,
+    },
+
+    /// Zero for an input that states no `min`: the implicit minimum is "above zero".
+    #[error("`{value}` for `{input}` of `{feature}` is zero: a quantity of nothing is not usage")]
+    #[diagnostic(
+        code(usage::below_minimum),
+        help("send a quantity above zero, or write `min 0` on the input to accept zero")
+    )]
+    ZeroQuantity {
+        feature: String,
+        input: String,
+        value: String,
+    },
+
     #[error("`{value}` is not a flag value for `{input}` of `{feature}`")]
     #[diagnostic(
         code(usage::invalid_flag),
@@ -145,6 +168,7 @@ impl UsageError {
             UsageError::UnknownChoice { .. } => "unknown-choice",
             UsageError::InvalidQuantity { .. } => "invalid-quantity",
             UsageError::WrongUnit { .. } => "wrong-unit",
+            UsageError::BelowMinimum { .. } | UsageError::ZeroQuantity { .. } => "below-minimum",
             UsageError::AboveMaximum { .. } => "above-maximum",
             UsageError::InvalidFlag { .. } => "invalid-flag",
             UsageError::WrongType { .. } => "wrong-type",
@@ -349,6 +373,24 @@ fn validate(feature: &Feature, input: &Input, raw: &RawValue) -> Result<InputVal
                     },
                 }
             })?;
+            if is_below_minimum(input, quantity) {
+                let feature = feature.name.clone();
+                let input_name = input.name.clone();
+                let value = echo(text.trim());
+                return Err(match input.min {
+                    Some(min) => UsageError::BelowMinimum {
+                        feature,
+                        input: input_name,
+                        value,
+                        min: literal::format_quantity(kind, min),
+                    },
+                    None => UsageError::ZeroQuantity {
+                        feature,
+                        input: input_name,
+                        value,
+                    },
+                });
+            }
             if let Some(max) = input.max
                 && quantity > max
             {
@@ -361,6 +403,16 @@ fn validate(feature: &Feature, input: &Input, raw: &RawValue) -> Result<InputVal
             }
             Ok(InputValue::Quantity(quantity))
         }
+    }
+}
+
+/// Whether `input` refuses `quantity` as too small: below its `min`, or zero when it states
+/// none (a quantity of nothing is not usage; `min 0` accepts it). Shared with `check` and
+/// `diff`, so an example is held to what a request is.
+pub(crate) fn is_below_minimum(input: &Input, quantity: Decimal) -> bool {
+    match input.min {
+        Some(min) => quantity < min,
+        None => quantity.is_zero(),
     }
 }
 

@@ -189,6 +189,31 @@ const CASES: &[(&str, &str, &str)] = &[
         "+feature text {\n  input words: words\n  base 1 credit per 100 words\n}\n",
     ),
     (
+        "min_without_quantity",
+        "test.rates",
+        "+feature image {\n  input model: choice(standard, pro) min 1\n  input hd: flag default no min 1\n  base 24 credit each\n}\n",
+    ),
+    (
+        "min_wrong_unit",
+        "test.rates",
+        "+feature video {\n  input duration: duration min 100 words max 4h\n  round duration up to 1s\n  base 20 credit per minute\n}\n",
+    ),
+    (
+        "min_above_max",
+        "test.rates",
+        "+feature video {\n  input duration: duration min 5h max 4h\n  round duration up to 1s\n  base 20 credit per minute\n}\n",
+    ),
+    (
+        "default_below_min",
+        "test.rates",
+        "+feature image {\n  input outputs: count default 0 min 1 max 8\n  input variants: count default 2 min 3 max 8\n  base 24 credit each\n  multiply by outputs\n}\n",
+    ),
+    (
+        "default_zero_without_min",
+        "test.rates",
+        "+feature chat {\n  input tokens: tokens default 0 max 1000000\n  input time: duration default 0s max 1h\n  round time up to 1s\n  base 0.1 credit per 1000 tokens\n  add 1 credit per minute of time\n}\n",
+    ),
+    (
         "price_without_per",
         "test.rates",
         "+feature video {\n  input duration: duration max 4h\n  round duration up to 1s\n  base 20 credit\n}\n",
@@ -349,6 +374,16 @@ const CASES: &[(&str, &str, &str)] = &[
         "expect_above_max",
         "test.rates",
         "+feature video {\n  input duration: duration max 4h\n  round duration up to 1s\n  base 20 credit per minute\n}\nexpect video(duration: 5h) = 6000 credit\n",
+    ),
+    (
+        "expect_zero_without_min",
+        "test.rates",
+        "+feature video {\n  input duration: duration max 4h\n  round duration up to 1s\n  base 20 credit per minute\n  minimum 1 credit\n}\nexpect video(duration: 0s) = 1 credit\n",
+    ),
+    (
+        "expect_below_min",
+        "test.rates",
+        "+feature video {\n  input duration: duration min 1s max 4h\n  round duration up to 1s\n  base 20 credit per minute\n}\nexpect video(duration: 500ms) = 0.33 credit\n",
     ),
     // ---- Several errors in one file ---------------------------------------------------------------
     (

@@ -126,6 +126,23 @@ expect video(duration: 1m, model: pro) = 20 credit     # row 2
 }
 
 #[test]
+fn input_clauses_are_written_default_min_max() {
+    let source = "book test\neffective 2025-01-01\nunit credit scale 2 round half-up\nfeature image {\n  input outputs: count max 8   min 1 default 1\n  input time: duration max 1h min   0s default 0s\n  base 1 credit each\n}\n";
+    let formatted = format_source("test.rates", source).unwrap();
+    assert!(
+        formatted.contains("  input outputs: count default 1 min 1 max 8\n"),
+        "{formatted}"
+    );
+    assert!(
+        formatted.contains("  input time: duration default 0s min 0s max 1h\n"),
+        "{formatted}"
+    );
+    assert_eq!(format_source("test.rates", &formatted).unwrap(), formatted);
+    let book = |text: &str| without_version(compile_source("test.rates", text).unwrap());
+    assert_eq!(book(source), book(&formatted));
+}
+
+#[test]
 fn a_syntax_error_is_reported_not_formatted() {
     let errors = format_source("test.rates", "book test\nfeatur x {}\n").unwrap_err();
     assert_eq!(errors.len(), 1);

@@ -29,6 +29,7 @@ fn input(name: &str, kind: InputKind, default: Option<InputValue>, max: Option<&
         name: name.to_owned(),
         kind,
         default,
+        min: None,
         max: max.map(dec),
     }
 }

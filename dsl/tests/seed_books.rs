@@ -321,6 +321,45 @@ fn diff_of_the_imini_price_change_lists_exactly_the_changed_prices() {
 }
 
 #[test]
+fn diff_shows_a_changed_min_and_the_examples_it_refuses() {
+    use credits_dsl::diff::{Change, diff};
+    let old = book("ai-engine.rates");
+    let mut new = old.clone();
+    let training = new
+        .features
+        .iter_mut()
+        .find(|feature| feature.name == "training")
+        .unwrap();
+    let data = training
+        .inputs
+        .iter_mut()
+        .find(|input| input.name == "data")
+        .unwrap();
+    data.min = None;
+    let report = diff(&old, &new);
+    let details = report
+        .features
+        .iter()
+        .find_map(|change| match change {
+            Change::Changed { name, details } if name == "training" => Some(details.clone()),
+            _ => None,
+        })
+        .unwrap();
+    assert_eq!(
+        details,
+        ["input `data` changed: min 0 MB → none (above zero)"]
+    );
+    // The example of a training without data is refused by the new book: not comparable.
+    assert_eq!(report.not_comparable.len(), 1, "{report}");
+    assert!(
+        report.not_comparable[0]
+            .reason
+            .contains("`data` of `training` does not accept this value"),
+        "{report}"
+    );
+}
+
+#[test]
 fn diff_reports_examples_only_one_book_can_rate() {
     use credits_dsl::diff::diff;
     let old = book("imini.rates");

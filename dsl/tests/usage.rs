@@ -26,6 +26,7 @@ fn input(name: &str, kind: InputKind, default: Option<InputValue>, max: Option<&
         name: name.to_owned(),
         kind,
         default,
+        min: None,
         max: max.map(dec),
     }
 }
@@ -445,6 +446,88 @@ fn above_maximum() {
 }
 
 #[test]
+fn zero_is_not_usage_without_min_0() {
+    for raw in [number("0"), text("0s"), text("0m0s"), number("0.0")] {
+        let error = video(raw.clone()).unwrap_err();
+        assert_eq!(error.code(), "below-minimum", "{raw:?}");
+        assert!(
+            error.to_string().ends_with(
+                "for `duration` of `generative_video` is zero: a quantity of nothing is not usage"
+            ),
+            "{error}"
+        );
+        assert_eq!(
+            error.help().unwrap().to_string(),
+            "send a quantity above zero, or write `min 0` on the input to accept zero"
+        );
+    }
+    assert_eq!(
+        video(text("0s")).unwrap_err().to_string(),
+        "`0s` for `duration` of `generative_video` is zero: a quantity of nothing is not usage"
+    );
+    // Counts and whole-number kinds too: zero outputs, zero words.
+    let error = rejected(
+        "generative_video",
+        None,
+        &[
+            ("duration", number("1")),
+            ("model", text("pro")),
+            ("outputs", number("0")),
+        ],
+    );
+    assert_eq!(error.code(), "below-minimum");
+    let error = rejected("text_emotion", None, &[("words", text("0 words"))]);
+    assert_eq!(error.code(), "below-minimum");
+    // Only zero: the implicit minimum is "above zero", so any fraction is usage.
+    assert_eq!(duration_of(&video(text("1ms")).unwrap()), dec("0.001"));
+    // Negative stays refused as negative, `-0` included.
+    assert_eq!(video(number("-0")).unwrap_err().code(), "invalid-quantity");
+}
+
+#[test]
+fn below_an_explicit_minimum() {
+    let mut book = book();
+    let duration = &mut book.features[0].inputs[0];
+    duration.min = Some(dec("1"));
+    let with = |raw: RawValue| {
+        book.usage(
+            "generative_video",
+            None,
+            &inputs(&[("duration", raw), ("model", text("pro"))]),
+        )
+    };
+    let error = with(text("500ms")).unwrap_err();
+    assert_eq!(error.code(), "below-minimum");
+    assert_eq!(
+        error.to_string(),
+        "`500ms` for `duration` of `generative_video` is below its minimum of 1s"
+    );
+    assert_eq!(error.help().unwrap().to_string(), "give at least 1s");
+    // Zero under an explicit minimum is below that minimum.
+    let error = with(text("0s")).unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        "`0s` for `duration` of `generative_video` is below its minimum of 1s"
+    );
+    // Exactly the minimum is accepted.
+    assert_eq!(duration_of(&with(text("1s")).unwrap()), dec("1"));
+}
+
+#[test]
+fn min_0_accepts_zero() {
+    let mut book = book();
+    book.features[0].inputs[0].min = Some(Decimal::ZERO);
+    let usage = book
+        .usage(
+            "generative_video",
+            None,
+            &inputs(&[("duration", text("0s")), ("model", text("pro"))]),
+        )
+        .unwrap();
+    assert_eq!(duration_of(&usage), Decimal::ZERO);
+}
+
+#[test]
 fn invalid_flag() {
     let error = rejected(
         "generative_video",
@@ -515,4 +598,28 @@ fn json_values_convert_without_floats() {
     assert_eq!(RawValue::from_json(&value["b"]), Some(text("3m30s")));
     assert_eq!(RawValue::from_json(&value["c"]), Some(RawValue::Bool(true)));
     assert_eq!(RawValue::from_json(&value["d"]), None);
+}
+
+/// After a quantity, `min` is the keyword only when a number follows it: `min 1 min` is a
+/// minimum of one minute and `max 5 min` a maximum of five minutes. Both parsers agree.
+#[test]
+fn min_is_a_keyword_before_a_number_and_a_unit_otherwise() {
+    let source = "book minutes
+effective 2026-01-01
+unit credit scale 0 round up
+
+feature call \"Call\" {
+  input duration: duration min 1 min max 5 min
+  round duration up to 1s
+  base 1 credit per minute
+}
+";
+    assert_eq!(
+        credits_dsl::parse::parse(source),
+        credits_dsl::parse::parse_with_grammar(source)
+    );
+    let book = credits_dsl::compile_source("minutes.rates", source).unwrap();
+    let input = &book.features[0].inputs[0];
+    assert_eq!(input.min, Some(Decimal::from(60)));
+    assert_eq!(input.max, Some(Decimal::from(300)));
 }

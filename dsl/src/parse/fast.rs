@@ -325,9 +325,21 @@ impl<'a> Parser<'a> {
 
     fn reserved_at(&self, at: usize) -> bool {
         self.statement_keyword_at(at)
-            || self
-                .word_at(at)
-                .is_some_and(|word| RESERVED.contains(&word))
+            || self.word_at(at).is_some_and(|word| {
+                RESERVED.contains(&word) || (word == "min" && self.number_follows(at + word.len()))
+            })
+    }
+
+    /// Whether a number starts after `at` on the same line: `min` is the keyword in
+    /// `default 0 min 0` but the unit in `max 5 min`.
+    fn number_follows(&self, mut at: usize) -> bool {
+        while matches!(self.byte(at), Some(b' ' | b'\t')) {
+            at += 1;
+        }
+        if self.byte(at) == Some(b'-') {
+            at += 1;
+        }
+        self.byte(at).is_some_and(|byte| byte.is_ascii_digit())
     }
 
     fn date(&mut self) -> Option<Token<'a>> {
@@ -722,6 +734,7 @@ impl<'a> Parser<'a> {
             Some(names)
         });
         let mut defaults = Vec::new();
+        let mut mins = Vec::new();
         let mut maxes = Vec::new();
         loop {
             if let Some(default) = self.optional(|p| {
@@ -729,6 +742,11 @@ impl<'a> Parser<'a> {
                 p.value()
             }) {
                 defaults.push(default);
+            } else if let Some(min) = self.optional(|p| {
+                p.keyword("min")?;
+                p.quantity()
+            }) {
+                mins.push(min);
             } else if let Some(max) = self.optional(|p| {
                 p.keyword("max")?;
                 p.quantity()
@@ -743,6 +761,7 @@ impl<'a> Parser<'a> {
             kind,
             choices,
             defaults,
+            mins,
             maxes,
         })
     }

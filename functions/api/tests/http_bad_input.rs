@@ -227,6 +227,14 @@ async fn bad_usages_on_charges_holds_quotes_and_captures() {
             "above-maximum",
         ),
         (
+            json!({"feature": "video_emotion", "inputs": {"duration": "0s"}}),
+            "below-minimum",
+        ),
+        (
+            json!({"feature": "image_emotion", "inputs": {"images": 0}}),
+            "below-minimum",
+        ),
+        (
             json!({"feature": "video_emotion", "inputs": {"duration": true}}),
             "wrong-type",
         ),

@@ -114,13 +114,18 @@ fn invideo_usage(rng: &mut StdRng) -> (&'static str, Value) {
                 "ad": rng.random_bool(0.2),
             }),
         ),
-        1 => (
-            "stock_video",
-            json!({
-                "duration": format!("{}m{}s", rng.random_range(0..=6), rng.random_range(0..=59)),
-                "actor": rng.random_bool(0.5),
-            }),
-        ),
+        1 => {
+            // At least one second: `0m0s` is not usage and would be refused at the edge.
+            let minutes = rng.random_range(0..=6);
+            let seconds = rng.random_range(u32::from(minutes == 0)..=59);
+            (
+                "stock_video",
+                json!({
+                    "duration": format!("{minutes}m{seconds}s"),
+                    "actor": rng.random_bool(0.5),
+                }),
+            )
+        }
         2 => ("remix_image", json!({ "images": rng.random_range(1..=20) })),
         _ => (
             "remix_clip",

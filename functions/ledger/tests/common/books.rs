@@ -33,6 +33,7 @@ fn input(name: &str, kind: InputKind, default: Option<InputValue>) -> Input {
         name: name.to_owned(),
         kind,
         default,
+        min: None,
         max: None,
     }
 }
