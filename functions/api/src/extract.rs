@@ -110,10 +110,9 @@ where
             };
             return Err(Problem::new(ProblemType::UnsupportedMediaType, detail));
         }
-        // A JSON `null` is the absent body the document allows, not a malformed one.
-        let value: Option<T> = serde_json::from_slice(&bytes)
+        let value = serde_json::from_slice(&bytes)
             .map_err(|error| Problem::invalid(json_error_detail(&error)))?;
-        Ok(OptionalJsonBody(value.unwrap_or_default()))
+        Ok(OptionalJsonBody(value))
     }
 }
 
