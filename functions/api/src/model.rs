@@ -66,7 +66,6 @@ pub struct AccountRequest {
     pub credit_line: Option<Box<RawValue>>,
     /// `active` or `suspended` (suspension freezes spending). Close with
     /// `POST /v1/accounts/{account}/close`.
-    #[schema(pattern = r"^(active|suspended)$")]
     pub status: Option<String>,
 }
 
@@ -158,7 +157,6 @@ pub struct HoldRequest {
     pub channel: Option<String>,
     /// How long the reservation lasts (default 900, at most 604800); an expired hold is
     /// released on the next read or write.
-    #[schema(minimum = 1, maximum = 604_800)]
     pub ttl_seconds: Option<u32>,
     #[schema(min_length = 1, max_length = 128, pattern = r"^[!-~]+$")]
     pub project: Option<String>,
@@ -265,7 +263,6 @@ pub struct EntriesQuery {
     /// Page size, 1 to 1000 (default 100).
     pub limit: Option<u32>,
     /// `json` (default) or `csv` (all matching entries, up to 100000, no paging).
-    #[param(pattern = r"^(json|csv)$")]
     pub format: Option<String>,
 }
 
