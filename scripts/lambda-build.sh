@@ -6,6 +6,10 @@
 # Cargo's artifacts go to target/lambda-build (CARGO_TARGET_DIR overrides) so that this long
 # release build does not hold the lock of the workspace's main target/ directory.
 # Options: --x86-only (skip arm64), any other argument is passed to `cargo lambda build`.
+# Size goal (BENCHMARKS.md, "Lambda package sizes"): every bootstrap.zip <= 6 MB; a larger one
+# fails the build (exit 1). LAMBDA_ZIP_MAX_BYTES overrides the limit (default 6000000; 0 = no
+# limit). What keeps the zips small lives in the workspace Cargo.toml (AWS SDK features,
+# release profile): see BENCHMARKS.md before changing either.
 set -euo pipefail
 
 BINARIES=(credits-charge credits-topup credits-refund credits-cycle-rollover credits-account)
@@ -62,18 +66,31 @@ for arch in "${archs[@]}"; do
     log "$arch built in $(( $(date +%s) - t0 )) s"
 done
 
+max_bytes="${LAMBDA_ZIP_MAX_BYTES:-6000000}"
+[[ "$max_bytes" =~ ^[0-9]+$ ]] || die "LAMBDA_ZIP_MAX_BYTES must be a number of bytes, not '$max_bytes'"
 status=0
-printf '%-8s %-24s %12s  %s\n' arch binary bytes zip
+too_big=()
+printf '%-8s %-24s %12s %12s  %s\n' arch binary "zip bytes" unzipped zip
 for arch in "${archs[@]}"; do
     for bin in "${BINARIES[@]}"; do
         zip="$ROOT/target/lambda/$arch/$bin/bootstrap.zip"
         if [[ -f "$zip" ]]; then
-            printf '%-8s %-24s %12s  %s\n' "$arch" "$bin" "$(stat -c %s "$zip")" "${zip#"$ROOT"/}"
+            bytes=$(stat -c %s "$zip")
+            unzipped=$(python -c 'import sys, zipfile; print(sum(i.file_size for i in zipfile.ZipFile(sys.argv[1]).infolist()))' "$zip")
+            printf '%-8s %-24s %12s %12s  %s\n' "$arch" "$bin" "$bytes" "$unzipped" "${zip#"$ROOT"/}"
+            if (( max_bytes > 0 && bytes > max_bytes )); then
+                too_big+=("$arch/$bin ($bytes bytes)")
+            fi
         else
-            printf '%-8s %-24s %12s  %s\n' "$arch" "$bin" missing "${zip#"$ROOT"/}"
+            printf '%-8s %-24s %12s %12s  %s\n' "$arch" "$bin" missing - "${zip#"$ROOT"/}"
             status=1
         fi
     done
 done
+if (( ${#too_big[@]} > 0 )); then
+    printf '[lambda-build] error: over the size limit of %s bytes (LAMBDA_ZIP_MAX_BYTES): %s\n' \
+        "$max_bytes" "${too_big[*]}" >&2
+    status=1
+fi
 log "done in $(( ($(date +%s%N) - start_ns) / 1000000000 )) s"
 exit "$status"
