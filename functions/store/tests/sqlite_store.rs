@@ -71,6 +71,7 @@ fn commit(name: &str, version: u64, entries: Vec<EntryRecord>) -> Commit {
         expected_version: version - 1,
         account: account(name, version),
         entries,
+        facts: vec![],
         operation: Some(operation(name, &format!("op-{version}"))),
     }
 }
@@ -127,14 +128,14 @@ async fn pages_are_full_until_the_last_which_says_so() {
     loop {
         let page = store
             .entries(&EntryQuery {
-                after_seq: after,
+                after,
                 limit: 3,
                 ..query("a")
             })
             .await
             .unwrap();
-        pages.push((page.entries.len(), page.next_after_seq));
-        match page.next_after_seq {
+        pages.push((page.entries.len(), page.next.map(|cursor| cursor.seq)));
+        match page.next {
             Some(next) => after = Some(next),
             None => break,
         }
@@ -154,7 +155,7 @@ async fn pages_are_full_until_the_last_which_says_so() {
         .await
         .unwrap();
     assert_eq!(page.entries.len(), 10);
-    assert_eq!(page.next_after_seq, None);
+    assert_eq!(page.next, None);
 }
 
 #[tokio::test]
@@ -182,7 +183,7 @@ async fn an_uncapped_limit_gets_exactly_the_cap() {
             .await
             .unwrap();
         assert_eq!(page.entries.len(), MAX_PAGE_ENTRIES as usize);
-        assert_eq!(page.next_after_seq, Some(u64::from(MAX_PAGE_ENTRIES)));
+        assert_eq!(page.next.map(|cursor| cursor.seq), Some(u64::from(MAX_PAGE_ENTRIES)));
     }
 }
 
@@ -195,6 +196,7 @@ async fn due_pages_are_full_until_the_last() {
             expected_version: 0,
             account: account(&name, 1),
             entries: vec![],
+            facts: vec![],
             operation: None,
         };
         store.commit(first).await.unwrap();
@@ -432,6 +434,7 @@ async fn two_stores_on_one_file_lose_nothing() {
             ..account("shared", 1)
         },
         entries: vec![],
+        facts: vec![],
         operation: None,
     };
     first.commit(start).await.unwrap();
@@ -455,6 +458,7 @@ async fn two_stores_on_one_file_lose_nothing() {
                                 ..record.clone()
                             },
                             entries: vec![entry("shared", &format!("t{task}-{i}"), counter)],
+                            facts: vec![],
                             operation: None,
                         };
                         match store.commit(next).await.unwrap() {
