@@ -224,6 +224,48 @@ pub struct EntryQuery {
     pub limit: u32,
 }
 
+/// The most distinct entry types one query may name (there are a dozen).
+pub const MAX_QUERY_TYPES: usize = 64;
+
+impl EntryQuery {
+    /// Whether the range is by time (`from` or `to` given) rather than by seq.
+    #[must_use]
+    pub fn by_time(&self) -> bool {
+        self.from.is_some() || self.to.is_some()
+    }
+
+    /// Refuses a query no store serves: more than [`MAX_QUERY_TYPES`] types.
+    ///
+    /// # Errors
+    /// [`StoreError::Invalid`].
+    pub fn check(&self) -> StoreResult<()> {
+        let types: std::collections::HashSet<&str> =
+            self.types.iter().map(String::as_str).collect();
+        if types.len() > MAX_QUERY_TYPES {
+            return Err(StoreError::Invalid(format!(
+                "a query names at most {MAX_QUERY_TYPES} entry types, not {}",
+                types.len()
+            )));
+        }
+        Ok(())
+    }
+
+    /// Whether `entry`, read from the query's range, passes its attribute filters.
+    #[must_use]
+    pub fn admits(&self, entry: &EntryRecord) -> bool {
+        let equal = |wanted: &Option<String>, found: &Option<String>| {
+            wanted
+                .as_ref()
+                .is_none_or(|wanted| found.as_ref() == Some(wanted))
+        };
+        (self.types.is_empty() || self.types.contains(&entry.entry_type))
+            && equal(&self.feature, &entry.feature)
+            && equal(&self.model, &entry.model)
+            && equal(&self.project, &entry.project)
+            && equal(&self.member, &entry.member)
+    }
+}
+
 /// Where a page of history ended: the last entry the page read (matching the filters or not).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct EntryCursor {

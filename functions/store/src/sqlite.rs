@@ -65,8 +65,6 @@ use crate::{
 
 /// Read connections kept open; reads beyond this many at once wait for one.
 const READERS: usize = 4;
-/// The most distinct entry types one query may name (there are a dozen).
-const MAX_QUERY_TYPES: usize = 64;
 
 /// The SQLite store. Open it once and share it (`Arc`); dropping it waits for queued writes
 /// and closes the database.
@@ -277,7 +275,7 @@ impl Store for SqliteStore {
 
     async fn entries(&self, query: &EntryQuery) -> StoreResult<EntryPage> {
         let limit = page_limit(query.limit);
-        let filter = EntryFilter::new(query)?;
+        query.check()?;
         let Some((sql, values)) = range_sql(query, limit) else {
             return Ok(EntryPage::default());
         };
@@ -304,7 +302,7 @@ impl Store for SqliteStore {
         } else {
             None
         };
-        read.retain(|entry| filter.admits(entry));
+        read.retain(|entry| query.admits(entry));
         Ok(EntryPage {
             entries: read,
             next,
@@ -517,7 +515,7 @@ fn prepare_commit(commit: Commit) -> StoreResult<PreparedCommit> {
 fn range_sql(query: &EntryQuery, limit: usize) -> Option<(String, Vec<Value>)> {
     let mut sql = format!("SELECT {ENTRY_COLUMNS} FROM entries WHERE account = ?");
     let mut values = vec![Value::Text(query.account.clone())];
-    let by_time = query.from.is_some() || query.to.is_some();
+    let by_time = query.by_time();
     if let Some(from) = query.from {
         sql.push_str(" AND at_micros >= ?");
         values.push(Value::Integer(micros(from)));
@@ -544,36 +542,6 @@ fn range_sql(query: &EntryQuery, limit: usize) -> Option<(String, Vec<Value>)> {
     });
     values.push(Value::Integer(fetch_count(limit)));
     Some((sql, values))
-}
-
-/// The attribute filters of a query, applied to the entries a page read.
-struct EntryFilter<'q> {
-    types: HashSet<&'q str>,
-    query: &'q EntryQuery,
-}
-
-impl<'q> EntryFilter<'q> {
-    fn new(query: &'q EntryQuery) -> StoreResult<Self> {
-        let types: HashSet<&str> = query.types.iter().map(String::as_str).collect();
-        if types.len() > MAX_QUERY_TYPES {
-            return Err(StoreError::Invalid(format!(
-                "a query names at most {MAX_QUERY_TYPES} entry types, not {}",
-                types.len()
-            )));
-        }
-        Ok(Self { types, query })
-    }
-
-    fn admits(&self, entry: &crate::EntryRecord) -> bool {
-        let equal = |wanted: &Option<String>, found: &Option<String>| {
-            wanted.as_ref().is_none_or(|wanted| found.as_ref() == Some(wanted))
-        };
-        (self.types.is_empty() || self.types.contains(entry.entry_type.as_str()))
-            && equal(&self.query.feature, &entry.feature)
-            && equal(&self.query.model, &entry.model)
-            && equal(&self.query.project, &entry.project)
-            && equal(&self.query.member, &entry.member)
-    }
 }
 
 fn check_fact_key(key: &str) -> StoreResult<()> {
