@@ -43,7 +43,10 @@ async fn a_bucket_restored_by_a_refund_is_forfeited_again_without_wedging_the_ac
         .admin(
             Method::PUT,
             path,
-            Some(subscription("active", Utc.with_ymd_and_hms(2025, 12, 20, 10, 0, 0).unwrap())),
+            Some(subscription(
+                "active",
+                Utc.with_ymd_and_hms(2025, 12, 20, 10, 0, 0).unwrap(),
+            )),
         )
         .await;
     assert_eq!(reply.status, StatusCode::CREATED, "subscribe: {reply:#?}");
@@ -62,7 +65,10 @@ async fn a_bucket_restored_by_a_refund_is_forfeited_again_without_wedging_the_ac
         .admin(
             Method::PUT,
             path,
-            Some(subscription("cancelled", Utc.with_ymd_and_hms(2025, 12, 20, 10, 0, 0).unwrap())),
+            Some(subscription(
+                "cancelled",
+                Utc.with_ymd_and_hms(2025, 12, 20, 10, 0, 0).unwrap(),
+            )),
         )
         .await;
     assert_eq!(reply.status, StatusCode::OK, "cancel: {reply:#?}");
@@ -87,7 +93,11 @@ async fn a_bucket_restored_by_a_refund_is_forfeited_again_without_wedging_the_ac
 
     // Cancelled again; that period ends too.
     let reply = harness
-        .admin(Method::PUT, path, Some(subscription("cancelled", at(21, 1))))
+        .admin(
+            Method::PUT,
+            path,
+            Some(subscription("cancelled", at(21, 1))),
+        )
         .await;
     assert_eq!(reply.status, StatusCode::OK, "cancel again: {reply:#?}");
     harness.clock.set(at(22, 2));
