@@ -49,8 +49,10 @@
 //!   bucket was only emptied, by the plan's `refund expired` rule when it expired or was
 //!   forfeited, and, for a debt already repaid, into a new bucket of the rule's kind (or the
 //!   plan's top-up kind); refund windows count whole days of 24 hours from the charge;
-//! - a `now` earlier than the account's last decision (clock skew between callers) is taken
-//!   as that instant: the ledger never moves back.
+//! - a `now` at most `limits::MAX_CLOCK_SKEW_MS` earlier than the account's last decision
+//!   (clock skew between callers) is taken as that instant: the ledger never moves back; a
+//!   `now` further behind is refused with `clock-behind` by `decide` (a read, `view`, still
+//!   shows the account at its last instant). `docs/clocks.md` states the rule.
 
 pub mod account;
 mod admission;

@@ -101,7 +101,8 @@ impl<'a> Work<'a> {
     ) -> LedgerResult<Self> {
         let plan = find_plan(book, &account.plan)?;
         let zone = calendar::parse_zone(account.time_zone.as_deref().unwrap_or(&book.time_zone))?;
-        // Clocks of different callers may disagree by a little; the ledger never moves back.
+        // Clocks of different callers may disagree by a little (`decide` refuses more than
+        // `MAX_CLOCK_SKEW_MS`); the ledger never moves back.
         let now = now.max(account.advanced_to);
         Ok(Self {
             account,
