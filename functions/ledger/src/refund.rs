@@ -7,8 +7,9 @@
 //! has expired (or was forfeited with its subscription) is handled by the plan's rule:
 //! `forfeit` (the share is refunded and forfeited at once, with entries) or `as KIND,
 //! expires E` (a new bucket). A bucket that was merely emptied and pruned is recreated as it
-//! was. A share that paid the overdraft refills it up to zero; what is left over (the debt was
-//! repaid meanwhile) becomes a new bucket, as above.
+//! was (kind, expiry, rollover rule, origin), under a new id naming the refund. A share that
+//! paid the overdraft refills it up to zero; what is left over (the debt was repaid
+//! meanwhile) becomes a new bucket, as above.
 
 use std::collections::BTreeMap;
 
@@ -308,7 +309,6 @@ fn refill_live(
     {
         // Another share of this refund recreated it already.
         bucket.left_minor = add(bucket.left_minor, share)?;
-        bucket.granted_minor = add(bucket.granted_minor, share)?;
         return Ok(Some((
             Draw {
                 bucket: restored,
