@@ -8,11 +8,11 @@ use crate::account::Account;
 use crate::advance;
 use crate::command::{Attribution, Command};
 use crate::configure;
-use crate::limits::{MAX_DECISION_ENTRIES, MAX_ID_BYTES};
+use crate::limits::{MAX_DECISION_ENTRIES, MAX_ID_BYTES, MAX_KIND_BYTES, MAX_SNAPSHOT_BYTES};
 use crate::outcome::Outcome;
 use crate::work::Work;
 use crate::{
-    Balance, Decision, Facts, LedgerError, LedgerResult, alerts, balance, charge, holds,
+    Balance, Decision, Facts, LedgerError, LedgerResult, alerts, balance, buckets, charge, holds,
     invariants, lifecycle, refund, topup,
 };
 
@@ -48,6 +48,9 @@ pub(crate) fn decide(
         invariants::unit_totals(&start)?
     };
     let mut work = Work::new(start, book, command.id(), now)?;
+    if creating {
+        work.settled_to = None;
+    }
     let target = work.now;
     let caught_up = advance::advance(&mut work, target, true)?;
     if !caught_up && !matches!(command, Command::Advance { .. }) {
@@ -74,6 +77,11 @@ pub(crate) fn decide(
         Command::Advance { .. } => Outcome::default(),
     };
     outcome.caught_up = caught_up;
+    if work.account.status == crate::AccountStatus::Closed {
+        buckets::prune_all(&mut work);
+    } else {
+        buckets::prune(&mut work);
+    }
     alerts::evaluate(&mut work, &mut outcome, creating)?;
     if work.entries.len() > MAX_DECISION_ENTRIES {
         return Err(if lazy_entries > 0 {
@@ -87,6 +95,7 @@ pub(crate) fn decide(
         });
     }
     invariants::check(&before, &work)?;
+    check_snapshot_bytes(&work.account)?;
     outcome.balance = balance::of(&work)?;
     let due_at = advance::next_due_after(&work, work.account.advanced_to)?;
     Ok(Decision {
@@ -114,6 +123,25 @@ pub(crate) fn view(
     balance::of(&work)
 }
 
+/// The backstop behind the limits of every collection: a snapshot the store would refuse
+/// (or that leaves little room under its item size) is never decided.
+fn check_snapshot_bytes(account: &Account) -> LedgerResult<()> {
+    let bytes = serde_json::to_vec(account)
+        .map_err(|error| LedgerError::invariant(format!("unserialisable account: {error}")))?
+        .len();
+    if bytes > MAX_SNAPSHOT_BYTES {
+        return Err(LedgerError::limit(
+            "snapshot_bytes",
+            MAX_SNAPSHOT_BYTES,
+            format!(
+                "account `{}` would take {bytes} bytes to store",
+                account.id
+            ),
+        ));
+    }
+    Ok(())
+}
+
 /// Ids and tags are non-empty and bounded.
 fn validate(command: &Command) -> LedgerResult<()> {
     check_id("id", command.id())?;
@@ -127,8 +155,14 @@ fn validate(command: &Command) -> LedgerResult<()> {
             check_id("charge", &request.charge)?;
             check_id("reason", &request.reason)
         }
-        Command::TopUp(_)
-        | Command::Suspend { .. }
+        Command::TopUp(request) => match &request.kind {
+            Some(kind) if kind.len() > MAX_KIND_BYTES => Err(LedgerError::invalid(format!(
+                "`kind` must be at most {MAX_KIND_BYTES} bytes"
+            ))),
+            Some(kind) => check_id("kind", kind),
+            None => Ok(()),
+        },
+        Command::Suspend { .. }
         | Command::Resume { .. }
         | Command::Close { .. }
         | Command::Advance { .. } => Ok(()),

@@ -76,6 +76,8 @@ pub(crate) struct Work<'a> {
     pub at: DateTime<Utc>,
     /// The operation that triggered this decision.
     pub operation: String,
+    /// The instant earlier decisions brought the account to; `None` for a new account.
+    pub settled_to: Option<DateTime<Utc>>,
     pub entries: Vec<Entry>,
     ids: BTreeSet<String>,
 }
@@ -93,7 +95,9 @@ impl<'a> Work<'a> {
         let zone = calendar::parse_zone(account.time_zone.as_deref().unwrap_or(&book.time_zone))?;
         // Clocks of different callers may disagree by a little; the ledger never moves back.
         let now = now.max(account.advanced_to);
+        let settled_to = Some(account.advanced_to);
         Ok(Self {
+            settled_to,
             account,
             book,
             plan,
