@@ -11,9 +11,10 @@
 //! grant key, which is also the group a rollover cap applies to; top-ups; refunds). Their
 //! only difference is their place in the consumption order (by age, then id), and that
 //! place only decides which of them a draw names, never an amount, unless a bucket of other
-//! rules sits between them (same unit and expiry, and a kind the plan orders alike). So a
-//! bucket that nothing of other rules can ever sit behind may absorb its later
-//! interchangeable siblings:
+//! rules sits between them (same unit and expiry, and the same kind or two kinds that some
+//! plan of the book leaves out of its `order`, where they share the last rank). So a bucket
+//! that nothing of other rules can ever sit behind may absorb its later interchangeable
+//! siblings:
 //! - a bucket is born `mergeable`; buckets emptied at the instant they were created stay
 //!   (empty, hidden from reads) until the next instant, so every bucket created at an
 //!   instant is live when any other of that instant is born;
@@ -27,6 +28,9 @@
 //! - a refund whose paying bucket was merged away puts the share into such a bucket too,
 //!   and otherwise recreates it as it was (`refund.rs`).
 //!
+//! The proof holds for the rate book in force: a new version of the book that leaves a kind
+//! out of a plan's `order` can make kinds tie that did not when buckets merged.
+//!
 //! So daily `expires never` grants stay one bucket, and top-ups of one kind and expiry one
 //! per expiry. What a client can tell: the `bucket` ids that draws, entries and the balance
 //! listing name, and one `expiry` entry for the merged credits instead of one per bucket;
@@ -35,7 +39,7 @@
 use std::cmp::Ordering;
 
 use chrono::{DateTime, Utc};
-use credits_dsl::Plan;
+use credits_dsl::{Plan, RateBook};
 
 use crate::account::{Bucket, Draw, OVERDRAFT_KIND, Origin};
 use crate::limits::MAX_COMMAND_BUCKETS;
@@ -276,17 +280,28 @@ pub(crate) fn interchangeable(a: &Bucket, b: &Bucket) -> bool {
         && a.rollover == b.rollover
 }
 
-/// The two buckets could sit next to each other in the consumption order under some plan:
-/// same unit and expiry (kinds a plan does not list tie, and a plan change reorders them).
-fn may_tie(a: &Bucket, b: &Bucket) -> bool {
-    !a.is_overdraft() && !b.is_overdraft() && a.unit == b.unit && a.expires_at == b.expires_at
+/// The two buckets could sit next to each other in the consumption order under some plan
+/// of the book: same unit and expiry, and the same kind or two kinds some plan does not
+/// order (unlisted kinds share the last rank; an account may move to any plan of its book).
+fn may_tie(book: &RateBook, a: &Bucket, b: &Bucket) -> bool {
+    let kinds_tie = a.kind == b.kind
+        || book
+            .plans
+            .iter()
+            .any(|plan| !plan.order.contains(&a.kind) && !plan.order.contains(&b.kind));
+    !a.is_overdraft()
+        && !b.is_overdraft()
+        && a.unit == b.unit
+        && a.expires_at == b.expires_at
+        && kinds_tie
 }
 
 /// Adds a new bucket. Every live bucket it may tie with but is not interchangeable with
 /// becomes unmergeable, and so does the new one.
 pub(crate) fn insert(work: &mut Work<'_>, mut bucket: Bucket) {
+    let book = work.book;
     for existing in &mut work.account.buckets {
-        if may_tie(existing, &bucket) && !interchangeable(existing, &bucket) {
+        if may_tie(book, existing, &bucket) && !interchangeable(existing, &bucket) {
             existing.mergeable = false;
             bucket.mergeable = false;
         }

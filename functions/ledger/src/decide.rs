@@ -133,10 +133,7 @@ fn check_snapshot_bytes(account: &Account) -> LedgerResult<()> {
         return Err(LedgerError::limit(
             "snapshot_bytes",
             MAX_SNAPSHOT_BYTES,
-            format!(
-                "account `{}` would take {bytes} bytes to store",
-                account.id
-            ),
+            format!("account `{}` would take {bytes} bytes to store", account.id),
         ));
     }
     Ok(())

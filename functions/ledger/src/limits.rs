@@ -19,17 +19,18 @@ pub const MAX_CATCH_UP_EVENTS: usize = 4_000;
 /// Most live buckets an account holds, whatever happens.
 ///
 /// A bucket is at most about 2.3 KB of JSON (a refund bucket: an id of a 256-byte client id
-/// percent-encoded, the refund's and the charge's ids); 48 of them are about 110 KB, half
-/// of the snapshot budget. Buckets of one kind, unit, expiry and rule merge (see
-/// `buckets.rs`), so an account needs one per distinct expiry: 48 covers a year of monthly
-/// top-ups that expire after a year plus a plan's grants.
-pub const MAX_BUCKETS: usize = 48;
+/// percent-encoded, the refund's and the charge's ids); 40 of them are about 92 KB, under
+/// half of the snapshot budget. Buckets of one kind, unit, expiry and rule merge (see
+/// `buckets.rs`), so an account needs one per distinct expiry: 40 covers monthly top-ups
+/// that each expire after two years (25 live at once), plus a plan's grants. The overdraft buckets
+/// (one per unit with a credit line) are not counted: a book has at most 64 units.
+pub const MAX_BUCKETS: usize = 40;
 /// Most live buckets one plan's grants may keep at once, as [`grant_buckets_bound`] counts
 /// them. A plan beyond it (a daily grant that expires after 30 days keeps 31) is refused
 /// when an account is put on it; a plan change is refused when the buckets already live
 /// plus the new plan's bound exceed [`MAX_BUCKETS`]. Lazy grants are therefore never
 /// refused: time cannot be.
-pub const MAX_GRANT_BUCKETS: usize = 16;
+pub const MAX_GRANT_BUCKETS: usize = 12;
 /// Top-ups and refunds may create a bucket only while the account has fewer than this
 /// many: the rest of [`MAX_BUCKETS`] is kept for the grants of the plan.
 pub const MAX_COMMAND_BUCKETS: usize = MAX_BUCKETS - MAX_GRANT_BUCKETS;
@@ -80,19 +81,19 @@ pub fn grant_buckets_bound(plan: &credits_dsl::Plan) -> usize {
         let live: usize = match (grant.every, grant.expires, &grant.rollover) {
             (GrantEvery::Once, _, _) => 1,
             (_, Expiry::Never | Expiry::EndOfDay, _) => 1,
-            (_, Expiry::EndOfCycle, Some(Rollover::Cycles { cycles })) => {
-                usize::try_from(*cycles).unwrap_or(usize::MAX).saturating_add(1)
-            }
+            (_, Expiry::EndOfCycle, Some(Rollover::Cycles { cycles })) => usize::try_from(*cycles)
+                .unwrap_or(usize::MAX)
+                .saturating_add(1),
             (_, Expiry::EndOfCycle, _) => 1,
             (GrantEvery::Day, Expiry::AfterDays(days), _) => {
                 usize::try_from(days).unwrap_or(usize::MAX)
             }
-            (GrantEvery::Cycle, Expiry::AfterDays(days), _) => {
-                usize::try_from(days / 28).unwrap_or(usize::MAX).saturating_add(1)
-            }
-            (_, Expiry::AfterCycles(cycles), _) => {
-                usize::try_from(cycles).unwrap_or(usize::MAX).saturating_add(1)
-            }
+            (GrantEvery::Cycle, Expiry::AfterDays(days), _) => usize::try_from(days / 28)
+                .unwrap_or(usize::MAX)
+                .saturating_add(1),
+            (_, Expiry::AfterCycles(cycles), _) => usize::try_from(cycles)
+                .unwrap_or(usize::MAX)
+                .saturating_add(1),
         };
         total = total.saturating_add(live.saturating_add(1));
     }
