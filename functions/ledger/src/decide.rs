@@ -95,7 +95,7 @@ pub(crate) fn decide(
         });
     }
     invariants::check(&before, &work)?;
-    check_snapshot_bytes(&work.account)?;
+    check_snapshot_bytes(account, &work.account)?;
     outcome.balance = balance::of(&work)?;
     let due_at = advance::next_due_after(&work, work.account.advanced_to)?;
     Ok(Decision {
@@ -123,13 +123,17 @@ pub(crate) fn view(
     balance::of(&work)
 }
 
-/// The backstop behind the limits of every collection: a snapshot the store would refuse
-/// (or that leaves little room under its item size) is never decided.
-fn check_snapshot_bytes(account: &Account) -> LedgerResult<()> {
-    let bytes = serde_json::to_vec(account)
-        .map_err(|error| LedgerError::invariant(format!("unserialisable account: {error}")))?
-        .len();
-    if bytes > MAX_SNAPSHOT_BYTES {
+/// The backstop behind the limits of every collection: a decision never grows a snapshot
+/// past [`MAX_SNAPSHOT_BYTES`], far under what the store accepts. A snapshot already past it
+/// (written before the limits) may still shrink or stay as it is.
+fn check_snapshot_bytes(before: Option<&Account>, account: &Account) -> LedgerResult<()> {
+    let size = |account: &Account| {
+        serde_json::to_vec(account)
+            .map(|bytes| bytes.len())
+            .map_err(|error| LedgerError::invariant(format!("unserialisable account: {error}")))
+    };
+    let bytes = size(account)?;
+    if bytes > MAX_SNAPSHOT_BYTES && before.map_or(Ok(0), size)? < bytes {
         return Err(LedgerError::limit(
             "snapshot_bytes",
             MAX_SNAPSHOT_BYTES,

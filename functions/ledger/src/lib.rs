@@ -15,6 +15,9 @@
 //! - recurring grants, expiries, rollovers, subscription ends and expired holds are applied
 //!   lazily, instant by instant, at the start of every decision and read; walking to an
 //!   instant in several steps gives the same account as one step;
+//! - every collection of the account snapshot is bounded (`limits`), so that it fits one
+//!   store item: a command that would outgrow one is refused with `limit-reached`, and
+//!   buckets that every rule treats alike merge (`buckets.rs`, `docs/ledger-limits.md`);
 //! - entry ids are deterministic and never repeat (client ids are percent-encoded inside
 //!   them), so a retried or racing commit is refused by the store rather than doubled.
 //!

@@ -26,7 +26,7 @@ pub const MAX_CATCH_UP_EVENTS: usize = 4_000;
 /// (one per unit with a credit line) are not counted: a book has at most 64 units.
 pub const MAX_BUCKETS: usize = 40;
 /// Most live buckets one plan's grants may keep at once, as [`grant_buckets_bound`] counts
-/// them. A plan beyond it (a daily grant that expires after 30 days keeps 31) is refused
+/// them. A plan beyond it (a daily grant that expires after 30 days keeps 30) is refused
 /// when an account is put on it; a plan change is refused when the buckets already live
 /// plus the new plan's bound exceed [`MAX_BUCKETS`]. Lazy grants are therefore never
 /// refused: time cannot be.

@@ -5,7 +5,12 @@
 //! triples when percent-encoded into a bucket id), every rate-book name at
 //! `ASSUMED_BOOK_NAME_BYTES`, every number at its longest. The open holds are bounded in bytes
 //! (`MAX_HOLDS_BYTES`), so they count as that budget whatever they hold.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 use std::collections::{BTreeMap, BTreeSet};
 
