@@ -338,6 +338,60 @@ fn a_top_up_kind_is_short() {
 // ---------------------------------------------------------------------------------------
 // Merging
 
+/// Every bucket in the snapshot has something left or held, or was created at the instant
+/// the account was last brought to (it goes at the next one).
+#[track_caller]
+fn assert_no_lingering_bucket(shell: &Shell) {
+    let account = shell.account();
+    for bucket in &account.buckets {
+        assert!(
+            bucket.left_minor != 0
+                || bucket.held_minor != 0
+                || bucket.created_at >= account.advanced_to,
+            "lingering bucket {bucket:?}"
+        );
+    }
+}
+
+/// A bucket emptied at the instant it was created stays, hidden from reads, until the next
+/// instant; so a bucket of other rules born later at that instant sees it and gives up
+/// merging (a refund of the charge could recreate the emptied one between them).
+#[test]
+fn a_bucket_emptied_at_its_own_instant_goes_at_the_next() {
+    let mut shell = Shell::new(book(PLANS));
+    let start = at("2025-01-01T12:00:00Z");
+    shell.ok(&cmd::create("a", "lim/basic"), start);
+    shell.ok(&top_up_at("x", 10, Some("promo"), None), start);
+    shell.ok(&cmd::charge("c", units(10)), start);
+    assert_eq!(bucket_count(&shell), 1);
+    assert_eq!(shell.buckets("credit", start), vec![]);
+    // A top-up of another kind that ties with `promo` (neither is in the plan's order) at the
+    // same instant: it must not absorb later top-ups, or the refund below would put the
+    // `promo` credits behind credits that would have been spent after them.
+    shell.ok(&top_up_at("e", 10, Some("gift"), None), start);
+    assert!(!shell.account().buckets[1].mergeable);
+    let later = start + Duration::hours(1);
+    shell.ok(&top_up_at("n", 10, Some("gift"), None), later);
+    shell.ok(&cmd::advance("adv"), later + Duration::hours(1));
+    assert_eq!(bucket_count(&shell), 2, "{:?}", shell.account().buckets);
+    assert_no_lingering_bucket(&shell);
+    // The refund recreates `promo` between the two `gift` buckets, as it was.
+    shell.ok(
+        &cmd::refund("r", "c", "duplicate", None),
+        later + Duration::hours(1),
+    );
+    let charge = shell.ok(&cmd::charge("c2", units(15)), later + Duration::hours(2));
+    let drawn: Vec<(String, i64)> = charge
+        .paid_from
+        .iter()
+        .map(|draw| (draw.bucket.clone(), draw.amount_minor))
+        .collect();
+    assert_eq!(
+        drawn,
+        vec![("top_up:e".to_owned(), 10), ("top_up:x".to_owned(), 5)]
+    );
+}
+
 #[test]
 fn three_years_of_daily_never_expiring_grants_are_one_bucket() {
     let mut shell = Shell::new(book(PLANS));
@@ -501,6 +555,7 @@ fn merging_changes_no_amount() {
                     );
                 }
             }
+            assert_no_lingering_bucket(&shell);
         }
         now += Duration::days(3);
         let available = shell.available("credit", now);
