@@ -35,6 +35,12 @@ pub enum ProblemType {
     TopUpNotAllowed,
     /// The request is well formed but conflicts with the account's state.
     Conflict,
+    /// The request would make the account outgrow one of its limits (open holds, buckets of
+    /// credits...): members `limit` (its stable name) and `max`. 409 like `conflict`: the
+    /// request is valid and the same request can succeed once the account's state changes
+    /// (a hold released, credits spent or expired); retrying it unchanged at once cannot.
+    /// `docs/ledger-limits.md` lists the limits.
+    LimitReached,
     /// The store could not be reached or kept conflicting; the request may be retried with
     /// the same id.
     Unavailable,
@@ -43,7 +49,7 @@ pub enum ProblemType {
 
 impl ProblemType {
     /// Every type, for documentation and tests.
-    pub const ALL: [ProblemType; 17] = [
+    pub const ALL: [ProblemType; 18] = [
         ProblemType::InsufficientCredits,
         ProblemType::IdempotencyConflict,
         ProblemType::InvalidInput,
@@ -59,6 +65,7 @@ impl ProblemType {
         ProblemType::AccountClosed,
         ProblemType::TopUpNotAllowed,
         ProblemType::Conflict,
+        ProblemType::LimitReached,
         ProblemType::Unavailable,
         ProblemType::Internal,
     ];
@@ -80,6 +87,7 @@ impl ProblemType {
             ProblemType::AccountClosed => "account-closed",
             ProblemType::TopUpNotAllowed => "topup-not-allowed",
             ProblemType::Conflict => "conflict",
+            ProblemType::LimitReached => "limit-reached",
             ProblemType::Unavailable => "unavailable",
             ProblemType::Internal => "internal",
         }
@@ -90,6 +98,7 @@ impl ProblemType {
             ProblemType::InsufficientCredits => StatusCode::PAYMENT_REQUIRED,
             ProblemType::IdempotencyConflict
             | ProblemType::Conflict
+            | ProblemType::LimitReached
             | ProblemType::AccountClosed => StatusCode::CONFLICT,
             ProblemType::InvalidInput => StatusCode::BAD_REQUEST,
             ProblemType::FeatureNotAllowed | ProblemType::Forbidden => StatusCode::FORBIDDEN,
@@ -124,6 +133,7 @@ impl ProblemType {
             ProblemType::AccountClosed => "account closed",
             ProblemType::TopUpNotAllowed => "top-up not allowed",
             ProblemType::Conflict => "conflict",
+            ProblemType::LimitReached => "limit reached",
             ProblemType::Unavailable => "service unavailable",
             ProblemType::Internal => "internal error",
         }

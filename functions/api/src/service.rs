@@ -398,6 +398,11 @@ pub fn ledger_problem(error: &LedgerError, book: &RateBook) -> Problem {
         }
         LedgerError::NotFound { .. } => Problem::not_found(error.to_string()),
         LedgerError::Conflict(message) => Problem::new(ProblemType::Conflict, message.clone()),
+        LedgerError::LimitReached { limit, max, .. } => {
+            Problem::new(ProblemType::LimitReached, error.to_string())
+                .with("limit", *limit)
+                .with("max", *max)
+        }
         LedgerError::RateLimited {
             reason,
             retry_after_seconds,

@@ -147,6 +147,10 @@ pub struct Bucket {
     pub created_at: DateTime<Utc>,
     /// Rule applied at each cycle end (allocations that roll over).
     pub rollover: Option<Rollover>,
+    /// Later credits of the same rules may merge into this bucket without anyone seeing
+    /// it (see `buckets.rs`); absent (false) in snapshots written before merging existed.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub mergeable: bool,
 }
 
 /// The kind of the per-unit bucket that goes below zero within the credit line.

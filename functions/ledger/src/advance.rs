@@ -4,7 +4,9 @@
 //! a subscription, a day boundary (daily grants), a cycle boundary (cycle grants and
 //! rollover rules). They are walked in time order; at each instant the work is done in a
 //! fixed order (expired holds, subscription end, bucket expiries, cycle-end rollover, new
-//! grants), so walking to an instant in several steps gives the same buckets as one step.
+//! grants, then pruning empty buckets and merging those created earlier), so walking to an
+//! instant in several steps gives the same amounts in the same buckets as one step (merges
+//! may come an instant sooner: only bucket ids can tell).
 //! Work is bounded: at most `MAX_CATCH_UP_EVENTS` instants and about
 //! `MAX_CATCH_UP_ENTRIES` entries per decision; beyond them the walk stops at the last
 //! instant that fitted and the caller reports `catch-up-required` (or, for `Advance`, a
@@ -152,7 +154,7 @@ fn process_at(work: &mut Work<'_>, at: DateTime<Utc>, target: DateTime<Utc>) -> 
     }
     grants::apply_grants(work, at, target)?;
     buckets::prune(work);
-    Ok(())
+    buckets::merge(work, at)
 }
 
 fn has_rollover(work: &Work<'_>) -> bool {

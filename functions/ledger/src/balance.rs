@@ -34,6 +34,10 @@ pub(crate) fn of(work: &Work<'_>) -> LedgerResult<Balance> {
             let Some(bucket) = work.account.buckets.get(index) else {
                 continue;
             };
+            // Emptied at this instant, pruned at the next: nothing to show.
+            if bucket.left_minor == 0 && bucket.held_minor == 0 {
+                continue;
+            }
             view.available_minor = add(view.available_minor, bucket.left_minor)?;
             view.held_minor = add(view.held_minor, bucket.held_minor)?;
             view.buckets.push(BucketView {

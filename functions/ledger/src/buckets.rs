@@ -5,12 +5,44 @@
 //! bucket of a unit comes after every other bucket and is the only one that may go below
 //! zero, down to minus the credit line. A unit never has both a debt and spendable credits:
 //! every credit first repays the debt.
+//!
+//! Merging. Two buckets are *interchangeable* when every rule treats them alike: same unit,
+//! kind, expiry and rollover rule, and the same origin class (grants of the same plan and
+//! grant key, which is also the group a rollover cap applies to; top-ups; refunds). Their
+//! only difference is their place in the consumption order (by age, then id), and that
+//! place only decides which of them a draw names, never an amount, unless a bucket of other
+//! rules sits between them (same unit and expiry, and the same kind or two kinds that some
+//! plan of the book leaves out of its `order`, where they share the last rank). So a bucket
+//! that nothing of other rules can ever sit behind may absorb its later interchangeable
+//! siblings:
+//! - a bucket is born `mergeable`; buckets emptied at the instant they were created stay
+//!   (empty, hidden from reads) until the next instant, so every bucket created at an
+//!   instant is live when any other of that instant is born;
+//! - adding any bucket makes every live bucket of the same unit and expiry that is not
+//!   interchangeable with it unmergeable for good, and the new one too (`insert`): whatever
+//!   could sit between them was live at one of their births;
+//! - a bucket recreated by a refund is born unmergeable (it has an old age);
+//! - at each instant the ledger walks through, a bucket created before it and holding
+//!   nothing for a hold joins the oldest live mergeable interchangeable bucket that
+//!   precedes it (`merge`), which keeps its id, age and origin;
+//! - a refund whose paying bucket was merged away puts the share into such a bucket too,
+//!   and otherwise recreates it as it was (`refund.rs`).
+//!
+//! The proof holds for the rate book in force: a new version of the book that leaves a kind
+//! out of a plan's `order` can make kinds tie that did not when buckets merged.
+//!
+//! So daily `expires never` grants stay one bucket, and top-ups of one kind and expiry one
+//! per expiry. What a client can tell: the `bucket` ids that draws, entries and the balance
+//! listing name, and one `expiry` entry for the merged credits instead of one per bucket;
+//! no amount, order of kinds and expiries, rollover, forfeit or refund changes.
 
 use std::cmp::Ordering;
 
-use credits_dsl::Plan;
+use chrono::{DateTime, Utc};
+use credits_dsl::{Plan, RateBook};
 
 use crate::account::{Bucket, Draw, OVERDRAFT_KIND, Origin};
+use crate::limits::MAX_COMMAND_BUCKETS;
 use crate::work::{Work, add, sub};
 use crate::{LedgerError, LedgerResult};
 
@@ -44,7 +76,21 @@ pub(crate) fn consumption_order(plan: &Plan, a: &Bucket, b: &Bucket) -> Ordering
             (None, None) => Ordering::Equal,
         })
         .then_with(|| a.created_at.cmp(&b.created_at))
-        .then_with(|| a.id.cmp(&b.id))
+        .then_with(|| first_id(&a.id).cmp(first_id(&b.id)))
+}
+
+/// The id a bucket was first created under: a bucket a refund recreated is named
+/// `restored:<refund>:<old id>` (the refund's id percent-encoded, so it holds no `:`), and
+/// keeps its old place among buckets that tie on everything else.
+fn first_id(id: &str) -> &str {
+    let mut id = id;
+    while let Some((_, old)) = id
+        .strip_prefix("restored:")
+        .and_then(|rest| rest.split_once(':'))
+    {
+        id = old;
+    }
+    id
 }
 
 /// Indices of the unit's buckets, in consumption order.
@@ -194,12 +240,13 @@ fn ensure_overdraft(work: &mut Work<'_>, unit: &str) -> usize {
         origin: Origin::Overdraft,
         created_at: work.at,
         rollover: None,
+        mergeable: false,
     });
     work.account.buckets.len().saturating_sub(1)
 }
 
-/// Adds `amount_minor` to the bucket with `bucket.id` if it is live, else adds the bucket;
-/// then repays any debt of its unit. Returns the amount that repaid debt.
+/// Adds `amount_minor` to the bucket with `bucket.id` if it is live, else adds the bucket
+/// (see [`insert`]); then repays any debt of its unit. Returns the amount that repaid debt.
 ///
 /// # Errors
 /// Overflow.
@@ -214,9 +261,115 @@ pub(crate) fn credit(work: &mut Work<'_>, bucket: Bucket) -> LedgerResult<i64> {
         existing.left_minor = add(existing.left_minor, bucket.left_minor)?;
         existing.granted_minor = add(existing.granted_minor, bucket.granted_minor)?;
     } else {
-        work.account.buckets.push(bucket);
+        insert(work, bucket);
     }
     settle_debt(work, &unit)
+}
+
+/// Every rule treats the two buckets alike (see the module comment).
+pub(crate) fn interchangeable(a: &Bucket, b: &Bucket) -> bool {
+    let same_origin = match (&a.origin, &b.origin) {
+        (
+            Origin::Grant {
+                plan: plan_a,
+                key: key_a,
+                ..
+            },
+            Origin::Grant {
+                plan: plan_b,
+                key: key_b,
+                ..
+            },
+        ) => plan_a == plan_b && key_a == key_b,
+        (Origin::TopUp { .. }, Origin::TopUp { .. })
+        | (Origin::Refund { .. }, Origin::Refund { .. }) => true,
+        _ => false,
+    };
+    same_origin
+        && !a.is_overdraft()
+        && !b.is_overdraft()
+        && a.unit == b.unit
+        && a.kind == b.kind
+        && a.expires_at == b.expires_at
+        && a.rollover == b.rollover
+}
+
+/// The two buckets could sit next to each other in the consumption order under some plan
+/// of the book: same unit and expiry, and the same kind or two kinds some plan does not
+/// order (unlisted kinds share the last rank; an account may move to any plan of its book).
+fn may_tie(book: &RateBook, a: &Bucket, b: &Bucket) -> bool {
+    let kinds_tie = a.kind == b.kind
+        || book
+            .plans
+            .iter()
+            .any(|plan| !plan.order.contains(&a.kind) && !plan.order.contains(&b.kind));
+    !a.is_overdraft()
+        && !b.is_overdraft()
+        && a.unit == b.unit
+        && a.expires_at == b.expires_at
+        && kinds_tie
+}
+
+/// Adds a new bucket. Every live bucket it may tie with but is not interchangeable with
+/// becomes unmergeable, and so does the new one.
+pub(crate) fn insert(work: &mut Work<'_>, mut bucket: Bucket) {
+    let book = work.book;
+    for existing in &mut work.account.buckets {
+        if may_tie(book, existing, &bucket) && !interchangeable(existing, &bucket) {
+            existing.mergeable = false;
+            bucket.mergeable = false;
+        }
+    }
+    work.account.buckets.push(bucket);
+}
+
+/// The live bucket that credits of `bucket` may join without changing anything visible:
+/// mergeable, interchangeable with it, not expired at `at` and before it in age.
+pub(crate) fn merge_target(work: &Work<'_>, bucket: &Bucket, at: DateTime<Utc>) -> Option<usize> {
+    work.account
+        .buckets
+        .iter()
+        .enumerate()
+        .filter(|(_, target)| {
+            target.mergeable
+                && target.id != bucket.id
+                && !target.expired_at(at)
+                && interchangeable(target, bucket)
+                && (&target.created_at, &target.id) < (&bucket.created_at, &bucket.id)
+        })
+        .min_by(|(_, a), (_, b)| (&a.created_at, &a.id).cmp(&(&b.created_at, &b.id)))
+        .map(|(index, _)| index)
+}
+
+/// Merges every bucket created before `at` that holds nothing for a hold into its merge
+/// target, if it has one. Balance-neutral: no entry.
+///
+/// # Errors
+/// Overflow.
+pub(crate) fn merge(work: &mut Work<'_>, at: DateTime<Utc>) -> LedgerResult<()> {
+    let mut index = 0;
+    while let Some(bucket) = work.account.buckets.get(index) {
+        let movable = bucket.created_at < at && bucket.held_minor == 0 && !bucket.expired_at(at);
+        let target = if movable {
+            merge_target(work, bucket, at)
+        } else {
+            None
+        };
+        let Some(target) = target else {
+            index += 1;
+            continue;
+        };
+        let source = work.account.buckets.remove(index);
+        let into = work
+            .account
+            .buckets
+            .get_mut(if target > index { target - 1 } else { target })
+            .ok_or_else(|| LedgerError::invariant("merge target vanished"))?;
+        into.left_minor = add(into.left_minor, source.left_minor)?;
+        into.granted_minor = add(into.granted_minor, source.granted_minor)?;
+        index = 0;
+    }
+    Ok(())
 }
 
 /// Moves spendable credits of `unit` into its overdraft bucket until the debt is repaid or
@@ -252,8 +405,51 @@ pub(crate) fn settle_debt(work: &mut Work<'_>, unit: &str) -> LedgerResult<i64> 
     Ok(moved)
 }
 
-/// Removes buckets with nothing left and nothing held.
+/// Live buckets other than the overdraft buckets (one per unit at most), as the bucket
+/// limits count them.
+pub(crate) fn counted(work: &Work<'_>) -> usize {
+    work.account
+        .buckets
+        .iter()
+        .filter(|bucket| !bucket.is_overdraft())
+        .count()
+}
+
+/// Refuses a command that left more than [`MAX_COMMAND_BUCKETS`] buckets when it started
+/// with `before` (the rest of `MAX_BUCKETS` is kept for the plan's grants). Call it after
+/// pruning: credits that only repaid a debt added no bucket.
+///
+/// # Errors
+/// `limit-reached` (`buckets`).
+pub(crate) fn check_growth(work: &Work<'_>, before: usize) -> LedgerResult<()> {
+    let now = counted(work);
+    if now > MAX_COMMAND_BUCKETS && now > before {
+        return Err(LedgerError::limit(
+            "buckets",
+            MAX_COMMAND_BUCKETS,
+            format!(
+                "account `{}` has {before} buckets of credits; top-ups and refunds may not add more until some are spent or expire",
+                work.account.id
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// Removes buckets with nothing left and nothing held, except those created at the instant
+/// being decided: they go at the next instant the account is brought to, so that every
+/// bucket of an instant is live when any other of that instant is created (what merging
+/// relies on). Reads never show an empty bucket.
 pub(crate) fn prune(work: &mut Work<'_>) {
+    let at = work.at;
+    work.account.buckets.retain(|bucket| {
+        bucket.left_minor != 0 || bucket.held_minor != 0 || bucket.created_at >= at
+    });
+}
+
+/// Removes every bucket with nothing left and nothing held (a closed account is never
+/// brought to another instant).
+pub(crate) fn prune_all(work: &mut Work<'_>) {
     work.account
         .buckets
         .retain(|bucket| bucket.left_minor != 0 || bucket.held_minor != 0);
@@ -262,7 +458,6 @@ pub(crate) fn prune(work: &mut Work<'_>) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use chrono::{DateTime, Utc};
 
     fn bucket(id: &str, kind: &str, expires_at: Option<&str>, created_at: &str) -> Bucket {
         let instant = |text: &str| text.parse::<DateTime<Utc>>().unwrap_or_default();
@@ -277,6 +472,7 @@ mod tests {
             origin: Origin::Overdraft,
             created_at: instant(created_at),
             rollover: None,
+            mergeable: false,
         }
     }
 

@@ -8,6 +8,7 @@ use crate::admission::{self, model_of};
 use crate::buckets::{self, DrawMode};
 use crate::command::{Attribution, Facts, PaidDraw, Spend};
 use crate::entry::EntryType;
+use crate::limits::MAX_FREE_USED;
 use crate::outcome::{Amount, Outcome};
 use crate::work::{Draft, Work, key};
 use crate::{LedgerError, LedgerResult};
@@ -24,7 +25,7 @@ pub(crate) fn charge(work: &mut Work<'_>, spend: &Spend, facts: &Facts) -> Ledge
         .book
         .rate(&spend.usage, RatingContext { first_request })?;
     if feature.first_request_free {
-        work.account.free_used.insert(feature.name.clone());
+        mark_free_used(work, &feature.name)?;
     }
     let mut outcome = rated_outcome(work, &rating)?;
     let mut drafts = Vec::new();
@@ -141,4 +142,25 @@ pub(crate) fn attribute(
     draft.member.clone_from(&attribution.member);
     draft.content.clone_from(&attribution.content);
     draft
+}
+
+/// Records that the free first request of `feature` is used.
+///
+/// # Errors
+/// `limit-reached` (`free_used`) when the account already records [`MAX_FREE_USED`]
+/// features and this is a new one.
+pub(crate) fn mark_free_used(work: &mut Work<'_>, feature: &str) -> LedgerResult<()> {
+    let used = &mut work.account.free_used;
+    if !used.contains(feature) && used.len() >= MAX_FREE_USED {
+        return Err(LedgerError::limit(
+            "free_used",
+            MAX_FREE_USED,
+            format!(
+                "account `{}` has used the free first request of {MAX_FREE_USED} features, the most it records",
+                work.account.id
+            ),
+        ));
+    }
+    used.insert(feature.to_owned());
+    Ok(())
 }

@@ -7,7 +7,7 @@
 //! `decide` is given one book. A cancellation without `ends_at` ends at the end of the
 //! subscription period running at `now` (anchor + n periods).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, Utc};
 use credits_dsl::{RateBook, SubscriptionPeriod};
@@ -17,7 +17,10 @@ use crate::advance;
 use crate::calendar::{self, Cycles};
 use crate::command::{Configure, SubscriptionRequest};
 use crate::grants;
-use crate::limits::MAX_AMOUNT_MINOR;
+use crate::limits::{
+    self, MAX_ALERT_THRESHOLDS, MAX_AMOUNT_MINOR, MAX_BUCKETS, MAX_CREDIT_LINES, MAX_GRANT_BUCKETS,
+    MAX_GRANT_MARKS,
+};
 use crate::outcome::Outcome;
 use crate::work::{Work, find_plan, unit_scale};
 use crate::{LedgerError, LedgerResult, admission, buckets};
@@ -61,6 +64,8 @@ pub(crate) fn configure<'a>(
         return Err(admission::closed(work));
     }
     let now = work.now;
+    let plan_set = configure.plan != work.account.plan || work.settled_to.is_none();
+    let buckets_before = buckets::counted(work);
     if configure.plan != work.account.plan {
         if configure.plan.book != work.account.plan.book {
             return Err(LedgerError::invalid(format!(
@@ -78,6 +83,17 @@ pub(crate) fn configure<'a>(
         work.account.time_zone = Some(zone.clone());
     }
     if let Some(lines) = &configure.credit_line_minor {
+        if lines.len() > MAX_CREDIT_LINES {
+            return Err(LedgerError::limit(
+                "credit_lines",
+                MAX_CREDIT_LINES,
+                format!(
+                    "account `{}` may have a credit line in at most {MAX_CREDIT_LINES} units, not {}",
+                    configure.account,
+                    lines.len()
+                ),
+            ));
+        }
         for (unit, line) in lines {
             unit_scale(book, unit)?;
             if *line < 0 || *line > MAX_AMOUNT_MINOR {
@@ -102,9 +118,72 @@ pub(crate) fn configure<'a>(
         Some(status) => work.account.status = status,
         None => {}
     }
+    if plan_set {
+        check_plan_fits(work, buckets_before)?;
+    }
     grants::apply_grants(work, now, now)?;
     buckets::prune(work);
     Ok(Outcome::default())
+}
+
+/// The account's new plan keeps every collection of the account within its limits whatever
+/// time brings, so that lazy grants, marks and alerts never need refusing.
+fn check_plan_fits(work: &Work<'_>, buckets_before: usize) -> LedgerResult<()> {
+    let plan = work.plan;
+    let account = &work.account.id;
+    let grant_buckets = limits::grant_buckets_bound(plan);
+    if grant_buckets > MAX_GRANT_BUCKETS {
+        return Err(LedgerError::limit(
+            "grant_buckets",
+            MAX_GRANT_BUCKETS,
+            format!(
+                "the grants of plan `{}` can keep {grant_buckets} buckets of credits live at once",
+                work.account.plan
+            ),
+        ));
+    }
+    if buckets_before.saturating_add(grant_buckets) > MAX_BUCKETS {
+        return Err(LedgerError::limit(
+            "buckets",
+            MAX_BUCKETS,
+            format!(
+                "account `{account}` has {buckets_before} buckets of credits, and the grants of plan `{}` can add {grant_buckets}",
+                work.account.plan
+            ),
+        ));
+    }
+    let mut marks: BTreeSet<String> = work.account.grants_applied.keys().cloned().collect();
+    marks.extend(
+        plan.grants
+            .iter()
+            .map(|grant| format!("{}/{}", plan.name, grant.key)),
+    );
+    if marks.len() > MAX_GRANT_MARKS {
+        return Err(LedgerError::limit(
+            "grant_marks",
+            MAX_GRANT_MARKS,
+            format!(
+                "account `{account}` would record {} grants across its plans",
+                marks.len()
+            ),
+        ));
+    }
+    let thresholds = plan
+        .alerts_minor
+        .values()
+        .map(|thresholds| thresholds.len())
+        .fold(0_usize, usize::saturating_add);
+    if thresholds > MAX_ALERT_THRESHOLDS {
+        return Err(LedgerError::limit(
+            "alert_thresholds",
+            MAX_ALERT_THRESHOLDS,
+            format!(
+                "plan `{}` alerts on {thresholds} low-balance thresholds",
+                work.account.plan
+            ),
+        ));
+    }
+    Ok(())
 }
 
 fn subscription_from(work: &Work<'_>, request: &SubscriptionRequest) -> LedgerResult<Subscription> {

@@ -8,11 +8,13 @@ use crate::account::Account;
 use crate::advance;
 use crate::command::{Attribution, Command};
 use crate::configure;
-use crate::limits::{MAX_CLOCK_SKEW_MS, MAX_DECISION_ENTRIES, MAX_ID_BYTES};
+use crate::limits::{
+    MAX_CLOCK_SKEW_MS, MAX_DECISION_ENTRIES, MAX_ID_BYTES, MAX_KIND_BYTES, MAX_SNAPSHOT_BYTES,
+};
 use crate::outcome::Outcome;
 use crate::work::Work;
 use crate::{
-    Balance, Decision, Facts, LedgerError, LedgerResult, alerts, balance, charge, holds,
+    Balance, Decision, Facts, LedgerError, LedgerResult, alerts, balance, buckets, charge, holds,
     invariants, lifecycle, refund, topup,
 };
 
@@ -51,6 +53,9 @@ pub(crate) fn decide(
         invariants::unit_totals(&start)?
     };
     let mut work = Work::new(start, book, command.id(), now)?;
+    if creating {
+        work.settled_to = None;
+    }
     let target = work.now;
     let caught_up = advance::advance(&mut work, target, true)?;
     if !caught_up && !matches!(command, Command::Advance { .. }) {
@@ -77,6 +82,11 @@ pub(crate) fn decide(
         Command::Advance { .. } => Outcome::default(),
     };
     outcome.caught_up = caught_up;
+    if work.account.status == crate::AccountStatus::Closed {
+        buckets::prune_all(&mut work);
+    } else {
+        buckets::prune(&mut work);
+    }
     alerts::evaluate(&mut work, &mut outcome, creating)?;
     if work.entries.len() > MAX_DECISION_ENTRIES {
         return Err(if lazy_entries > 0 {
@@ -90,6 +100,7 @@ pub(crate) fn decide(
         });
     }
     invariants::check(&before, &work)?;
+    check_snapshot_bytes(account, &work.account)?;
     outcome.balance = balance::of(&work)?;
     let due_at = advance::next_due_after(&work, work.account.advanced_to)?;
     Ok(Decision {
@@ -138,6 +149,26 @@ fn check_clock(account: &Account, now: DateTime<Utc>) -> LedgerResult<()> {
     Ok(())
 }
 
+/// The backstop behind the limits of every collection: a decision never grows a snapshot
+/// past [`MAX_SNAPSHOT_BYTES`], far under what the store accepts. A snapshot already past it
+/// (written before the limits) may still shrink or stay as it is.
+fn check_snapshot_bytes(before: Option<&Account>, account: &Account) -> LedgerResult<()> {
+    let size = |account: &Account| {
+        serde_json::to_vec(account)
+            .map(|bytes| bytes.len())
+            .map_err(|error| LedgerError::invariant(format!("unserialisable account: {error}")))
+    };
+    let bytes = size(account)?;
+    if bytes > MAX_SNAPSHOT_BYTES && before.map_or(Ok(0), size)? < bytes {
+        return Err(LedgerError::limit(
+            "snapshot_bytes",
+            MAX_SNAPSHOT_BYTES,
+            format!("account `{}` would take {bytes} bytes to store", account.id),
+        ));
+    }
+    Ok(())
+}
+
 /// Ids and tags are non-empty and bounded.
 fn validate(command: &Command) -> LedgerResult<()> {
     check_id("id", command.id())?;
@@ -151,8 +182,14 @@ fn validate(command: &Command) -> LedgerResult<()> {
             check_id("charge", &request.charge)?;
             check_id("reason", &request.reason)
         }
-        Command::TopUp(_)
-        | Command::Suspend { .. }
+        Command::TopUp(request) => match &request.kind {
+            Some(kind) if kind.len() > MAX_KIND_BYTES => Err(LedgerError::invalid(format!(
+                "`kind` must be at most {MAX_KIND_BYTES} bytes"
+            ))),
+            Some(kind) => check_id("kind", kind),
+            None => Ok(()),
+        },
+        Command::Suspend { .. }
         | Command::Resume { .. }
         | Command::Close { .. }
         | Command::Advance { .. } => Ok(()),

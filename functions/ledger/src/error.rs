@@ -74,6 +74,15 @@ pub enum LedgerError {
         advanced_to: chrono::DateTime<chrono::Utc>,
     },
 
+    /// The command would make a collection of the account outgrow its limit (see
+    /// `limits`): `limit` is its stable name (`buckets`, `holds`, ...), `max` its size.
+    #[error("{detail} (limit `{limit}` is {max})")]
+    LimitReached {
+        limit: &'static str,
+        max: usize,
+        detail: String,
+    },
+
     /// An amount left the range of `i64` minor units.
     #[error("amount overflow in {0}")]
     Overflow(&'static str),
@@ -102,6 +111,7 @@ impl LedgerError {
             Self::RateLimited { .. } => "rate-limited",
             Self::CatchUpRequired { .. } => "catch-up-required",
             Self::ClockBehind { .. } => "clock-behind",
+            Self::LimitReached { .. } => "limit-reached",
             Self::Overflow(_) => "overflow",
             Self::Invariant(_) => "internal",
         }
@@ -115,6 +125,14 @@ impl LedgerError {
                 ..
             } => Some(*retry_after_seconds),
             _ => None,
+        }
+    }
+
+    pub(crate) fn limit(limit: &'static str, max: usize, detail: impl Into<String>) -> Self {
+        Self::LimitReached {
+            limit,
+            max,
+            detail: detail.into(),
         }
     }
 

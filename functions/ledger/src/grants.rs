@@ -130,6 +130,7 @@ pub(crate) fn apply_grants(
                 },
                 created_at: at,
                 rollover: grant.rollover.clone(),
+                mergeable: true,
             },
         )?;
         work.push(

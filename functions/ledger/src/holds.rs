@@ -20,7 +20,7 @@ use crate::buckets::{self, DrawMode};
 use crate::charge::{attribute, paid_draws, rated_outcome, spend_body};
 use crate::command::{Attribution, Capture, Facts, HoldRequest, Release};
 use crate::entry::EntryType;
-use crate::limits::{MAX_HOLD_TTL_SECONDS, MAX_HOLDS};
+use crate::limits::{MAX_HOLD_TTL_SECONDS, MAX_HOLDS, MAX_HOLDS_BYTES};
 use crate::outcome::{Amount, Outcome};
 use crate::release::release_draws;
 use crate::work::{Draft, Work, add, key, stamp, sub};
@@ -47,22 +47,32 @@ pub(crate) fn hold(
             request.id
         )));
     }
-    let limit = work
+    let plan_limit = work
         .plan
         .limits
         .concurrent_holds
-        .map_or(MAX_HOLDS, |limit| {
-            usize::try_from(limit).unwrap_or(MAX_HOLDS).min(MAX_HOLDS)
+        .map_or(usize::MAX, |limit| {
+            usize::try_from(limit).unwrap_or(usize::MAX)
         });
-    if work.account.holds.len() >= limit {
+    if plan_limit < MAX_HOLDS && work.account.holds.len() >= plan_limit {
         let soonest = work.account.holds.iter().map(|hold| hold.expires_at).min();
         return Err(LedgerError::RateLimited {
             reason: format!(
-                "account `{}` has {limit} open holds, the plan's limit",
+                "account `{}` has {plan_limit} open holds, the plan's limit",
                 work.account.id
             ),
             retry_after_seconds: soonest.map_or(1, |at| seconds_until(work.now, at)),
         });
+    }
+    if work.account.holds.len() >= MAX_HOLDS {
+        return Err(LedgerError::limit(
+            "holds",
+            MAX_HOLDS,
+            format!(
+                "account `{}` has {MAX_HOLDS} open holds; capture or release one first",
+                work.account.id
+            ),
+        ));
     }
     admission::admit_request(work)?;
     let rating = work.book.rate(
@@ -130,7 +140,26 @@ pub(crate) fn hold(
         member: request.attribution.member.clone(),
         content: request.attribution.content.clone(),
     });
+    check_holds_bytes(work)?;
     Ok(outcome)
+}
+
+/// The open holds together stay within [`MAX_HOLDS_BYTES`] of JSON.
+fn check_holds_bytes(work: &Work<'_>) -> LedgerResult<()> {
+    let bytes = serde_json::to_vec(&work.account.holds)
+        .map_err(|error| LedgerError::invariant(format!("unserialisable hold: {error}")))?
+        .len();
+    if bytes > MAX_HOLDS_BYTES {
+        return Err(LedgerError::limit(
+            "holds_bytes",
+            MAX_HOLDS_BYTES,
+            format!(
+                "the open holds of account `{}` would take {bytes} bytes; capture or release one, or use shorter ids and tags",
+                work.account.id
+            ),
+        ));
+    }
+    Ok(())
 }
 
 fn take_hold(work: &mut Work<'_>, id: &str) -> LedgerResult<Hold> {
@@ -171,7 +200,7 @@ pub(crate) fn capture(work: &mut Work<'_>, capture: &Capture) -> LedgerResult<Ou
         feature.first_request_free && !work.account.free_used.contains(&feature.name);
     let rating = work.book.rate(&usage, RatingContext { first_request })?;
     if feature.first_request_free {
-        work.account.free_used.insert(feature.name.clone());
+        crate::charge::mark_free_used(work, &feature.name)?;
     }
     let mut outcome = rated_outcome(work, &rating)?;
     let actual: BTreeMap<&str, i64> = rating

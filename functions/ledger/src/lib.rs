@@ -18,6 +18,9 @@
 //! - entry ids are deterministic, never repeat within an account and fit the store's
 //!   512-byte limit, by construction (`ids` says how); a decision's ids are checked distinct
 //!   and bounded before it is returned;
+//! - every collection of the account snapshot is bounded (`limits`), so that it fits one
+//!   store item: a command that would outgrow one is refused with `limit-reached`, and
+//!   buckets that every rule treats alike merge (`buckets.rs`, `docs/ledger-limits.md`);
 //!
 //! Decisions where the brief is silent:
 //! - a capture above its hold is CAPPED at what the hold reserved per unit (the estimate is

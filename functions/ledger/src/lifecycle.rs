@@ -76,7 +76,7 @@ pub(crate) fn close(work: &mut Work<'_>, id: &str) -> LedgerResult<Outcome> {
             amount_minor,
         });
     }
-    buckets::prune(work);
+    buckets::prune_all(work);
     if let Some(subscription) = work.account.subscription.as_mut()
         && subscription.status != SubscriptionStatus::Ended
     {

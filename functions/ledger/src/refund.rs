@@ -7,9 +7,10 @@
 //! has expired (or was forfeited with its subscription) is handled by the plan's rule:
 //! `forfeit` (the share is refunded and forfeited at once, with entries) or `as KIND,
 //! expires E` (a new bucket). A bucket that was merely emptied and pruned is recreated as it
-//! was (kind, expiry, rollover rule, origin), under a new id naming the refund. A share that
-//! paid the overdraft refills it up to zero; what is left over (the debt was repaid
-//! meanwhile) becomes a new bucket, as above.
+//! was (kind, expiry, rollover rule, origin), under a new id naming the refund, or, when it
+//! was merged into an older bucket of the same rules since, into that one (see `buckets.rs`).
+//! A share that paid the overdraft refills it up to zero; what is left over (the debt was
+//! repaid meanwhile) becomes a new bucket, as above.
 
 use std::collections::BTreeMap;
 
@@ -78,6 +79,7 @@ pub(crate) fn refund(
         )));
     }
 
+    let before = buckets::counted(work);
     let mut outcome = Outcome::default();
     for (unit, amount_minor) in wanted {
         if amount_minor == 0 {
@@ -153,6 +155,7 @@ pub(crate) fn refund(
         outcome.paid_from.extend(restored);
     }
     buckets::prune(work);
+    buckets::check_growth(work, before)?;
     Ok(outcome)
 }
 
@@ -321,7 +324,7 @@ fn refill_live(
     if !can_recreate(work, paid) {
         return Ok(None);
     }
-    work.account.buckets.push(Bucket {
+    let recreated = Bucket {
         id: restored.clone(),
         kind: paid.draw.kind.clone(),
         unit: paid.draw.unit.clone(),
@@ -332,7 +335,26 @@ fn refill_live(
         origin: paid.origin.clone(),
         created_at: paid.created_at,
         rollover: paid.rollover.clone(),
-    });
+        // Recreated with its old age: buckets born since may sit behind it.
+        mergeable: false,
+    };
+    // Merged away since the charge: the share joins the bucket it was merged into (or an
+    // equivalent one), as it would have had the bucket still been there.
+    if let Some(index) = buckets::merge_target(work, &recreated, now)
+        && let Some(target) = work.account.buckets.get_mut(index)
+    {
+        target.left_minor = add(target.left_minor, share)?;
+        target.granted_minor = add(target.granted_minor, share)?;
+        return Ok(Some((
+            Draw {
+                bucket: target.id.clone(),
+                amount_minor: share,
+                ..paid.draw.clone()
+            },
+            0,
+        )));
+    }
+    buckets::insert(work, recreated);
     Ok(Some((
         Draw {
             bucket: restored,
@@ -380,6 +402,7 @@ fn restore_elsewhere(
         },
         created_at: work.now,
         rollover: None,
+        mergeable: true,
     };
     buckets::credit(work, bucket)?;
     Ok(Draw {

@@ -1,7 +1,8 @@
 //! Top-ups: purchased credits, by amount or by the plan's packages.
 //!
-//! Top-ups with the same kind, unit and expiry merge into one bucket (the first one's id),
-//! so an account that buys often keeps few buckets.
+//! Each top-up adds its own bucket; top-ups with the same kind, unit and expiry merge into
+//! the oldest of them from the next instant on (see `buckets.rs`), so an account that buys
+//! often keeps few buckets. A top-up that would add a bucket beyond the limit is refused.
 
 use serde_json::json;
 
@@ -11,7 +12,7 @@ use crate::buckets;
 use crate::command::{TopUp, TopUpAmount};
 use crate::entry::EntryType;
 use crate::grants::expiry_at;
-use crate::limits::{MAX_AMOUNT_MINOR, MAX_BUCKETS};
+use crate::limits::MAX_AMOUNT_MINOR;
 use crate::outcome::{Amount, Outcome};
 use crate::work::{Draft, Work, key, stamp};
 use crate::{LedgerError, LedgerResult};
@@ -80,25 +81,8 @@ pub(crate) fn top_up(work: &mut Work<'_>, request: &TopUp) -> LedgerResult<Outco
         Some(at) => Some(at),
         None => expiry_at(work, policy.expires, None, work.now)?,
     };
-    let merge_into = work.account.buckets.iter().find(|bucket| {
-        matches!(bucket.origin, Origin::TopUp { .. })
-            && bucket.kind == kind
-            && bucket.unit == unit
-            && bucket.expires_at == expires_at
-            && bucket.rollover.is_none()
-    });
-    let bucket_id = match merge_into {
-        Some(bucket) => bucket.id.clone(),
-        None => {
-            if work.account.buckets.len() >= MAX_BUCKETS {
-                return Err(LedgerError::Conflict(format!(
-                    "account `{}` has {MAX_BUCKETS} buckets, the most it may hold",
-                    work.account.id
-                )));
-            }
-            crate::ids::bucket(format!("top_up:{}", key(&request.id)))
-        }
-    };
+    let before = buckets::counted(work);
+    let bucket_id = crate::ids::bucket(format!("top_up:{}", key(&request.id)));
     let repaid_minor = buckets::credit(
         work,
         Bucket {
@@ -115,6 +99,7 @@ pub(crate) fn top_up(work: &mut Work<'_>, request: &TopUp) -> LedgerResult<Outco
             },
             created_at: work.now,
             rollover: None,
+            mergeable: true,
         },
     )?;
     work.push(
@@ -133,6 +118,7 @@ pub(crate) fn top_up(work: &mut Work<'_>, request: &TopUp) -> LedgerResult<Outco
         })),
     )?;
     buckets::prune(work);
+    buckets::check_growth(work, before)?;
     Ok(Outcome {
         amounts: vec![Amount {
             amount: work.decimal(&unit, amount_minor)?,

@@ -86,6 +86,8 @@ pub(crate) struct Work<'a> {
     pub at: DateTime<Utc>,
     /// The operation that triggered this decision.
     pub operation: String,
+    /// The instant earlier decisions brought the account to; `None` for a new account.
+    pub settled_to: Option<DateTime<Utc>>,
     pub entries: Vec<Entry>,
     ids: BTreeSet<String>,
 }
@@ -104,7 +106,9 @@ impl<'a> Work<'a> {
         // Clocks of different callers may disagree by a little (`decide` refuses more than
         // `MAX_CLOCK_SKEW_MS`); the ledger never moves back.
         let now = now.max(account.advanced_to);
+        let settled_to = Some(account.advanced_to);
         Ok(Self {
+            settled_to,
             account,
             book,
             plan,
