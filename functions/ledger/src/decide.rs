@@ -1,15 +1,21 @@
 //! One decision: validate, bring the account up to `now`, apply the command, raise alerts,
 //! check the invariants.
 
+use std::collections::BTreeMap;
+
 use chrono::{DateTime, Utc};
 use credits_dsl::RateBook;
 
 use crate::account::Account;
 use crate::advance;
+use crate::calendar::Cycles;
 use crate::command::{Attribution, Command};
 use crate::configure;
+use crate::grants::cycles_or_calendar;
+use crate::keep::Keeper;
 use crate::limits::{MAX_DECISION_ENTRIES, MAX_ID_BYTES};
 use crate::outcome::Outcome;
+use crate::statement::ClosedStatement;
 use crate::work::Work;
 use crate::{
     Balance, Decision, Facts, LedgerError, LedgerResult, alerts, balance, charge, holds,
@@ -43,11 +49,12 @@ pub(crate) fn decide(
         (Some(account), _) => (account.clone(), false),
     };
     let before = if creating {
-        std::collections::BTreeMap::new()
+        BTreeMap::new()
     } else {
         invariants::unit_totals(&start)?
     };
     let mut work = Work::new(start, book, command.id(), now)?;
+    let cycles_before = cycles_or_calendar(&work);
     let target = work.now;
     let caught_up = advance::advance(&mut work, target, true)?;
     if !caught_up && !matches!(command, Command::Advance { .. }) {
@@ -87,6 +94,7 @@ pub(crate) fn decide(
         });
     }
     invariants::check(&before, &work)?;
+    let closed_statements = keep_statement(&mut work, &cycles_before, lazy_entries, &before)?;
     outcome.balance = balance::of(&work)?;
     let due_at = advance::next_due_after(&work, work.account.advanced_to)?;
     Ok(Decision {
@@ -94,7 +102,28 @@ pub(crate) fn decide(
         entries: work.entries,
         outcome,
         due_at,
+        closed_statements,
     })
+}
+
+/// Folds the decision's entries into the open statement: those of catching up under the
+/// calendar the decision started with, then, after any change of calendar the command
+/// made, the command's own under the new one.
+fn keep_statement(
+    work: &mut Work<'_>,
+    cycles_before: &Cycles,
+    lazy_entries: usize,
+    before: &BTreeMap<String, i64>,
+) -> LedgerResult<Vec<ClosedStatement>> {
+    let mut keeper = Keeper::new(work.account.statement.take());
+    let cycles_after = cycles_or_calendar(work);
+    let (lazy, own) = work.entries.split_at(lazy_entries.min(work.entries.len()));
+    keeper.fold(lazy, cycles_before, before)?;
+    keeper.realign(&cycles_after, work.now)?;
+    // Still nothing open only when catching up wrote no movement: `before` still holds.
+    keeper.fold(own, &cycles_after, before)?;
+    work.account.statement = keeper.open;
+    Ok(keeper.closed)
 }
 
 pub(crate) fn view(

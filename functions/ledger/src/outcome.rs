@@ -18,6 +18,9 @@ pub struct Decision {
     pub outcome: Outcome,
     /// When the account next has something to materialise (the store's `due_at`).
     pub due_at: Option<DateTime<Utc>>,
+    /// Statements of cycles this decision ended, in order: the shell writes each as the
+    /// fact record [`crate::ClosedStatement::fact_key`] with the entries. Never changed after.
+    pub closed_statements: Vec<crate::statement::ClosedStatement>,
 }
 
 /// Response data of a decision.
