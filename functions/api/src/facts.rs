@@ -1,30 +1,38 @@
-//! Facts from history that a decision depends on, read from the store after the snapshot
-//! was loaded (so the commit's version check covers them too).
+//! Facts a decision depends on, read by key after the snapshot was loaded (so the commit's
+//! version check covers them too), and the fact records each decision writes for later
+//! ones. No decision reads history: every read here is one store request, whatever the
+//! account's age.
+//!
+//! | fact key | written by | read by |
+//! |---|---|---|
+//! | `charge:<operation id>` | a charge or capture (its draws and amounts); each refund of it (refunded so far) | a refund of it |
+//! | `analysed:<feature>:<content digest>` | a charge or capture of `<feature>` naming a content, when some feature of the book requires `<feature>` on the same content | a charge or hold of a feature that requires it |
+
+use sha2::{Digest, Sha256};
 
 use credits_dsl::RateBook;
-use credits_ledger::{ChargeFacts, Entry, EntryType};
-use credits_store::{EntryQuery, EntryRecord};
+use credits_ledger::{ChargeFacts, Command, Decision, Entry, EntryType};
+use credits_store::{EntryRecord, FactRecord};
 
 use crate::AppState;
-use crate::problem::{Problem, ProblemType};
+use crate::problem::Problem;
 use crate::service::store_problem;
 
-/// Pages one fact-finding read may walk. A decision never rests on part of the history:
-/// when the walk is cut short the request is refused (503) rather than decided on what was
-/// read so far.
-const MAX_FACT_PAGES: usize = 20;
-
-fn store_failure(error: &credits_store::StoreError) -> Problem {
-    store_problem(error)
+fn charge_key(operation: &str) -> String {
+    format!("charge:{operation}")
 }
 
-fn history_too_long() -> Problem {
-    tracing::warn!("a fact-finding read of history ran out of pages");
-    Problem::new(
-        ProblemType::Unavailable,
-        "the history this request depends on is too long to read in one request; retry with the same id",
+/// The content is hashed: its digest bounds the key, whatever the client's content id.
+fn analysed_key(feature: &str, content: &str) -> String {
+    format!(
+        "analysed:{feature}:{}",
+        hex::encode(Sha256::digest(content.as_bytes()))
     )
-    .retry_after(1)
+}
+
+fn unreadable(key: &str, error: &serde_json::Error) -> Problem {
+    tracing::error!(%error, fact = %key, "stored fact is unreadable");
+    Problem::internal()
 }
 
 /// Whether an earlier charge or capture of a feature that `feature` requires analysed the
@@ -43,60 +51,117 @@ pub async fn prior_analysis(
     let Some(definition) = book.feature(feature) else {
         return Ok(false);
     };
-    if definition.requires_prior.is_empty() {
-        return Ok(false);
-    }
     let Some(content) = content else {
         return Ok(false);
     };
-    let mut query = EntryQuery {
-        account: account.to_owned(),
-        content: Some(content.to_owned()),
-        types: vec!["charge".to_owned(), "capture".to_owned()],
-        ..EntryQuery::default()
-    };
-    for _ in 0..MAX_FACT_PAGES {
-        let page = state
-            .store
-            .entries(&query)
-            .await
-            .map_err(|error| store_failure(&error))?;
-        let found = page.entries.iter().any(|entry| {
-            entry
-                .feature
-                .as_ref()
-                .is_some_and(|done| definition.requires_prior.contains(done))
-        });
-        if found {
-            return Ok(true);
-        }
-        match page.next_after_seq {
-            Some(after) => query.after_seq = Some(after),
-            None => return Ok(false),
-        }
+    if definition.requires_prior.is_empty() {
+        return Ok(false);
     }
-    Err(history_too_long())
+    let keys: Vec<String> = definition
+        .requires_prior
+        .iter()
+        .take(credits_store::MAX_FACT_KEYS)
+        .map(|required| analysed_key(required, content))
+        .collect();
+    let found = state
+        .store
+        .facts(account, &keys)
+        .await
+        .map_err(|error| store_problem(&error))?;
+    Ok(!found.is_empty())
 }
 
-/// Every entry matching `query`, or `unavailable` when more than [`MAX_FACT_PAGES`] pages.
-pub async fn all_entries(
+/// The refunded charge's facts (its draws, amounts and what earlier refunds returned): one
+/// keyed read.
+///
+/// # Errors
+/// When the store fails or the stored fact is unreadable.
+pub async fn charge(
     state: &AppState,
-    mut query: EntryQuery,
-) -> Result<Vec<EntryRecord>, Problem> {
-    let mut entries = Vec::new();
-    for _ in 0..MAX_FACT_PAGES {
-        let page = state
-            .store
-            .entries(&query)
-            .await
-            .map_err(|error| store_failure(&error))?;
-        entries.extend(page.entries);
-        match page.next_after_seq {
-            Some(after) => query.after_seq = Some(after),
-            None => return Ok(entries),
+    account: &str,
+    charge_id: &str,
+) -> Result<Option<ChargeFacts>, Problem> {
+    let key = charge_key(charge_id);
+    let found = state
+        .store
+        .facts(account, std::slice::from_ref(&key))
+        .await
+        .map_err(|error| store_problem(&error))?;
+    found
+        .into_iter()
+        .find(|fact| fact.key == key)
+        .map(|fact| serde_json::from_value(fact.value).map_err(|error| unreadable(&key, &error)))
+        .transpose()
+}
+
+/// The facts `decision` leaves for later decisions: each charge or capture it made (and the
+/// refunded charge, with this refund added), and the contents it analysed that some feature
+/// requires. `refunded` is the refunded charge's facts as the decision read them.
+///
+/// # Errors
+/// A decision whose entries the ledger cannot fold (a broken invariant).
+pub fn written_by(
+    account: &str,
+    book: &RateBook,
+    command: &Command,
+    refunded: Option<&ChargeFacts>,
+    decision: &Decision,
+) -> Result<Vec<FactRecord>, Problem> {
+    let fold_failed = |error: credits_ledger::LedgerError| {
+        tracing::error!(%error, "a decision's entries do not fold into charge facts");
+        Problem::internal()
+    };
+    let mut charges: Vec<ChargeFacts> = Vec::new();
+    let mut analysed: Vec<String> = Vec::new();
+    for entry in &decision.entries {
+        if !matches!(entry.entry_type, EntryType::Charge | EntryType::Capture) {
+            continue;
+        }
+        if !charges.iter().any(|facts| facts.id == entry.operation)
+            && let Some(facts) = ChargeFacts::from_entries(&entry.operation, &decision.entries)
+                .map_err(fold_failed)?
+        {
+            charges.push(facts);
+        }
+        if let (Some(feature), Some(content)) = (&entry.feature, &entry.content)
+            && is_required(book, feature)
+        {
+            let key = analysed_key(feature, content);
+            if !analysed.contains(&key) {
+                analysed.push(key);
+            }
         }
     }
-    Err(history_too_long())
+    if let (Command::Refund(refund), Some(refunded)) = (command, refunded) {
+        let folded = ChargeFacts::fold(Some(refunded.clone()), &refund.charge, &decision.entries)
+            .map_err(fold_failed)?;
+        charges.extend(folded);
+    }
+    let mut facts = Vec::with_capacity(charges.len() + analysed.len());
+    for charge in charges {
+        let value = serde_json::to_value(&charge).map_err(|error| {
+            tracing::error!(%error, "charge facts do not serialise");
+            Problem::internal()
+        })?;
+        facts.push(FactRecord {
+            account: account.to_owned(),
+            key: charge_key(&charge.id),
+            value,
+        });
+    }
+    facts.extend(analysed.into_iter().map(|key| FactRecord {
+        account: account.to_owned(),
+        key,
+        value: serde_json::Value::Bool(true),
+    }));
+    Ok(facts)
+}
+
+/// Whether some feature of `book` requires `feature` on the same content.
+fn is_required(book: &RateBook, feature: &str) -> bool {
+    book.features
+        .iter()
+        .any(|other| other.requires_prior.iter().any(|required| required == feature))
 }
 
 /// A stored entry as the ledger's entry; `None` (logged) for a type this build does not know.
@@ -122,47 +187,3 @@ pub fn ledger_entry(record: EntryRecord) -> Option<Entry> {
     })
 }
 
-/// The refunded charge: its entries and those of earlier refunds of it (refund entries name
-/// their charge in their body, so every refund entry of the account is read, bounded).
-///
-/// # Errors
-/// When the store fails or the stored charge is unreadable.
-pub async fn charge(
-    state: &AppState,
-    account: &str,
-    charge_id: &str,
-) -> Result<Option<ChargeFacts>, Problem> {
-    let mut entries = all_entries(
-        state,
-        EntryQuery {
-            account: account.to_owned(),
-            operation: Some(charge_id.to_owned()),
-            types: vec!["charge".to_owned(), "capture".to_owned()],
-            ..EntryQuery::default()
-        },
-    )
-    .await?;
-    let Some(last_seq) = entries.iter().map(|entry| entry.seq).max() else {
-        return Ok(None);
-    };
-    // Refunds of the charge come after it and carry its feature: only those are read.
-    let feature = entries.iter().find_map(|entry| entry.feature.clone());
-    entries.extend(
-        all_entries(
-            state,
-            EntryQuery {
-                account: account.to_owned(),
-                types: vec!["refund".to_owned()],
-                feature,
-                after_seq: Some(last_seq),
-                ..EntryQuery::default()
-            },
-        )
-        .await?,
-    );
-    let entries: Vec<Entry> = entries.into_iter().filter_map(ledger_entry).collect();
-    ChargeFacts::from_entries(charge_id, &entries).map_err(|error| {
-        tracing::error!(%error, charge = %charge_id, "stored charge is unreadable");
-        Problem::internal()
-    })
-}

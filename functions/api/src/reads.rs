@@ -8,7 +8,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 
 use credits_dsl::{RateBook, RatingContext};
 use credits_ledger::{Attribution, Command, EntryType, Facts, LedgerError, Spend};
-use credits_store::{EntryQuery, MAX_PAGE_ENTRIES};
+use credits_store::{EntryCursor, EntryQuery, MAX_PAGE_ENTRIES};
 
 use crate::AppState;
 use crate::facts;
@@ -182,11 +182,11 @@ fn entry_query(account_id: &str, query: &EntriesQuery) -> Result<EntryQuery, Pro
     validate::optional_name("model", query.model.as_deref())?;
     validate::optional_id("project", query.project.as_deref())?;
     validate::optional_id("member", query.member.as_deref())?;
-    let after_seq = query
+    let after = query
         .cursor
         .as_deref()
         .map(|cursor| {
-            cursor.parse::<u64>().map_err(|_| {
+            EntryCursor::parse(cursor).ok_or_else(|| {
                 Problem::invalid(format!(
                     "`cursor` `{}` is not a cursor this API gave",
                     display_id(cursor)
@@ -211,9 +211,7 @@ fn entry_query(account_id: &str, query: &EntriesQuery) -> Result<EntryQuery, Pro
         model: query.model.clone(),
         project: query.project.clone(),
         member: query.member.clone(),
-        content: None,
-        operation: None,
-        after_seq,
+        after,
         limit,
     })
 }
@@ -256,15 +254,15 @@ pub async fn entries(
                 .await
                 .map_err(store_failure)?;
             entries.extend(page.entries);
-            next = page.next_after_seq;
+            next = page.next;
             match next {
-                Some(after) if entries.len() < wanted => store_query.after_seq = Some(after),
+                Some(after) if entries.len() < wanted => store_query.after = Some(after),
                 _ => break,
             }
         }
         if entries.len() > wanted {
             entries.truncate(wanted);
-            next = entries.last().map(|entry| entry.seq);
+            next = entries.last().map(EntryCursor::after);
         }
         let body = EntriesResponse {
             account: account_id.to_owned(),
@@ -272,7 +270,7 @@ pub async fn entries(
                 .into_iter()
                 .map(|entry| respond::entry(book, entry))
                 .collect(),
-            next_cursor: next.map(|seq| seq.to_string()),
+            next_cursor: next.map(|cursor| cursor.render()),
         };
         return Ok((StatusCode::OK, axum::Json(body)).into_response());
     }
@@ -333,8 +331,8 @@ pub async fn entries(
                 .map_err(csv_failure)?;
             written += 1;
         }
-        match page.next_after_seq {
-            Some(after) => store_query.after_seq = Some(after),
+        match page.next {
+            Some(after) => store_query.after = Some(after),
             None => break,
         }
     }

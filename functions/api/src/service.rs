@@ -32,7 +32,7 @@ use credits_ledger::{
     RefundAmount, Release, Spend, SubscriptionRequest, TopUp, TopUpAmount,
 };
 use credits_store::{
-    AccountRecord, Commit, CommitOutcome, EntryRecord, OperationRecord, StoreError,
+    AccountRecord, Commit, CommitOutcome, EntryRecord, FactRecord, OperationRecord, StoreError,
 };
 
 use crate::AppState;
@@ -629,7 +629,8 @@ pub async fn mutate(
             at: now,
         });
         let new_version = version + 1;
-        let commit = build_commit(account_id, version, &decision, operation_record)?;
+        let written = facts::written_by(account_id, book, &command, facts.charge.as_ref(), &decision)?;
+        let commit = build_commit(account_id, version, &decision, written, operation_record)?;
         let decided = Cached {
             version: new_version,
             account: decision.account,
@@ -662,10 +663,11 @@ pub async fn mutate(
                 guard.cached = current.map(decode_account).transpose()?;
                 back_off = true;
             }
-            CommitOutcome::EntryExists { id } => {
-                tracing::warn!(account = %account_id, entry = %id, "entry exists; reloading");
-                guard.cached = None;
-                back_off = true;
+            CommitOutcome::EntryExists { seq } => {
+                // Never a lost race (that fails the version check first): the ledger numbered
+                // an entry it had used. Retrying would fail the same way for ever.
+                tracing::error!(account = %account_id, seq, "entry seq exists; the snapshot's next seq is behind its history");
+                return Err(Problem::internal());
             }
         }
     }
@@ -718,7 +720,7 @@ async fn catch_up(
         )
         .map_err(|error| ledger_problem(&error, book))?;
         let caught_up = decision.outcome.caught_up;
-        let commit = build_commit(account_id, current.version, &decision, None)?;
+        let commit = build_commit(account_id, current.version, &decision, Vec::new(), None)?;
         match state
             .store
             .commit(commit)
@@ -745,6 +747,7 @@ fn build_commit(
     account_id: &str,
     version: u64,
     decision: &Decision,
+    facts: Vec<FactRecord>,
     operation: Option<OperationRecord>,
 ) -> Result<Commit, Problem> {
     let state_value = serde_json::to_value(&decision.account).map_err(|error| {
@@ -780,6 +783,7 @@ fn build_commit(
             state: state_value,
         },
         entries,
+        facts,
         operation,
     })
 }

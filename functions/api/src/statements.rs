@@ -160,8 +160,8 @@ pub async fn statement(
                 "the account has more than {MAX_STATEMENT_ENTRIES} entries before this cycle's end; export them with `format=csv` instead"
             )));
         }
-        match page.next_after_seq {
-            Some(after) => query.after_seq = Some(after),
+        match page.next {
+            Some(after) => query.after = Some(after),
             None => {
                 complete = true;
                 break;

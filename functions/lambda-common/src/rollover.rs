@@ -332,6 +332,7 @@ pub async fn advance_account(state: &AppState, account: &str) -> Result<Advanced
                 .iter()
                 .map(|entry| entry_record(account, entry))
                 .collect(),
+            facts: Vec::new(),
             operation: None,
         };
         match state
@@ -355,13 +356,10 @@ pub async fn advance_account(state: &AppState, account: &str) -> Result<Advanced
                 }
                 known = current;
             }
-            CommitOutcome::EntryExists { id } => {
-                // Another writer materialised the same period between our read and our
-                // commit; its snapshot says so: read it again.
-                conflicts += 1;
-                if conflicts > MAX_CONFLICTS {
-                    return Err(format!("entry `{id}` keeps existing"));
-                }
+            CommitOutcome::EntryExists { seq } => {
+                // Not a race (a race fails the version check first): the snapshot's next seq
+                // is behind its history. Retrying would fail the same way.
+                return Err(format!("entry seq {seq} exists already: the snapshot is behind its history"));
             }
             CommitOutcome::OperationExists(_) => {
                 return Err("the store reported an operation on a commit without one".into());

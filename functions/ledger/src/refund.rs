@@ -372,8 +372,21 @@ impl ChargeFacts {
     /// # Errors
     /// A charge entry whose body does not hold the draws this crate wrote.
     pub fn from_entries(id: &str, entries: &[Entry]) -> LedgerResult<Option<Self>> {
-        let mut facts: Option<Self> = None;
-        let mut refunded: BTreeMap<String, i64> = BTreeMap::new();
+        Self::fold(None, id, entries)
+    }
+
+    /// [`Self::from_entries`] continued from `facts` already gathered: the shell keeps a
+    /// charge's facts as a record and folds each later decision's entries into it (a refund
+    /// adds to `refunded_minor`), so a refund never reads the charge's history.
+    ///
+    /// # Errors
+    /// As [`Self::from_entries`].
+    pub fn fold(facts: Option<Self>, id: &str, entries: &[Entry]) -> LedgerResult<Option<Self>> {
+        let mut refunded: BTreeMap<String, i64> = facts
+            .as_ref()
+            .map(|facts| facts.refunded_minor.clone())
+            .unwrap_or_default();
+        let mut facts = facts;
         for entry in entries {
             match entry.entry_type {
                 EntryType::Charge | EntryType::Capture if entry.operation == id => {

@@ -11,12 +11,16 @@ use std::collections::HashMap;
 use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::{DateTime, Datelike, SecondsFormat, Timelike, Utc};
 use credits_store::{
-    AccountRecord, EntryRecord, KeyRecord, MAX_ID_BYTES, OperationRecord, StoreError, StoreResult,
+    AccountRecord, EntryRecord, FactRecord, KeyRecord, MAX_ID_BYTES, OperationRecord, StoreError,
+    StoreResult,
 };
 
 use crate::table::{
-    DUE_AT_ATTRIBUTE, DUE_SHARD_ATTRIBUTE, DUE_SHARDS, PARTITION_KEY, SEQ_ATTRIBUTE, SORT_KEY,
+    AT_SEQ_ATTRIBUTE, DUE_AT_ATTRIBUTE, DUE_SHARD_ATTRIBUTE, DUE_SHARDS, PARTITION_KEY, SORT_KEY,
 };
+
+/// The entry's position in its account's history, as a number attribute.
+const SEQ_ATTRIBUTE: &str = "seq";
 
 pub(crate) type Item = HashMap<String, AttributeValue>;
 
@@ -27,6 +31,7 @@ pub(crate) const KEY_SK: &str = "KEY";
 const ACCOUNT_PK_PREFIX: &str = "A#";
 const KEY_PK_PREFIX: &str = "K#";
 const ENTRY_SK_PREFIX: &str = "E#";
+const FACT_SK_PREFIX: &str = "F#";
 const OPERATION_SK_PREFIX: &str = "O#";
 
 /// DynamoDB's item size limit is 400 KB; keep a margin for attribute names and overhead.
@@ -42,8 +47,20 @@ pub(crate) fn key_pk(id: &str) -> String {
     format!("{KEY_PK_PREFIX}{id}")
 }
 
-pub(crate) fn entry_sk(id: &str) -> String {
-    format!("{ENTRY_SK_PREFIX}{id}")
+/// `E#` and the seq in 20 digits (every `u64`), so string order is seq order.
+pub(crate) fn entry_sk(seq: u64) -> String {
+    format!("{ENTRY_SK_PREFIX}{seq:020}")
+}
+
+pub(crate) fn fact_sk(key: &str) -> String {
+    format!("{FACT_SK_PREFIX}{key}")
+}
+
+/// The time index's sort key: the fixed-width `at`, `#`, the 20-digit seq. String order is
+/// (time, seq) order, and every value of an instant sorts after that instant's bare
+/// timestamp and before the next instant's.
+pub(crate) fn at_seq(at: &DateTime<Utc>, seq: u64) -> StoreResult<String> {
+    Ok(format!("{}#{seq:020}", timestamp(at)?))
 }
 
 pub(crate) fn operation_sk(id: &str) -> String {
@@ -164,10 +181,11 @@ pub(crate) fn account_record(item: &Item) -> StoreResult<AccountRecord> {
 pub(crate) fn entry_item(record: &EntryRecord) -> StoreResult<Item> {
     check_id("entry", &record.id)?;
     check_counter("seq", record.seq)?;
-    let mut item = key_of(account_pk(&record.account), &entry_sk(&record.id));
+    let mut item = key_of(account_pk(&record.account), &entry_sk(record.seq));
     item.insert("account".into(), s(&record.account));
     item.insert("id".into(), s(&record.id));
     item.insert(SEQ_ATTRIBUTE.into(), n(record.seq));
+    item.insert(AT_SEQ_ATTRIBUTE.into(), s(at_seq(&record.at, record.seq)?));
     item.insert("at".into(), s(timestamp(&record.at)?));
     item.insert("entry_type".into(), s(&record.entry_type));
     item.insert("operation".into(), s(&record.operation));
@@ -205,6 +223,23 @@ pub(crate) fn entry_record(item: &Item) -> StoreResult<EntryRecord> {
         member: optional_string(item, "member")?,
         content: optional_string(item, "content")?,
         body: json(item, "body")?,
+    })
+}
+
+pub(crate) fn fact_item(record: &FactRecord) -> StoreResult<Item> {
+    check_id("account", &record.account)?;
+    let mut item = key_of(account_pk(&record.account), &fact_sk(&record.key));
+    item.insert("account".into(), s(&record.account));
+    item.insert("key".into(), s(&record.key));
+    item.insert("value".into(), json_text("value", &record.value)?);
+    Ok(item)
+}
+
+pub(crate) fn fact_record(item: &Item) -> StoreResult<FactRecord> {
+    Ok(FactRecord {
+        account: string(item, "account")?,
+        key: string(item, "key")?,
+        value: json(item, "value")?,
     })
 }
 

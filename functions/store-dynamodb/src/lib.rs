@@ -5,12 +5,13 @@
 //! | item | `pk` | `sk` |
 //! |---|---|---|
 //! | account snapshot | `A#<account>` | `ACCOUNT` |
-//! | entry | `A#<account>` | `E#<entry id>` (ordered by `seq` in the local index `seq-index`) |
+//! | entry | `A#<account>` | `E#<seq, 20 digits>` (and `at_seq` in the global index `time-index`) |
+//! | fact | `A#<account>` | `F#<fact key>` |
 //! | operation (idempotency record) | `A#<account>` | `O#<operation id>` |
 //! | API key | `K#<key id>` | `KEY` |
 //!
 //! A commit is ONE `TransactWriteItems`: the account put conditioned on its version, then one
-//! conditional put per entry, then the operation record. When it is cancelled, the cancellation
+//! conditional put per entry, one unconditional put per fact, then the operation record. When it is cancelled, the cancellation
 //! reasons (which line up with the actions by position) and the old items DynamoDB returns
 //! (`ReturnValuesOnConditionCheckFailure::ALL_OLD`) answer the caller without a second read.
 
@@ -28,32 +29,32 @@ use aws_sdk_dynamodb::config::retry::RetryConfig;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{
-    AttributeValue, CancellationReason, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem,
+    AttributeValue, CancellationReason, KeysAndAttributes, Put, ReturnValuesOnConditionCheckFailure,
+    TransactWriteItem,
 };
 use chrono::{DateTime, Utc};
 use credits_store::{
-    AccountRecord, Commit, CommitOutcome, DuePage, EntryPage, EntryQuery, EntryRecord, KeyRecord,
-    MAX_COMMIT_ENTRIES, MAX_PAGE_ENTRIES, OperationRecord, Store, StoreError, StoreResult,
+    AccountRecord, Commit, CommitOutcome, DuePage, EntryCursor, EntryPage, EntryQuery,
+    FactRecord, KeyRecord, MAX_COMMIT_ENTRIES, MAX_FACT_KEY_BYTES, MAX_FACT_KEYS,
+    MAX_FACT_VALUE_BYTES, MAX_PAGE_ENTRIES, OperationRecord, Store, StoreError, StoreResult,
 };
 use sha2::{Digest, Sha256};
 
 pub use counter::{RequestCounter, with_interceptor};
 pub use local::{LOCAL_REGION, connect_local};
 pub use table::{
-    DEFAULT_TABLE_NAME, DUE_AT_ATTRIBUTE, DUE_INDEX, DUE_SHARD_ATTRIBUTE, DUE_SHARDS,
-    PARTITION_KEY, SEQ_ATTRIBUTE, SEQ_INDEX, SORT_KEY, create_table, create_table_if_missing,
+    AT_SEQ_ATTRIBUTE, DEFAULT_TABLE_NAME, DUE_AT_ATTRIBUTE, DUE_INDEX, DUE_SHARD_ATTRIBUTE,
+    DUE_SHARDS, PARTITION_KEY, SORT_KEY, TIME_INDEX, create_table, create_table_if_missing,
     table_definition,
 };
 
 use item::Item;
 
-/// Query requests one [`Store::entries`] call may send before it returns what it has (with a
-/// cursor): a filter that matches little must not turn one page into a walk of the history.
+/// Query requests one [`Store::due_accounts`] page may send before it returns what it has
+/// (with a cursor).
 const MAX_QUERY_REQUESTS: u32 = 32;
-/// Items DynamoDB is asked to evaluate per filtered query request.
-const FILTERED_QUERY_LIMIT: i32 = 200;
-/// `IN` takes at most 100 operands.
-const MAX_ENTRY_TYPES: usize = 100;
+/// `BatchGetItem` attempts for the keys DynamoDB leaves unprocessed (under throttling).
+const MAX_BATCH_GET_ATTEMPTS: u32 = 5;
 
 const CONDITIONAL_CHECK_FAILED: &str = "ConditionalCheckFailed";
 
@@ -203,9 +204,7 @@ impl DynamoStore {
         }
         for (offset, entry) in plan.commit.entries.iter().enumerate() {
             if failed(FIRST_ENTRY_POSITION + offset) {
-                return Ok(Attempt::Done(CommitOutcome::EntryExists {
-                    id: entry.id.clone(),
-                }));
+                return Ok(Attempt::Done(CommitOutcome::EntryExists { seq: entry.seq }));
             }
         }
         let codes: Vec<&str> = reasons.iter().map(|r| r.code().unwrap_or("None")).collect();
@@ -245,7 +244,8 @@ impl DynamoStore {
 
 /// Position of the account put in the transaction.
 const ACCOUNT_POSITION: usize = 0;
-/// Position of the first entry put; the operation record follows the last entry.
+/// Position of the first entry put; the facts follow the entries, the operation record
+/// follows the last fact.
 const FIRST_ENTRY_POSITION: usize = 1;
 
 enum Attempt {
@@ -266,10 +266,14 @@ struct CommitPlan<'a> {
 impl<'a> CommitPlan<'a> {
     fn new(table: &str, commit: &'a Commit) -> StoreResult<CommitPlan<'a>> {
         check_commit(commit)?;
-        let mut items: Vec<Item> = Vec::with_capacity(commit.entries.len() + 2);
+        let mut items: Vec<Item> =
+            Vec::with_capacity(commit.entries.len() + commit.facts.len() + 2);
         items.push(item::account_item(&commit.account)?);
         for entry in &commit.entries {
             items.push(item::entry_item(entry)?);
+        }
+        for fact in &commit.facts {
+            items.push(item::fact_item(fact)?);
         }
         if let Some(operation) = &commit.operation {
             items.push(item::operation_item(operation)?);
@@ -307,19 +311,21 @@ impl<'a> CommitPlan<'a> {
             };
             actions.push(put_action(put)?);
         }
-        for item in items {
-            let put = Put::builder()
-                .table_name(table)
-                .set_item(Some(item))
-                .condition_expression("attribute_not_exists(pk)");
+        let facts_start = FIRST_ENTRY_POSITION + commit.entries.len();
+        let facts_end = facts_start + commit.facts.len();
+        for (position, item) in (FIRST_ENTRY_POSITION..).zip(items) {
+            let put = Put::builder().table_name(table).set_item(Some(item));
+            // Facts are upserts; entries and the operation record must be new.
+            let put = if (facts_start..facts_end).contains(&position) {
+                put
+            } else {
+                put.condition_expression("attribute_not_exists(pk)")
+            };
             actions.push(put_action(put)?);
         }
         Ok(CommitPlan {
             commit,
-            operation_position: commit
-                .operation
-                .as_ref()
-                .map(|_| FIRST_ENTRY_POSITION + commit.entries.len()),
+            operation_position: commit.operation.as_ref().map(|_| facts_end),
             actions,
             token,
         })
@@ -345,13 +351,12 @@ fn check_commit(commit: &Commit) -> StoreResult<()> {
             commit.account.version, commit.expected_version
         )));
     }
-    if commit.entries.len() > MAX_COMMIT_ENTRIES {
+    let items = commit.entries.len().saturating_add(commit.facts.len());
+    if items > MAX_COMMIT_ENTRIES {
         return Err(StoreError::Invalid(format!(
-            "{} entries in one commit, more than {MAX_COMMIT_ENTRIES}",
-            commit.entries.len()
+            "{items} entries and facts in one commit, more than {MAX_COMMIT_ENTRIES}"
         )));
     }
-    let mut ids = HashSet::with_capacity(commit.entries.len());
     let mut seqs = HashSet::with_capacity(commit.entries.len());
     for entry in &commit.entries {
         if !seqs.insert(entry.seq) {
@@ -366,11 +371,28 @@ fn check_commit(commit: &Commit) -> StoreResult<()> {
                 entry.id, entry.account
             )));
         }
-        // DynamoDB refuses two actions on one item in a transaction; say why instead.
-        if !ids.insert(entry.id.as_str()) {
+    }
+    let mut keys = HashSet::with_capacity(commit.facts.len());
+    for fact in &commit.facts {
+        if &fact.account != account {
             return Err(StoreError::Invalid(format!(
-                "entry id `{}` appears twice in one commit",
-                entry.id
+                "fact `{}` belongs to account `{}`, not `{account}`",
+                fact.key, fact.account
+            )));
+        }
+        check_fact_key(&fact.key)?;
+        // DynamoDB refuses two actions on one item in a transaction; say why instead.
+        if !keys.insert(fact.key.as_str()) {
+            return Err(StoreError::Invalid(format!(
+                "fact `{}` appears twice in one commit",
+                fact.key
+            )));
+        }
+        let bytes = serde_json::to_string(&fact.value).map_or(usize::MAX, |text| text.len());
+        if bytes > MAX_FACT_VALUE_BYTES {
+            return Err(StoreError::Invalid(format!(
+                "fact `{}` is {bytes} bytes of JSON, more than {MAX_FACT_VALUE_BYTES}",
+                fact.key
             )));
         }
     }
@@ -506,84 +528,134 @@ impl Store for DynamoStore {
             .transpose()
     }
 
+    async fn facts(&self, account: &str, keys: &[String]) -> StoreResult<Vec<FactRecord>> {
+        check_fact_keys(keys)?;
+        if keys.is_empty() || !item::storable_id(account) {
+            return Ok(Vec::new());
+        }
+        let pk = item::account_pk(account);
+        let mut pending: Vec<Item> = keys
+            .iter()
+            .collect::<HashSet<_>>()
+            .into_iter()
+            .map(|key| item::key_of(pk.clone(), &item::fact_sk(key)))
+            .collect();
+        let mut found = Vec::new();
+        for attempt in 1..=MAX_BATCH_GET_ATTEMPTS {
+            let request = KeysAndAttributes::builder()
+                .set_keys(Some(pending))
+                .consistent_read(true)
+                .build()
+                .map_err(|e| StoreError::Invalid(format!("facts: {e}")))?;
+            let output = self
+                .client
+                .batch_get_item()
+                .request_items(&self.table, request)
+                .send()
+                .await
+                .map_err(|e| unavailable("BatchGetItem", e))?;
+            if let Some(items) = output.responses.as_ref().and_then(|r| r.get(&self.table)) {
+                for found_item in items {
+                    found.push(item::fact_record(found_item)?);
+                }
+            }
+            pending = output
+                .unprocessed_keys
+                .and_then(|mut unprocessed| unprocessed.remove(&self.table))
+                .map(|keys| keys.keys)
+                .unwrap_or_default();
+            if pending.is_empty() {
+                return Ok(found);
+            }
+            tokio::time::sleep(retry::backoff(attempt)).await;
+        }
+        Err(StoreError::Unavailable(format!(
+            "{} facts stayed unprocessed after {MAX_BATCH_GET_ATTEMPTS} attempts",
+            pending.len()
+        )))
+    }
+
+    async fn last_fact_before(
+        &self,
+        account: &str,
+        prefix: &str,
+        before: &str,
+    ) -> StoreResult<Option<FactRecord>> {
+        check_fact_keys(&[before.to_owned()])?;
+        if !item::storable_id(account) || before <= prefix {
+            return Ok(None);
+        }
+        // Keys with `prefix` sort between `prefix` and `prefix` + the greatest character.
+        let ceiling = format!("{prefix}\u{10FFFF}");
+        let high = if before < ceiling.as_str() { before } else { ceiling.as_str() };
+        let output = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .consistent_read(true)
+            .key_condition_expression("#pk = :pk AND #sk BETWEEN :low AND :high")
+            .expression_attribute_names("#pk", PARTITION_KEY)
+            .expression_attribute_names("#sk", SORT_KEY)
+            .expression_attribute_values(":pk", AttributeValue::S(item::account_pk(account)))
+            .expression_attribute_values(":low", AttributeValue::S(item::fact_sk(prefix)))
+            .expression_attribute_values(":high", AttributeValue::S(item::fact_sk(high)))
+            .scan_index_forward(false)
+            // BETWEEN includes `before` itself: the second item is then the answer.
+            .limit(2)
+            .send()
+            .await
+            .map_err(|e| unavailable("Query", e))?;
+        for found in output.items() {
+            let fact = item::fact_record(found)?;
+            if fact.key.as_str() < before && fact.key.starts_with(prefix) {
+                return Ok(Some(fact));
+            }
+        }
+        Ok(None)
+    }
+
     async fn entries(&self, query: &EntryQuery) -> StoreResult<EntryPage> {
+        query.check()?;
         if !item::storable_id(&query.account) {
             return Ok(EntryPage::default());
         }
         let limit = usize::try_from(limit_of(query.limit)).unwrap_or(usize::MAX);
-        let filter = EntryFilter::new(query)?;
-        let after_seq = query.after_seq;
-        let mut entries: Vec<EntryRecord> = Vec::new();
-        let mut start_key: Option<Item> = None;
-        let mut requests = 0;
-        loop {
-            requests += 1;
-            // One more than asked, so the page knows whether anything follows it.
-            let wanted = limit.saturating_sub(entries.len()).saturating_add(1);
-            let request_limit = if filter.expression.is_some() {
-                to_i32(u32::try_from(wanted).unwrap_or(u32::MAX)).max(FILTERED_QUERY_LIMIT)
-            } else {
-                to_i32(u32::try_from(wanted).unwrap_or(u32::MAX))
-            };
-            let mut request = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .index_name(SEQ_INDEX)
-                .consistent_read(true)
-                .key_condition_expression("#pk = :pk AND #seq > :after")
-                .expression_attribute_names("#pk", PARTITION_KEY)
-                .expression_attribute_names("#seq", SEQ_ATTRIBUTE)
-                .expression_attribute_values(
-                    ":pk",
-                    AttributeValue::S(item::account_pk(&query.account)),
-                )
-                .expression_attribute_values(
-                    ":after",
-                    AttributeValue::N(after_seq.unwrap_or(0).to_string()),
-                )
-                .limit(request_limit)
-                .set_exclusive_start_key(start_key.take());
-            if let Some(expression) = &filter.expression {
-                request = request.filter_expression(expression);
-                for (name, attribute) in &filter.names {
-                    request = request.expression_attribute_names(name, *attribute);
-                }
-                for (name, value) in &filter.values {
-                    request = request.expression_attribute_values(name, value.clone());
-                }
-            }
-            let output = request.send().await.map_err(|e| unavailable("Query", e))?;
-            for found in output.items() {
-                entries.push(item::entry_record(found)?);
-                if entries.len() > limit {
-                    entries.truncate(limit);
-                    let next_after_seq = entries.last().map(|e| e.seq);
-                    return Ok(EntryPage {
-                        entries,
-                        next_after_seq,
-                    });
-                }
-            }
-            match output.last_evaluated_key {
-                None => {
-                    return Ok(EntryPage {
-                        entries,
-                        next_after_seq: None,
-                    });
-                }
-                Some(key) if requests >= MAX_QUERY_REQUESTS => {
-                    // Out of budget: resume after the last entry DynamoDB looked at, matched
-                    // or not, so the next call does not look at it again.
-                    let scanned: u64 = item::number(&key, SEQ_ATTRIBUTE)?;
-                    return Ok(EntryPage {
-                        entries,
-                        next_after_seq: Some(scanned),
-                    });
-                }
-                Some(key) => start_key = Some(key),
-            }
+        let Some(range) = KeyRange::of(query)? else {
+            return Ok(EntryPage::default());
+        };
+        let mut request = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression(range.condition)
+            .expression_attribute_names("#pk", PARTITION_KEY)
+            .expression_attribute_names("#range", range.attribute)
+            .expression_attribute_values(":pk", AttributeValue::S(item::account_pk(&query.account)))
+            // One more than a page, so the page knows whether anything follows it.
+            .limit(to_i32(u32::try_from(limit.saturating_add(1)).unwrap_or(u32::MAX)));
+        for (name, value) in range.values {
+            request = request.expression_attribute_values(name, AttributeValue::S(value));
         }
+        request = match range.index {
+            // A global index cannot be read consistently: a time range may lag commits.
+            Some(index) => request.index_name(index),
+            None => request.consistent_read(true),
+        };
+        let output = request.send().await.map_err(|e| unavailable("Query", e))?;
+        let mut read = output
+            .items()
+            .iter()
+            .map(item::entry_record)
+            .collect::<StoreResult<Vec<_>>>()?;
+        // DynamoDB also stops at 1 MB read: then the page is short, but not the last.
+        let more = read.len() > limit || output.last_evaluated_key.is_some();
+        read.truncate(limit);
+        let next = if more { read.last().map(EntryCursor::after) } else { None };
+        read.retain(|entry| query.admits(entry));
+        Ok(EntryPage {
+            entries: read,
+            next,
+        })
     }
 
     async fn due_accounts(
@@ -755,77 +827,89 @@ fn gcd(a: u32, b: u32) -> u32 {
     if b == 0 { a.max(1) } else { gcd(b, a % b) }
 }
 
-/// The filter expression of an entries query, with its placeholders.
-struct EntryFilter {
-    expression: Option<String>,
-    names: Vec<(String, &'static str)>,
-    values: Vec<(String, AttributeValue)>,
+/// The key condition of one page of an entries query: a range of the table's sort key (by
+/// seq) or of the time index's (by time, then seq).
+struct KeyRange {
+    index: Option<&'static str>,
+    attribute: &'static str,
+    condition: &'static str,
+    values: Vec<(&'static str, String)>,
 }
 
-impl EntryFilter {
-    fn new(query: &EntryQuery) -> StoreResult<EntryFilter> {
-        let mut filter = EntryFilter {
-            expression: None,
-            names: Vec::new(),
-            values: Vec::new(),
+impl KeyRange {
+    /// `None` when nothing can follow the cursor.
+    fn of(query: &EntryQuery) -> StoreResult<Option<KeyRange>> {
+        let after_seq = |cursor: &EntryCursor| cursor.seq.checked_add(1);
+        if !query.by_time() {
+            let low = match &query.after {
+                None => 0,
+                Some(cursor) => match after_seq(cursor) {
+                    Some(next) => next,
+                    None => return Ok(None),
+                },
+            };
+            return Ok(Some(KeyRange {
+                index: None,
+                attribute: SORT_KEY,
+                condition: "#pk = :pk AND #range BETWEEN :low AND :high",
+                values: vec![
+                    (":low", item::entry_sk(low)),
+                    (":high", item::entry_sk(u64::MAX)),
+                ],
+            }));
+        }
+        // `at_seq` is `<fixed-width at>#<20-digit seq>`: every value of an instant `t` sorts
+        // after the bare timestamp of `t` and before that of any later instant.
+        let mut low = match &query.from {
+            Some(from) => item::timestamp(from)?,
+            // Below every fixed-width timestamp (a key condition takes no empty string).
+            None => "0".to_owned(),
         };
-        let mut clauses: Vec<String> = Vec::new();
-        if let Some(from) = &query.from {
-            filter.names.push(("#at".into(), "at"));
-            filter
-                .values
-                .push((":from".into(), AttributeValue::S(item::timestamp(from)?)));
-            clauses.push("#at >= :from".into());
-        }
-        if let Some(to) = &query.to {
-            if query.from.is_none() {
-                filter.names.push(("#at".into(), "at"));
-            }
-            filter
-                .values
-                .push((":to".into(), AttributeValue::S(item::timestamp(to)?)));
-            clauses.push("#at < :to".into());
-        }
-        if !query.types.is_empty() {
-            if query.types.len() > MAX_ENTRY_TYPES {
-                return Err(StoreError::Invalid(format!(
-                    "{} entry types in one query, more than {MAX_ENTRY_TYPES}",
-                    query.types.len()
-                )));
-            }
-            filter.names.push(("#type".into(), "entry_type"));
-            let mut operands = Vec::with_capacity(query.types.len());
-            for (index, entry_type) in query.types.iter().enumerate() {
-                let placeholder = format!(":type{index}");
-                filter
-                    .values
-                    .push((placeholder.clone(), AttributeValue::S(entry_type.clone())));
-                operands.push(placeholder);
-            }
-            clauses.push(format!("#type IN ({})", operands.join(", ")));
-        }
-        let equalities: [(&'static str, &Option<String>); 6] = [
-            ("feature", &query.feature),
-            ("model", &query.model),
-            ("project", &query.project),
-            ("member", &query.member),
-            ("content", &query.content),
-            ("operation", &query.operation),
-        ];
-        for (attribute, wanted) in equalities {
-            if let Some(wanted) = wanted {
-                filter.names.push((format!("#{attribute}"), attribute));
-                filter
-                    .values
-                    .push((format!(":{attribute}"), AttributeValue::S(wanted.clone())));
-                clauses.push(format!("#{attribute} = :{attribute}"));
+        if let Some(cursor) = &query.after {
+            let Some(next) = after_seq(cursor) else {
+                return Ok(None);
+            };
+            let resume = item::at_seq(&cursor.at, next)?;
+            if resume > low {
+                low = resume;
             }
         }
-        if !clauses.is_empty() {
-            filter.expression = Some(clauses.join(" AND "));
+        let high = match &query.to {
+            Some(to) => item::timestamp(to)?,
+            // Above every fixed-width timestamp of years 0 to 9999.
+            None => "~".to_owned(),
+        };
+        if low >= high {
+            return Ok(None);
         }
-        Ok(filter)
+        Ok(Some(KeyRange {
+            index: Some(TIME_INDEX),
+            attribute: AT_SEQ_ATTRIBUTE,
+            // `high` is a bare timestamp (or above all): `< high` excludes the instant `to`.
+            condition: "#pk = :pk AND #range BETWEEN :low AND :high",
+            values: vec![(":low", low), (":high", high)],
+        }))
     }
+}
+
+fn check_fact_key(key: &str) -> StoreResult<()> {
+    if key.is_empty() || key.len() > MAX_FACT_KEY_BYTES {
+        return Err(StoreError::Invalid(format!(
+            "a fact key is 1 to {MAX_FACT_KEY_BYTES} bytes long, not {}",
+            key.len()
+        )));
+    }
+    Ok(())
+}
+
+fn check_fact_keys(keys: &[String]) -> StoreResult<()> {
+    if keys.len() > MAX_FACT_KEYS {
+        return Err(StoreError::Invalid(format!(
+            "a read names at most {MAX_FACT_KEYS} facts, not {}",
+            keys.len()
+        )));
+    }
+    keys.iter().try_for_each(|key| check_fact_key(key))
 }
 
 /// Where a walk of the due index stands: a shard, and the last key read in it.

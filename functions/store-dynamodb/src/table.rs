@@ -9,8 +9,8 @@ use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::ProvideErrorMetadata;
 use aws_sdk_dynamodb::operation::create_table::CreateTableInput;
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType,
-    LocalSecondaryIndex, Projection, ProjectionType, ScalarAttributeType, TableStatus,
+    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
+    ProjectionType, ScalarAttributeType, TableStatus,
 };
 use credits_store::{StoreError, StoreResult};
 
@@ -19,14 +19,16 @@ pub const DEFAULT_TABLE_NAME: &str = "credits";
 
 /// Partition key of every item (`A#<account>`, `K#<key id>`).
 pub const PARTITION_KEY: &str = "pk";
-/// Sort key of every item (`ACCOUNT`, `E#<entry id>`, `O#<operation id>`, `KEY`).
+/// Sort key of every item (`ACCOUNT`, `E#<seq>`, `F#<fact key>`, `O#<operation id>`, `KEY`).
 pub const SORT_KEY: &str = "sk";
 
-/// Local secondary index over an account's entries, ordered by `seq` (sparse: only entries
-/// carry `seq`). Local so that history reads are strongly consistent.
-pub const SEQ_INDEX: &str = "seq-index";
-/// Sort key of [`SEQ_INDEX`]: the entry's position in its account's history.
-pub const SEQ_ATTRIBUTE: &str = "seq";
+/// Global secondary index over every account's entries by time (sparse: only entries carry
+/// `at_seq`), keyed by the account's partition key. Global, not local: a local index would
+/// cap an account's items at 10 GB and could never be removed once data exists. Its reads
+/// are eventually consistent; reads by seq use the table itself and are consistent.
+pub const TIME_INDEX: &str = "time-index";
+/// Sort key of [`TIME_INDEX`]: `<fixed-width at>#<20-digit seq>`.
+pub const AT_SEQ_ATTRIBUTE: &str = "at_seq";
 
 /// Global secondary index of the accounts that have something due (sparse: only accounts
 /// with a `due_at` carry `due_shard`).
@@ -43,7 +45,8 @@ pub const DUE_AT_ATTRIBUTE: &str = "due_at";
 /// DynamoDB's per-partition limit and let up to 16 rollover workers split the walk.
 pub const DUE_SHARDS: u32 = 16;
 
-/// The table `name`: keys, attribute definitions, the two indexes and on-demand billing.
+/// The table `name`: keys, attribute definitions, the two global indexes and on-demand
+/// billing. No local index: nothing caps how many items an account may hold.
 ///
 /// This is the single definition the code relies on; the SAM template must declare the same
 /// (its deletion protection and point-in-time recovery are operational settings on top).
@@ -60,16 +63,16 @@ pub fn table_definition(name: &str) -> StoreResult<CreateTableInput> {
         .billing_mode(BillingMode::PayPerRequest)
         .attribute_definitions(attribute(PARTITION_KEY, ScalarAttributeType::S)?)
         .attribute_definitions(attribute(SORT_KEY, ScalarAttributeType::S)?)
-        .attribute_definitions(attribute(SEQ_ATTRIBUTE, ScalarAttributeType::N)?)
+        .attribute_definitions(attribute(AT_SEQ_ATTRIBUTE, ScalarAttributeType::S)?)
         .attribute_definitions(attribute(DUE_SHARD_ATTRIBUTE, ScalarAttributeType::N)?)
         .attribute_definitions(attribute(DUE_AT_ATTRIBUTE, ScalarAttributeType::S)?)
         .key_schema(hash(PARTITION_KEY)?)
         .key_schema(range(SORT_KEY)?)
-        .local_secondary_indexes(
-            LocalSecondaryIndex::builder()
-                .index_name(SEQ_INDEX)
+        .global_secondary_indexes(
+            GlobalSecondaryIndex::builder()
+                .index_name(TIME_INDEX)
                 .key_schema(hash(PARTITION_KEY)?)
-                .key_schema(range(SEQ_ATTRIBUTE)?)
+                .key_schema(range(AT_SEQ_ATTRIBUTE)?)
                 // History reads need every attribute of an entry.
                 .projection(
                     Projection::builder()
@@ -112,7 +115,6 @@ pub async fn create_table(client: &Client, name: &str) -> StoreResult<()> {
         .set_billing_mode(definition.billing_mode().cloned())
         .set_attribute_definitions(Some(definition.attribute_definitions().to_vec()))
         .set_key_schema(Some(definition.key_schema().to_vec()))
-        .set_local_secondary_indexes(Some(definition.local_secondary_indexes().to_vec()))
         .set_global_secondary_indexes(Some(definition.global_secondary_indexes().to_vec()))
         .send()
         .await

@@ -2,9 +2,27 @@
 //!
 //! The store knows nothing of rating or ledger rules: it keeps an account snapshot (opaque
 //! JSON owned by the ledger) with a version, immutable entries, idempotency records
-//! (operations) and API keys. Its one write is [`Store::commit`]: the new snapshot, its
-//! entries and its operation record land together, atomically, only if the account's version
-//! is still the one the caller read and none of the entry or operation ids exists yet.
+//! (operations), fact records (small keyed values the shell reads by key instead of walking
+//! history) and API keys. Its one write is [`Store::commit`]: the new snapshot, its entries,
+//! its facts and its operation record land together, atomically, only if the account's
+//! version is still the one the caller read and neither the operation id nor any entry's
+//! `seq` exists yet.
+//!
+//! # What each call costs
+//! Every call is bounded whatever the account's age: no call's cost grows with history. The
+//! conformance suite checks the shapes (SQLite: every query uses an index, never a scan of
+//! the account's entries; DynamoDB: the request counts in `docs/dynamodb.md`).
+//!
+//! | call | requests (DynamoDB) | items read |
+//! |---|---|---|
+//! | `load` | 1 | the snapshot |
+//! | `commit` | 1 transaction | — (writes snapshot + entries + facts + operation) |
+//! | `operation` | 1 | one record |
+//! | `facts` | 1 (≤ [`MAX_FACT_KEYS`] keys) | the facts asked for |
+//! | `last_fact_before` | 1 | ≤ 1 |
+//! | `entries` | ≤ 1 per page | ≤ `limit` |
+//! | `due_accounts` | ≤ 32 per page | ≤ `limit` keys |
+//! | keys | 1 | one record |
 //!
 //! Implementations: [`sqlite::SqliteStore`] (embedded default) and the DynamoDB store in
 //! `credits-store-dynamodb`. [`conformance`] is the contract, run against both.
@@ -28,9 +46,13 @@ use serde::{Deserialize, Serialize};
 
 /// The largest page any read returns, whatever the caller asks.
 pub const MAX_PAGE_ENTRIES: u32 = 1000;
-/// The most entries one commit may carry (DynamoDB allows 100 actions per transaction:
-/// the account update and the operation record take two).
+/// The most entries and facts, together, one commit may carry (DynamoDB allows 100 actions
+/// per transaction: the account update and the operation record take two).
 pub const MAX_COMMIT_ENTRIES: usize = 98;
+/// The most fact keys one [`Store::facts`] read may name.
+pub const MAX_FACT_KEYS: usize = 16;
+/// The longest fact key, in UTF-8 bytes (a key names an operation id or a content digest).
+pub const MAX_FACT_KEY_BYTES: usize = 600;
 /// The longest id (account, entry, operation, key) a store accepts, in UTF-8 bytes. DynamoDB
 /// caps a sort key at 1024 bytes and the store prefixes ids there, so keep well under it.
 pub const MAX_ID_BYTES: usize = 512;
@@ -69,14 +91,16 @@ pub struct AccountRecord {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct EntryRecord {
     pub account: String,
-    /// Unique within the account, deterministic (derived from the operation id or from the
-    /// period a lazy grant/expiry belongs to), so a retried commit cannot duplicate it.
+    /// A name for the entry, unique within the account by the ledger's construction (derived
+    /// from the operation id, or from the period and seq of a lazy grant/expiry). The store
+    /// keys entries by `seq`, not by id, and does not check ids for uniqueness.
     pub id: String,
-    /// Position in the account's history, strictly increasing, assigned by the ledger. Its
-    /// uniqueness is the ledger's job (it assigns seqs from the snapshot it commits against);
-    /// a store may reject a seq the account already holds with [`StoreError::Invalid`] (SQLite
-    /// does) but need not check.
+    /// Position in the account's history, strictly increasing, assigned by the ledger from
+    /// the snapshot it commits against. The entry's key: a commit carrying a seq the account
+    /// already holds writes nothing and answers [`CommitOutcome::EntryExists`].
     pub seq: u64,
+    /// When it happened. The ledger writes entries in time order (`at` never decreases as
+    /// `seq` grows), so reads by time range and by seq see the same order.
     pub at: DateTime<Utc>,
     /// `grant`, `top_up`, `charge`, `hold`, `capture`, `release`, `refund`, `expiry`,
     /// `forfeit`, `rollover`, `adjustment`, `alert`, `statement`.
@@ -112,20 +136,41 @@ pub struct OperationRecord {
     pub at: DateTime<Utc>,
 }
 
+/// A small keyed record of one account, written in commits beside entries and read by key:
+/// what a decision needs to know about the past (a charge's refundable facts, whether a
+/// content was analysed, an ended cycle's statement) without walking history. Upserted: a
+/// commit's fact replaces the stored one of the same key.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FactRecord {
+    pub account: String,
+    /// Non-empty, at most [`MAX_FACT_KEY_BYTES`]; string order is the order
+    /// [`Store::last_fact_before`] uses.
+    pub key: String,
+    /// Owned by the ledger; opaque to the store. At most 64 KiB as JSON.
+    pub value: serde_json::Value,
+}
+
+/// The largest fact value, as JSON text.
+pub const MAX_FACT_VALUE_BYTES: usize = 64 * 1024;
+
 /// One atomic write.
 ///
-/// A commit that breaks these rules (version arithmetic, more than [`MAX_COMMIT_ENTRIES`],
-/// an entry or operation of another account, two entries with the same id or seq, an id
-/// that is empty or longer than [`MAX_ID_BYTES`]) fails with [`StoreError::Invalid`] and
-/// writes nothing.
+/// A commit that breaks these rules (version arithmetic, more than [`MAX_COMMIT_ENTRIES`]
+/// entries and facts together, an entry, fact or operation of another account, two entries
+/// with the same seq, two facts with the same key, an id that is empty or longer than
+/// [`MAX_ID_BYTES`], a fact key or value over its limit) fails with [`StoreError::Invalid`]
+/// and writes nothing.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Commit {
     /// The version read; 0 when the account must not exist yet.
     pub expected_version: u64,
     /// The new snapshot; its `version` must be `expected_version + 1`.
     pub account: AccountRecord,
-    /// At most [`MAX_COMMIT_ENTRIES`], all of `account.account`, with distinct ids and seqs.
+    /// All of `account.account`, with distinct seqs.
     pub entries: Vec<EntryRecord>,
+    /// Upserts, all of `account.account`, with distinct keys. With `entries`, at most
+    /// [`MAX_COMMIT_ENTRIES`].
+    pub facts: Vec<FactRecord>,
     /// Of `account.account`.
     pub operation: Option<OperationRecord>,
 }
@@ -144,13 +189,21 @@ pub enum CommitOutcome {
     },
     /// The operation id was already used. Nothing was written.
     OperationExists(OperationRecord),
-    /// An entry id already exists. Nothing was written.
+    /// An entry with one of the commit's seqs already exists (the ledger assigned a seq it
+    /// had used: a broken invariant, never a lost race, since a race fails the version
+    /// check first). Nothing was written.
     EntryExists {
-        id: String,
+        seq: u64,
     },
 }
 
 /// Filters for reading history; every filter is optional and they combine with AND.
+///
+/// The range (`after`, `from`, `to`) is served by keys: the account's entries by seq, or by
+/// (`at`, seq) when `from` or `to` is given. The attribute filters (`types`, `feature`,
+/// `model`, `project`, `member`) apply to the `limit` entries of the range that a page reads:
+/// a page costs the same whatever the filters, and may hold fewer entries (even none) while
+/// more follow. Nothing on a money path reads history: decisions read facts by key.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct EntryQuery {
     pub account: String,
@@ -164,22 +217,100 @@ pub struct EntryQuery {
     pub model: Option<String>,
     pub project: Option<String>,
     pub member: Option<String>,
-    pub content: Option<String>,
-    pub operation: Option<String>,
-    /// Paging cursor: only entries with `seq` greater than this.
-    pub after_seq: Option<u64>,
-    /// Capped at [`MAX_PAGE_ENTRIES`]; 0 means the cap.
+    /// Paging cursor: only entries after this one in the read's order.
+    pub after: Option<EntryCursor>,
+    /// Entries of the range one page reads, before filters; capped at [`MAX_PAGE_ENTRIES`];
+    /// 0 means the cap.
     pub limit: u32,
 }
 
+/// The most distinct entry types one query may name (there are a dozen).
+pub const MAX_QUERY_TYPES: usize = 64;
+
+impl EntryQuery {
+    /// Whether the range is by time (`from` or `to` given) rather than by seq.
+    #[must_use]
+    pub fn by_time(&self) -> bool {
+        self.from.is_some() || self.to.is_some()
+    }
+
+    /// Refuses a query no store serves: more than [`MAX_QUERY_TYPES`] types.
+    ///
+    /// # Errors
+    /// [`StoreError::Invalid`].
+    pub fn check(&self) -> StoreResult<()> {
+        let types: std::collections::HashSet<&str> =
+            self.types.iter().map(String::as_str).collect();
+        if types.len() > MAX_QUERY_TYPES {
+            return Err(StoreError::Invalid(format!(
+                "a query names at most {MAX_QUERY_TYPES} entry types, not {}",
+                types.len()
+            )));
+        }
+        Ok(())
+    }
+
+    /// Whether `entry`, read from the query's range, passes its attribute filters.
+    #[must_use]
+    pub fn admits(&self, entry: &EntryRecord) -> bool {
+        let equal = |wanted: &Option<String>, found: &Option<String>| {
+            wanted
+                .as_ref()
+                .is_none_or(|wanted| found.as_ref() == Some(wanted))
+        };
+        (self.types.is_empty() || self.types.contains(&entry.entry_type))
+            && equal(&self.feature, &entry.feature)
+            && equal(&self.model, &entry.model)
+            && equal(&self.project, &entry.project)
+            && equal(&self.member, &entry.member)
+    }
+}
+
+/// Where a page of history ended: the last entry the page read (matching the filters or not).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EntryCursor {
+    pub seq: u64,
+    pub at: DateTime<Utc>,
+}
+
+impl EntryCursor {
+    /// The cursor as text for clients: `<seq>.<microseconds since the epoch>`.
+    #[must_use]
+    pub fn render(&self) -> String {
+        format!("{}.{}", self.seq, self.at.timestamp_micros())
+    }
+
+    /// A cursor [`Self::render`] gave; `None` for anything else.
+    #[must_use]
+    pub fn parse(text: &str) -> Option<Self> {
+        let (seq, micros) = text.split_once('.')?;
+        let digits = |s: &str| !s.is_empty() && s.len() <= 20 && s.bytes().all(|b| b.is_ascii_digit());
+        if !digits(seq) || !digits(micros.strip_prefix('-').unwrap_or(micros)) {
+            return None;
+        }
+        let seq = seq.parse::<u64>().ok()?;
+        let at = DateTime::from_timestamp_micros(micros.parse::<i64>().ok()?)?;
+        Some(Self { seq, at })
+    }
+
+    /// The cursor after `entry`.
+    #[must_use]
+    pub fn after(entry: &EntryRecord) -> Self {
+        Self {
+            seq: entry.seq,
+            at: entry.at,
+        }
+    }
+}
+
 /// One page of history. A page may hold fewer than `limit` entries (even none) while more
-/// follow — DynamoDB filters after it reads — so walk until `next_after_seq` is `None`.
+/// follow, so walk until `next` is `None`.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct EntryPage {
-    /// Ascending by `seq`.
+    /// Ascending by `seq` (by (`at`, `seq`) for a time range).
     pub entries: Vec<EntryRecord>,
-    /// Pass as `after_seq` for the next page; `None` on the last page.
-    pub next_after_seq: Option<u64>,
+    /// Pass as `after` for the next page; `None` on the last page.
+    pub next: Option<EntryCursor>,
 }
 
 /// A page of accounts due for materialisation. Like [`EntryPage`], a page may be short (even
@@ -236,7 +367,23 @@ pub trait Store: Send + Sync {
     /// The idempotency record of a client id on an account.
     async fn operation(&self, account: &str, id: &str) -> StoreResult<Option<OperationRecord>>;
 
-    /// History, filtered and paged, ascending by `seq`.
+    /// The facts of `keys` that exist (at most [`MAX_FACT_KEYS`] keys; more, or a key over
+    /// [`MAX_FACT_KEY_BYTES`], is [`StoreError::Invalid`]), in no promised order. Reads its
+    /// own writes.
+    async fn facts(&self, account: &str, keys: &[String]) -> StoreResult<Vec<FactRecord>>;
+
+    /// The fact with the greatest key that starts with `prefix` and is less than `before`
+    /// (UTF-8 byte order), if any. Reads its own writes.
+    async fn last_fact_before(
+        &self,
+        account: &str,
+        prefix: &str,
+        before: &str,
+    ) -> StoreResult<Option<FactRecord>>;
+
+    /// History, filtered and paged: ascending by `seq`, or by (`at`, `seq`) when the query
+    /// has `from` or `to`. Reads by seq read their own writes; a time-range read may lag the
+    /// latest commits briefly on DynamoDB (a global index).
     async fn entries(&self, query: &EntryQuery) -> StoreResult<EntryPage>;
 
     /// Accounts whose `due_at` ≤ `now`, for one of `segments` disjoint segments (so several

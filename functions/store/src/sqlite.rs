@@ -20,11 +20,12 @@
 //! - `BEGIN IMMEDIATE` and the version check also make several processes on one file safe:
 //!   they queue on SQLite's lock (busy timeout 5 s).
 //!
-//! # Schema (version 1, in `PRAGMA user_version`; migrations in `schema`)
+//! # Schema (version 2, in `PRAGMA user_version`; migrations in `schema`)
 //! - `accounts(account PK, segment_hash, version, due_at_micros, state)`, index on `due_at_micros`;
-//! - `entries(account, id, seq, at_micros, entry_type, operation, unit, amount_minor, feature,
-//!   model, project, member, content, body)` with `UNIQUE(account, id)`, `UNIQUE(account, seq)`
-//!   and one index per filter;
+//! - `entries((account, seq) PK, id, at_micros, entry_type, operation, unit, amount_minor,
+//!   feature, model, project, member, content, body)`, index on `(account, at_micros, seq)`:
+//!   a page reads a range of one of the two keys, then filters it;
+//! - `facts((account, key) PK, value)`;
 //! - `operations((account, id) PK, kind, request_hash, status, response, at_micros)`;
 //! - `keys(id PK, secret_hash, account, created_at_micros, revoked_at_micros)`.
 //!
@@ -42,7 +43,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use chrono::{DateTime, Utc};
 use rusqlite::types::Value;
-use rusqlite::{Connection, OptionalExtension, params_from_iter};
+use rusqlite::{Connection, OptionalExtension, params, params_from_iter};
 use tokio::sync::Semaphore;
 
 use self::rows::{
@@ -52,18 +53,18 @@ use self::rows::{
 pub use self::schema::SCHEMA_VERSION;
 use self::schema::{Role, Target};
 use self::writer::{
-    PreparedCommit, PreparedEntry, PreparedKey, PreparedOperation, RawOutcome, Writer,
+    PreparedCommit, PreparedEntry, PreparedFact, PreparedKey, PreparedOperation, RawOutcome,
+    Writer,
 };
 use crate::{
-    AccountRecord, Commit, CommitOutcome, DuePage, EntryPage, EntryQuery, KeyRecord,
-    MAX_COMMIT_ENTRIES, MAX_ID_BYTES, MAX_PAGE_ENTRIES, OperationRecord, Store, StoreError,
+    AccountRecord, Commit, CommitOutcome, DuePage, EntryCursor, EntryPage, EntryQuery,
+    FactRecord, KeyRecord, MAX_COMMIT_ENTRIES, MAX_FACT_KEY_BYTES, MAX_FACT_KEYS,
+    MAX_FACT_VALUE_BYTES, MAX_ID_BYTES, MAX_PAGE_ENTRIES, OperationRecord, Store, StoreError,
     StoreResult,
 };
 
 /// Read connections kept open; reads beyond this many at once wait for one.
 const READERS: usize = 4;
-/// The most distinct entry types one query may name (there are a dozen).
-const MAX_QUERY_TYPES: usize = 64;
 
 /// The SQLite store. Open it once and share it (`Arc`); dropping it waits for queued writes
 /// and closes the database.
@@ -188,7 +189,7 @@ impl Store for SqliteStore {
                 current: current.map(AccountRow::into_record).transpose()?,
             },
             RawOutcome::OperationExists(row) => CommitOutcome::OperationExists(row.into_record()?),
-            RawOutcome::EntryExists(id) => CommitOutcome::EntryExists { id },
+            RawOutcome::EntryExists(seq) => CommitOutcome::EntryExists { seq },
         })
     }
 
@@ -211,9 +212,71 @@ impl Store for SqliteStore {
         row.map(OperationRow::into_record).transpose()
     }
 
+    async fn facts(&self, account: &str, keys: &[String]) -> StoreResult<Vec<FactRecord>> {
+        check_fact_keys(keys)?;
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        let marks = vec!["?"; keys.len()].join(", ");
+        let sql = format!("SELECT key, value FROM facts WHERE account = ? AND key IN ({marks})");
+        let mut values = vec![Value::Text(account.to_owned())];
+        values.extend(keys.iter().map(|key| Value::Text(key.clone())));
+        let rows = self
+            .read(move |connection| {
+                let mut statement = connection
+                    .prepare_cached(&sql)
+                    .map_err(|error| sql_error("reading facts", error))?;
+                statement
+                    .query_map(params_from_iter(values), |row| {
+                        Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?))
+                    })
+                    .and_then(Iterator::collect::<rusqlite::Result<Vec<_>>>)
+                    .map_err(|error| sql_error("reading facts", error))
+            })
+            .await?;
+        rows.into_iter()
+            .map(|(key, value)| fact_record(account, key, &value))
+            .collect()
+    }
+
+    async fn last_fact_before(
+        &self,
+        account: &str,
+        prefix: &str,
+        before: &str,
+    ) -> StoreResult<Option<FactRecord>> {
+        check_fact_keys(&[before.to_owned()])?;
+        if !before.starts_with(prefix) && before <= prefix {
+            return Ok(None);
+        }
+        let (owner, prefix, before) = (account.to_owned(), prefix.to_owned(), before.to_owned());
+        let row = self
+            .read(move |connection| {
+                // `key >= prefix` bounds the range scan; the prefix test keeps it exact.
+                connection
+                    .prepare_cached(
+                        "SELECT key, value FROM facts WHERE account = ?1 AND key >= ?2 \
+                         AND key < ?3 AND substr(key, 1, length(?2)) = ?2 \
+                         ORDER BY key DESC LIMIT 1",
+                    )
+                    .and_then(|mut statement| {
+                        statement
+                            .query_row(params![owner, prefix, before], |row| {
+                                Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?))
+                            })
+                            .optional()
+                    })
+                    .map_err(|error| sql_error("reading a fact", error))
+            })
+            .await?;
+        row.map(|(key, value)| fact_record(account, key, &value))
+            .transpose()
+    }
+
     async fn entries(&self, query: &EntryQuery) -> StoreResult<EntryPage> {
         let limit = page_limit(query.limit);
-        let Some((sql, values)) = entries_sql(query, limit)? else {
+        query.check()?;
+        let Some((sql, values)) = range_sql(query, limit) else {
             return Ok(EntryPage::default());
         };
         let rows = self
@@ -227,21 +290,22 @@ impl Store for SqliteStore {
                     .map_err(|error| sql_error("reading entries", error))
             })
             .await?;
-        let mut entries = rows
+        let mut read = rows
             .into_iter()
             .map(EntryRow::into_record)
             .collect::<StoreResult<Vec<_>>>()?;
         // One row beyond the page was asked for: its presence says whether more follow.
-        let more = entries.len() > limit;
-        entries.truncate(limit);
-        let next_after_seq = if more {
-            entries.last().map(|entry| entry.seq)
+        let more = read.len() > limit;
+        read.truncate(limit);
+        let next = if more {
+            read.last().map(EntryCursor::after)
         } else {
             None
         };
+        read.retain(|entry| query.admits(entry));
         Ok(EntryPage {
-            entries,
-            next_after_seq,
+            entries: read,
+            next,
         })
     }
 
@@ -330,6 +394,7 @@ fn prepare_commit(commit: Commit) -> StoreResult<PreparedCommit> {
         expected_version,
         account,
         entries,
+        facts,
         operation,
     } = commit;
     let name = account.account;
@@ -341,13 +406,12 @@ fn prepare_commit(commit: Commit) -> StoreResult<PreparedCommit> {
         )));
     }
     let version = to_sql_integer("account version", account.version)?;
-    if entries.len() > MAX_COMMIT_ENTRIES {
+    if entries.len().saturating_add(facts.len()) > MAX_COMMIT_ENTRIES {
         return Err(StoreError::Invalid(format!(
-            "a commit carries at most {MAX_COMMIT_ENTRIES} entries, not {}",
-            entries.len()
+            "a commit carries at most {MAX_COMMIT_ENTRIES} entries and facts, not {}",
+            entries.len().saturating_add(facts.len())
         )));
     }
-    let mut ids = HashSet::with_capacity(entries.len());
     let mut seqs = HashSet::with_capacity(entries.len());
     let entries = entries
         .into_iter()
@@ -357,12 +421,6 @@ fn prepare_commit(commit: Commit) -> StoreResult<PreparedCommit> {
                 return Err(StoreError::Invalid(format!(
                     "entry `{}` belongs to account `{}`, not `{name}`",
                     entry.id, entry.account
-                )));
-            }
-            if !ids.insert(entry.id.clone()) {
-                return Err(StoreError::Invalid(format!(
-                    "entry id `{}` appears twice in one commit",
-                    entry.id
                 )));
             }
             if !seqs.insert(entry.seq) {
@@ -385,6 +443,37 @@ fn prepare_commit(commit: Commit) -> StoreResult<PreparedCommit> {
                 project: entry.project,
                 member: entry.member,
                 content: entry.content,
+            })
+        })
+        .collect::<StoreResult<Vec<_>>>()?;
+    let mut keys = HashSet::with_capacity(facts.len());
+    let facts = facts
+        .into_iter()
+        .map(|fact| {
+            if fact.account != name {
+                return Err(StoreError::Invalid(format!(
+                    "fact `{}` belongs to account `{}`, not `{name}`",
+                    fact.key, fact.account
+                )));
+            }
+            check_fact_key(&fact.key)?;
+            if !keys.insert(fact.key.clone()) {
+                return Err(StoreError::Invalid(format!(
+                    "fact `{}` appears twice in one commit",
+                    fact.key
+                )));
+            }
+            let value = json_text(&fact.value)?;
+            if value.len() > MAX_FACT_VALUE_BYTES {
+                return Err(StoreError::Invalid(format!(
+                    "fact `{}` is {} bytes of JSON, more than the {MAX_FACT_VALUE_BYTES} allowed",
+                    fact.key,
+                    value.len()
+                )));
+            }
+            Ok(PreparedFact {
+                key: fact.key,
+                value,
             })
         })
         .collect::<StoreResult<Vec<_>>>()?;
@@ -414,15 +503,19 @@ fn prepare_commit(commit: Commit) -> StoreResult<PreparedCommit> {
         due_at_micros: account.due_at.map(micros),
         state: json_text(&account.state)?,
         entries,
+        facts,
         operation,
         account: name,
     })
 }
 
-/// The SQL and parameters of one page of `query`, or `None` when no entry can match.
-fn entries_sql(query: &EntryQuery, limit: usize) -> StoreResult<Option<(String, Vec<Value>)>> {
+/// The SQL and parameters reading one page of `query`'s key range (one row more than
+/// `limit`), or `None` when nothing can follow the cursor. Only keys bound the read: by
+/// `(account, seq)` (the primary key), or by `(account, at_micros, seq)` for a time range.
+fn range_sql(query: &EntryQuery, limit: usize) -> Option<(String, Vec<Value>)> {
     let mut sql = format!("SELECT {ENTRY_COLUMNS} FROM entries WHERE account = ?");
     let mut values = vec![Value::Text(query.account.clone())];
+    let by_time = query.by_time();
     if let Some(from) = query.from {
         sql.push_str(" AND at_micros >= ?");
         values.push(Value::Integer(micros(from)));
@@ -431,50 +524,54 @@ fn entries_sql(query: &EntryQuery, limit: usize) -> StoreResult<Option<(String, 
         sql.push_str(" AND at_micros < ?");
         values.push(Value::Integer(micros(to)));
     }
-    if !query.types.is_empty() {
-        let types: Vec<&String> = {
-            let mut seen = HashSet::new();
-            query
-                .types
-                .iter()
-                .filter(|name| seen.insert(*name))
-                .collect()
-        };
-        if types.len() > MAX_QUERY_TYPES {
-            return Err(StoreError::Invalid(format!(
-                "a query names at most {MAX_QUERY_TYPES} entry types, not {}",
-                types.len()
-            )));
-        }
-        let marks = vec!["?"; types.len()].join(", ");
-        sql.push_str(&format!(" AND entry_type IN ({marks})"));
-        values.extend(types.into_iter().map(|name| Value::Text(name.clone())));
-    }
-    let equal = [
-        ("feature", &query.feature),
-        ("model", &query.model),
-        ("project", &query.project),
-        ("member", &query.member),
-        ("content", &query.content),
-        ("operation", &query.operation),
-    ];
-    for (column, wanted) in equal {
-        if let Some(wanted) = wanted {
-            sql.push_str(&format!(" AND {column} = ?"));
-            values.push(Value::Text(wanted.clone()));
-        }
-    }
-    if let Some(after) = query.after_seq {
+    if let Some(after) = query.after {
         // Stored seqs fit in an i64; after the largest of them nothing follows.
-        let Ok(after) = i64::try_from(after) else {
-            return Ok(None);
-        };
-        sql.push_str(" AND seq > ?");
-        values.push(Value::Integer(after));
+        let seq = i64::try_from(after.seq).ok()?;
+        if by_time {
+            sql.push_str(" AND (at_micros, seq) > (?, ?)");
+            values.push(Value::Integer(micros(after.at)));
+        } else {
+            sql.push_str(" AND seq > ?");
+        }
+        values.push(Value::Integer(seq));
     }
-    sql.push_str(" ORDER BY seq LIMIT ?");
+    sql.push_str(if by_time {
+        " ORDER BY at_micros, seq LIMIT ?"
+    } else {
+        " ORDER BY seq LIMIT ?"
+    });
     values.push(Value::Integer(fetch_count(limit)));
-    Ok(Some((sql, values)))
+    Some((sql, values))
+}
+
+fn check_fact_key(key: &str) -> StoreResult<()> {
+    if key.is_empty() || key.len() > MAX_FACT_KEY_BYTES {
+        return Err(StoreError::Invalid(format!(
+            "a fact key is 1 to {MAX_FACT_KEY_BYTES} bytes long, not {}",
+            key.len()
+        )));
+    }
+    Ok(())
+}
+
+fn check_fact_keys(keys: &[String]) -> StoreResult<()> {
+    if keys.len() > MAX_FACT_KEYS {
+        return Err(StoreError::Invalid(format!(
+            "a read names at most {MAX_FACT_KEYS} facts, not {}",
+            keys.len()
+        )));
+    }
+    keys.iter().try_for_each(|key| check_fact_key(key))
+}
+
+fn fact_record(account: &str, key: String, value: &str) -> StoreResult<FactRecord> {
+    let value = serde_json::from_str(value)
+        .map_err(|error| StoreError::Corrupt(format!("fact `{key}` is not JSON: {error}")))?;
+    Ok(FactRecord {
+        account: account.to_owned(),
+        key,
+        value,
+    })
 }
 
 /// A caller's page size: 0 means the cap, and nothing exceeds it.

@@ -103,6 +103,7 @@ async fn write_history(store: &SqliteStore, account: &str, count: u64) -> Vec<Co
                 state: json!({"version": version}),
             },
             entries: vec![entry(account, &format!("e{version}"), version)],
+            facts: vec![],
             operation: Some(OperationRecord {
                 account: account.to_owned(),
                 id: format!("op-{version}"),
@@ -184,6 +185,7 @@ async fn a_reopened_file_holds_every_commit() {
             ..commits.last().unwrap().account.clone()
         },
         entries: vec![entry("acme", "e21", 21)],
+        facts: vec![],
         operation: None,
     };
     assert_eq!(store.commit(more).await.unwrap(), CommitOutcome::Committed);

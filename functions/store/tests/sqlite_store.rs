@@ -71,6 +71,7 @@ fn commit(name: &str, version: u64, entries: Vec<EntryRecord>) -> Commit {
         expected_version: version - 1,
         account: account(name, version),
         entries,
+        facts: vec![],
         operation: Some(operation(name, &format!("op-{version}"))),
     }
 }
@@ -127,14 +128,14 @@ async fn pages_are_full_until_the_last_which_says_so() {
     loop {
         let page = store
             .entries(&EntryQuery {
-                after_seq: after,
+                after,
                 limit: 3,
                 ..query("a")
             })
             .await
             .unwrap();
-        pages.push((page.entries.len(), page.next_after_seq));
-        match page.next_after_seq {
+        pages.push((page.entries.len(), page.next.map(|cursor| cursor.seq)));
+        match page.next {
             Some(next) => after = Some(next),
             None => break,
         }
@@ -154,7 +155,7 @@ async fn pages_are_full_until_the_last_which_says_so() {
         .await
         .unwrap();
     assert_eq!(page.entries.len(), 10);
-    assert_eq!(page.next_after_seq, None);
+    assert_eq!(page.next, None);
 }
 
 #[tokio::test]
@@ -182,7 +183,7 @@ async fn an_uncapped_limit_gets_exactly_the_cap() {
             .await
             .unwrap();
         assert_eq!(page.entries.len(), MAX_PAGE_ENTRIES as usize);
-        assert_eq!(page.next_after_seq, Some(u64::from(MAX_PAGE_ENTRIES)));
+        assert_eq!(page.next.map(|cursor| cursor.seq), Some(u64::from(MAX_PAGE_ENTRIES)));
     }
 }
 
@@ -195,6 +196,7 @@ async fn due_pages_are_full_until_the_last() {
             expected_version: 0,
             account: account(&name, 1),
             entries: vec![],
+            facts: vec![],
             operation: None,
         };
         store.commit(first).await.unwrap();
@@ -210,11 +212,10 @@ async fn due_pages_are_full_until_the_last() {
     assert_eq!(page.next, None);
 }
 
-/// The ledger numbers entries; a seq the account already used is refused by the
-/// `UNIQUE(account, seq)` safety net — and the account update that ran before the failing
-/// insert is rolled back with its savepoint.
+/// The ledger numbers entries; a seq the account already used is refused (the entry's key)
+/// and nothing of the commit is written.
 #[tokio::test]
-async fn a_reused_seq_is_invalid_and_rolls_back_the_whole_commit() {
+async fn a_reused_seq_is_refused_and_writes_nothing() {
     let store = SqliteStore::in_memory().unwrap();
     store
         .commit(commit("a", 1, vec![entry("a", "e1", 1)]))
@@ -228,10 +229,7 @@ async fn a_reused_seq_is_invalid_and_rolls_back_the_whole_commit() {
             vec![entry("a", "e2", 2), entry("a", "e-again", 1)],
         ))
         .await;
-    assert!(
-        matches!(&result, Err(StoreError::Invalid(message)) if message.contains("seq 1")),
-        "{result:?}"
-    );
+    assert_eq!(result.unwrap(), CommitOutcome::EntryExists { seq: 1 });
     assert_eq!(store.load("a").await.unwrap(), before);
     let page = store.entries(&query("a")).await.unwrap();
     assert_eq!(page.entries.len(), 1);
@@ -250,7 +248,7 @@ async fn one_failing_commit_in_a_group_leaves_its_neighbours_alone() {
             .await
             .unwrap();
     }
-    // Every odd account reuses seq 1 (fails inside the writer, after its account update).
+    // Every odd account reuses seq 1 (refused inside the writer, in the same group).
     let tasks: Vec<_> = (0..64)
         .map(|k| {
             let store = Arc::clone(&store);
@@ -269,9 +267,10 @@ async fn one_failing_commit_in_a_group_leaves_its_neighbours_alone() {
         let version = store.load(&name).await.unwrap().unwrap().version;
         let entries = store.entries(&query(&name)).await.unwrap().entries.len();
         if k % 2 == 1 {
-            assert!(
-                matches!(result, Err(StoreError::Invalid(_))),
-                "{k}: {result:?}"
+            assert_eq!(
+                result.unwrap(),
+                CommitOutcome::EntryExists { seq: 1 },
+                "{k}"
             );
             assert_eq!((version, entries), (1, 1), "{k}");
         } else {
@@ -432,6 +431,7 @@ async fn two_stores_on_one_file_lose_nothing() {
             ..account("shared", 1)
         },
         entries: vec![],
+        facts: vec![],
         operation: None,
     };
     first.commit(start).await.unwrap();
@@ -455,6 +455,7 @@ async fn two_stores_on_one_file_lose_nothing() {
                                 ..record.clone()
                             },
                             entries: vec![entry("shared", &format!("t{task}-{i}"), counter)],
+                            facts: vec![],
                             operation: None,
                         };
                         match store.commit(next).await.unwrap() {

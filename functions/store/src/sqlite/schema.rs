@@ -9,7 +9,7 @@ use crate::{StoreError, StoreResult};
 
 /// The schema version this build writes, kept in SQLite's `PRAGMA user_version` (0 = empty
 /// file). `MIGRATIONS[n]` takes a database from version `n` to `n + 1`.
-pub const SCHEMA_VERSION: u32 = 1;
+pub const SCHEMA_VERSION: u32 = 2;
 
 /// Each step runs inside the same `BEGIN IMMEDIATE` transaction as the version bump, so a
 /// crash mid-migration leaves the previous version intact. Append; never edit a shipped step.
@@ -74,6 +74,43 @@ const MIGRATIONS: &[&str] = &[
         created_at_micros INTEGER NOT NULL,
         revoked_at_micros INTEGER
     );
+    ",
+    // 2: entries keyed by (account, seq), read by seq or by (at, seq) and nothing else: a
+    // page reads a key range and filters it, so no read's cost grows with history and a
+    // charge writes two index entries, not nine. Entry ids are the ledger's to keep unique.
+    // Facts: small keyed records the shell reads by key instead of walking history.
+    "
+    CREATE TABLE entries_by_seq (
+        account TEXT NOT NULL,
+        seq INTEGER NOT NULL,
+        id TEXT NOT NULL,
+        at_micros INTEGER NOT NULL,
+        entry_type TEXT NOT NULL,
+        operation TEXT NOT NULL,
+        unit TEXT,
+        amount_minor INTEGER NOT NULL,
+        feature TEXT,
+        model TEXT,
+        project TEXT,
+        member TEXT,
+        content TEXT,
+        body TEXT NOT NULL,
+        PRIMARY KEY (account, seq)
+    ) WITHOUT ROWID;
+    INSERT INTO entries_by_seq (account, seq, id, at_micros, entry_type, operation, unit,
+        amount_minor, feature, model, project, member, content, body)
+        SELECT account, seq, id, at_micros, entry_type, operation, unit, amount_minor,
+            feature, model, project, member, content, body FROM entries;
+    DROP TABLE entries;
+    ALTER TABLE entries_by_seq RENAME TO entries;
+    CREATE INDEX entries_at ON entries (account, at_micros, seq);
+
+    CREATE TABLE facts (
+        account TEXT NOT NULL,
+        key TEXT NOT NULL,
+        value TEXT NOT NULL,
+        PRIMARY KEY (account, key)
+    ) WITHOUT ROWID;
     ",
 ];
 

@@ -41,7 +41,14 @@ pub(crate) struct PreparedCommit {
     pub(crate) due_at_micros: Option<i64>,
     pub(crate) state: String,
     pub(crate) entries: Vec<PreparedEntry>,
+    pub(crate) facts: Vec<PreparedFact>,
     pub(crate) operation: Option<PreparedOperation>,
+}
+
+#[derive(Debug)]
+pub(crate) struct PreparedFact {
+    pub(crate) key: String,
+    pub(crate) value: String,
 }
 
 #[derive(Debug)]
@@ -86,7 +93,7 @@ pub(crate) enum RawOutcome {
     Committed,
     VersionConflict(Option<AccountRow>),
     OperationExists(OperationRow),
-    EntryExists(String),
+    EntryExists(u64),
 }
 
 #[derive(Debug)]
@@ -379,14 +386,15 @@ fn run_commit(connection: &Connection, commit: &PreparedCommit) -> StoreResult<R
 
     {
         let mut exists = connection
-            .prepare_cached("SELECT 1 FROM entries WHERE account = ?1 AND id = ?2")
-            .map_err(|error| sql_error("checking entry ids", error))?;
+            .prepare_cached("SELECT 1 FROM entries WHERE account = ?1 AND seq = ?2")
+            .map_err(|error| sql_error("checking entry seqs", error))?;
         for entry in &commit.entries {
             let found = exists
-                .exists(params![account, entry.id])
-                .map_err(|error| sql_error("checking entry ids", error))?;
+                .exists(params![account, entry.seq])
+                .map_err(|error| sql_error("checking entry seqs", error))?;
             if found {
-                return Ok(RawOutcome::EntryExists(entry.id.clone()));
+                // Seqs were checked to fit an i64 when the commit was prepared.
+                return Ok(RawOutcome::EntryExists(entry.seq.unsigned_abs()));
             }
         }
     }
@@ -457,18 +465,21 @@ fn run_commit(connection: &Connection, commit: &PreparedCommit) -> StoreResult<R
                     entry.content,
                     entry.body
                 ])
-                .map_err(|error| {
-                    // Ids were checked above, so a constraint here is the seq: the ledger
-                    // numbered an entry it had already used.
-                    if error.sqlite_error_code() == Some(rusqlite::ErrorCode::ConstraintViolation) {
-                        StoreError::Invalid(format!(
-                            "entry seq {} exists already on account `{account}`",
-                            entry.seq
-                        ))
-                    } else {
-                        sql_error("writing entries", error)
-                    }
-                })?;
+                .map_err(|error| sql_error("writing entries", error))?;
+        }
+    }
+
+    if !commit.facts.is_empty() {
+        let mut upsert = connection
+            .prepare_cached(
+                "INSERT INTO facts (account, key, value) VALUES (?1, ?2, ?3) \
+                 ON CONFLICT (account, key) DO UPDATE SET value = excluded.value",
+            )
+            .map_err(|error| sql_error("writing facts", error))?;
+        for fact in &commit.facts {
+            upsert
+                .execute(params![account, fact.key, fact.value])
+                .map_err(|error| sql_error("writing facts", error))?;
         }
     }
 
