@@ -82,7 +82,9 @@ pub(crate) fn decide(
     };
     outcome.caught_up = caught_up;
     alerts::evaluate(&mut work, &mut outcome, creating)?;
-    if work.entries.len() > MAX_DECISION_ENTRIES {
+    let closed_statements = keep_statement(&mut work, &cycles_before, lazy_entries, &before)?;
+    // Closed statements are committed with the entries, one write each.
+    if work.entries.len().saturating_add(closed_statements.len()) > MAX_DECISION_ENTRIES {
         return Err(if lazy_entries > 0 {
             LedgerError::CatchUpRequired {
                 account: work.account.id.clone(),
@@ -94,7 +96,6 @@ pub(crate) fn decide(
         });
     }
     invariants::check(&before, &work)?;
-    let closed_statements = keep_statement(&mut work, &cycles_before, lazy_entries, &before)?;
     outcome.balance = balance::of(&work)?;
     let due_at = advance::next_due_after(&work, work.account.advanced_to)?;
     Ok(Decision {

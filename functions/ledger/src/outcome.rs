@@ -13,7 +13,8 @@ use crate::entry::Entry;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Decision {
     pub account: Account,
-    /// In `seq` order; at most [`crate::limits::MAX_DECISION_ENTRIES`].
+    /// In `seq` order; at most [`crate::limits::MAX_DECISION_ENTRIES`] together with
+    /// `closed_statements`.
     pub entries: Vec<Entry>,
     pub outcome: Outcome,
     /// When the account next has something to materialise (the store's `due_at`).

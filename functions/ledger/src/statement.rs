@@ -277,3 +277,100 @@ pub(crate) fn close_line(line: &mut UnitStatement) -> LedgerResult<()> {
     line.closing_minor = closing;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn instant(text: &str) -> DateTime<Utc> {
+        text.parse().unwrap_or_default()
+    }
+
+    fn period(start: &str, end: &str) -> CyclePeriod {
+        CyclePeriod {
+            start: instant(start),
+            end: instant(end),
+        }
+    }
+
+    fn line(opening_minor: i64, grants_minor: i64) -> BTreeMap<String, UnitStatement> {
+        BTreeMap::from([(
+            "credit".to_owned(),
+            UnitStatement {
+                opening_minor,
+                grants_minor,
+                closing_minor: opening_minor + grants_minor,
+                ..UnitStatement::default()
+            },
+        )])
+    }
+
+    fn closed(start: &str, end: &str, opening_minor: i64, grants_minor: i64) -> ClosedStatement {
+        ClosedStatement {
+            starts_at: instant(start),
+            ends_at: instant(end),
+            units: line(opening_minor, grants_minor),
+        }
+    }
+
+    #[test]
+    fn fact_keys_sort_as_time() {
+        let early = statement_fact_key(instant("2026-01-01T00:00:00Z"));
+        let late = statement_fact_key(instant("2026-01-01T00:00:00.5Z"));
+        assert_eq!(early, "statement:2026-01-01T00:00:00.000000Z");
+        assert_eq!(late, "statement:2026-01-01T00:00:00.500000Z");
+        assert!(early < late);
+        assert!(statement_fact_key(instant("2025-12-31T23:59:59Z")) < early);
+    }
+
+    #[test]
+    fn any_cycle_reads_from_the_open_statement_and_two_records() {
+        let open = OpenStatement {
+            starts_at: instant("2026-04-01T00:00:00Z"),
+            ends_at: instant("2026-05-01T00:00:00Z"),
+            units: line(150, 10),
+        };
+        let january = closed("2026-01-01T00:00:00Z", "2026-02-01T00:00:00Z", 0, 100);
+        let march = closed("2026-03-01T00:00:00Z", "2026-04-01T00:00:00Z", 100, 50);
+        // The open cycle, and a later one: no movement, opening at the open closing.
+        let april = period("2026-04-01T00:00:00Z", "2026-05-01T00:00:00Z");
+        assert_eq!(
+            statement_of(april, Some(&open), None, None).units,
+            open.units
+        );
+        let june = period("2026-06-01T00:00:00Z", "2026-07-01T00:00:00Z");
+        assert_eq!(
+            statement_of(june, Some(&open), None, None).units,
+            line(160, 0)
+        );
+        // A closed cycle: its record.
+        let march_period = period("2026-03-01T00:00:00Z", "2026-04-01T00:00:00Z");
+        assert_eq!(
+            statement_of(march_period, Some(&open), Some(&march), None).units,
+            march.units
+        );
+        // A cycle without a record: the latest record before it, carried.
+        let february = period("2026-02-01T00:00:00Z", "2026-03-01T00:00:00Z");
+        assert_eq!(
+            statement_of(february, Some(&open), None, Some(&january)).units,
+            line(100, 0)
+        );
+        // Before anything was kept: nothing.
+        let december = period("2025-12-01T00:00:00Z", "2026-01-01T00:00:00Z");
+        assert!(
+            statement_of(december, Some(&open), None, None)
+                .units
+                .is_empty()
+        );
+    }
+
+    #[test]
+    fn a_cycle_cut_by_a_change_of_calendar_reads_its_own_part() {
+        // Closed early on the 10th, the new calendar's cycle ran from the 10th.
+        let cut = closed("2026-03-10T00:00:00Z", "2026-03-25T00:00:00Z", 40, 5);
+        let asked = period("2026-03-01T00:00:00Z", "2026-04-01T00:00:00Z");
+        let statement = statement_of(asked, None, None, Some(&cut));
+        assert_eq!(statement.units, cut.units);
+        assert_eq!(statement.period.start, cut.starts_at);
+    }
+}

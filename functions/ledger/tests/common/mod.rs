@@ -150,7 +150,11 @@ impl Shell {
             );
             assert_eq!(entry.seq, expected_seq, "seq of {}", entry.id);
         }
-        assert!(decision.entries.len() <= credits_ledger::limits::MAX_DECISION_ENTRIES);
+        // Closed statements are written in the same commit as the entries.
+        assert!(
+            decision.entries.len() + decision.closed_statements.len()
+                <= credits_ledger::limits::MAX_DECISION_ENTRIES
+        );
         // The snapshot is stored as JSON: it must read back identical.
         let json = serde_json::to_value(&decision.account).unwrap();
         let read_back: Account = serde_json::from_value(json).unwrap();
