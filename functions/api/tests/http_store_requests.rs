@@ -18,7 +18,7 @@ use serde_json::json;
 
 use credits_store::sqlite::SqliteStore;
 use credits_store::{
-    AccountRecord, Commit, CommitOutcome, DuePage, EntryPage, EntryQuery, KeyRecord,
+    AccountRecord, Commit, CommitOutcome, DuePage, EntryPage, EntryQuery, FactRecord, KeyRecord,
     OperationRecord, Store, StoreResult,
 };
 
@@ -78,6 +78,19 @@ impl Store for Counting {
     async fn revoke_key(&self, id: &str, at: DateTime<Utc>) -> StoreResult<bool> {
         self.count();
         self.inner.revoke_key(id, at).await
+    }
+    async fn facts(&self, account: &str, keys: &[String]) -> StoreResult<Vec<FactRecord>> {
+        self.count();
+        self.inner.facts(account, keys).await
+    }
+    async fn last_fact_before(
+        &self,
+        account: &str,
+        prefix: &str,
+        before: &str,
+    ) -> StoreResult<Option<FactRecord>> {
+        self.count();
+        self.inner.last_fact_before(account, prefix, before).await
     }
 }
 
@@ -147,4 +160,51 @@ async fn a_warm_charge_is_one_store_request() {
         1,
         "a balance is one load"
     );
+}
+
+/// A statement reads no history: the snapshot, then at most two keyed fact reads, however
+/// old the account.
+#[tokio::test]
+async fn a_statement_is_at_most_three_store_requests() {
+    let store = Arc::new(Counting {
+        inner: SqliteStore::in_memory().unwrap(),
+        requests: AtomicUsize::new(0),
+    });
+    let harness = Harness::over(store.clone());
+    harness
+        .account("acme", "imentiv/professional", Some("1000"))
+        .await;
+    let charge =
+        |id: &str| json!({"id": id, "feature": "video_emotion", "inputs": {"duration": "10s"}});
+    // A charge a month for a year: twelve cycles closed.
+    for month in 0..12 {
+        let at = common::start() + chrono::Duration::days(31 * month);
+        harness.clock.set(at);
+        let reply = harness
+            .admin(
+                Method::POST,
+                "/v1/accounts/acme/charges",
+                Some(charge(&format!("c-{month}"))),
+            )
+            .await;
+        assert_eq!(reply.status, StatusCode::CREATED, "{reply:#?}");
+    }
+    for (cycle, most) in [
+        ("2026-01", 3),
+        ("2026-06", 3),
+        ("2025-06", 3),
+        ("2026-12", 1),
+    ] {
+        let before = store.requests.load(Ordering::SeqCst);
+        let reply = harness
+            .admin(
+                Method::GET,
+                &format!("/v1/accounts/acme/statements/{cycle}"),
+                None,
+            )
+            .await;
+        assert_eq!(reply.status, StatusCode::OK, "{reply:#?}");
+        let spent = store.requests.load(Ordering::SeqCst) - before;
+        assert!(spent <= most, "{cycle}: {spent} store requests");
+    }
 }
