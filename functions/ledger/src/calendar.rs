@@ -6,7 +6,8 @@
 //! times that exist twice (a DST overlap) take the earlier one.
 
 use chrono::{DateTime, Datelike, Days, Months, NaiveDate, NaiveDateTime, Utc};
-use chrono_tz::Tz;
+/// IANA time zones, as the calendar takes them.
+pub use chrono_tz::Tz;
 use credits_dsl::{Cycle, Plan, RateBook};
 
 use crate::account::Account;
