@@ -31,8 +31,8 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
 use credits_store::{
-    AccountRecord, Commit, CommitOutcome, DuePage, EntryPage, EntryQuery, KeyRecord,
-    OperationRecord, Store, StoreError, StoreResult,
+    AccountRecord, Commit, CommitOutcome, DuePage, EntryCursor, EntryPage, EntryQuery,
+    FactRecord, KeyRecord, OperationRecord, Store, StoreError, StoreResult,
 };
 
 /// What one store call suffers.
@@ -293,13 +293,30 @@ impl Store for FaultStore {
             .await
     }
 
+    async fn facts(&self, account: &str, keys: &[String]) -> StoreResult<Vec<FactRecord>> {
+        self.faulty("facts", self.inner.facts(account, keys)).await
+    }
+
+    async fn last_fact_before(
+        &self,
+        account: &str,
+        prefix: &str,
+        before: &str,
+    ) -> StoreResult<Option<FactRecord>> {
+        self.faulty(
+            "last_fact_before",
+            self.inner.last_fact_before(account, prefix, before),
+        )
+        .await
+    }
+
     async fn entries(&self, query: &EntryQuery) -> StoreResult<EntryPage> {
         let mut page = self.faulty("entries", self.inner.entries(query)).await?;
         if let Some(limit) = self.short_limit()
             && page.entries.len() > limit
         {
             page.entries.truncate(limit);
-            page.next_after_seq = page.entries.last().map(|entry| entry.seq);
+            page.next = page.entries.last().map(EntryCursor::after);
             self.counters.short_pages.fetch_add(1, Ordering::Relaxed);
         }
         Ok(page)
@@ -370,6 +387,19 @@ impl Store for ForgetfulStore {
 
     async fn operation(&self, _account: &str, _id: &str) -> StoreResult<Option<OperationRecord>> {
         Ok(None)
+    }
+
+    async fn facts(&self, account: &str, keys: &[String]) -> StoreResult<Vec<FactRecord>> {
+        self.inner.facts(account, keys).await
+    }
+
+    async fn last_fact_before(
+        &self,
+        account: &str,
+        prefix: &str,
+        before: &str,
+    ) -> StoreResult<Option<FactRecord>> {
+        self.inner.last_fact_before(account, prefix, before).await
     }
 
     async fn entries(&self, query: &EntryQuery) -> StoreResult<EntryPage> {

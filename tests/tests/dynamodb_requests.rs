@@ -82,6 +82,7 @@ fn charge(expected_version: u64, id: &str, seq: u64, hash: &str) -> Commit {
         expected_version,
         account: account(expected_version + 1, 100 - i64::try_from(seq).unwrap()),
         entries: vec![entry(id, seq, -1)],
+        facts: vec![],
         operation: Some(operation(id, hash)),
     }
 }
@@ -172,7 +173,7 @@ async fn resending_a_commit_that_landed_is_acknowledged_not_applied_twice() {
 }
 
 #[tokio::test]
-async fn a_duplicate_entry_is_named() {
+async fn a_duplicate_seq_is_named() {
     let (store, counter) = counted_store().await;
     store.commit(charge(0, "c1", 1, "h1")).await.unwrap();
     counter.take();
@@ -180,12 +181,13 @@ async fn a_duplicate_entry_is_named() {
         .commit(Commit {
             expected_version: 1,
             account: account(2, 0),
-            entries: vec![entry("fresh", 2, -1), entry("c1", 3, -1)],
+            entries: vec![entry("fresh", 2, -1), entry("again", 1, -1)],
+            facts: vec![],
             operation: Some(operation("c9", "h9")),
         })
         .await
         .unwrap();
-    assert_eq!(outcome, CommitOutcome::EntryExists { id: "c1".into() });
+    assert_eq!(outcome, CommitOutcome::EntryExists { seq: 1 });
     assert_eq!(counter.take(), counts(&[("TransactWriteItems", 1)]));
 }
 

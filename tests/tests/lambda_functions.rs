@@ -127,8 +127,8 @@ impl Function {
         loop {
             let page = self.store.entries(&query).await.unwrap();
             count += page.entries.len();
-            match page.next_after_seq {
-                Some(after) => query.after_seq = Some(after),
+            match page.next {
+                Some(after) => query.after = Some(after),
                 None => return count,
             }
         }

@@ -40,7 +40,8 @@ use chrono::{DateTime, Duration, TimeZone, Utc};
 use credits_api::{AppState, FixedClock, router};
 use credits_dsl::library::RateLibrary;
 use credits_store::{
-    AccountRecord, Commit, CommitOutcome, DuePage, EntryPage, EntryQuery, EntryRecord, KeyRecord,
+    AccountRecord, Commit, CommitOutcome, DuePage, EntryPage, EntryQuery, EntryRecord, FactRecord,
+    KeyRecord,
     OperationRecord, Store, StoreResult,
 };
 use credits_store_dynamodb::{DynamoStore, create_table, with_interceptor};
@@ -98,6 +99,21 @@ impl Store for RecordingStore {
     async fn operation(&self, account: &str, id: &str) -> StoreResult<Option<OperationRecord>> {
         self.record("operation", self.inner.operation(account, id))
             .await
+    }
+    async fn facts(&self, account: &str, keys: &[String]) -> StoreResult<Vec<FactRecord>> {
+        self.record("facts", self.inner.facts(account, keys)).await
+    }
+    async fn last_fact_before(
+        &self,
+        account: &str,
+        prefix: &str,
+        before: &str,
+    ) -> StoreResult<Option<FactRecord>> {
+        self.record(
+            "last_fact_before",
+            self.inner.last_fact_before(account, prefix, before),
+        )
+        .await
     }
     async fn entries(&self, query: &EntryQuery) -> StoreResult<EntryPage> {
         self.record("entries", self.inner.entries(query)).await
@@ -227,6 +243,11 @@ async fn exercise_the_store(store: &RecordingStore) {
         entries: (1..=3)
             .map(|i| entry(a, &format!("e{i}"), i, "charge"))
             .collect(),
+        facts: vec![FactRecord {
+            account: a.to_string(),
+            key: "charge:op-e1".to_string(),
+            value: json!({"charged_minor": {"credit": 100}}),
+        }],
         operation: Some(operation(a, "op-1")),
     };
     assert_eq!(
@@ -260,7 +281,7 @@ async fn exercise_the_store(store: &RecordingStore) {
     duplicate.expected_version = 1;
     duplicate.account = account_record(a, 2, false);
     duplicate.operation = Some(operation(a, "op-3"));
-    duplicate.entries = vec![entry(a, "e1", 10, "charge")];
+    duplicate.entries = vec![entry(a, "e1-again", 1, "charge")];
     assert!(matches!(
         store.commit(duplicate).await.unwrap(),
         CommitOutcome::EntryExists { .. }
@@ -291,7 +312,14 @@ async fn exercise_the_store(store: &RecordingStore) {
         })
         .await
         .unwrap();
-    assert!(paged.next_after_seq.is_some());
+    assert!(paged.next.is_some());
+    // Facts by key, and the latest before a key.
+    let keys = ["charge:op-e1".to_string(), "charge:none".to_string()];
+    assert_eq!(store.facts(a, &keys).await.unwrap().len(), 1);
+    store
+        .last_fact_before(a, "statement:", "statement:2026-03-01")
+        .await
+        .unwrap();
     let filtered = EntryQuery {
         from: Some(at(1, 0)),
         to: Some(at(2, 0)),
@@ -300,9 +328,7 @@ async fn exercise_the_store(store: &RecordingStore) {
         model: Some("m".to_string()),
         project: Some("p".to_string()),
         member: Some("m".to_string()),
-        content: Some("video-1".to_string()),
-        operation: Some("op-e1".to_string()),
-        after_seq: Some(0),
+        after: paged.next,
         limit: 2,
         ..all.clone()
     };

@@ -248,6 +248,7 @@ async fn the_store_runs_on_a_table_created_from_the_template() {
             entry(account, "grant-1", 1, "grant", 120_000),
             entry(account, "charge-1", 2, "charge", -7_000),
         ],
+        facts: vec![],
         operation: Some(OperationRecord {
             account: account.to_string(),
             id: "op-1".to_string(),

@@ -51,8 +51,9 @@ pub const MAX_ATTEMPTS: u32 = 8;
 /// Commits of catch-up (`Advance`) one request may make for an account far behind.
 const MAX_CATCH_UP_COMMITS: u32 = 64;
 /// How far the account's last decision may be ahead of this machine's clock (another
-/// instance's clock) before the request is refused rather than decided at that instant.
-const MAX_CLOCK_SKEW_MS: i64 = 5_000;
+/// instance's clock) before the request is refused rather than decided at that instant: the
+/// ledger's rule (`docs/clocks.md`), which `decide` enforces with `clock-behind`.
+const MAX_CLOCK_SKEW_MS: i64 = credits_ledger::limits::MAX_CLOCK_SKEW_MS;
 /// Default hold reservation time.
 pub const DEFAULT_HOLD_TTL_SECONDS: u32 = 900;
 
@@ -440,17 +441,27 @@ fn account_not_found(account: &str) -> Problem {
 }
 
 /// The instant a decision is made at: this machine's clock, or the account's last decision
-/// when another instance's clock ran slightly ahead (the ledger never moves back).
+/// when another instance's clock ran slightly ahead (the ledger never moves back). Further
+/// ahead, this clock is the one used and the ledger refuses the decision (`clock-behind`,
+/// answered 503): deciding in another machine's future would expire and grant early.
 fn decision_time(clock_now: DateTime<Utc>, account: Option<&Account>) -> DateTime<Utc> {
-    match account {
-        Some(account)
-            if account.advanced_to > clock_now
-                && (account.advanced_to - clock_now).num_milliseconds() <= MAX_CLOCK_SKEW_MS =>
-        {
-            account.advanced_to
-        }
-        _ => clock_now,
+    let Some(account) = account else {
+        return clock_now;
+    };
+    let ahead_ms = (account.advanced_to - clock_now).num_milliseconds();
+    if ahead_ms <= 0 {
+        return clock_now;
     }
+    if ahead_ms <= MAX_CLOCK_SKEW_MS {
+        return account.advanced_to;
+    }
+    tracing::warn!(
+        account = %account.id,
+        skew_ms = ahead_ms,
+        max_skew_ms = MAX_CLOCK_SKEW_MS,
+        "this machine's clock is behind the account's last decision by more than the allowed skew; refusing writes until it catches up"
+    );
+    clock_now
 }
 
 fn jitter_backoff(attempt: u32) -> Duration {

@@ -18,8 +18,8 @@ use serde_json::json;
 
 use credits_store::sqlite::SqliteStore;
 use credits_store::{
-    AccountRecord, Commit, CommitOutcome, DuePage, EntryPage, EntryQuery, FactRecord, KeyRecord,
-    OperationRecord, Store, StoreResult,
+    AccountRecord, Commit, CommitOutcome, DuePage, EntryPage, EntryQuery, FactRecord,
+    KeyRecord, OperationRecord, Store, StoreResult,
 };
 
 use common::Harness;
@@ -50,6 +50,19 @@ impl Store for Counting {
         self.count();
         self.inner.operation(account, id).await
     }
+    async fn facts(&self, account: &str, keys: &[String]) -> StoreResult<Vec<FactRecord>> {
+        self.count();
+        self.inner.facts(account, keys).await
+    }
+    async fn last_fact_before(
+        &self,
+        account: &str,
+        prefix: &str,
+        before: &str,
+    ) -> StoreResult<Option<FactRecord>> {
+        self.count();
+        self.inner.last_fact_before(account, prefix, before).await
+    }
     async fn entries(&self, query: &EntryQuery) -> StoreResult<EntryPage> {
         self.count();
         self.inner.entries(query).await
@@ -78,19 +91,6 @@ impl Store for Counting {
     async fn revoke_key(&self, id: &str, at: DateTime<Utc>) -> StoreResult<bool> {
         self.count();
         self.inner.revoke_key(id, at).await
-    }
-    async fn facts(&self, account: &str, keys: &[String]) -> StoreResult<Vec<FactRecord>> {
-        self.count();
-        self.inner.facts(account, keys).await
-    }
-    async fn last_fact_before(
-        &self,
-        account: &str,
-        prefix: &str,
-        before: &str,
-    ) -> StoreResult<Option<FactRecord>> {
-        self.count();
-        self.inner.last_fact_before(account, prefix, before).await
     }
 }
 

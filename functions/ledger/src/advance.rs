@@ -224,6 +224,7 @@ pub(crate) fn forfeit_while_subscribed(
         if bucket.left_minor > 0 {
             drafts.push(
                 Draft::new(format!("forfeit:{}", bucket.id), EntryType::Forfeit, at)
+                    .numbered()
                     .unit(&bucket.unit, -bucket.left_minor)
                     .body(json!({ "bucket": bucket.id, "kind": bucket.kind, "reason": reason })),
             );
@@ -262,6 +263,7 @@ fn expire_buckets(work: &mut Work<'_>, at: DateTime<Utc>) -> LedgerResult<()> {
         let amount_minor = bucket.left_minor;
         bucket.left_minor = 0;
         let draft = Draft::new(format!("expiry:{}", bucket.id), EntryType::Expiry, at)
+            .numbered()
             .unit(&bucket.unit, -amount_minor)
             .body(json!({ "bucket": bucket.id, "kind": bucket.kind }));
         work.push(draft)?;
@@ -331,6 +333,7 @@ fn cycle_end(work: &mut Work<'_>, at: DateTime<Utc>) -> LedgerResult<()> {
             excess = crate::work::sub(excess, cut)?;
             drafts.push(
                 Draft::new(format!("expiry:{}:cap:{date}", bucket.id), EntryType::Expiry, at)
+                    .numbered()
                     .unit(&bucket.unit, -cut)
                     .body(json!({ "bucket": bucket.id, "kind": bucket.kind, "reason": "above rollover cap" })),
             );
@@ -353,6 +356,7 @@ fn cycle_end(work: &mut Work<'_>, at: DateTime<Utc>) -> LedgerResult<()> {
     for (unit, (carried_minor, buckets)) in carried {
         work.push(
             Draft::new(format!("rollover:{unit}:{date}"), EntryType::Rollover, at)
+                .numbered()
                 .unit(&unit, 0)
                 .body(json!({ "carried_minor": carried_minor, "buckets": buckets })),
         )?;

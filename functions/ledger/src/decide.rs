@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, TimeDelta, Utc};
 use credits_dsl::RateBook;
 
 use crate::account::Account;
@@ -13,7 +13,7 @@ use crate::command::{Attribution, Command};
 use crate::configure;
 use crate::grants::cycles_or_calendar;
 use crate::keep::Keeper;
-use crate::limits::{MAX_DECISION_ENTRIES, MAX_ID_BYTES};
+use crate::limits::{MAX_CLOCK_SKEW_MS, MAX_DECISION_ENTRIES, MAX_ID_BYTES};
 use crate::outcome::Outcome;
 use crate::statement::ClosedStatement;
 use crate::work::Work;
@@ -46,7 +46,10 @@ pub(crate) fn decide(
                 configure.account, account.id
             )));
         }
-        (Some(account), _) => (account.clone(), false),
+        (Some(account), _) => {
+            check_clock(account, now)?;
+            (account.clone(), false)
+        }
     };
     let before = if creating {
         BTreeMap::new()
@@ -142,6 +145,27 @@ pub(crate) fn view(
         });
     }
     balance::of(&work)
+}
+
+/// A `now` at most [`MAX_CLOCK_SKEW_MS`] behind the account's last decision is decided at
+/// that last instant (`Work::new`): clocks of instances differ a little, and the ledger never
+/// moves back. Further behind, the caller's clock is wrong (or another's was far ahead and
+/// moved the account forward): deciding at the account's instant would apply grants, expiries
+/// and rate limits at a time this caller does not believe in, so the decision is refused.
+///
+/// # Errors
+/// `clock-behind`.
+fn check_clock(account: &Account, now: DateTime<Utc>) -> LedgerResult<()> {
+    let tolerated = now
+        .checked_add_signed(TimeDelta::milliseconds(MAX_CLOCK_SKEW_MS))
+        .ok_or(LedgerError::Overflow("time"))?;
+    if tolerated < account.advanced_to {
+        return Err(LedgerError::ClockBehind {
+            now,
+            advanced_to: account.advanced_to,
+        });
+    }
+    Ok(())
 }
 
 /// Ids and tags are non-empty and bounded.

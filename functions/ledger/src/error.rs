@@ -64,8 +64,10 @@ pub enum LedgerError {
         now: chrono::DateTime<chrono::Utc>,
     },
 
-    /// The time given is before the account's last decision. Not returned by this version:
-    /// `decide` takes such a `now` as the account's last instant instead (clock skew).
+    /// The time given is more than `limits::MAX_CLOCK_SKEW_MS` before the account's last
+    /// decision: this caller's clock is behind the one that decided last. Within that skew,
+    /// `decide` takes `now` as the account's last instant instead. Temporary: the refusal
+    /// ends when this clock reaches the account's instant (or is corrected).
     #[error("`{now}` is before the account's last decision at `{advanced_to}`")]
     ClockBehind {
         now: chrono::DateTime<chrono::Utc>,

@@ -111,7 +111,7 @@ pub(crate) fn apply_grants(
         if dead {
             continue;
         }
-        let id = format!("grant:{}:{}:{}", plan.name, grant.key, label);
+        let id = crate::ids::bucket(format!("grant:{}:{}:{}", plan.name, grant.key, label));
         let repaid_minor = buckets::credit(
             work,
             Bucket {

@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 
 use crate::account::Account;
+use crate::limits::MAX_ENTRY_ID_BYTES;
 use crate::work::{Work, add};
 use crate::{LedgerError, LedgerResult};
 
@@ -108,6 +109,23 @@ fn check_all(before: &BTreeMap<String, i64>, work: &Work<'_>) -> LedgerResult<()
             return Err(LedgerError::invariant(
                 "entry sequence numbers are not consecutive",
             ));
+        }
+    }
+    // 5. Entry ids are distinct and fit the store (`ids` makes them so).
+    let mut ids = std::collections::BTreeSet::new();
+    for entry in &work.entries {
+        if entry.id.len() > MAX_ENTRY_ID_BYTES {
+            return Err(LedgerError::invariant(format!(
+                "entry id `{}` is {} bytes long, more than {MAX_ENTRY_ID_BYTES}",
+                entry.id,
+                entry.id.len()
+            )));
+        }
+        if !ids.insert(entry.id.as_str()) {
+            return Err(LedgerError::invariant(format!(
+                "entry id `{}` is written twice",
+                entry.id
+            )));
         }
     }
     Ok(())

@@ -15,8 +15,9 @@
 //! - recurring grants, expiries, rollovers, subscription ends and expired holds are applied
 //!   lazily, instant by instant, at the start of every decision and read; walking to an
 //!   instant in several steps gives the same account as one step;
-//! - entry ids are deterministic and never repeat (client ids are percent-encoded inside
-//!   them), so a retried or racing commit is refused by the store rather than doubled.
+//! - entry ids are deterministic, never repeat within an account and fit the store's
+//!   512-byte limit, by construction (`ids` says how); a decision's ids are checked distinct
+//!   and bounded before it is returned;
 //!
 //! Decisions where the brief is silent:
 //! - a capture above its hold is CAPPED at what the hold reserved per unit (the estimate is
@@ -48,8 +49,10 @@
 //!   bucket was only emptied, by the plan's `refund expired` rule when it expired or was
 //!   forfeited, and, for a debt already repaid, into a new bucket of the rule's kind (or the
 //!   plan's top-up kind); refund windows count whole days of 24 hours from the charge;
-//! - a `now` earlier than the account's last decision (clock skew between callers) is taken
-//!   as that instant: the ledger never moves back.
+//! - a `now` at most `limits::MAX_CLOCK_SKEW_MS` earlier than the account's last decision
+//!   (clock skew between callers) is taken as that instant: the ledger never moves back; a
+//!   `now` further behind is refused with `clock-behind` by `decide` (a read, `view`, still
+//!   shows the account at its last instant). `docs/clocks.md` states the rule.
 
 pub mod account;
 mod admission;
@@ -66,6 +69,7 @@ pub mod entry;
 pub mod error;
 mod grants;
 mod holds;
+mod ids;
 mod invariants;
 mod keep;
 mod lifecycle;

@@ -8,6 +8,15 @@ pub const MAX_CATCH_UP_ENTRIES: usize = 80;
 /// Most lazy events (period boundaries, expiries) one decision walks through; ten years of
 /// days, in microseconds of work. Beyond it, as for entries.
 pub const MAX_CATCH_UP_EVENTS: usize = 4_000;
+/// Longest entry id a decision writes: the stores' id limit. Longer ids are shortened with a
+/// digest (`ids::fit`), so no client id can make a commit too long to store.
+pub const MAX_ENTRY_ID_BYTES: usize = 512;
+/// Longest id of a new bucket; entry ids embed bucket ids, so these are kept well under
+/// `MAX_ENTRY_ID_BYTES`.
+pub const MAX_BUCKET_ID_BYTES: usize = 192;
+/// How far `now` may be behind the account's last decision (another instance's clock ran
+/// ahead) and still be decided, at that last instant; further behind, `clock-behind`.
+pub const MAX_CLOCK_SKEW_MS: i64 = 5_000;
 /// Most live buckets an account may hold (beyond it, top-ups are refused).
 pub const MAX_BUCKETS: usize = 1_000;
 /// Most open holds on one account, whatever the plan says.

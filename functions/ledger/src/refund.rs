@@ -7,8 +7,9 @@
 //! has expired (or was forfeited with its subscription) is handled by the plan's rule:
 //! `forfeit` (the share is refunded and forfeited at once, with entries) or `as KIND,
 //! expires E` (a new bucket). A bucket that was merely emptied and pruned is recreated as it
-//! was. A share that paid the overdraft refills it up to zero; what is left over (the debt was
-//! repaid meanwhile) becomes a new bucket, as above.
+//! was (kind, expiry, rollover rule, origin), under a new id naming the refund. A share that
+//! paid the overdraft refills it up to zero; what is left over (the debt was repaid
+//! meanwhile) becomes a new bucket, as above.
 
 use std::collections::BTreeMap;
 
@@ -88,7 +89,7 @@ pub(crate) fn refund(
         let mut forfeited_minor: i64 = 0;
         for (paid, share) in shares {
             let mut leftover = share;
-            if let Some(done) = refill_live(work, paid, share)? {
+            if let Some(done) = refill_live(work, request, paid, share)? {
                 restored.push(done.0);
                 leftover = done.1;
             }
@@ -249,6 +250,7 @@ fn can_recreate(work: &Work<'_>, paid: &PaidDraw) -> bool {
 /// Returns what was restored and what is left over.
 fn refill_live(
     work: &mut Work<'_>,
+    request: &Refund,
     paid: &PaidDraw,
     share: i64,
 ) -> LedgerResult<Option<(Draw, i64)>> {
@@ -296,11 +298,31 @@ fn refill_live(
             0,
         )));
     }
+    // A bucket that was emptied and pruned comes back under a new id naming this refund: its
+    // old id may already name entries (a forfeit), and lazy entries are named after buckets.
+    let restored = restored_id(request, &paid.draw.bucket);
+    if let Some(bucket) = work
+        .account
+        .buckets
+        .iter_mut()
+        .find(|bucket| bucket.id == restored)
+    {
+        // Another share of this refund recreated it already.
+        bucket.left_minor = add(bucket.left_minor, share)?;
+        return Ok(Some((
+            Draw {
+                bucket: restored,
+                amount_minor: share,
+                ..paid.draw.clone()
+            },
+            0,
+        )));
+    }
     if !can_recreate(work, paid) {
         return Ok(None);
     }
     work.account.buckets.push(Bucket {
-        id: paid.draw.bucket.clone(),
+        id: restored.clone(),
         kind: paid.draw.kind.clone(),
         unit: paid.draw.unit.clone(),
         left_minor: share,
@@ -313,11 +335,17 @@ fn refill_live(
     });
     Ok(Some((
         Draw {
+            bucket: restored,
             amount_minor: share,
             ..paid.draw.clone()
         },
         0,
     )))
+}
+
+/// The id of the bucket refund `request` recreates in place of the pruned bucket `old`.
+fn restored_id(request: &Refund, old: &str) -> String {
+    crate::ids::bucket(format!("restored:{}:{old}", key(&request.id)))
 }
 
 /// A share whose bucket cannot take it back goes to a new bucket: the plan's `refund
@@ -337,7 +365,7 @@ fn restore_elsewhere(
         },
     };
     let expires_at: Option<DateTime<Utc>> = expiry_at(work, expires, None, work.now)?;
-    let id = format!("refund:{}:{}", key(&request.id), paid.draw.unit);
+    let id = crate::ids::bucket(format!("refund:{}:{}", key(&request.id), paid.draw.unit));
     let bucket = Bucket {
         id: id.clone(),
         kind: kind.clone(),

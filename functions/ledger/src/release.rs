@@ -85,6 +85,7 @@ pub(crate) fn release_draws(
                 EntryType::Expiry,
                 at,
             )
+            .numbered()
             .unit(
                 &unit,
                 amount_minor

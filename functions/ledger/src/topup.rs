@@ -96,7 +96,7 @@ pub(crate) fn top_up(work: &mut Work<'_>, request: &TopUp) -> LedgerResult<Outco
                     work.account.id
                 )));
             }
-            format!("top_up:{}", key(&request.id))
+            crate::ids::bucket(format!("top_up:{}", key(&request.id)))
         }
     };
     let repaid_minor = buckets::credit(

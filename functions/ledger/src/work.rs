@@ -11,6 +11,7 @@ use rust_decimal::Decimal;
 use crate::account::Account;
 use crate::calendar;
 use crate::entry::{Entry, EntryType};
+use crate::ids;
 use crate::{LedgerError, LedgerResult};
 
 /// An entry before it gets its `seq` and `operation`.
@@ -27,6 +28,8 @@ pub(crate) struct Draft {
     pub member: Option<String>,
     pub content: Option<String>,
     pub body: serde_json::Value,
+    /// The id gets `:<seq>` appended when the entry is pushed (`ids` says why).
+    numbered: bool,
 }
 
 impl Draft {
@@ -43,7 +46,14 @@ impl Draft {
             member: None,
             content: None,
             body: serde_json::Value::Null,
+            numbered: false,
         }
+    }
+
+    /// An entry whose id alone (a bucket, a date) could repeat: it ends with its `seq`.
+    pub fn numbered(mut self) -> Self {
+        self.numbered = true;
+        self
     }
 
     pub fn unit(mut self, unit: &str, amount_minor: i64) -> Self {
@@ -91,7 +101,8 @@ impl<'a> Work<'a> {
     ) -> LedgerResult<Self> {
         let plan = find_plan(book, &account.plan)?;
         let zone = calendar::parse_zone(account.time_zone.as_deref().unwrap_or(&book.time_zone))?;
-        // Clocks of different callers may disagree by a little; the ledger never moves back.
+        // Clocks of different callers may disagree by a little (`decide` refuses more than
+        // `MAX_CLOCK_SKEW_MS`); the ledger never moves back.
         let now = now.max(account.advanced_to);
         Ok(Self {
             account,
@@ -132,18 +143,22 @@ impl<'a> Work<'a> {
     /// # Errors
     /// A duplicate entry id within the decision (a bug), or sequence overflow.
     pub fn push(&mut self, draft: Draft) -> LedgerResult<()> {
-        if !self.ids.insert(draft.id.clone()) {
+        let seq = self.account.next_seq;
+        let id = ids::entry(if draft.numbered {
+            format!("{}:{seq}", draft.id)
+        } else {
+            draft.id
+        });
+        if !self.ids.insert(id.clone()) {
             return Err(LedgerError::invariant(format!(
-                "entry `{}` written twice in one decision",
-                draft.id
+                "entry `{id}` written twice in one decision"
             )));
         }
-        let seq = self.account.next_seq;
         self.account.next_seq = seq
             .checked_add(1)
             .ok_or(LedgerError::Overflow("sequence"))?;
         self.entries.push(Entry {
-            id: draft.id,
+            id,
             seq,
             at: draft.at,
             entry_type: draft.entry_type,

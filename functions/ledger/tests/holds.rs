@@ -48,7 +48,9 @@ fn a_capture_charges_the_actual_usage_and_releases_the_rest() {
         vec![EntryType::Hold, EntryType::Capture, EntryType::Release]
     );
     assert_eq!(
-        shell.refused(&cmd::capture("k2", "h1", None), now).code(),
+        shell
+            .refused(&cmd::capture("k2", "h1", None), at("2025-03-10T10:05:00Z"))
+            .code(),
         "not-found"
     );
 }
@@ -127,7 +129,9 @@ fn holds_are_limited_by_the_plan() {
         "insufficient-credits"
     );
     assert_eq!(
-        shell.refused(&cmd::hold("h5", units(1), 0), now).code(),
+        shell
+            .refused(&cmd::hold("h5", units(1), 0), at("2025-03-10T10:01:00Z"))
+            .code(),
         "invalid-input"
     );
 }

@@ -954,6 +954,7 @@ impl DueCursor {
 mod tests {
     use super::*;
     use chrono::TimeZone;
+    use credits_store::EntryRecord;
 
     fn commit(entries: usize) -> Commit {
         let at = Utc.timestamp_opt(1_700_000_000, 0).single().unwrap();
@@ -983,6 +984,7 @@ mod tests {
                     body: serde_json::Value::Null,
                 })
                 .collect(),
+            facts: vec![],
             operation: Some(OperationRecord {
                 account: "a".into(),
                 id: "o".into(),

@@ -69,6 +69,7 @@ impl Fixture {
             expected_version: 0,
             account: snapshot(account, 1, 0),
             entries: vec![],
+            facts: vec![],
             operation: None,
         };
         let outcome = self.runtime.block_on(self.store.commit(commit)).unwrap();
@@ -132,6 +133,7 @@ async fn charge(store: &SqliteStore, account: &str, client: usize, attempt_label
                 body: json!({"rates_version": "sha256:4e1f0c", "paid_from": [{"bucket": "b1", "amount_minor": 250}],
                              "lines": [{"rule": "per second", "quantity": "25", "amount": "2.50"}]}),
             }],
+            facts: vec![],
             operation: Some(OperationRecord {
                 account: account.to_owned(),
                 id: id.clone(),

@@ -149,8 +149,8 @@ pub async fn all_entries(
             .await
             .map_err(|e| format!("reading the entries of `{account}`: {e}"))?;
         entries.extend(page.entries);
-        match page.next_after_seq {
-            Some(after) if Some(after) != query.after_seq => query.after_seq = Some(after),
+        match page.next {
+            Some(after) if Some(after) != query.after => query.after = Some(after),
             Some(_) => return Err(format!("the entries of `{account}` do not page forward")),
             None => return Ok(entries),
         }
