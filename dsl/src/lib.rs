@@ -16,6 +16,7 @@ pub mod fmt;
 pub mod library;
 pub mod limits;
 pub mod literal;
+pub mod localtime;
 pub mod parse;
 pub mod rate;
 pub mod usage;

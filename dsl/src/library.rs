@@ -111,22 +111,15 @@ impl RateLibrary {
     }
 }
 
-/// Midnight starting `date` in the IANA zone `time_zone` (UTC if unknown), as an instant.
-/// When midnight does not exist (a DST gap), the day starts at the first instant after it.
+/// The first instant of `date` in the IANA zone `time_zone` (UTC if unknown), resolved as
+/// everywhere else (`localtime`): a day whose midnight does not exist starts when the clock
+/// resumes.
 fn starts_at(date: NaiveDate, time_zone: &str) -> DateTime<Utc> {
     let midnight = date.and_time(chrono::NaiveTime::MIN);
-    let Ok(zone) = chrono_tz::Tz::from_str(time_zone) else {
-        return Utc.from_utc_datetime(&midnight);
-    };
-    let mut local = midnight;
-    // A gap lasts at most a few hours; step through it by minutes, bounded.
-    for _ in 0..(24 * 60) {
-        if let Some(instant) = zone.from_local_datetime(&local).earliest() {
-            return instant.with_timezone(&Utc);
-        }
-        local += chrono::Duration::minutes(1);
-    }
-    Utc.from_utc_datetime(&midnight)
+    chrono_tz::Tz::from_str(time_zone)
+        .ok()
+        .and_then(|zone| crate::localtime::local_start_of_day(date, zone))
+        .unwrap_or_else(|| Utc.from_utc_datetime(&midnight))
 }
 
 #[cfg(test)]

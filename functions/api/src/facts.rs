@@ -7,6 +7,7 @@
 //! |---|---|---|
 //! | `charge:<operation id>` | a charge or capture (its draws and amounts); each refund of it (refunded so far) | a refund of it |
 //! | `analysed:<feature>:<content digest>` | a charge or capture of `<feature>` naming a content, when some feature of the book requires `<feature>` on the same content | a charge or hold of a feature that requires it |
+//! | `statement:<cycle start, fixed-width UTC>` | the decision that closed the cycle (`Decision::closed_statements`), once | a statement of an ended cycle (`statements`) |
 
 use sha2::{Digest, Sha256};
 
@@ -154,7 +155,31 @@ pub fn written_by(
         key,
         value: serde_json::Value::Bool(true),
     }));
+    facts.extend(statement_facts(account, decision)?);
     Ok(facts)
+}
+
+/// The fact records of the statements `decision` closed: every commit of a decision must
+/// carry them (catching up closes cycles too), or those cycles' statements are lost.
+///
+/// # Errors
+/// `internal` when a statement does not serialise (a bug).
+pub fn statement_facts(account: &str, decision: &Decision) -> Result<Vec<FactRecord>, Problem> {
+    decision
+        .closed_statements
+        .iter()
+        .map(|closed| {
+            let value = serde_json::to_value(closed).map_err(|error| {
+                tracing::error!(%error, "a closed statement does not serialise");
+                Problem::internal()
+            })?;
+            Ok(FactRecord {
+                account: account.to_owned(),
+                key: closed.fact_key(),
+                value,
+            })
+        })
+        .collect()
 }
 
 /// Whether some feature of `book` requires `feature` on the same content.

@@ -736,7 +736,8 @@ async fn catch_up(
         )
         .map_err(|error| ledger_problem(&error, book))?;
         let caught_up = decision.outcome.caught_up;
-        let commit = build_commit(account_id, current.version, &decision, Vec::new(), None)?;
+        let written = facts::statement_facts(account_id, &decision)?;
+        let commit = build_commit(account_id, current.version, &decision, written, None)?;
         match state
             .store
             .commit(commit)

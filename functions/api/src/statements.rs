@@ -1,5 +1,8 @@
 //! Cycle statements: opening, grants, top-ups, usage by feature, refunds, expiry, closing,
-//! computed by the ledger from the account's entries.
+//! kept by the ledger as it commits (`docs/statements.md`): the open cycle's statement is in
+//! the account snapshot, every ended cycle's is a fact record written once when the cycle
+//! closed. A statement costs the snapshot and at most two keyed reads, whatever the
+//! account's age, and an ended cycle's statement never changes.
 //!
 //! `{cycle}` names a billing cycle in the account's time zone:
 //! - `YYYY-MM`: the cycle that starts in that month (every month has exactly one start,
@@ -11,24 +14,23 @@
 
 use std::collections::BTreeMap;
 
-use chrono::{DateTime, Datelike, Duration, NaiveDate, TimeZone, Utc};
+use chrono::{DateTime, Datelike, Duration, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use credits_dsl::RateBook;
-use credits_ledger::calendar::parse_zone;
-use credits_ledger::{Account, CyclePeriod, Entry};
-use credits_store::{EntryQuery, MAX_PAGE_ENTRIES};
+use credits_ledger::calendar::{Tz, local_start_of_day, parse_zone};
+use credits_ledger::{
+    Account, ClosedStatement, CyclePeriod, STATEMENT_FACT_PREFIX, Statement, statement_fact_key,
+    statement_of,
+};
+use credits_store::FactRecord;
 
 use crate::AppState;
-use crate::facts::ledger_entry;
 use crate::money::format_minor;
-use crate::problem::{Problem, ProblemType};
+use crate::problem::Problem;
 use crate::service::{self, load_account};
 use crate::validate::display_id;
-
-/// Most entries a statement reads (its opening balance sums all history before the cycle).
-pub const MAX_STATEMENT_ENTRIES: usize = 200_000;
 
 /// One unit's movements over a cycle; every amount a decimal string.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
@@ -61,7 +63,7 @@ pub struct StatementResponse {
     pub starts_at: DateTime<Utc>,
     /// Exclusive.
     pub ends_at: DateTime<Utc>,
-    /// The cycle has ended: the statement will not change (unless late entries land).
+    /// The cycle has ended: the statement will not change.
     pub closed: bool,
     /// By unit.
     pub units: BTreeMap<String, UnitStatement>,
@@ -76,7 +78,7 @@ fn bad_cycle(cycle: &str) -> Problem {
 }
 
 /// The instant whose containing cycle `cycle` names, in `zone`.
-fn probe_instant<Z: TimeZone>(cycle: &str, zone: &Z) -> Result<DateTime<Utc>, Problem> {
+fn probe_instant(cycle: &str, zone: Tz) -> Result<DateTime<Utc>, Problem> {
     let day = match cycle.len() {
         7 => NaiveDate::parse_from_str(&format!("{cycle}-01"), "%Y-%m-%d")
             .ok()
@@ -90,14 +92,11 @@ fn probe_instant<Z: TimeZone>(cycle: &str, zone: &Z) -> Result<DateTime<Utc>, Pr
     if !(1970..=9998).contains(&day.year()) {
         return Err(bad_cycle(cycle));
     }
-    // The end of that day in the zone: the start of the next day, less a microsecond.
+    // The end of that day in the zone: the start of the next day, less a microsecond. The
+    // next day may have no midnight (DST starting at midnight): it starts when the clock
+    // resumes, as everywhere else.
     let next = day.succ_opt().ok_or_else(|| bad_cycle(cycle))?;
-    let midnight = next.and_hms_opt(0, 0, 0).ok_or_else(|| bad_cycle(cycle))?;
-    let start_of_next = zone
-        .from_local_datetime(&midnight)
-        .earliest()
-        .ok_or_else(|| bad_cycle(cycle))?
-        .with_timezone(&Utc);
+    let start_of_next = local_start_of_day(next, zone).map_err(|_| bad_cycle(cycle))?;
     Ok(start_of_next - Duration::microseconds(1))
 }
 
@@ -108,7 +107,7 @@ fn period_for(
 ) -> Result<(CyclePeriod, String), Problem> {
     let zone_name = account.time_zone.as_deref().unwrap_or(&book.time_zone);
     let zone = parse_zone(zone_name).map_err(|error| service::ledger_problem(&error, book))?;
-    let at = probe_instant(cycle, &zone)?;
+    let at = probe_instant(cycle, zone)?;
     let period = credits_ledger::cycle_containing(account, book, at)
         .map_err(|error| service::ledger_problem(&error, book))?;
     let label = period
@@ -136,48 +135,7 @@ pub async fn statement(
         Problem::internal()
     })?;
     let (period, label) = period_for(account, book, cycle)?;
-
-    let mut query = EntryQuery {
-        account: account_id.to_owned(),
-        // `to` is exclusive and the cycle's own end belongs to it (expiry at the end of
-        // the cycle is dated exactly `period.end`).
-        to: period.end.checked_add_signed(Duration::microseconds(1)),
-        limit: MAX_PAGE_ENTRIES,
-        ..EntryQuery::default()
-    };
-    let mut entries: Vec<Entry> = Vec::new();
-    let mut complete = false;
-    let pages_max = MAX_STATEMENT_ENTRIES / MAX_PAGE_ENTRIES as usize * 4;
-    for _ in 0..pages_max {
-        let page = state
-            .store
-            .entries(&query)
-            .await
-            .map_err(|error| service::store_problem(&error))?;
-        entries.extend(page.entries.into_iter().filter_map(ledger_entry));
-        if entries.len() > MAX_STATEMENT_ENTRIES {
-            return Err(Problem::invalid(format!(
-                "the account has more than {MAX_STATEMENT_ENTRIES} entries before this cycle's end; export them with `format=csv` instead"
-            )));
-        }
-        match page.next {
-            Some(after) => query.after = Some(after),
-            None => {
-                complete = true;
-                break;
-            }
-        }
-    }
-    if !complete {
-        // Never a statement of part of the history: its opening balance would be wrong.
-        return Err(Problem::new(
-            ProblemType::Unavailable,
-            "reading this cycle's history took too many requests; retry",
-        )
-        .retry_after(1));
-    }
-    let statement = credits_ledger::statement(&entries, period)
-        .map_err(|error| service::ledger_problem(&error, book))?;
+    let statement = kept_statement(state, account_id, account, period).await?;
     let units = statement
         .units
         .iter()
@@ -207,9 +165,58 @@ pub async fn statement(
     Ok(StatementResponse {
         account: account_id.to_owned(),
         cycle: label,
-        starts_at: period.start,
-        ends_at: period.end,
-        closed: period.end <= now,
+        starts_at: statement.period.start,
+        ends_at: statement.period.end,
+        closed: statement.period.end <= now,
         units,
+    })
+}
+
+/// The statement of `period` from the snapshot's open statement and, for a cycle before
+/// it, the cycle's closed record or else the latest one before the cycle's end: at most
+/// two keyed reads.
+async fn kept_statement(
+    state: &AppState,
+    account_id: &str,
+    account: &Account,
+    period: CyclePeriod,
+) -> Result<Statement, Problem> {
+    let open = account.statement.as_ref();
+    // The open statement answers the cycles it overlaps and every later one.
+    if open.is_some_and(|open| open.starts_at < period.end) {
+        return Ok(statement_of(period, open, None, None));
+    }
+    let key = statement_fact_key(period.start);
+    let found = state
+        .store
+        .facts(account_id, std::slice::from_ref(&key))
+        .await
+        .map_err(|error| service::store_problem(&error))?;
+    let record = found
+        .into_iter()
+        .find(|fact| fact.key == key)
+        .map(closed_statement)
+        .transpose()?;
+    if record.is_some() {
+        return Ok(statement_of(period, open, record.as_ref(), None));
+    }
+    let before = state
+        .store
+        .last_fact_before(
+            account_id,
+            STATEMENT_FACT_PREFIX,
+            &statement_fact_key(period.end),
+        )
+        .await
+        .map_err(|error| service::store_problem(&error))?
+        .map(closed_statement)
+        .transpose()?;
+    Ok(statement_of(period, open, None, before.as_ref()))
+}
+
+fn closed_statement(fact: FactRecord) -> Result<ClosedStatement, Problem> {
+    serde_json::from_value(fact.value).map_err(|error| {
+        tracing::error!(%error, key = %fact.key, "a statement fact does not read back");
+        Problem::internal()
     })
 }

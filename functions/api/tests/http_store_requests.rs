@@ -161,3 +161,50 @@ async fn a_warm_charge_is_one_store_request() {
         "a balance is one load"
     );
 }
+
+/// A statement reads no history: the snapshot, then at most two keyed fact reads, however
+/// old the account.
+#[tokio::test]
+async fn a_statement_is_at_most_three_store_requests() {
+    let store = Arc::new(Counting {
+        inner: SqliteStore::in_memory().unwrap(),
+        requests: AtomicUsize::new(0),
+    });
+    let harness = Harness::over(store.clone());
+    harness
+        .account("acme", "imentiv/professional", Some("1000"))
+        .await;
+    let charge =
+        |id: &str| json!({"id": id, "feature": "video_emotion", "inputs": {"duration": "10s"}});
+    // A charge a month for a year: twelve cycles closed.
+    for month in 0..12 {
+        let at = common::start() + chrono::Duration::days(31 * month);
+        harness.clock.set(at);
+        let reply = harness
+            .admin(
+                Method::POST,
+                "/v1/accounts/acme/charges",
+                Some(charge(&format!("c-{month}"))),
+            )
+            .await;
+        assert_eq!(reply.status, StatusCode::CREATED, "{reply:#?}");
+    }
+    for (cycle, most) in [
+        ("2026-01", 3),
+        ("2026-06", 3),
+        ("2025-06", 3),
+        ("2026-12", 1),
+    ] {
+        let before = store.requests.load(Ordering::SeqCst);
+        let reply = harness
+            .admin(
+                Method::GET,
+                &format!("/v1/accounts/acme/statements/{cycle}"),
+                None,
+            )
+            .await;
+        assert_eq!(reply.status, StatusCode::OK, "{reply:#?}");
+        let spent = store.requests.load(Ordering::SeqCst) - before;
+        assert!(spent <= most, "{cycle}: {spent} store requests");
+    }
+}

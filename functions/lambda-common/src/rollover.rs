@@ -332,7 +332,8 @@ pub async fn advance_account(state: &AppState, account: &str) -> Result<Advanced
                 .iter()
                 .map(|entry| entry_record(account, entry))
                 .collect(),
-            facts: Vec::new(),
+            facts: credits_api::facts::statement_facts(account, &decision)
+                .map_err(|_| "a closed statement does not serialise".to_owned())?,
             operation: None,
         };
         match state

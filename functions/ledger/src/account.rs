@@ -38,6 +38,9 @@ pub struct Account {
     pub next_seq: u64,
     /// Everything due up to this instant has been materialised.
     pub advanced_to: DateTime<Utc>,
+    /// The statement of the cycle of the latest entry, kept as the ledger commits.
+    #[serde(default)]
+    pub statement: Option<crate::statement::OpenStatement>,
 }
 
 /// The last period of one grant that was granted (or skipped as unspendable).

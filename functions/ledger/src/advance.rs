@@ -22,6 +22,7 @@ use crate::account::{AccountStatus, SubscriptionStatus};
 use crate::calendar;
 use crate::entry::EntryType;
 use crate::grants::{self, cycles_or_calendar};
+use crate::keep::Keeper;
 use crate::limits::{MAX_CATCH_UP_ENTRIES, MAX_CATCH_UP_EVENTS, MAX_DECISION_ENTRIES};
 use crate::release::release_draws;
 use crate::work::{Draft, Work, add, stamp};
@@ -42,6 +43,10 @@ pub(crate) fn advance(
         return Ok(true);
     }
     let mut events = 0_usize;
+    // Statements the entries close are committed with them: they count against the bounds.
+    let cycles = cycles_or_calendar(work);
+    let mut keeper = Keeper::new(work.account.statement.clone());
+    let mut folded = work.entries.len();
     while work.account.advanced_to < target {
         if events >= MAX_CATCH_UP_EVENTS {
             return Ok(false);
@@ -53,10 +58,21 @@ pub(crate) fn advance(
         work.at = work.now;
         processed?;
         events += 1;
-        if bound_entries && work.entries.len() > MAX_CATCH_UP_ENTRIES {
+        if !bound_entries {
+            work.account.advanced_to = at;
+            continue;
+        }
+        keeper.fold(
+            work.entries.get(folded..).unwrap_or_default(),
+            &cycles,
+            &BTreeMap::new(),
+        )?;
+        folded = work.entries.len();
+        let written = work.entries.len().saturating_add(keeper.closed.len());
+        if written > MAX_CATCH_UP_ENTRIES {
             if events == 1 {
                 // The first instant must make progress on its own, within one commit.
-                if work.entries.len() > MAX_DECISION_ENTRIES {
+                if written > MAX_DECISION_ENTRIES {
                     return Err(LedgerError::invariant(format!(
                         "materialising `{}` needs more entries than one commit holds",
                         stamp(at)

@@ -5,12 +5,13 @@
 //! Local times that do not exist (a DST gap) move forward to the first valid instant; local
 //! times that exist twice (a DST overlap) take the earlier one.
 
-use chrono::{
-    DateTime, Datelike, Days, Months, NaiveDate, NaiveDateTime, TimeDelta, TimeZone, Utc,
-};
-use chrono_tz::Tz;
-use credits_dsl::Cycle;
+use chrono::{DateTime, Datelike, Days, Months, NaiveDate, NaiveDateTime, Utc};
+/// IANA time zones, as the calendar takes them.
+pub use chrono_tz::Tz;
+use credits_dsl::{Cycle, Plan, RateBook};
 
+use crate::account::Account;
+use crate::work::find_plan;
 use crate::{LedgerError, LedgerResult};
 
 /// Parses an IANA zone name.
@@ -22,21 +23,48 @@ pub fn parse_zone(name: &str) -> LedgerResult<Tz> {
         .map_err(|_| LedgerError::invalid(format!("`{name}` is not an IANA time zone")))
 }
 
-/// The instant a local date and time denotes in `zone`.
+/// The instant a local date and time denotes in `zone`, by the workspace's one rule
+/// ([`credits_dsl::localtime`]): a DST gap moves forward, an overlap takes the earlier.
 pub(crate) fn resolve_local(zone: Tz, local: NaiveDateTime) -> LedgerResult<DateTime<Utc>> {
-    // A DST gap is at most a few hours; stepping a quarter hour 96 times covers a day.
-    let mut probe = local;
-    for _ in 0..96 {
-        if let Some(instant) = zone.from_local_datetime(&probe).earliest() {
-            return Ok(instant.with_timezone(&Utc));
+    credits_dsl::localtime::resolve_local(zone, local).ok_or_else(|| {
+        LedgerError::invariant(format!("local time `{local}` does not exist in `{zone}`"))
+    })
+}
+
+/// The first instant of `date` in `zone` (see [`credits_dsl::localtime::local_start_of_day`]).
+///
+/// # Errors
+/// Overflow for dates out of range.
+pub fn local_start_of_day(date: NaiveDate, zone: Tz) -> LedgerResult<DateTime<Utc>> {
+    credits_dsl::localtime::local_start_of_day(date, zone).ok_or(LedgerError::Overflow("date"))
+}
+
+/// The account's billing cycles on `plan` in `zone`: the plan's cycle (`from purchase`
+/// anchored at the subscription's purchase, else at the plan start), or calendar months for
+/// a plan without a cycle, so that `end of cycle` and statements always mean something
+/// definite.
+pub(crate) fn billing_cycles(account: &Account, plan: &Plan, zone: Tz) -> Cycles {
+    match plan.cycle {
+        Some(kind) => {
+            let anchor = match (kind, &account.subscription) {
+                (Cycle::MonthlyFromPurchase, Some(subscription)) => subscription.anchor,
+                _ => account.plan_since,
+            };
+            Cycles::new(kind, zone, anchor)
         }
-        probe = probe
-            .checked_add_signed(TimeDelta::minutes(15))
-            .ok_or(LedgerError::Overflow("local time"))?;
+        None => Cycles::new(Cycle::MonthlyCalendar, zone, account.plan_since),
     }
-    Err(LedgerError::invariant(format!(
-        "local time `{local}` does not exist in `{zone}`"
-    )))
+}
+
+/// The account's billing cycles under `book` (its plan and zone there): the calendar of
+/// grants, `end of cycle` expiry and statements.
+///
+/// # Errors
+/// When the account's plan is not in `book` or its zone is not a zone.
+pub fn account_cycles(account: &Account, book: &RateBook) -> LedgerResult<Cycles> {
+    let plan = find_plan(book, &account.plan)?;
+    let zone = parse_zone(account.time_zone.as_deref().unwrap_or(&book.time_zone))?;
+    Ok(billing_cycles(account, plan, zone))
 }
 
 /// The local calendar date of an instant.
@@ -44,9 +72,9 @@ pub(crate) fn local_date(zone: Tz, at: DateTime<Utc>) -> NaiveDate {
     at.with_timezone(&zone).date_naive()
 }
 
-/// Midnight starting `date` in `zone`.
+/// The first instant of `date` in `zone`.
 pub(crate) fn midnight(zone: Tz, date: NaiveDate) -> LedgerResult<DateTime<Utc>> {
-    resolve_local(zone, date.and_time(chrono::NaiveTime::MIN))
+    local_start_of_day(date, zone)
 }
 
 /// Start of the local day containing `at`.

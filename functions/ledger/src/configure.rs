@@ -52,6 +52,7 @@ pub(crate) fn new_account(
         requests: RequestWindow::default(),
         next_seq: 1,
         advanced_to: now,
+        statement: None,
     })
 }
 

@@ -1,17 +1,23 @@
 //! One decision: validate, bring the account up to `now`, apply the command, raise alerts,
 //! check the invariants.
 
+use std::collections::BTreeMap;
+
 use chrono::{DateTime, TimeDelta, Utc};
 use credits_dsl::RateBook;
 
 use crate::account::Account;
 use crate::advance;
+use crate::calendar::Cycles;
 use crate::command::{Attribution, Command};
 use crate::configure;
+use crate::grants::cycles_or_calendar;
+use crate::keep::Keeper;
 use crate::limits::{
     MAX_CLOCK_SKEW_MS, MAX_DECISION_ENTRIES, MAX_ID_BYTES, MAX_KIND_BYTES, MAX_SNAPSHOT_BYTES,
 };
 use crate::outcome::Outcome;
+use crate::statement::ClosedStatement;
 use crate::work::Work;
 use crate::{
     Balance, Decision, Facts, LedgerError, LedgerResult, alerts, balance, buckets, charge, holds,
@@ -48,7 +54,7 @@ pub(crate) fn decide(
         }
     };
     let before = if creating {
-        std::collections::BTreeMap::new()
+        BTreeMap::new()
     } else {
         invariants::unit_totals(&start)?
     };
@@ -56,6 +62,7 @@ pub(crate) fn decide(
     if creating {
         work.settled_to = None;
     }
+    let cycles_before = cycles_or_calendar(&work);
     let target = work.now;
     let caught_up = advance::advance(&mut work, target, true)?;
     if !caught_up && !matches!(command, Command::Advance { .. }) {
@@ -88,7 +95,9 @@ pub(crate) fn decide(
         buckets::prune(&mut work);
     }
     alerts::evaluate(&mut work, &mut outcome, creating)?;
-    if work.entries.len() > MAX_DECISION_ENTRIES {
+    let closed_statements = keep_statement(&mut work, &cycles_before, lazy_entries, &before)?;
+    // Closed statements are committed with the entries, one write each.
+    if work.entries.len().saturating_add(closed_statements.len()) > MAX_DECISION_ENTRIES {
         return Err(if lazy_entries > 0 {
             LedgerError::CatchUpRequired {
                 account: work.account.id.clone(),
@@ -108,7 +117,28 @@ pub(crate) fn decide(
         entries: work.entries,
         outcome,
         due_at,
+        closed_statements,
     })
+}
+
+/// Folds the decision's entries into the open statement: those of catching up under the
+/// calendar the decision started with, then, after any change of calendar the command
+/// made, the command's own under the new one.
+fn keep_statement(
+    work: &mut Work<'_>,
+    cycles_before: &Cycles,
+    lazy_entries: usize,
+    before: &BTreeMap<String, i64>,
+) -> LedgerResult<Vec<ClosedStatement>> {
+    let mut keeper = Keeper::new(work.account.statement.take());
+    let cycles_after = cycles_or_calendar(work);
+    let (lazy, own) = work.entries.split_at(lazy_entries.min(work.entries.len()));
+    keeper.fold(lazy, cycles_before, before)?;
+    keeper.realign(&cycles_after, work.now)?;
+    // Still nothing open only when catching up wrote no movement: `before` still holds.
+    keeper.fold(own, &cycles_after, before)?;
+    work.account.statement = keeper.open;
+    Ok(keeper.closed)
 }
 
 pub(crate) fn view(

@@ -1,7 +1,7 @@
 //! Plan grants (daily, per cycle, once) and the expiry instant of any new bucket.
 
 use chrono::{DateTime, Utc};
-use credits_dsl::{Cycle, Expiry, GrantEvery, Rollover};
+use credits_dsl::{Expiry, GrantEvery, Rollover};
 use serde_json::json;
 
 use crate::LedgerResult;
@@ -14,8 +14,7 @@ use crate::work::{Draft, Work, stamp};
 /// The account's cycles, or calendar months when its plan has no cycle (so that
 /// `end of cycle` on a plan without one still means something definite).
 pub(crate) fn cycles_or_calendar(work: &Work<'_>) -> Cycles {
-    work.cycles()
-        .unwrap_or_else(|| Cycles::new(Cycle::MonthlyCalendar, work.zone, work.account.plan_since))
+    calendar::billing_cycles(&work.account, work.plan, work.zone)
 }
 
 /// When credits created at `at` with `expires` (and `rollover`) expire; `None` = never, or

@@ -74,6 +74,7 @@ mod grants;
 mod holds;
 mod ids;
 mod invariants;
+mod keep;
 mod lifecycle;
 pub mod limits;
 pub mod outcome;
@@ -94,7 +95,10 @@ pub use command::{
 pub use entry::{Entry, EntryType};
 pub use error::{LedgerError, LedgerResult};
 pub use outcome::{Alert, Amount, Balance, BucketView, Decision, Outcome, UnitBalance};
-pub use statement::{CyclePeriod, Statement, UnitStatement, cycle_containing, statement};
+pub use statement::{
+    ClosedStatement, CyclePeriod, OpenStatement, STATEMENT_FACT_PREFIX, Statement, UnitStatement,
+    cycle_containing, statement, statement_fact_key, statement_of,
+};
 
 use chrono::{DateTime, Utc};
 use credits_dsl::RateBook;

@@ -49,7 +49,7 @@ pub const MAX_HOLDS: usize = 128;
 /// Most bytes of JSON all open holds together may take. A hold stores its usage (inputs),
 /// attribution and one draw per bucket it reserved in; an ordinary one is about 450 bytes,
 /// so [`MAX_HOLDS`] of them fit, while long ids or many draws use the budget up sooner.
-pub const MAX_HOLDS_BYTES: usize = 64 * 1024;
+pub const MAX_HOLDS_BYTES: usize = 48 * 1024;
 /// Most features whose free first request the account has used (a book has at most 256
 /// features; a `first request free` is a handful of them).
 pub const MAX_FREE_USED: usize = 64;
@@ -74,6 +74,11 @@ pub const MAX_KIND_BYTES: usize = 64;
 /// bounded by the rate language beyond the size of the file; the worst case of the limits
 /// above is computed with names this long, and [`MAX_SNAPSHOT_BYTES`] stops the rest.
 pub const ASSUMED_BOOK_NAME_BYTES: usize = 64;
+/// The open cycle's statement keeps a usage line per (unit, feature) charged in the cycle:
+/// the worst case above is computed with this many lines. A book's units times features
+/// used in one cycle may exceed it only for books far beyond any seed policy's (the
+/// largest charges 6 features in 1 unit); [`MAX_SNAPSHOT_BYTES`] stops the rest.
+pub const ASSUMED_STATEMENT_LINES: usize = 64;
 /// Largest snapshot a decision may produce, in bytes of JSON: a backstop that the limits
 /// above keep out of reach (their worst case is under 200 KB). At 256 KiB it is far from
 /// the 390 KB the DynamoDB store accepts, so both stores always accept what the ledger

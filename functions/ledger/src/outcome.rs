@@ -13,11 +13,15 @@ use crate::entry::Entry;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Decision {
     pub account: Account,
-    /// In `seq` order; at most [`crate::limits::MAX_DECISION_ENTRIES`].
+    /// In `seq` order; at most [`crate::limits::MAX_DECISION_ENTRIES`] together with
+    /// `closed_statements`.
     pub entries: Vec<Entry>,
     pub outcome: Outcome,
     /// When the account next has something to materialise (the store's `due_at`).
     pub due_at: Option<DateTime<Utc>>,
+    /// Statements of cycles this decision ended, in order: the shell writes each as the
+    /// fact record [`crate::ClosedStatement::fact_key`] with the entries. Never changed after.
+    pub closed_statements: Vec<crate::statement::ClosedStatement>,
 }
 
 /// Response data of a decision.

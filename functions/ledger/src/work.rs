@@ -9,7 +9,7 @@ use credits_dsl::{Plan, RateBook};
 use rust_decimal::Decimal;
 
 use crate::account::Account;
-use crate::calendar::{self, Cycles};
+use crate::calendar;
 use crate::entry::{Entry, EntryType};
 use crate::ids;
 use crate::{LedgerError, LedgerResult};
@@ -177,19 +177,6 @@ impl<'a> Work<'a> {
             body: draft.body,
         });
         Ok(())
-    }
-
-    /// The account's billing cycles, when its plan has any.
-    ///
-    /// # Errors
-    /// Never in practice; kept fallible for symmetry with the calendar.
-    pub fn cycles(&self) -> Option<Cycles> {
-        let kind = self.plan.cycle?;
-        let anchor = match (kind, &self.account.subscription) {
-            (credits_dsl::Cycle::MonthlyFromPurchase, Some(subscription)) => subscription.anchor,
-            _ => self.account.plan_since,
-        };
-        Some(Cycles::new(kind, self.zone, anchor))
     }
 
     /// The subscription is in effect at `at`.

@@ -17,12 +17,12 @@ use std::collections::{BTreeMap, BTreeSet};
 use chrono::{DateTime, Utc};
 use credits_dsl::{InputValue, Rollover, SubscriptionPeriod, Usage};
 use credits_ledger::limits::{
-    ASSUMED_BOOK_NAME_BYTES, MAX_ALERT_THRESHOLDS, MAX_BUCKETS, MAX_CREDIT_LINES, MAX_FREE_USED,
+    ASSUMED_BOOK_NAME_BYTES, ASSUMED_STATEMENT_LINES, MAX_ALERT_THRESHOLDS, MAX_BUCKETS, MAX_CREDIT_LINES, MAX_FREE_USED,
     MAX_GRANT_MARKS, MAX_HOLDS, MAX_HOLDS_BYTES, MAX_ID_BYTES, MAX_SNAPSHOT_BYTES,
 };
 use credits_ledger::{
-    Account, AccountStatus, Bucket, Draw, GrantMark, Hold, OVERDRAFT_KIND, Origin, PlanRef,
-    RequestWindow, Subscription, SubscriptionStatus,
+    Account, AccountStatus, Bucket, Draw, GrantMark, Hold, OVERDRAFT_KIND, OpenStatement, Origin,
+    PlanRef, RequestWindow, Subscription, SubscriptionStatus, UnitStatement,
 };
 
 /// What the worst case must stay under: half the 390 KB the DynamoDB store accepts, so
@@ -179,6 +179,32 @@ fn largest_account() -> Account {
         },
         next_seq: u64::MAX,
         advanced_to: instant(),
+        statement: Some(statement()),
+    }
+}
+
+/// The open cycle's statement with [`ASSUMED_STATEMENT_LINES`] usage lines over 8 units,
+/// every amount at its longest.
+fn statement() -> OpenStatement {
+    let units = 8;
+    let unit = |index: usize| UnitStatement {
+        opening_minor: i64::MIN,
+        grants_minor: i64::MIN,
+        top_ups_minor: i64::MIN,
+        usage_by_feature_minor: (0..ASSUMED_STATEMENT_LINES / units)
+            .map(|feature| (name(index * 100 + feature), i64::MIN))
+            .collect(),
+        usage_minor: i64::MIN,
+        refunds_minor: i64::MIN,
+        expired_minor: i64::MIN,
+        forfeited_minor: i64::MIN,
+        adjustments_minor: i64::MIN,
+        closing_minor: i64::MIN,
+    };
+    OpenStatement {
+        starts_at: instant(),
+        ends_at: instant(),
+        units: (0..units).map(|index| (name(index), unit(index))).collect(),
     }
 }
 

@@ -16,8 +16,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use chrono::{DateTime, Utc};
 use credits_dsl::{InputValue, RateBook, Usage};
 use credits_ledger::{
-    Account, ChargeFacts, Command, Decision, Entry, EntryType, Facts, LedgerError, Outcome, decide,
-    view,
+    Account, ChargeFacts, ClosedStatement, Command, Decision, Entry, EntryType, Facts, LedgerError,
+    Outcome, decide, view,
 };
 use rust_decimal::Decimal;
 
@@ -61,6 +61,8 @@ pub struct Shell {
     pub book: RateBook,
     pub account: Option<Account>,
     pub entries: Vec<Entry>,
+    /// Every statement the decisions closed, in order (the shell's fact records).
+    pub closed_statements: Vec<ClosedStatement>,
 }
 
 impl Shell {
@@ -69,6 +71,7 @@ impl Shell {
             book,
             account: None,
             entries: Vec::new(),
+            closed_statements: Vec::new(),
         }
     }
 
@@ -147,11 +150,38 @@ impl Shell {
             );
             assert_eq!(entry.seq, expected_seq, "seq of {}", entry.id);
         }
-        assert!(decision.entries.len() <= credits_ledger::limits::MAX_DECISION_ENTRIES);
+        // Closed statements are written in the same commit as the entries.
+        assert!(
+            decision.entries.len() + decision.closed_statements.len()
+                <= credits_ledger::limits::MAX_DECISION_ENTRIES
+        );
         // The snapshot is stored as JSON: it must read back identical.
         let json = serde_json::to_value(&decision.account).unwrap();
         let read_back: Account = serde_json::from_value(json).unwrap();
         assert_eq!(read_back, decision.account, "account JSON round trip");
+        for closed in &decision.closed_statements {
+            let json = serde_json::to_value(closed).unwrap();
+            let read_back: ClosedStatement = serde_json::from_value(json).unwrap();
+            assert_eq!(&read_back, closed, "statement JSON round trip");
+            // Keys only grow: a statement never overwrites an earlier one.
+            assert!(
+                self.closed_statements
+                    .iter()
+                    .all(|earlier| earlier.fact_key() < closed.fact_key()),
+                "statement {} closed after a later one",
+                closed.fact_key()
+            );
+            self.closed_statements.push(closed.clone());
+        }
+        if let (Some(open), Some(last)) = (
+            decision.account.statement.as_ref(),
+            self.closed_statements.last(),
+        ) {
+            assert!(
+                open.starts_at > last.starts_at,
+                "open {open:?} after {last:?}"
+            );
+        }
         self.entries.extend(decision.entries);
         self.account = Some(decision.account);
         self.check_sums();
