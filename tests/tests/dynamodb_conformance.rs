@@ -58,11 +58,11 @@ async fn connect_local_creates_the_table_once() {
         .iter()
         .filter_map(|i| i.index_name())
         .collect();
-    assert_eq!(gsi, ["due-index"]);
-    let lsi: Vec<&str> = described
-        .local_secondary_indexes()
-        .iter()
-        .filter_map(|i| i.index_name())
-        .collect();
-    assert_eq!(lsi, ["seq-index"]);
+    assert_eq!(gsi.len(), 2);
+    assert!(
+        gsi.contains(&"time-index") && gsi.contains(&"due-index"),
+        "{gsi:?}"
+    );
+    // No local index: nothing caps how many items one account may hold.
+    assert!(described.local_secondary_indexes().is_empty());
 }

@@ -41,8 +41,7 @@ use credits_api::{AppState, FixedClock, router};
 use credits_dsl::library::RateLibrary;
 use credits_store::{
     AccountRecord, Commit, CommitOutcome, DuePage, EntryPage, EntryQuery, EntryRecord, FactRecord,
-    KeyRecord,
-    OperationRecord, Store, StoreResult,
+    KeyRecord, OperationRecord, Store, StoreResult,
 };
 use credits_store_dynamodb::{DynamoStore, create_table, with_interceptor};
 use credits_tests::dynamodb_local::{DynamoDbLocal, unique_table_name};
@@ -627,6 +626,14 @@ fn scenario() -> Vec<Step> {
             Key::Account,
             None,
         ),
+        // A cycle before the open one: its kept record, or the latest before it.
+        step(
+            "GET",
+            "/v1/accounts/{account}/statements/{cycle}",
+            &format!("{acct}/statements/2026-01"),
+            Key::Account,
+            None,
+        ),
         step(
             "DELETE",
             "/v1/keys/{id}",
@@ -709,7 +716,9 @@ async fn each_role_allows_exactly_the_dynamodb_actions_its_code_calls() {
         "commit",
         "due_accounts",
         "entries",
+        "facts",
         "key",
+        "last_fact_before",
         "load",
         "operation",
         "put_key",

@@ -184,9 +184,12 @@ pub fn statement_facts(account: &str, decision: &Decision) -> Result<Vec<FactRec
 
 /// Whether some feature of `book` requires `feature` on the same content.
 fn is_required(book: &RateBook, feature: &str) -> bool {
-    book.features
-        .iter()
-        .any(|other| other.requires_prior.iter().any(|required| required == feature))
+    book.features.iter().any(|other| {
+        other
+            .requires_prior
+            .iter()
+            .any(|required| required == feature)
+    })
 }
 
 /// A stored entry as the ledger's entry; `None` (logged) for a type this build does not know.
@@ -211,4 +214,3 @@ pub fn ledger_entry(record: EntryRecord) -> Option<Entry> {
         body: record.body,
     })
 }
-

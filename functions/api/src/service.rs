@@ -645,7 +645,8 @@ pub async fn mutate(
             at: now,
         });
         let new_version = version + 1;
-        let written = facts::written_by(account_id, book, &command, facts.charge.as_ref(), &decision)?;
+        let written =
+            facts::written_by(account_id, book, &command, facts.charge.as_ref(), &decision)?;
         let commit = build_commit(account_id, version, &decision, written, operation_record)?;
         let decided = Cached {
             version: new_version,

@@ -18,8 +18,8 @@ use serde_json::json;
 
 use credits_store::sqlite::SqliteStore;
 use credits_store::{
-    AccountRecord, Commit, CommitOutcome, DuePage, EntryPage, EntryQuery, FactRecord,
-    KeyRecord, OperationRecord, Store, StoreResult,
+    AccountRecord, Commit, CommitOutcome, DuePage, EntryPage, EntryQuery, FactRecord, KeyRecord,
+    OperationRecord, Store, StoreResult,
 };
 
 use common::Harness;

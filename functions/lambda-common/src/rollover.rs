@@ -360,7 +360,9 @@ pub async fn advance_account(state: &AppState, account: &str) -> Result<Advanced
             CommitOutcome::EntryExists { seq } => {
                 // Not a race (a race fails the version check first): the snapshot's next seq
                 // is behind its history. Retrying would fail the same way.
-                return Err(format!("entry seq {seq} exists already: the snapshot is behind its history"));
+                return Err(format!(
+                    "entry seq {seq} exists already: the snapshot is behind its history"
+                ));
             }
             CommitOutcome::OperationExists(_) => {
                 return Err("the store reported an operation on a commit without one".into());

@@ -17,8 +17,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use chrono::{DateTime, Utc};
 use credits_dsl::{InputValue, Rollover, SubscriptionPeriod, Usage};
 use credits_ledger::limits::{
-    ASSUMED_BOOK_NAME_BYTES, ASSUMED_STATEMENT_LINES, MAX_ALERT_THRESHOLDS, MAX_BUCKETS, MAX_CREDIT_LINES, MAX_FREE_USED,
-    MAX_GRANT_MARKS, MAX_HOLDS, MAX_HOLDS_BYTES, MAX_ID_BYTES, MAX_SNAPSHOT_BYTES,
+    ASSUMED_BOOK_NAME_BYTES, ASSUMED_STATEMENT_LINES, MAX_ALERT_THRESHOLDS, MAX_BUCKETS,
+    MAX_CREDIT_LINES, MAX_FREE_USED, MAX_GRANT_MARKS, MAX_HOLDS, MAX_HOLDS_BYTES, MAX_ID_BYTES,
+    MAX_SNAPSHOT_BYTES,
 };
 use credits_ledger::{
     Account, AccountStatus, Bucket, Draw, GrantMark, Hold, OVERDRAFT_KIND, OpenStatement, Origin,

@@ -29,14 +29,14 @@ use aws_sdk_dynamodb::config::retry::RetryConfig;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{
-    AttributeValue, CancellationReason, KeysAndAttributes, Put, ReturnValuesOnConditionCheckFailure,
-    TransactWriteItem,
+    AttributeValue, CancellationReason, KeysAndAttributes, Put,
+    ReturnValuesOnConditionCheckFailure, TransactWriteItem,
 };
 use chrono::{DateTime, Utc};
 use credits_store::{
-    AccountRecord, Commit, CommitOutcome, DuePage, EntryCursor, EntryPage, EntryQuery,
-    FactRecord, KeyRecord, MAX_COMMIT_ENTRIES, MAX_FACT_KEY_BYTES, MAX_FACT_KEYS,
-    MAX_FACT_VALUE_BYTES, MAX_PAGE_ENTRIES, OperationRecord, Store, StoreError, StoreResult,
+    AccountRecord, Commit, CommitOutcome, DuePage, EntryCursor, EntryPage, EntryQuery, FactRecord,
+    KeyRecord, MAX_COMMIT_ENTRIES, MAX_FACT_KEY_BYTES, MAX_FACT_KEYS, MAX_FACT_VALUE_BYTES,
+    MAX_PAGE_ENTRIES, OperationRecord, Store, StoreError, StoreResult,
 };
 use sha2::{Digest, Sha256};
 
@@ -587,7 +587,11 @@ impl Store for DynamoStore {
         }
         // Keys with `prefix` sort between `prefix` and `prefix` + the greatest character.
         let ceiling = format!("{prefix}\u{10FFFF}");
-        let high = if before < ceiling.as_str() { before } else { ceiling.as_str() };
+        let high = if before < ceiling.as_str() {
+            before
+        } else {
+            ceiling.as_str()
+        };
         let output = self
             .client
             .query()
@@ -632,7 +636,9 @@ impl Store for DynamoStore {
             .expression_attribute_names("#range", range.attribute)
             .expression_attribute_values(":pk", AttributeValue::S(item::account_pk(&query.account)))
             // One more than a page, so the page knows whether anything follows it.
-            .limit(to_i32(u32::try_from(limit.saturating_add(1)).unwrap_or(u32::MAX)));
+            .limit(to_i32(
+                u32::try_from(limit.saturating_add(1)).unwrap_or(u32::MAX),
+            ));
         for (name, value) in range.values {
             request = request.expression_attribute_values(name, AttributeValue::S(value));
         }
@@ -650,7 +656,11 @@ impl Store for DynamoStore {
         // DynamoDB also stops at 1 MB read: then the page is short, but not the last.
         let more = read.len() > limit || output.last_evaluated_key.is_some();
         read.truncate(limit);
-        let next = if more { read.last().map(EntryCursor::after) } else { None };
+        let next = if more {
+            read.last().map(EntryCursor::after)
+        } else {
+            None
+        };
         read.retain(|entry| query.admits(entry));
         Ok(EntryPage {
             entries: read,

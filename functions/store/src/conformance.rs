@@ -909,7 +909,10 @@ async fn filter_fixture(store: &dyn Store) -> (String, Vec<EntryRecord>) {
 
 /// The cursor after the entry of `seq` in `all`.
 fn cursor_at(all: &[EntryRecord], seq: u64) -> EntryCursor {
-    let entry = all.iter().find(|entry| entry.seq == seq).expect("the fixture has that seq");
+    let entry = all
+        .iter()
+        .find(|entry| entry.seq == seq)
+        .expect("the fixture has that seq");
     EntryCursor::after(entry)
 }
 
@@ -1098,7 +1101,11 @@ pub async fn entries_paging_until_exhaustion(store: &dyn Store) {
         }
         assert_eq!(seen, all, "paging with limit {limit}");
         // A page reads `limit` entries of the range, so a full walk takes that many pages.
-        assert_eq!(pages, all.len().div_ceil(limit as usize).max(1), "pages of {limit}");
+        assert_eq!(
+            pages,
+            all.len().div_ceil(limit as usize).max(1),
+            "pages of {limit}"
+        );
     }
     // Starting in the middle.
     let rest = walk(
@@ -1157,10 +1164,7 @@ pub async fn entries_limit_is_capped(store: &dyn Store) {
             !page.entries.is_empty(),
             "limit {limit} gave an empty first page"
         );
-        assert!(
-            page.next.is_some(),
-            "limit {limit}: more entries follow"
-        );
+        assert!(page.next.is_some(), "limit {limit}: more entries follow");
     }
     assert_eq!(walk(store, &query(&name)).await, all);
     assert_eq!(
@@ -1204,7 +1208,11 @@ pub async fn entries_time_range_pages_by_time_then_seq(store: &dyn Store) {
         }
         assert_eq!(seen, expected, "time range in pages of {limit}");
         // Each page costs one read of the range, wherever the range starts in history.
-        assert_eq!(pages, expected.len().div_ceil(limit as usize), "pages of {limit}");
+        assert_eq!(
+            pages,
+            expected.len().div_ceil(limit as usize),
+            "pages of {limit}"
+        );
     }
 }
 
@@ -1216,7 +1224,11 @@ fn fact(account: &str, key: &str, value: serde_json::Value) -> FactRecord {
     }
 }
 
-async fn facts_of(store: &dyn Store, name: &str, keys: &[&str]) -> BTreeMap<String, serde_json::Value> {
+async fn facts_of(
+    store: &dyn Store,
+    name: &str,
+    keys: &[&str],
+) -> BTreeMap<String, serde_json::Value> {
     let keys: Vec<String> = keys.iter().map(|key| (*key).to_owned()).collect();
     store
         .facts(name, &keys)
@@ -1234,16 +1246,28 @@ pub async fn facts_are_written_with_the_commit_and_read_by_key(store: &dyn Store
     let name = unique("facts");
     let mut commit = create_commit(&name, vec![entry(&name, "c1", 1)], None);
     commit.facts = vec![
-        fact(&name, "charge:c1", json!({"charged_minor": {"credit": 150}})),
+        fact(
+            &name,
+            "charge:c1",
+            json!({"charged_minor": {"credit": 150}}),
+        ),
         fact(&name, "analysed:video:ü🎬", json!(true)),
     ];
     commit_ok(store, commit).await;
-    let found = facts_of(store, &name, &["charge:c1", "analysed:video:ü🎬", "charge:c2"]).await;
+    let found = facts_of(
+        store,
+        &name,
+        &["charge:c1", "analysed:video:ü🎬", "charge:c2"],
+    )
+    .await;
     assert_eq!(
         found,
         BTreeMap::from([
             ("analysed:video:ü🎬".to_owned(), json!(true)),
-            ("charge:c1".to_owned(), json!({"charged_minor": {"credit": 150}})),
+            (
+                "charge:c1".to_owned(),
+                json!({"charged_minor": {"credit": 150}})
+            ),
         ])
     );
     // Nothing asked, nothing read; facts are per account.
@@ -1258,7 +1282,9 @@ pub async fn facts_are_written_with_the_commit_and_read_by_key(store: &dyn Store
     commit.facts = vec![fact(&name, &long_key, json!({"k": 1}))];
     commit_ok(store, commit).await;
     assert_eq!(
-        facts_of(store, &name, &[long_key.as_str()]).await.get(&long_key),
+        facts_of(store, &name, &[long_key.as_str()])
+            .await
+            .get(&long_key),
         Some(&json!({"k": 1}))
     );
 }
@@ -1271,12 +1297,19 @@ pub async fn facts_are_upserted_and_refused_with_the_commit(store: &dyn Store) {
     let first = loaded(store, &name).await;
 
     // A later commit replaces the value.
-    let mut commit = next_commit(&first, json!({"n": 2}), vec![], Some(operation(&name, "r1")));
+    let mut commit = next_commit(
+        &first,
+        json!({"n": 2}),
+        vec![],
+        Some(operation(&name, "r1")),
+    );
     commit.facts = vec![fact(&name, "charge:c1", json!({"refunded_minor": 50}))];
     commit_ok(store, commit).await;
     let second = loaded(store, &name).await;
     assert_eq!(
-        facts_of(store, &name, &["charge:c1"]).await.get("charge:c1"),
+        facts_of(store, &name, &["charge:c1"])
+            .await
+            .get("charge:c1"),
         Some(&json!({"refunded_minor": 50}))
     );
 
@@ -1327,11 +1360,23 @@ pub async fn last_fact_before_finds_the_greatest_earlier_key(store: &dyn Store) 
             .expect("last_fact_before succeeds")
             .map(|fact| fact.key)
     };
-    assert_eq!(before("statement:2025-03-01").await.as_deref(), Some("statement:2025-02-01"));
-    assert_eq!(before("statement:2025-02-01").await.as_deref(), Some("statement:2025-01-01"));
+    assert_eq!(
+        before("statement:2025-03-01").await.as_deref(),
+        Some("statement:2025-02-01")
+    );
+    assert_eq!(
+        before("statement:2025-02-01").await.as_deref(),
+        Some("statement:2025-01-01")
+    );
     assert_eq!(before("statement:2025-01-01").await, None);
-    assert_eq!(before("statement:9999").await.as_deref(), Some("statement:2025-04-01"));
-    assert_eq!(before("statemenu~").await.as_deref(), Some("statement:2025-04-01"));
+    assert_eq!(
+        before("statement:9999").await.as_deref(),
+        Some("statement:2025-04-01")
+    );
+    assert_eq!(
+        before("statemenu~").await.as_deref(),
+        Some("statement:2025-04-01")
+    );
     let other = unique("facts-before-other");
     create(store, &other).await;
     assert_eq!(
@@ -1359,9 +1404,16 @@ pub async fn fact_reads_and_writes_are_bounded(store: &dyn Store) {
     let refused = [
         vec![fact(&name, &too_long, json!(1))],
         vec![fact(&name, "", json!(1))],
-        vec![fact(&name, "twice", json!(1)), fact(&name, "twice", json!(2))],
+        vec![
+            fact(&name, "twice", json!(1)),
+            fact(&name, "twice", json!(2)),
+        ],
         vec![fact("someone-else", "k", json!(1))],
-        vec![fact(&name, "huge", json!("x".repeat(crate::MAX_FACT_VALUE_BYTES)))],
+        vec![fact(
+            &name,
+            "huge",
+            json!("x".repeat(crate::MAX_FACT_VALUE_BYTES)),
+        )],
     ];
     for facts in refused {
         let mut commit = next_commit(&record, json!({"n": 2}), vec![], None);
@@ -1372,11 +1424,16 @@ pub async fn fact_reads_and_writes_are_bounded(store: &dyn Store) {
     let mut commit = next_commit(
         &record,
         json!({"n": 2}),
-        (1..=MAX_COMMIT_ENTRIES as u64).map(|seq| entry(&name, &format!("e{seq}"), seq)).collect(),
+        (1..=MAX_COMMIT_ENTRIES as u64)
+            .map(|seq| entry(&name, &format!("e{seq}"), seq))
+            .collect(),
         None,
     );
     commit.facts = vec![fact(&name, "one-too-many", json!(1))];
-    assert_invalid(store.commit(commit).await, "entries and facts over the commit's budget");
+    assert_invalid(
+        store.commit(commit).await,
+        "entries and facts over the commit's budget",
+    );
     assert_untouched(store, &name, Some(&record), &[]).await;
 }
 

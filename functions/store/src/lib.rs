@@ -284,7 +284,8 @@ impl EntryCursor {
     #[must_use]
     pub fn parse(text: &str) -> Option<Self> {
         let (seq, micros) = text.split_once('.')?;
-        let digits = |s: &str| !s.is_empty() && s.len() <= 20 && s.bytes().all(|b| b.is_ascii_digit());
+        let digits =
+            |s: &str| !s.is_empty() && s.len() <= 20 && s.bytes().all(|b| b.is_ascii_digit());
         if !digits(seq) || !digits(micros.strip_prefix('-').unwrap_or(micros)) {
             return None;
         }

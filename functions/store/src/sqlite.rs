@@ -53,14 +53,12 @@ use self::rows::{
 pub use self::schema::SCHEMA_VERSION;
 use self::schema::{Role, Target};
 use self::writer::{
-    PreparedCommit, PreparedEntry, PreparedFact, PreparedKey, PreparedOperation, RawOutcome,
-    Writer,
+    PreparedCommit, PreparedEntry, PreparedFact, PreparedKey, PreparedOperation, RawOutcome, Writer,
 };
 use crate::{
-    AccountRecord, Commit, CommitOutcome, DuePage, EntryCursor, EntryPage, EntryQuery,
-    FactRecord, KeyRecord, MAX_COMMIT_ENTRIES, MAX_FACT_KEY_BYTES, MAX_FACT_KEYS,
-    MAX_FACT_VALUE_BYTES, MAX_ID_BYTES, MAX_PAGE_ENTRIES, OperationRecord, Store, StoreError,
-    StoreResult,
+    AccountRecord, Commit, CommitOutcome, DuePage, EntryCursor, EntryPage, EntryQuery, FactRecord,
+    KeyRecord, MAX_COMMIT_ENTRIES, MAX_FACT_KEY_BYTES, MAX_FACT_KEYS, MAX_FACT_VALUE_BYTES,
+    MAX_ID_BYTES, MAX_PAGE_ENTRIES, OperationRecord, Store, StoreError, StoreResult,
 };
 
 /// Read connections kept open; reads beyond this many at once wait for one.

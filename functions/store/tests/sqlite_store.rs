@@ -183,7 +183,10 @@ async fn an_uncapped_limit_gets_exactly_the_cap() {
             .await
             .unwrap();
         assert_eq!(page.entries.len(), MAX_PAGE_ENTRIES as usize);
-        assert_eq!(page.next.map(|cursor| cursor.seq), Some(u64::from(MAX_PAGE_ENTRIES)));
+        assert_eq!(
+            page.next.map(|cursor| cursor.seq),
+            Some(u64::from(MAX_PAGE_ENTRIES))
+        );
     }
 }
 
