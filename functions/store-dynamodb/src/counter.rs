@@ -6,7 +6,9 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use aws_sdk_dynamodb::config::{Intercept, RuntimeComponents};
 use aws_smithy_runtime_api::box_error::BoxError;
-use aws_smithy_runtime_api::client::interceptors::context::BeforeTransmitInterceptorContextRef;
+use aws_smithy_runtime_api::client::interceptors::context::{
+    AfterDeserializationInterceptorContextRef, BeforeTransmitInterceptorContextRef,
+};
 use aws_smithy_runtime_api::client::orchestrator::Metadata;
 use aws_smithy_types::config_bag::ConfigBag;
 
@@ -24,6 +26,9 @@ use aws_smithy_types::config_bag::ConfigBag;
 #[derive(Debug, Clone, Default)]
 pub struct RequestCounter {
     counts: Arc<Mutex<BTreeMap<String, u64>>>,
+    /// Bytes of response bodies, by operation: what reads cost in read units is proportional
+    /// to the items' bytes they return.
+    response_bytes: Arc<Mutex<BTreeMap<String, u64>>>,
 }
 
 impl RequestCounter {
@@ -42,18 +47,34 @@ impl RequestCounter {
         self.lock().clone()
     }
 
-    /// The tally so far; resets it to zero.
+    /// The tally so far; resets it to zero (the byte tally too).
     pub fn take(&self) -> BTreeMap<String, u64> {
+        std::mem::take(&mut *tally(&self.response_bytes));
         std::mem::take(&mut *self.lock())
     }
 
-    fn lock(&self) -> MutexGuard<'_, BTreeMap<String, u64>> {
-        // A panic while holding this lock cannot leave the map half-updated (one insert), so
-        // a poisoned lock is still a correct tally.
-        self.counts
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    /// Bytes of response bodies since the last [`RequestCounter::take`] or
+    /// [`RequestCounter::take_bytes`], by operation.
+    pub fn take_bytes(&self) -> BTreeMap<String, u64> {
+        std::mem::take(&mut *tally(&self.response_bytes))
     }
+
+    fn lock(&self) -> MutexGuard<'_, BTreeMap<String, u64>> {
+        tally(&self.counts)
+    }
+}
+
+fn tally(counts: &Mutex<BTreeMap<String, u64>>) -> MutexGuard<'_, BTreeMap<String, u64>> {
+    // A panic while holding this lock cannot leave the map half-updated (one insert), so a
+    // poisoned lock is still a correct tally.
+    counts
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+fn operation_name(cfg: &ConfigBag) -> String {
+    cfg.load::<Metadata>()
+        .map_or_else(|| "unknown".to_string(), |m| m.name().to_string())
 }
 
 impl Intercept for RequestCounter {
@@ -67,10 +88,24 @@ impl Intercept for RequestCounter {
         _runtime_components: &RuntimeComponents,
         cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
-        let operation = cfg
-            .load::<Metadata>()
-            .map_or_else(|| "unknown".to_string(), |m| m.name().to_string());
-        *self.lock().entry(operation).or_insert(0) += 1;
+        *self.lock().entry(operation_name(cfg)).or_insert(0) += 1;
+        Ok(())
+    }
+
+    fn read_after_deserialization(
+        &self,
+        context: &AfterDeserializationInterceptorContextRef<'_>,
+        _runtime_components: &RuntimeComponents,
+        cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        let bytes = context
+            .response()
+            .body()
+            .bytes()
+            .map_or(0, |body| u64::try_from(body.len()).unwrap_or(u64::MAX));
+        *tally(&self.response_bytes)
+            .entry(operation_name(cfg))
+            .or_insert(0) += bytes;
         Ok(())
     }
 }
