@@ -1,0 +1,282 @@
+//! Exact fractions for rating: an amount is carried as `numerator / denominator` in `i128`
+//! from the first price to the one rounding the book states.
+//!
+//! A `rust_decimal` quotient keeps 28 digits: `1/3` becomes `0.333…3` and `2/3` becomes
+//! `0.666…7`, and a later `× 3` turns them into `0.999…9` and `2.000…1`, which `round down`
+//! and `round up` then move by a whole minor unit. A fraction divides nothing until the end,
+//! where one integer division with its remainder decides the rounding exactly. Every
+//! operation is checked: a value too large for `i128` is `None` (an overflow), never a
+//! rounded result.
+
+use rust_decimal::Decimal;
+
+use crate::book::RoundingMode;
+
+/// `numerator / denominator`, with `denominator > 0`. Not kept reduced: reducing costs a
+/// greatest common divisor, so it is done only when a product would not fit otherwise.
+/// No `PartialEq`: `1/2` and `2/4` are the same value but not the same fields.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Fraction {
+    numerator: i128,
+    denominator: i128,
+}
+
+impl Fraction {
+    pub(crate) const ZERO: Fraction = Fraction {
+        numerator: 0,
+        denominator: 1,
+    };
+
+    /// The decimal's exact value: its mantissa over 10^scale (the scale is at most 28, and
+    /// 10^28 fits in `i128`).
+    pub(crate) fn from_decimal(value: Decimal) -> Option<Fraction> {
+        Some(Fraction {
+            numerator: value.mantissa(),
+            denominator: 10i128.checked_pow(value.scale())?,
+        })
+    }
+
+    pub(crate) fn whole(value: i128) -> Fraction {
+        Fraction {
+            numerator: value,
+            denominator: 1,
+        }
+    }
+
+    pub(crate) fn checked_mul(self, other: Fraction) -> Option<Fraction> {
+        if let (Some(numerator), Some(denominator)) = (
+            self.numerator.checked_mul(other.numerator),
+            self.denominator.checked_mul(other.denominator),
+        ) {
+            return Some(Fraction {
+                numerator,
+                denominator,
+            });
+        }
+        // Cross-reducing first leaves the product in lowest terms: it fits whenever the
+        // exact result does.
+        let left = self.reduced();
+        let right = other.reduced();
+        let first = gcd(left.numerator, right.denominator);
+        let second = gcd(right.numerator, left.denominator);
+        Some(Fraction {
+            numerator: (left.numerator / first).checked_mul(right.numerator / second)?,
+            denominator: (left.denominator / second).checked_mul(right.denominator / first)?,
+        })
+    }
+
+    /// `self ÷ other`; `None` when `other` is zero.
+    pub(crate) fn checked_div(self, other: Fraction) -> Option<Fraction> {
+        if other.numerator == 0 {
+            return None;
+        }
+        let reciprocal = if other.numerator < 0 {
+            Fraction {
+                numerator: other.denominator.checked_neg()?,
+                denominator: other.numerator.checked_neg()?,
+            }
+        } else {
+            Fraction {
+                numerator: other.denominator,
+                denominator: other.numerator,
+            }
+        };
+        self.checked_mul(reciprocal)
+    }
+
+    pub(crate) fn checked_add(self, other: Fraction) -> Option<Fraction> {
+        // Amounts of one feature mostly share a denominator (a power of ten, or `per`).
+        if self.denominator == other.denominator {
+            return Some(Fraction {
+                numerator: self.numerator.checked_add(other.numerator)?,
+                denominator: self.denominator,
+            });
+        }
+        let left = self.reduced();
+        let right = other.reduced();
+        let common = gcd(left.denominator, right.denominator);
+        let left_factor = right.denominator / common;
+        let right_factor = left.denominator / common;
+        let sum = Fraction {
+            numerator: left
+                .numerator
+                .checked_mul(left_factor)?
+                .checked_add(right.numerator.checked_mul(right_factor)?)?,
+            denominator: left.denominator.checked_mul(left_factor)?,
+        };
+        Some(sum.reduced())
+    }
+
+    /// The nearest multiple of `precision` in `mode`, exactly, and whether that is the value
+    /// itself (nothing was rounded away). `None` on overflow or a precision not above zero.
+    pub(crate) fn round_to(
+        self,
+        precision: Decimal,
+        mode: RoundingMode,
+    ) -> Option<(Decimal, bool)> {
+        if precision <= Decimal::ZERO {
+            return None;
+        }
+        let step = Fraction::from_decimal(precision)?;
+        let (steps, exact) = self.checked_div(step)?.round_whole(mode)?;
+        // steps × precision as mantissa and scale: a product, so exact or an overflow.
+        let mantissa = steps.checked_mul(precision.mantissa())?;
+        let rounded = Decimal::try_from_i128_with_scale(mantissa, precision.scale()).ok()?;
+        Some((rounded.normalize(), exact))
+    }
+
+    /// The whole number nearest to the fraction in `mode`, and whether it is the fraction.
+    pub(crate) fn round_whole(self, mode: RoundingMode) -> Option<(i128, bool)> {
+        let quotient = self.numerator / self.denominator;
+        let remainder = self.numerator % self.denominator;
+        if remainder == 0 {
+            return Some((quotient, true));
+        }
+        // The remainder has the numerator's sign; the denominator is positive.
+        let away = quotient.checked_add(self.numerator.signum())?;
+        let rest = remainder.unsigned_abs();
+        let other_side = self.denominator.unsigned_abs() - rest;
+        let half = rest.cmp(&other_side);
+        let rounded = match mode {
+            RoundingMode::Up => away,
+            RoundingMode::Down => quotient,
+            RoundingMode::HalfUp | RoundingMode::HalfDown | RoundingMode::HalfEven => {
+                match half {
+                    std::cmp::Ordering::Less => quotient,
+                    std::cmp::Ordering::Greater => away,
+                    std::cmp::Ordering::Equal => match mode {
+                        RoundingMode::HalfDown => quotient,
+                        RoundingMode::HalfEven if quotient % 2 == 0 => quotient,
+                        _ => away,
+                    },
+                }
+            }
+        };
+        Some((rounded, false))
+    }
+
+    /// The value as a decimal, for explanations only: exact when it has at most 28 decimals
+    /// and fits, else cut to what a decimal holds. `None` when its whole part does not fit.
+    pub(crate) fn to_decimal(self) -> Option<Decimal> {
+        let reduced = self.reduced();
+        let whole = Decimal::try_from_i128_with_scale(reduced.numerator / reduced.denominator, 0)
+            .ok()?;
+        let mut rest = reduced.numerator % reduced.denominator;
+        if rest == 0 {
+            return Some(whole);
+        }
+        let mut denominator = reduced.denominator;
+        // Both must fit a decimal's 96-bit mantissa; halving both keeps the shown digits.
+        while denominator >= 1i128 << 96 {
+            rest /= 2;
+            denominator /= 2;
+        }
+        let rest = Decimal::try_from_i128_with_scale(rest, 0).ok()?;
+        let denominator = Decimal::try_from_i128_with_scale(denominator, 0).ok()?;
+        whole.checked_add(rest.checked_div(denominator)?)
+    }
+
+    fn reduced(self) -> Fraction {
+        let divisor = gcd(self.numerator, self.denominator);
+        if divisor <= 1 {
+            return self;
+        }
+        Fraction {
+            numerator: self.numerator / divisor,
+            denominator: self.denominator / divisor,
+        }
+    }
+}
+
+/// The greatest common divisor of `|a|` and `|b|`, at least 1 when `b` is not zero (every
+/// denominator), so dividing by it is safe. Euclid's steps are bounded by the digits of `b`.
+fn gcd(a: i128, b: i128) -> i128 {
+    let mut a = a.unsigned_abs();
+    let mut b = b.unsigned_abs();
+    while b != 0 {
+        let rest = a % b;
+        a = b;
+        b = rest;
+    }
+    // Both were at most i128::MAX in magnitude except i128::MIN, whose gcd with a
+    // denominator is a power of two that fits.
+    i128::try_from(a).unwrap_or(1).max(1)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+    use std::str::FromStr;
+
+    fn fraction(text: &str) -> Fraction {
+        Fraction::from_decimal(Decimal::from_str(text).unwrap()).unwrap()
+    }
+
+    #[test]
+    fn thirds_stay_exact() {
+        let third = fraction("1").checked_div(fraction("3")).unwrap();
+        let one = third.checked_mul(fraction("3")).unwrap();
+        assert_eq!(one.round_whole(RoundingMode::Down), Some((1, true)));
+        let sum = third.checked_add(third).unwrap().checked_add(third).unwrap();
+        assert_eq!(sum.round_whole(RoundingMode::Up), Some((1, true)));
+        assert_eq!(third.to_decimal().unwrap().round_dp(4), Decimal::new(3333, 4));
+    }
+
+    #[test]
+    fn every_mode_rounds_halves_and_signs() {
+        let cases = [
+            ("2.5", [3, 2, 3, 2, 2]),
+            ("3.5", [4, 3, 4, 3, 4]),
+            ("-2.5", [-3, -2, -3, -2, -2]),
+            ("2.4", [3, 2, 2, 2, 2]),
+            ("-2.6", [-3, -2, -3, -3, -3]),
+        ];
+        let modes = [
+            RoundingMode::Up,
+            RoundingMode::Down,
+            RoundingMode::HalfUp,
+            RoundingMode::HalfDown,
+            RoundingMode::HalfEven,
+        ];
+        for (text, expected) in cases {
+            for (mode, expected) in modes.iter().zip(expected) {
+                let (whole, exact) = fraction(text).round_whole(*mode).unwrap();
+                assert_eq!(whole, expected, "{text} {mode:?}");
+                assert!(!exact);
+            }
+        }
+    }
+
+    #[test]
+    fn rounds_to_a_precision() {
+        let value = fraction("18.3333");
+        let cent = Decimal::from_str("0.01").unwrap();
+        let nickel = Decimal::from_str("0.05").unwrap();
+        assert_eq!(
+            value.round_to(cent, RoundingMode::HalfUp),
+            Some((Decimal::from_str("18.33").unwrap(), false))
+        );
+        assert_eq!(
+            value.round_to(nickel, RoundingMode::Up),
+            Some((Decimal::from_str("18.35").unwrap(), false))
+        );
+        assert_eq!(
+            fraction("70").round_to(cent, RoundingMode::Down),
+            Some((Decimal::from(70), true))
+        );
+        assert_eq!(fraction("1").round_to(Decimal::ZERO, RoundingMode::Up), None);
+    }
+
+    #[test]
+    fn overflow_is_none_not_a_wrap() {
+        let huge = Fraction {
+            numerator: i128::MAX,
+            denominator: 1,
+        };
+        assert!(huge.checked_mul(fraction("2")).is_none());
+        assert!(huge.checked_add(fraction("1")).is_none());
+        assert!(fraction("1").checked_div(Fraction::ZERO).is_none());
+    }
+}
