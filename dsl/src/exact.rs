@@ -11,6 +11,7 @@
 use rust_decimal::Decimal;
 
 use crate::book::RoundingMode;
+use crate::rate::strategy;
 
 /// `numerator / denominator`, with `denominator > 0`. Not kept reduced: reducing costs a
 /// greatest common divisor, so it is done only when a product would not fit otherwise.
@@ -32,7 +33,7 @@ impl Fraction {
     pub(crate) fn from_decimal(value: Decimal) -> Option<Fraction> {
         Some(Fraction {
             numerator: value.mantissa(),
-            denominator: 10i128.checked_pow(value.scale())?,
+            denominator: power_of_ten(value.scale())?,
         })
     }
 
@@ -45,8 +46,8 @@ impl Fraction {
 
     pub(crate) fn checked_mul(self, other: Fraction) -> Option<Fraction> {
         if let (Some(numerator), Some(denominator)) = (
-            self.numerator.checked_mul(other.numerator),
-            self.denominator.checked_mul(other.denominator),
+            multiply(self.numerator, other.numerator),
+            multiply(self.denominator, other.denominator),
         ) {
             return Some(Fraction {
                 numerator,
@@ -60,8 +61,8 @@ impl Fraction {
         let first = gcd(left.numerator, right.denominator);
         let second = gcd(right.numerator, left.denominator);
         Some(Fraction {
-            numerator: (left.numerator / first).checked_mul(right.numerator / second)?,
-            denominator: (left.denominator / second).checked_mul(right.denominator / first)?,
+            numerator: multiply(left.numerator / first, right.numerator / second)?,
+            denominator: multiply(left.denominator / second, right.denominator / first)?,
         })
     }
 
@@ -85,12 +86,26 @@ impl Fraction {
     }
 
     pub(crate) fn checked_add(self, other: Fraction) -> Option<Fraction> {
-        // Amounts of one feature mostly share a denominator (a power of ten, or `per`).
+        // Amounts of one feature mostly share a denominator (a power of ten, or `per`), and
+        // a total starts at zero.
         if self.denominator == other.denominator {
             return Some(Fraction {
                 numerator: self.numerator.checked_add(other.numerator)?,
                 denominator: self.denominator,
             });
+        }
+        if self.numerator == 0 {
+            return Some(other);
+        }
+        let cross = |left: Fraction, right: Fraction| {
+            Some(Fraction {
+                numerator: multiply(left.numerator, right.denominator)?
+                    .checked_add(multiply(right.numerator, left.denominator)?)?,
+                denominator: multiply(left.denominator, right.denominator)?,
+            })
+        };
+        if let Some(sum) = cross(self, other) {
+            return Some(sum);
         }
         let left = self.reduced();
         let right = other.reduced();
@@ -117,18 +132,60 @@ impl Fraction {
         if precision <= Decimal::ZERO {
             return None;
         }
+        // The common case, a decimal value rounded to decimal places, is exact in
+        // `rust_decimal` itself and needs no division.
+        if let Some(value) = self.as_decimal() {
+            let places = if precision.mantissa() == 1 {
+                Some(precision.scale())
+            } else {
+                let normalized = precision.normalize();
+                (normalized.mantissa() == 1).then(|| normalized.scale())
+            };
+            if let Some(places) = places {
+                let rounded = value.round_dp_with_strategy(places, strategy(mode));
+                // Few enough places is untouched; comparing decimals costs a rescale.
+                let exact = value.scale() <= places || rounded == value;
+                return Some((rounded, exact));
+            }
+        }
         let step = Fraction::from_decimal(precision)?;
         let (steps, exact) = self.checked_div(step)?.round_whole(mode)?;
         // steps × precision as mantissa and scale: a product, so exact or an overflow.
         let mantissa = steps.checked_mul(precision.mantissa())?;
         let rounded = Decimal::try_from_i128_with_scale(mantissa, precision.scale()).ok()?;
-        Some((rounded.normalize(), exact))
+        Some((rounded, exact))
+    }
+
+    /// The value as a decimal when it is one exactly: a denominator of 10^k (what every
+    /// product of decimals has) and a numerator that fits a decimal's mantissa.
+    fn as_decimal(self) -> Option<Decimal> {
+        let denominator = u64::try_from(self.denominator).ok()?;
+        let places = denominator.trailing_zeros();
+        if 10u64.checked_pow(places)? != denominator {
+            return None;
+        }
+        Decimal::try_from_i128_with_scale(self.numerator, places).ok()
     }
 
     /// The whole number nearest to the fraction in `mode`, and whether it is the fraction.
     pub(crate) fn round_whole(self, mode: RoundingMode) -> Option<(i128, bool)> {
-        let quotient = self.numerator / self.denominator;
-        let remainder = self.numerator % self.denominator;
+        if self.denominator == 1 {
+            return Some((self.numerator, true));
+        }
+        // A 128-bit division is a library call; most amounts fit the machine's 64 bits.
+        let (quotient, remainder) = match (
+            i64::try_from(self.numerator),
+            i64::try_from(self.denominator),
+        ) {
+            (Ok(numerator), Ok(denominator)) => (
+                i128::from(numerator / denominator),
+                i128::from(numerator % denominator),
+            ),
+            _ => (
+                self.numerator / self.denominator,
+                self.numerator % self.denominator,
+            ),
+        };
         if remainder == 0 {
             return Some((quotient, true));
         }
@@ -140,17 +197,15 @@ impl Fraction {
         let rounded = match mode {
             RoundingMode::Up => away,
             RoundingMode::Down => quotient,
-            RoundingMode::HalfUp | RoundingMode::HalfDown | RoundingMode::HalfEven => {
-                match half {
-                    std::cmp::Ordering::Less => quotient,
-                    std::cmp::Ordering::Greater => away,
-                    std::cmp::Ordering::Equal => match mode {
-                        RoundingMode::HalfDown => quotient,
-                        RoundingMode::HalfEven if quotient % 2 == 0 => quotient,
-                        _ => away,
-                    },
-                }
-            }
+            RoundingMode::HalfUp | RoundingMode::HalfDown | RoundingMode::HalfEven => match half {
+                std::cmp::Ordering::Less => quotient,
+                std::cmp::Ordering::Greater => away,
+                std::cmp::Ordering::Equal => match mode {
+                    RoundingMode::HalfDown => quotient,
+                    RoundingMode::HalfEven if quotient % 2 == 0 => quotient,
+                    _ => away,
+                },
+            },
         };
         Some((rounded, false))
     }
@@ -158,9 +213,12 @@ impl Fraction {
     /// The value as a decimal, for explanations only: exact when it has at most 28 decimals
     /// and fits, else cut to what a decimal holds. `None` when its whole part does not fit.
     pub(crate) fn to_decimal(self) -> Option<Decimal> {
+        if let Some(exact) = self.as_decimal() {
+            return Some(exact);
+        }
         let reduced = self.reduced();
-        let whole = Decimal::try_from_i128_with_scale(reduced.numerator / reduced.denominator, 0)
-            .ok()?;
+        let whole =
+            Decimal::try_from_i128_with_scale(reduced.numerator / reduced.denominator, 0).ok()?;
         let mut rest = reduced.numerator % reduced.denominator;
         if rest == 0 {
             return Some(whole);
@@ -185,6 +243,24 @@ impl Fraction {
             numerator: self.numerator / divisor,
             denominator: self.denominator / divisor,
         }
+    }
+}
+
+/// 10^exponent; in 64 bits (hardware multiplications) up to 10^19.
+fn power_of_ten(exponent: u32) -> Option<i128> {
+    match 10u64.checked_pow(exponent) {
+        Some(power) => Some(i128::from(power)),
+        None => 10i128.checked_pow(exponent),
+    }
+}
+
+/// `a × b`, checked. Two factors that fit 64 bits cannot overflow 128 bits (|a × b| ≤
+/// 2^126), so their product needs one machine multiplication, not the library's
+/// overflow-checking 128-bit routine that `checked_mul` (and `*` with overflow checks) calls.
+fn multiply(a: i128, b: i128) -> Option<i128> {
+    match (i64::try_from(a), i64::try_from(b)) {
+        (Ok(a), Ok(b)) => Some(i128::from(a).wrapping_mul(i128::from(b))),
+        _ => a.checked_mul(b),
     }
 }
 
@@ -219,9 +295,16 @@ mod tests {
         let third = fraction("1").checked_div(fraction("3")).unwrap();
         let one = third.checked_mul(fraction("3")).unwrap();
         assert_eq!(one.round_whole(RoundingMode::Down), Some((1, true)));
-        let sum = third.checked_add(third).unwrap().checked_add(third).unwrap();
+        let sum = third
+            .checked_add(third)
+            .unwrap()
+            .checked_add(third)
+            .unwrap();
         assert_eq!(sum.round_whole(RoundingMode::Up), Some((1, true)));
-        assert_eq!(third.to_decimal().unwrap().round_dp(4), Decimal::new(3333, 4));
+        assert_eq!(
+            third.to_decimal().unwrap().round_dp(4),
+            Decimal::new(3333, 4)
+        );
     }
 
     #[test]
@@ -266,7 +349,10 @@ mod tests {
             fraction("70").round_to(cent, RoundingMode::Down),
             Some((Decimal::from(70), true))
         );
-        assert_eq!(fraction("1").round_to(Decimal::ZERO, RoundingMode::Up), None);
+        assert_eq!(
+            fraction("1").round_to(Decimal::ZERO, RoundingMode::Up),
+            None
+        );
     }
 
     #[test]

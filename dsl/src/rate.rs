@@ -230,6 +230,9 @@ enum Explain {
 /// Inputs whose rounded quantity is remembered during one rating; a feature has a handful.
 const CACHED_INPUTS: usize = 8;
 
+/// Units of one feature whose exact totals are kept without allocating.
+const INLINE_UNITS: usize = 4;
+
 /// Units of one feature tracked in the per-unit bit sets below.
 const MAX_FEATURE_UNITS: usize = 64;
 
@@ -275,7 +278,16 @@ impl<'a> Rater<'a> {
         // One exact total per unit the feature can charge (already sorted by name), and
         // bit sets by unit position: which units a rule charged (a minimum charge applies
         // only to those), which have base lines, and which had a base line match.
-        let mut exact_totals: Vec<Fraction> = vec![Fraction::ZERO; feature.units.len()];
+        // Most features charge one or two units: their totals stay on the stack.
+        let mut inline_totals = [Fraction::ZERO; INLINE_UNITS];
+        let mut heap_totals = Vec::new();
+        let exact_totals: &mut [Fraction] = match inline_totals.get_mut(..feature.units.len()) {
+            Some(inline) => inline,
+            None => {
+                heap_totals.resize(feature.units.len(), Fraction::ZERO);
+                &mut heap_totals
+            }
+        };
         let mut charged: u64 = 0;
         let mut has_base: u64 = 0;
         let mut base_matched: u64 = 0;
@@ -345,7 +357,7 @@ impl<'a> Rater<'a> {
         }
 
         let mut amounts: Vec<RatedAmount> = Vec::with_capacity(feature.units.len());
-        for (slot, (unit, exact)) in feature.units.iter().zip(&exact_totals).enumerate() {
+        for (slot, (unit, exact)) in feature.units.iter().zip(exact_totals.iter()).enumerate() {
             let definition = self
                 .book
                 .unit(unit)
