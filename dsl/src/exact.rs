@@ -30,6 +30,7 @@ impl Fraction {
 
     /// The decimal's exact value: its mantissa over 10^scale (the scale is at most 28, and
     /// 10^28 fits in `i128`).
+    #[inline]
     pub(crate) fn from_decimal(value: Decimal) -> Option<Fraction> {
         Some(Fraction {
             numerator: value.mantissa(),
@@ -44,6 +45,7 @@ impl Fraction {
         }
     }
 
+    #[inline]
     pub(crate) fn checked_mul(self, other: Fraction) -> Option<Fraction> {
         if let (Some(numerator), Some(denominator)) = (
             multiply(self.numerator, other.numerator),
@@ -129,7 +131,8 @@ impl Fraction {
         precision: Decimal,
         mode: RoundingMode,
     ) -> Option<(Decimal, bool)> {
-        if precision <= Decimal::ZERO {
+        // Two bit tests, not a decimal comparison: this runs once per unit per rating.
+        if precision.is_sign_negative() || precision.is_zero() {
             return None;
         }
         // The common case, a decimal value rounded to decimal places, is exact in
@@ -160,8 +163,9 @@ impl Fraction {
     /// product of decimals has) and a numerator that fits a decimal's mantissa.
     fn as_decimal(self) -> Option<Decimal> {
         let denominator = u64::try_from(self.denominator).ok()?;
+        // 10^k is 2^k × 5^k: k is its number of trailing zero bits.
         let places = denominator.trailing_zeros();
-        if 10u64.checked_pow(places)? != denominator {
+        if power_of_ten(places)? != i128::from(denominator) {
             return None;
         }
         Decimal::try_from_i128_with_scale(self.numerator, places).ok()
@@ -246,10 +250,39 @@ impl Fraction {
     }
 }
 
-/// 10^exponent; in 64 bits (hardware multiplications) up to 10^19.
+/// 10^0 to 10^19: every scale a book or a usage writes, looked up rather than computed on
+/// each amount.
+const SMALL_POWERS_OF_TEN: [u64; 20] = [
+    1,
+    10,
+    100,
+    1_000,
+    10_000,
+    100_000,
+    1_000_000,
+    10_000_000,
+    100_000_000,
+    1_000_000_000,
+    10_000_000_000,
+    100_000_000_000,
+    1_000_000_000_000,
+    10_000_000_000_000,
+    100_000_000_000_000,
+    1_000_000_000_000_000,
+    10_000_000_000_000_000,
+    100_000_000_000_000_000,
+    1_000_000_000_000_000_000,
+    10_000_000_000_000_000_000,
+];
+
+/// 10^exponent.
+#[inline]
 fn power_of_ten(exponent: u32) -> Option<i128> {
-    match 10u64.checked_pow(exponent) {
-        Some(power) => Some(i128::from(power)),
+    let small = usize::try_from(exponent)
+        .ok()
+        .and_then(|index| SMALL_POWERS_OF_TEN.get(index));
+    match small {
+        Some(power) => Some(i128::from(*power)),
         None => 10i128.checked_pow(exponent),
     }
 }
@@ -257,6 +290,7 @@ fn power_of_ten(exponent: u32) -> Option<i128> {
 /// `a × b`, checked. Two factors that fit 64 bits cannot overflow 128 bits (|a × b| ≤
 /// 2^126), so their product needs one machine multiplication, not the library's
 /// overflow-checking 128-bit routine that `checked_mul` (and `*` with overflow checks) calls.
+#[inline]
 fn multiply(a: i128, b: i128) -> Option<i128> {
     match (i64::try_from(a), i64::try_from(b)) {
         (Ok(a), Ok(b)) => Some(i128::from(a).wrapping_mul(i128::from(b))),
@@ -353,6 +387,14 @@ mod tests {
             fraction("1").round_to(Decimal::ZERO, RoundingMode::Up),
             None
         );
+    }
+
+    #[test]
+    fn powers_of_ten_are_powers_of_ten() {
+        for exponent in 0..=30u32 {
+            assert_eq!(power_of_ten(exponent), Some(10i128.pow(exponent)));
+        }
+        assert_eq!(power_of_ten(39), None);
     }
 
     #[test]

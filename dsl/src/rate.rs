@@ -580,14 +580,9 @@ impl<'a> Rater<'a> {
         quantity: Decimal,
         per: Decimal,
     ) -> Result<Fraction, RateError> {
-        let product = amount
+        amount
             .checked_mul(self.exact(quantity)?)
-            .ok_or_else(|| self.overflow())?;
-        if per == Decimal::ONE {
-            return Ok(product);
-        }
-        product
-            .checked_div(self.exact(per)?)
+            .and_then(|product| product.checked_div(Fraction::from_decimal(per)?))
             .ok_or_else(|| self.overflow())
     }
 
