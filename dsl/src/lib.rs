@@ -11,6 +11,7 @@ pub mod check;
 pub mod compile;
 pub mod diagnostics;
 pub mod diff;
+mod exact;
 pub mod expect;
 pub mod fmt;
 pub mod library;

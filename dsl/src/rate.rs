@@ -4,8 +4,10 @@
 //! each matching rule (base/add, `each`, `per` with proration and optional `rounded`,
 //! graduated and volume tiers, `times`) → `multiply by` → sum per unit → round per unit with
 //! the stated mode and precision → minimum amount (only for units a rule charged) → first
-//! request free. All arithmetic is checked `rust_decimal`; nothing here uses floating point
-//! and nothing rounds implicitly.
+//! request free. Amounts are exact fractions ([`crate::exact`]) from the first price to the
+//! one stated rounding, so a quotient (proration, `per 3`, tiers) is never cut to 28 digits
+//! before `times` or `multiply by` multiplies it; every operation is checked. Nothing here
+//! uses floating point and nothing rounds implicitly.
 
 use rust_decimal::{Decimal, RoundingStrategy};
 
@@ -14,6 +16,7 @@ use crate::book::{
     RatedAmount, Rating, RatingContext, RatingLine, RoundingMode, RuleRole, Test, Tier, TierMode,
     UnitDef, Usage,
 };
+use crate::exact::Fraction;
 use crate::literal;
 
 /// Why a usage could not be rated. With a checked book and a usage from
@@ -171,22 +174,21 @@ pub fn strategy(mode: RoundingMode) -> RoundingStrategy {
 
 /// Rounds `amount` to a multiple of `precision` (`0.01`, `1`, `0.05`, `10`) with `mode`.
 ///
-/// Powers of ten below or at one round in place; any other step divides, rounds to a whole
-/// number and multiplies back. Returns `None` on overflow or a zero/negative precision.
+/// Powers of ten below or at one round in place; any other step is counted exactly (a
+/// fraction, never a 28-digit quotient) and multiplied back. Returns `None` on overflow or a
+/// zero/negative precision.
 pub fn round_amount(amount: Decimal, precision: Decimal, mode: RoundingMode) -> Option<Decimal> {
     if precision <= Decimal::ZERO {
         return None;
     }
-    let strategy = strategy(mode);
     // 0.01 is mantissa 1 at scale 2; 1 is mantissa 1 at scale 0.
     let normalized = precision.normalize();
     if normalized.mantissa() == 1 {
-        return Some(amount.round_dp_with_strategy(normalized.scale(), strategy));
+        return Some(amount.round_dp_with_strategy(normalized.scale(), strategy(mode)));
     }
-    let steps = amount.checked_div(precision)?;
-    steps
-        .round_dp_with_strategy(0, strategy)
-        .checked_mul(precision)
+    Fraction::from_decimal(amount)?
+        .round_to(precision, mode)
+        .map(|(rounded, _)| rounded)
 }
 
 /// Rounds a quantity to a multiple of `step` in `direction` (`Nearest`: halves go up).
@@ -198,17 +200,24 @@ pub fn round_quantity(
     if step <= Decimal::ZERO {
         return None;
     }
-    let strategy = match direction {
-        QuantityDirection::Up => RoundingStrategy::AwayFromZero,
-        QuantityDirection::Down => RoundingStrategy::ToZero,
-        QuantityDirection::Nearest => RoundingStrategy::MidpointAwayFromZero,
-    };
+    let mode = direction_mode(direction);
     // Rounding to whole seconds or words is the common case: no division needed.
     if step == Decimal::ONE {
-        return Some(quantity.round_dp_with_strategy(0, strategy));
+        return Some(quantity.round_dp_with_strategy(0, strategy(mode)));
     }
-    let steps = quantity.checked_div(step)?;
-    steps.round_dp_with_strategy(0, strategy).checked_mul(step)
+    Fraction::from_decimal(quantity)?
+        .round_to(step, mode)
+        .map(|(rounded, _)| rounded)
+}
+
+/// A quantity direction as the amount rounding mode that rounds the same way (`nearest`:
+/// halves go up).
+fn direction_mode(direction: QuantityDirection) -> RoundingMode {
+    match direction {
+        QuantityDirection::Up => RoundingMode::Up,
+        QuantityDirection::Down => RoundingMode::Down,
+        QuantityDirection::Nearest => RoundingMode::HalfUp,
+    }
 }
 
 /// Whether a rating writes its explanation lines.
@@ -220,6 +229,9 @@ enum Explain {
 
 /// Inputs whose rounded quantity is remembered during one rating; a feature has a handful.
 const CACHED_INPUTS: usize = 8;
+
+/// Units of one feature whose exact totals are kept without allocating.
+const INLINE_UNITS: usize = 4;
 
 /// Units of one feature tracked in the per-unit bit sets below.
 const MAX_FEATURE_UNITS: usize = 64;
@@ -233,9 +245,10 @@ struct Rater<'a> {
     quantities: [Option<Decimal>; CACHED_INPUTS],
 }
 
-/// A rule's amount before `times` and `multiply by`, and the quantity it was computed on.
+/// A rule's exact amount before `times` and `multiply by`, and the quantity it was computed
+/// on.
 struct Priced<'a> {
-    amount: Decimal,
+    amount: Fraction,
     quantity: Option<(&'a Input, Decimal)>,
 }
 
@@ -262,17 +275,19 @@ impl<'a> Rater<'a> {
                 feature: feature.name.clone(),
             });
         }
-        // One total per unit the feature can charge (already sorted by name), and bit sets
-        // by unit position: which units a rule charged (a minimum charge applies only to
-        // those), which have base lines, and which had a base line match.
-        let mut amounts: Vec<RatedAmount> = Vec::with_capacity(feature.units.len());
-        for unit in &feature.units {
-            amounts.push(RatedAmount {
-                unit: unit.clone(),
-                amount: Decimal::ZERO,
-                amount_minor: 0,
-            });
-        }
+        // One exact total per unit the feature can charge (already sorted by name), and
+        // bit sets by unit position: which units a rule charged (a minimum charge applies
+        // only to those), which have base lines, and which had a base line match.
+        // Most features charge one or two units: their totals stay on the stack.
+        let mut inline_totals = [Fraction::ZERO; INLINE_UNITS];
+        let mut heap_totals = Vec::new();
+        let exact_totals: &mut [Fraction] = match inline_totals.get_mut(..feature.units.len()) {
+            Some(inline) => inline,
+            None => {
+                heap_totals.resize(feature.units.len(), Fraction::ZERO);
+                &mut heap_totals
+            }
+        };
         let mut charged: u64 = 0;
         let mut has_base: u64 = 0;
         let mut base_matched: u64 = 0;
@@ -302,19 +317,18 @@ impl<'a> Rater<'a> {
             let priced = self.price(&rule.price, explain)?;
             let mut contribution = priced.amount;
             if let Some(times) = &rule.times {
-                let count = self.count(times)?;
+                let count = self.exact(self.count(times)?)?;
                 contribution = contribution
                     .checked_mul(count)
                     .ok_or_else(|| self.overflow())?;
             }
             if let Some(multiplier) = multiplier {
                 contribution = contribution
-                    .checked_mul(multiplier)
+                    .checked_mul(self.exact(multiplier)?)
                     .ok_or_else(|| self.overflow())?;
             }
-            let total = amounts.get_mut(slot).ok_or_else(|| self.overflow())?;
-            total.amount = total
-                .amount
+            let total = exact_totals.get_mut(slot).ok_or_else(|| self.overflow())?;
+            *total = total
                 .checked_add(contribution)
                 .ok_or_else(|| self.overflow())?;
             charged |= bit;
@@ -322,10 +336,11 @@ impl<'a> Rater<'a> {
                 base_matched |= bit;
             }
             if explain == Explain::Lines {
+                let shown = self.shown(contribution)?;
                 lines.push(RatingLine {
-                    text: rule_text(rule, priced.quantity, multiplier, contribution),
+                    text: rule_text(rule, priced.quantity, multiplier, shown),
                     unit: Some(rule.unit.clone()),
-                    amount: Some(contribution),
+                    amount: Some(shown),
                 });
             }
         }
@@ -341,28 +356,28 @@ impl<'a> Rater<'a> {
             });
         }
 
-        for (slot, total) in amounts.iter_mut().enumerate() {
+        let mut amounts: Vec<RatedAmount> = Vec::with_capacity(feature.units.len());
+        for (slot, (unit, exact)) in feature.units.iter().zip(exact_totals.iter()).enumerate() {
             let definition = self
                 .book
-                .unit(&total.unit)
-                .ok_or_else(|| RateError::UnknownUnit {
-                    unit: total.unit.clone(),
-                })?;
+                .unit(unit)
+                .ok_or_else(|| RateError::UnknownUnit { unit: unit.clone() })?;
             let (precision, mode) = self.amount_rounding(definition)?;
-            let exact = total.amount;
-            total.amount = match precision {
-                // The unit's own scale: round in place, no precision to inspect.
-                None => Some(exact.round_dp_with_strategy(definition.scale, strategy(mode))),
-                Some(precision) => round_amount(exact, precision, mode),
-            }
-            .ok_or_else(|| self.overflow())?;
-            if explain == Explain::Lines && total.amount != exact {
-                let precision =
-                    precision.unwrap_or_else(|| Decimal::new(1, definition.scale.min(28)));
+            // The unit's own scale when the feature states no precision: 10^-scale.
+            let precision = precision.unwrap_or_else(|| Decimal::new(1, definition.scale.min(28)));
+            let (rounded, unchanged) = exact
+                .round_to(precision, mode)
+                .ok_or_else(|| self.overflow())?;
+            let mut total = RatedAmount {
+                unit: unit.clone(),
+                amount: rounded,
+                amount_minor: 0,
+            };
+            if explain == Explain::Lines && !unchanged {
                 lines.push(RatingLine {
-                    text: rounding_text(&total.unit, exact, precision, mode, total.amount),
-                    unit: Some(total.unit.clone()),
-                    amount: Some(total.amount),
+                    text: rounding_text(unit, self.shown(*exact)?, precision, mode, rounded),
+                    unit: Some(unit.clone()),
+                    amount: Some(rounded),
                 });
             }
             if charged & (1u64 << slot) != 0 {
@@ -382,6 +397,7 @@ impl<'a> Rater<'a> {
                 }
             }
             total.amount_minor = self.minor(definition, total.amount)?;
+            amounts.push(total);
         }
 
         let free = feature.first_request_free && context.first_request;
@@ -403,6 +419,15 @@ impl<'a> Rater<'a> {
             lines,
             free,
         })
+    }
+
+    fn exact(&self, value: Decimal) -> Result<Fraction, RateError> {
+        Fraction::from_decimal(value).ok_or_else(|| self.overflow())
+    }
+
+    /// An exact amount as a decimal for an explanation line (cut after 28 digits).
+    fn shown(&self, amount: Fraction) -> Result<Decimal, RateError> {
+        amount.to_decimal().ok_or_else(|| self.overflow())
     }
 
     /// The product of every `multiply by` count, or `None` when there is none.
@@ -484,7 +509,7 @@ impl<'a> Rater<'a> {
     fn price(&mut self, price: &'a Price, explain: Explain) -> Result<Priced<'a>, RateError> {
         match price {
             Price::Each { amount } => Ok(Priced {
-                amount: *amount,
+                amount: self.exact(*amount)?,
                 quantity: None,
             }),
             Price::Per {
@@ -495,34 +520,27 @@ impl<'a> Rater<'a> {
             } => {
                 let (position, definition) = self.input(input)?;
                 let quantity = self.quantity(position, definition)?;
+                let amount = self.exact(*amount)?;
                 let (value, used) = match rounded {
                     // `per minute rounded up`: whole steps of `per`, each at `amount`.
                     Some(direction) => {
                         let steps = round_steps(quantity, *per, *direction)
                             .ok_or_else(|| self.overflow())?;
-                        let value = amount.checked_mul(steps).ok_or_else(|| self.overflow())?;
+                        let value = amount
+                            .checked_mul(Fraction::whole(steps))
+                            .ok_or_else(|| self.overflow())?;
                         // The rounded quantity is only shown, never computed with.
                         let used = match explain {
-                            Explain::Lines => {
-                                steps.checked_mul(*per).ok_or_else(|| self.overflow())?
-                            }
+                            Explain::Lines => Decimal::try_from_i128_with_scale(steps, 0)
+                                .ok()
+                                .and_then(|steps| steps.checked_mul(*per))
+                                .ok_or_else(|| self.overflow())?,
                             Explain::AmountsOnly => quantity,
                         };
                         (value, used)
                     }
-                    // Proration: amount × quantity ÷ per, multiplying first so that an
-                    // exact result stays exact.
-                    None => {
-                        let product = amount
-                            .checked_mul(quantity)
-                            .ok_or_else(|| self.overflow())?;
-                        let value = if *per == Decimal::ONE {
-                            product
-                        } else {
-                            product.checked_div(*per).ok_or_else(|| self.overflow())?
-                        };
-                        (value, quantity)
-                    }
+                    // Proration: amount × quantity ÷ per, exactly.
+                    None => (self.prorate(amount, quantity, *per)?, quantity),
                 };
                 Ok(Priced {
                     amount: value,
@@ -540,12 +558,10 @@ impl<'a> Rater<'a> {
                             .find(|tier| tier.up_to.is_none_or(|bound| quantity <= bound))
                             .or_else(|| tiers.last());
                         match tier {
-                            Some(tier) => tier
-                                .amount
-                                .checked_mul(quantity)
-                                .and_then(|product| product.checked_div(tier.per))
-                                .ok_or_else(|| self.overflow())?,
-                            None => Decimal::ZERO,
+                            Some(tier) => {
+                                self.prorate(self.exact(tier.amount)?, quantity, tier.per)?
+                            }
+                            None => Fraction::ZERO,
                         }
                     }
                 };
@@ -557,9 +573,22 @@ impl<'a> Rater<'a> {
         }
     }
 
+    /// `amount × quantity ÷ per` as an exact fraction.
+    fn prorate(
+        &self,
+        amount: Fraction,
+        quantity: Decimal,
+        per: Decimal,
+    ) -> Result<Fraction, RateError> {
+        amount
+            .checked_mul(self.exact(quantity)?)
+            .and_then(|product| product.checked_div(Fraction::from_decimal(per)?))
+            .ok_or_else(|| self.overflow())
+    }
+
     /// Each slice of `quantity` at its own tier's rate.
-    fn graduated(&self, quantity: Decimal, tiers: &[Tier]) -> Result<Decimal, RateError> {
-        let mut total = Decimal::ZERO;
+    fn graduated(&self, quantity: Decimal, tiers: &[Tier]) -> Result<Fraction, RateError> {
+        let mut total = Fraction::ZERO;
         let mut lower = Decimal::ZERO;
         for tier in tiers {
             if quantity <= lower {
@@ -570,11 +599,7 @@ impl<'a> Rater<'a> {
                 _ => quantity,
             };
             let slice = upper.checked_sub(lower).ok_or_else(|| self.overflow())?;
-            let part = tier
-                .amount
-                .checked_mul(slice)
-                .and_then(|product| product.checked_div(tier.per))
-                .ok_or_else(|| self.overflow())?;
+            let part = self.prorate(self.exact(tier.amount)?, slice, tier.per)?;
             total = total.checked_add(part).ok_or_else(|| self.overflow())?;
             match tier.up_to {
                 Some(bound) => lower = bound,
@@ -668,22 +693,15 @@ impl<'a> Rater<'a> {
     }
 }
 
-/// How many whole `per` steps `quantity` is, rounded in `direction`.
-fn round_steps(quantity: Decimal, per: Decimal, direction: QuantityDirection) -> Option<Decimal> {
+/// How many whole `per` steps `quantity` is, rounded in `direction`, counted exactly.
+fn round_steps(quantity: Decimal, per: Decimal, direction: QuantityDirection) -> Option<i128> {
     if per <= Decimal::ZERO {
         return None;
     }
-    let strategy = match direction {
-        QuantityDirection::Up => RoundingStrategy::AwayFromZero,
-        QuantityDirection::Down => RoundingStrategy::ToZero,
-        QuantityDirection::Nearest => RoundingStrategy::MidpointAwayFromZero,
-    };
-    let steps = if per == Decimal::ONE {
-        quantity
-    } else {
-        quantity.checked_div(per)?
-    };
-    Some(steps.round_dp_with_strategy(0, strategy))
+    let steps = Fraction::from_decimal(quantity)?.checked_div(Fraction::from_decimal(per)?)?;
+    steps
+        .round_whole(direction_mode(direction))
+        .map(|(steps, _)| steps)
 }
 
 fn mode_word(mode: RoundingMode) -> &'static str {

@@ -291,13 +291,46 @@ fn canonical_inputs(inputs: &Inputs) -> Value {
     )
 }
 
+/// One input value in the request hash. A number is compared by value: `1`, `1.0`, `10e-1`
+/// and `1E0` are one request, `-0` is `0`, so a retry that writes a number another way
+/// replays instead of conflicting. A number no decimal holds exactly (`1e400`, 40 digits)
+/// keeps its text: the book refuses it anyway, and rounding it could make two different
+/// requests one.
 fn canonical_raw(raw: &serde_json::value::RawValue) -> String {
     match usage_raw(raw) {
-        Some(UsageRaw::Number(text)) => format!("n:{text}"),
+        Some(UsageRaw::Number(text)) => match exact_number(&text) {
+            Some(value) => format!("n:{value}"),
+            None => format!("n:{text}"),
+        },
         Some(UsageRaw::Text(text)) => format!("s:{text}"),
         Some(UsageRaw::Bool(flag)) => format!("b:{flag}"),
         None => format!("j:{}", raw.get().trim()),
     }
+}
+
+/// A JSON number's exact value, normalized (no trailing zeros, no negative zero), or `None`
+/// when a decimal cannot hold it without losing a digit. The exponent is applied to the
+/// mantissa and scale by hand: `Decimal::from_scientific` reads the digits before it with
+/// the rounding `from_str`, and rounding is what must not happen here.
+fn exact_number(text: &str) -> Option<rust_decimal::Decimal> {
+    use rust_decimal::Decimal;
+    let (digits, exponent) = match text.find(['e', 'E']) {
+        Some(at) => (text.get(..at)?, text.get(at + 1..)?.parse::<i64>().ok()?),
+        None => (text, 0),
+    };
+    let base = Decimal::from_str_exact(digits).ok()?.normalize();
+    if base.is_zero() {
+        return Some(Decimal::ZERO);
+    }
+    // value = mantissa × 10^(exponent - scale)
+    let scale = i64::from(base.scale()).checked_sub(exponent)?;
+    let value = if scale >= 0 {
+        Decimal::try_from_i128_with_scale(base.mantissa(), u32::try_from(scale).ok()?).ok()?
+    } else {
+        let factor = 10i128.checked_pow(u32::try_from(scale.checked_neg()?).ok()?)?;
+        Decimal::try_from_i128_with_scale(base.mantissa().checked_mul(factor)?, 0).ok()?
+    };
+    Some(value.normalize())
 }
 
 /// A JSON input value as the rate book's raw value: a number keeps its JSON text verbatim
@@ -1154,5 +1187,50 @@ mod tests {
         assert_eq!(a, b);
         assert_ne!(a, c);
         assert_ne!(a, d);
+    }
+
+    /// Regression: `1` then `1.0` under one id answered 409 idempotency-conflict.
+    #[test]
+    fn idempotency_hash_keeps_numbers_text() {
+        let hash = |images: &str| {
+            let body = format!(r#"{{"id":"c","feature":"f","inputs":{{"images":{images}}}}}"#);
+            request_hash(
+                "acme",
+                &Operation::Charge(serde_json::from_str(&body).unwrap()),
+            )
+        };
+        let one = hash("1");
+        for same in ["1.0", "1.00", "10e-1", "1E0", "1e+0", "0.1e1", "100E-2"] {
+            assert_eq!(hash(same), one, "{same}");
+        }
+        assert_eq!(hash("-0"), hash("0"));
+        assert_eq!(hash("-0.0e5"), hash("0"));
+        assert_eq!(hash("2.50"), hash("25e-1"));
+        for other in ["2", "1.01", "-1", "1e1", "\"1\""] {
+            assert_ne!(hash(other), one, "{other}");
+        }
+        // Not held exactly by a decimal: the text is kept, never rounded into another value.
+        assert_ne!(hash("1e400"), hash("1e401"));
+        let long = "1234567890123456789012345678901234567890";
+        assert_ne!(hash(long), hash(&format!("{long}1")));
+        assert_ne!(hash("1.00000000000000000000000000001"), one);
+    }
+
+    #[test]
+    fn exact_numbers_read_exponents_without_rounding() {
+        let value = |text: &str| exact_number(text).map(|value| value.to_string());
+        assert_eq!(value("10e-1").as_deref(), Some("1"));
+        assert_eq!(value("1.5E3").as_deref(), Some("1500"));
+        assert_eq!(value("-2.50").as_deref(), Some("-2.5"));
+        assert_eq!(value("-0").as_deref(), Some("0"));
+        assert_eq!(
+            value("1e-28").as_deref(),
+            Some("0.0000000000000000000000000001")
+        );
+        assert_eq!(value("1e-29"), None);
+        assert_eq!(value("1e400"), None);
+        assert_eq!(value("1e99999999999999999999"), None);
+        assert_eq!(value("12345678901234567890123456789012345678901"), None);
+        assert_eq!(value("1.00000000000000000000000000001"), None);
     }
 }

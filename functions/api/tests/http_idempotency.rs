@@ -76,6 +76,47 @@ async fn a_replayed_charge_answers_the_original_response_and_charges_once() {
     );
 }
 
+/// Regression: `"images": 1` then `"images": 1.0` under one id answered 409
+/// idempotency-conflict; numbers are compared by value, so it replays the original 201. A
+/// different number under the same id is still a conflict.
+#[tokio::test]
+async fn idempotency_hash_keeps_numbers_text() {
+    let harness = Harness::new();
+    harness
+        .account("acme", "imentiv/professional", Some("1000"))
+        .await;
+    let charge = |images: &str| {
+        format!(r#"{{"id": "i-1", "feature": "image_emotion", "inputs": {{"images": {images}}}}}"#)
+            .into_bytes()
+    };
+    let send = |body: Vec<u8>| {
+        harness.send_raw(
+            Method::POST,
+            "/v1/accounts/acme/charges",
+            Some(common::ADMIN_KEY),
+            Some(body),
+            Some("application/json"),
+        )
+    };
+    let first = send(charge("1")).await;
+    assert_eq!(first.status, StatusCode::CREATED, "{first:#?}");
+    let entries = harness.entry_count("acme").await;
+    let balance = harness.available("acme", "credit").await;
+
+    for same in ["1.0", "1.00", "10e-1", "1E0"] {
+        let again = send(charge(same)).await;
+        assert_eq!(again.status, StatusCode::CREATED, "{same}: {again:#?}");
+        assert_eq!(again.json, first.json, "{same}");
+    }
+    for other in ["2", "1.5"] {
+        let reply = send(charge(other)).await;
+        let problem = reply.problem(StatusCode::CONFLICT, "idempotency-conflict");
+        assert_eq!(problem["id"], "i-1", "{other}");
+    }
+    assert_eq!(harness.entry_count("acme").await, entries);
+    assert_eq!(harness.available("acme", "credit").await, balance);
+}
+
 #[tokio::test]
 async fn the_same_id_with_another_body_is_a_conflict() {
     let harness = Harness::new();
