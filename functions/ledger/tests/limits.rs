@@ -310,6 +310,9 @@ fn a_snapshot_past_the_byte_backstop_never_grows() {
     let start = at("2025-01-01T12:00:00Z");
     shell.ok(&cmd::create("a", "lim/basic"), start);
     shell.ok(&cmd::top_up("t", "credit", 100), start);
+    // The cycle's statement has its usage line before the snapshot is inflated: a charge
+    // that only changes amounts does not grow it.
+    shell.ok(&cmd::charge("c0", units(1)), start);
     let account = shell.account.as_mut().unwrap();
     for index in 0..300 {
         account
