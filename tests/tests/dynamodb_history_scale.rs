@@ -43,7 +43,8 @@ fn library() -> RateLibrary {
         }
     }
     sources.sort();
-    RateLibrary::from_sources(sources).unwrap_or_else(|d| panic!("the rate books do not check: {d:?}"))
+    RateLibrary::from_sources(sources)
+        .unwrap_or_else(|d| panic!("the rate books do not check: {d:?}"))
 }
 
 fn at(month: u32, day: u32) -> DateTime<Utc> {
@@ -102,11 +103,20 @@ impl App {
             .unwrap();
         let status = response.status();
         let bytes = response.into_body().collect().await.unwrap().to_bytes();
-        (status, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
+        (
+            status,
+            serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+        )
     }
 
     /// Sends; checks the status; returns what the request cost.
-    async fn cost(&self, method: Method, path: &str, body: Option<Value>, want: StatusCode) -> Cost {
+    async fn cost(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+        want: StatusCode,
+    ) -> Cost {
         self.counter.take();
         let (status, json) = self.send(method, path, body).await;
         assert_eq!(status, want, "{path}: {json}");
@@ -130,7 +140,11 @@ impl App {
 async fn first_month(app: &App, account: &str) {
     let path = format!("/v1/accounts/{account}");
     let (status, json) = app
-        .send(Method::PUT, &path, Some(json!({"plan": "imentiv/professional"})))
+        .send(
+            Method::PUT,
+            &path,
+            Some(json!({"plan": "imentiv/professional"})),
+        )
         .await;
     assert!(status.is_success(), "{json}");
     let (status, json) = app
@@ -168,8 +182,8 @@ async fn write_history(store: &DynamoStore, account: &str, count: u64) {
         let entries: Vec<EntryRecord> = (0..batch)
             .map(|offset| {
                 let index = written + offset;
-                let seconds = span_seconds * i64::try_from(index).unwrap()
-                    / i64::try_from(count).unwrap();
+                let seconds =
+                    span_seconds * i64::try_from(index).unwrap() / i64::try_from(count).unwrap();
                 EntryRecord {
                     account: account.to_owned(),
                     id: format!("history:{index}"),
@@ -276,7 +290,12 @@ async fn the_oldest_history_costs_the_same_on_a_long_account_as_on_a_short_one()
 
     let short_costs = costs_on_the_oldest_history(&short_app, short).await;
     let long_costs = costs_on_the_oldest_history(&long_app, long).await;
-    let names = ["refund of the oldest charge", "charge naming the oldest content", "entries of the oldest month", "the oldest month's statement"];
+    let names = [
+        "refund of the oldest charge",
+        "charge naming the oldest content",
+        "entries of the oldest month",
+        "the oldest month's statement",
+    ];
     for ((name, short), long) in names.iter().zip(&short_costs).zip(&long_costs) {
         eprintln!("{name}: short {short:?}, long {long:?}");
         let total = |cost: &Cost| cost.requests.values().sum::<u64>();

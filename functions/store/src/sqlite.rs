@@ -215,8 +215,7 @@ impl Store for SqliteStore {
         if keys.is_empty() {
             return Ok(Vec::new());
         }
-        let marks = vec!["?"; keys.len()].join(", ");
-        let sql = format!("SELECT key, value FROM facts WHERE account = ? AND key IN ({marks})");
+        let sql = facts_sql(keys.len());
         let mut values = vec![Value::Text(account.to_owned())];
         values.extend(keys.iter().map(|key| Value::Text(key.clone())));
         let rows = self
@@ -252,11 +251,7 @@ impl Store for SqliteStore {
             .read(move |connection| {
                 // `key >= prefix` bounds the range scan; the prefix test keeps it exact.
                 connection
-                    .prepare_cached(
-                        "SELECT key, value FROM facts WHERE account = ?1 AND key >= ?2 \
-                         AND key < ?3 AND substr(key, 1, length(?2)) = ?2 \
-                         ORDER BY key DESC LIMIT 1",
-                    )
+                    .prepare_cached(LAST_FACT_BEFORE_SQL)
                     .and_then(|mut statement| {
                         statement
                             .query_row(params![owner, prefix, before], |row| {
@@ -507,6 +502,16 @@ fn prepare_commit(commit: Commit) -> StoreResult<PreparedCommit> {
     })
 }
 
+/// The facts of `keys` keys of one account: a primary-key search per key.
+fn facts_sql(keys: usize) -> String {
+    let marks = vec!["?"; keys].join(", ");
+    format!("SELECT key, value FROM facts WHERE account = ? AND key IN ({marks})")
+}
+
+/// The greatest key with a prefix below a bound: one primary-key range, read backwards.
+const LAST_FACT_BEFORE_SQL: &str = "SELECT key, value FROM facts WHERE account = ?1 \
+    AND key >= ?2 AND key < ?3 AND substr(key, 1, length(?2)) = ?2 ORDER BY key DESC LIMIT 1";
+
 /// The SQL and parameters reading one page of `query`'s key range (one row more than
 /// `limit`), or `None` when nothing can follow the cursor. Only keys bound the read: by
 /// `(account, seq)` (the primary key), or by `(account, at_micros, seq)` for a time range.
@@ -632,6 +637,82 @@ pub(crate) fn sql_error(context: &str, error: rusqlite::Error) -> StoreError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// What SQLite plans for `sql`: one line per step.
+    fn plan(connection: &Connection, sql: &str, values: Vec<Value>) -> Vec<String> {
+        let mut statement = connection
+            .prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
+            .unwrap();
+        statement
+            .query_map(params_from_iter(values), |row| row.get::<_, String>(3))
+            .unwrap()
+            .collect::<rusqlite::Result<Vec<_>>>()
+            .unwrap()
+    }
+
+    /// Every read a money path or a history page makes is a search of a key or an index,
+    /// never a scan: its cost does not grow with the account's history.
+    #[test]
+    fn every_read_of_history_and_facts_searches_a_key() {
+        let target = Target::Memory(format!("file:/plans-{}?vfs=memdb", std::process::id()));
+        let connection = target.connect(Role::Writer).unwrap();
+        schema::migrate(&connection).unwrap();
+        let text = |value: &str| Value::Text(value.to_owned());
+        let at = DateTime::from_timestamp(1_767_225_600, 0).unwrap();
+        let cursor = EntryCursor { seq: 7, at };
+        let queries = [
+            EntryQuery {
+                account: "a".into(),
+                ..EntryQuery::default()
+            },
+            EntryQuery {
+                account: "a".into(),
+                after: Some(cursor),
+                types: vec!["charge".into()],
+                feature: Some("f".into()),
+                ..EntryQuery::default()
+            },
+            EntryQuery {
+                account: "a".into(),
+                from: Some(at),
+                to: Some(at),
+                ..EntryQuery::default()
+            },
+            EntryQuery {
+                account: "a".into(),
+                from: Some(at),
+                after: Some(cursor),
+                ..EntryQuery::default()
+            },
+            EntryQuery {
+                account: "a".into(),
+                to: Some(at),
+                ..EntryQuery::default()
+            },
+        ];
+        let mut reads: Vec<(String, Vec<Value>)> = queries
+            .iter()
+            .map(|query| range_sql(query, 10).unwrap())
+            .collect();
+        reads.push((
+            facts_sql(3),
+            vec![text("a"), text("k1"), text("k2"), text("k3")],
+        ));
+        reads.push((
+            LAST_FACT_BEFORE_SQL.to_owned(),
+            vec![text("a"), text("statement:"), text("statement:2026")],
+        ));
+        for (sql, values) in reads {
+            let steps = plan(&connection, &sql, values);
+            assert!(!steps.is_empty(), "{sql}");
+            for step in &steps {
+                assert!(
+                    step.starts_with("SEARCH") && !step.contains("TEMP B-TREE"),
+                    "`{sql}` plans `{step}`: a scan or a sort grows with history"
+                );
+            }
+        }
+    }
 
     #[test]
     fn page_limit_caps_and_zero_means_the_cap() {
