@@ -19,6 +19,7 @@
 
 pub mod auth;
 pub mod clock;
+pub mod export;
 pub mod extract;
 pub mod facts;
 pub mod keys;
@@ -58,6 +59,8 @@ pub const DEFAULT_SLOT_CAPACITY: usize = 4096;
 pub struct ApiConfig {
     /// SHA-256 of a static admin key (from `CREDITS_ADMIN_KEY`), if one is configured.
     pub static_admin_key_sha256: Option<[u8; 32]>,
+    /// How CSV exports leave the process (paged, unless the server streams).
+    pub csv_export: export::CsvExport,
 }
 
 impl ApiConfig {
@@ -69,6 +72,13 @@ impl ApiConfig {
         auth::check_static_key(key)?;
         self.static_admin_key_sha256 = Some(auth::sha256(key));
         Ok(self)
+    }
+
+    /// Stream CSV exports whole (a server that does not buffer its responses).
+    #[must_use]
+    pub fn with_streamed_csv(mut self) -> Self {
+        self.csv_export = export::CsvExport::Streamed;
+        self
     }
 }
 

@@ -2,7 +2,7 @@
 //! mutation cache: another instance may have written since), brings it up to `now` in
 //! memory, and writes nothing.
 
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, NaiveDate, Utc};
 
@@ -20,10 +20,7 @@ use crate::validate::{self, display_id};
 
 /// Default page of entries.
 pub const DEFAULT_PAGE_ENTRIES: u32 = 100;
-/// Most entries one CSV export holds.
-pub const MAX_CSV_ENTRIES: usize = 100_000;
-
-fn book_for<'a>(
+pub(crate) fn book_for<'a>(
     state: &'a AppState,
     book: &str,
     now: DateTime<Utc>,
@@ -275,86 +272,12 @@ pub async fn entries(
         return Ok((StatusCode::OK, axum::Json(body)).into_response());
     }
 
-    store_query.limit = MAX_PAGE_ENTRIES;
-    let mut writer = csv::Writer::from_writer(Vec::new());
-    let header_row = [
-        "seq",
-        "id",
-        "at",
-        "type",
-        "operation",
-        "unit",
-        "amount",
-        "feature",
-        "model",
-        "project",
-        "member",
-        "content",
-    ];
-    let csv_failure = |error: csv::Error| {
-        tracing::error!(%error, "writing CSV failed");
-        Problem::internal()
-    };
-    writer.write_record(header_row).map_err(csv_failure)?;
-    let mut written = 0_usize;
-    loop {
-        let page = state
-            .store
-            .entries(&store_query)
-            .await
-            .map_err(store_failure)?;
-        for record in page.entries {
-            if written >= MAX_CSV_ENTRIES {
-                return Err(Problem::invalid(format!(
-                    "more than {MAX_CSV_ENTRIES} entries match; narrow the export with `from` and `to`"
-                )));
-            }
-            let entry = respond::entry(book, record);
-            let at = entry
-                .at
-                .to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
-            writer
-                .write_record([
-                    entry.seq.to_string().as_str(),
-                    &entry.id,
-                    &at,
-                    &entry.entry_type,
-                    &entry.operation,
-                    entry.unit.as_deref().unwrap_or(""),
-                    &entry.amount,
-                    entry.feature.as_deref().unwrap_or(""),
-                    entry.model.as_deref().unwrap_or(""),
-                    entry.project.as_deref().unwrap_or(""),
-                    entry.member.as_deref().unwrap_or(""),
-                    entry.content.as_deref().unwrap_or(""),
-                ])
-                .map_err(csv_failure)?;
-            written += 1;
-        }
-        match page.next {
-            Some(after) => store_query.after = Some(after),
-            None => break,
-        }
-    }
-    let bytes = writer.into_inner().map_err(|error| {
-        tracing::error!(%error, "finishing CSV failed");
-        Problem::internal()
-    })?;
-    let mut response = (StatusCode::OK, bytes).into_response();
-    response.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/csv; charset=utf-8"),
-    );
-    if let Ok(disposition) = HeaderValue::from_str(&format!(
-        "attachment; filename=\"entries-{}.csv\"",
-        account_id.replace(
-            |c: char| !c.is_ascii_alphanumeric() && c != '-' && c != '_',
-            "_"
-        )
-    )) {
-        response
-            .headers_mut()
-            .insert(header::CONTENT_DISPOSITION, disposition);
-    }
-    Ok(response)
+    crate::export::csv(
+        state,
+        account_id,
+        &cached.account.plan.book,
+        now,
+        store_query,
+    )
+    .await
 }

@@ -123,7 +123,8 @@ async fn serve(args: ServeArgs) -> ExitCode {
         Ok(books) => Arc::new(books),
         Err(code) => return code,
     };
-    let mut config = ApiConfig::default();
+    // One process answers here, never buffered by a gateway: CSV exports stream whole.
+    let mut config = ApiConfig::default().with_streamed_csv();
     let static_admin_key = std::env::var(ADMIN_KEY_ENV)
         .ok()
         .filter(|key| !key.is_empty());

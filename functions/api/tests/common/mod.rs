@@ -60,10 +60,15 @@ impl Harness {
 
     /// The router over a given store.
     pub fn over(store: Arc<dyn Store>) -> Self {
-        let clock = Arc::new(FixedClock::new(start()));
         let config = ApiConfig::default()
             .with_static_admin_key(ADMIN_KEY)
             .unwrap();
+        Self::configured(store, config)
+    }
+
+    /// The router over a given store, configured.
+    pub fn configured(store: Arc<dyn Store>, config: ApiConfig) -> Self {
+        let clock = Arc::new(FixedClock::new(start()));
         let state = AppState::new(Arc::clone(&store), Arc::new(library()))
             .with_clock(clock.clone())
             .with_config(config);
