@@ -335,7 +335,9 @@ pub async fn balance(
     reads::balance(&state, &access.account).await.map(Json)
 }
 
-/// History, filtered and paged; `format=csv` exports every matching entry.
+/// History, filtered and paged; `format=csv` exports every matching entry (streamed whole by
+/// `credits serve`; behind API Gateway in parts of at most 4 MiB, each naming the next in the
+/// `credits-next-cursor` header: pass it as `cursor` with the same filters).
 #[utoipa::path(
     get,
     path = "/v1/accounts/{account}/entries",
@@ -343,7 +345,8 @@ pub async fn balance(
     params(("account" = String, Path, description = "account id, 1 to 128 printable ASCII characters"), EntriesQuery),
     responses(
         (status = 200, description = "a page of entries (or CSV with `format=csv`)",
-            content((EntriesResponse = "application/json"), (String = "text/csv"))),
+            content((EntriesResponse = "application/json"), (String = "text/csv")),
+            headers(("credits-next-cursor" = String, description = "CSV in parts only: the `cursor` of the next part; absent on the last"))),
         (status = 400, description = "invalid-input", body = ProblemBody, content_type = "application/problem+json"),
         (status = 401, description = "unauthorized", body = ProblemBody, content_type = "application/problem+json"),
         (status = 403, description = "forbidden", body = ProblemBody, content_type = "application/problem+json"),
