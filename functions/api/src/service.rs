@@ -748,7 +748,88 @@ async fn refusal(
     }
 }
 
-/// Commit `Advance` decisions until the account is up to `now`.
+/// What bringing an account up to now did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Advanced {
+    Committed { commits: u32, entries: u64 },
+    /// Already up to date, or gone.
+    Unchanged,
+}
+
+/// One committed `Advance` decision, or the news that another writer moved the account.
+enum AdvanceStep {
+    Committed {
+        next: Cached,
+        caught_up: bool,
+        entries: u64,
+    },
+    /// The version moved on: the snapshot now stored, when the store returned it.
+    Moved(Option<AccountRecord>),
+}
+
+/// The one `Advance` step every catch-up takes: decide on `current`, commit (with the
+/// statements it closed) if the version is still `current`'s.
+async fn advance_step(
+    state: &AppState,
+    account_id: &str,
+    command_id: String,
+    current: &Cached,
+    book: &RateBook,
+    now: DateTime<Utc>,
+) -> Result<AdvanceStep, Problem> {
+    let command = Command::Advance { id: command_id };
+    let decision = credits_ledger::decide(
+        Some(&current.account),
+        &command,
+        &Facts::default(),
+        book,
+        now,
+    )
+    .map_err(|error| ledger_problem(&error, book))?;
+    let caught_up = decision.outcome.caught_up;
+    let entries = u64::try_from(decision.entries.len()).unwrap_or(u64::MAX);
+    let written = facts::statement_facts(account_id, &decision)?;
+    let commit = build_commit(account_id, current.version, &decision, written, None)?;
+    match state
+        .store
+        .commit(commit)
+        .await
+        .map_err(|error| store_problem(&error))?
+    {
+        CommitOutcome::Committed => Ok(AdvanceStep::Committed {
+            next: Cached {
+                version: current.version + 1,
+                account: decision.account,
+            },
+            caught_up,
+            entries,
+        }),
+        CommitOutcome::VersionConflict { current } => Ok(AdvanceStep::Moved(current)),
+        CommitOutcome::OperationExists(_) => {
+            tracing::error!(account = %account_id, "the store reported an operation on a commit without one");
+            Err(Problem::internal())
+        }
+        CommitOutcome::EntryExists { seq } => {
+            tracing::error!(account = %account_id, seq, "entry seq exists; the snapshot's next seq is behind its history");
+            Err(Problem::internal())
+        }
+    }
+}
+
+/// A command id that names `operation_id` within the ledger's id limit: a long client id is
+/// replaced by its digest.
+fn advance_id(prefix: &str, operation_id: &str, step: u32) -> String {
+    const LONGEST_NAMED_ID_BYTES: usize = 128;
+    if operation_id.len() <= LONGEST_NAMED_ID_BYTES {
+        format!("{prefix}:{operation_id}:{step}")
+    } else {
+        let digest = hex::encode(Sha256::digest(operation_id.as_bytes()));
+        format!("{prefix}:sha256-{digest}:{step}")
+    }
+}
+
+/// Commit `Advance` decisions until the account is up to `now`, before a request's own
+/// decision; `None` when another writer moved the account (the caller reloads).
 async fn catch_up(
     state: &AppState,
     account_id: &str,
@@ -758,40 +839,99 @@ async fn catch_up(
     now: DateTime<Utc>,
 ) -> Result<Option<Cached>, Problem> {
     for step in 0..MAX_CATCH_UP_COMMITS {
-        let command = Command::Advance {
-            id: format!("advance:{operation_id}:{step}"),
-        };
-        let decision = credits_ledger::decide(
-            Some(&current.account),
-            &command,
-            &Facts::default(),
-            book,
-            now,
-        )
-        .map_err(|error| ledger_problem(&error, book))?;
-        let caught_up = decision.outcome.caught_up;
-        let written = facts::statement_facts(account_id, &decision)?;
-        let commit = build_commit(account_id, current.version, &decision, written, None)?;
-        match state
-            .store
-            .commit(commit)
-            .await
-            .map_err(|error| store_problem(&error))?
-        {
-            CommitOutcome::Committed => {
-                current = Cached {
-                    version: current.version + 1,
-                    account: decision.account,
-                };
+        let id = advance_id("advance", operation_id, step);
+        match advance_step(state, account_id, id, &current, book, now).await? {
+            AdvanceStep::Committed {
+                next, caught_up, ..
+            } => {
+                current = next;
                 if caught_up {
                     return Ok(Some(current));
                 }
             }
-            // Someone else moved the account: start over from the store.
-            _ => return Ok(None),
+            AdvanceStep::Moved(_) => return Ok(None),
         }
     }
     Ok(Some(current))
+}
+
+/// Version conflicts one [`advance_idle`] tolerates (a client is busy on the account: its own
+/// requests bring it up to date, so giving up loses nothing).
+const MAX_IDLE_CONFLICTS: u32 = 8;
+
+/// Bring an account nobody is touching up to now: the schedule's walk. The same steps as a
+/// request's catch-up, in the account's slot (so a process serving requests too keeps one
+/// snapshot), committed like any decision; idempotent per period. `trigger` names what ran it
+/// in the lazy entries' `operation`.
+///
+/// # Errors
+/// A problem: the store failed, the snapshot is unreadable, the ledger refused (e.g. this
+/// machine's clock is behind the account's), or the account stayed busy.
+pub async fn advance_idle(
+    state: &AppState,
+    account_id: &str,
+    trigger: &str,
+) -> Result<Advanced, Problem> {
+    let slot = state.slots.slot(account_id);
+    let mut guard = slot.lock().await;
+    let mut commits = 0_u32;
+    let mut entries = 0_u64;
+    let mut conflicts = 0_u32;
+    let done = |commits: u32, entries: u64| {
+        if commits == 0 {
+            Advanced::Unchanged
+        } else {
+            Advanced::Committed { commits, entries }
+        }
+    };
+    loop {
+        let current = match guard.cached.take() {
+            Some(current) => current,
+            None => match state
+                .store
+                .load(account_id)
+                .await
+                .map_err(|error| store_problem(&error))?
+            {
+                Some(record) => decode_account(record)?,
+                None => return Ok(done(commits, entries)),
+            },
+        };
+        let now = state.clock.now();
+        if current.account.advanced_to >= now || commits >= MAX_CATCH_UP_COMMITS {
+            guard.cached = Some(current);
+            return Ok(done(commits, entries));
+        }
+        let book = state.book_at(&current.account.plan.book, now).ok_or_else(|| {
+            tracing::error!(book = %current.account.plan.book, "the account's rate book is not loaded");
+            Problem::internal()
+        })?;
+        let id = format!("{trigger}:{commits}");
+        match advance_step(state, account_id, id, &current, book, now).await? {
+            AdvanceStep::Committed {
+                next,
+                caught_up,
+                entries: written,
+            } => {
+                commits += 1;
+                entries = entries.saturating_add(written);
+                guard.cached = Some(next);
+                if caught_up {
+                    return Ok(done(commits, entries));
+                }
+            }
+            AdvanceStep::Moved(stored) => {
+                conflicts += 1;
+                if conflicts > MAX_IDLE_CONFLICTS {
+                    return Err(Problem::new(
+                        ProblemType::Unavailable,
+                        "the account stayed busy; its own requests bring it up to date",
+                    ));
+                }
+                guard.cached = stored.map(decode_account).transpose()?;
+            }
+        }
+    }
 }
 
 fn build_commit(

@@ -158,8 +158,10 @@ pub async fn app_state(settings: &Settings) -> Result<AppState, InitError> {
 
 /// The state over a given store (tests pass a store over DynamoDB Local).
 pub fn state_over(store: Arc<dyn Store>, books: RateLibrary, settings: &Settings) -> AppState {
+    // API Gateway buffers a Lambda's response (6 MB at most): CSV exports go in parts.
     let config = ApiConfig {
         static_admin_key_sha256: settings.admin_key_sha256,
+        csv_export: credits_api::export::CsvExport::Paged,
     };
     AppState::new(store, Arc::new(books)).with_config(config)
 }

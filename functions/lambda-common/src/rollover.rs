@@ -4,9 +4,10 @@
 //! Correctness never depends on it: every API operation brings its account up to `now`
 //! first. The walk only makes the entries of idle accounts appear on time.
 //!
-//! One run walks one segment of the due accounts (`Store::due_accounts`, paged) and runs the
-//! ledger's `Advance` on each, committed like any other decision (conditional on the version
-//! read). It is idempotent per account and period: an advanced account's snapshot says how
+//! One run walks one segment of the due accounts (`Store::due_accounts`, paged) and brings
+//! each up to now with the API's own catch-up (`credits_api::service::advance_idle`: the one
+//! load → decide → commit → retry shell), committed like any other decision (conditional on
+//! the version read). It is idempotent per account and period: an advanced account's snapshot says how
 //! far it got (`advanced_to`), its lazy entries have deterministic ids, and its `due_at`
 //! moves past `now` so later pages and later runs no longer list it. Running it twice over
 //! the same cycle, or overlapping two runs, writes each period's entries once.
@@ -21,8 +22,7 @@ use std::time::{Duration, SystemTime};
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use credits_api::AppState;
-use credits_ledger::{Account, Command, Facts};
-use credits_store::{AccountRecord, Commit, CommitOutcome, EntryRecord, StoreError};
+use credits_store::StoreError;
 use lambda_http::lambda_runtime::LambdaEvent;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -41,12 +41,6 @@ pub const MAX_SEGMENTS: u32 = 1024;
 /// Time kept in hand before the Lambda deadline: one account's advance (a few commits) must
 /// finish and the report must be written before the function is cut off.
 const DEADLINE_MARGIN: Duration = Duration::from_secs(20);
-/// Version conflicts tolerated per account (a client is busy on it: it advances the account
-/// itself, so giving up loses nothing).
-const MAX_CONFLICTS: u32 = 8;
-/// Commits per account per run: a long-idle account is caught up over several commits; what
-/// is left stays due for the next run.
-const MAX_COMMITS_PER_ACCOUNT: u32 = 64;
 /// Failures listed in a report (all are counted and logged).
 const MAX_FAILURES_LISTED: usize = 20;
 
@@ -257,137 +251,20 @@ pub async fn run(
     }
 }
 
-/// What advancing one account did.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Advanced {
-    Committed {
-        commits: u32,
-        entries: u64,
-    },
-    /// Already up to date, or gone.
-    Unchanged,
-}
+pub use credits_api::service::Advanced;
 
-/// Brings one account up to now: load, `Advance`, commit; on a lost race, again from the
-/// snapshot the conflict returned.
+/// Brings one account up to now with the API's own catch-up (`service::advance_idle`): load,
+/// `Advance`, commit; on a lost race, again from the snapshot the conflict returned.
 ///
 /// # Errors
 ///
 /// A sentence: the store failed, the snapshot is unreadable, the ledger refused, or the
 /// account stayed busy.
 pub async fn advance_account(state: &AppState, account: &str) -> Result<Advanced, String> {
-    let mut commits = 0_u32;
-    let mut entries = 0_u64;
-    let mut conflicts = 0_u32;
-    let mut known: Option<AccountRecord> = None;
-    let done = |commits: u32, entries: u64| {
-        if commits == 0 {
-            Advanced::Unchanged
-        } else {
-            Advanced::Committed { commits, entries }
-        }
-    };
-    loop {
-        let record = match known.take() {
-            Some(record) => record,
-            None => match state.store.load(account).await.map_err(|e| e.to_string())? {
-                Some(record) => record,
-                None => return Ok(done(commits, entries)),
-            },
-        };
-        let ledger_account: Account = serde_json::from_value(record.state.clone())
-            .map_err(|e| format!("the stored snapshot is unreadable: {e}"))?;
-        let now = state.clock.now();
-        if ledger_account.advanced_to >= now {
-            return Ok(done(commits, entries));
-        }
-        let book = state
-            .book_at(&ledger_account.plan.book, now)
-            .ok_or_else(|| format!("rate book `{}` is not loaded", ledger_account.plan.book))?;
-        let command = Command::Advance {
-            id: format!("rollover:{}", stamp(now)),
-        };
-        let decision = credits_ledger::decide(
-            Some(&ledger_account),
-            &command,
-            &Facts::default(),
-            book,
-            now,
-        )
-        .map_err(|e| e.to_string())?;
-        let caught_up = decision.outcome.caught_up;
-        let written = u64::try_from(decision.entries.len()).unwrap_or(u64::MAX);
-        let next = AccountRecord {
-            account: account.to_string(),
-            version: record.version.saturating_add(1),
-            due_at: decision.due_at,
-            state: serde_json::to_value(&decision.account)
-                .map_err(|e| format!("the snapshot does not serialise: {e}"))?,
-        };
-        let commit = Commit {
-            expected_version: record.version,
-            account: next.clone(),
-            entries: decision
-                .entries
-                .iter()
-                .map(|entry| entry_record(account, entry))
-                .collect(),
-            facts: credits_api::facts::statement_facts(account, &decision)
-                .map_err(|_| "a closed statement does not serialise".to_owned())?,
-            operation: None,
-        };
-        match state
-            .store
-            .commit(commit)
-            .await
-            .map_err(|e| e.to_string())?
-        {
-            CommitOutcome::Committed => {
-                commits += 1;
-                entries = entries.saturating_add(written);
-                if caught_up || commits >= MAX_COMMITS_PER_ACCOUNT {
-                    return Ok(done(commits, entries));
-                }
-                known = Some(next);
-            }
-            CommitOutcome::VersionConflict { current } => {
-                conflicts += 1;
-                if conflicts > MAX_CONFLICTS {
-                    return Err("the account stayed busy; its own requests advance it".into());
-                }
-                known = current;
-            }
-            CommitOutcome::EntryExists { seq } => {
-                // Not a race (a race fails the version check first): the snapshot's next seq
-                // is behind its history. Retrying would fail the same way.
-                return Err(format!(
-                    "entry seq {seq} exists already: the snapshot is behind its history"
-                ));
-            }
-            CommitOutcome::OperationExists(_) => {
-                return Err("the store reported an operation on a commit without one".into());
-            }
-        }
-    }
-}
-
-fn entry_record(account: &str, entry: &credits_ledger::Entry) -> EntryRecord {
-    EntryRecord {
-        account: account.to_string(),
-        id: entry.id.clone(),
-        seq: entry.seq,
-        at: entry.at,
-        entry_type: entry.entry_type.as_str().to_string(),
-        operation: entry.operation.clone(),
-        unit: entry.unit.clone(),
-        amount_minor: entry.amount_minor,
-        feature: entry.feature.clone(),
-        model: entry.model.clone(),
-        project: entry.project.clone(),
-        member: entry.member.clone(),
-        content: entry.content.clone(),
-        body: entry.body.clone(),
-    }
+    let trigger = format!("rollover:{}", stamp(state.clock.now()));
+    credits_api::service::advance_idle(state, account, &trigger)
+        .await
+        .map_err(|problem| problem.detail)
 }
 
 fn stamp(at: DateTime<Utc>) -> String {
