@@ -183,7 +183,7 @@ fn every_refusal_names_both_files_and_says_what_to_do() {
             assert_eq!(message, message.to_lowercase(), "{case}: {message}");
             assert!(incompatibility.help().is_some(), "{case}");
             let label = incompatibility.labels().unwrap().next().unwrap();
-            assert!(label.len() != 0, "{case}: an empty label");
+            assert!(!label.is_empty(), "{case}: an empty label");
         }
         assert!(render(&diagnostics).contains(LATER_FILE), "{case}");
     }
