@@ -397,6 +397,36 @@ fn fmt_check_exits_1_when_a_file_would_change_and_fmt_fixes_it() {
     assert_eq!(code(&output), 0, "{}", stdout(&output));
 }
 
+/// `diff` of two versions of one book also says when the later one cannot follow the
+/// earlier, and exits 1, as `check` would refuse the pair.
+#[test]
+fn diff_reports_a_change_accounts_cannot_follow_and_exits_1() {
+    let directory = tempfile::tempdir().unwrap();
+    let earlier = std::fs::read_to_string(workspace().join("rates/imentiv.rates")).unwrap();
+    let start = earlier.find("plan enterprise").unwrap();
+    let end = earlier.find("# Section 3.1").unwrap();
+    let later = format!("{}{}", &earlier[..start], &earlier[end..])
+        .replace("effective 2025-01-01", "effective 2027-01-01");
+    std::fs::write(directory.path().join("imentiv@2027-01-01.rates"), later).unwrap();
+    let later_path = path_of(directory.path(), "imentiv@2027-01-01.rates");
+    let output = credits(&["rates", "diff", "rates/imentiv.rates", &later_path]);
+    assert_eq!(code(&output), 1, "{}", stderr(&output));
+    assert!(
+        stdout(&output).contains("  - enterprise"),
+        "{}",
+        stdout(&output)
+    );
+    let report = stderr(&output);
+    assert!(
+        report.contains("plan `enterprise` of `rates/imentiv.rates` is missing from this version"),
+        "{report}"
+    );
+    assert!(
+        report.contains("keep the plan and stop selling it"),
+        "{report}"
+    );
+}
+
 #[test]
 fn diff_lists_the_examples_whose_price_changes() {
     let output = credits(&[
