@@ -641,6 +641,11 @@ pub enum BookError {
         #[label("same date")]
         span: SourceSpan,
     },
+
+    /// A later version of a book changes what accounts stored under the earlier one rely on.
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Incompatible(Box<crate::compatibility::Incompatibility>),
 }
 
 impl BookError {

@@ -8,6 +8,7 @@
 pub mod ast;
 pub mod book;
 pub mod check;
+pub mod compatibility;
 pub mod compile;
 pub mod diagnostics;
 pub mod diff;

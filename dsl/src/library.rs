@@ -10,6 +10,7 @@ use std::str::FromStr;
 use chrono::{DateTime, NaiveDate, TimeZone, Utc};
 
 use crate::book::RateBook;
+pub use crate::compatibility::{Incompatibility, VersionFile, compatibility};
 use crate::compile::{CompileOptions, compile_with_spans};
 use crate::diagnostics::{BookError, Diagnostics};
 
@@ -27,50 +28,54 @@ pub struct RateLibrary {
 }
 
 impl RateLibrary {
-    /// Compiles every file (`(file name, source)`) and gathers the books.
+    /// Compiles every file (`(file name, source)`), gathers the books, and checks each
+    /// version of a book against the one before it ([`compatibility`]). This is the only way
+    /// to build a library, so nothing serves a version that accounts cannot follow.
     ///
     /// # Errors
-    /// The diagnostics of every file that does not compile, and of every file holding a
-    /// version of a book whose `effective` date another file already holds.
+    /// The diagnostics of every file that does not compile, of every file holding a version
+    /// of a book whose `effective` date another file already holds, and of every version that
+    /// changes what the version before it stored (over the later file).
     pub fn from_sources(files: Vec<(String, String)>) -> Result<RateLibrary, Vec<Diagnostics>> {
         let mut failures = Vec::new();
-        let mut books: BTreeMap<String, Vec<(Version, String)>> = BTreeMap::new();
-        for (file_name, source) in &files {
+        let mut books: BTreeMap<String, Vec<(Version, usize)>> = BTreeMap::new();
+        for (index, (file_name, source)) in files.iter().enumerate() {
             match compile_with_spans(file_name, source, CompileOptions::default()) {
                 Err(errors) => failures.push(Diagnostics::new(file_name, source, errors)),
                 Ok((book, effective_span)) => {
                     let versions = books.entry(book.name.clone()).or_default();
-                    if let Some((_, other_file)) = versions
+                    let same = versions
                         .iter()
-                        .find(|(version, _)| version.book.effective == book.effective)
-                    {
+                        .find(|(version, _)| version.book.effective == book.effective);
+                    if let Some((_, other)) = same {
                         let error = BookError::SameEffective {
                             book: book.name.clone(),
                             effective: book.effective.to_string(),
-                            other_file: other_file.clone(),
+                            other_file: files
+                                .get(*other)
+                                .map(|(name, _)| name.clone())
+                                .unwrap_or_default(),
                             span: effective_span.into(),
                         };
                         failures.push(Diagnostics::new(file_name, source, vec![error]));
                         continue;
                     }
                     let starts_at = starts_at(book.effective, &book.time_zone);
-                    versions.push((Version { starts_at, book }, file_name.clone()));
+                    versions.push((Version { starts_at, book }, index));
                 }
             }
+        }
+        let mut library = BTreeMap::new();
+        for (name, mut versions) in books {
+            versions.sort_by_key(|(version, _)| (version.book.effective, version.starts_at));
+            failures.extend(incompatible_versions(&files, &versions));
+            let versions = versions.into_iter().map(|(version, _)| version).collect();
+            library.insert(name, versions);
         }
         if !failures.is_empty() {
             return Err(failures);
         }
-        let books = books
-            .into_iter()
-            .map(|(name, versions)| {
-                let mut versions: Vec<Version> =
-                    versions.into_iter().map(|(version, _)| version).collect();
-                versions.sort_by_key(|version| (version.book.effective, version.starts_at));
-                (name, versions)
-            })
-            .collect();
-        Ok(RateLibrary { books })
+        Ok(RateLibrary { books: library })
     }
 
     /// The version of `name` in force at `at`: the latest whose effective day has begun.
@@ -109,6 +114,41 @@ impl RateLibrary {
             .map(|versions| versions.iter().map(|version| &version.book).collect())
             .unwrap_or_default()
     }
+}
+
+/// The diagnostics of each version (sorted by `effective`) that the version before it
+/// cannot be followed by, one [`Diagnostics`] per refused file.
+fn incompatible_versions(
+    files: &[(String, String)],
+    versions: &[(Version, usize)],
+) -> Vec<Diagnostics> {
+    fn file<'a>(
+        files: &'a [(String, String)],
+        (version, index): &'a (Version, usize),
+    ) -> Option<VersionFile<'a>> {
+        files.get(*index).map(|(file_name, source)| VersionFile {
+            file_name,
+            source,
+            book: &version.book,
+        })
+    }
+    let mut failures = Vec::new();
+    for pair in versions.windows(2) {
+        let (Some(earlier), Some(later)) = (
+            pair.first().and_then(|version| file(files, version)),
+            pair.get(1).and_then(|version| file(files, version)),
+        ) else {
+            continue;
+        };
+        let errors: Vec<BookError> = compatibility(&earlier, &later)
+            .into_iter()
+            .map(|incompatibility| BookError::Incompatible(Box::new(incompatibility)))
+            .collect();
+        if !errors.is_empty() {
+            failures.push(Diagnostics::new(later.file_name, later.source, errors));
+        }
+    }
+    failures
 }
 
 /// The first instant of `date` in the IANA zone `time_zone` (UTC if unknown), resolved as

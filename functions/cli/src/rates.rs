@@ -49,7 +49,8 @@ pub enum RatesCommand {
         /// Rate files or directories of them (default: `rates/`).
         paths: Vec<PathBuf>,
     },
-    /// Show what changes between two versions of a book, and which example prices change.
+    /// Show what changes between two versions of a book, and which example prices change;
+    /// exit 1 when the later version changes what accounts stored under the earlier one.
     Diff {
         /// The version before.
         old: PathBuf,
@@ -524,5 +525,35 @@ fn difference(old: &Path, new: &Path) -> Result<Outcome, UsageProblem> {
         }
     };
     print!("{}", diff::diff(&old_book, &new_book));
-    Ok(Outcome::Success)
+    // Two versions of one book: the later must be one accounts stored under the earlier can
+    // follow, as `check` and every start require.
+    if old_book.name != new_book.name || old_book.effective == new_book.effective {
+        return Ok(Outcome::Success);
+    }
+    let (earlier, later) = {
+        let old_file = library::VersionFile {
+            file_name: &old_source.name,
+            source: &old_source.text,
+            book: &old_book,
+        };
+        let new_file = library::VersionFile {
+            file_name: &new_source.name,
+            source: &new_source.text,
+            book: &new_book,
+        };
+        if old_book.effective < new_book.effective {
+            (old_file, new_file)
+        } else {
+            (new_file, old_file)
+        }
+    };
+    let errors: Vec<credits_dsl::BookError> = library::compatibility(&earlier, &later)
+        .into_iter()
+        .map(|incompatibility| credits_dsl::BookError::Incompatible(Box::new(incompatibility)))
+        .collect();
+    if errors.is_empty() {
+        return Ok(Outcome::Success);
+    }
+    print_diagnostics(&Diagnostics::new(later.file_name, later.source, errors));
+    Ok(Outcome::Failure)
 }

@@ -227,8 +227,9 @@ async fn shutdown_signal() {
     tracing::info!("shutting down; finishing requests in flight");
 }
 
-/// Read every `*.rates` file of `dir` and check them all; on errors print every diagnostic
-/// and answer the exit code.
+/// Read every `*.rates` file of `dir` and check them all, each version of a book against
+/// the one before it included (a version accounts stored under the earlier one cannot
+/// follow stops the start); on errors print every diagnostic and answer the exit code.
 fn load_rates(dir: &Path) -> Result<RateLibrary, ExitCode> {
     let sources = match read_rate_files(dir) {
         Ok(sources) => sources,

@@ -106,6 +106,39 @@ fn check_reports_every_error_with_file_line_and_column_and_exits_1() {
     assert!(report.contains("error"), "{report}");
 }
 
+/// A later version that changes what accounts stored under the one before it (here the
+/// scale of `credit`, which would divide every stored amount by ten) fails the check, over
+/// the versions of each book in the directory.
+#[test]
+fn check_refuses_a_later_version_accounts_cannot_follow_and_exits_1() {
+    let directory = tempfile::tempdir().unwrap();
+    let earlier = std::fs::read_to_string(workspace().join("rates/imentiv.rates")).unwrap();
+    let later = earlier
+        .replace("effective 2025-01-01", "effective 2027-01-01")
+        .replace("unit credit scale 2", "unit credit scale 3");
+    std::fs::write(directory.path().join("imentiv.rates"), &earlier).unwrap();
+    std::fs::write(directory.path().join("imentiv@2027-01-01.rates"), &later).unwrap();
+    // Each file is a valid book on its own.
+    for file in ["imentiv.rates", "imentiv@2027-01-01.rates"] {
+        let alone = tempfile::tempdir().unwrap();
+        std::fs::copy(directory.path().join(file), alone.path().join(file)).unwrap();
+        let output = credits(&["rates", "check", &alone.path().to_string_lossy()]);
+        assert_eq!(code(&output), 0, "{file}: {}", stderr(&output));
+    }
+
+    let output = credits(&["rates", "check", &directory.path().to_string_lossy()]);
+    assert_eq!(code(&output), 1, "{}", stdout(&output));
+    let report = stderr(&output);
+    assert!(report.contains("rates::scale_changed"), "{report}");
+    assert!(
+        report.contains("unit `credit` has scale 3 here but scale 2 in `"),
+        "{report}"
+    );
+    assert!(report.contains("imentiv@2027-01-01.rates:"), "{report}");
+    assert!(report.contains("add a new unit"), "{report}");
+    assert!(report.contains("1 error in 1 of 2 rate files"), "{report}");
+}
+
 #[test]
 fn test_passes_on_the_seed_books() {
     let output = credits(&["rates", "test"]);
@@ -362,6 +395,36 @@ fn fmt_check_exits_1_when_a_file_would_change_and_fmt_fixes_it() {
     assert_ne!(before, after);
     let output = credits(&["rates", "fmt", "--check", &file]);
     assert_eq!(code(&output), 0, "{}", stdout(&output));
+}
+
+/// `diff` of two versions of one book also says when the later one cannot follow the
+/// earlier, and exits 1, as `check` would refuse the pair.
+#[test]
+fn diff_reports_a_change_accounts_cannot_follow_and_exits_1() {
+    let directory = tempfile::tempdir().unwrap();
+    let earlier = std::fs::read_to_string(workspace().join("rates/imentiv.rates")).unwrap();
+    let start = earlier.find("plan enterprise").unwrap();
+    let end = earlier.find("# Section 3.1").unwrap();
+    let later = format!("{}{}", &earlier[..start], &earlier[end..])
+        .replace("effective 2025-01-01", "effective 2027-01-01");
+    std::fs::write(directory.path().join("imentiv@2027-01-01.rates"), later).unwrap();
+    let later_path = path_of(directory.path(), "imentiv@2027-01-01.rates");
+    let output = credits(&["rates", "diff", "rates/imentiv.rates", &later_path]);
+    assert_eq!(code(&output), 1, "{}", stderr(&output));
+    assert!(
+        stdout(&output).contains("  - enterprise"),
+        "{}",
+        stdout(&output)
+    );
+    let report = stderr(&output);
+    assert!(
+        report.contains("plan `enterprise` of `rates/imentiv.rates` is missing from this version"),
+        "{report}"
+    );
+    assert!(
+        report.contains("keep the plan and stop selling it"),
+        "{report}"
+    );
 }
 
 #[test]

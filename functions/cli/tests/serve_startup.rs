@@ -112,6 +112,39 @@ fn a_rate_book_with_errors_stops_the_server_with_every_diagnostic() {
     assert!(stderr.contains("not starting"), "{stderr}");
 }
 
+/// Each version passes on its own, but the later one drops plan `basic`, which accounts
+/// may be on: the server does not start, and says why.
+#[test]
+fn a_later_version_accounts_cannot_follow_stops_the_server() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("rates")).unwrap();
+    std::fs::write(dir.path().join("rates/tiny.rates"), GOOD_BOOK).unwrap();
+    let later = GOOD_BOOK
+        .replace("effective 2025-01-01", "effective 2027-01-01")
+        .replace("plan basic \"Basic\"", "plan premium \"Premium\"");
+    std::fs::write(dir.path().join("rates/tiny@2027-01-01.rates"), later).unwrap();
+    let output = serve(dir.path(), Some("startup-admin-key-0123456789"))
+        .stdout(Stdio::null())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("tiny@2027-01-01.rates"), "{stderr}");
+    assert!(
+        stderr.contains("plan `basic` of `tiny.rates` is missing from this version"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("keep the plan and stop selling it"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("not starting"), "{stderr}");
+    assert!(
+        !dir.path().join("credits.db").exists(),
+        "the store was opened"
+    );
+}
+
 #[test]
 fn the_first_start_prints_an_admin_key_once() {
     let dir = tempfile::tempdir().unwrap();

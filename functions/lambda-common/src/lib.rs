@@ -45,7 +45,8 @@ pub fn embedded_rates() -> &'static [(&'static str, &'static str)] {
     embedded::EMBEDDED_RATES
 }
 
-/// The embedded rate books, compiled and checked.
+/// The embedded rate books, compiled and checked, each version of a book against the one
+/// before it included.
 ///
 /// # Errors
 ///
@@ -55,6 +56,11 @@ pub fn rate_library() -> Result<RateLibrary, InitError> {
         .iter()
         .map(|(name, source)| ((*name).to_string(), (*source).to_string()))
         .collect();
+    library_from(sources)
+}
+
+/// The library of `(file name, source)` files, or why a function cannot start on them.
+fn library_from(sources: Vec<(String, String)>) -> Result<RateLibrary, InitError> {
     RateLibrary::from_sources(sources).map_err(|failures| {
         let mut message = String::new();
         for diagnostics in &failures {
@@ -184,6 +190,40 @@ mod tests {
         assert_eq!(names.len(), on_disk);
         let library = rate_library().unwrap_or_else(|e| panic!("{e}"));
         assert!(library.book_at("imentiv", chrono::Utc::now()).is_some());
+    }
+
+    /// A version the accounts stored under the one before it cannot follow is an init
+    /// error naming the change: the function serves nothing.
+    #[test]
+    fn a_later_version_accounts_cannot_follow_stops_the_start() {
+        let (_, earlier) = embedded_rates()
+            .iter()
+            .find(|(name, _)| *name == "imentiv.rates")
+            .unwrap();
+        let later = earlier
+            .replace("effective 2025-01-01", "effective 2027-01-01")
+            .replace(
+                "grant 12000 credit every cycle as allocation",
+                "grant 12000 credit every cycle as subscription",
+            )
+            .replace("order allocation,", "order subscription, allocation,");
+        let error = library_from(vec![
+            ("imentiv.rates".to_owned(), (*earlier).to_owned()),
+            ("imentiv@2027-01-01.rates".to_owned(), later),
+        ])
+        .unwrap_err();
+        let message = error.to_string();
+        assert!(matches!(error, InitError::Rates(_)), "{message}");
+        assert!(
+            message.contains("found 1 error in `imentiv@2027-01-01.rates`"),
+            "{message}"
+        );
+        assert!(
+            message.contains(
+                "plan `professional` grants `credit` every cycle as `subscription` here but as `allocation` in `imentiv.rates`"
+            ),
+            "{message}"
+        );
     }
 
     #[test]
