@@ -7,7 +7,8 @@
 //! [`DynamoDbLocal::shared`] starts one instance per test binary that every test in it
 //! shares (each test then creates its own tables, named with [`unique_table_name`]).
 //!
-//! How it runs: `java -cp DynamoDBLocal.jar LoopbackLauncher -inMemory -sharedDb -port 0`,
+//! How it runs: `java -cp DynamoDBLocal.jar LoopbackLauncher -inMemory -sharedDb -port 0`
+//! (`-dbPath <dir>` instead of `-inMemory` for a persistent one),
 //! where `tools/dynamodb-local/LoopbackLauncher.java` (compiled by the install script, else run
 //! from source) wraps DynamoDB Local's own main so that it
 //! * listens on 127.0.0.1 only (DynamoDB Local alone has no host option and binds every
