@@ -31,8 +31,8 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
 use credits_store::{
-    AccountRecord, Commit, CommitOutcome, DuePage, EntryCursor, EntryPage, EntryQuery, FactRecord,
-    KeyRecord, OperationRecord, Store, StoreError, StoreResult,
+    AccountRecord, Commit, CommitOutcome, DuePage, EntryCursor, EntryPage, EntryQuery,
+    FactRecord, KeyRecord, OperationRecord, Store, StoreError, StoreResult,
 };
 
 /// What one store call suffers.

@@ -41,7 +41,8 @@ use credits_api::{AppState, FixedClock, router};
 use credits_dsl::library::RateLibrary;
 use credits_store::{
     AccountRecord, Commit, CommitOutcome, DuePage, EntryPage, EntryQuery, EntryRecord, FactRecord,
-    KeyRecord, OperationRecord, Store, StoreResult,
+    KeyRecord,
+    OperationRecord, Store, StoreResult,
 };
 use credits_store_dynamodb::{DynamoStore, create_table, with_interceptor};
 use credits_tests::dynamodb_local::{DynamoDbLocal, unique_table_name};
