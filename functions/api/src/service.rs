@@ -751,7 +751,10 @@ async fn refusal(
 /// What bringing an account up to now did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Advanced {
-    Committed { commits: u32, entries: u64 },
+    Committed {
+        commits: u32,
+        entries: u64,
+    },
     /// Already up to date, or gone.
     Unchanged,
 }
@@ -759,7 +762,7 @@ pub enum Advanced {
 /// One committed `Advance` decision, or the news that another writer moved the account.
 enum AdvanceStep {
     Committed {
-        next: Cached,
+        next: Box<Cached>,
         caught_up: bool,
         entries: u64,
     },
@@ -797,10 +800,10 @@ async fn advance_step(
         .map_err(|error| store_problem(&error))?
     {
         CommitOutcome::Committed => Ok(AdvanceStep::Committed {
-            next: Cached {
+            next: Box::new(Cached {
                 version: current.version + 1,
                 account: decision.account,
-            },
+            }),
             caught_up,
             entries,
         }),
@@ -844,7 +847,7 @@ async fn catch_up(
             AdvanceStep::Committed {
                 next, caught_up, ..
             } => {
-                current = next;
+                current = *next;
                 if caught_up {
                     return Ok(Some(current));
                 }
@@ -915,7 +918,7 @@ pub async fn advance_idle(
             } => {
                 commits += 1;
                 entries = entries.saturating_add(written);
-                guard.cached = Some(next);
+                guard.cached = Some(*next);
                 if caught_up {
                     return Ok(done(commits, entries));
                 }
