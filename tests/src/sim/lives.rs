@@ -124,6 +124,8 @@ const EDGE_ID_CHARS: usize = 128;
 const FAULTY_ATTEMPTS: u32 = 8;
 const MAX_ATTEMPTS: u32 = 10;
 const RECENT_STEPS: usize = 40;
+/// Steps between progress lines on stderr.
+const PROGRESS_EVERY: u64 = 50_000;
 
 /// The price of one job at `at`: the version of the book in force then.
 pub fn price_at(at: DateTime<Utc>) -> Decimal {
@@ -227,7 +229,11 @@ impl fmt::Display for LivesReport {
         writeln!(
             f,
             "requests {} · retried 5xx {} · entries {} (most in one account {}) · strict balance checks {}",
-            self.requests, self.retries, self.entries, self.most_entries, self.strict_balance_checks
+            self.requests,
+            self.retries,
+            self.entries,
+            self.most_entries,
+            self.strict_balance_checks
         )?;
         writeln!(
             f,
@@ -336,6 +342,7 @@ struct Lives {
     step: u64,
     recent: std::collections::VecDeque<String>,
     report: LivesReport,
+    started: Instant,
 }
 
 /// Every byte of `id` but `[A-Za-z0-9_.-]` percent-encoded, for a path segment.
@@ -427,6 +434,7 @@ impl Lives {
             counter: 0,
             step: 0,
             recent: std::collections::VecDeque::new(),
+            started: Instant::now(),
             report: LivesReport {
                 seed: config.seed,
                 operations: config.operations,
@@ -451,9 +459,7 @@ impl Lives {
     fn set_clocks(&mut self) {
         for (index, instance) in self.instances.iter().enumerate() {
             let skew = self.skews_ms.get(index).copied().unwrap_or(0);
-            instance
-                .clock
-                .set(self.now - Duration::milliseconds(skew));
+            instance.clock.set(self.now - Duration::milliseconds(skew));
         }
         self.verifier.clock.set(self.now);
     }
@@ -484,6 +490,15 @@ impl Lives {
             self.one_step().await?;
             if self.config.audit_every > 0 && step % self.config.audit_every == 0 {
                 self.audit_all().await?;
+            }
+            if step % PROGRESS_EVERY == 0 {
+                // Long runs say how far they got (a run stopped early still reports that).
+                eprintln!(
+                    "long lives seed {}: {step} operations passed, generation {}, {:.0?}",
+                    self.config.seed,
+                    self.generation,
+                    self.started.elapsed()
+                );
             }
         }
         self.end_generation().await
@@ -983,8 +998,8 @@ impl Lives {
         } else {
             Method::POST
         };
-        let request = ApiRequest::new(method, mutation.path.clone(), Some(ADMIN_KEY))
-            .json(&mutation.body);
+        let request =
+            ApiRequest::new(method, mutation.path.clone(), Some(ADMIN_KEY)).json(&mutation.body);
         let answer = self.call(&request).await?;
         let recorded = match self.model.record(&mutation, &answer, self.now) {
             Ok(recorded) => recorded,
