@@ -155,6 +155,8 @@ pub struct AccountModel {
     /// Σ of what answers said was charged, captured, credited and refunded, per unit.
     answered_totals: Amounts,
     last_seq: u64,
+    /// The entries route's cursor after the last entry seen (`<seq>.<microseconds>`).
+    last_cursor: Option<String>,
     entry_ids: BTreeSet<String>,
     /// Entries seen: id → (seq, type, operation, unit, amount), to check they never change.
     fingerprints: BTreeMap<String, String>,
@@ -229,6 +231,11 @@ impl Model {
                 id: id.to_owned(),
                 ..AccountModel::default()
             });
+    }
+
+    /// Forgets an account whose life is over (keeps a long run's memory bounded).
+    pub fn remove_account(&mut self, id: &str) {
+        self.accounts.remove(id);
     }
 
     pub fn accounts(&self) -> impl Iterator<Item = &AccountModel> {
@@ -323,6 +330,11 @@ impl Model {
 impl AccountModel {
     pub fn last_seq(&self) -> u64 {
         self.last_seq
+    }
+
+    /// The cursor to read the entries after the last one seen (`None`: from the start).
+    pub fn last_cursor(&self) -> Option<String> {
+        self.last_cursor.clone()
     }
 
     pub fn entry_count(&self) -> usize {
@@ -674,6 +686,8 @@ impl AccountModel {
             ));
         }
         self.last_seq = seq;
+        let at = timestamp(entry.get("at"))?;
+        self.last_cursor = Some(format!("{seq}.{}", at.timestamp_micros()));
         if !self.entry_ids.insert(id.clone()) {
             return Err(format!("entry id `{id}` appears twice"));
         }

@@ -91,3 +91,86 @@ async fn simulation_keeps_every_credit_on_dynamodb_local() {
         Err(failure) => panic!("{failure}"),
     }
 }
+
+/// The default length of the long-lives run.
+const LIFE_OPERATIONS: u64 = 10_000;
+
+/// Long lives (`credits_tests::sim::lives`): three instances with clocks apart over one
+/// store, accounts living three years with daily grants, cancellations, new subscriptions and
+/// refunds around period ends, a price change mid-life, hostile ids, thousands of entries.
+#[tokio::test(flavor = "current_thread")]
+async fn long_lives_keep_every_credit_across_clocks_versions_and_years() {
+    use credits_tests::sim::lives::{self, LivesConfig};
+    let config = LivesConfig::from_env(LIFE_OPERATIONS);
+    println!(
+        "long lives seed {} ({} operations)",
+        config.seed, config.operations
+    );
+    let store: Arc<dyn Store> = Arc::new(SqliteStore::in_memory().unwrap());
+    match lives::run_lives(&config, store).await {
+        Ok(report) => {
+            println!("{report}");
+            if config.operations >= LIFE_OPERATIONS {
+                assert!(
+                    report.generations >= 2,
+                    "no life ran its three years: {report}"
+                );
+                assert!(
+                    report.priced_v1 > 0 && report.priced_v2 > 0,
+                    "both versions priced: {report}"
+                );
+                assert!(
+                    report.clock_behind_refused > 0,
+                    "no clock beyond the skew: {report}"
+                );
+                assert!(
+                    report.oversized_ids_refused > 0,
+                    "no oversized id: {report}"
+                );
+                assert!(
+                    report.oldest_refunds > 0,
+                    "no refund of an oldest charge: {report}"
+                );
+                assert!(
+                    report.episodes > 0,
+                    "no wedge sequence ran to its end: {report}"
+                );
+                assert!(
+                    report.most_entries >= 1_000,
+                    "no account with a long history: {report}"
+                );
+            }
+        }
+        Err(failure) => panic!("{failure}"),
+    }
+}
+
+/// The long lives over the DynamoDB store (DynamoDB Local, a fresh table), shorter:
+/// `CREDITS_SIM_DYNAMODB_OPS` changes its length.
+#[tokio::test(flavor = "current_thread")]
+async fn long_lives_keep_every_credit_on_dynamodb_local() {
+    use credits_tests::dynamodb_local::{DynamoDbLocal, unique_table_name};
+    use credits_tests::sim::lives::{self, LivesConfig};
+    let mut config = LivesConfig::from_env(LIFE_OPERATIONS);
+    config.operations = std::env::var("CREDITS_SIM_DYNAMODB_OPS")
+        .ok()
+        .and_then(|text| text.parse().ok())
+        .unwrap_or(600);
+    config.audit_every = 200;
+    println!(
+        "dynamodb long lives seed {} ({} operations)",
+        config.seed, config.operations
+    );
+    let local =
+        DynamoDbLocal::shared().unwrap_or_else(|e| panic!("DynamoDB Local did not start: {e}"));
+    let client = local.client().await;
+    let table = unique_table_name("lives");
+    credits_store_dynamodb::create_table(&client, &table)
+        .await
+        .unwrap_or_else(|e| panic!("cannot create `{table}`: {e}\n{}", local.recent_output()));
+    let store: Arc<dyn Store> = Arc::new(credits_store_dynamodb::DynamoStore::new(client, table));
+    match lives::run_lives(&config, store).await {
+        Ok(report) => println!("{report}"),
+        Err(failure) => panic!("{failure}"),
+    }
+}

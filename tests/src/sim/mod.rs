@@ -23,6 +23,7 @@
 
 pub mod env;
 pub mod http;
+pub mod lives;
 pub mod profiles;
 
 use std::collections::{BTreeMap, VecDeque};
@@ -1076,20 +1077,24 @@ impl Sim {
 
     /// Reads the entries after the last one the model saw, through the API.
     async fn ingest(&mut self, account: &str) -> Result<(), String> {
-        let after = self.model.account(account)?.last_seq();
+        let after = self.model.account(account)?.last_cursor();
         let entries = self.entries_after(account, after).await?;
         self.model.ingest_entries(account, &entries)
     }
 
-    /// Every entry after `after`, through the API, page by page.
-    async fn entries_after(&mut self, account: &str, mut after: u64) -> Result<Vec<Value>, String> {
+    /// Every entry after the cursor `after` (`None`: from the start), through the API, page
+    /// by page.
+    async fn entries_after(
+        &mut self,
+        account: &str,
+        mut after: Option<String>,
+    ) -> Result<Vec<Value>, String> {
         let mut all = Vec::new();
-        loop {
-            let cursor = if after == 0 {
-                String::new()
-            } else {
-                format!("&cursor={after}")
-            };
+        for _ in 0..100_000 {
+            let cursor = after
+                .as_deref()
+                .map(|cursor| format!("&cursor={cursor}"))
+                .unwrap_or_default();
             let reply = self
                 .request(ApiRequest::new(
                     Method::GET,
@@ -1108,23 +1113,21 @@ impl Sim {
             }
             match reply.json.get("next_cursor").and_then(Value::as_str) {
                 Some(next) => {
-                    let next: u64 = next
-                        .parse()
-                        .map_err(|_| format!("cursor `{next}` is not a seq"))?;
-                    if next <= after {
+                    if after.as_deref() == Some(next) {
                         return Err(format!("the entries of `{account}` do not page forward"));
                     }
-                    after = next;
+                    after = Some(next.to_owned());
                 }
                 None => return Ok(all),
             }
         }
+        Err(format!("the entries of `{account}` never end"))
     }
 
     /// Re-reads every history from the start and checks it is exactly what was seen.
     async fn audit_all(&mut self) -> Result<(), String> {
         for profile in PROFILES {
-            let entries = self.entries_after(profile.account, 0).await?;
+            let entries = self.entries_after(profile.account, None).await?;
             self.model.audit_history(profile.account, &entries)?;
         }
         Ok(())
