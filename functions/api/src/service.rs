@@ -220,8 +220,7 @@ impl Operation {
     }
 
     /// Canonical JSON of the request, for the request hash: keys sorted, inputs sorted by
-    /// name with their JSON text kept (a number's digits, a string decoded), amounts
-    /// normalised.
+    /// name (a number by its exact value, a string decoded), amounts normalised.
     fn canonical(&self) -> Value {
         match self {
             Operation::Configure(body) => json!({

@@ -35,8 +35,8 @@ use aws_sdk_dynamodb::types::{
 use chrono::{DateTime, Utc};
 use credits_store::{
     AccountRecord, Commit, CommitOutcome, DuePage, EntryCursor, EntryPage, EntryQuery, FactRecord,
-    KeyRecord, MAX_COMMIT_ENTRIES, MAX_FACT_KEY_BYTES, MAX_FACT_KEYS, MAX_FACT_VALUE_BYTES,
-    MAX_PAGE_ENTRIES, OperationRecord, Store, StoreError, StoreResult,
+    KeyRecord, MAX_COMMIT_ENTRIES, MAX_FACT_VALUE_BYTES, MAX_PAGE_ENTRIES, OperationRecord, Store,
+    StoreError, StoreResult, check_fact_key, check_fact_keys,
 };
 use sha2::{Digest, Sha256};
 
@@ -900,26 +900,6 @@ impl KeyRange {
             values: vec![(":low", low), (":high", high)],
         }))
     }
-}
-
-fn check_fact_key(key: &str) -> StoreResult<()> {
-    if key.is_empty() || key.len() > MAX_FACT_KEY_BYTES {
-        return Err(StoreError::Invalid(format!(
-            "a fact key is 1 to {MAX_FACT_KEY_BYTES} bytes long, not {}",
-            key.len()
-        )));
-    }
-    Ok(())
-}
-
-fn check_fact_keys(keys: &[String]) -> StoreResult<()> {
-    if keys.len() > MAX_FACT_KEYS {
-        return Err(StoreError::Invalid(format!(
-            "a read names at most {MAX_FACT_KEYS} facts, not {}",
-            keys.len()
-        )));
-    }
-    keys.iter().try_for_each(|key| check_fact_key(key))
 }
 
 /// Where a walk of the due index stands: a shard, and the last key read in it.

@@ -153,6 +153,34 @@ pub struct FactRecord {
 /// The largest fact value, as JSON text.
 pub const MAX_FACT_VALUE_BYTES: usize = 64 * 1024;
 
+/// Refuses a fact key no store keeps: empty, or over [`MAX_FACT_KEY_BYTES`].
+///
+/// # Errors
+/// [`StoreError::Invalid`].
+pub fn check_fact_key(key: &str) -> StoreResult<()> {
+    if key.is_empty() || key.len() > MAX_FACT_KEY_BYTES {
+        return Err(StoreError::Invalid(format!(
+            "a fact key is 1 to {MAX_FACT_KEY_BYTES} bytes long, not {}",
+            key.len()
+        )));
+    }
+    Ok(())
+}
+
+/// Refuses a fact read no store serves: more than [`MAX_FACT_KEYS`] keys, or a bad key.
+///
+/// # Errors
+/// [`StoreError::Invalid`].
+pub fn check_fact_keys(keys: &[String]) -> StoreResult<()> {
+    if keys.len() > MAX_FACT_KEYS {
+        return Err(StoreError::Invalid(format!(
+            "a read names at most {MAX_FACT_KEYS} facts, not {}",
+            keys.len()
+        )));
+    }
+    keys.iter().try_for_each(|key| check_fact_key(key))
+}
+
 /// One atomic write.
 ///
 /// A commit that breaks these rules (version arithmetic, more than [`MAX_COMMIT_ENTRIES`]

@@ -57,8 +57,8 @@ use self::writer::{
 };
 use crate::{
     AccountRecord, Commit, CommitOutcome, DuePage, EntryCursor, EntryPage, EntryQuery, FactRecord,
-    KeyRecord, MAX_COMMIT_ENTRIES, MAX_FACT_KEY_BYTES, MAX_FACT_KEYS, MAX_FACT_VALUE_BYTES,
-    MAX_ID_BYTES, MAX_PAGE_ENTRIES, OperationRecord, Store, StoreError, StoreResult,
+    KeyRecord, MAX_COMMIT_ENTRIES, MAX_FACT_VALUE_BYTES, MAX_ID_BYTES, MAX_PAGE_ENTRIES,
+    OperationRecord, Store, StoreError, StoreResult, check_fact_key, check_fact_keys,
 };
 
 /// Read connections kept open; reads beyond this many at once wait for one.
@@ -545,26 +545,6 @@ fn range_sql(query: &EntryQuery, limit: usize) -> Option<(String, Vec<Value>)> {
     });
     values.push(Value::Integer(fetch_count(limit)));
     Some((sql, values))
-}
-
-fn check_fact_key(key: &str) -> StoreResult<()> {
-    if key.is_empty() || key.len() > MAX_FACT_KEY_BYTES {
-        return Err(StoreError::Invalid(format!(
-            "a fact key is 1 to {MAX_FACT_KEY_BYTES} bytes long, not {}",
-            key.len()
-        )));
-    }
-    Ok(())
-}
-
-fn check_fact_keys(keys: &[String]) -> StoreResult<()> {
-    if keys.len() > MAX_FACT_KEYS {
-        return Err(StoreError::Invalid(format!(
-            "a read names at most {MAX_FACT_KEYS} facts, not {}",
-            keys.len()
-        )));
-    }
-    keys.iter().try_for_each(|key| check_fact_key(key))
 }
 
 fn fact_record(account: &str, key: String, value: &str) -> StoreResult<FactRecord> {
