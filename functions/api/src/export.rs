@@ -55,35 +55,49 @@ fn csv_failure(error: &csv::Error) -> Problem {
     Problem::internal()
 }
 
-/// The CSV rows of `entries` (no header).
-fn rows(book: &RateBook, entries: Vec<EntryRecord>) -> Result<Vec<u8>, Problem> {
-    let mut writer = csv::Writer::from_writer(Vec::new());
-    for record in entries {
-        let entry = respond::entry(book, record);
-        let at = entry
-            .at
-            .to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
-        writer
-            .write_record([
-                entry.seq.to_string().as_str(),
-                &entry.id,
-                &at,
-                &entry.entry_type,
-                &entry.operation,
-                entry.unit.as_deref().unwrap_or(""),
-                &entry.amount,
-                entry.feature.as_deref().unwrap_or(""),
-                entry.model.as_deref().unwrap_or(""),
-                entry.project.as_deref().unwrap_or(""),
-                entry.member.as_deref().unwrap_or(""),
-                entry.content.as_deref().unwrap_or(""),
-            ])
-            .map_err(|error| csv_failure(&error))?;
-    }
+/// Appends `record` as one CSV row.
+fn write_row(
+    writer: &mut csv::Writer<Vec<u8>>,
+    book: &RateBook,
+    record: EntryRecord,
+) -> Result<(), Problem> {
+    let entry = respond::entry(book, record);
+    let at = entry
+        .at
+        .to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
+    writer
+        .write_record([
+            entry.seq.to_string().as_str(),
+            &entry.id,
+            &at,
+            &entry.entry_type,
+            &entry.operation,
+            entry.unit.as_deref().unwrap_or(""),
+            &entry.amount,
+            entry.feature.as_deref().unwrap_or(""),
+            entry.model.as_deref().unwrap_or(""),
+            entry.project.as_deref().unwrap_or(""),
+            entry.member.as_deref().unwrap_or(""),
+            entry.content.as_deref().unwrap_or(""),
+        ])
+        .map_err(|error| csv_failure(&error))
+}
+
+/// The bytes written so far.
+fn finish(writer: csv::Writer<Vec<u8>>) -> Result<Vec<u8>, Problem> {
     writer.into_inner().map_err(|error| {
         tracing::error!(%error, "finishing CSV failed");
         Problem::internal()
     })
+}
+
+/// The CSV rows of `entries` (no header).
+fn rows(book: &RateBook, entries: Vec<EntryRecord>) -> Result<Vec<u8>, Problem> {
+    let mut writer = csv::Writer::from_writer(Vec::new());
+    for record in entries {
+        write_row(&mut writer, book, record)?;
+    }
+    finish(writer)
 }
 
 fn header_row() -> Result<Vec<u8>, Problem> {
@@ -91,10 +105,7 @@ fn header_row() -> Result<Vec<u8>, Problem> {
     writer
         .write_record(HEADER_ROW)
         .map_err(|error| csv_failure(&error))?;
-    writer.into_inner().map_err(|error| {
-        tracing::error!(%error, "finishing CSV failed");
-        Problem::internal()
-    })
+    finish(writer)
 }
 
 /// `GET …/entries?format=csv`: the entries `query` matches, from its cursor on.
@@ -148,7 +159,7 @@ async fn paged(
     book: &RateBook,
     mut query: EntryQuery,
 ) -> Result<Response, Problem> {
-    let mut body = header_row()?;
+    let mut writer = csv::Writer::from_writer(header_row()?);
     let mut next = None;
     loop {
         let page = state
@@ -161,8 +172,13 @@ async fn paged(
         let mut stopped = None;
         for entry in entries.by_ref() {
             let cursor = credits_store::EntryCursor::after(&entry);
-            body.extend(rows(book, vec![entry])?);
-            if body.len() >= MAX_CSV_PAGE_BYTES {
+            write_row(&mut writer, book, entry)?;
+            // The writer buffers: flushed, its vector holds every byte of the part so far.
+            writer.flush().map_err(|error| {
+                tracing::error!(%error, "writing CSV failed");
+                Problem::internal()
+            })?;
+            if writer.get_ref().len() >= MAX_CSV_PAGE_BYTES {
                 stopped = Some(cursor);
                 break;
             }
@@ -179,7 +195,7 @@ async fn paged(
             None => break,
         }
     }
-    let mut response = (StatusCode::OK, body).into_response();
+    let mut response = (StatusCode::OK, finish(writer)?).into_response();
     if let Some(cursor) = next
         && let Ok(value) = HeaderValue::from_str(&cursor.render())
     {
