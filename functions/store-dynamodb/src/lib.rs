@@ -11,9 +11,10 @@
 //! | API key | `K#<key id>` | `KEY` |
 //!
 //! A commit is ONE `TransactWriteItems`: the account put conditioned on its version, then one
-//! conditional put per entry, one unconditional put per fact, then the operation record. When it is cancelled, the cancellation
-//! reasons (which line up with the actions by position) and the old items DynamoDB returns
-//! (`ReturnValuesOnConditionCheckFailure::ALL_OLD`) answer the caller without a second read.
+//! conditional put per entry, one unconditional put per fact, then the operation record. When it
+//! is cancelled, the cancellation reasons (which line up with the actions by position) and the
+//! old items DynamoDB returns (`ReturnValuesOnConditionCheckFailure::ALL_OLD`) answer the caller
+//! without a second read.
 
 mod counter;
 mod item;
@@ -631,7 +632,7 @@ impl Store for DynamoStore {
             .client
             .query()
             .table_name(&self.table)
-            .key_condition_expression(range.condition)
+            .key_condition_expression(KeyRange::CONDITION)
             .expression_attribute_names("#pk", PARTITION_KEY)
             .expression_attribute_names("#range", range.attribute)
             .expression_attribute_values(":pk", AttributeValue::S(item::account_pk(&query.account)))
@@ -842,11 +843,13 @@ fn gcd(a: u32, b: u32) -> u32 {
 struct KeyRange {
     index: Option<&'static str>,
     attribute: &'static str,
-    condition: &'static str,
     values: Vec<(&'static str, String)>,
 }
 
 impl KeyRange {
+    /// Both ranges are `:low ..= :high` of the range key, within the account.
+    const CONDITION: &'static str = "#pk = :pk AND #range BETWEEN :low AND :high";
+
     /// `None` when nothing can follow the cursor.
     fn of(query: &EntryQuery) -> StoreResult<Option<KeyRange>> {
         let after_seq = |cursor: &EntryCursor| cursor.seq.checked_add(1);
@@ -861,7 +864,6 @@ impl KeyRange {
             return Ok(Some(KeyRange {
                 index: None,
                 attribute: SORT_KEY,
-                condition: "#pk = :pk AND #range BETWEEN :low AND :high",
                 values: vec![
                     (":low", item::entry_sk(low)),
                     (":high", item::entry_sk(u64::MAX)),
@@ -895,8 +897,8 @@ impl KeyRange {
         Ok(Some(KeyRange {
             index: Some(TIME_INDEX),
             attribute: AT_SEQ_ATTRIBUTE,
-            // `high` is a bare timestamp (or above all): `< high` excludes the instant `to`.
-            condition: "#pk = :pk AND #range BETWEEN :low AND :high",
+            // `high` is a bare timestamp (or above all), which no `at_seq` equals: BETWEEN
+            // then excludes the instant `to`.
             values: vec![(":low", low), (":high", high)],
         }))
     }
