@@ -28,4 +28,4 @@ pub use book::*;
 pub use compile::{CompileOptions, compile_source, compile_source_with};
 pub use diagnostics::{BookError, Diagnostics};
 pub use fmt::format_source;
-pub use library::RateLibrary;
+pub use library::{BookVersions, RateLibrary};

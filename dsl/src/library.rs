@@ -80,12 +80,15 @@ impl RateLibrary {
 
     /// The version of `name` in force at `at`: the latest whose effective day has begun.
     pub fn book_at(&self, name: &str, at: DateTime<Utc>) -> Option<&RateBook> {
-        let versions = self.books.get(name)?;
-        let started = versions.partition_point(|version| version.starts_at <= at);
-        started
-            .checked_sub(1)
-            .and_then(|index| versions.get(index))
-            .map(|version| &version.book)
+        self.book_versions(name)?.in_force(at)
+    }
+
+    /// Every version of `name` with the instant each takes effect, for the ledger to bring
+    /// an account through them; `None` for an unknown book.
+    pub fn book_versions(&self, name: &str) -> Option<BookVersions<'_>> {
+        let all = self.books.get(name)?;
+        let first = all.first()?;
+        Some(BookVersions(Versions::Library { first, all }))
     }
 
     /// The version of `name` with the latest `effective` date.
@@ -113,6 +116,74 @@ impl RateLibrary {
             .get(name)
             .map(|versions| versions.iter().map(|version| &version.book).collect())
             .unwrap_or_default()
+    }
+}
+
+/// The versions of one book, oldest first, each in force from the first instant of its
+/// `effective` day (in the book's time zone) until the next one starts. The ledger reads
+/// them to materialise every instant of an idle account with the version in force then,
+/// and decides the command itself with the version in force at `now`. Never empty.
+#[derive(Debug, Clone, Copy)]
+pub struct BookVersions<'a>(Versions<'a>);
+
+#[derive(Debug, Clone, Copy)]
+enum Versions<'a> {
+    /// A library's versions of one book, sorted by start; `first` is the first of `all`.
+    Library {
+        first: &'a Version,
+        all: &'a [Version],
+    },
+    /// One book in force at every instant.
+    Single(&'a RateBook),
+}
+
+impl<'a> BookVersions<'a> {
+    /// `book` alone, in force at every instant: a book with one version.
+    pub fn single(book: &'a RateBook) -> Self {
+        BookVersions(Versions::Single(book))
+    }
+
+    /// The version in force at `at`, as [`RateLibrary::book_at`] chooses it: `None` before
+    /// the first version's effective day.
+    pub fn in_force(&self, at: DateTime<Utc>) -> Option<&'a RateBook> {
+        match self.0 {
+            Versions::Single(book) => Some(book),
+            Versions::Library { all, .. } => {
+                let started = all.partition_point(|version| version.starts_at <= at);
+                started
+                    .checked_sub(1)
+                    .and_then(|index| all.get(index))
+                    .map(|version| &version.book)
+            }
+        }
+    }
+
+    /// The version in force at `at`, or the first version before any is in force (an
+    /// instant earlier than every `effective` day can only come from clock skew).
+    pub fn at(&self, at: DateTime<Utc>) -> &'a RateBook {
+        match self.0 {
+            Versions::Single(book) => book,
+            Versions::Library { first, .. } => self.in_force(at).unwrap_or(&first.book),
+        }
+    }
+
+    /// The first instant after `after` at which another version takes effect, if any.
+    pub fn next_start_after(&self, after: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        match self.0 {
+            Versions::Single(_) => None,
+            Versions::Library { all, .. } => {
+                let started = all.partition_point(|version| version.starts_at <= after);
+                all.get(started).map(|version| version.starts_at)
+            }
+        }
+    }
+
+    /// The book's name (every version has the same).
+    pub fn name(&self) -> &'a str {
+        match self.0 {
+            Versions::Single(book) => &book.name,
+            Versions::Library { first, .. } => &first.book.name,
+        }
     }
 }
 
@@ -232,6 +303,37 @@ mod tests {
                 .book_at("nope", at("2030-01-01T00:00:00Z"))
                 .is_none()
         );
+    }
+
+    #[test]
+    fn the_versions_of_a_book_choose_as_book_at_does() {
+        let library = RateLibrary::from_sources(rates()).unwrap();
+        let versions = library.book_versions("imini").unwrap();
+        assert_eq!(versions.name(), "imini");
+        for time in [
+            "2024-12-31T23:59:59Z",
+            "2025-01-01T00:00:00Z",
+            "2026-11-30T23:59:59Z",
+            "2026-12-01T00:00:00Z",
+            "2030-01-01T00:00:00Z",
+        ] {
+            assert_eq!(
+                versions.in_force(at(time)),
+                library.book_at("imini", at(time))
+            );
+        }
+        // Before the first version, the first (only clock skew can ask).
+        let first = versions.at(at("2024-12-31T23:59:59Z"));
+        assert_eq!(first.effective.to_string(), "2025-01-01");
+        assert_eq!(
+            versions.next_start_after(at("2025-06-01T00:00:00Z")),
+            Some(at("2026-12-01T00:00:00Z"))
+        );
+        assert_eq!(versions.next_start_after(at("2026-12-01T00:00:00Z")), None);
+        assert!(library.book_versions("nope").is_none());
+        let single = BookVersions::single(first);
+        assert_eq!(single.at(at("2030-01-01T00:00:00Z")), first);
+        assert_eq!(single.next_start_after(at("2000-01-01T00:00:00Z")), None);
     }
 
     #[test]

@@ -2,11 +2,14 @@
 //!
 //! Events are the instants something is due: a hold's expiry, a bucket's expiry, the end of
 //! a subscription, a day boundary (daily grants), a cycle boundary (cycle grants and
-//! rollover rules). They are walked in time order; at each instant the work is done in a
-//! fixed order (expired holds, subscription end, bucket expiries, cycle-end rollover, new
-//! grants, then pruning empty buckets and merging those created earlier), so walking to an
-//! instant in several steps gives the same amounts in the same buckets as one step (merges
-//! may come an instant sooner: only bucket ids can tell).
+//! rollover rules), and the start of another version of the book. They are walked in time
+//! order, each with the version of the book in force at its instant (a version's start is
+//! an event of its own, so nothing before it is given by the later version's rules); at
+//! each instant the work is done in a fixed order (expired holds, subscription end, bucket
+//! expiries, cycle-end rollover, new grants, then pruning empty buckets and merging those
+//! created earlier), so walking to an instant in several steps gives the same amounts in
+//! the same buckets as one step (merges may come an instant sooner: only bucket ids can
+//! tell).
 //! Work is bounded: at most `MAX_CATCH_UP_EVENTS` instants and about
 //! `MAX_CATCH_UP_ENTRIES` entries per decision; beyond them the walk stops at the last
 //! instant that fitted and the caller reports `catch-up-required` (or, for `Advance`, a
@@ -44,7 +47,7 @@ pub(crate) fn advance(
     }
     let mut events = 0_usize;
     // Statements the entries close are committed with them: they count against the bounds.
-    let cycles = cycles_or_calendar(work);
+    let mut cycles = cycles_or_calendar(work);
     let mut keeper = Keeper::new(work.account.statement.clone());
     let mut folded = work.entries.len();
     while work.account.advanced_to < target {
@@ -53,14 +56,22 @@ pub(crate) fn advance(
         }
         let at = next_event(work, work.account.advanced_to, target)?;
         let checkpoint = work.checkpoint();
+        let switches = work.switches.len();
         work.at = at;
-        let processed = process_at(work, at, target);
+        // Each instant is materialised with the version in force then.
+        let processed = work
+            .switch_to(at)
+            .and_then(|()| process_at(work, at, target));
         work.at = work.now;
         processed?;
         events += 1;
         if !bound_entries {
             work.account.advanced_to = at;
             continue;
+        }
+        if work.switches.len() > switches {
+            cycles = cycles_or_calendar(work);
+            keeper.realign(&cycles, at)?;
         }
         keeper.fold(
             work.entries.get(folded..).unwrap_or_default(),
@@ -89,13 +100,19 @@ pub(crate) fn advance(
     Ok(true)
 }
 
-/// The next instant after `after` (and at most `target`) at which something is due.
+/// The next instant after `after` (and at most `target`) at which something is due or
+/// another version of the book takes effect.
 fn next_event(
     work: &Work<'_>,
     after: DateTime<Utc>,
     target: DateTime<Utc>,
 ) -> LedgerResult<DateTime<Utc>> {
-    Ok(next_due_after(work, after)?.map_or(target, |due| due.min(target)))
+    let due = next_due_after(work, after)?;
+    let version = work.versions.next_start_after(after);
+    Ok([due, version]
+        .into_iter()
+        .flatten()
+        .fold(target, DateTime::min))
 }
 
 /// The first instant after `after` at which something is due on the account, if any: the

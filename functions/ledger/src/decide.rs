@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, TimeDelta, Utc};
-use credits_dsl::RateBook;
+use credits_dsl::BookVersions;
 
 use crate::account::Account;
 use crate::advance;
@@ -28,14 +28,15 @@ pub(crate) fn decide(
     account: Option<&Account>,
     command: &Command,
     facts: &Facts,
-    book: &RateBook,
+    versions: &BookVersions<'_>,
     now: DateTime<Utc>,
 ) -> LedgerResult<Decision> {
     validate(command)?;
     let (start, creating) = match (account, command) {
-        (None, Command::Configure(configure)) => {
-            (configure::new_account(configure, book, now)?, true)
-        }
+        (None, Command::Configure(configure)) => (
+            configure::new_account(configure, versions.at(now), now)?,
+            true,
+        ),
         (None, _) => {
             return Err(LedgerError::NotFound {
                 what: "account",
@@ -58,7 +59,7 @@ pub(crate) fn decide(
     } else {
         invariants::unit_totals(&start)?
     };
-    let mut work = Work::new(start, book, command.id(), now)?;
+    let mut work = Work::new(start, *versions, command.id(), now)?;
     if creating {
         work.settled_to = None;
     }
@@ -72,7 +73,12 @@ pub(crate) fn decide(
             now: target,
         });
     }
+    if caught_up {
+        // The command itself is decided with the version in force at `now`.
+        work.switch_to(target)?;
+    }
     let lazy_entries = work.entries.len();
+    let book = work.book;
     let mut outcome = match command {
         Command::Configure(request) => configure::configure(&mut work, request, book)?,
         Command::Charge(spend) => charge::charge(&mut work, spend, facts)?,
@@ -111,7 +117,7 @@ pub(crate) fn decide(
     invariants::check(&before, &work)?;
     check_snapshot_bytes(account, &work.account)?;
     outcome.balance = balance::of(&work)?;
-    let due_at = advance::next_due_after(&work, work.account.advanced_to)?;
+    let due_at = due_after(&work, work.account.advanced_to)?;
     Ok(Decision {
         account: work.account,
         entries: work.entries,
@@ -121,9 +127,22 @@ pub(crate) fn decide(
     })
 }
 
+/// When the account is next due for the schedule: the next event under the version now in
+/// force, or the start of the next version, whichever is first (a later version may give
+/// what the current one does not, such as a new daily grant).
+fn due_after(work: &Work<'_>, after: DateTime<Utc>) -> LedgerResult<Option<DateTime<Utc>>> {
+    if work.account.status == crate::AccountStatus::Closed {
+        return Ok(None);
+    }
+    let due = advance::next_due_after(work, after)?;
+    let version = work.versions.next_start_after(after);
+    Ok([due, version].into_iter().flatten().min())
+}
+
 /// Folds the decision's entries into the open statement: those of catching up under the
-/// calendar the decision started with, then, after any change of calendar the command
-/// made, the command's own under the new one.
+/// calendar the decision started with (and, from each instant where it moved to a later
+/// version of the book, under that version's calendar), then, after any change of calendar
+/// the command made, the command's own under the new one.
 fn keep_statement(
     work: &mut Work<'_>,
     cycles_before: &Cycles,
@@ -133,7 +152,16 @@ fn keep_statement(
     let mut keeper = Keeper::new(work.account.statement.take());
     let cycles_after = cycles_or_calendar(work);
     let (lazy, own) = work.entries.split_at(lazy_entries.min(work.entries.len()));
-    keeper.fold(lazy, cycles_before, before)?;
+    let mut cycles = *cycles_before;
+    let mut folded = 0_usize;
+    for switch in &work.switches {
+        let upto = switch.entries.clamp(folded, lazy.len());
+        keeper.fold(lazy.get(folded..upto).unwrap_or_default(), &cycles, before)?;
+        keeper.realign(&switch.cycles, switch.at)?;
+        cycles = switch.cycles;
+        folded = upto;
+    }
+    keeper.fold(lazy.get(folded..).unwrap_or_default(), &cycles, before)?;
     keeper.realign(&cycles_after, work.now)?;
     // Still nothing open only when catching up wrote no movement: `before` still holds.
     keeper.fold(own, &cycles_after, before)?;
@@ -143,10 +171,10 @@ fn keep_statement(
 
 pub(crate) fn view(
     account: &Account,
-    book: &RateBook,
+    versions: &BookVersions<'_>,
     now: DateTime<Utc>,
 ) -> LedgerResult<Balance> {
-    let mut work = Work::new(account.clone(), book, "view", now)?;
+    let mut work = Work::new(account.clone(), *versions, "view", now)?;
     let target = work.now;
     if !advance::advance(&mut work, target, false)? {
         return Err(LedgerError::CatchUpRequired {
@@ -155,6 +183,7 @@ pub(crate) fn view(
             now: target,
         });
     }
+    work.switch_to(target)?;
     balance::of(&work)
 }
 

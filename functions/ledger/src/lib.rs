@@ -1,20 +1,21 @@
 //! credits-ledger: the pure decision core of the credits ledger.
 //!
-//! `decide(account, command, facts, book, now) -> Decision { account, entries, outcome }`.
+//! `decide(account, command, facts, versions, now) -> Decision { account, entries, outcome }`.
 //! The shell (the HTTP API, the Lambdas) loads the account snapshot, reads the [`Facts`]
-//! the command needs, calls [`decide`] with the rate book in force at `now`, and commits the
-//! new snapshot with the entries atomically.
+//! the command needs, calls [`decide`] with the versions of the account's rate book, and
+//! commits the new snapshot with the entries atomically.
 //!
 //! Architecture invariants:
 //! - no I/O, no clock (`now` is an argument), no randomness, no async: the same
-//!   `(account, command, facts, book, now)` always gives the same decision;
+//!   `(account, command, facts, versions, now)` always gives the same decision;
 //! - amounts are `i64` minor units with checked arithmetic; `rust_decimal` only appears in
 //!   rating (done by `credits-dsl`) and in response amounts;
 //! - the balance of every unit (bucket `left + held`) equals the sum of its entries, and no
 //!   bucket is below zero except the per-unit overdraft bucket, within the credit line;
 //! - recurring grants, expiries, rollovers, subscription ends and expired holds are applied
-//!   lazily, instant by instant, at the start of every decision and read; walking to an
-//!   instant in several steps gives the same account as one step;
+//!   lazily, instant by instant, at the start of every decision and read, each instant
+//!   with the version of the book in force then (a version's start is an instant of the
+//!   walk); walking to an instant in several steps gives the same account as one step;
 //! - entry ids are deterministic, never repeat within an account and fit the store's
 //!   512-byte limit, by construction (`ids` says how); a decision's ids are checked distinct
 //!   and bounded before it is returned;
@@ -101,14 +102,16 @@ pub use statement::{
 };
 
 use chrono::{DateTime, Utc};
-use credits_dsl::RateBook;
+use credits_dsl::BookVersions;
 
 /// Decides one command on one account at `now`.
 ///
-/// `account` is `None` only for the first [`Command::Configure`] of an account. `book` is
-/// the version of the account's rate book in force at `now` (the shell picks it with
-/// `RateLibrary::book_at`). The account is first brought up to `now` (grants, expiries,
-/// rollovers, expired holds), then the command is applied; both land in one decision.
+/// `account` is `None` only for the first [`Command::Configure`] of an account. `versions`
+/// are the versions of the account's rate book (`RateLibrary::book_versions`;
+/// [`BookVersions::single`] for a book with one). The account is first brought up to `now`
+/// (grants, expiries, rollovers, expired holds), each instant with the version in force
+/// then, then the command is applied with the version in force at `now`; both land in one
+/// decision.
 ///
 /// # Errors
 /// A [`LedgerError`] whose [`LedgerError::code`] is the problem type to answer; when it is
@@ -118,18 +121,22 @@ pub fn decide(
     account: Option<&Account>,
     command: &Command,
     facts: &Facts,
-    book: &RateBook,
+    versions: &BookVersions<'_>,
     now: DateTime<Utc>,
 ) -> LedgerResult<Decision> {
-    decide::decide(account, command, facts, book, now)
+    decide::decide(account, command, facts, versions, now)
 }
 
 /// The balance at `now`, as a read sees it: the account is advanced in memory (expired
 /// holds show released, expired buckets gone, due grants present); nothing is persisted.
 ///
 /// # Errors
-/// When the account's plan is not in `book`, its time zone is invalid, or catching up
-/// overflows.
-pub fn view(account: &Account, book: &RateBook, now: DateTime<Utc>) -> LedgerResult<Balance> {
-    decide::view(account, book, now)
+/// When the account's plan is not in a version of the book it needs, its time zone is
+/// invalid, or catching up overflows.
+pub fn view(
+    account: &Account,
+    versions: &BookVersions<'_>,
+    now: DateTime<Utc>,
+) -> LedgerResult<Balance> {
+    decide::view(account, versions, now)
 }

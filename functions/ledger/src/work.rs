@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
-use credits_dsl::{Plan, RateBook};
+use credits_dsl::{BookVersions, Plan, RateBook};
 use rust_decimal::Decimal;
 
 use crate::account::Account;
@@ -68,17 +68,35 @@ impl Draft {
     }
 }
 
-pub(crate) struct Checkpoint {
+pub(crate) struct Checkpoint<'a> {
     account: Account,
     entries: usize,
     ids: BTreeSet<String>,
+    book: &'a RateBook,
+    plan: &'a Plan,
+    zone: Tz,
+    switches: usize,
+}
+
+/// The book changed to another version at `at`, once `entries` entries were written: the
+/// calendar of the entries from there on is `cycles`.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Switch {
+    pub entries: usize,
+    pub at: DateTime<Utc>,
+    pub cycles: calendar::Cycles,
 }
 
 pub(crate) struct Work<'a> {
     pub account: Account,
+    /// Every version of the account's book: each instant is materialised with its own.
+    pub versions: BookVersions<'a>,
+    /// The version being worked with: the one in force at the instant being processed.
     pub book: &'a RateBook,
     pub plan: &'a Plan,
     pub zone: Tz,
+    /// Where catching up moved to a later version, in order.
+    pub switches: Vec<Switch>,
     /// The decision's instant (never before the account's `advanced_to`).
     pub now: DateTime<Utc>,
     /// The instant being processed: an event's instant while catching up, else `now`.
@@ -93,16 +111,20 @@ pub(crate) struct Work<'a> {
 }
 
 impl<'a> Work<'a> {
+    /// Work on `account` with the version in force at the instant it was brought up to
+    /// (catching up moves through the later ones, [`Work::switch_to`]).
+    ///
     /// # Errors
-    /// When the account's plan is not in `book` or its zone is not a zone.
+    /// When the account's plan is not in the book or its zone is not a zone.
     pub fn new(
         account: Account,
-        book: &'a RateBook,
+        versions: BookVersions<'a>,
         operation: &str,
         now: DateTime<Utc>,
     ) -> LedgerResult<Self> {
+        let book = versions.at(account.advanced_to);
         let plan = find_plan(book, &account.plan)?;
-        let zone = calendar::parse_zone(account.time_zone.as_deref().unwrap_or(&book.time_zone))?;
+        let zone = zone_of(&account, book)?;
         // Clocks of different callers may disagree by a little (`decide` refuses more than
         // `MAX_CLOCK_SKEW_MS`); the ledger never moves back.
         let now = now.max(account.advanced_to);
@@ -110,9 +132,11 @@ impl<'a> Work<'a> {
         Ok(Self {
             settled_to,
             account,
+            versions,
             book,
             plan,
             zone,
+            switches: Vec::new(),
             now,
             at: now,
             operation: operation.to_owned(),
@@ -122,19 +146,49 @@ impl<'a> Work<'a> {
     }
 
     /// A point to return to if what follows must be undone.
-    pub fn checkpoint(&self) -> Checkpoint {
+    pub fn checkpoint(&self) -> Checkpoint<'a> {
         Checkpoint {
             account: self.account.clone(),
             entries: self.entries.len(),
             ids: self.ids.clone(),
+            book: self.book,
+            plan: self.plan,
+            zone: self.zone,
+            switches: self.switches.len(),
         }
     }
 
     /// Undoes everything since `checkpoint`.
-    pub fn restore(&mut self, checkpoint: Checkpoint) {
+    pub fn restore(&mut self, checkpoint: Checkpoint<'a>) {
         self.account = checkpoint.account;
         self.entries.truncate(checkpoint.entries);
         self.ids = checkpoint.ids;
+        self.book = checkpoint.book;
+        self.plan = checkpoint.plan;
+        self.zone = checkpoint.zone;
+        self.switches.truncate(checkpoint.switches);
+    }
+
+    /// Works from `at` on with the version in force at `at`: the account's plan and zone
+    /// as that version states them. Versions keep every plan and what accounts store
+    /// (`credits_dsl::compatibility`), so the account reads the same under the later one.
+    ///
+    /// # Errors
+    /// When the account's plan is not in that version or its zone is not a zone.
+    pub fn switch_to(&mut self, at: DateTime<Utc>) -> LedgerResult<()> {
+        let book = self.versions.at(at);
+        if std::ptr::eq(book, self.book) {
+            return Ok(());
+        }
+        self.plan = find_plan(book, &self.account.plan)?;
+        self.zone = zone_of(&self.account, book)?;
+        self.book = book;
+        self.switches.push(Switch {
+            entries: self.entries.len(),
+            at,
+            cycles: calendar::billing_cycles(&self.account, self.plan, self.zone),
+        });
+        Ok(())
     }
 
     /// Switches to another plan of the same book.
@@ -214,6 +268,14 @@ impl<'a> Work<'a> {
             .unwrap_or(0)
             .max(0)
     }
+}
+
+/// The account's own zone, else `book`'s.
+///
+/// # Errors
+/// When it is not a zone.
+fn zone_of(account: &Account, book: &RateBook) -> LedgerResult<Tz> {
+    calendar::parse_zone(account.time_zone.as_deref().unwrap_or(&book.time_zone))
 }
 
 /// The plan an account names, in `book`.

@@ -37,7 +37,7 @@ fn a_now_further_behind_than_the_skew_is_refused() {
     let days = last - TimeDelta::days(3);
     shell.refused(&cmd::advance("adv"), days);
     // A read still shows the account, at its last instant.
-    let balance = view(shell.account(), &shell.book, days).unwrap();
+    let balance = view(shell.account(), &shell.versions(), days).unwrap();
     assert!(!balance.units.is_empty());
 }
 

@@ -312,9 +312,13 @@ fn run(zone: &str, ops: &[Op], steps: &[i64], spread: bool) {
                     continue;
                 };
                 let facts = shell.facts(&command);
-                if let Ok(decision) =
-                    decide(shell.account.as_ref(), &command, &facts, &shell.book, now)
-                {
+                if let Ok(decision) = decide(
+                    shell.account.as_ref(),
+                    &command,
+                    &facts,
+                    &shell.versions(),
+                    now,
+                ) {
                     let existing: BTreeSet<&str> = shell
                         .entries
                         .iter()
@@ -357,12 +361,14 @@ fn run(zone: &str, ops: &[Op], steps: &[i64], spread: bool) {
     check_statements(&shell, spread);
     let mut stepped = Shell {
         book: shell.book.clone(),
+        library: shell.library.clone(),
         account: shell.account.clone(),
         entries: shell.entries.clone(),
         closed_statements: shell.closed_statements.clone(),
     };
     let mut one = Shell {
         book: shell.book.clone(),
+        library: shell.library.clone(),
         account: shell.account.clone(),
         entries: shell.entries.clone(),
         closed_statements: shell.closed_statements.clone(),
@@ -378,10 +384,10 @@ fn run(zone: &str, ops: &[Op], steps: &[i64], spread: bool) {
     check_statements(&one, spread);
     assert_eq!(comparable(stepped.account()), comparable(one.account()));
     // A read advances in memory to the same balance.
-    let read = credits_ledger::view(shell.account(), &shell.book, t).unwrap();
+    let read = credits_ledger::view(shell.account(), &shell.versions(), t).unwrap();
     assert_eq!(
         read,
-        credits_ledger::view(one.account(), &one.book, t).unwrap()
+        credits_ledger::view(one.account(), &one.versions(), t).unwrap()
     );
 }
 

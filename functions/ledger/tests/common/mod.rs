@@ -14,7 +14,7 @@ pub mod books;
 use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, Utc};
-use credits_dsl::{InputValue, RateBook, Usage};
+use credits_dsl::{BookVersions, InputValue, RateBook, RateLibrary, Usage};
 use credits_ledger::{
     Account, ChargeFacts, ClosedStatement, Command, Decision, Entry, EntryType, Facts, LedgerError,
     Outcome, decide, view,
@@ -59,6 +59,8 @@ pub fn units(n: i64) -> Usage {
 /// The in-memory shell.
 pub struct Shell {
     pub book: RateBook,
+    /// Every version of `book` when the shell has several (`Shell::versioned`).
+    pub library: Option<RateLibrary>,
     pub account: Option<Account>,
     pub entries: Vec<Entry>,
     /// Every statement the decisions closed, in order (the shell's fact records).
@@ -69,10 +71,26 @@ impl Shell {
     pub fn new(book: RateBook) -> Self {
         Self {
             book,
+            library: None,
             account: None,
             entries: Vec::new(),
             closed_statements: Vec::new(),
         }
+    }
+
+    /// A shell deciding with every version of `name` in `library` (`book` is the latest).
+    pub fn versioned(library: RateLibrary, name: &str) -> Self {
+        let mut shell = Self::new(library.latest(name).expect("the book is loaded").clone());
+        shell.library = Some(library);
+        shell
+    }
+
+    /// The versions the shell decides with.
+    pub fn versions(&self) -> BookVersions<'_> {
+        self.library
+            .as_ref()
+            .and_then(|library| library.book_versions(&self.book.name))
+            .unwrap_or_else(|| BookVersions::single(&self.book))
     }
 
     /// The facts a command needs, read from history as the API does.
@@ -113,8 +131,20 @@ impl Shell {
     /// Decides and, when accepted, commits. Checks determinism and the entry invariants.
     pub fn run(&mut self, command: &Command, now: DateTime<Utc>) -> Result<Outcome, LedgerError> {
         let facts = self.facts(command);
-        let first = decide(self.account.as_ref(), command, &facts, &self.book, now);
-        let again = decide(self.account.as_ref(), command, &facts, &self.book, now);
+        let first = decide(
+            self.account.as_ref(),
+            command,
+            &facts,
+            &self.versions(),
+            now,
+        );
+        let again = decide(
+            self.account.as_ref(),
+            command,
+            &facts,
+            &self.versions(),
+            now,
+        );
         assert_eq!(first, again, "decisions must be deterministic");
         let decision: Decision = first?;
         self.commit(decision)
@@ -213,7 +243,7 @@ impl Shell {
 
     /// Available minor units of `unit` as a read at `now` sees them.
     pub fn available(&self, unit: &str, now: DateTime<Utc>) -> i64 {
-        let balance = view(self.account(), &self.book, now).unwrap();
+        let balance = view(self.account(), &self.versions(), now).unwrap();
         balance
             .units
             .get(unit)
@@ -222,7 +252,7 @@ impl Shell {
 
     /// `(kind, left)` of the live buckets of `unit`, in consumption order, at `now`.
     pub fn buckets(&self, unit: &str, now: DateTime<Utc>) -> Vec<(String, i64)> {
-        let balance = view(self.account(), &self.book, now).unwrap();
+        let balance = view(self.account(), &self.versions(), now).unwrap();
         balance
             .units
             .get(unit)
