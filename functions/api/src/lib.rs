@@ -42,8 +42,8 @@ use axum::extract::DefaultBodyLimit;
 use axum::routing::{delete, get, post, put};
 use chrono::{DateTime, Utc};
 
-use credits_dsl::RateBook;
 pub use credits_dsl::library::RateLibrary;
+use credits_dsl::{BookVersions, RateBook};
 use credits_store::Store;
 
 pub use clock::{Clock, FixedClock, SystemClock};
@@ -123,6 +123,15 @@ impl AppState {
     /// The version of book `name` in force at `at`.
     pub fn book_at(&self, name: &str, at: DateTime<Utc>) -> Option<&RateBook> {
         self.books.book_at(name, at)
+    }
+
+    /// The versions of `book`'s book, for the ledger to bring an account through each (the
+    /// library holds the book whenever `book` came from [`AppState::book_at`]; else `book`
+    /// alone).
+    pub fn versions_of<'a>(&'a self, book: &'a RateBook) -> BookVersions<'a> {
+        self.books
+            .book_versions(&book.name)
+            .unwrap_or_else(|| BookVersions::single(book))
     }
 
     /// The loaded books' names, backticked, for messages.

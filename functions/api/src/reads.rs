@@ -76,22 +76,27 @@ pub async fn quote(
             ..Attribution::default()
         },
     });
-    let (sufficient, paid_from, refusal) =
-        match credits_ledger::decide(Some(account), &command, &facts, book, now) {
-            Ok(decision) => (
-                true,
-                respond::draws(book, &decision.outcome.paid_from),
-                None,
-            ),
-            Err(error) => {
-                let refusal = service::ledger_problem(&error, book)
-                    .problem_type
-                    .slug()
-                    .to_owned();
-                let sufficient = !matches!(error, LedgerError::InsufficientCredits { .. });
-                (sufficient, Vec::new(), Some(refusal))
-            }
-        };
+    let (sufficient, paid_from, refusal) = match credits_ledger::decide(
+        Some(account),
+        &command,
+        &facts,
+        &state.versions_of(book),
+        now,
+    ) {
+        Ok(decision) => (
+            true,
+            respond::draws(book, &decision.outcome.paid_from),
+            None,
+        ),
+        Err(error) => {
+            let refusal = service::ledger_problem(&error, book)
+                .problem_type
+                .slug()
+                .to_owned();
+            let sufficient = !matches!(error, LedgerError::InsufficientCredits { .. });
+            (sufficient, Vec::new(), Some(refusal))
+        }
+    };
     Ok(QuoteResponse {
         feature: rating.feature.clone(),
         rates_version: rating.rates_version.clone(),
@@ -122,7 +127,7 @@ pub async fn balance(state: &AppState, account_id: &str) -> Result<BalanceRespon
     let account = &cached.account;
     let now = state.clock.now().max(account.advanced_to);
     let book = book_for(state, &account.plan.book, now)?;
-    let view = credits_ledger::view(account, book, now)
+    let view = credits_ledger::view(account, &state.versions_of(book), now)
         .map_err(|error| service::ledger_problem(&error, book))?;
     Ok(respond::balance(book, account_id, now, &view))
 }

@@ -629,7 +629,8 @@ pub async fn mutate(
                 .await;
             }
         };
-        let decision = match credits_ledger::decide(account, &command, &facts, book, now) {
+        let versions = state.versions_of(book);
+        let decision = match credits_ledger::decide(account, &command, &facts, &versions, now) {
             Ok(decision) => decision,
             Err(LedgerError::CatchUpRequired { .. }) if catch_up_commits < MAX_CATCH_UP_COMMITS => {
                 let Some(current) = guard.cached.take() else {
@@ -784,7 +785,7 @@ async fn advance_step(
         Some(&current.account),
         &command,
         &Facts::default(),
-        book,
+        &state.versions_of(book),
         now,
     )
     .map_err(|error| ledger_problem(&error, book))?;

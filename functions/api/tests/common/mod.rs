@@ -68,8 +68,24 @@ impl Harness {
 
     /// The router over a given store, configured.
     pub fn configured(store: Arc<dyn Store>, config: ApiConfig) -> Self {
+        Self::serving(store, config, library())
+    }
+
+    /// The router over an in-memory store, serving `library` instead of `rates/`.
+    pub fn with_library(library: RateLibrary) -> Self {
+        let config = ApiConfig::default()
+            .with_static_admin_key(ADMIN_KEY)
+            .unwrap();
+        Self::serving(
+            Arc::new(SqliteStore::in_memory().expect("sqlite")),
+            config,
+            library,
+        )
+    }
+
+    fn serving(store: Arc<dyn Store>, config: ApiConfig, library: RateLibrary) -> Self {
         let clock = Arc::new(FixedClock::new(start()));
-        let state = AppState::new(Arc::clone(&store), Arc::new(library()))
+        let state = AppState::new(Arc::clone(&store), Arc::new(library))
             .with_clock(clock.clone())
             .with_config(config);
         let router = credits_api::router(state.clone());
