@@ -17,6 +17,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 use common::{Shell, at, cmd, usage};
 use credits_dsl::RateLibrary;
 use credits_ledger::{Command, Configure, EntryType};
+use proptest::prelude::*;
 
 /// Book `test` effective `effective`: a calendar-month allocation of `allocation` credits
 /// capped at `cap` when it rolls over, and `daily` free credits a day.
@@ -229,4 +230,38 @@ fn a_book_with_one_version_is_the_trivial_case() {
             .collect::<Vec<_>>(),
         [1000, 1000, 1000]
     );
+}
+
+/// What a walk leaves that does not depend on how it was stepped.
+fn outcome(shell: &Shell, touched: DateTime<Utc>) -> impl PartialEq + std::fmt::Debug {
+    (
+        grants(shell, "allocation"),
+        capped(shell),
+        shell.buckets("credit", touched),
+        shell.account().grants_applied.clone(),
+    )
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
+    /// Any steps between creation and the touch give the account of one step.
+    #[test]
+    fn any_steps_through_a_version_change_give_the_account_of_one_step(
+        mut offsets in proptest::collection::vec(1_i64..(56 * 86_400), 0..6),
+        zone in prop_oneof![Just(None), Just(Some("Asia/Tokyo")), Just(Some("America/New_York"))],
+    ) {
+        let start = at("2026-11-15T10:00:00Z");
+        let touched = at("2027-01-10T12:00:00Z");
+        offsets.sort_unstable();
+        let steps: Vec<_> = offsets.iter().map(|offset| start + TimeDelta::seconds(*offset)).collect();
+        let mut one = account("2027-01-01", zone, start);
+        walk(&mut one, &[], touched);
+        let mut stepped = account("2027-01-01", zone, start);
+        walk(&mut stepped, &steps, touched);
+        prop_assert_eq!(outcome(&stepped, touched), outcome(&one, touched));
+        for (when, amount) in grants(&stepped, "free") {
+            prop_assert_eq!(amount, if when < at("2027-01-01T00:00:00Z") { 10 } else { 20 });
+        }
+    }
 }
