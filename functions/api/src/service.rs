@@ -7,7 +7,7 @@
 //!    uses the snapshot cached there, or loads it (one store read);
 //! 3. reads the facts it needs from history (AFTER the snapshot, so the commit's version
 //!    check covers them), picks the rate book version in force at `now`, and calls the pure
-//!    `decide`;
+//!    `decide` with every version of the book (each past instant is caught up with its own);
 //! 4. commits snapshot, entries and the operation record (its id, request hash, status and
 //!    response) in one conditional write. A version conflict reloads and retries (bounded,
 //!    jittered); an existing operation answers the original response when the request hash

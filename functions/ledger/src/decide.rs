@@ -128,15 +128,30 @@ pub(crate) fn decide(
 }
 
 /// When the account is next due for the schedule: the next event under the version now in
-/// force, or the start of the next version, whichever is first (a later version may give
-/// what the current one does not, such as a new daily grant).
+/// force, or the start of the next version when that version changes the account's plan or
+/// zone (it may give what the current one does not, such as a new daily grant), whichever
+/// is first. A version that only changes prices makes no account due.
 fn due_after(work: &Work<'_>, after: DateTime<Utc>) -> LedgerResult<Option<DateTime<Utc>>> {
     if work.account.status == crate::AccountStatus::Closed {
         return Ok(None);
     }
     let due = advance::next_due_after(work, after)?;
-    let version = work.versions.next_start_after(after);
-    Ok([due, version].into_iter().flatten().min())
+    let Some(starts_at) = work.versions.next_start_after(after) else {
+        return Ok(due);
+    };
+    if due.is_some_and(|due| due <= starts_at) {
+        return Ok(due);
+    }
+    let later = work.versions.at(starts_at);
+    let changes_plan = later
+        .plan(&work.account.plan.plan)
+        .is_none_or(|plan| plan != work.plan);
+    let changes_zone = work.account.time_zone.is_none() && later.time_zone != work.book.time_zone;
+    Ok(if changes_plan || changes_zone {
+        Some(starts_at)
+    } else {
+        due
+    })
 }
 
 /// Folds the decision's entries into the open statement: those of catching up under the

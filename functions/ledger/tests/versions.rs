@@ -265,3 +265,73 @@ proptest! {
         }
     }
 }
+
+/// Plan `payg` has no grant until the version of `effective` gives 5 credits a day; plan
+/// `flat` is the same in both versions.
+fn payg_library() -> RateLibrary {
+    let source = |effective: &str, grant: &str| {
+        format!(
+            "book test
+effective {effective}
+time_zone \"UTC\"
+unit credit scale 0 round up
+feature image {{
+  base {price} credit each
+}}
+plan payg {{
+{grant}  order free, top_up
+  topup as top_up, expires never
+}}
+plan flat {{
+  order free, top_up
+  topup as top_up, expires never
+}}
+",
+            price = if grant.is_empty() { 1 } else { 2 },
+        )
+    };
+    RateLibrary::from_sources(vec![
+        ("test.rates".to_owned(), source("2026-01-01", "")),
+        (
+            "test@2027-01-01.rates".to_owned(),
+            source(
+                "2027-01-01",
+                "  grant 5 credit daily as free, expires end of day\n",
+            ),
+        ),
+    ])
+    .unwrap()
+}
+
+#[test]
+fn a_version_that_changes_the_plan_makes_its_accounts_due_at_its_start() {
+    let library = payg_library();
+    let versions = library.book_versions("test").unwrap();
+    let created = at("2026-11-15T10:00:00Z");
+    let due = |plan: &str| {
+        let decision = credits_ledger::decide(
+            None,
+            &cmd::create("a", plan),
+            &Default::default(),
+            &versions,
+            created,
+        )
+        .unwrap();
+        decision.due_at
+    };
+    // Nothing is ever due on either plan under the first version; the second gives `payg` a
+    // daily grant, so its accounts are due when it starts. A price change alone makes no
+    // account due.
+    assert_eq!(due("test/payg"), Some(at("2027-01-01T00:00:00Z")));
+    assert_eq!(due("test/flat"), None);
+
+    let mut shell = Shell::versioned(payg_library(), "test");
+    shell.ok(&cmd::create("a", "test/payg"), created);
+    let touched = at("2027-01-10T12:00:00Z");
+    assert_eq!(shell.available("credit", touched), 5);
+    // Charged at the price in force when it is charged.
+    let outcome = shell.ok(&cmd::top_up("t", "credit", 10), touched);
+    assert_eq!(outcome.balance.units["credit"].available_minor, 15);
+    shell.ok(&cmd::charge("image", usage("image", &[])), touched);
+    assert_eq!(shell.available("credit", touched), 13);
+}
