@@ -4,8 +4,8 @@
 //! old configuration. A plan change keeps every bucket with its own expiry and rules, and
 //! starts the new plan's grants at `now` (its current period included). A plan change must
 //! stay within the account's rate book: the old plan is needed to catch up to `now`, and
-//! `decide` is given the versions of one book. A cancellation without `ends_at` ends at the end of the
-//! subscription period running at `now` (anchor + n periods).
+//! `decide` is given the versions of one book. A cancellation without `ends_at` ends at the
+//! end of the subscription period running at `now` (anchor + n periods).
 
 use std::collections::{BTreeMap, BTreeSet};
 
