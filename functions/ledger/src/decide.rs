@@ -11,6 +11,7 @@ use crate::advance;
 use crate::calendar::Cycles;
 use crate::command::{Attribution, Command};
 use crate::configure;
+use crate::due;
 use crate::grants::cycles_or_calendar;
 use crate::keep::Keeper;
 use crate::limits::{
@@ -111,7 +112,7 @@ pub(crate) fn decide(
     invariants::check(&before, &work)?;
     check_snapshot_bytes(account, &work.account)?;
     outcome.balance = balance::of(&work)?;
-    let due_at = advance::next_due_after(&work, work.account.advanced_to)?;
+    let due_at = due::due_at(&work, work.account.advanced_to)?;
     Ok(Decision {
         account: work.account,
         entries: work.entries,

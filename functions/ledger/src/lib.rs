@@ -68,6 +68,7 @@ mod charge;
 pub mod command;
 mod configure;
 mod decide;
+mod due;
 pub mod entry;
 pub mod error;
 mod grants;
