@@ -83,8 +83,9 @@ pub struct RolloverRequest {
     pub segments: Option<u32>,
     /// A `next_cursor` of an earlier report, to continue the one `segment` named.
     pub cursor: Option<String>,
-    /// `next_cursors` of an earlier report, to continue those segments (and only those).
-    pub cursors: Option<BTreeMap<u32, String>>,
+    /// `next_cursors` of an earlier report, to continue those segments (and only those); a
+    /// `null` cursor walks its segment from the start.
+    pub cursors: Option<BTreeMap<u32, Option<String>>>,
     /// Accounts the whole run handles at most, over all its segments.
     pub max_accounts: Option<u32>,
     /// Segments walked at once.
@@ -197,7 +198,9 @@ impl Run {
                 if !exists(segment) {
                     return Err(missing(segment));
                 }
-                let cursor = request.cursor.or_else(|| cursors.remove(&segment));
+                let cursor = request
+                    .cursor
+                    .or_else(|| cursors.remove(&segment).flatten());
                 vec![walk(segment, cursor)]
             }
             None if request.cursor.is_some() => {
@@ -212,7 +215,7 @@ impl Run {
                     if !exists(segment) {
                         return Err(missing(segment));
                     }
-                    walks.push(walk(segment, Some(cursor)));
+                    walks.push(walk(segment, cursor));
                 }
                 walks
             }
@@ -264,8 +267,9 @@ pub struct RolloverReport {
     pub walked: Vec<SegmentReport>,
     /// Where to continue, when the run walked one segment and stopped early.
     pub next_cursor: Option<String>,
-    /// Where to continue each segment the run did not finish (an event's `cursors`).
-    pub next_cursors: BTreeMap<u32, String>,
+    /// Where to continue each segment the run did not finish (an event's `cursors`; `null`:
+    /// stopped before its first page).
+    pub next_cursors: BTreeMap<u32, Option<String>>,
     /// Every segment walked was walked to its end.
     pub complete: bool,
 }
@@ -286,10 +290,10 @@ impl RolloverReport {
             report.unchanged = report.unchanged.saturating_add(walk.unchanged);
             report.entries = report.entries.saturating_add(walk.entries);
             report.failed = report.failed.saturating_add(walk.failed);
-            if let Some(cursor) = &walk.next_cursor
-                && !walk.complete
-            {
-                report.next_cursors.insert(walk.segment, cursor.clone());
+            if !walk.complete {
+                report
+                    .next_cursors
+                    .insert(walk.segment, walk.next_cursor.clone());
             }
         }
         if let [only] = walked.as_slice() {
@@ -843,11 +847,14 @@ mod tests {
         assert_eq!(run.concurrency, 3);
         // Resuming: only the segments an earlier report left unfinished.
         let run = Run::resolve(
-            request(json!({"segments": 4, "cursors": {"1": "c1", "3": "c3"}})),
+            request(json!({"segments": 4, "cursors": {"1": "c1", "2": null, "3": "c3"}})),
             |_| None,
         )
         .unwrap();
-        assert_eq!(segments_of(&run), vec![(1, Some("c1")), (3, Some("c3"))]);
+        assert_eq!(
+            segments_of(&run),
+            vec![(1, Some("c1")), (2, None), (3, Some("c3"))]
+        );
         // One segment named: its own cursor, from either field.
         let run = Run::resolve(
             request(json!({"segment": 3, "segments": 4, "cursors": {"3": "c3"}})),
