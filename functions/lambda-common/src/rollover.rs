@@ -662,18 +662,21 @@ async fn walk_segment(
                 return report;
             }
         };
-        let mut unused = limit.saturating_sub(u32::try_from(page.accounts.len()).unwrap_or(limit));
-        bounds.budget.give_back(unused);
-        unused = u32::try_from(page.accounts.len()).unwrap_or(0);
+        // The page holds at most `limit` accounts: what it did not fill goes back at once,
+        // what the deadline leaves unwalked goes back below.
+        let mut unwalked = u32::try_from(page.accounts.len())
+            .unwrap_or(limit)
+            .min(limit);
+        bounds.budget.give_back(limit - unwalked);
         for account in &page.accounts {
             if bounds.out_of_time() {
-                bounds.budget.give_back(unused);
+                bounds.budget.give_back(unwalked);
                 // Restart at this page: what was advanced is no longer due, so re-listing
                 // it costs a key read at most.
                 report.next_cursor = cursor;
                 return report;
             }
-            unused = unused.saturating_sub(1);
+            unwalked = unwalked.saturating_sub(1);
             report.listed += 1;
             match advance_account(state, account).await {
                 Ok(Advanced::Committed { entries, .. }) => {
