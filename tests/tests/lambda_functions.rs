@@ -135,9 +135,13 @@ impl Function {
     }
 
     async fn rollover(&self, event: Value) -> RolloverReport {
-        rollover::handle(LambdaEvent::new(event, Context::default()), &self.state)
-            .await
-            .unwrap()
+        rollover::handle(
+            LambdaEvent::new(event, Context::default()),
+            &self.state,
+            &rollover::LogOnly,
+        )
+        .await
+        .unwrap()
     }
 }
 

@@ -400,9 +400,10 @@ async fn scheduler(race: Arc<Race>) {
             cursor: None,
             max_accounts: 10,
         };
-        let report = credits_lambda::rollover::run(&state, walk, None)
-            .await
-            .unwrap();
+        let report =
+            credits_lambda::rollover::run(&state, walk, None, &credits_lambda::rollover::LogOnly)
+                .await
+                .unwrap();
         assert_eq!(report.failed, 0, "the rollover walk failed: {report:?}");
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }

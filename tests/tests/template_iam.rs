@@ -879,10 +879,13 @@ async fn run_rollover(harness: &Harness, input: Json) {
     harness.clock.set(at(1, 0) + Duration::days(40));
     let store: Arc<dyn Store> = Arc::new(harness.store.clone());
     let state = AppState::new(store, Arc::clone(&harness.books)).with_clock(harness.clock.clone());
-    let report =
-        credits_lambda::rollover::handle(LambdaEvent::new(input, Context::default()), &state)
-            .await
-            .unwrap_or_else(|e| panic!("the rollover run failed: {e}"));
+    let report = credits_lambda::rollover::handle(
+        LambdaEvent::new(input, Context::default()),
+        &state,
+        &credits_lambda::rollover::LogOnly,
+    )
+    .await
+    .unwrap_or_else(|e| panic!("the rollover run failed: {e}"));
     assert!(
         report.advanced >= 1 && report.failed == 0 && report.complete,
         "the rollover run must advance the idle account to reach its code paths: {report:?}"

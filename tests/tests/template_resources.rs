@@ -239,6 +239,22 @@ fn the_rollover_schedule_retries_and_dead_letters_into_a_watched_queue() {
         })
         .any(|s| s["Action"] == "sqs:SendMessage" && &s["Resource"] == queue_arn);
     assert!(allowed, "{role} must allow sqs:SendMessage on the DLQ");
+    // Each account a run cannot advance is a message there too, and a metric with an alarm
+    // (`credits_lambda::rollover`: the variable it reads, the EMF metric it prints).
+    assert_eq!(
+        function["Properties"]["Environment"]["Variables"]
+            [credits_lambda::rollover::DEAD_LETTER_URL_ENV],
+        json!({"Ref": queue}),
+        "the function is told the queue's URL"
+    );
+    let failures = alarms_on(
+        &template,
+        credits_lambda::rollover::METRIC_NAMESPACE,
+        "RolloverFailures",
+        "function",
+        &function["Properties"]["FunctionName"],
+    );
+    assert_eq!(failures.len(), 1, "one alarm on RolloverFailures");
 }
 
 #[test]

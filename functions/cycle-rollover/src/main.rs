@@ -1,6 +1,7 @@
 //! `credits-cycle-rollover`: on a schedule, advances the idle accounts that have something
 //! due (expiries, grants, cycle statements, alerts). See `credits_lambda::rollover`.
 
+use credits_lambda::rollover::{self, DEAD_LETTER_URL_ENV, FailureSink, LogOnly, SqsSink};
 use lambda_http::Error;
 use lambda_http::lambda_runtime::{self, LambdaEvent, service_fn};
 use serde_json::Value;
@@ -8,11 +9,24 @@ use serde_json::Value;
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     credits_lambda::init_tracing();
-    // Once per container, never per invocation (BRIEF §7).
+    // Once per container, never per invocation (BRIEF §7): the store, and the dead-letter
+    // queue's client when the template names a queue.
     let state = credits_lambda::app_state(&credits_lambda::Settings::from_env()?).await?;
-    let state = &state;
+    let sink: Box<dyn FailureSink> = match std::env::var(DEAD_LETTER_URL_ENV) {
+        Ok(url) if !url.trim().is_empty() => {
+            let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
+                .load()
+                .await;
+            Box::new(SqsSink::new(
+                aws_sdk_sqs::Client::new(&config),
+                url.trim().to_string(),
+            ))
+        }
+        _ => Box::new(LogOnly),
+    };
+    let (state, sink) = (&state, sink.as_ref());
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
-        credits_lambda::rollover::handle(event, state).await
+        rollover::handle(event, state, sink).await
     }))
     .await
 }

@@ -116,7 +116,8 @@ fn next_event(
 }
 
 /// The first instant after `after` at which something is due on the account, if any: the
-/// store's `due_at`, read by the cycle-rollover function.
+/// instants catching up walks. The store's `due_at` (`due::due_at`) leaves out those of
+/// them a later catch-up reproduces exactly.
 ///
 /// # Errors
 /// Overflow for absurd instants.

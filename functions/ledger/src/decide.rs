@@ -11,6 +11,7 @@ use crate::advance;
 use crate::calendar::Cycles;
 use crate::command::{Attribution, Command};
 use crate::configure;
+use crate::due;
 use crate::grants::cycles_or_calendar;
 use crate::keep::Keeper;
 use crate::limits::{
@@ -135,7 +136,7 @@ fn due_after(work: &Work<'_>, after: DateTime<Utc>) -> LedgerResult<Option<DateT
     if work.account.status == crate::AccountStatus::Closed {
         return Ok(None);
     }
-    let due = advance::next_due_after(work, after)?;
+    let due = due::due_at(work, after)?;
     let Some(starts_at) = work.versions.next_start_after(after) else {
         return Ok(due);
     };

@@ -34,7 +34,8 @@
 //!   is not a debt until captured; an account with a debt cannot be closed;
 //! - a grant whose credits would already have expired by the instant the decision catches up
 //!   to, in a unit without debt, could never be spent: it is marked granted but writes no
-//!   entries (the schedule, which advances accounts at their `due_at`, keeps full history);
+//!   entries; `due_at` leaves out the day boundaries of such grants, so the schedule writes
+//!   no grant/expiry pairs for idle days either (`docs/rollover.md`);
 //! - catching up is bounded (`limits`): beyond ~80 lazy entries or 4,000 instants a command
 //!   is refused with `catch-up-required` and the shell commits `Advance` decisions (each a
 //!   partial, consistent step) until `Outcome::caught_up`, then retries;
@@ -69,6 +70,7 @@ mod charge;
 pub mod command;
 mod configure;
 mod decide;
+mod due;
 pub mod entry;
 pub mod error;
 mod grants;

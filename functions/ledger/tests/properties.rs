@@ -365,6 +365,7 @@ fn run(zone: &str, ops: &[Op], steps: &[i64], spread: bool) {
         account: shell.account.clone(),
         entries: shell.entries.clone(),
         closed_statements: shell.closed_statements.clone(),
+        due_at: shell.due_at,
     };
     let mut one = Shell {
         book: shell.book.clone(),
@@ -372,6 +373,7 @@ fn run(zone: &str, ops: &[Op], steps: &[i64], spread: bool) {
         account: shell.account.clone(),
         entries: shell.entries.clone(),
         closed_statements: shell.closed_statements.clone(),
+        due_at: shell.due_at,
     };
     let mut t = now;
     for (index, step) in steps.iter().enumerate() {

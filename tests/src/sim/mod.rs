@@ -781,7 +781,9 @@ impl Sim {
             cursor: None,
             max_accounts: 100,
         };
-        let result = credits_lambda::rollover::run(&state, walk, None).await;
+        let result =
+            credits_lambda::rollover::run(&state, walk, None, &credits_lambda::rollover::LogOnly)
+                .await;
         self.faults.set_enabled(false);
         self.report.rollover_walks += 1;
         let summary = match &result {

@@ -65,6 +65,8 @@ pub struct Shell {
     pub entries: Vec<Entry>,
     /// Every statement the decisions closed, in order (the shell's fact records).
     pub closed_statements: Vec<ClosedStatement>,
+    /// The last decision's `due_at` (when the rollover walk would next visit).
+    pub due_at: Option<DateTime<Utc>>,
 }
 
 impl Shell {
@@ -75,6 +77,7 @@ impl Shell {
             account: None,
             entries: Vec::new(),
             closed_statements: Vec::new(),
+            due_at: None,
         }
     }
 
@@ -213,6 +216,7 @@ impl Shell {
             );
         }
         self.entries.extend(decision.entries);
+        self.due_at = decision.due_at;
         self.account = Some(decision.account);
         self.check_sums();
         Ok(decision.outcome)
