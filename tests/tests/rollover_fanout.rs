@@ -63,8 +63,9 @@ async fn create(store: &dyn Store, books: &RateLibrary, account: &str) {
         credit_line_minor: None,
         status: None,
     });
-    let book = books.book_at("imentiv", t0()).unwrap();
-    let decision = credits_ledger::decide(None, &command, &Facts::default(), book, t0()).unwrap();
+    let versions = books.book_versions("imentiv").unwrap();
+    let decision =
+        credits_ledger::decide(None, &command, &Facts::default(), &versions, t0()).unwrap();
     let entries = decision
         .entries
         .iter()
