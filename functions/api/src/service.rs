@@ -99,7 +99,7 @@ impl Operation {
 
     /// The client id (idempotency key). `PUT` of an account has none: it sets state and is
     /// idempotent by nature, so each one gets a fresh id and no operation record.
-    fn client_id(&self, now: DateTime<Utc>) -> String {
+    pub(crate) fn client_id(&self, now: DateTime<Utc>) -> String {
         match self {
             Operation::Configure(_) => format!(
                 "account:{}:{:08x}",
@@ -120,7 +120,7 @@ impl Operation {
         }
     }
 
-    fn records_operation(&self) -> bool {
+    pub(crate) fn records_operation(&self) -> bool {
         !matches!(self, Operation::Configure(_))
     }
 
@@ -481,7 +481,7 @@ fn account_not_found(account: &str) -> Problem {
 /// when another instance's clock ran slightly ahead (the ledger never moves back). Further
 /// ahead, this clock is the one used and the ledger refuses the decision (`clock-behind`,
 /// answered 503): deciding in another machine's future would expire and grant early.
-fn decision_time(clock_now: DateTime<Utc>, account: Option<&Account>) -> DateTime<Utc> {
+pub(crate) fn decision_time(clock_now: DateTime<Utc>, account: Option<&Account>) -> DateTime<Utc> {
     let Some(account) = account else {
         return clock_now;
     };
@@ -501,13 +501,13 @@ fn decision_time(clock_now: DateTime<Utc>, account: Option<&Account>) -> DateTim
     clock_now
 }
 
-fn jitter_backoff(attempt: u32) -> Duration {
+pub(crate) fn jitter_backoff(attempt: u32) -> Duration {
     let base_ms = 2_u64.saturating_pow(attempt.min(6));
     let jitter_ms = rand::random::<u64>() % (base_ms + 1);
     Duration::from_millis(base_ms + jitter_ms)
 }
 
-fn decode_account(record: AccountRecord) -> Result<Cached, Problem> {
+pub(crate) fn decode_account(record: AccountRecord) -> Result<Cached, Problem> {
     let version = record.version;
     match serde_json::from_value::<Account>(record.state) {
         Ok(account) => Ok(Cached { version, account }),
@@ -534,7 +534,7 @@ pub async fn load_account(state: &AppState, account: &str) -> Result<Cached, Pro
 }
 
 /// Replay the original answer of `id`, or refuse a different request under the same id.
-fn replay(record: &OperationRecord, request_hash: &str) -> Result<Answer, Problem> {
+pub(crate) fn replay(record: &OperationRecord, request_hash: &str) -> Result<Answer, Problem> {
     if record.request_hash == request_hash {
         let status = StatusCode::from_u16(record.status).unwrap_or(StatusCode::OK);
         Ok(Answer {
@@ -558,6 +558,21 @@ fn replay(record: &OperationRecord, request_hash: &str) -> Result<Answer, Proble
 /// # Errors
 /// A problem to answer; nothing was written.
 pub async fn mutate(
+    state: &AppState,
+    account_id: &str,
+    operation: Operation,
+) -> Result<Answer, Problem> {
+    if crate::group::enabled(state) && crate::group::groupable(&operation) {
+        return crate::group::mutate(state, account_id, operation).await;
+    }
+    mutate_alone(state, account_id, operation).await
+}
+
+/// Run one mutation on its own: decide it, commit it, answer it.
+///
+/// # Errors
+/// A problem to answer; nothing was written.
+pub(crate) async fn mutate_alone(
     state: &AppState,
     account_id: &str,
     operation: Operation,
@@ -943,11 +958,33 @@ fn build_commit(
     facts: Vec<FactRecord>,
     operation: Option<OperationRecord>,
 ) -> Result<Commit, Problem> {
-    let state_value = serde_json::to_value(&decision.account).map_err(|error| {
+    let state_value = snapshot_value(&decision.account)?;
+    let entries = entry_records(account_id, decision);
+    Ok(Commit {
+        expected_version: version,
+        account: AccountRecord {
+            account: account_id.to_owned(),
+            version: version + 1,
+            due_at: decision.due_at,
+            state: state_value,
+        },
+        entries,
+        facts,
+        operation,
+    })
+}
+
+/// The account snapshot as the store keeps it.
+pub(crate) fn snapshot_value(account: &Account) -> Result<Value, Problem> {
+    serde_json::to_value(account).map_err(|error| {
         tracing::error!(%error, "account snapshot does not serialise");
         Problem::internal()
-    })?;
-    let entries = decision
+    })
+}
+
+/// The entries of `decision` as the store keeps them.
+pub(crate) fn entry_records(account_id: &str, decision: &Decision) -> Vec<EntryRecord> {
+    decision
         .entries
         .iter()
         .map(|entry| EntryRecord {
@@ -966,23 +1003,11 @@ fn build_commit(
             content: entry.content.clone(),
             body: entry.body.clone(),
         })
-        .collect();
-    Ok(Commit {
-        expected_version: version,
-        account: AccountRecord {
-            account: account_id.to_owned(),
-            version: version + 1,
-            due_at: decision.due_at,
-            state: state_value,
-        },
-        entries,
-        facts,
-        operation,
-    })
+        .collect()
 }
 
 /// Build the ledger command and read its facts, with the book in force at `now`.
-async fn prepare<'b>(
+pub(crate) async fn prepare<'b>(
     state: &'b AppState,
     account_id: &str,
     operation: &Operation,
