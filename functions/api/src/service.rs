@@ -586,12 +586,19 @@ pub(crate) async fn mutate_alone(
     let slot = state.slots.slot(account_id);
     let mut catch_up_commits = 0_u32;
     let mut back_off = false;
+    // A refusal decided on the cached snapshot is decided again on a fresh load at once, in
+    // the same turn on the slot: were the slot released, the next mutation would cache its
+    // own commit again, and under load the refusal might never be decided fresh.
+    let mut reload = None;
 
     for attempt in 0..MAX_ATTEMPTS {
         if std::mem::take(&mut back_off) {
             tokio::time::sleep(jitter_backoff(attempt)).await;
         }
-        let mut guard = slot.lock().await;
+        let mut guard = match reload.take() {
+            Some(guard) => guard,
+            None => slot.lock().await,
+        };
         // Whether the snapshot decided on was read from the store in this attempt (else it
         // is the cache's, possibly stale if another instance wrote since: a refusal decided on it is checked again).
         let mut fresh = false;
@@ -630,6 +637,7 @@ pub(crate) async fn mutate_alone(
             Err(problem) => {
                 if !fresh {
                     guard.cached = None;
+                    reload = Some(guard);
                     continue;
                 }
                 drop(guard);
@@ -658,6 +666,7 @@ pub(crate) async fn mutate_alone(
             Err(error) => {
                 if !fresh {
                     guard.cached = None;
+                    reload = Some(guard);
                     continue;
                 }
                 drop(guard);
