@@ -16,6 +16,12 @@
 //! A refusal (`insufficient-credits`...) writes and records nothing. Before answering one,
 //! the shell makes sure it was decided on a fresh snapshot, and that the id was not already
 //! used by a request that succeeded (that request's response is answered instead).
+//!
+//! With group commit on (`ApiConfig::group_commit`, `credits serve`), steps 2 to 4 of a
+//! charge, hold, capture, release or top-up run in `group` instead: queued on the busy slot,
+//! decided in turn with the others queued there, committed with them in one write, answered
+//! once that write settled. Whatever a group cannot do the same way (refusals, catch-up,
+//! replays, fact reads) comes back here, to `mutate_alone`.
 
 use std::time::Duration;
 
