@@ -5,7 +5,7 @@
 # stops the server.
 #   scripts/bench-serve.sh                 # the scenarios of BENCHMARKS.md (3 rounds, ~45 s)
 #   scripts/bench-serve.sh -- --clients 32 --accounts 8 --charges 200   # one custom run
-# Needs a release build first: cargo build --release -p credits
+# Needs a release build first: cargo build --release -p credits (CARGO_TARGET_DIR is honoured)
 # BENCH_DB_DIR: where the database goes (default: a new dir under /tmp); it must be on a real
 # disk (not tmpfs) for the fsync cost to be measured.
 # Every plan in rates/ has a `limit N requests per minute` (the ledger enforces it; there is no
@@ -14,7 +14,7 @@
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-BIN="$ROOT/target/release/credits"
+BIN="${CARGO_TARGET_DIR:-$ROOT/target}/release/credits" # the build's target dir
 [[ -x "$BIN" ]] || { echo "build first: cargo build --release -p credits" >&2; exit 1; }
 
 if [[ -n "${BENCH_DB_DIR:-}" ]]; then

@@ -32,7 +32,7 @@ use rand::{Rng, SeedableRng};
 
 use credits_store::{
     AccountRecord, Commit, CommitOutcome, DuePage, EntryCursor, EntryPage, EntryQuery, FactRecord,
-    KeyRecord, OperationRecord, Store, StoreError, StoreResult,
+    GroupCommit, KeyRecord, OperationRecord, Store, StoreError, StoreResult,
 };
 
 /// What one store call suffers.
@@ -283,6 +283,35 @@ impl Store for FaultStore {
                 }
                 Err(StoreError::Unavailable(
                     "injected fault: `commit` was written but its reply was lost".to_owned(),
+                ))
+            }
+        }
+    }
+
+    fn supports_group_commit(&self) -> bool {
+        self.inner.supports_group_commit()
+    }
+
+    /// The faults of `commit`, on the whole group.
+    async fn commit_group(&self, group: GroupCommit) -> StoreResult<CommitOutcome> {
+        match self.draw() {
+            Fault::Pass => self.inner.commit_group(group).await,
+            Fault::Delay => {
+                self.delay().await;
+                self.inner.commit_group(group).await
+            }
+            Fault::FailBefore => Err(StoreError::Unavailable(
+                "injected fault: `commit_group` was lost before it reached the store".to_owned(),
+            )),
+            Fault::FailAfter => {
+                let outcome = self.inner.commit_group(group).await;
+                if matches!(outcome, Ok(CommitOutcome::Committed)) {
+                    self.counters
+                        .commits_written_then_failed
+                        .fetch_add(1, Ordering::Relaxed);
+                }
+                Err(StoreError::Unavailable(
+                    "injected fault: `commit_group` was written but its reply was lost".to_owned(),
                 ))
             }
         }

@@ -8,6 +8,8 @@
 //! Code map:
 //! - `routes`: thin axum handlers with their OpenAPI annotations;
 //! - `service`: the imperative shell of every mutation (load, facts, decide, commit, replay);
+//! - `group`: group commit, several queued mutations of one account decided in turn and
+//!   committed as one write (`credits serve`); `slots`: per-account turns and snapshot cache;
 //! - `reads`: quotes, balances, history; `statements`: cycle statements; `keys`: API keys;
 //! - `auth`, `extract`: who is calling, and extractors whose rejections are problems;
 //! - `problem`: `application/problem+json`; `validate`, `money`: edge checks and amounts;
@@ -22,6 +24,7 @@ pub mod clock;
 pub mod export;
 pub mod extract;
 pub mod facts;
+pub mod group;
 pub mod keys;
 pub mod model;
 pub mod money;
@@ -61,6 +64,10 @@ pub struct ApiConfig {
     pub static_admin_key_sha256: Option<[u8; 32]>,
     /// How CSV exports leave the process (paged, unless the server streams).
     pub csv_export: export::CsvExport,
+    /// Decide mutations queued on a busy account in turn and commit them as one write
+    /// (`group`), when the store supports it. Off by default: a Lambda serves one request at
+    /// a time, so it has nothing to group.
+    pub group_commit: bool,
 }
 
 impl ApiConfig {
@@ -72,6 +79,13 @@ impl ApiConfig {
         auth::check_static_key(key)?;
         self.static_admin_key_sha256 = Some(auth::sha256(key));
         Ok(self)
+    }
+
+    /// Group commit on (a server with many concurrent requests per account; see `group`).
+    #[must_use]
+    pub fn with_group_commit(mut self) -> Self {
+        self.group_commit = true;
+        self
     }
 
     /// Stream CSV exports whole (a server that does not buffer its responses).

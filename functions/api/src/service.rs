@@ -16,6 +16,12 @@
 //! A refusal (`insufficient-credits`...) writes and records nothing. Before answering one,
 //! the shell makes sure it was decided on a fresh snapshot, and that the id was not already
 //! used by a request that succeeded (that request's response is answered instead).
+//!
+//! With group commit on (`ApiConfig::group_commit`, `credits serve`), steps 2 to 4 of a
+//! charge, hold, capture, release or top-up run in `group` instead: queued on the busy slot,
+//! decided in turn with the others queued there, committed with them in one write, answered
+//! once that write settled. Whatever a group cannot do the same way (refusals, catch-up,
+//! replays, fact reads) comes back here, to `mutate_alone`.
 
 use std::time::Duration;
 
@@ -99,7 +105,7 @@ impl Operation {
 
     /// The client id (idempotency key). `PUT` of an account has none: it sets state and is
     /// idempotent by nature, so each one gets a fresh id and no operation record.
-    fn client_id(&self, now: DateTime<Utc>) -> String {
+    pub(crate) fn client_id(&self, now: DateTime<Utc>) -> String {
         match self {
             Operation::Configure(_) => format!(
                 "account:{}:{:08x}",
@@ -120,7 +126,7 @@ impl Operation {
         }
     }
 
-    fn records_operation(&self) -> bool {
+    pub(crate) fn records_operation(&self) -> bool {
         !matches!(self, Operation::Configure(_))
     }
 
@@ -481,7 +487,7 @@ fn account_not_found(account: &str) -> Problem {
 /// when another instance's clock ran slightly ahead (the ledger never moves back). Further
 /// ahead, this clock is the one used and the ledger refuses the decision (`clock-behind`,
 /// answered 503): deciding in another machine's future would expire and grant early.
-fn decision_time(clock_now: DateTime<Utc>, account: Option<&Account>) -> DateTime<Utc> {
+pub(crate) fn decision_time(clock_now: DateTime<Utc>, account: Option<&Account>) -> DateTime<Utc> {
     let Some(account) = account else {
         return clock_now;
     };
@@ -501,13 +507,13 @@ fn decision_time(clock_now: DateTime<Utc>, account: Option<&Account>) -> DateTim
     clock_now
 }
 
-fn jitter_backoff(attempt: u32) -> Duration {
+pub(crate) fn jitter_backoff(attempt: u32) -> Duration {
     let base_ms = 2_u64.saturating_pow(attempt.min(6));
     let jitter_ms = rand::random::<u64>() % (base_ms + 1);
     Duration::from_millis(base_ms + jitter_ms)
 }
 
-fn decode_account(record: AccountRecord) -> Result<Cached, Problem> {
+pub(crate) fn decode_account(record: AccountRecord) -> Result<Cached, Problem> {
     let version = record.version;
     match serde_json::from_value::<Account>(record.state) {
         Ok(account) => Ok(Cached { version, account }),
@@ -534,7 +540,7 @@ pub async fn load_account(state: &AppState, account: &str) -> Result<Cached, Pro
 }
 
 /// Replay the original answer of `id`, or refuse a different request under the same id.
-fn replay(record: &OperationRecord, request_hash: &str) -> Result<Answer, Problem> {
+pub(crate) fn replay(record: &OperationRecord, request_hash: &str) -> Result<Answer, Problem> {
     if record.request_hash == request_hash {
         let status = StatusCode::from_u16(record.status).unwrap_or(StatusCode::OK);
         Ok(Answer {
@@ -562,6 +568,21 @@ pub async fn mutate(
     account_id: &str,
     operation: Operation,
 ) -> Result<Answer, Problem> {
+    if crate::group::enabled(state) && crate::group::groupable(&operation) {
+        return crate::group::mutate(state, account_id, operation).await;
+    }
+    mutate_alone(state, account_id, operation).await
+}
+
+/// Run one mutation on its own: decide it, commit it, answer it.
+///
+/// # Errors
+/// A problem to answer; nothing was written.
+pub(crate) async fn mutate_alone(
+    state: &AppState,
+    account_id: &str,
+    operation: Operation,
+) -> Result<Answer, Problem> {
     operation.validate()?;
     let request_hash = request_hash(account_id, &operation);
     let operation_id = operation.client_id(state.clock.now());
@@ -571,12 +592,19 @@ pub async fn mutate(
     let slot = state.slots.slot(account_id);
     let mut catch_up_commits = 0_u32;
     let mut back_off = false;
+    // A refusal decided on the cached snapshot is decided again on a fresh load at once, in
+    // the same turn on the slot: were the slot released, the next mutation would cache its
+    // own commit again, and under load the refusal might never be decided fresh.
+    let mut reload = None;
 
     for attempt in 0..MAX_ATTEMPTS {
         if std::mem::take(&mut back_off) {
             tokio::time::sleep(jitter_backoff(attempt)).await;
         }
-        let mut guard = slot.lock().await;
+        let mut guard = match reload.take() {
+            Some(guard) => guard,
+            None => slot.lock().await,
+        };
         // Whether the snapshot decided on was read from the store in this attempt (else it
         // is the cache's, possibly stale if another instance wrote since: a refusal decided on it is checked again).
         let mut fresh = false;
@@ -615,6 +643,7 @@ pub async fn mutate(
             Err(problem) => {
                 if !fresh {
                     guard.cached = None;
+                    reload = Some(guard);
                     continue;
                 }
                 drop(guard);
@@ -644,6 +673,7 @@ pub async fn mutate(
             Err(error) => {
                 if !fresh {
                     guard.cached = None;
+                    reload = Some(guard);
                     continue;
                 }
                 drop(guard);
@@ -944,11 +974,33 @@ fn build_commit(
     facts: Vec<FactRecord>,
     operation: Option<OperationRecord>,
 ) -> Result<Commit, Problem> {
-    let state_value = serde_json::to_value(&decision.account).map_err(|error| {
+    let state_value = snapshot_value(&decision.account)?;
+    let entries = entry_records(account_id, decision);
+    Ok(Commit {
+        expected_version: version,
+        account: AccountRecord {
+            account: account_id.to_owned(),
+            version: version + 1,
+            due_at: decision.due_at,
+            state: state_value,
+        },
+        entries,
+        facts,
+        operation,
+    })
+}
+
+/// The account snapshot as the store keeps it.
+pub(crate) fn snapshot_value(account: &Account) -> Result<Value, Problem> {
+    serde_json::to_value(account).map_err(|error| {
         tracing::error!(%error, "account snapshot does not serialise");
         Problem::internal()
-    })?;
-    let entries = decision
+    })
+}
+
+/// The entries of `decision` as the store keeps them.
+pub(crate) fn entry_records(account_id: &str, decision: &Decision) -> Vec<EntryRecord> {
+    decision
         .entries
         .iter()
         .map(|entry| EntryRecord {
@@ -967,23 +1019,11 @@ fn build_commit(
             content: entry.content.clone(),
             body: entry.body.clone(),
         })
-        .collect();
-    Ok(Commit {
-        expected_version: version,
-        account: AccountRecord {
-            account: account_id.to_owned(),
-            version: version + 1,
-            due_at: decision.due_at,
-            state: state_value,
-        },
-        entries,
-        facts,
-        operation,
-    })
+        .collect()
 }
 
 /// Build the ledger command and read its facts, with the book in force at `now`.
-async fn prepare<'b>(
+pub(crate) async fn prepare<'b>(
     state: &'b AppState,
     account_id: &str,
     operation: &Operation,

@@ -1,4 +1,4 @@
-//! Per-account serialisation, the snapshot cache, and pipelined commits.
+//! Per-account serialisation, the snapshot cache, and the queue of group commit.
 //!
 //! Within one process, mutations of one account take turns on the account's slot (a tokio
 //! mutex) to *decide*, so they never race each other into version conflicts. The slot keeps
@@ -10,7 +10,10 @@
 //! predecessor loses a race to another instance, the successor's expected version is the one
 //! that instance wrote, so the successor lands on a snapshot it never saw (a lost update;
 //! `reliability_regressions` keeps that case). Throughput comes from the store batching
-//! commits of different accounts instead.
+//! commits of different accounts, and, with group commit on (`credits serve`), from the
+//! slot's queue: mutations arriving while the slot is busy wait there, and the next holder
+//! decides them in turn and commits them as ONE write (`group`), so one account still
+//! commits once per fsync but many decisions ride on each commit.
 //!
 //! Another process (another Lambda instance) may have written since: the commit's version
 //! check catches that, and the caller reloads. The map is bounded; slots not in use are
@@ -66,8 +69,39 @@ pub struct SlotState {
     pub recent: RecentOperations,
 }
 
+/// Mutations a slot's queue holds at most; beyond it, a mutation takes the one-at-a-time
+/// path (it still waits its turn on the slot).
+pub const MAX_QUEUED: usize = 1024;
+
+/// The slot of one account: its state behind a tokio mutex, and the mutations waiting to be
+/// decided in a group (see `group`).
+#[derive(Debug, Default)]
+pub struct SlotCell {
+    state: tokio::sync::Mutex<SlotState>,
+    queue: Mutex<Queue>,
+}
+
+/// Mutations waiting for a group, and whether a task is leading groups for this slot.
+#[derive(Debug, Default)]
+pub struct Queue {
+    pub waiting: VecDeque<crate::group::Pending>,
+    pub leading: bool,
+}
+
+impl SlotCell {
+    /// Take the slot (mutations of one account take turns).
+    pub async fn lock(&self) -> tokio::sync::MutexGuard<'_, SlotState> {
+        self.state.lock().await
+    }
+
+    /// The queue of group commit.
+    pub fn queue(&self) -> std::sync::MutexGuard<'_, Queue> {
+        self.queue.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
 /// The slot of one account.
-pub type Slot = Arc<tokio::sync::Mutex<SlotState>>;
+pub type Slot = Arc<SlotCell>;
 
 #[derive(Debug)]
 pub struct AccountSlots {
@@ -93,11 +127,20 @@ impl AccountSlots {
         if slots.len() >= self.capacity {
             slots.retain(|_, slot| Arc::strong_count(slot) > 1);
         }
-        let slot: Slot = Arc::new(tokio::sync::Mutex::new(SlotState::default()));
+        let slot: Slot = Arc::new(SlotCell::default());
         if slots.len() < self.capacity {
             slots.insert(account.to_owned(), Arc::clone(&slot));
         }
         slot
+    }
+
+    /// Mutations of `account` waiting in its slot's queue (0 when it has no slot).
+    pub fn queued(&self, account: &str) -> usize {
+        let slot = {
+            let slots = self.slots.lock().unwrap_or_else(PoisonError::into_inner);
+            slots.get(account).map(Arc::clone)
+        };
+        slot.map_or(0, |slot| slot.queue().waiting.len())
     }
 
     pub fn len(&self) -> usize {

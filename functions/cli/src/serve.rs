@@ -123,8 +123,10 @@ async fn serve(args: ServeArgs) -> ExitCode {
         Ok(books) => Arc::new(books),
         Err(code) => return code,
     };
-    // One process answers here, never buffered by a gateway: CSV exports stream whole.
-    let mut config = ApiConfig::default().with_streamed_csv();
+    // One process answers here, never buffered by a gateway: CSV exports stream whole. Many
+    // clients may hit one account at once: their mutations are grouped into one commit each
+    // round (`credits_api::group`; a store that cannot group, DynamoDB, commits one by one).
+    let mut config = ApiConfig::default().with_streamed_csv().with_group_commit();
     let static_admin_key = std::env::var(ADMIN_KEY_ENV)
         .ok()
         .filter(|key| !key.is_empty());

@@ -23,6 +23,13 @@
 //!   exactly its entries);
 //! * after the replays, balance = Σ entries again.
 //!
+//! The second test runs the same load on ONE hot account (every client charges, tops up and
+//! refunds it), where `credits serve` commits the charges and top-ups queued on the account
+//! as groups (`credits_api::group`): a group is all there or all absent, and its members are
+//! answered only after it is durable. It serves a copy of `rates/` without the plans'
+//! `limit N requests per minute` lines (as `scripts/bench-serve.sh` does), so the load is
+//! not refused by the plan's rate limit.
+//!
 //! Documented in RELIABILITY.md ("Crash and restart").
 #![allow(
     clippy::unwrap_used,
@@ -47,6 +54,7 @@ use serde_json::{Value, json};
 
 const ADMIN_KEY: &str = "serve-crash-admin-key-0123456789";
 const PLAN: &str = "imini/credit_line";
+/// Accounts of the spread test; the hot-account test has one.
 const ACCOUNTS: usize = 8;
 const CLIENTS: usize = 16;
 /// The server is killed once this many requests were answered.
@@ -75,15 +83,48 @@ fn rates_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../rates")
 }
 
-fn start_server(db: &Path) -> Server {
+/// What one test varies: how many accounts the load spreads over, and the rate books.
+struct Scenario {
+    accounts: usize,
+    rates: PathBuf,
+}
+
+/// A copy of `rates/` in `dir` without the plans' request-rate limits.
+fn rates_without_rate_limits(dir: &Path) -> PathBuf {
+    let copy = dir.join("rates");
+    std::fs::create_dir_all(&copy).unwrap();
+    for entry in std::fs::read_dir(rates_dir()).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_none_or(|ext| ext != "rates") {
+            continue;
+        }
+        let text = std::fs::read_to_string(&path).unwrap();
+        let kept: Vec<&str> = text
+            .lines()
+            .filter(|line| {
+                let line = line.trim_start();
+                let rate = line.contains(" requests per ") || line.contains(" request per ");
+                !(line.starts_with("limit ") && rate)
+            })
+            .collect();
+        std::fs::write(copy.join(path.file_name().unwrap()), kept.join("\n") + "\n").unwrap();
+    }
+    copy
+}
+
+fn start_server(db: &Path, rates: &Path) -> Server {
     let mut child = Command::new(env!("CARGO_BIN_EXE_credits"))
         .args(["serve", "--addr", "127.0.0.1:0"])
         .arg("--db")
         .arg(db)
         .arg("--rates")
-        .arg(rates_dir())
+        .arg(rates)
         .env("CREDITS_ADMIN_KEY", ADMIN_KEY)
-        .env("RUST_LOG", "warn")
+        // `CRASH_LOG` (a `RUST_LOG` filter) shows more of the server, e.g. the groups it commits.
+        .env(
+            "RUST_LOG",
+            std::env::var("CRASH_LOG").unwrap_or_else(|_| "warn".to_owned()),
+        )
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()
@@ -136,6 +177,7 @@ struct Log {
 }
 
 struct Load {
+    accounts: usize,
     http: reqwest::Client,
     url: String,
     answered: AtomicU64,
@@ -188,7 +230,7 @@ async fn client_task(load: Arc<Load>, round: usize, worker: usize) {
         };
         let op = match (roll, refundable) {
             (0..15, _) => Op {
-                account: account_name(rng.random_range(0..ACCOUNTS)),
+                account: account_name(rng.random_range(0..load.accounts)),
                 route: "topups",
                 id: format!("k{round}-w{worker}-t{step}"),
                 body: json!({"id": format!("k{round}-w{worker}-t{step}"), "amount": format!("{}.{:02}", rng.random_range(1..500), rng.random_range(0..100))}),
@@ -210,7 +252,7 @@ async fn client_task(load: Arc<Load>, round: usize, worker: usize) {
                 let id = format!("k{round}-w{worker}-c{step}");
                 let models = ["flux_schnell", "flux_pro", "seedream", "imagen"];
                 Op {
-                    account: account_name(rng.random_range(0..ACCOUNTS)),
+                    account: account_name(rng.random_range(0..load.accounts)),
                     route: "charges",
                     body: json!({
                         "id": id,
@@ -284,8 +326,8 @@ fn sums(entries: &[&Value]) -> BTreeMap<String, Decimal> {
 }
 
 /// Per account, available + held per unit must equal Σ entries per unit.
-async fn check_balances(http: &reqwest::Client, url: &str, when: &str) {
-    for index in 0..ACCOUNTS {
+async fn check_balances(http: &reqwest::Client, url: &str, accounts: usize, when: &str) {
+    for index in 0..accounts {
         let account = account_name(index);
         let all = entries(http, url, &account).await;
         let written = sums(&all.iter().collect::<Vec<_>>());
@@ -336,9 +378,13 @@ fn entries_of<'a>(all: &'a BTreeMap<String, Vec<Value>>, op: &Op) -> Vec<&'a Val
         .unwrap_or_default()
 }
 
-async fn all_entries(http: &reqwest::Client, url: &str) -> BTreeMap<String, Vec<Value>> {
+async fn all_entries(
+    http: &reqwest::Client,
+    url: &str,
+    accounts: usize,
+) -> BTreeMap<String, Vec<Value>> {
     let mut all = BTreeMap::new();
-    for index in 0..ACCOUNTS {
+    for index in 0..accounts {
         let account = account_name(index);
         let list = entries(http, url, &account).await;
         all.insert(account, list);
@@ -348,15 +394,34 @@ async fn all_entries(http: &reqwest::Client, url: &str) -> BTreeMap<String, Vec<
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn serve_killed_under_load_restarts_with_every_answered_request_and_nothing_else() {
-    let started = Instant::now();
+    let scenario = Scenario {
+        accounts: ACCOUNTS,
+        rates: rates_dir(),
+    };
+    crash_and_restart(&scenario, tempfile::tempdir().unwrap()).await;
+}
+
+/// One account, every client on it: its charges and top-ups are committed in groups.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_killed_under_load_on_one_hot_account_keeps_every_answered_group_and_nothing_else() {
     let dir = tempfile::tempdir().unwrap();
+    let scenario = Scenario {
+        accounts: 1,
+        rates: rates_without_rate_limits(dir.path()),
+    };
+    crash_and_restart(&scenario, dir).await;
+}
+
+/// Opens the accounts, then loads, kills and restarts [`ROUNDS`] times, checking each time.
+async fn crash_and_restart(scenario: &Scenario, dir: tempfile::TempDir) {
+    let started = Instant::now();
     let db = dir.path().join("credits.db");
-    let mut server = start_server(&db);
+    let mut server = start_server(&db, &scenario.rates);
     let http = reqwest::Client::new();
 
     // Accounts with a large top-up each.
     let mut log: Vec<(Op, Outcome)> = Vec::new();
-    for index in 0..ACCOUNTS {
+    for index in 0..scenario.accounts {
         let account = account_name(index);
         let response = http
             .put(format!("{}/v1/accounts/{account}", server.url))
@@ -378,10 +443,10 @@ async fn serve_killed_under_load_restarts_with_every_answered_request_and_nothin
     }
 
     for round in 0..ROUNDS {
-        let (next, round_log) = crash(&http, server, &db, round, &log).await;
+        let (next, round_log) = crash(&http, server, &db, scenario, round, &log).await;
         server = next;
         log.extend(round_log);
-        check_after_restart(&http, &server.url, &mut log, round).await;
+        check_after_restart(&http, &server.url, scenario.accounts, &mut log, round).await;
     }
     eprintln!(
         "{ROUNDS} crashes and restarts checked in {:.1?}",
@@ -395,6 +460,7 @@ async fn crash(
     http: &reqwest::Client,
     mut server: Server,
     db: &Path,
+    scenario: &Scenario,
     round: usize,
     earlier: &[(Op, Outcome)],
 ) -> (Server, Vec<(Op, Outcome)>) {
@@ -405,6 +471,7 @@ async fn crash(
         .map(|(op, _)| (op.account.clone(), op.id.clone()))
         .collect();
     let load = Arc::new(Load {
+        accounts: scenario.accounts,
         http: http.clone(),
         url: server.url.clone(),
         answered: AtomicU64::new(0),
@@ -462,7 +529,10 @@ async fn crash(
                     body["type"].as_str().unwrap_or("")
                 )
             }
-            Outcome::Unknown(why) if why.starts_with('5') => "unknown (5xx)".to_owned(),
+            Outcome::Unknown(why) if why.starts_with('5') => {
+                eprintln!("round {round}: `{}` answered {why}", op.id);
+                "unknown (5xx)".to_owned()
+            }
             Outcome::Unknown(_) => "unknown (connection broke)".to_owned(),
             Outcome::NotDelivered => "not delivered".to_owned(),
         };
@@ -473,7 +543,7 @@ async fn crash(
         started.elapsed(),
         ops.len()
     );
-    (start_server(db), ops)
+    (start_server(db, &scenario.rates), ops)
 }
 
 /// The checks after a restart (see the top of the file). Unknown outcomes are replayed and
@@ -481,15 +551,16 @@ async fn crash(
 async fn check_after_restart(
     http: &reqwest::Client,
     url: &str,
+    accounts: usize,
     log: &mut [(Op, Outcome)],
     round: usize,
 ) {
     let when = format!("round {round}");
-    check_balances(http, url, &format!("{when}, after the restart")).await;
+    check_balances(http, url, accounts, &format!("{when}, after the restart")).await;
 
     // Every entry belongs to a 201 or an unknown outcome: never to a refused, undelivered
     // or never-sent id.
-    let all = all_entries(http, url).await;
+    let all = all_entries(http, url, accounts).await;
     let may_exist: BTreeSet<&str> = log
         .iter()
         .filter(|(_, outcome)| matches!(outcome, Outcome::Applied(_) | Outcome::Unknown(_)))
@@ -547,7 +618,7 @@ async fn check_after_restart(
         if before.is_empty() {
             unknown_absent += 1;
             if let Outcome::Applied(body) = &replay {
-                let now = all_entries(http, url).await;
+                let now = all_entries(http, url, accounts).await;
                 assert_eq!(
                     sums(&entries_of(&now, op)),
                     expected_sums(op, body),
@@ -580,7 +651,7 @@ async fn check_after_restart(
     }
 
     // The replays of 201s wrote nothing; the books still balance.
-    let after = all_entries(http, url).await;
+    let after = all_entries(http, url, accounts).await;
     for (op, outcome) in log.iter() {
         if matches!(outcome, Outcome::Applied(_)) && !entries_of(&all, op).is_empty() {
             assert_eq!(
@@ -591,7 +662,7 @@ async fn check_after_restart(
             );
         }
     }
-    check_balances(http, url, &format!("{when}, after the replays")).await;
+    check_balances(http, url, accounts, &format!("{when}, after the replays")).await;
     eprintln!(
         "{when}: {applied} answered 201 are there and replay identically; unknown outcomes: {unknown_there} there, {unknown_absent} absent"
     );

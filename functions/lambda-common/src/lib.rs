@@ -168,6 +168,8 @@ pub fn state_over(store: Arc<dyn Store>, books: RateLibrary, settings: &Settings
     let config = ApiConfig {
         static_admin_key_sha256: settings.admin_key_sha256,
         csv_export: credits_api::export::CsvExport::Paged,
+        // One request at a time per container: nothing to group (and DynamoDB cannot).
+        group_commit: false,
     };
     AppState::new(store, Arc::new(books)).with_config(config)
 }

@@ -40,8 +40,9 @@ use serde_json::json;
 
 use crate::{
     AccountRecord, Commit, CommitOutcome, EntryCursor, EntryQuery, EntryRecord, FactRecord,
-    KeyRecord, MAX_COMMIT_ENTRIES, MAX_FACT_KEY_BYTES, MAX_FACT_KEYS, MAX_ID_BYTES,
-    MAX_PAGE_ENTRIES, OperationRecord, Store, StoreError, segment_of,
+    GroupCommit, GroupMember, KeyRecord, MAX_COMMIT_ENTRIES, MAX_FACT_KEY_BYTES, MAX_FACT_KEYS,
+    MAX_GROUP_COMMITS, MAX_ID_BYTES, MAX_PAGE_ENTRIES, OperationRecord, Store, StoreError,
+    segment_of,
 };
 
 /// The one list of cases; the macros below expand it.
@@ -87,6 +88,9 @@ macro_rules! __conformance_cases {
             revoke_key_marks_it_once,
             concurrent_commits_on_one_account,
             concurrent_commits_on_many_accounts,
+            group_commit_writes_every_member_or_none,
+            group_commit_chains_versions,
+            invalid_group_commits_write_nothing,
         }
     };
 }
@@ -2320,5 +2324,220 @@ pub async fn concurrent_commits_on_many_accounts(store: &dyn Store) {
         let record = loaded(store, name).await;
         assert_eq!(counter_of(&record), 20);
         assert_eq!(all_entries(store, name).await.len(), 20);
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Group commits (several decisions of one account, one write)
+// ---------------------------------------------------------------------------------------
+
+/// A group moving `record` by one version per member; member `i` writes entry seq
+/// `first_seq + i`, fact `shared` (value `i`) and operation `<prefix>-<i>`.
+fn group(record: &AccountRecord, prefix: &str, first_seq: u64, members: u64) -> GroupCommit {
+    let name = record.account.as_str();
+    GroupCommit {
+        expected_version: record.version,
+        account: AccountRecord {
+            version: record.version + members,
+            state: json!({"after": format!("{prefix}-{}", members - 1)}),
+            ..record.clone()
+        },
+        members: (0..members)
+            .map(|i| GroupMember {
+                entries: vec![entry(name, &format!("{prefix}-e{i}"), first_seq + i)],
+                facts: vec![fact(name, "shared", json!(i))],
+                operation: Some(operation(name, &format!("{prefix}-{i}"))),
+            })
+            .collect(),
+    }
+}
+
+/// On a store without group commits: the call is refused and writes nothing. `true` when
+/// the store supports them (the case goes on).
+async fn supports_groups(store: &dyn Store, record: &AccountRecord) -> bool {
+    if store.supports_group_commit() {
+        return true;
+    }
+    let name = record.account.clone();
+    let before = all_entries(store, &name).await;
+    assert_invalid(
+        store
+            .commit_group(group(record, "unsupported", 10, 2))
+            .await,
+        "a group commit on a store without them",
+    );
+    assert_untouched(store, &name, Some(record), &before).await;
+    assert_no_operation(store, &name, "unsupported-0").await;
+    false
+}
+
+pub async fn group_commit_writes_every_member_or_none(store: &dyn Store) {
+    let name = unique("group-all");
+    let created = create(store, &name).await;
+    if !supports_groups(store, &created).await {
+        return;
+    }
+    // A member whose operation id exists: nothing of the group is written, and the
+    // existing record (the first member's that exists) comes back.
+    commit_ok(
+        store,
+        next_commit(
+            &created,
+            json!({"n": 2}),
+            vec![entry(&name, "before", 1)],
+            Some(operation(&name, "g-2")),
+        ),
+    )
+    .await;
+    let current = loaded(store, &name).await;
+    let before = all_entries(store, &name).await;
+    match store.commit_group(group(&current, "g", 2, 4)).await {
+        Ok(CommitOutcome::OperationExists(record)) => {
+            assert_eq!(record, operation(&name, "g-2"), "the existing record");
+        }
+        other => panic!("expected OperationExists, got {other:?}"),
+    }
+    assert_untouched(store, &name, Some(&current), &before).await;
+    for i in [0, 1, 3] {
+        assert_no_operation(store, &name, &format!("g-{i}")).await;
+    }
+    assert_eq!(facts_of(store, &name, &["shared"]).await, BTreeMap::new());
+
+    // An entry seq that exists: nothing written.
+    match store.commit_group(group(&current, "h", 0, 3)).await {
+        Ok(CommitOutcome::EntryExists { seq }) => assert_eq!(seq, 1),
+        other => panic!("expected EntryExists, got {other:?}"),
+    }
+    assert_untouched(store, &name, Some(&current), &before).await;
+    assert_no_operation(store, &name, "h-0").await;
+
+    // A stale version: nothing written.
+    match store.commit_group(group(&created, "s", 5, 3)).await {
+        Ok(CommitOutcome::VersionConflict { .. }) => {}
+        other => panic!("expected VersionConflict, got {other:?}"),
+    }
+    assert_untouched(store, &name, Some(&current), &before).await;
+    assert_no_operation(store, &name, "s-0").await;
+
+    // Then the whole group lands: every member's entry and operation, one snapshot, the
+    // later member's value of a shared fact.
+    let landed = group(&current, "ok", 2, 5);
+    match store.commit_group(landed.clone()).await {
+        Ok(CommitOutcome::Committed) => {}
+        other => panic!("expected the group to commit, got {other:?}"),
+    }
+    assert_eq!(loaded(store, &name).await, landed.account);
+    let entries = all_entries(store, &name).await;
+    let seqs: Vec<u64> = entries.iter().map(|entry| entry.seq).collect();
+    assert_eq!(seqs, [1, 2, 3, 4, 5, 6]);
+    for i in 0..5 {
+        let id = format!("ok-{i}");
+        let found = store
+            .operation(&name, &id)
+            .await
+            .expect("operation succeeds");
+        assert_eq!(found, Some(operation(&name, &id)));
+    }
+    assert_eq!(
+        facts_of(store, &name, &["shared"]).await,
+        BTreeMap::from([("shared".to_owned(), json!(4))])
+    );
+    // A replayed member makes the next group answer its original record.
+    match store.commit_group(group(&landed.account, "ok", 7, 2)).await {
+        Ok(CommitOutcome::OperationExists(record)) => assert_eq!(record.id, "ok-0"),
+        other => panic!("expected OperationExists, got {other:?}"),
+    }
+}
+
+pub async fn group_commit_chains_versions(store: &dyn Store) {
+    let name = unique("group-chain");
+    let created = create(store, &name).await;
+    if !supports_groups(store, &created).await {
+        return;
+    }
+    let first = group(&created, "a", 1, 3);
+    match store.commit_group(first.clone()).await {
+        Ok(CommitOutcome::Committed) => {}
+        other => panic!("expected the group to commit, got {other:?}"),
+    }
+    assert_eq!(loaded(store, &name).await.version, created.version + 3);
+    // A commit expecting a version inside the group conflicts: the group is one write.
+    let inside = AccountRecord {
+        version: created.version + 1,
+        ..created.clone()
+    };
+    match store
+        .commit(next_commit(&inside, json!({}), vec![], None))
+        .await
+    {
+        Ok(CommitOutcome::VersionConflict { current }) => {
+            if let Some(current) = current {
+                assert_eq!(current, first.account);
+            }
+        }
+        other => panic!("expected VersionConflict, got {other:?}"),
+    }
+    // The chain goes on from the group's version, with a commit then a group.
+    commit_ok(
+        store,
+        next_commit(
+            &first.account,
+            json!({"n": 5}),
+            vec![entry(&name, "c", 4)],
+            None,
+        ),
+    )
+    .await;
+    let after = loaded(store, &name).await;
+    assert_eq!(after.version, created.version + 4);
+    let second = group(&after, "b", 5, MAX_GROUP_COMMITS as u64);
+    match store.commit_group(second.clone()).await {
+        Ok(CommitOutcome::Committed) => {}
+        other => panic!("expected the largest group to commit, got {other:?}"),
+    }
+    assert_eq!(loaded(store, &name).await, second.account);
+    assert_eq!(
+        all_entries(store, &name).await.len(),
+        4 + MAX_GROUP_COMMITS,
+        "every member's entry"
+    );
+}
+
+pub async fn invalid_group_commits_write_nothing(store: &dyn Store) {
+    let name = unique("group-invalid");
+    let created = create(store, &name).await;
+    if !supports_groups(store, &created).await {
+        return;
+    }
+    let mut cases: Vec<(&str, GroupCommit)> = Vec::new();
+    let mut empty = group(&created, "x", 1, 1);
+    empty.members.clear();
+    empty.account.version = created.version;
+    cases.push(("no member", empty));
+    cases.push((
+        "too many members",
+        group(&created, "x", 1, MAX_GROUP_COMMITS as u64 + 1),
+    ));
+    let mut version = group(&created, "x", 1, 3);
+    version.account.version = created.version + 1;
+    cases.push(("version not advanced by the members", version));
+    let mut seqs = group(&created, "x", 1, 3);
+    seqs.members[2].entries[0].seq = 2;
+    cases.push(("a seq in two members", seqs));
+    let mut ids = group(&created, "x", 1, 3);
+    ids.members[2].operation = Some(operation(&name, "x-0"));
+    cases.push(("an operation id in two members", ids));
+    let mut other = group(&created, "x", 1, 3);
+    other.members[1].entries[0].account = unique("elsewhere");
+    cases.push(("an entry of another account", other));
+    let mut full = group(&created, "x", 1, 2);
+    full.members[1].facts = (0..=MAX_COMMIT_ENTRIES)
+        .map(|i| fact(&name, &format!("f{i}"), json!(i)))
+        .collect();
+    cases.push(("a member over the entry limit", full));
+    for (what, invalid) in cases {
+        assert_invalid(store.commit_group(invalid).await, what);
+        assert_untouched(store, &name, Some(&created), &[]).await;
+        assert_no_operation(store, &name, "x-0").await;
     }
 }

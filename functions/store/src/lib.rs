@@ -6,7 +6,9 @@
 //! history) and API keys. Its one write is [`Store::commit`]: the new snapshot, its entries,
 //! its facts and its operation record land together, atomically, only if the account's
 //! version is still the one the caller read and neither the operation id nor any entry's
-//! `seq` exists yet.
+//! `seq` exists yet. [`Store::commit_group`] is the same write for several decisions of one
+//! account at once (one snapshot, every decision's entries, facts and operation record), for
+//! stores that can make it atomic ([`Store::supports_group_commit`]).
 //!
 //! # What each call costs
 //! Every call is bounded whatever the account's age: no call's cost grows with history. The
@@ -17,6 +19,7 @@
 //! |---|---|---|
 //! | `load` | 1 | the snapshot |
 //! | `commit` | 1 transaction | — (writes snapshot + entries + facts + operation) |
+//! | `commit_group` | 1 transaction (SQLite; unsupported on DynamoDB) | — (one snapshot, ≤ [`MAX_GROUP_COMMITS`] decisions) |
 //! | `operation` | 1 | one record |
 //! | `facts` | 1 (≤ [`MAX_FACT_KEYS`] keys) | the facts asked for |
 //! | `last_fact_before` | 1 | ≤ 1 |
@@ -49,6 +52,8 @@ pub const MAX_PAGE_ENTRIES: u32 = 1000;
 /// The most entries and facts, together, one commit may carry (DynamoDB allows 100 actions
 /// per transaction: the account update and the operation record take two).
 pub const MAX_COMMIT_ENTRIES: usize = 98;
+/// The most decisions one [`GroupCommit`] may carry (each within [`MAX_COMMIT_ENTRIES`]).
+pub const MAX_GROUP_COMMITS: usize = 64;
 /// The most fact keys one [`Store::facts`] read may name.
 pub const MAX_FACT_KEYS: usize = 16;
 /// The longest fact key, in UTF-8 bytes (a key names an operation id or a content digest).
@@ -200,6 +205,34 @@ pub struct Commit {
     /// [`MAX_COMMIT_ENTRIES`].
     pub facts: Vec<FactRecord>,
     /// Of `account.account`.
+    pub operation: Option<OperationRecord>,
+}
+
+/// Several decisions of ONE account, taken in turn on the snapshot `expected_version`, `+1`,
+/// … and written as one: the last decision's snapshot, and every decision's entries, facts
+/// and operation record, all or nothing.
+///
+/// The rules of [`Commit`] hold for each member (entries and facts together at most
+/// [`MAX_COMMIT_ENTRIES`], distinct fact keys, ids of the account), and for the group: 1 to
+/// [`MAX_GROUP_COMMITS`] members, seqs distinct across members, operation ids distinct
+/// across members, `account.version` = `expected_version` + the number of members. A fact key
+/// written by two members keeps the later member's value (members are applied in order).
+/// Breaking a rule is [`StoreError::Invalid`] and writes nothing.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GroupCommit {
+    /// The version the first member was decided on; 0 when the account must not exist yet.
+    pub expected_version: u64,
+    /// The snapshot after the last member.
+    pub account: AccountRecord,
+    /// In decision order.
+    pub members: Vec<GroupMember>,
+}
+
+/// One decision of a [`GroupCommit`]: what it writes besides the snapshot.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GroupMember {
+    pub entries: Vec<EntryRecord>,
+    pub facts: Vec<FactRecord>,
     pub operation: Option<OperationRecord>,
 }
 
@@ -392,6 +425,24 @@ pub trait Store: Send + Sync {
     /// Write the snapshot, entries and operation record atomically, if the version is
     /// unchanged and no entry or operation id exists yet; otherwise write nothing.
     async fn commit(&self, commit: Commit) -> StoreResult<CommitOutcome>;
+
+    /// Whether [`Store::commit_group`] is atomic here. `false` (the default) means it is
+    /// unsupported: callers must commit one decision at a time.
+    fn supports_group_commit(&self) -> bool {
+        false
+    }
+
+    /// Write a [`GroupCommit`] atomically, with the checks and outcome of [`Store::commit`]
+    /// applied to the whole group: `OperationExists` (with the record of the first member
+    /// whose id exists), `VersionConflict` or `EntryExists` for any member, and NOTHING of the
+    /// group is written. A store that cannot make it atomic answers [`StoreError::Invalid`]
+    /// (the default) and writes nothing.
+    async fn commit_group(&self, group: GroupCommit) -> StoreResult<CommitOutcome> {
+        let members = group.members.len();
+        Err(StoreError::Invalid(format!(
+            "this store cannot commit a group of {members} decisions atomically"
+        )))
+    }
 
     /// The idempotency record of a client id on an account.
     async fn operation(&self, account: &str, id: &str) -> StoreResult<Option<OperationRecord>>;

@@ -11,8 +11,9 @@
 //!   syncs once for the group; see `writer`. One fsync per group instead of one per commit is
 //!   what gives thousands of durable commits per second when many accounts are busy (under
 //!   load a group waits at most 2 ms, and at most half the previous group's time, for the
-//!   rest of the crowd). A single account still serialises: each of its commits needs the
-//!   previous one's version, so it commits at most once per fsync.
+//!   rest of the crowd). A single account's commits each need the previous one's version, so
+//!   they cannot share a group; [`Store::commit_group`] instead carries several decisions of
+//!   one account as ONE commit (one snapshot, one savepoint, every decision's rows).
 //! - **Reads** run on a small pool of read-only connections inside `spawn_blocking`; WAL lets
 //!   them read the last committed state while the writer writes.
 //! - The caller's task does the CPU work around a write (validation, JSON and timestamp
@@ -56,9 +57,10 @@ use self::writer::{
     PreparedCommit, PreparedEntry, PreparedFact, PreparedKey, PreparedOperation, RawOutcome, Writer,
 };
 use crate::{
-    AccountRecord, Commit, CommitOutcome, DuePage, EntryCursor, EntryPage, EntryQuery, FactRecord,
-    KeyRecord, MAX_COMMIT_ENTRIES, MAX_FACT_VALUE_BYTES, MAX_ID_BYTES, MAX_PAGE_ENTRIES,
-    OperationRecord, Store, StoreError, StoreResult, check_fact_key, check_fact_keys,
+    AccountRecord, Commit, CommitOutcome, DuePage, EntryCursor, EntryPage, EntryQuery, EntryRecord,
+    FactRecord, GroupCommit, GroupMember, KeyRecord, MAX_COMMIT_ENTRIES, MAX_FACT_VALUE_BYTES,
+    MAX_GROUP_COMMITS, MAX_ID_BYTES, MAX_PAGE_ENTRIES, OperationRecord, Store, StoreError,
+    StoreResult, check_fact_key, check_fact_keys,
 };
 
 /// Read connections kept open; reads beyond this many at once wait for one.
@@ -112,6 +114,18 @@ impl SqliteStore {
                 idle: Mutex::new(Vec::with_capacity(READERS)),
                 permits: Arc::new(Semaphore::new(READERS)),
             }),
+        })
+    }
+
+    /// Sends a prepared commit to the writer and parses its outcome.
+    async fn write(&self, prepared: PreparedCommit) -> StoreResult<CommitOutcome> {
+        Ok(match self.writer.commit(prepared).await? {
+            RawOutcome::Committed => CommitOutcome::Committed,
+            RawOutcome::VersionConflict(current) => CommitOutcome::VersionConflict {
+                current: current.map(AccountRow::into_record).transpose()?,
+            },
+            RawOutcome::OperationExists(row) => CommitOutcome::OperationExists(row.into_record()?),
+            RawOutcome::EntryExists(seq) => CommitOutcome::EntryExists { seq },
         })
     }
 
@@ -180,15 +194,15 @@ impl Store for SqliteStore {
     }
 
     async fn commit(&self, commit: Commit) -> StoreResult<CommitOutcome> {
-        let prepared = prepare_commit(commit)?;
-        Ok(match self.writer.commit(prepared).await? {
-            RawOutcome::Committed => CommitOutcome::Committed,
-            RawOutcome::VersionConflict(current) => CommitOutcome::VersionConflict {
-                current: current.map(AccountRow::into_record).transpose()?,
-            },
-            RawOutcome::OperationExists(row) => CommitOutcome::OperationExists(row.into_record()?),
-            RawOutcome::EntryExists(seq) => CommitOutcome::EntryExists { seq },
-        })
+        self.write(prepare_commit(commit)?).await
+    }
+
+    fn supports_group_commit(&self) -> bool {
+        true
+    }
+
+    async fn commit_group(&self, group: GroupCommit) -> StoreResult<CommitOutcome> {
+        self.write(prepare_group(group)?).await
     }
 
     async fn operation(&self, account: &str, id: &str) -> StoreResult<Option<OperationRecord>> {
@@ -390,115 +404,179 @@ fn prepare_commit(commit: Commit) -> StoreResult<PreparedCommit> {
         facts,
         operation,
     } = commit;
+    prepare_write(
+        expected_version,
+        account,
+        vec![GroupMember {
+            entries,
+            facts,
+            operation,
+        }],
+    )
+}
+
+/// Validates a group commit against the contract and converts it to ONE commit's SQLite
+/// values: the snapshot once, the members' entries, facts (in order) and operations.
+fn prepare_group(group: GroupCommit) -> StoreResult<PreparedCommit> {
+    let GroupCommit {
+        expected_version,
+        account,
+        members,
+    } = group;
+    if members.is_empty() || members.len() > MAX_GROUP_COMMITS {
+        return Err(StoreError::Invalid(format!(
+            "a group commit carries 1 to {MAX_GROUP_COMMITS} decisions, not {}",
+            members.len()
+        )));
+    }
+    prepare_write(expected_version, account, members)
+}
+
+/// The checks every commit and group commit share (see [`Commit`] and [`GroupCommit`]).
+fn prepare_write(
+    expected_version: u64,
+    account: AccountRecord,
+    members: Vec<GroupMember>,
+) -> StoreResult<PreparedCommit> {
     let name = account.account;
     check_id("account id", &name)?;
-    if expected_version.checked_add(1) != Some(account.version) {
+    let steps = u64::try_from(members.len()).unwrap_or(u64::MAX);
+    if expected_version.checked_add(steps) != Some(account.version) {
         return Err(StoreError::Invalid(format!(
-            "account `{name}` version {} does not follow the expected version {expected_version}",
+            "account `{name}` version {} does not follow the expected version {expected_version} by {steps}",
             account.version
         )));
     }
     let version = to_sql_integer("account version", account.version)?;
-    if entries.len().saturating_add(facts.len()) > MAX_COMMIT_ENTRIES {
-        return Err(StoreError::Invalid(format!(
-            "a commit carries at most {MAX_COMMIT_ENTRIES} entries and facts, not {}",
-            entries.len().saturating_add(facts.len())
-        )));
+    let mut seqs = HashSet::new();
+    let mut operation_ids = HashSet::new();
+    let mut prepared_entries = Vec::new();
+    let mut prepared_facts = Vec::new();
+    let mut operations = Vec::with_capacity(members.len());
+    for member in members {
+        let GroupMember {
+            entries,
+            facts,
+            operation,
+        } = member;
+        if entries.len().saturating_add(facts.len()) > MAX_COMMIT_ENTRIES {
+            return Err(StoreError::Invalid(format!(
+                "a commit carries at most {MAX_COMMIT_ENTRIES} entries and facts, not {}",
+                entries.len().saturating_add(facts.len())
+            )));
+        }
+        for entry in entries {
+            prepared_entries.push(prepare_entry(&name, entry, &mut seqs)?);
+        }
+        let mut keys = HashSet::with_capacity(facts.len());
+        for fact in facts {
+            prepared_facts.push(prepare_fact(&name, fact, &mut keys)?);
+        }
+        if let Some(operation) = operation {
+            if !operation_ids.insert(operation.id.clone()) {
+                return Err(StoreError::Invalid(format!(
+                    "operation `{}` appears twice in one group commit",
+                    operation.id
+                )));
+            }
+            operations.push(prepare_operation(&name, operation)?);
+        }
     }
-    let mut seqs = HashSet::with_capacity(entries.len());
-    let entries = entries
-        .into_iter()
-        .map(|entry| {
-            check_id("entry id", &entry.id)?;
-            if entry.account != name {
-                return Err(StoreError::Invalid(format!(
-                    "entry `{}` belongs to account `{}`, not `{name}`",
-                    entry.id, entry.account
-                )));
-            }
-            if !seqs.insert(entry.seq) {
-                return Err(StoreError::Invalid(format!(
-                    "entry seq {} appears twice in one commit",
-                    entry.seq
-                )));
-            }
-            Ok(PreparedEntry {
-                seq: to_sql_integer("entry seq", entry.seq)?,
-                at_micros: micros(entry.at),
-                body: json_text(&entry.body)?,
-                id: entry.id,
-                entry_type: entry.entry_type,
-                operation: entry.operation,
-                unit: entry.unit,
-                amount_minor: entry.amount_minor,
-                feature: entry.feature,
-                model: entry.model,
-                project: entry.project,
-                member: entry.member,
-                content: entry.content,
-            })
-        })
-        .collect::<StoreResult<Vec<_>>>()?;
-    let mut keys = HashSet::with_capacity(facts.len());
-    let facts = facts
-        .into_iter()
-        .map(|fact| {
-            if fact.account != name {
-                return Err(StoreError::Invalid(format!(
-                    "fact `{}` belongs to account `{}`, not `{name}`",
-                    fact.key, fact.account
-                )));
-            }
-            check_fact_key(&fact.key)?;
-            if !keys.insert(fact.key.clone()) {
-                return Err(StoreError::Invalid(format!(
-                    "fact `{}` appears twice in one commit",
-                    fact.key
-                )));
-            }
-            let value = json_text(&fact.value)?;
-            if value.len() > MAX_FACT_VALUE_BYTES {
-                return Err(StoreError::Invalid(format!(
-                    "fact `{}` is {} bytes of JSON, more than the {MAX_FACT_VALUE_BYTES} allowed",
-                    fact.key,
-                    value.len()
-                )));
-            }
-            Ok(PreparedFact {
-                key: fact.key,
-                value,
-            })
-        })
-        .collect::<StoreResult<Vec<_>>>()?;
-    let operation = operation
-        .map(|operation| {
-            check_id("operation id", &operation.id)?;
-            if operation.account != name {
-                return Err(StoreError::Invalid(format!(
-                    "operation `{}` belongs to account `{}`, not `{name}`",
-                    operation.id, operation.account
-                )));
-            }
-            Ok(PreparedOperation {
-                status: operation.status.into(),
-                response: json_text(&operation.response)?,
-                at_micros: micros(operation.at),
-                id: operation.id,
-                kind: operation.kind,
-                request_hash: operation.request_hash,
-            })
-        })
-        .transpose()?;
     Ok(PreparedCommit {
         segment_hash: crate::account_hash(&name).into(),
         expected_version: to_sql_integer("expected version", expected_version)?,
         version,
         due_at_micros: account.due_at.map(micros),
         state: json_text(&account.state)?,
-        entries,
-        facts,
-        operation,
+        entries: prepared_entries,
+        facts: prepared_facts,
+        operations,
         account: name,
+    })
+}
+
+fn prepare_entry(
+    name: &str,
+    entry: EntryRecord,
+    seqs: &mut HashSet<u64>,
+) -> StoreResult<PreparedEntry> {
+    check_id("entry id", &entry.id)?;
+    if entry.account != name {
+        return Err(StoreError::Invalid(format!(
+            "entry `{}` belongs to account `{}`, not `{name}`",
+            entry.id, entry.account
+        )));
+    }
+    if !seqs.insert(entry.seq) {
+        return Err(StoreError::Invalid(format!(
+            "entry seq {} appears twice in one commit",
+            entry.seq
+        )));
+    }
+    Ok(PreparedEntry {
+        seq: to_sql_integer("entry seq", entry.seq)?,
+        at_micros: micros(entry.at),
+        body: json_text(&entry.body)?,
+        id: entry.id,
+        entry_type: entry.entry_type,
+        operation: entry.operation,
+        unit: entry.unit,
+        amount_minor: entry.amount_minor,
+        feature: entry.feature,
+        model: entry.model,
+        project: entry.project,
+        member: entry.member,
+        content: entry.content,
+    })
+}
+
+fn prepare_fact(
+    name: &str,
+    fact: FactRecord,
+    keys: &mut HashSet<String>,
+) -> StoreResult<PreparedFact> {
+    if fact.account != name {
+        return Err(StoreError::Invalid(format!(
+            "fact `{}` belongs to account `{}`, not `{name}`",
+            fact.key, fact.account
+        )));
+    }
+    check_fact_key(&fact.key)?;
+    if !keys.insert(fact.key.clone()) {
+        return Err(StoreError::Invalid(format!(
+            "fact `{}` appears twice in one commit",
+            fact.key
+        )));
+    }
+    let value = json_text(&fact.value)?;
+    if value.len() > MAX_FACT_VALUE_BYTES {
+        return Err(StoreError::Invalid(format!(
+            "fact `{}` is {} bytes of JSON, more than the {MAX_FACT_VALUE_BYTES} allowed",
+            fact.key,
+            value.len()
+        )));
+    }
+    Ok(PreparedFact {
+        key: fact.key,
+        value,
+    })
+}
+
+fn prepare_operation(name: &str, operation: OperationRecord) -> StoreResult<PreparedOperation> {
+    check_id("operation id", &operation.id)?;
+    if operation.account != name {
+        return Err(StoreError::Invalid(format!(
+            "operation `{}` belongs to account `{}`, not `{name}`",
+            operation.id, operation.account
+        )));
+    }
+    Ok(PreparedOperation {
+        status: operation.status.into(),
+        response: json_text(&operation.response)?,
+        at_micros: micros(operation.at),
+        id: operation.id,
+        kind: operation.kind,
+        request_hash: operation.request_hash,
     })
 }
 

@@ -84,6 +84,22 @@ impl Deployment {
         Deployment::with_books(store, books, instances, now)
     }
 
+    /// As [`Deployment::new`], every instance with group commit on (as `credits serve`).
+    ///
+    /// # Errors
+    /// When the books do not load.
+    pub fn grouped(
+        store: Arc<dyn Store>,
+        instances: usize,
+        now: DateTime<Utc>,
+    ) -> Result<Deployment, String> {
+        let books = Arc::new(rates_library()?);
+        let config = ApiConfig::default()
+            .with_static_admin_key(ADMIN_KEY)?
+            .with_group_commit();
+        Deployment::configured(store, books, instances, now, &config)
+    }
+
     /// As [`Deployment::new`] with given books.
     ///
     /// # Errors
@@ -94,8 +110,18 @@ impl Deployment {
         instances: usize,
         now: DateTime<Utc>,
     ) -> Result<Deployment, String> {
-        let clock = Arc::new(FixedClock::new(now));
         let config = ApiConfig::default().with_static_admin_key(ADMIN_KEY)?;
+        Deployment::configured(store, books, instances, now, &config)
+    }
+
+    fn configured(
+        store: Arc<dyn Store>,
+        books: Arc<RateLibrary>,
+        instances: usize,
+        now: DateTime<Utc>,
+        config: &ApiConfig,
+    ) -> Result<Deployment, String> {
+        let clock = Arc::new(FixedClock::new(now));
         let mut states = Vec::new();
         let mut routers = Vec::new();
         for _ in 0..instances.max(1) {

@@ -41,8 +41,10 @@ pub(crate) struct PreparedCommit {
     pub(crate) due_at_micros: Option<i64>,
     pub(crate) state: String,
     pub(crate) entries: Vec<PreparedEntry>,
+    /// In order: a later fact of the same key replaces an earlier one (a group's members).
     pub(crate) facts: Vec<PreparedFact>,
-    pub(crate) operation: Option<PreparedOperation>,
+    /// One per decision (a group commit carries several), distinct ids.
+    pub(crate) operations: Vec<PreparedOperation>,
 }
 
 #[derive(Debug)]
@@ -354,7 +356,7 @@ fn run_group(connection: &Connection, jobs: impl Iterator<Item = Job>) {
 /// savepoint: a refusal writes nothing, and an error midway is rolled back by the caller.
 fn run_commit(connection: &Connection, commit: &PreparedCommit) -> StoreResult<RawOutcome> {
     let account = commit.account.as_str();
-    if let Some(operation) = &commit.operation {
+    for operation in &commit.operations {
         let found = connection
             .prepare_cached(&format!(
                 "SELECT {OPERATION_COLUMNS} FROM operations WHERE account = ?1 AND id = ?2"
@@ -483,14 +485,16 @@ fn run_commit(connection: &Connection, commit: &PreparedCommit) -> StoreResult<R
         }
     }
 
-    if let Some(operation) = &commit.operation {
-        connection
+    if !commit.operations.is_empty() {
+        let mut insert = connection
             .prepare_cached(
                 "INSERT INTO operations (account, id, kind, request_hash, status, response, \
                  at_micros) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
             )
-            .and_then(|mut statement| {
-                statement.execute(params![
+            .map_err(|error| sql_error("writing an operation", error))?;
+        for operation in &commit.operations {
+            insert
+                .execute(params![
                     account,
                     operation.id,
                     operation.kind,
@@ -499,8 +503,8 @@ fn run_commit(connection: &Connection, commit: &PreparedCommit) -> StoreResult<R
                     operation.response,
                     operation.at_micros
                 ])
-            })
-            .map_err(|error| sql_error("writing an operation", error))?;
+                .map_err(|error| sql_error("writing an operation", error))?;
+        }
     }
     Ok(RawOutcome::Committed)
 }
