@@ -101,7 +101,7 @@ const LIFE_OPERATIONS: u64 = 10_000;
 ///
 /// Each life (generation) gets a fresh in-memory store: a life's accounts are closed when it
 /// ends and never read again, and one in-memory database holds at most 1 GiB, which a run
-/// over one store fills after about 90 lives (300,000 steps), answering 503 from then on.
+/// over one store fills after ~313,000 steps (92 lives), answering 503 from then on.
 #[tokio::test(flavor = "current_thread")]
 async fn long_lives_keep_every_credit_across_clocks_versions_and_years() {
     use credits_tests::sim::lives::{self, LivesConfig};

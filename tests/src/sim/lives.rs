@@ -27,7 +27,7 @@
 //! A run over one store ([`run_lives`]) keeps every generation in it; [`run_lives_on_fresh_stores`]
 //! gives each generation a store of its own (a closed generation is never read again), so a
 //! run of any length needs no more than one life's worth of store: one in-memory SQLite
-//! database holds at most 1 GiB, about 300,000 steps of these lives with their long ids.
+//! database holds at most 1 GiB, ~313,000 steps of these lives with their long ids.
 //!
 //! Store faults ([`FaultStore`]) and retries work as in [`super::run`]; after every step the
 //! touched account is checked against [`crate::model`] (entry ids distinct, seq contiguous,
