@@ -106,6 +106,22 @@ pub struct FaultCounts {
     pub short_pages: u64,
 }
 
+impl FaultCounts {
+    /// Both counts together (of two fault stores a run used one after the other).
+    pub fn plus(self, other: FaultCounts) -> FaultCounts {
+        FaultCounts {
+            calls: self.calls.saturating_add(other.calls),
+            fail_before: self.fail_before.saturating_add(other.fail_before),
+            fail_after: self.fail_after.saturating_add(other.fail_after),
+            commits_written_then_failed: self
+                .commits_written_then_failed
+                .saturating_add(other.commits_written_then_failed),
+            delays: self.delays.saturating_add(other.delays),
+            short_pages: self.short_pages.saturating_add(other.short_pages),
+        }
+    }
+}
+
 #[derive(Debug, Default)]
 struct Counters {
     calls: AtomicU64,

@@ -98,18 +98,36 @@ const LIFE_OPERATIONS: u64 = 10_000;
 /// Long lives (`credits_tests::sim::lives`): three instances with clocks apart over one
 /// store, accounts living three years with daily grants, cancellations, new subscriptions and
 /// refunds around period ends, a price change mid-life, hostile ids, thousands of entries.
+///
+/// Each life (generation) gets a fresh in-memory store: a life's accounts are closed when it
+/// ends and never read again, and one in-memory database holds at most 1 GiB, which a run
+/// over one store fills after ~313,000 steps (92 lives), answering 503 from then on.
 #[tokio::test(flavor = "current_thread")]
 async fn long_lives_keep_every_credit_across_clocks_versions_and_years() {
     use credits_tests::sim::lives::{self, LivesConfig};
+    use std::sync::atomic::{AtomicU64, Ordering};
     let config = LivesConfig::from_env(LIFE_OPERATIONS);
     println!(
         "long lives seed {} ({} operations)",
         config.seed, config.operations
     );
-    let store: Arc<dyn Store> = Arc::new(SqliteStore::in_memory().unwrap());
-    match lives::run_lives(&config, store).await {
+    let stores = Arc::new(AtomicU64::new(0));
+    let made = Arc::clone(&stores);
+    let result = lives::run_lives_on_fresh_stores(&config, move || {
+        made.fetch_add(1, Ordering::Relaxed);
+        let store: Arc<dyn Store> =
+            Arc::new(SqliteStore::in_memory().map_err(|e| format!("a fresh sqlite store: {e}"))?);
+        Ok(store)
+    })
+    .await;
+    match result {
         Ok(report) => {
             println!("{report}");
+            assert_eq!(
+                stores.load(Ordering::Relaxed),
+                report.generations,
+                "one store per life"
+            );
             if config.operations >= LIFE_OPERATIONS {
                 assert!(
                     report.generations >= 2,

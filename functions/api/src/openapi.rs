@@ -25,6 +25,7 @@ same id with the same body answers the original response; with another body, 409
 Errors are `application/problem+json` with a stable `type`: `insufficient-credits`, \
 `idempotency-conflict`, `invalid-input`, `feature-not-allowed`, `not-found`, `unauthorized`, \
 `forbidden`, `refund-not-allowed`, `topup-not-allowed`, `account-closed`, `conflict`, \
+`limit-reached` (with `limit` and `max`: the account would outgrow one of its limits), \
 `rate-limited` (with `Retry-After`), `payload-too-large`, `unsupported-media-type`, \
 `method-not-allowed`, `unavailable`, `internal`.",
         version = "1",

@@ -77,7 +77,7 @@ pub async fn openapi_document() -> Response {
         (status = 415, description = "unsupported-media-type: the body is not JSON", body = ProblemBody, content_type = "application/problem+json"),
         (status = 401, description = "unauthorized", body = ProblemBody, content_type = "application/problem+json"),
         (status = 403, description = "forbidden: an account key", body = ProblemBody, content_type = "application/problem+json"),
-        (status = 409, description = "account-closed, conflict", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 409, description = "account-closed, conflict, limit-reached: the account would outgrow one of its limits (`limit` names it, `max` is its value; nothing was written)", body = ProblemBody, content_type = "application/problem+json"),
     ),
     security(("bearer" = []))
 )]
@@ -104,7 +104,7 @@ pub async fn put_account(
         (status = 401, description = "unauthorized", body = ProblemBody, content_type = "application/problem+json"),
         (status = 403, description = "forbidden: an account key", body = ProblemBody, content_type = "application/problem+json"),
         (status = 404, description = "not-found", body = ProblemBody, content_type = "application/problem+json"),
-        (status = 409, description = "idempotency-conflict, account-closed, conflict", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 409, description = "idempotency-conflict, account-closed, conflict, limit-reached: the account would outgrow one of its limits (`limit` names it, `max` is its value; nothing was written)", body = ProblemBody, content_type = "application/problem+json"),
     ),
     security(("bearer" = []))
 )]
@@ -156,7 +156,7 @@ pub async fn quote(
         (status = 402, description = "insufficient-credits: nothing was written", body = ProblemBody, content_type = "application/problem+json"),
         (status = 403, description = "forbidden, feature-not-allowed", body = ProblemBody, content_type = "application/problem+json"),
         (status = 404, description = "not-found", body = ProblemBody, content_type = "application/problem+json"),
-        (status = 409, description = "idempotency-conflict, account-closed", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 409, description = "idempotency-conflict, account-closed, limit-reached: the account would outgrow one of its limits (`limit` names it, `max` is its value; nothing was written)", body = ProblemBody, content_type = "application/problem+json"),
         (status = 413, description = "payload-too-large", body = ProblemBody, content_type = "application/problem+json"),
         (status = 415, description = "unsupported-media-type", body = ProblemBody, content_type = "application/problem+json"),
         (status = 429, description = "rate-limited (see `Retry-After`)", body = ProblemBody, content_type = "application/problem+json"),
@@ -186,7 +186,7 @@ pub async fn charge(
         (status = 402, description = "insufficient-credits", body = ProblemBody, content_type = "application/problem+json"),
         (status = 403, description = "forbidden, feature-not-allowed", body = ProblemBody, content_type = "application/problem+json"),
         (status = 404, description = "not-found", body = ProblemBody, content_type = "application/problem+json"),
-        (status = 409, description = "idempotency-conflict, conflict", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 409, description = "idempotency-conflict, conflict, limit-reached: the account would outgrow one of its limits (`limit` names it, `max` is its value; nothing was written)", body = ProblemBody, content_type = "application/problem+json"),
         (status = 429, description = "rate-limited, too many open holds", body = ProblemBody, content_type = "application/problem+json"),
     ),
     security(("bearer" = []))
@@ -216,7 +216,7 @@ pub async fn hold(
         (status = 401, description = "unauthorized", body = ProblemBody, content_type = "application/problem+json"),
         (status = 403, description = "forbidden", body = ProblemBody, content_type = "application/problem+json"),
         (status = 404, description = "not-found: no such open hold", body = ProblemBody, content_type = "application/problem+json"),
-        (status = 409, description = "idempotency-conflict", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 409, description = "idempotency-conflict, limit-reached: the account would outgrow one of its limits (`limit` names it, `max` is its value; nothing was written)", body = ProblemBody, content_type = "application/problem+json"),
     ),
     security(("bearer" = []))
 )]
@@ -246,7 +246,7 @@ pub async fn capture(
         (status = 401, description = "unauthorized", body = ProblemBody, content_type = "application/problem+json"),
         (status = 403, description = "forbidden", body = ProblemBody, content_type = "application/problem+json"),
         (status = 404, description = "not-found: no such open hold", body = ProblemBody, content_type = "application/problem+json"),
-        (status = 409, description = "idempotency-conflict", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 409, description = "idempotency-conflict, limit-reached: the account would outgrow one of its limits (`limit` names it, `max` is its value; nothing was written)", body = ProblemBody, content_type = "application/problem+json"),
     ),
     security(("bearer" = []))
 )]
@@ -273,7 +273,7 @@ pub async fn release(
         (status = 401, description = "unauthorized", body = ProblemBody, content_type = "application/problem+json"),
         (status = 403, description = "forbidden: an account key", body = ProblemBody, content_type = "application/problem+json"),
         (status = 404, description = "not-found", body = ProblemBody, content_type = "application/problem+json"),
-        (status = 409, description = "idempotency-conflict, account-closed", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 409, description = "idempotency-conflict, account-closed, limit-reached: the account would outgrow one of its limits (`limit` names it, `max` is its value; nothing was written)", body = ProblemBody, content_type = "application/problem+json"),
         (status = 422, description = "topup-not-allowed", body = ProblemBody, content_type = "application/problem+json"),
     ),
     security(("bearer" = []))
@@ -300,7 +300,7 @@ pub async fn top_up(
         (status = 401, description = "unauthorized", body = ProblemBody, content_type = "application/problem+json"),
         (status = 403, description = "forbidden: an account key", body = ProblemBody, content_type = "application/problem+json"),
         (status = 404, description = "not-found: no such account or charge", body = ProblemBody, content_type = "application/problem+json"),
-        (status = 409, description = "idempotency-conflict", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 409, description = "idempotency-conflict, limit-reached: the account would outgrow one of its limits (`limit` names it, `max` is its value; nothing was written)", body = ProblemBody, content_type = "application/problem+json"),
         (status = 422, description = "refund-not-allowed", body = ProblemBody, content_type = "application/problem+json"),
     ),
     security(("bearer" = []))

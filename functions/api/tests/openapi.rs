@@ -52,3 +52,30 @@ fn document_names_every_route_of_the_contract() {
     let charge = &paths["/v1/accounts/{account}/charges"]["post"]["responses"];
     assert!(charge.get("201").is_some() && charge.get("402").is_some());
 }
+
+/// Every route that decides on an account may answer `limit-reached` (at least the snapshot's
+/// byte backstop applies to every decision), and its 409 says so.
+#[test]
+fn every_route_that_decides_names_limit_reached_among_its_409s() {
+    let document: serde_json::Value =
+        serde_json::from_str(&credits_api::openapi::document_json()).unwrap();
+    let paths = document["paths"].as_object().unwrap();
+    for (path, method) in [
+        ("/v1/accounts/{account}", "put"),
+        ("/v1/accounts/{account}/close", "post"),
+        ("/v1/accounts/{account}/charges", "post"),
+        ("/v1/accounts/{account}/holds", "post"),
+        ("/v1/accounts/{account}/holds/{hold}/capture", "post"),
+        ("/v1/accounts/{account}/holds/{hold}/release", "post"),
+        ("/v1/accounts/{account}/topups", "post"),
+        ("/v1/accounts/{account}/refunds", "post"),
+    ] {
+        let description = paths[path][method]["responses"]["409"]["description"]
+            .as_str()
+            .unwrap_or_default();
+        assert!(
+            description.contains("limit-reached"),
+            "{method} {path}: 409 is `{description}`"
+        );
+    }
+}

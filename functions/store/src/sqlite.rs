@@ -92,7 +92,10 @@ impl SqliteStore {
         Self::start(Target::File(path.as_ref().to_path_buf()))
     }
 
-    /// A fresh database in memory, private to this store, gone when it is dropped.
+    /// A fresh database in memory, private to this store, gone when it is dropped. It holds
+    /// at most 1 GiB (SQLite's `memdb` size limit): past it, every write answers
+    /// [`StoreError::Unavailable`] ("database or disk is full"), as a file store does on a
+    /// full disk. It is for tests and trials; what must grow is kept in a file.
     ///
     /// # Errors
     /// [`StoreError::Unavailable`] if SQLite cannot create it.

@@ -24,6 +24,11 @@
 //!   backslashes) for accounts and requests, and ids of 200 to 256 bytes with unicode, which
 //!   must be refused `400` with nothing written.
 //!
+//! A run over one store ([`run_lives`]) keeps every generation in it; [`run_lives_on_fresh_stores`]
+//! gives each generation a store of its own (a closed generation is never read again), so a
+//! run of any length needs no more than one life's worth of store: one in-memory SQLite
+//! database holds at most 1 GiB, ~313,000 steps of these lives with their long ids.
+//!
 //! Store faults ([`FaultStore`]) and retries work as in [`super::run`]; after every step the
 //! touched account is checked against [`crate::model`] (entry ids distinct, seq contiguous,
 //! every answer's entries, balances = Σ entries when materialised) and every entry must be
@@ -280,7 +285,8 @@ struct Life {
     episode: Option<(u8, Option<String>)>,
 }
 
-/// Runs the long lives over `store` (wrapped in a [`FaultStore`] here).
+/// Runs the long lives over `store` (wrapped in a [`FaultStore`] here), every generation in
+/// it.
 ///
 /// # Errors
 /// The first violated invariant.
@@ -288,8 +294,21 @@ pub async fn run_lives(
     config: &LivesConfig,
     store: Arc<dyn Store>,
 ) -> Result<LivesReport, SimFailure> {
+    run_lives_on_fresh_stores(config, move || Ok(Arc::clone(&store))).await
+}
+
+/// Runs the long lives, each generation over the store `fresh_store` returns when it starts
+/// (wrapped in a [`FaultStore`] here); the previous generation's store is dropped then. A
+/// `fresh_store` that returns the same store each time is [`run_lives`].
+///
+/// # Errors
+/// The first violated invariant, or a store `fresh_store` could not make.
+pub async fn run_lives_on_fresh_stores(
+    config: &LivesConfig,
+    fresh_store: impl FnMut() -> Result<Arc<dyn Store>, String> + 'static,
+) -> Result<LivesReport, SimFailure> {
     let started = Instant::now();
-    let mut sim = match Lives::new(config, store) {
+    let mut sim = match Lives::new(config, Box::new(fresh_store)) {
         Ok(sim) => sim,
         Err(message) => {
             return Err(SimFailure {
@@ -304,7 +323,7 @@ pub async fn run_lives(
     sim.faults.set_enabled(false);
     match result {
         Ok(()) => {
-            sim.report.faults = sim.faults.counts();
+            sim.report.faults = sim.fault_totals.plus(sim.faults.counts());
             sim.report.elapsed = started.elapsed();
             Ok(sim.report)
         }
@@ -326,7 +345,13 @@ struct Instance {
 struct Lives {
     config: LivesConfig,
     rng: StdRng,
+    /// Each generation's store.
+    fresh_store: Box<dyn FnMut() -> Result<Arc<dyn Store>, String>>,
+    books: Arc<RateLibrary>,
+    api: ApiConfig,
     faults: Arc<FaultStore>,
+    /// What the fault stores of earlier generations' stores did.
+    fault_totals: FaultCounts,
     instances: Vec<Instance>,
     /// Reads and materialises at `T` (never behind any instance).
     verifier: Instance,
@@ -402,27 +427,49 @@ fn instance(
     }
 }
 
+/// The fault store over `store`, its instances and the verifier, every clock at `now`.
+/// Each generation's faults are drawn from a generator of their own.
+fn deploy(
+    config: &LivesConfig,
+    generation: u64,
+    store: Arc<dyn Store>,
+    books: &Arc<RateLibrary>,
+    api: &ApiConfig,
+    now: DateTime<Utc>,
+) -> (Arc<FaultStore>, Vec<Instance>, Instance) {
+    let seed = config.seed
+        ^ 0x11fe_5eed
+        ^ generation
+            .saturating_sub(1)
+            .wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    let faults = Arc::new(FaultStore::new(store, config.faults, seed));
+    faults.set_enabled(false);
+    let shared: Arc<dyn Store> = faults.clone();
+    let instances: Vec<Instance> = (0..config.instances.max(2))
+        .map(|_| instance(&shared, books, api, now))
+        .collect();
+    let verifier = instance(&shared, books, api, now);
+    (faults, instances, verifier)
+}
+
 impl Lives {
-    fn new(config: &LivesConfig, store: Arc<dyn Store>) -> Result<Lives, String> {
-        let faults = Arc::new(FaultStore::new(
-            store,
-            config.faults,
-            config.seed ^ 0x11fe_5eed,
-        ));
-        faults.set_enabled(false);
+    fn new(
+        config: &LivesConfig,
+        mut fresh_store: Box<dyn FnMut() -> Result<Arc<dyn Store>, String>>,
+    ) -> Result<Lives, String> {
         let start = env::start_time()?;
         let books = Arc::new(library()?);
         let api = ApiConfig::default().with_static_admin_key(ADMIN_KEY)?;
-        let shared: Arc<dyn Store> = faults.clone();
-        let instances: Vec<Instance> = (0..config.instances.max(2))
-            .map(|_| instance(&shared, &books, &api, start))
-            .collect();
-        let verifier = instance(&shared, &books, &api, start);
+        let (faults, instances, verifier) = deploy(config, 1, fresh_store()?, &books, &api, start);
         Ok(Lives {
             config: config.clone(),
             rng: StdRng::seed_from_u64(config.seed),
             skews_ms: vec![0; instances.len()],
+            fresh_store,
+            books,
+            api,
             faults,
+            fault_totals: FaultCounts::default(),
             instances,
             verifier,
             now: start,
@@ -508,6 +555,9 @@ impl Lives {
         self.generation += 1;
         self.report.generations += 1;
         let start = env::start_time()?;
+        if self.generation > 1 {
+            self.next_store(start)?;
+        }
         self.now = start;
         self.generation_start = start;
         for skew in &mut self.skews_ms {
@@ -557,6 +607,28 @@ impl Lives {
         for life in std::mem::take(&mut self.lives) {
             self.model.remove_account(&life.id);
         }
+        Ok(())
+    }
+
+    /// Moves to the store `fresh_store` gives, if it is another one: new instances and a
+    /// new fault store over it (their rates and faults as before), the old ones dropped.
+    fn next_store(&mut self, now: DateTime<Utc>) -> Result<(), String> {
+        let store = (self.fresh_store)()?;
+        if Arc::ptr_eq(&store, self.faults.inner()) {
+            return Ok(());
+        }
+        let (faults, instances, verifier) = deploy(
+            &self.config,
+            self.generation,
+            store,
+            &self.books,
+            &self.api,
+            now,
+        );
+        self.fault_totals = self.fault_totals.plus(self.faults.counts());
+        self.faults = faults;
+        self.instances = instances;
+        self.verifier = verifier;
         Ok(())
     }
 
