@@ -71,8 +71,8 @@ pub struct AccountRequest {
     pub status: Option<String>,
 }
 
-/// The shape of `credit_line` (documentation only: the server reads it as the book's units
-/// and scales decide).
+/// A credit line: a decimal string for the book's only unit, or decimal strings by unit.
+// Only documents the shape: the server reads `credit_line` raw, with the book's units.
 #[derive(Serialize, ToSchema)]
 #[serde(untagged)]
 #[allow(dead_code)]
