@@ -42,10 +42,11 @@ const ADMIN_ROUTES: [&str; 6] = [
 ];
 
 /// Routes an admin key or a key of `{account}` may call.
-const ACCOUNT_ROUTES: [&str; 8] = [
+const ACCOUNT_ROUTES: [&str; 9] = [
     "POST /v1/accounts/{account}/quotes",
     "POST /v1/accounts/{account}/charges",
     "POST /v1/accounts/{account}/holds",
+    "GET /v1/accounts/{account}/holds/{hold}",
     "POST /v1/accounts/{account}/holds/{hold}/capture",
     "POST /v1/accounts/{account}/holds/{hold}/release",
     "GET /v1/accounts/{account}/balance",

@@ -47,4 +47,5 @@ over_sqlite!(
     ai_engine::ai_engine_packages_and_enterprise_credit_line,
     invideo::invideo_one_charge_spends_credits_and_video_minutes,
     short::short_of_credits_is_402_and_writes_nothing,
+    holds::holds_can_be_looked_up_in_every_state,
 );

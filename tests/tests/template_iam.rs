@@ -570,6 +570,14 @@ fn scenario() -> Vec<Step> {
             json!({"inputs": {"duration": "8m"}}),
             json!({"inputs": {"duration": "9m"}}),
         ),
+        // A hold's record (a fact) and, while it is open, the snapshot.
+        step(
+            "GET",
+            "/v1/accounts/{account}/holds/{hold}",
+            &format!("{acct}/holds/hold-1"),
+            Key::Account,
+            None,
+        ),
         mutation(
             "/v1/accounts/{account}/holds",
             &format!("{acct}/holds"),

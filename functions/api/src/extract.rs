@@ -60,10 +60,33 @@ where
         if bytes.is_empty() {
             return Err(Problem::invalid("the body is empty; send a JSON object"));
         }
-        let value = serde_json::from_slice(&bytes)
-            .map_err(|error| Problem::invalid(json_error_detail(&error)))?;
+        let value = from_json(&bytes)?;
         Ok(JsonBody(value))
     }
+}
+
+/// A body as `T`; a body that does not match names the field (`subscription.anchor`) in
+/// the detail and in the `field` member.
+fn from_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Problem> {
+    let mut deserializer = serde_json::Deserializer::from_slice(bytes);
+    let value: T = serde_path_to_error::deserialize(&mut deserializer).map_err(|error| {
+        let path = error.path().to_string();
+        let is_schema = matches!(error.inner().classify(), serde_json::error::Category::Data);
+        if is_schema && path != "." && !path.is_empty() {
+            let field = crate::validate::display_id(&path);
+            Problem::invalid(format!(
+                "the body does not match the request schema at `{field}`: {}",
+                crate::problem::strip_type_names(&error.inner().to_string())
+            ))
+            .with("field", field)
+        } else {
+            Problem::invalid(json_error_detail(error.inner()))
+        }
+    })?;
+    deserializer
+        .end()
+        .map_err(|error| Problem::invalid(json_error_detail(&error)))?;
+    Ok(value)
 }
 
 fn body_rejection(rejection: BytesRejection) -> Problem {
@@ -110,8 +133,7 @@ where
             };
             return Err(Problem::new(ProblemType::UnsupportedMediaType, detail));
         }
-        let value = serde_json::from_slice(&bytes)
-            .map_err(|error| Problem::invalid(json_error_detail(&error)))?;
+        let value = from_json(&bytes)?;
         Ok(OptionalJsonBody(value))
     }
 }

@@ -7,6 +7,7 @@
 //! |---|---|---|
 //! | `charge:<operation id>` | a charge or capture (its draws and amounts); each refund of it (refunded so far) | a refund of it |
 //! | `analysed:<feature>:<content digest>` | a charge or capture of `<feature>` naming a content, when some feature of the book requires `<feature>` on the same content | a charge or hold of a feature that requires it |
+//! | `hold:<hold id>` | a hold (`open`), its capture or release (`crate::holds`) | a hold lookup; a capture or release of a hold that is not open |
 //! | `statement:<cycle start, fixed-width UTC>` | the decision that closed the cycle (`Decision::closed_statements`), once | a statement of an ended cycle (`statements`) |
 
 use sha2::{Digest, Sha256};

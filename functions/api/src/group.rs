@@ -433,12 +433,15 @@ async fn decide(
         operation,
         &pending.operation_id,
         account_id,
-        false,
+        Some(account),
         &decision,
         book,
     );
-    let written =
+    let mut written =
         facts::written_by(account_id, book, &command, read.charge.as_ref(), &decision).ok()?;
+    written.extend(
+        crate::holds::written_by(account_id, book, Some(account), &command, &decision).ok()?,
+    );
     let entries = service::entry_records(account_id, &decision);
     if entries.len().saturating_add(written.len()) > MAX_COMMIT_ENTRIES {
         return None;

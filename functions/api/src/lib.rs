@@ -25,6 +25,7 @@ pub mod export;
 pub mod extract;
 pub mod facts;
 pub mod group;
+pub mod holds;
 pub mod keys;
 pub mod model;
 pub mod money;
@@ -177,6 +178,7 @@ pub fn router(app: AppState) -> Router {
         .route("/v1/accounts/{account}/quotes", post(routes::quote))
         .route("/v1/accounts/{account}/charges", post(routes::charge))
         .route("/v1/accounts/{account}/holds", post(routes::hold))
+        .route("/v1/accounts/{account}/holds/{hold}", get(routes::get_hold))
         .route(
             "/v1/accounts/{account}/holds/{hold}/capture",
             post(routes::capture),

@@ -7,7 +7,7 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use serde::de::{Deserializer, MapAccess, Visitor};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
@@ -61,12 +61,26 @@ pub struct AccountRequest {
     #[schema(min_length = 1, max_length = 64, pattern = r"^[!-~]+$")]
     pub time_zone: Option<String>,
     /// Overdraft allowed, replacing the plan's credit line: a decimal string for the book's
-    /// only unit, or an object by unit (`{"credit": "500"}`); `{}` removes the override.
-    #[schema(value_type = Object, example = json!({"credit": "500"}))]
+    /// only unit, or an object by unit (`{"credit": "500"}`). Optional: absent leaves the
+    /// account's override as it is (none on creation: the plan's credit line applies); `{}`
+    /// removes the override, so the plan's credit line applies again.
+    #[schema(value_type = Option<CreditLine>, required = false, example = json!({"credit": "500"}))]
     pub credit_line: Option<Box<RawValue>>,
     /// `active` or `suspended` (suspension freezes spending). Close with
     /// `POST /v1/accounts/{account}/close`.
     pub status: Option<String>,
+}
+
+/// A credit line: a decimal string for the book's only unit, or decimal strings by unit.
+// Only documents the shape: the server reads `credit_line` raw, with the book's units.
+#[derive(Serialize, ToSchema)]
+#[serde(untagged)]
+#[allow(dead_code)]
+pub enum CreditLine {
+    /// For the book's only unit.
+    Total(String),
+    /// By unit.
+    PerUnit(BTreeMap<String, String>),
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize, ToSchema)]
@@ -76,9 +90,50 @@ pub struct SubscriptionBody {
     pub status: String,
     /// `monthly`, `quarterly` or `yearly`.
     pub period: String,
-    /// Purchase instant (RFC 3339): cycles `from purchase` are anchor + n months.
-    pub anchor: DateTime<Utc>,
+    /// Purchase instant (RFC 3339), or a date (`2026-12-06`): midnight of that day in the
+    /// account's time zone. Cycles `from purchase` are anchor + n months.
+    #[schema(value_type = String, example = "2026-01-31T00:00:00Z")]
+    pub anchor: Anchor,
     pub ends_at: Option<DateTime<Utc>>,
+}
+
+/// A subscription's anchor as the client wrote it: an instant, or a date that the account's
+/// time zone turns into its first instant (`service::configure`). Answers always give the
+/// instant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Anchor {
+    At(DateTime<Utc>),
+    Day(NaiveDate),
+}
+
+impl Serialize for Anchor {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Anchor::At(at) => at.serialize(serializer),
+            Anchor::Day(day) => day.serialize(serializer),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Anchor {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct AnchorVisitor;
+        impl Visitor<'_> for AnchorVisitor {
+            type Value = Anchor;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("an RFC 3339 instant (`2026-12-06T00:00:00Z`) or a date (`2026-12-06`)")
+            }
+            fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<Anchor, E> {
+                if let Ok(at) = text.parse::<DateTime<Utc>>() {
+                    return Ok(Anchor::At(at));
+                }
+                NaiveDate::parse_from_str(text, "%Y-%m-%d")
+                    .map(Anchor::Day)
+                    .map_err(|_| E::invalid_value(serde::de::Unexpected::Str(text), &self))
+            }
+        }
+        deserializer.deserialize_str(AnchorVisitor)
+    }
 }
 
 /// `POST /v1/accounts/{account}/close`.
@@ -391,12 +446,32 @@ pub struct HoldResponse {
     pub lines: Vec<String>,
 }
 
-/// `POST .../holds/{hold}/capture`.
+/// `GET /v1/accounts/{account}/holds/{hold}`: a hold in any state.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct HoldView {
+    pub id: String,
+    pub account: String,
+    pub feature: String,
+    /// `open`, `captured`, `released` or `expired`.
+    pub status: String,
+    /// Per unit reserved when the hold was made.
+    pub reserved: BTreeMap<String, String>,
+    /// Per reserved unit, what the capture spent (`0` included); empty unless `captured`.
+    pub captured: BTreeMap<String, String>,
+    pub created_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+    /// When it was captured, released or expired; absent while open.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub closed_at: Option<DateTime<Utc>>,
+}
+
+/// `POST .../holds/{hold}/capture` (200: it changes an existing hold).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct CaptureResponse {
     pub id: String,
     pub hold: String,
-    /// Per unit charged.
+    /// Per unit charged, every unit the hold reserved listed (`0` when nothing was spent
+    /// of it).
     pub charged: BTreeMap<String, String>,
     /// Per unit asked beyond the reservation and not charged.
     pub uncaptured: BTreeMap<String, String>,
@@ -407,7 +482,7 @@ pub struct CaptureResponse {
     pub alerts: Vec<AlertBody>,
 }
 
-/// `POST .../holds/{hold}/release`.
+/// `POST .../holds/{hold}/release` (200: it changes an existing hold).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct ReleaseResponse {
     pub id: String,

@@ -41,6 +41,10 @@ pub enum ProblemType {
     /// (a hold released, credits spent or expired); retrying it unchanged at once cannot.
     /// `docs/ledger-limits.md` lists the limits.
     LimitReached,
+    /// A capture or release of a hold that is no longer open: members `hold`, `hold_status`
+    /// (`captured`, `released` or `expired`) and `closed_at`. 409: the hold's state, not the
+    /// request, decides; `GET /v1/accounts/{account}/holds/{hold}` shows it.
+    HoldClosed,
     /// The store could not be reached or kept conflicting; the request may be retried with
     /// the same id.
     Unavailable,
@@ -49,7 +53,7 @@ pub enum ProblemType {
 
 impl ProblemType {
     /// Every type, for documentation and tests.
-    pub const ALL: [ProblemType; 18] = [
+    pub const ALL: [ProblemType; 19] = [
         ProblemType::InsufficientCredits,
         ProblemType::IdempotencyConflict,
         ProblemType::InvalidInput,
@@ -66,6 +70,7 @@ impl ProblemType {
         ProblemType::TopUpNotAllowed,
         ProblemType::Conflict,
         ProblemType::LimitReached,
+        ProblemType::HoldClosed,
         ProblemType::Unavailable,
         ProblemType::Internal,
     ];
@@ -88,6 +93,7 @@ impl ProblemType {
             ProblemType::TopUpNotAllowed => "topup-not-allowed",
             ProblemType::Conflict => "conflict",
             ProblemType::LimitReached => "limit-reached",
+            ProblemType::HoldClosed => "hold-closed",
             ProblemType::Unavailable => "unavailable",
             ProblemType::Internal => "internal",
         }
@@ -99,6 +105,7 @@ impl ProblemType {
             ProblemType::IdempotencyConflict
             | ProblemType::Conflict
             | ProblemType::LimitReached
+            | ProblemType::HoldClosed
             | ProblemType::AccountClosed => StatusCode::CONFLICT,
             ProblemType::InvalidInput => StatusCode::BAD_REQUEST,
             ProblemType::FeatureNotAllowed | ProblemType::Forbidden => StatusCode::FORBIDDEN,
@@ -134,6 +141,7 @@ impl ProblemType {
             ProblemType::TopUpNotAllowed => "top-up not allowed",
             ProblemType::Conflict => "conflict",
             ProblemType::LimitReached => "limit reached",
+            ProblemType::HoldClosed => "hold closed",
             ProblemType::Unavailable => "service unavailable",
             ProblemType::Internal => "internal error",
         }
@@ -297,6 +305,17 @@ pub fn strip_type_names(message: &str) -> String {
             let after = out.get(name_start + name_len..).unwrap_or_default();
             out = format!("{before}expected a JSON object{after}");
         }
+    }
+    // A number field's Rust type (`expected u32`) says "a whole number" to a client.
+    for (rust, json) in [
+        ("expected u8", "expected a whole number"),
+        ("expected u16", "expected a whole number"),
+        ("expected u32", "expected a whole number"),
+        ("expected u64", "expected a whole number"),
+        ("expected i64", "expected a whole number"),
+        ("expected f64", "expected a number"),
+    ] {
+        out = out.replace(rust, json);
     }
     if out.contains("untagged enum") {
         return "a value has the wrong type".to_owned();

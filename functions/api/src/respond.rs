@@ -127,7 +127,7 @@ pub fn account(book: &RateBook, account: &Account, balance: &Balance) -> Account
             .map(|subscription| SubscriptionBody {
                 status: enum_name(&subscription.status),
                 period: enum_name(&subscription.period),
-                anchor: subscription.anchor,
+                anchor: crate::model::Anchor::At(subscription.anchor),
                 ends_at: subscription.ends_at,
             }),
         time_zone: account.time_zone.clone(),
@@ -155,10 +155,11 @@ pub fn answer(
     operation: &Operation,
     operation_id: &str,
     account_id: &str,
-    created: bool,
+    before: Option<&Account>,
     decision: &Decision,
     book: &RateBook,
 ) -> Answer {
+    let created = before.is_none();
     let outcome = &decision.outcome;
     let balance = available(book, &outcome.balance);
     let (status, body) = match operation {
@@ -207,7 +208,12 @@ pub fn answer(
             to_json(&CaptureResponse {
                 id: operation_id.to_owned(),
                 hold: hold.clone(),
-                charged: amounts(book, &outcome.amounts),
+                charged: before
+                    .and_then(|account| account.holds.iter().find(|open| open.id == *hold))
+                    .map_or_else(
+                        || amounts(book, &outcome.amounts),
+                        |open| crate::holds::captured(book, open, &outcome.amounts),
+                    ),
                 uncaptured: amounts(book, &outcome.uncaptured),
                 paid_from: draws(book, &outcome.paid_from),
                 balance,

@@ -14,14 +14,14 @@ use crate::extract::{
 use crate::model::{
     AccountRequest, AccountResponse, BalanceResponse, CaptureRequest, CaptureResponse,
     ChargeRequest, ChargeResponse, CloseRequest, CloseResponse, EntriesQuery, EntriesResponse,
-    HealthResponse, HoldRequest, HoldResponse, KeyRequest, KeyResponse, QuoteRequest,
+    HealthResponse, HoldRequest, HoldResponse, HoldView, KeyRequest, KeyResponse, QuoteRequest,
     QuoteResponse, RefundRequest, RefundResponse, ReleaseRequest, ReleaseResponse,
     RevokedKeyResponse, TopUpRequest, TopUpResponse,
 };
 use crate::problem::{Problem, ProblemBody, ProblemType};
 use crate::service::{self, Answer, Operation};
 use crate::statements::StatementResponse;
-use crate::{keys, reads, statements};
+use crate::{holds, keys, reads, statements};
 
 /// `GET /v1/health`: no key needed.
 #[utoipa::path(
@@ -199,7 +199,38 @@ pub async fn hold(
     service::mutate(&state, &access.account, Operation::Hold(body)).await
 }
 
+/// A hold in any state: `open`, `captured`, `released` or `expired`, what it reserved and what
+/// its capture spent, per unit.
+#[utoipa::path(
+    get,
+    path = "/v1/accounts/{account}/holds/{hold}",
+    tag = "holds",
+    params(
+        ("account" = String, Path, description = "account id, 1 to 128 printable ASCII characters"),
+        ("hold" = String, Path, description = "the hold's id"),
+    ),
+    responses(
+        (status = 200, description = "the hold", body = HoldView),
+        (status = 400, description = "invalid-input: a malformed id in the path", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 401, description = "unauthorized", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 403, description = "forbidden: another account's key", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 404, description = "not-found: no such hold", body = ProblemBody, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn get_hold(
+    State(state): State<AppState>,
+    access: AccountAccess,
+    HoldPath(hold): HoldPath,
+) -> Result<Json<HoldView>, Problem> {
+    holds::lookup(&state, &access.account, &hold)
+        .await
+        .map(Json)
+}
+
 /// Spend a hold: the actual usage, rated, never more than reserved. The body is optional.
+/// 200, not 201: it changes an existing hold (every call that makes something answers 201);
+/// `charged` lists every unit the hold reserved, `0` when nothing of it was spent.
 #[utoipa::path(
     post,
     path = "/v1/accounts/{account}/holds/{hold}/capture",
@@ -215,8 +246,8 @@ pub async fn hold(
         (status = 415, description = "unsupported-media-type: the body is not JSON", body = ProblemBody, content_type = "application/problem+json"),
         (status = 401, description = "unauthorized", body = ProblemBody, content_type = "application/problem+json"),
         (status = 403, description = "forbidden", body = ProblemBody, content_type = "application/problem+json"),
-        (status = 404, description = "not-found: no such open hold", body = ProblemBody, content_type = "application/problem+json"),
-        (status = 409, description = "idempotency-conflict, limit-reached: the account would outgrow one of its limits (`limit` names it, `max` is its value; nothing was written)", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 404, description = "not-found: no such hold", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 409, description = "hold-closed: the hold was captured, released or expired (`hold_status`, `closed_at`); idempotency-conflict; account-closed; limit-reached: the account would outgrow one of its limits (`limit` names it, `max` is its value; nothing was written)", body = ProblemBody, content_type = "application/problem+json"),
     ),
     security(("bearer" = []))
 )]
@@ -229,7 +260,8 @@ pub async fn capture(
     service::mutate(&state, &access.account, Operation::Capture { hold, body }).await
 }
 
-/// Return a hold's reservation. The body is optional.
+/// Return a hold's reservation. The body is optional. 200, not 201: it changes an existing
+/// hold.
 #[utoipa::path(
     post,
     path = "/v1/accounts/{account}/holds/{hold}/release",
@@ -245,8 +277,8 @@ pub async fn capture(
         (status = 415, description = "unsupported-media-type: the body is not JSON", body = ProblemBody, content_type = "application/problem+json"),
         (status = 401, description = "unauthorized", body = ProblemBody, content_type = "application/problem+json"),
         (status = 403, description = "forbidden", body = ProblemBody, content_type = "application/problem+json"),
-        (status = 404, description = "not-found: no such open hold", body = ProblemBody, content_type = "application/problem+json"),
-        (status = 409, description = "idempotency-conflict, limit-reached: the account would outgrow one of its limits (`limit` names it, `max` is its value; nothing was written)", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 404, description = "not-found: no such hold", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 409, description = "hold-closed: the hold was captured, released or expired (`hold_status`, `closed_at`); idempotency-conflict; account-closed; limit-reached: the account would outgrow one of its limits (`limit` names it, `max` is its value; nothing was written)", body = ProblemBody, content_type = "application/problem+json"),
     ),
     security(("bearer" = []))
 )]

@@ -694,7 +694,7 @@ pub(crate) async fn mutate_alone(
             &operation,
             &operation_id,
             account_id,
-            account.is_none(),
+            account,
             &decision,
             book,
         );
@@ -708,8 +708,11 @@ pub(crate) async fn mutate_alone(
             at: now,
         });
         let new_version = version + 1;
-        let written =
+        let mut written =
             facts::written_by(account_id, book, &command, facts.charge.as_ref(), &decision)?;
+        written.extend(crate::holds::written_by(
+            account_id, book, account, &command, &decision,
+        )?);
         let commit = build_commit(account_id, version, &decision, written, operation_record)?;
         let decided = Cached {
             version: new_version,
@@ -1048,7 +1051,12 @@ pub(crate) async fn prepare<'b>(
             ))
             .with("field", "plan"));
         }
-        let command = Command::Configure(configure(body, account_id, operation_id, book)?);
+        let zone = body
+            .time_zone
+            .as_deref()
+            .or_else(|| account.and_then(|account| account.time_zone.as_deref()))
+            .unwrap_or(&book.time_zone);
+        let command = Command::Configure(configure(body, account_id, operation_id, book, zone)?);
         return Ok((command, Facts::default(), book));
     }
 
@@ -1059,6 +1067,11 @@ pub(crate) async fn prepare<'b>(
         tracing::error!(book = %account.plan.book, "the account's rate book is not loaded");
         Problem::internal()
     })?;
+    if let Operation::Capture { hold, .. } | Operation::Release { hold, .. } = operation
+        && let Some(problem) = crate::holds::not_open(state, account, hold, now).await?
+    {
+        return Err(problem);
+    }
     let mut facts = Facts::default();
     let command = match operation {
         Operation::Configure(_) => return Err(Problem::internal()),
@@ -1171,6 +1184,9 @@ pub(crate) async fn prepare<'b>(
                 }
                 (None, None) => return Err(Problem::invalid("give an `amount` or a `package`")),
             };
+            if let Some(kind) = &body.kind {
+                ordered_kind(book, account, kind)?;
+            }
             Command::TopUp(TopUp {
                 id: body.id.clone(),
                 amount,
@@ -1216,11 +1232,34 @@ pub(crate) async fn prepare<'b>(
     Ok((command, facts, book))
 }
 
+/// A top-up's `kind` must be one the plan's consumption `order` lists: any other would be
+/// drawn after every listed kind, so a typo would silently change the consumption order.
+/// (The ledger accepts any kind: a plan change can leave buckets of kinds the new plan does
+/// not list, and those are drawn last.)
+fn ordered_kind(book: &RateBook, account: &Account, kind: &str) -> Result<(), Problem> {
+    let order = book
+        .plan(&account.plan.plan)
+        .map(|plan| plan.order.as_slice())
+        .unwrap_or_default();
+    if order.iter().any(|listed| listed == kind) {
+        return Ok(());
+    }
+    let listed: Vec<String> = order.iter().map(|listed| format!("`{listed}`")).collect();
+    Err(Problem::invalid(format!(
+        "`kind` `{}` is not in the consumption order of plan `{}`; its kinds are: {}",
+        display_id(kind),
+        account.plan,
+        listed.join(", ")
+    ))
+    .with("field", "kind"))
+}
+
 fn configure(
     body: &AccountRequest,
     account_id: &str,
     operation_id: &str,
     book: &RateBook,
+    zone: &str,
 ) -> Result<Configure, Problem> {
     let plan = credits_ledger::PlanRef::parse(&body.plan)
         .map_err(|error| Problem::invalid(error.to_string()).with("field", "plan"))?;
@@ -1239,7 +1278,7 @@ fn configure(
                     &subscription.period,
                     "`monthly`, `quarterly` or `yearly`",
                 )?,
-                anchor: subscription.anchor,
+                anchor: anchor_instant(subscription.anchor, zone)?,
                 ends_at: subscription.ends_at,
             })
         })
@@ -1263,6 +1302,22 @@ fn configure(
         credit_line_minor,
         status,
     })
+}
+
+/// A subscription anchor as an instant: a date is the first instant of that day in `zone`
+/// (the account's time zone), by the workspace's one local-time rule.
+fn anchor_instant(anchor: crate::model::Anchor, zone: &str) -> Result<DateTime<Utc>, Problem> {
+    match anchor {
+        crate::model::Anchor::At(at) => Ok(at),
+        crate::model::Anchor::Day(day) => {
+            let tz = credits_ledger::calendar::parse_zone(zone)
+                .map_err(|error| Problem::invalid(error.to_string()).with("field", "time_zone"))?;
+            credits_dsl::localtime::local_start_of_day(day, tz).ok_or_else(|| {
+                Problem::invalid(format!("`{day}` has no midnight in `{}`", display_id(zone)))
+                    .with("field", "subscription.anchor")
+            })
+        }
+    }
 }
 
 /// A snake_case enum value of the ledger from its name.

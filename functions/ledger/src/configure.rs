@@ -99,7 +99,9 @@ pub(crate) fn configure<'a>(
             unit_scale(book, unit)?;
             if *line < 0 || *line > MAX_AMOUNT_MINOR {
                 return Err(LedgerError::invalid(format!(
-                    "the credit line of `{unit}` must be between 0 and {MAX_AMOUNT_MINOR} minor units, not `{line}`"
+                    "the credit line of `{unit}` must be between 0 and {}, not {}",
+                    crate::work::shown(book, unit, MAX_AMOUNT_MINOR),
+                    crate::work::shown(book, unit, *line)
                 )));
             }
         }

@@ -39,10 +39,9 @@ pub(crate) fn close(work: &mut Work<'_>, id: &str) -> LedgerResult<Outcome> {
         .find(|bucket| bucket.is_overdraft() && bucket.left_minor < 0)
     {
         return Err(LedgerError::Conflict(format!(
-            "account `{}` owes {} minor units of `{}`; top it up before closing it",
+            "account `{}` owes {}; top it up before closing it",
             work.account.id,
-            debt.left_minor.saturating_neg(),
-            debt.unit
+            crate::work::shown(work.book, &debt.unit, debt.left_minor.saturating_neg())
         )));
     }
     let mut per_unit: BTreeMap<String, (i64, Vec<serde_json::Value>)> = BTreeMap::new();

@@ -71,7 +71,7 @@ pub(crate) fn refund(
             policy.window_days
         )));
     }
-    let wanted = amounts_to_refund(charge, request)?;
+    let wanted = amounts_to_refund(work.book, charge, request)?;
     if wanted.values().all(|amount| *amount == 0) {
         return Err(not_allowed(format!(
             "charge `{}` has nothing left to refund",
@@ -165,6 +165,7 @@ fn not_allowed(reason: String) -> LedgerError {
 
 /// Per unit, what this refund returns.
 fn amounts_to_refund(
+    book: &credits_dsl::RateBook,
     charge: &ChargeFacts,
     request: &Refund,
 ) -> LedgerResult<BTreeMap<String, i64>> {
@@ -199,8 +200,10 @@ fn amounts_to_refund(
     }
     if amount.amount_minor > available {
         return Err(not_allowed(format!(
-            "charge `{}` has {available} minor units of `{unit}` left to refund, less than {}",
-            charge.id, amount.amount_minor
+            "charge `{}` has {} left to refund, less than {}",
+            charge.id,
+            crate::work::shown(book, &unit, available),
+            crate::work::shown(book, &unit, amount.amount_minor)
         )));
     }
     Ok(BTreeMap::from([(unit, amount.amount_minor)]))

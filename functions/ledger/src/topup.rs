@@ -62,7 +62,9 @@ pub(crate) fn top_up(work: &mut Work<'_>, request: &TopUp) -> LedgerResult<Outco
     work.scale(&unit)?;
     if amount_minor <= 0 || amount_minor > MAX_AMOUNT_MINOR {
         return Err(LedgerError::invalid(format!(
-            "a top-up must be positive and at most {MAX_AMOUNT_MINOR} minor units, not `{amount_minor}`"
+            "a top-up must be positive and at most {}, not {}",
+            crate::work::shown(work.book, &unit, MAX_AMOUNT_MINOR),
+            crate::work::shown(work.book, &unit, amount_minor)
         )));
     }
     let kind = request.kind.clone().unwrap_or_else(|| policy.kind.clone());

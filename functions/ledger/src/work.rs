@@ -318,6 +318,15 @@ pub(crate) fn to_decimal(book: &RateBook, unit: &str, amount_minor: i64) -> Ledg
     Decimal::try_new(amount_minor, scale).map_err(|_| LedgerError::Overflow("decimal"))
 }
 
+/// `amount_minor` of `unit` as the API speaks it, a decimal with the unit (`50.00 credit`);
+/// for messages, so an unknown unit or an overflow falls back to the minor units.
+pub(crate) fn shown(book: &RateBook, unit: &str, amount_minor: i64) -> String {
+    to_decimal(book, unit, amount_minor).map_or_else(
+        |_| format!("{amount_minor} minor units of `{unit}`"),
+        |amount| format!("{amount} {unit}"),
+    )
+}
+
 /// Checked `a + b`.
 pub(crate) fn add(a: i64, b: i64) -> LedgerResult<i64> {
     a.checked_add(b).ok_or(LedgerError::Overflow("amount"))

@@ -29,6 +29,7 @@
 pub mod ai_engine;
 pub mod check;
 pub mod client;
+pub mod holds;
 pub mod imagineart;
 pub mod imentiv;
 pub mod invideo;
@@ -49,4 +50,5 @@ pub const NEEDS_TIME_TRAVEL: &[&str] = &[
     "ai_engine_standard_credits_expire_at_month_end",
     "ai_engine_statement_of_a_month_counts_its_expiry",
     "ai_engine_professional_credits_roll_over_three_cycles",
+    "holds_can_be_looked_up_in_every_state",
 ];
