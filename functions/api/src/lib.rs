@@ -33,6 +33,7 @@ pub mod openapi;
 pub mod problem;
 pub mod reads;
 pub mod respond;
+pub mod rollover;
 pub mod routes;
 pub mod service;
 pub mod slots;

@@ -1,6 +1,7 @@
 //! Reads: quotes, balances, history. A read loads the snapshot from the store (never the
-//! mutation cache: another instance may have written since), brings it up to `now` in
-//! memory, and writes nothing.
+//! mutation cache: another instance may have written since). Quotes and balances bring it
+//! up to `now` in memory and write nothing; a history read (entries, CSV) first commits
+//! what is due up to now, when anything is (`service::load_for_history`, `docs/reads.md`).
 
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -239,7 +240,8 @@ pub async fn entries(
         }
     };
     let mut store_query = entry_query(account_id, &query)?;
-    let cached = load_account(state, account_id).await?;
+    // History is what is committed: commit what is due first (`docs/reads.md`).
+    let cached = service::load_for_history(state, account_id).await?;
     let now = state.clock.now().max(cached.account.advanced_to);
     let book = book_for(state, &cached.account.plan.book, now)?;
     let store_failure = |error: credits_store::StoreError| service::store_problem(&error);

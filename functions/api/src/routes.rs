@@ -345,7 +345,8 @@ pub async fn refund(
     service::mutate(&state, &access.account, Operation::Refund(body)).await
 }
 
-/// The balance now, per unit: available, held, and live buckets with their expiry.
+/// The balance now, per unit: available, held, and live buckets with their expiry. Up to
+/// date: whatever fell due since the account was last touched is applied.
 #[utoipa::path(
     get,
     path = "/v1/accounts/{account}/balance",
@@ -369,7 +370,9 @@ pub async fn balance(
 
 /// History, filtered and paged; `format=csv` exports every matching entry (streamed whole by
 /// `credits serve`; behind API Gateway in parts of at most 4 MiB, each naming the next in the
-/// `credits-next-cursor` header: pass it as `cursor` with the same filters).
+/// `credits-next-cursor` header: pass it as `cursor` with the same filters). Up to date:
+/// whatever fell due up to now (expiries, grants, hold expiries, forfeits, statements) is
+/// committed before the read, so an idle account's history is complete.
 #[utoipa::path(
     get,
     path = "/v1/accounts/{account}/entries",
@@ -383,6 +386,7 @@ pub async fn balance(
         (status = 401, description = "unauthorized", body = ProblemBody, content_type = "application/problem+json"),
         (status = 403, description = "forbidden", body = ProblemBody, content_type = "application/problem+json"),
         (status = 404, description = "not-found", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 503, description = "unavailable: what fell due could not be committed", body = ProblemBody, content_type = "application/problem+json"),
     ),
     security(("bearer" = []))
 )]
@@ -396,7 +400,8 @@ pub async fn entries(
 
 /// A cycle statement: opening, grants, top-ups, usage by feature, refunds, expiry, closing.
 /// `{cycle}` is `YYYY-MM` (the cycle that starts in that month) or `YYYY-MM-DD` (the cycle
-/// that contains that day), in the account's time zone.
+/// that contains that day), in the account's time zone. Up to date: whatever fell due up to
+/// now is committed before the read, so an ended cycle's statement is final on every read.
 #[utoipa::path(
     get,
     path = "/v1/accounts/{account}/statements/{cycle}",
@@ -411,6 +416,7 @@ pub async fn entries(
         (status = 401, description = "unauthorized", body = ProblemBody, content_type = "application/problem+json"),
         (status = 403, description = "forbidden", body = ProblemBody, content_type = "application/problem+json"),
         (status = 404, description = "not-found", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 503, description = "unavailable: what fell due could not be committed", body = ProblemBody, content_type = "application/problem+json"),
     ),
     security(("bearer" = []))
 )]

@@ -908,6 +908,18 @@ pub async fn advance_idle(
     account_id: &str,
     trigger: &str,
 ) -> Result<Advanced, Problem> {
+    advance_idle_to(state, account_id, trigger)
+        .await
+        .map(|(advanced, _)| advanced)
+}
+
+/// [`advance_idle`], also answering the snapshot it left the account at (`None`: no such
+/// account).
+async fn advance_idle_to(
+    state: &AppState,
+    account_id: &str,
+    trigger: &str,
+) -> Result<(Advanced, Option<Cached>), Problem> {
     let slot = state.slots.slot(account_id);
     let mut guard = slot.lock().await;
     let mut commits = 0_u32;
@@ -930,13 +942,13 @@ pub async fn advance_idle(
                 .map_err(|error| store_problem(&error))?
             {
                 Some(record) => decode_account(record)?,
-                None => return Ok(done(commits, entries)),
+                None => return Ok((done(commits, entries), None)),
             },
         };
         let now = state.clock.now();
         if current.account.advanced_to >= now || commits >= MAX_CATCH_UP_COMMITS {
-            guard.cached = Some(current);
-            return Ok(done(commits, entries));
+            guard.cached = Some(current.clone());
+            return Ok((done(commits, entries), Some(current)));
         }
         let book = state.book_at(&current.account.plan.book, now).ok_or_else(|| {
             tracing::error!(book = %current.account.plan.book, "the account's rate book is not loaded");
@@ -951,10 +963,11 @@ pub async fn advance_idle(
             } => {
                 commits += 1;
                 entries = entries.saturating_add(written);
-                guard.cached = Some(*next);
                 if caught_up {
-                    return Ok(done(commits, entries));
+                    guard.cached = Some((*next).clone());
+                    return Ok((done(commits, entries), Some(*next)));
                 }
+                guard.cached = Some(*next);
             }
             AdvanceStep::Moved(stored) => {
                 conflicts += 1;
@@ -967,6 +980,54 @@ pub async fn advance_idle(
                 guard.cached = stored.map(decode_account).transpose()?;
             }
         }
+    }
+}
+
+/// The account's snapshot for a history read (entries, CSV export, statements): what is
+/// committed, once everything due up to now is committed (`docs/reads.md`).
+///
+/// Whether something is due is the ledger's own answer: the `Advance` decision to now,
+/// computed in memory, writes entries (expiries, grants, hold expiries, forfeits, alerts) or
+/// closes a statement. That covers `due_at` and also the lazy daily grants it leaves out,
+/// whose live periods a later catch-up would write with instants already past. Only then is
+/// the account brought up to now by [`advance_idle`] (the one catch-up shell), so a read of
+/// an account with nothing due costs the snapshot read alone.
+///
+/// # Errors
+/// `not-found` for an unknown account; the store's problem (503 when unavailable) when the
+/// catch-up cannot be written; the ledger's refusal.
+pub async fn load_for_history(state: &AppState, account_id: &str) -> Result<Cached, Problem> {
+    let cached = load_account(state, account_id).await?;
+    let now = state.clock.now();
+    if cached.account.advanced_to >= now {
+        return Ok(cached);
+    }
+    let book = state.book_at(&cached.account.plan.book, now).ok_or_else(|| {
+        tracing::error!(book = %cached.account.plan.book, "the account's rate book is not loaded");
+        Problem::internal()
+    })?;
+    let decision = credits_ledger::decide(
+        Some(&cached.account),
+        &Command::Advance {
+            id: "read:probe".to_owned(),
+        },
+        &Facts::default(),
+        &state.versions_of(book),
+        now,
+    )
+    .map_err(|error| ledger_problem(&error, book))?;
+    if decision.entries.is_empty() && decision.closed_statements.is_empty() {
+        return Ok(cached);
+    }
+    let trigger = format!(
+        "read:{}",
+        now.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
+    );
+    match advance_idle_to(state, account_id, &trigger).await? {
+        (_, Some(current)) if current.version >= cached.version => Ok(current),
+        // The slot held an older snapshot already up to now: another instance wrote since.
+        (_, Some(_)) => load_account(state, account_id).await,
+        (_, None) => Err(account_not_found(account_id)),
     }
 }
 

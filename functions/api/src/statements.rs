@@ -29,7 +29,7 @@ use credits_store::FactRecord;
 use crate::AppState;
 use crate::money::format_minor;
 use crate::problem::Problem;
-use crate::service::{self, load_account};
+use crate::service;
 use crate::validate::display_id;
 
 /// One unit's movements over a cycle; every amount a decimal string.
@@ -127,7 +127,8 @@ pub async fn statement(
     account_id: &str,
     cycle: &str,
 ) -> Result<StatementResponse, Problem> {
-    let cached = load_account(state, account_id).await?;
+    // An ended cycle's statement is final once what is due is committed (`docs/reads.md`).
+    let cached = service::load_for_history(state, account_id).await?;
     let account = &cached.account;
     let now = state.clock.now().max(account.advanced_to);
     let book = state.book_at(&account.plan.book, now).ok_or_else(|| {

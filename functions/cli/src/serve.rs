@@ -6,6 +6,12 @@
 //! serves the same router the Lambdas run until Ctrl-C (or SIGTERM), finishing the requests
 //! in flight.
 //!
+//! It also runs the cycle-rollover walk itself (`credits_api::rollover`, the Lambda's code),
+//! every `--rollover-interval` seconds (default 60, `0`: never), over the same store and
+//! account slots, so idle accounts' expiries, grants and cycle statements appear on time
+//! without the scheduled Lambda. Each run's report is logged; shutdown stops the walk with
+//! the server.
+//!
 //! The admin key: `CREDITS_ADMIN_KEY` (16 to 256 printable ASCII characters) when set;
 //! otherwise, on the first start over a store, a key with id `admin` is created and printed
 //! once (only its SHA-256 is stored). Keys are never logged.
@@ -14,8 +20,10 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
+use std::time::Duration;
 
 use credits_api::auth::{self, BOOTSTRAP_ADMIN_KEY_ID};
+use credits_api::rollover::{self, LogOnly, RolloverRequest, Run};
 use credits_api::{ApiConfig, AppState};
 use credits_dsl::library::RateLibrary;
 use credits_store::Store;
@@ -27,6 +35,8 @@ pub const ADMIN_KEY_ENV: &str = "CREDITS_ADMIN_KEY";
 const MAX_RATE_FILE_BYTES: u64 = 1024 * 1024;
 /// Most rate files read from the directory.
 const MAX_RATE_FILES: usize = 256;
+/// The longest `--rollover-interval`: a day (the walk is what makes idle days appear).
+const MAX_ROLLOVER_INTERVAL_S: u64 = 86_400;
 
 #[derive(Debug, clap::Args)]
 pub struct ServeArgs {
@@ -50,6 +60,16 @@ pub struct ServeArgs {
     /// Directory of `.rates` files.
     #[arg(long, default_value = "rates")]
     pub rates: PathBuf,
+    /// Seconds between two runs of the cycle-rollover walk over the store (`0`: never; at
+    /// most a day).
+    #[arg(
+        long,
+        env = "CREDITS_ROLLOVER_INTERVAL",
+        default_value_t = 60,
+        value_name = "SECONDS",
+        value_parser = clap::value_parser!(u64).range(0..=MAX_ROLLOVER_INTERVAL_S)
+    )]
+    pub rollover_interval: u64,
 }
 
 /// Where the store comes from.
@@ -154,7 +174,15 @@ async fn serve(args: ServeArgs) -> ExitCode {
     }
 
     let state = AppState::new(store, books).with_config(config);
-    let router = credits_api::router(state);
+    // The walk's segments and bounds, from the same variables as the Lambda's.
+    let walk = match Run::resolve(RolloverRequest::default(), |name| std::env::var(name).ok()) {
+        Ok(walk) => walk,
+        Err(message) => {
+            eprintln!("error: the rollover walk: {message}");
+            return ExitCode::from(2);
+        }
+    };
+    let router = credits_api::router(state.clone());
     let listener = match tokio::net::TcpListener::bind(args.addr).await {
         Ok(listener) => listener,
         Err(error) => {
@@ -166,9 +194,27 @@ async fn serve(args: ServeArgs) -> ExitCode {
     // Tests and scripts wait for this line (with `--addr 127.0.0.1:0` it names the port).
     println!("credits serve listening on http://{local}");
     tracing::info!(addr = %local, db = %args.db.display(), "serving");
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let walker = (args.rollover_interval > 0).then(|| {
+        tokio::spawn(rollover_timer(
+            state,
+            walk,
+            Duration::from_secs(args.rollover_interval),
+            stopped,
+        ))
+    });
     let served = axum::serve(listener, router)
-        .with_graceful_shutdown(shutdown_signal())
+        .with_graceful_shutdown(async move {
+            shutdown_signal().await;
+            let _ = stop.send(true);
+        })
         .await;
+    if let Some(walker) = walker {
+        // Stopped by the signal above; on a server error the task ends with the runtime.
+        if served.is_ok() {
+            let _ = walker.await;
+        }
+    }
     match served {
         Ok(()) => {
             tracing::info!("stopped");
@@ -179,6 +225,51 @@ async fn serve(args: ServeArgs) -> ExitCode {
             ExitCode::from(1)
         }
     }
+}
+
+/// Runs the rollover walk every `interval` until `stopped` turns true. A run cut short by
+/// shutdown is dropped between two store calls: every commit is atomic and conditional, and
+/// what the run did not reach is still due at the next start.
+async fn rollover_timer(
+    state: AppState,
+    walk: Run,
+    interval: Duration,
+    mut stopped: tokio::sync::watch::Receiver<bool>,
+) {
+    tracing::info!(
+        interval_s = interval.as_secs(),
+        segments = walk.segments,
+        "rollover walk scheduled"
+    );
+    let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + interval, interval);
+    // A run longer than the interval delays the next one instead of starting a burst.
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = stopped.changed() => break,
+            _ = ticks.tick() => {}
+        }
+        let run = rollover::run_all(&state, walk.clone(), None, &LogOnly);
+        let report = tokio::select! {
+            _ = stopped.changed() => break,
+            report = run => report,
+        };
+        let report_json = serde_json::to_string(&report).unwrap_or_default();
+        if report.failed > 0 || !report.listing_errors().is_empty() {
+            tracing::warn!(report = %report_json, "rollover run done with failures");
+        } else {
+            tracing::info!(
+                listed = report.listed,
+                advanced = report.advanced,
+                unchanged = report.unchanged,
+                entries = report.entries,
+                complete = report.complete,
+                report = %report_json,
+                "rollover run done"
+            );
+        }
+    }
+    tracing::info!("rollover walk stopped");
 }
 
 /// Create and print the bootstrap admin key on the first start over a store.
