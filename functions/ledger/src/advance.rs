@@ -18,11 +18,12 @@
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
-use credits_dsl::{GrantEvery, Rollover};
+use credits_dsl::Rollover;
 use serde_json::json;
 
 use crate::account::{AccountStatus, SubscriptionStatus};
 use crate::calendar;
+use crate::due;
 use crate::entry::EntryType;
 use crate::grants::{self, cycles_or_calendar};
 use crate::keep::Keeper;
@@ -107,72 +108,12 @@ fn next_event(
     after: DateTime<Utc>,
     target: DateTime<Utc>,
 ) -> LedgerResult<DateTime<Utc>> {
-    let due = next_due_after(work, after)?;
+    let due = due::next_instant(work, after, due::Listing::Walk)?;
     let version = work.versions.next_start_after(after);
     Ok([due, version]
         .into_iter()
         .flatten()
         .fold(target, DateTime::min))
-}
-
-/// The first instant after `after` at which something is due on the account, if any: the
-/// instants catching up walks. The store's `due_at` (`due::due_at`) leaves out those of
-/// them a later catch-up reproduces exactly.
-///
-/// # Errors
-/// Overflow for absurd instants.
-pub(crate) fn next_due_after(
-    work: &Work<'_>,
-    after: DateTime<Utc>,
-) -> LedgerResult<Option<DateTime<Utc>>> {
-    if work.account.status == AccountStatus::Closed {
-        return Ok(None);
-    }
-    let mut next: Option<DateTime<Utc>> = None;
-    let mut consider = |candidate: DateTime<Utc>| {
-        if candidate > after && next.is_none_or(|next| candidate < next) {
-            next = Some(candidate);
-        }
-    };
-    for hold in &work.account.holds {
-        consider(hold.expires_at);
-    }
-    for bucket in &work.account.buckets {
-        if let Some(expires_at) = bucket.expires_at {
-            consider(expires_at);
-        }
-    }
-    if let Some(subscription) = &work.account.subscription
-        && subscription.status != SubscriptionStatus::Ended
-        && let Some(ends_at) = subscription.ends_at
-    {
-        consider(ends_at);
-    }
-    let plan = work.plan;
-    if plan
-        .grants
-        .iter()
-        .any(|grant| grant.every == GrantEvery::Day)
-    {
-        consider(calendar::next_day_start(work.zone, after)?);
-    }
-    // After an anchor or zone change a grant's next period may begin off the new
-    // boundaries: when its last period ends.
-    for grant in &plan.grants {
-        let mark = format!("{}/{}", plan.name, grant.key);
-        if let Some(mark) = work.account.grants_applied.get(&mark) {
-            consider(mark.next_due);
-        }
-    }
-    if plan.cycle.is_some()
-        || plan
-            .grants
-            .iter()
-            .any(|grant| grant.every == GrantEvery::Cycle)
-    {
-        consider(cycles_or_calendar(work).next_after(after)?);
-    }
-    Ok(next)
 }
 
 /// Everything due at `at`, in a fixed order.

@@ -1,8 +1,10 @@
 //! When an account is next due: the store's `due_at`, which the cycle-rollover walk reads
 //! (`docs/rollover.md`).
 //!
-//! Every instant `advance::next_due_after` walks is due, except the work a later catch-up
-//! reproduces exactly, which the walk would only write early: the day boundaries of a
+//! One listing of the instants something falls due (`next_instant`), read two ways: catching
+//! up walks every one (`Listing::Walk`); the schedule visits every one (`Listing::Schedule`)
+//! except the work a later catch-up reproduces exactly, which the walk would only write
+//! early: the day boundaries of a
 //! *lazy* daily grant, and the expiry of the unspent buckets it granted. A daily grant is
 //! lazy when its credits expire at a fixed instant (not `never`, not kept by a rollover
 //! rule), the plan sets no low-balance alert on its unit, and the unit has no debt. Such a
@@ -23,15 +25,37 @@ use crate::calendar;
 use crate::grants::cycles_or_calendar;
 use crate::work::Work;
 
+/// Which instants [`next_instant`] lists.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Listing {
+    /// Every instant catching up walks through.
+    Walk,
+    /// Only those the schedule must visit: the walk less what a later catch-up reproduces.
+    Schedule,
+}
+
 /// The first instant after `after` at which the walk has something to write on the
 /// account, if any.
 ///
 /// # Errors
 /// Overflow for absurd instants.
 pub(crate) fn due_at(work: &Work<'_>, after: DateTime<Utc>) -> LedgerResult<Option<DateTime<Utc>>> {
+    next_instant(work, after, Listing::Schedule)
+}
+
+/// The first instant after `after` that `listing` lists, if any.
+///
+/// # Errors
+/// Overflow for absurd instants.
+pub(crate) fn next_instant(
+    work: &Work<'_>,
+    after: DateTime<Utc>,
+    listing: Listing,
+) -> LedgerResult<Option<DateTime<Utc>>> {
     if work.account.status == AccountStatus::Closed {
         return Ok(None);
     }
+    let schedule = listing == Listing::Schedule;
     let mut next: Option<DateTime<Utc>> = None;
     let mut consider = |candidate: DateTime<Utc>| {
         if candidate > after && next.is_none_or(|next| candidate < next) {
@@ -43,7 +67,7 @@ pub(crate) fn due_at(work: &Work<'_>, after: DateTime<Utc>) -> LedgerResult<Opti
     }
     for bucket in &work.account.buckets {
         if let Some(expires_at) = bucket.expires_at
-            && !lazy_expiry(work, bucket)
+            && !(schedule && lazy_expiry(work, bucket))
         {
             consider(expires_at);
         }
@@ -55,12 +79,13 @@ pub(crate) fn due_at(work: &Work<'_>, after: DateTime<Utc>) -> LedgerResult<Opti
         consider(ends_at);
     }
     let plan = work.plan;
+    let skipped = |grant: &Grant| schedule && grant.every == GrantEvery::Day && lazy(work, grant);
     let daily = || {
         plan.grants
             .iter()
             .filter(|grant| grant.every == GrantEvery::Day)
     };
-    if daily().any(|grant| !lazy(work, grant)) {
+    if daily().any(|grant| !skipped(grant)) {
         consider(calendar::next_day_start(work.zone, after)?);
     } else if daily().next().is_some() {
         let end = cycles_or_calendar(work).next_after(after)?;
@@ -72,10 +97,7 @@ pub(crate) fn due_at(work: &Work<'_>, after: DateTime<Utc>) -> LedgerResult<Opti
     }
     // After an anchor or zone change a grant's next period may begin off the new
     // boundaries: when its last period ends.
-    for grant in &plan.grants {
-        if grant.every == GrantEvery::Day && lazy(work, grant) {
-            continue;
-        }
+    for grant in plan.grants.iter().filter(|grant| !skipped(grant)) {
         let mark = format!("{}/{}", plan.name, grant.key);
         if let Some(mark) = work.account.grants_applied.get(&mark) {
             consider(mark.next_due);
