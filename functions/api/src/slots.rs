@@ -94,6 +94,11 @@ impl SlotCell {
         self.state.lock().await
     }
 
+    /// Take the slot if no one holds it.
+    pub fn try_lock(&self) -> Option<tokio::sync::MutexGuard<'_, SlotState>> {
+        self.state.try_lock().ok()
+    }
+
     /// The queue of group commit.
     pub fn queue(&self) -> std::sync::MutexGuard<'_, Queue> {
         self.queue.lock().unwrap_or_else(PoisonError::into_inner)
