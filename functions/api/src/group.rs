@@ -231,7 +231,10 @@ fn enqueue<'a>(
         return Enqueued::Full(pending);
     }
     queue.waiting.push_back(pending);
-    if !queue.leading {
+    if queue.leading {
+        drop(queue);
+        slot.notify_arrival();
+    } else {
         queue.leading = true;
         drop(queue);
         // A task of its own, so that no client going away can stop a group mid-commit.
@@ -279,22 +282,27 @@ async fn lead(state: AppState, account_id: String, slot: Slot) {
 }
 
 /// How long a leader waits at most for a crowd to come back before deciding (see
-/// [`gather`]): about a loopback round trip of the answered clients.
-const GATHER: std::time::Duration = std::time::Duration::from_micros(200);
+/// [`gather`]). Tokio's timers tick in milliseconds, so this is the finest bound there is; the
+/// wait ends as soon as the crowd is back, and costs no CPU meanwhile.
+const GATHER: std::time::Duration = std::time::Duration::from_millis(1);
 
 /// Before deciding the next group, give the clients the last group answered a moment to
 /// send their next request, so that they join this group rather than the one after (else,
 /// under a steady crowd, groups alternate between the half that came back during the
-/// commit and the half that comes back just after it). Waits until `last_group` more are
-/// queued than now, or [`GATHER`] passed, yielding to the runtime meanwhile (tokio's timers
-/// are too coarse for this). Only a leader that just committed a group of several waits: a
-/// lone client is never held back.
+/// commit and the half that comes back just after it). Waits, asleep, until `last_group`
+/// more are queued than now, or [`GATHER`] passed. Only a leader that just committed a
+/// group of several waits: a lone client is never held back.
 async fn gather(slot: &SlotCell, last_group: usize) {
     let queued = slot.queue().waiting.len();
     let wanted = queued.saturating_add(last_group).min(MAX_GROUP_DECISIONS);
-    let deadline = std::time::Instant::now() + GATHER;
-    while slot.queue().waiting.len() < wanted && std::time::Instant::now() < deadline {
-        tokio::task::yield_now().await;
+    let deadline = tokio::time::Instant::now() + GATHER;
+    while slot.queue().waiting.len() < wanted {
+        if tokio::time::timeout_at(deadline, slot.arrival())
+            .await
+            .is_err()
+        {
+            return;
+        }
     }
 }
 
