@@ -8,10 +8,13 @@
 //!
 //! 1. a mutation that may join a group ([`groupable`]) is validated and hashed on its own task,
 //!    then queued on its account's slot (`slots::Queue`, at most `slots::MAX_QUEUED`; a full
-//!    queue sends it down the one-at-a-time path);
-//! 2. one task per busy slot *leads*: it takes the slot, takes up to [`MAX_GROUP_DECISIONS`]
-//!    queued mutations, and decides them in turn on the evolving snapshot (version `v`, the
-//!    first decision's account, the second's...), each at its own `decision_time`;
+//!    queue sends it down the one-at-a-time path). When the slot is idle (no leader, nothing
+//!    queued, nobody holding it) the request's own task takes it and runs the steps below as a
+//!    group of one, with no task hop: an account that never groups pays nothing for grouping;
+//! 2. one task per busy slot *leads*: it takes the slot, lets the clients its last group
+//!    answered come back (bounded: [`gather`]), takes up to [`MAX_GROUP_DECISIONS`] queued
+//!    mutations, and decides them in turn on the evolving snapshot (version `v`, the first
+//!    decision's account, the second's...), each at its own `decision_time`;
 //! 3. it commits them ALL with [`credits_store::Store::commit_group`]: the last decision's
 //!    snapshot once (version `v + n`), each decision's entries, facts and operation record,
 //!    all or nothing, under the one condition that the account is still at `v`;
@@ -155,8 +158,17 @@ pub(crate) async fn mutate(
             request_hash: request_hash.clone(),
             reply,
         };
-        if let Some(pending) = enqueue(state, account_id, &slot, pending) {
-            return service::mutate_alone(state, account_id, pending.operation).await;
+        match enqueue(state, account_id, &slot, pending) {
+            Enqueued::Queued => {}
+            Enqueued::Full(pending) => {
+                return service::mutate_alone(state, account_id, pending.operation).await;
+            }
+            Enqueued::Idle(mut guard, pending) => {
+                // Nothing to group with: decide it here, a group of one, without a task hop.
+                // Only this request's own group can be stopped by its client going away.
+                run_group(state, account_id, &mut guard, vec![pending]).await;
+                drop(guard);
+            }
         }
         match answer.await {
             Ok(Handback::Settled(result)) => return result,
@@ -189,21 +201,46 @@ pub(crate) async fn mutate(
     .retry_after(1))
 }
 
-/// Queue `pending` on `slot`, starting a leader when none runs. Gives `pending` back when the
-/// queue is full.
-fn enqueue(state: &AppState, account_id: &str, slot: &Slot, pending: Pending) -> Option<Pending> {
+/// Where [`enqueue`] put a mutation.
+enum Enqueued<'a> {
+    /// In the slot's queue; a leader will answer it.
+    Queued,
+    /// The queue is full: it goes down the one-at-a-time path.
+    Full(Pending),
+    /// The slot was idle (no leader, nothing queued, not held): the caller holds it now and
+    /// decides the mutation itself.
+    Idle(tokio::sync::MutexGuard<'a, SlotState>, Pending),
+}
+
+/// Queue `pending` on `slot`, starting a leader when none runs; or hand the slot itself
+/// back when it is idle.
+fn enqueue<'a>(
+    state: &AppState,
+    account_id: &str,
+    slot: &'a Slot,
+    pending: Pending,
+) -> Enqueued<'a> {
     let mut queue = slot.queue();
+    if !queue.leading
+        && queue.waiting.is_empty()
+        && let Some(guard) = slot.try_lock()
+    {
+        return Enqueued::Idle(guard, pending);
+    }
     if queue.waiting.len() >= MAX_QUEUED {
-        return Some(pending);
+        return Enqueued::Full(pending);
     }
     queue.waiting.push_back(pending);
-    if !queue.leading {
+    if queue.leading {
+        drop(queue);
+        slot.notify_arrival();
+    } else {
         queue.leading = true;
         drop(queue);
         // A task of its own, so that no client going away can stop a group mid-commit.
         tokio::spawn(lead(state.clone(), account_id.to_owned(), Arc::clone(slot)));
     }
-    None
+    Enqueued::Queued
 }
 
 /// Clears the slot's leader flag if the leader stops abnormally (dropping the waiting
@@ -223,8 +260,12 @@ impl Drop for Leading<'_> {
 /// Lead groups on `slot` until its queue is empty.
 async fn lead(state: AppState, account_id: String, slot: Slot) {
     let _leading = Leading(&slot);
+    let mut last_group = 0_usize;
     loop {
         let mut guard = slot.lock().await;
+        if last_group > 1 {
+            gather(&slot, last_group).await;
+        }
         let batch: Vec<Pending> = {
             let mut queue = slot.queue();
             if queue.waiting.is_empty() {
@@ -235,7 +276,33 @@ async fn lead(state: AppState, account_id: String, slot: Slot) {
             let take = queue.waiting.len().min(MAX_GROUP_DECISIONS);
             queue.waiting.drain(..take).collect()
         };
+        last_group = batch.len();
         run_group(&state, &account_id, &mut guard, batch).await;
+    }
+}
+
+/// How long a leader waits at most for a crowd to come back before deciding (see
+/// [`gather`]). Tokio's timers tick in milliseconds, so this is the finest bound there is; the
+/// wait ends as soon as the crowd is back, and costs no CPU meanwhile.
+const GATHER: std::time::Duration = std::time::Duration::from_millis(1);
+
+/// Before deciding the next group, give the clients the last group answered a moment to
+/// send their next request, so that they join this group rather than the one after (else,
+/// under a steady crowd, groups alternate between the half that came back during the
+/// commit and the half that comes back just after it). Waits, asleep, until `last_group`
+/// more are queued than now, or [`GATHER`] passed. Only a leader that just committed a
+/// group of several waits: a lone client is never held back.
+async fn gather(slot: &SlotCell, last_group: usize) {
+    let queued = slot.queue().waiting.len();
+    let wanted = queued.saturating_add(last_group).min(MAX_GROUP_DECISIONS);
+    let deadline = tokio::time::Instant::now() + GATHER;
+    while slot.queue().waiting.len() < wanted {
+        if tokio::time::timeout_at(deadline, slot.arrival())
+            .await
+            .is_err()
+        {
+            return;
+        }
     }
 }
 

@@ -79,6 +79,9 @@ pub const MAX_QUEUED: usize = 1024;
 pub struct SlotCell {
     state: tokio::sync::Mutex<SlotState>,
     queue: Mutex<Queue>,
+    /// Signalled when a mutation joins the queue while a leader runs (the leader may be
+    /// gathering).
+    arrived: tokio::sync::Notify,
 }
 
 /// Mutations waiting for a group, and whether a task is leading groups for this slot.
@@ -92,6 +95,21 @@ impl SlotCell {
     /// Take the slot (mutations of one account take turns).
     pub async fn lock(&self) -> tokio::sync::MutexGuard<'_, SlotState> {
         self.state.lock().await
+    }
+
+    /// Take the slot if no one holds it.
+    pub fn try_lock(&self) -> Option<tokio::sync::MutexGuard<'_, SlotState>> {
+        self.state.try_lock().ok()
+    }
+
+    /// Tell a gathering leader that the queue grew.
+    pub fn notify_arrival(&self) {
+        self.arrived.notify_one();
+    }
+
+    /// Until the next [`Self::notify_arrival`] (at once if one came since the last wait).
+    pub async fn arrival(&self) {
+        self.arrived.notified().await;
     }
 
     /// The queue of group commit.
