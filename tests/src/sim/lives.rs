@@ -1301,8 +1301,11 @@ impl Lives {
         Err(format!("the entries of {path} never end"))
     }
 
+    /// Re-reads every history from the start (after learning what the first read commits: a
+    /// history read catches the account up first).
     async fn audit_all(&mut self) -> Result<(), String> {
-        for life in self.lives.clone() {
+        for (index, life) in self.lives.clone().into_iter().enumerate() {
+            self.ingest(index).await?;
             let entries = self.entries_after(&life.path, None).await?;
             self.model.audit_history(&life.id, &entries)?;
         }
