@@ -1086,21 +1086,13 @@ impl Lives {
                 return Err(violation);
             }
         };
-        let counts = self.report.routes.entry(mutation.route.name()).or_default();
-        match recorded {
-            Recorded::Applied => counts.applied += 1,
-            Recorded::Refused => counts.refused += 1,
-            Recorded::Replayed => counts.replayed += 1,
-            Recorded::Conflict => counts.conflicts += 1,
-        }
-        if recorded == Recorded::Refused {
-            let kind = answer.problem_type().unwrap_or("?").to_owned();
-            *self
-                .report
-                .refusals
-                .entry(format!("{} {kind}", mutation.route.name()))
-                .or_default() += 1;
-        }
+        super::tally(
+            &mut self.report.routes,
+            &mut self.report.refusals,
+            mutation.route,
+            recorded,
+            &answer,
+        );
         self.note(format!(
             "{} {} → {} {:?}",
             mutation.route.name(),

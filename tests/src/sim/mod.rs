@@ -96,6 +96,29 @@ pub struct RouteCounts {
     pub conflicts: u64,
 }
 
+/// Counts how one mutation ended, per route, and a refusal by its problem type.
+pub(crate) fn tally(
+    routes: &mut BTreeMap<&'static str, RouteCounts>,
+    refusals: &mut BTreeMap<String, u64>,
+    route: Route,
+    recorded: Recorded,
+    answer: &Answer,
+) {
+    let counts = routes.entry(route.name()).or_default();
+    match recorded {
+        Recorded::Applied => counts.applied += 1,
+        Recorded::Refused => counts.refused += 1,
+        Recorded::Replayed => counts.replayed += 1,
+        Recorded::Conflict => counts.conflicts += 1,
+    }
+    if recorded == Recorded::Refused {
+        let kind = answer.problem_type().unwrap_or("?");
+        *refusals
+            .entry(format!("{} {kind}", route.name()))
+            .or_default() += 1;
+    }
+}
+
 /// What a run did.
 #[derive(Debug, Clone, Default)]
 pub struct SimReport {
@@ -900,21 +923,13 @@ impl Sim {
                 return Err(violation);
             }
         };
-        let counts = self.report.routes.entry(mutation.route.name()).or_default();
-        match recorded {
-            Recorded::Applied => counts.applied += 1,
-            Recorded::Refused => counts.refused += 1,
-            Recorded::Replayed => counts.replayed += 1,
-            Recorded::Conflict => counts.conflicts += 1,
-        }
-        if recorded == Recorded::Refused {
-            let kind = answer.problem_type().unwrap_or("?").to_owned();
-            *self
-                .report
-                .refusals
-                .entry(format!("{} {kind}", mutation.route.name()))
-                .or_default() += 1;
-        }
+        tally(
+            &mut self.report.routes,
+            &mut self.report.refusals,
+            mutation.route,
+            recorded,
+            &answer,
+        );
         if recorded == Recorded::Applied && mutation.id.is_some() {
             if matches!(mutation.route, Route::Charge | Route::Capture)
                 && let Some(id) = &mutation.id
