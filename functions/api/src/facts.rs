@@ -13,7 +13,7 @@
 use sha2::{Digest, Sha256};
 
 use credits_dsl::RateBook;
-use credits_ledger::{ChargeFacts, Command, Decision, Entry, EntryType};
+use credits_ledger::{Account, ChargeFacts, Command, Decision, Entry, EntryType};
 use credits_store::{EntryRecord, FactRecord};
 
 use crate::AppState;
@@ -97,14 +97,17 @@ pub async fn charge(
 }
 
 /// The facts `decision` leaves for later decisions: each charge or capture it made (and the
-/// refunded charge, with this refund added), and the contents it analysed that some feature
-/// requires. `refunded` is the refunded charge's facts as the decision read them.
+/// refunded charge, with this refund added), the contents it analysed that some feature
+/// requires, the statements it closed, and the record of the hold it made, captured or
+/// released (`holds::written_by`). `before` is the account the decision was made on;
+/// `refunded` is the refunded charge's facts as the decision read them.
 ///
 /// # Errors
 /// A decision whose entries the ledger cannot fold (a broken invariant).
 pub fn written_by(
     account: &str,
     book: &RateBook,
+    before: Option<&Account>,
     command: &Command,
     refunded: Option<&ChargeFacts>,
     decision: &Decision,
@@ -157,6 +160,9 @@ pub fn written_by(
         value: serde_json::Value::Bool(true),
     }));
     facts.extend(statement_facts(account, decision)?);
+    facts.extend(crate::holds::written_by(
+        account, book, before, command, decision,
+    )?);
     Ok(facts)
 }
 

@@ -708,11 +708,14 @@ pub(crate) async fn mutate_alone(
             at: now,
         });
         let new_version = version + 1;
-        let mut written =
-            facts::written_by(account_id, book, &command, facts.charge.as_ref(), &decision)?;
-        written.extend(crate::holds::written_by(
-            account_id, book, account, &command, &decision,
-        )?);
+        let written = facts::written_by(
+            account_id,
+            book,
+            account,
+            &command,
+            facts.charge.as_ref(),
+            &decision,
+        )?;
         let commit = build_commit(account_id, version, &decision, written, operation_record)?;
         let decided = Cached {
             version: new_version,
