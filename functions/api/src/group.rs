@@ -48,7 +48,6 @@ use tokio::sync::oneshot;
 use credits_ledger::Account;
 use credits_store::{
     AccountRecord, CommitOutcome, GroupCommit, GroupMember, MAX_COMMIT_ENTRIES, MAX_GROUP_COMMITS,
-    OperationRecord,
 };
 
 use crate::AppState;
@@ -517,14 +516,15 @@ async fn decide(
     if entries.len().saturating_add(written.len()) > MAX_COMMIT_ENTRIES {
         return None;
     }
-    let operation_record = operation.records_operation().then(|| OperationRecord {
-        account: account_id.to_owned(),
-        id: pending.operation_id.clone(),
-        kind: command.kind().to_owned(),
-        request_hash: pending.request_hash.clone(),
-        status: answer.status.as_u16(),
-        response: answer.body.clone(),
-        at: now,
+    let operation_record = operation.records_operation().then(|| {
+        service::operation_record(
+            account_id,
+            &pending.operation_id,
+            &command,
+            &pending.request_hash,
+            &answer,
+            now,
+        )
     });
     Some(Member {
         record: GroupMember {

@@ -698,14 +698,15 @@ pub(crate) async fn mutate_alone(
             &decision,
             book,
         );
-        let operation_record = records.then(|| OperationRecord {
-            account: account_id.to_owned(),
-            id: operation_id.clone(),
-            kind: command.kind().to_owned(),
-            request_hash: request_hash.clone(),
-            status: answer.status.as_u16(),
-            response: answer.body.clone(),
-            at: now,
+        let operation_record = records.then(|| {
+            operation_record(
+                account_id,
+                &operation_id,
+                &command,
+                &request_hash,
+                &answer,
+                now,
+            )
         });
         let new_version = version + 1;
         let written = facts::written_by(
@@ -762,6 +763,26 @@ pub(crate) async fn mutate_alone(
         "the account is busy with concurrent requests; retry with the same id",
     )
     .retry_after(1))
+}
+
+/// The record that answers every later request under `operation_id` as this one was.
+pub(crate) fn operation_record(
+    account_id: &str,
+    operation_id: &str,
+    command: &Command,
+    request_hash: &str,
+    answer: &Answer,
+    now: DateTime<Utc>,
+) -> OperationRecord {
+    OperationRecord {
+        account: account_id.to_owned(),
+        id: operation_id.to_owned(),
+        kind: command.kind().to_owned(),
+        request_hash: request_hash.to_owned(),
+        status: answer.status.as_u16(),
+        response: answer.body.clone(),
+        at: now,
+    }
 }
 
 /// Before answering a refusal: if the id was already used, answer as the first time (or
