@@ -2,6 +2,7 @@
 pub mod dynamodb_local;
 pub mod faults;
 pub mod model;
+pub mod router;
 pub mod scenarios;
 pub mod sim;
 pub mod template;

@@ -13,83 +13,31 @@
 )]
 
 use std::str::FromStr;
+
 use std::sync::Arc;
 
-use axum::Router;
-use axum::body::Body;
-use chrono::{DateTime, Utc};
-use credits_api::{ApiConfig, AppState, FixedClock};
 use credits_store::Store;
-use credits_store::sqlite::SqliteStore;
-use credits_store_dynamodb::{DynamoStore, create_table};
-use credits_tests::dynamodb_local::{DynamoDbLocal, unique_table_name};
-use credits_tests::scenarios::transport::library;
-use http::{Method, Request, StatusCode, header};
-use http_body_util::BodyExt;
+use credits_tests::router::{RouterClient, dynamodb_local_store, instant, sqlite_store};
+use http::Method;
 use rust_decimal::Decimal;
 use serde_json::{Value, json};
-use tower::ServiceExt;
-
-const ADMIN_KEY: &str = "reads-up-to-date-admin-key-0123";
 
 struct Harness {
-    router: Router,
-    clock: Arc<FixedClock>,
+    client: RouterClient,
 }
 
-fn instant(text: &str) -> DateTime<Utc> {
-    DateTime::parse_from_rfc3339(text)
-        .unwrap()
-        .with_timezone(&Utc)
+impl std::ops::Deref for Harness {
+    type Target = RouterClient;
+    fn deref(&self) -> &RouterClient {
+        &self.client
+    }
 }
 
 impl Harness {
     fn over(store: Arc<dyn Store>) -> Harness {
-        let clock = Arc::new(FixedClock::new(instant("2026-01-20T15:00:00Z")));
-        let config = ApiConfig::default()
-            .with_static_admin_key(ADMIN_KEY)
-            .unwrap();
-        let state = AppState::new(store, Arc::new(library().unwrap()))
-            .with_clock(clock.clone())
-            .with_config(config);
         Harness {
-            router: credits_api::router(state),
-            clock,
+            client: RouterClient::over(store, instant("2026-01-20T15:00:00Z")),
         }
-    }
-
-    /// Status and body text.
-    async fn send(&self, method: Method, path: &str, body: Option<Value>) -> (StatusCode, String) {
-        let mut request = Request::builder()
-            .method(method)
-            .uri(path)
-            .header(header::AUTHORIZATION, format!("Bearer {ADMIN_KEY}"));
-        let body = match body {
-            Some(body) => {
-                request = request.header(header::CONTENT_TYPE, "application/json");
-                Body::from(body.to_string())
-            }
-            None => Body::empty(),
-        };
-        let response = self
-            .router
-            .clone()
-            .oneshot(request.body(body).unwrap())
-            .await
-            .unwrap();
-        let status = response.status();
-        let bytes = response.into_body().collect().await.unwrap().to_bytes();
-        (status, String::from_utf8_lossy(&bytes).into_owned())
-    }
-
-    async fn ok(&self, method: Method, path: &str, body: Option<Value>) -> String {
-        let (status, text) = self.send(method.clone(), path, body).await;
-        assert!(status.is_success(), "{method} {path}: {status} {text}");
-        text
-    }
-
-    async fn json(&self, path: &str) -> Value {
-        serde_json::from_str(&self.ok(Method::GET, path, None).await).unwrap()
     }
 
     /// An account on a plan whose monthly allocation of 1000 credits expires at the end of
@@ -214,16 +162,12 @@ async fn reads_are_up_to_date(harness: &Harness) {
 
 #[tokio::test]
 async fn an_idle_account_reads_up_to_date_over_sqlite() {
-    let harness = Harness::over(Arc::new(SqliteStore::in_memory().unwrap()));
+    let harness = Harness::over(sqlite_store());
     reads_are_up_to_date(&harness).await;
 }
 
 #[tokio::test]
 async fn an_idle_account_reads_up_to_date_over_dynamodb_local() {
-    let local = DynamoDbLocal::shared().unwrap_or_else(|error| panic!("{error}"));
-    let client = local.client().await;
-    let table = unique_table_name("reads");
-    create_table(&client, &table).await.unwrap();
-    let harness = Harness::over(Arc::new(DynamoStore::new(client, table)));
+    let harness = Harness::over(dynamodb_local_store("reads").await);
     reads_are_up_to_date(&harness).await;
 }
