@@ -1,6 +1,9 @@
 //! A client of the real router for HTTP tests that run over both stores: an in-memory
 //! SQLite store or a fresh table on the shared DynamoDB Local, the seed rate books, a
 //! static admin key and a clock the test moves.
+//!
+//! Test support: a failure to set up is a failed test, so it panics with the reason.
+#![allow(clippy::panic)]
 
 use std::sync::Arc;
 
