@@ -45,17 +45,24 @@ grep -q 'listening on' "$dir/serve.log" || { cat "$dir/serve.log" >&2; exit 1; }
 url="http://127.0.0.1:$port"
 echo "# credits serve at $url, db $dir/credits.db ($(df -T "$dir" | awk 'NR==2{print $2}')), $(nproc) cores"
 
+# The server's CPU time so far (user + system, in clock ticks): the CPU a run costs the server
+# is the one number of a run that other load on a shared machine barely moves.
+server_cpu_ticks() { awk '{print $14 + $15}' "/proc/$server/stat"; }
+
 run() { # label, bench args...
     local label=$1; shift
-    local json
+    local json cpu_before cpu_after
+    cpu_before=$(server_cpu_ticks)
     json=$("$BIN" bench --url "$url" --json "$@") || { echo "$label: FAILED: $json" >&2; return 1; }
-    python3 - "$label" "$json" <<'EOF'
+    cpu_after=$(server_cpu_ticks)
+    python3 - "$label" "$json" "$((cpu_after - cpu_before))" "$(getconf CLK_TCK)" <<'EOF'
 import json, sys
 label, r = sys.argv[1], json.loads(sys.argv[2])
+cpu_us = int(sys.argv[3]) * 1_000_000 // int(sys.argv[4]) // max(r['charged'], 1)
 print(f"{label:<34} {r['charged']:>6} charges {r['elapsed_seconds']:6.2f} s "
       f"{r['charges_per_second']:7.0f}/s  p50 {r['p50_ms']:6.2f} ms  p99 {r['p99_ms']:6.2f} ms  "
-      f"max {r['max_ms']:6.2f} ms  errors {r['errors']} 5xx {r['server_errors']} "
-      f"balance {'ok' if r['balance_ok'] else 'MISMATCH'}")
+      f"max {r['max_ms']:6.2f} ms  server cpu {cpu_us:4d} us/charge  errors {r['errors']} "
+      f"5xx {r['server_errors']} balance {'ok' if r['balance_ok'] else 'MISMATCH'}")
 EOF
 }
 

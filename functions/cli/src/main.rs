@@ -10,6 +10,12 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+/// mimalloc rather than glibc's malloc: a charge through `credits serve` makes many short-lived
+/// allocations (JSON trees, strings), and glibc's allocator was about a fifth of the server's
+/// CPU per charge (BENCHMARKS.md). The Lambdas keep the system allocator (zip size).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Debug, Parser)]
 #[command(name = "credits", version, about = "A credits ledger for AI platforms")]
 struct Cli {
