@@ -55,6 +55,16 @@ pub const ASSETS: &[Asset] = &[
         bytes: include_bytes!("../../web/highlight.js"),
     },
     Asset {
+        name: "explorer.html",
+        content_type: "text/html; charset=utf-8",
+        bytes: include_bytes!("../../web/explorer.html"),
+    },
+    Asset {
+        name: "explorer.js",
+        content_type: "text/javascript; charset=utf-8",
+        bytes: include_bytes!("../../web/explorer.js"),
+    },
+    Asset {
         name: "rates.tmLanguage.json",
         content_type: "application/json",
         bytes: include_bytes!("../../../editors/rates.tmLanguage.json"),

@@ -82,13 +82,13 @@ fn python() -> PathBuf {
     python
 }
 
-/// Runs the browser script against `url`; answers what it printed (one JSON object).
-fn run_playground(url: &str, screenshots: &Path) -> Value {
+/// Runs a browser script of `tests/console/` with `arguments`; answers what it printed (one
+/// JSON object).
+fn run_script(script: &str, arguments: &[String]) -> Value {
     let mut child = Killed(
         Command::new(python())
-            .arg(workspace().join("tests/console/playground.py"))
-            .arg(url)
-            .arg(screenshots)
+            .arg(workspace().join("tests/console").join(script))
+            .args(arguments)
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
@@ -120,13 +120,17 @@ fn run_playground(url: &str, screenshots: &Path) -> Value {
 }
 
 async fn post(client: &reqwest::Client, url: &str, body: Value) -> Value {
-    let response = client
-        .post(url)
-        .bearer_auth(ADMIN_KEY)
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
+    send(client, reqwest::Method::POST, url, body).await
+}
+
+async fn send(client: &reqwest::Client, method: reqwest::Method, url: &str, body: Value) -> Value {
+    let request = client.request(method.clone(), url);
+    let request = if method == reqwest::Method::GET {
+        request
+    } else {
+        request.json(&body)
+    };
+    let response = request.bearer_auth(ADMIN_KEY).send().await.unwrap();
     let status = response.status();
     let body: Value = response.json().await.unwrap_or(Value::Null);
     assert!(status.is_success(), "{url}: {status} {body}");
@@ -141,8 +145,8 @@ async fn the_playground_checks_quotes_and_compares_in_a_real_browser() {
     std::fs::create_dir_all(&screenshots).unwrap();
 
     let started = Instant::now();
-    let url_for_script = url.clone();
-    let seen = tokio::task::spawn_blocking(move || run_playground(&url_for_script, &screenshots))
+    let arguments = vec![url.clone(), screenshots.display().to_string()];
+    let seen = tokio::task::spawn_blocking(move || run_script("playground.py", &arguments))
         .await
         .unwrap();
     // Reported, not asserted (BENCHMARKS.md, "Console").
@@ -253,4 +257,119 @@ async fn the_playground_checks_quotes_and_compares_in_a_real_browser() {
 
     // The share link opens the same file.
     assert_eq!(seen["shared_round_trip"], true, "{seen}");
+}
+
+/// Available per unit, from a balance response.
+fn available(balance: &Value) -> Value {
+    let units = balance["units"].as_object().unwrap();
+    Value::Object(
+        units
+            .iter()
+            .map(|(unit, body)| (unit.clone(), body["available"].clone()))
+            .collect(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_explorer_shows_a_charge_and_refunds_it_in_a_real_browser() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_server, url) = start_server(&dir.path().join("credits.db"));
+    let screenshots = workspace().join("docs/console");
+    std::fs::create_dir_all(&screenshots).unwrap();
+    let client = reqwest::Client::new();
+    let account = format!("{url}/v1/accounts/console-explorer");
+    send(
+        &client,
+        reqwest::Method::PUT,
+        &account,
+        json!({"plan": "ai-engine/standard"}),
+    )
+    .await;
+    post(
+        &client,
+        &format!("{account}/topups"),
+        json!({"id": "package-1", "package": "standard"}),
+    )
+    .await;
+    post(
+        &client,
+        &format!("{account}/charges"),
+        json!({"id": "charge-1", "feature": "data_processing", "inputs": {"data": "20 GB"}}),
+    )
+    .await;
+    let balance_before = send(
+        &client,
+        reqwest::Method::GET,
+        &format!("{account}/balance"),
+        Value::Null,
+    )
+    .await;
+
+    let started = Instant::now();
+    let arguments = vec![
+        url.clone(),
+        ADMIN_KEY.to_owned(),
+        "console-explorer".to_owned(),
+        "charge-1".to_owned(),
+        "duplicate".to_owned(),
+        screenshots.display().to_string(),
+    ];
+    let seen = tokio::task::spawn_blocking(move || run_script("explorer.py", &arguments))
+        .await
+        .unwrap();
+    eprintln!("explorer script: {:?}", started.elapsed());
+
+    // An API error is shown as its detail, never as JSON.
+    let problem = seen["problem"].as_str().unwrap();
+    assert!(!problem.is_empty() && !problem.contains('{'), "{seen}");
+
+    // The charge made through the API is in the entries and the balance.
+    let before = seen["entries_before"].as_array().unwrap();
+    assert!(
+        before
+            .iter()
+            .any(|row| row["type"] == "charge" && row["operation"] == "charge-1"),
+        "{seen}"
+    );
+    assert_eq!(seen["balance"], available(&balance_before), "{seen}");
+    assert!(seen["buckets"].as_u64().unwrap() > 0, "{seen}");
+
+    // The refund made in the explorer is an entry, in the page and in the API.
+    let entries = send(
+        &client,
+        reqwest::Method::GET,
+        &format!("{account}/entries?type=refund"),
+        Value::Null,
+    )
+    .await;
+    let refunds = entries["entries"].as_array().unwrap();
+    assert_eq!(refunds.len(), 1, "{entries}");
+    assert!(
+        seen["entries_after"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|row| row["type"] == "refund"),
+        "{seen}"
+    );
+    let balance_after = send(
+        &client,
+        reqwest::Method::GET,
+        &format!("{account}/balance"),
+        Value::Null,
+    )
+    .await;
+    assert_eq!(seen["balance_after"], available(&balance_after), "{seen}");
+    assert_ne!(
+        seen["balance_after"], seen["balance"],
+        "the refund gave credits back: {seen}"
+    );
+    assert!(
+        seen["charges_only"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|row| row["type"] == "charge"),
+        "{seen}"
+    );
 }
