@@ -68,6 +68,21 @@ def main() -> None:
         )
         page.wait_for_timeout(100)
         seen["keystroke_to_diagnostic_ms"] = float(page.evaluate("document.body.dataset.analyseMs"))
+        # Each keystroke of the error, typed one by one (with the page's own work between).
+        times = []
+        for character in "# timing":
+            before = int(page.evaluate("document.body.dataset.analysed"))
+            page.keyboard.type(character)
+            page.wait_for_function(f"Number(document.body.dataset.analysed) > {before}")
+            times.append(float(page.evaluate("window.consoleTimings[window.consoleTimings.length - 1]")))
+        for _ in "# timing":
+            page.keyboard.press("Backspace")
+        page.wait_for_function("!document.getElementById('source').value.includes('# timing')")
+        page.wait_for_timeout(200)  # the last frame's analysis
+        times.sort()
+        seen["keystroke_timings_ms"] = {
+            "count": len(times), "median": times[len(times) // 2], "max": times[-1],
+        }
         seen["source_with_error"] = page.input_value("#source")
         seen["diagnostics"] = page.evaluate(
             """() => [...document.querySelectorAll('#diagnostics li.diagnostic')].map((item) => ({
@@ -143,6 +158,12 @@ def main() -> None:
         )
         page.wait_for_selector("#diagnostics li.diagnostic")
         page.screenshot(path=f"{screenshots}/playground.png", full_page=False)
+        # 200 % zoom of a 1400 px window: the page reflows instead of scrolling sideways (the
+        # editor and the tables scroll inside themselves).
+        page.set_viewport_size({"width": 700, "height": 500})
+        seen["overflow_at_200_percent_px"] = page.evaluate(
+            "document.documentElement.scrollWidth - document.documentElement.clientWidth"
+        )
         seen["failed_requests"] = failed_requests
         browser.close()
     print(json.dumps(seen))
