@@ -18,12 +18,13 @@ const WASM_CONFIG: [&str; 4] = [
     "profile.release.panic=\"abort\"",
 ];
 
-/// Variables a nested cargo may keep: where the tools are and how to reach the registry.
+/// Variables a nested cargo may keep: where the tools are (`RUSTC`: the outer build's
+/// compiler, so both builds use one toolchain) and how to reach the registry.
 /// Everything else the outer cargo set (wrappers, flags, jobserver, target) is left out.
 fn kept(name: &str) -> bool {
     matches!(
         name,
-        "PATH" | "HOME" | "CARGO_HOME" | "RUSTUP_HOME" | "RUSTUP_TOOLCHAIN" | "TMPDIR"
+        "PATH" | "HOME" | "CARGO_HOME" | "RUSTUP_HOME" | "RUSTUP_TOOLCHAIN" | "TMPDIR" | "RUSTC"
     ) || name.starts_with("CARGO_HTTP")
         || name.starts_with("CARGO_NET")
         || name.starts_with("CARGO_REGISTR")

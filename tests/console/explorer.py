@@ -28,6 +28,14 @@ def main() -> None:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
         page.set_default_timeout(TIMEOUT_MS)
+        # The playground starts (its wasm compiled) under the console's Content-Security-Policy.
+        errors = []
+        page.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
+        page.goto(f"{base}/console/")
+        page.wait_for_selector("body[data-ready='true']")
+        page.wait_for_selector("#diagnostics li.ok")
+        seen["playground_errors_under_csp"] = list(errors)
+
         page.goto(f"{base}/console/explorer.html")
         page.wait_for_selector("body[data-ready='true']")
 
@@ -64,9 +72,7 @@ def main() -> None:
         # The filter narrows to charges.
         page.select_option("#filter-type", "charge")
         page.click("#filters button[type=submit]")
-        page.wait_for_function(
-            "[...document.querySelectorAll('#entries tbody tr')].every((row) => row.dataset.type === 'charge')"
-        )
+        page.wait_for_selector("#entries tbody tr[data-type='refund']", state="detached")
         seen["charges_only"] = rows(page)
         page.select_option("#filter-type", "")
         page.click("#filters button[type=submit]")

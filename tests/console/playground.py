@@ -29,7 +29,9 @@ def main() -> None:
     seen: dict = {}
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
-        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        # Playwright's `wait_for_function` evaluates its text in the page, which the console's
+        # Content-Security-Policy forbids; explorer.py runs the console with the policy on.
+        page = browser.new_page(viewport={"width": 1400, "height": 1000}, bypass_csp=True)
         page.set_default_timeout(TIMEOUT_MS)
         failed_requests = []
         page.on("requestfailed", lambda request: failed_requests.append(request.url))
@@ -137,7 +139,7 @@ def main() -> None:
         # Share: the link carries the edited file and opens it.
         page.click("#share")
         link = page.get_attribute("#share-link", "href")
-        other = browser.new_page()
+        other = browser.new_page(bypass_csp=True)
         other.set_default_timeout(TIMEOUT_MS)
         other.goto(link)
         other.wait_for_selector("body[data-ready='true']")

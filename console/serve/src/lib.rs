@@ -76,6 +76,12 @@ pub const ASSETS: &[Asset] = &[
     },
 ];
 
+/// Only the console's own files run (WebAssembly compiled from them: `wasm-unsafe-eval`); the
+/// explorer may call an API on another origin when the console is hosted as a static site.
+const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; \
+    style-src 'self'; img-src 'self' data: blob:; connect-src *; object-src 'none'; \
+    base-uri 'none'; frame-ancestors 'none'; form-action 'self'";
+
 /// Most rate books listed (the server loads at most 256 files).
 const MAX_BOOKS: usize = 256;
 
@@ -136,6 +142,8 @@ fn asset_response(name: &str) -> Response {
                 // The assets change only with the binary; a reload after an upgrade must not
                 // mix old scripts with a new wasm.
                 (header::CACHE_CONTROL, "no-cache"),
+                (header::CONTENT_SECURITY_POLICY, CONTENT_SECURITY_POLICY),
+                (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
             ],
             asset.bytes,
         )

@@ -322,6 +322,8 @@ async fn the_explorer_shows_a_charge_and_refunds_it_in_a_real_browser() {
         .unwrap();
     eprintln!("explorer script: {:?}", started.elapsed());
 
+    assert_eq!(seen["playground_errors_under_csp"], json!([]), "{seen}");
+
     // An API error is shown as its detail, never as JSON.
     let problem = seen["problem"].as_str().unwrap();
     assert!(!problem.is_empty() && !problem.contains('{'), "{seen}");
