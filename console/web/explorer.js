@@ -92,6 +92,80 @@ async function loadEntries(append) {
   $('more').hidden = !cursor;
   const rows = page.entries.map(entryRow);
   if (append) $('entries').tBodies[0].append(...rows); else $('entries').tBodies[0].replaceChildren(...rows);
+  renderSpend();
+}
+
+// Charges (negative amounts) less their refunds, per day (UTC) and feature, of the entries
+// on the page, one unit at a time (the first one met).
+const PALETTE = ['#1f77b4', '#d62728', '#2ca02c', '#9467bd', '#ff7f0e', '#17becf', '#8c564b', '#e377c2'];
+
+function renderSpend() {
+  const rows = [...$('entries').tBodies[0].rows];
+  const spend = new Map(); // day → Map(feature → amount)
+  const features = [];
+  let unit = null;
+  for (const row of rows) {
+    const { type, amount, feature, day, unit: rowUnit } = row.dataset;
+    if (!feature || (type !== 'charge' && type !== 'capture' && type !== 'refund')) continue;
+    unit = unit || rowUnit;
+    if (rowUnit !== unit) continue;
+    const value = -Number(amount);
+    if (!features.includes(feature)) features.push(feature);
+    if (!spend.has(day)) spend.set(day, new Map());
+    const perFeature = spend.get(day);
+    perFeature.set(feature, (perFeature.get(feature) || 0) + value);
+  }
+  const days = [...spend.keys()].sort();
+  const chart = $('spend-chart');
+  const table = $('spend-table');
+  if (!days.length) {
+    chart.replaceChildren(el('p', { textContent: 'No charges among the entries shown.' }));
+    table.tHead.replaceChildren();
+    table.tBodies[0].replaceChildren();
+    return;
+  }
+  const totals = days.map((day) => features.reduce((sum, feature) => sum + Math.max(0, spend.get(day).get(feature) || 0), 0));
+  const top = Math.max(...totals, 1e-9);
+  const NS = 'http://www.w3.org/2000/svg';
+  const svgEl = (tag, attributes) => {
+    const node = document.createElementNS(NS, tag);
+    for (const [key, value] of Object.entries(attributes)) node.setAttribute(key, String(value));
+    return node;
+  };
+  const barWidth = 28, gap = 10, height = 160, left = 60, bottom = 40;
+  const width = left + days.length * (barWidth + gap) + 160;
+  const svg = svgEl('svg', { viewBox: `0 0 ${width} ${height + bottom}`, width, height: height + bottom, role: 'img' });
+  svg.setAttribute('aria-label', `spend in ${unit} per feature and day; the same numbers are in the table below`);
+  svg.append(svgEl('line', { x1: left, y1: height, x2: width - 160, y2: height, stroke: '#555' }));
+  const label = (x, y, text, anchor = 'start') => {
+    const node = svgEl('text', { x, y, 'font-size': 11, 'text-anchor': anchor, fill: '#222' });
+    node.textContent = text;
+    return node;
+  };
+  svg.append(label(left - 6, 12, `${Math.round(top * 100) / 100} ${unit}`, 'end'), label(left - 6, height, '0', 'end'));
+  days.forEach((day, index) => {
+    let y = height;
+    const x = left + index * (barWidth + gap);
+    features.forEach((feature, featureIndex) => {
+      const value = Math.max(0, spend.get(day).get(feature) || 0);
+      const barHeight = (value / top) * (height - 10);
+      if (barHeight > 0) {
+        y -= barHeight;
+        svg.append(svgEl('rect', { x, y, width: barWidth, height: barHeight, fill: PALETTE[featureIndex % PALETTE.length] }));
+      }
+    });
+    svg.append(label(x + barWidth / 2, height + 14, day.slice(5), 'middle'));
+  });
+  features.forEach((feature, index) => {
+    const y = 14 + index * 16;
+    svg.append(svgEl('rect', { x: width - 150, y: y - 10, width: 10, height: 10, fill: PALETTE[index % PALETTE.length] }),
+      label(width - 135, y, feature));
+  });
+  chart.replaceChildren(svg);
+  table.tHead.replaceChildren(el('tr', {}, el('th', { scope: 'col', textContent: 'Day' }),
+    ...features.map((feature) => el('th', { scope: 'col', textContent: `${feature} (${unit})` }))));
+  table.tBodies[0].replaceChildren(...days.map((day) => el('tr', {}, el('th', { scope: 'row', textContent: day }),
+    ...features.map((feature) => el('td', { textContent: String(Math.round((spend.get(day).get(feature) || 0) * 1e6) / 1e6) })))));
 }
 
 function entryRow(entry) {
@@ -99,6 +173,9 @@ function entryRow(entry) {
   row.dataset.type = entry.type;
   row.dataset.operation = entry.operation;
   row.dataset.amount = entry.amount;
+  row.dataset.day = entry.at.slice(0, 10);
+  if (entry.feature) row.dataset.feature = entry.feature;
+  if (entry.unit) row.dataset.unit = entry.unit;
   const action = el('td');
   if (entry.type === 'charge') {
     const button = el('button', { type: 'button', className: 'refund', textContent: 'Refund…' });

@@ -21,6 +21,14 @@ def rows(page):
     )
 
 
+def spend(page):
+    """The spend table: header, then one row per day, as texts."""
+    return page.evaluate(
+        """() => [...document.querySelectorAll('#spend-table tr')].map((row) =>
+            [...row.cells].map((cell) => cell.textContent))"""
+    )
+
+
 def main() -> None:
     base, key, account, charge, reason, screenshots = sys.argv[1:7]
     seen: dict = {}
@@ -56,6 +64,7 @@ def main() -> None:
         )
         seen["buckets"] = page.locator("#buckets tbody tr").count()
         seen["entries_before"] = rows(page)
+        seen["spend_before"] = spend(page)
 
         # Refund the charge from its row, by keyboard.
         row = page.locator(f"#entries tbody tr[data-operation='{charge}'][data-type='charge']")
@@ -64,6 +73,7 @@ def main() -> None:
         page.keyboard.press("Enter")
         page.wait_for_selector("#entries tbody tr[data-type='refund']")
         seen["entries_after"] = rows(page)
+        seen["spend_after"] = spend(page)
         seen["balance_after"] = page.evaluate(
             "Object.fromEntries([...document.querySelectorAll('#balance tbody tr')]"
             ".map((row) => [row.dataset.unit, row.dataset.available]))"

@@ -300,6 +300,13 @@ async fn the_explorer_shows_a_charge_and_refunds_it_in_a_real_browser() {
         json!({"id": "charge-1", "feature": "data_processing", "inputs": {"data": "20 GB"}}),
     )
     .await;
+    // A second charge, not refunded, keeps a bar in the spend chart of the screenshot.
+    post(
+        &client,
+        &format!("{account}/charges"),
+        json!({"id": "charge-2", "feature": "inference", "inputs": {"requests": 2000}}),
+    )
+    .await;
     let balance_before = send(
         &client,
         reqwest::Method::GET,
@@ -338,6 +345,12 @@ async fn the_explorer_shows_a_charge_and_refunds_it_in_a_real_browser() {
     );
     assert_eq!(seen["balance"], available(&balance_before), "{seen}");
     assert!(seen["buckets"].as_u64().unwrap() > 0, "{seen}");
+    // The spend chart's table: one day, each charge's feature and amount (4 credit for 20 GB).
+    let spend = seen["spend_before"].as_array().unwrap();
+    assert_eq!(spend.len(), 2, "{seen}");
+    assert_eq!(spend[0][2], "inference (credit)", "{seen}");
+    assert_eq!(spend[0][1], "data_processing (credit)", "{seen}");
+    assert_eq!(spend[1][1], "4", "{seen}");
 
     // The refund made in the explorer is an entry, in the page and in the API.
     let entries = send(
@@ -368,6 +381,10 @@ async fn the_explorer_shows_a_charge_and_refunds_it_in_a_real_browser() {
     assert_ne!(
         seen["balance_after"], seen["balance"],
         "the refund gave credits back: {seen}"
+    );
+    assert_eq!(
+        seen["spend_after"][1][1], "0",
+        "the refund is taken off the spend: {seen}"
     );
     assert!(
         seen["charges_only"]
