@@ -195,6 +195,21 @@ mod tests {
         );
     }
 
+    #[test]
+    fn the_static_site_holds_every_asset() {
+        let script = include_str!("../../../scripts/console-build.sh");
+        for asset in ASSETS {
+            let name = match asset.name {
+                "rates.wasm" => "credits_console_wasm.wasm",
+                name => name,
+            };
+            assert!(
+                script.contains(name),
+                "scripts/console-build.sh leaves out `{name}`"
+            );
+        }
+    }
+
     #[tokio::test]
     async fn the_books_are_the_latest_version_of_each() {
         let router = router(vec![
