@@ -121,12 +121,25 @@ function analyse(typedAt) {
     (diagnostic.labels.length ? diagnostic.labels : [diagnostic]).map((label) => [label.start, label.end]));
   $('highlight').innerHTML = highlight(state.rules, source, marks);
   syncScroll();
-  renderDiagnostics(diagnostics);
+  renderDiagnostics(diagnostics, analysis.more_diagnostics || 0);
   if (analysis.book) {
     buildForm(false);
     renderExpects(analysis.expects || []);
     runQuote();
     compare(name, source);
+  } else {
+    // Nothing below may show results of an earlier text.
+    const stale = 'The file does not compile: fix its errors to see this.';
+    $('quote-error').hidden = false;
+    $('quote-error').replaceChildren(el('span', { textContent: stale }));
+    $('quote-total').textContent = '';
+    $('quote-amounts').replaceChildren();
+    $('quote-lines').replaceChildren();
+    $('expects-summary').textContent = '';
+    $('expects').tBodies[0].replaceChildren();
+    $('compare-summary').textContent = stale;
+    $('compare').tBodies[0].replaceChildren();
+    $('compare-text').textContent = '';
   }
   // Read by the browser test (and shown nowhere): keystroke → diagnostics on screen.
   const elapsed = performance.now() - typedAt;
@@ -136,7 +149,7 @@ function analyse(typedAt) {
   document.body.dataset.analysed = String(Number(document.body.dataset.analysed || 0) + 1);
 }
 
-function renderDiagnostics(diagnostics) {
+function renderDiagnostics(diagnostics, more) {
   const list = $('diagnostics');
   const status = $('check-status');
   if (!diagnostics.length) {
@@ -144,7 +157,8 @@ function renderDiagnostics(diagnostics) {
     status.textContent = '— no errors';
     return;
   }
-  status.textContent = `— ${diagnostics.length} error${diagnostics.length === 1 ? '' : 's'}`;
+  const count = diagnostics.length + more;
+  status.textContent = `— ${count} error${count === 1 ? '' : 's'}`;
   list.replaceChildren(...diagnostics.map((diagnostic) => {
     const item = el('li', { className: 'diagnostic' });
     item.dataset.line = diagnostic.line;
@@ -164,6 +178,7 @@ function renderDiagnostics(diagnostics) {
     if (diagnostic.help) item.append(el('span', { className: 'help', textContent: `help: ${diagnostic.help}` }));
     return item;
   }));
+  if (more) list.append(el('li', { textContent: `and ${more} more` }));
 }
 
 // ---- quote ---------------------------------------------------------------------------------
@@ -275,8 +290,10 @@ function renderExpects(expects) {
 }
 
 function compare(name, source) {
-  const base = state.books.find((book) => book.file === $('book-select').value)
-    || state.books.find((book) => book.name === state.analysis.book.name);
+  // The server's version of this book: the one selected if it is this book, else its latest.
+  const bookName = state.analysis.book.name;
+  const base = state.books.find((book) => book.file === $('book-select').value && book.name === bookName)
+    || state.books.find((book) => book.name === bookName);
   const body = $('compare').tBodies[0];
   if (!base) {
     $('compare-summary').textContent = 'The server has no version of this book.';

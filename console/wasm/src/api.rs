@@ -28,6 +28,9 @@ use serde_json::{Map, Value, json};
 /// Largest request: a rate file may hold 256 KiB; the rest is room for the JSON around it
 /// and a second (base) source.
 pub const MAX_REQUEST_BYTES: usize = 2 * 1024 * 1024;
+/// Most diagnostics answered (each costs a walk over the source to place it); the rest are
+/// counted in `more_diagnostics`.
+const MAX_DIAGNOSTICS: usize = 100;
 /// Most inputs a quote accepts (a feature has at most 64 inputs).
 const MAX_QUOTE_INPUTS: usize = 64;
 
@@ -80,9 +83,13 @@ fn analyse(name: &str, source: &str) -> Value {
         Err(diagnostics) => diagnostics
             .errors()
             .iter()
+            .take(MAX_DIAGNOSTICS)
             .map(|error| diagnostic(source, error))
             .collect(),
     };
+    let more_diagnostics = checked.as_ref().err().map_or(0, |diagnostics| {
+        diagnostics.len().saturating_sub(MAX_DIAGNOSTICS)
+    });
     // ...and the book without its examples, so that failing examples still leave a book to
     // quote and to list the examples of.
     let book = match checked {
@@ -92,6 +99,7 @@ fn analyse(name: &str, source: &str) -> Value {
     let mut response = json!({
         "ok": diagnostics.is_empty(),
         "diagnostics": diagnostics,
+        "more_diagnostics": more_diagnostics,
     });
     if let (Some(book), Some(object)) = (book, response.as_object_mut()) {
         object.insert("book".to_owned(), describe_book(&book));
