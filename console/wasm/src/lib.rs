@@ -77,3 +77,47 @@ mod abi {
         super::output()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
+
+    use super::*;
+
+    /// What the JavaScript loader does, with the buffers written and read in Rust.
+    fn round_trip(request: &[u8]) -> serde_json::Value {
+        let pointer = input(request.len());
+        INPUT.with(|buffer| {
+            let mut buffer = buffer.borrow_mut();
+            assert_eq!(buffer.as_mut_ptr(), pointer);
+            buffer.copy_from_slice(request);
+        });
+        let len = call();
+        assert_eq!(OUTPUT.with(|output| output.borrow().as_ptr()), output());
+        let bytes = OUTPUT.with(|output| output.borrow()[..len].to_vec());
+        serde_json::from_slice(&bytes).unwrap()
+    }
+
+    #[test]
+    fn a_request_written_into_the_input_is_answered_in_the_output() {
+        let source = include_str!("../../../rates/invideo.rates");
+        let request =
+            serde_json::json!({"op": "analyse", "name": "invideo.rates", "source": source});
+        let response = round_trip(request.to_string().as_bytes());
+        assert_eq!(response["ok"], true);
+    }
+
+    #[test]
+    fn a_request_over_the_limit_is_refused_without_its_buffer() {
+        let pointer = input(api::MAX_REQUEST_BYTES + 1);
+        assert!(!pointer.is_null());
+        assert_eq!(INPUT.with(|buffer| buffer.borrow().len()), 0);
+        let len = call();
+        let bytes = OUTPUT.with(|output| output.borrow()[..len].to_vec());
+        let response: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+        assert_eq!(response["ok"], false);
+        // The next request of a usable size is answered again.
+        let response = round_trip(br#"{"op": "fly"}"#);
+        assert_eq!(response["error"]["message"], "unknown op `fly`");
+    }
+}
