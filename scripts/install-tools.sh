@@ -150,7 +150,7 @@ else
     fi
     log "apt-get install chromium (the console's browser test drives it)"
     "${as_root[@]}" apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive "${as_root[@]}" apt-get install -y -qq chromium >/dev/null
+    "${as_root[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
     [[ -x /usr/bin/chromium ]] || die "apt-get installed chromium but /usr/bin/chromium is missing"
     installed=1
     log "chromium: installed in $(( $(date +%s) - t0 )) s"
