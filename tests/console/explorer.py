@@ -66,6 +66,13 @@ def main() -> None:
         seen["entries_before"] = rows(page)
         seen["spend_before"] = spend(page)
 
+        # CSV export of the entries shown.
+        with page.expect_download() as download:
+            page.click("#export-csv")
+        with open(download.value.path(), encoding="utf-8") as exported:
+            seen["csv"] = exported.read()
+        seen["csv_name"] = download.value.suggested_filename
+
         # Refund the charge from its row, by keyboard.
         row = page.locator(f"#entries tbody tr[data-operation='{charge}'][data-type='charge']")
         row.locator("button.refund").click()

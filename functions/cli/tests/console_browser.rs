@@ -352,6 +352,14 @@ async fn the_explorer_shows_a_charge_and_refunds_it_in_a_real_browser() {
     assert_eq!(spend[0][1], "data_processing (credit)", "{seen}");
     assert_eq!(spend[1][1], "4", "{seen}");
 
+    // The CSV export holds the charge.
+    assert_eq!(seen["csv_name"], "console-explorer-entries.csv", "{seen}");
+    let csv = seen["csv"].as_str().unwrap();
+    assert!(
+        csv.lines().count() >= 4 && csv.contains("charge-1"),
+        "{csv}"
+    );
+
     // The refund made in the explorer is an entry, in the page and in the API.
     let entries = send(
         &client,
