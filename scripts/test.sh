@@ -25,6 +25,9 @@ cargo run --quiet --locked -p credits -- rates check rates/
 cargo run --quiet --locked -p credits -- rates test rates/
 cargo run --quiet --locked -p credits -- rates fmt --check rates/
 
+step "console static site"
+scripts/console-build.sh
+
 step "lambda builds"
 scripts/lambda-build.sh
 

@@ -139,8 +139,8 @@ fn init_tracing() {
 }
 
 async fn serve(args: ServeArgs) -> ExitCode {
-    let books = match load_rates(&args.rates) {
-        Ok(books) => Arc::new(books),
+    let (books, rate_files) = match load_rates(&args.rates) {
+        Ok((books, rate_files)) => (Arc::new(books), rate_files),
         Err(code) => return code,
     };
     // One process answers here, never buffered by a gateway: CSV exports stream whole. Many
@@ -182,7 +182,8 @@ async fn serve(args: ServeArgs) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let router = credits_api::router(state.clone());
+    // The browser console (`/console`) beside the API; it shows the books loaded here.
+    let router = credits_api::router(state.clone()).merge(credits_console::router(rate_files));
     let listener = match tokio::net::TcpListener::bind(args.addr).await {
         Ok(listener) => listener,
         Err(error) => {
@@ -323,7 +324,8 @@ async fn shutdown_signal() {
 /// Read every `*.rates` file of `dir` and check them all, each version of a book against
 /// the one before it included (a version accounts stored under the earlier one cannot
 /// follow stops the start); on errors print every diagnostic and answer the exit code.
-fn load_rates(dir: &Path) -> Result<RateLibrary, ExitCode> {
+/// The library comes with its files (`(file name, source)`), which the console shows.
+fn load_rates(dir: &Path) -> Result<(RateLibrary, Vec<(String, String)>), ExitCode> {
     let sources = match read_rate_files(dir) {
         Ok(sources) => sources,
         Err(message) => {
@@ -332,10 +334,10 @@ fn load_rates(dir: &Path) -> Result<RateLibrary, ExitCode> {
         }
     };
     let count = sources.len();
-    match RateLibrary::from_sources(sources) {
+    match RateLibrary::from_sources(sources.clone()) {
         Ok(library) => {
             tracing::info!(files = count, dir = %dir.display(), "rate books loaded and checked");
-            Ok(library)
+            Ok((library, sources))
         }
         Err(diagnostics) => {
             let errors: usize = diagnostics.iter().map(|d| d.len().max(1)).sum();
