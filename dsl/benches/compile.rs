@@ -81,11 +81,3 @@ fn parse_all_rates() {
         black_box(credits_dsl::parse::parse(black_box(source)).unwrap());
     }
 }
-
-/// Parsing with the pest grammar alone (the reference the fast path is compared with).
-#[divan::bench]
-fn parse_all_rates_grammar() {
-    for (_, source) in RATES {
-        black_box(credits_dsl::parse::parse_with_grammar(black_box(source)).unwrap());
-    }
-}
