@@ -661,3 +661,20 @@ feature call \"Call\" {{
         Err(credits_dsl::literal::LiteralError::TooManyDigits { .. })
     ));
 }
+
+/// Non-ASCII text is at home in quoted text and comments: only outside them is a
+/// non-breaking space or a curly quote an error.
+#[test]
+fn quoted_text_and_comments_may_hold_any_character() {
+    let source = "book text
+title \"Vidéo\u{a0}generation “pro” – 2×\" # a comment with\u{a0}a non-breaking space, “quotes”
+effective 2026-01-01
+unit credit scale 0 round up
+
+feature call \"Appel\u{200b} ✓\" {
+  base 1 credit each # ×2 on weekends?
+}
+";
+    let book = credits_dsl::compile_source("text.rates", source);
+    assert!(book.is_ok(), "{book:?}");
+}
