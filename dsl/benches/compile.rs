@@ -72,3 +72,12 @@ fn library_from_sources(bencher: divan::Bencher) {
 fn imentiv_alone() {
     black_box(compile_source("imentiv.rates", black_box(RATES[2].1)).unwrap());
 }
+
+/// Parsing alone (source → syntax tree), every file of `rates/`: the part of start-up the
+/// parser owns.
+#[divan::bench]
+fn parse_all_rates() {
+    for (_, source) in RATES {
+        black_box(credits_dsl::parse::parse(black_box(source)).unwrap());
+    }
+}

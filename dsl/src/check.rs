@@ -292,7 +292,7 @@ impl<'a> Checker<'a> {
             span: token.span.into(),
             help: help.to_owned(),
         };
-        let digits_help = "a number has at most 18 digits before the point and 12 after it";
+        let digits_help = crate::literal::DIGITS_HELP;
         if text.contains(['e', 'E']) {
             self.push(invalid(
                 "numbers are written without exponents",
@@ -309,6 +309,12 @@ impl<'a> Checker<'a> {
         }
         if count(fraction) > MAX_DECIMAL_DIGITS {
             self.push(invalid("too many digits after the point", digits_help));
+            return None;
+        }
+        if count(integer.trim_start_matches(['0', '_'])) + count(fraction)
+            > crate::limits::MAX_SIGNIFICANT_DIGITS
+        {
+            self.push(invalid("more than 28 digits in all", digits_help));
             return None;
         }
         let value = if text.contains('_') {
@@ -482,6 +488,8 @@ impl<'a> Checker<'a> {
             .collect();
         let help = if token.text == "channel" {
             "`channel` is not an input: declare the channels at the top of the file, such as `channels web, api default web`".to_owned()
+        } else if token.text == "plan" && names.iter().all(|name| *name != "plan") {
+            "a condition tests the feature's inputs, and the account's plan is not one: a plan gates a feature with `requires subscription for FEATURE` inside its `plan { }` block; for a price per plan, declare an input the caller sends, such as `input tier: choice(free, pro)`, and write one `base` line per case with `when tier is pro`".to_owned()
         } else {
             did_you_mean(token.text, names.iter().copied(), || {
                 if names.is_empty() {

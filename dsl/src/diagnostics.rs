@@ -90,6 +90,17 @@ pub enum BookError {
         help: String,
     },
 
+    #[error("unexpected {found}")]
+    #[diagnostic(code(rates::character))]
+    Character {
+        found: String,
+        #[label("{label}")]
+        span: SourceSpan,
+        label: String,
+        #[help]
+        help: String,
+    },
+
     #[error("the file is {size_kib} KiB, more than the 256 KiB a rate file may hold")]
     #[diagnostic(
         code(rates::too_large),

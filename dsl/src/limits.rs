@@ -38,6 +38,9 @@ pub const MAX_EXPECT_COUNT: u64 = 1_000_000;
 pub const MAX_INTEGER_DIGITS: usize = 18;
 /// Most digits after the decimal point of a number.
 pub const MAX_DECIMAL_DIGITS: usize = 12;
+/// Most digits of a number in all, leading zeros not counted: any number of 28 digits is held
+/// exactly (rust_decimal holds 28 to 29), so 18 + 12 digits cannot all be used at once.
+pub const MAX_SIGNIFICANT_DIGITS: usize = 28;
 /// Largest `scale` of a unit (decimal places kept).
 pub const MAX_UNIT_SCALE: u32 = 12;
 /// Largest number of days or cycles in an expiry, rollover or refund window (about 27 years).

@@ -14,6 +14,8 @@ use crate::book::InputKind;
 pub const MAX_INTEGER_DIGITS: usize = 18;
 /// Most digits accepted after the decimal point of one number.
 pub const MAX_DECIMAL_DIGITS: usize = 12;
+/// What a number may hold, for every message about too many digits.
+pub const DIGITS_HELP: &str = "a number has at most 18 digits before the point, 12 after it and 28 in all (leading zeros not counted)";
 /// Most characters in one literal; a longer text is rejected before it is read.
 pub const MAX_LITERAL_CHARS: usize = 128;
 
@@ -171,7 +173,9 @@ pub enum LiteralError {
     #[error("`{text}` has too many digits")]
     #[diagnostic(
         code(quantity::invalid_quantity),
-        help("a number has at most 18 digits before the point and 12 after it")
+        help(
+            "a number has at most 18 digits before the point, 12 after it and 28 in all (leading zeros not counted)"
+        )
     )]
     TooManyDigits { text: String },
 
@@ -253,6 +257,7 @@ fn read_number(text: &str) -> Result<Number<'_>, NumberError> {
     let mut length = 0usize;
     let mut integer_digits = 0usize;
     let mut decimal_digits = 0usize;
+    let mut significant_digits = 0usize;
     let mut seen_point = false;
     let mut previous_digit = false;
     let mut position = 0usize;
@@ -264,7 +269,13 @@ fn read_number(text: &str) -> Result<Number<'_>, NumberError> {
                 } else {
                     integer_digits += 1;
                 }
-                if integer_digits > MAX_INTEGER_DIGITS || decimal_digits > MAX_DECIMAL_DIGITS {
+                if significant_digits > 0 || byte != b'0' || seen_point {
+                    significant_digits += 1;
+                }
+                if integer_digits > MAX_INTEGER_DIGITS
+                    || decimal_digits > MAX_DECIMAL_DIGITS
+                    || significant_digits > crate::limits::MAX_SIGNIFICANT_DIGITS
+                {
                     return Err(NumberError::TooManyDigits);
                 }
                 let slot = buffer.get_mut(length).ok_or(NumberError::TooManyDigits)?;
@@ -311,7 +322,7 @@ fn read_number(text: &str) -> Result<Number<'_>, NumberError> {
     }
     let digits = buffer.get(..length).unwrap_or(&[]);
     let digits = std::str::from_utf8(digits).map_err(|_| NumberError::NotANumber)?;
-    // 18 + 12 digits can exceed what a Decimal holds exactly; say so rather than round.
+    // At most 28 significant digits: a Decimal holds them exactly.
     let value = Decimal::from_str_exact(digits).map_err(|_| NumberError::TooManyDigits)?;
     Ok(Number { value, rest })
 }
@@ -323,8 +334,8 @@ fn read_number(text: &str) -> Result<Number<'_>, NumberError> {
 /// (`1h30m`, `3m30s`, `1m 30.5s`). A space between a number and its unit is optional.
 ///
 /// # Errors
-/// Empty or malformed text, a negative number, an exponent, more than 18 integer or 12
-/// decimal digits, an unknown unit or one of another kind, a unit on a `count`, a fraction
+/// Empty or malformed text, a negative number, an exponent, more than 18 integer, 12
+/// decimal or 28 digits in all, an unknown unit or one of another kind, a unit on a `count`, a fraction
 /// for a whole-number kind, or a `choice`/`flag` kind.
 pub fn parse_quantity(kind: &InputKind, text: &str) -> Result<Decimal, LiteralError> {
     let example = kind_example(kind);

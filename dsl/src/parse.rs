@@ -2,9 +2,9 @@
 //!
 //! Before any parsing, the text's size and `{ }` nesting are capped (the grammar is not
 //! recursive either), so no input can exhaust memory or the stack. `grammar.pest` defines the
-//! language; a hand-written parser (`fast.rs`) builds the same tree about ten times faster and
-//! is tried first, and the pest grammar decides whenever it fails. A syntax error is reported
-//! in words (`expected a rounding mode`), never with a grammar rule name.
+//! language and is its only parser: the tree is built from its pairs below. A syntax error is
+//! reported in words (`expected a rounding mode`), never with a grammar rule name, and a
+//! character that cannot be seen (a byte-order mark, a non-breaking space) is named.
 
 use pest::Parser as _;
 use pest::error::{ErrorVariant, InputLocation};
@@ -14,11 +14,13 @@ use crate::ast::*;
 use crate::diagnostics::BookError;
 use crate::limits::{MAX_NESTING_DEPTH, MAX_SOURCE_BYTES};
 
-mod fast;
-
 #[derive(pest_derive::Parser)]
 #[grammar = "grammar.pest"]
 struct RatesParser;
+
+/// The grammar's text: the keywords are read from its `kw_` rules, so that the language spells
+/// each keyword once.
+const GRAMMAR: &str = include_str!("grammar.pest");
 
 /// Parses a whole rate file.
 ///
@@ -28,38 +30,12 @@ struct RatesParser;
 /// lenient so that most mistakes reach `check`, which reports them all).
 pub fn parse(source: &str) -> Result<File<'_>, BookError> {
     check_size_and_depth(source)?;
-    // The hand-written fast path builds the same tree as the grammar (see `fast.rs`); when it
-    // fails, the grammar decides, and explains the syntax error.
-    let statements = match fast::parse(source) {
-        Some(statements) => statements,
-        None => parse_statements_with_grammar(source)?,
-    };
-    Ok(File {
-        statements,
-        comments: collect_comments(source),
-    })
-}
-
-/// [`parse`] with the pest grammar only: the reference the fast path is tested against.
-///
-/// # Errors
-/// As [`parse`].
-#[doc(hidden)]
-pub fn parse_with_grammar(source: &str) -> Result<File<'_>, BookError> {
-    check_size_and_depth(source)?;
-    Ok(File {
-        statements: parse_statements_with_grammar(source)?,
-        comments: collect_comments(source),
-    })
-}
-
-fn parse_statements_with_grammar(source: &str) -> Result<Vec<Top<'_>>, BookError> {
     let mut pairs =
         RatesParser::parse(Rule::file, source).map_err(|error| syntax_error(source, &error))?;
-    Ok(pairs
-        .next()
-        .map(|pair| build_file(pair))
-        .unwrap_or_default())
+    Ok(File {
+        statements: pairs.next().map(build_file).unwrap_or_default(),
+        comments: collect_comments(source),
+    })
 }
 
 fn check_size_and_depth(source: &str) -> Result<(), BookError> {
@@ -134,12 +110,20 @@ fn syntax_error(source: &str, error: &pest::error::Error<Rule>) -> BookError {
         InputLocation::Pos(position) => position,
         InputLocation::Span((start, _)) => start,
     };
+    if let Some(error) = unexpected_character(source, position) {
+        return error;
+    }
     let (found, mut span) = found_at(source, position);
     let positives: &[Rule] = match &error.variant {
         ErrorVariant::ParsingError { positives, .. } => positives,
         ErrorVariant::CustomError { .. } => &[],
     };
-    let (mut expected, help) = describe_expected(positives, &found);
+    let (mut expected, mut help) = describe_expected(positives, &found);
+    if let Some((construct_expected, construct_help)) = missing_construct(source, position, &found)
+    {
+        expected = construct_expected;
+        help = construct_help;
+    }
     if span.is_empty() {
         // At the end of the file: point at the last character written, which the renderer
         // can show, and say the expected text comes after it.
@@ -156,6 +140,115 @@ fn syntax_error(source: &str, error: &pest::error::Error<Rule>) -> BookError {
         span: span.into(),
         expected,
         help,
+    }
+}
+
+/// A character a product manager cannot see or did not mean to type (a byte-order mark, a
+/// non-breaking space, a curly quote pasted from a document), named with its code point:
+/// printed raw, it would read as "unexpected ` `".
+fn unexpected_character(source: &str, position: usize) -> Option<BookError> {
+    // The character may be inside the token pest stopped at (`2025–01–01`): look to the end
+    // of that token.
+    let (offset, character) = source
+        .get(position..)?
+        .char_indices()
+        .take(40)
+        .take_while(|(_, c)| !matches!(c, ' ' | '\t' | '\n' | '\r'))
+        .find(|(_, c)| !c.is_ascii() || (c.is_control() && !matches!(c, '\t' | '\n' | '\r')))?;
+    let position = position + offset;
+    let code = format!("U+{:04X}", u32::from(character));
+    let space_help = "replace it with a normal space (it often comes from copying text out of a document or a web page)";
+    let (found, label, help) = match character {
+        '\u{feff}' => (
+            format!("byte-order mark ({code})"),
+            "an invisible byte-order mark is here",
+            "remove it: save the file as UTF-8 without a byte-order mark (in most editors, encoding `UTF-8` rather than `UTF-8 with BOM`)".to_owned(),
+        ),
+        '\u{a0}' | '\u{202f}' => (
+            format!("non-breaking space ({code})"),
+            "a non-breaking space is here",
+            space_help.to_owned(),
+        ),
+        '\u{200b}' | '\u{200c}' | '\u{200d}' | '\u{2060}' | '\u{ad}' => (
+            format!("invisible character ({code})"),
+            "an invisible character is here",
+            "remove it (it often comes from copying text out of a document or a web page)"
+                .to_owned(),
+        ),
+        c if c.is_whitespace() && !c.is_ascii() => (
+            format!("unusual space ({code})"),
+            "an unusual space is here",
+            space_help.to_owned(),
+        ),
+        '\u{201c}' | '\u{201d}' | '\u{201e}' | '\u{ab}' | '\u{bb}' => (
+            format!("curly quote `{character}` ({code})"),
+            "a curly quote is here",
+            "write a straight quote `\"` around quoted text".to_owned(),
+        ),
+        '\u{2013}' | '\u{2014}' | '\u{2212}' => (
+            format!("dash `{character}` ({code})"),
+            "a dash is here",
+            "write a hyphen `-` instead".to_owned(),
+        ),
+        '\u{d7}' => (
+            format!("multiplication sign `{character}` ({code})"),
+            "a multiplication sign is here",
+            "the language has no arithmetic: `multiply by INPUT` and `times INPUT` multiply by a `count` input; a fixed factor is written into the price itself".to_owned(),
+        ),
+        c if c.is_control() && !matches!(c, '\t' | '\n' | '\r') => (
+            format!("control character ({code})"),
+            "an invisible control character is here",
+            "remove it".to_owned(),
+        ),
+        c if !c.is_ascii() => (
+            format!("character `{c}` ({code})"),
+            "this character",
+            "outside quoted text and `#` comments a rate file is written with the letters a to z, digits and `_ - . , : ; ( ) { } = + * \"`".to_owned(),
+        ),
+        _ => return None,
+    };
+    Some(BookError::Character {
+        found,
+        span: Span::new(position, position + character.len_utf8()).into(),
+        label: label.to_owned(),
+        help,
+    })
+}
+
+/// A construct a product manager reaches for that the language does not have (a factor, a
+/// percentage): the label and help say what it offers instead.
+fn missing_construct(source: &str, position: usize, found: &str) -> Option<(String, String)> {
+    let before = source.get(..position)?.trim_end();
+    let last_word = before
+        .rsplit(|c: char| c.is_whitespace())
+        .next()
+        .unwrap_or("");
+    let found_word = found.trim_matches('`');
+    let found_number = found_word.starts_with(|c: char| c.is_ascii_digit() || c == '-');
+    if found_word.starts_with('%') || found_word.ends_with('%') {
+        return Some((
+            "a unit such as `credit`".to_owned(),
+            "the language has no percentages: an amount is a number and a unit, such as `add 5 credit each when priority` for 50 % of `base 10 credit each`; write one line per case with `when`".to_owned(),
+        ));
+    }
+    let after_multiply = before
+        .strip_suffix("by")
+        .is_some_and(|rest| rest.trim_end().ends_with("multiply"));
+    let multiplier = if last_word == "by" && after_multiply {
+        Some("multiply by")
+    } else if last_word == "times" {
+        Some("times")
+    } else {
+        None
+    };
+    match multiplier {
+        Some(keyword) if found_number => Some((
+            "the name of a `count` input, such as `outputs`".to_owned(),
+            format!(
+                "`{keyword}` multiplies by a `count` input (`{keyword} outputs`), not by a number: the language has no factor on a price; write the price itself (half of `base 2 credit each` is `base 1 credit each`), and a price that changes with a choice as one `base` line per case with `when`, such as `base 1 credit each when mode is batch`"
+            ),
+        )),
+        _ => None,
     }
 }
 
@@ -226,7 +319,9 @@ fn rule_words(rule: Rule) -> &'static [&'static str] {
         Rule::minimum_of | Rule::per_of | Rule::kw_of => &["`of`"],
         Rule::rule_role => &["`base`", "`add`"],
         Rule::tiers_price | Rule::kw_tiers => &["`tiers`"],
-        Rule::tier_mode | Rule::tier_mode_word => &["`graduated`", "`volume`"],
+        Rule::tier_mode => &["`graduated`", "`volume`"],
+        Rule::kw_graduated => &["`graduated`"],
+        Rule::kw_volume => &["`volume`"],
         Rule::per_part => &["`per`", "`each`"],
         Rule::per_modifier => &["`of`", "`rounded`", "`times`"],
         Rule::per_rounded | Rule::kw_rounded => &["`rounded`"],
@@ -355,84 +450,17 @@ fn is_block_keyword(rule: Rule) -> bool {
     )
 }
 
-/// Every keyword of the language, for "did you mean" suggestions.
-const KEYWORDS: &[&str] = &[
-    "above",
-    "add",
-    "after",
-    "alert",
-    "and",
-    "as",
-    "base",
-    "below",
-    "book",
-    "by",
-    "channels",
-    "content",
-    "credit",
-    "cycle",
-    "daily",
-    "default",
-    "down",
-    "each",
-    "effective",
-    "end",
-    "every",
-    "expect",
-    "expired",
-    "expires",
-    "feature",
-    "first",
-    "for",
-    "forfeit",
-    "free",
-    "grant",
-    "graduated",
-    "input",
-    "is",
-    "limit",
-    "line",
-    "max",
-    "min",
-    "minimum",
-    "multiply",
-    "nearest",
-    "never",
-    "not",
-    "of",
-    "on",
-    "once",
-    "or",
-    "order",
-    "over",
-    "package",
-    "per",
-    "periods",
-    "plan",
-    "refund",
-    "request",
-    "requires",
-    "rolls",
-    "round",
-    "rounded",
-    "same",
-    "scale",
-    "source",
-    "subscribed",
-    "subscription",
-    "tiers",
-    "time_zone",
-    "times",
-    "title",
-    "to",
-    "topup",
-    "unit",
-    "up",
-    "volume",
-    "when",
-    "while",
-    "within",
-];
+/// Every keyword of the language, for "did you mean" suggestions: the word of each
+/// `kw_name = @{ "word" ~ !word_char }` rule of the grammar.
+pub(crate) fn keywords() -> impl Iterator<Item = &'static str> {
+    GRAMMAR.lines().filter_map(|line| {
+        let rule = line.strip_prefix("kw_")?;
+        let (_, body) = rule.split_once("@{")?;
+        let (_, quoted) = body.split_once('"')?;
+        let (word, _) = quoted.split_once('"')?;
+        Some(word)
+    })
+}
 
 /// `expected ...` words for the label, and a help line.
 fn describe_expected(positives: &[Rule], found: &str) -> (String, String) {
@@ -489,7 +517,7 @@ fn describe_expected(positives: &[Rule], found: &str) -> (String, String) {
         })
         .collect();
     let suggestion = crate::diagnostics::closest(found_word, fitting.iter().copied())
-        .or_else(|| crate::diagnostics::closest(found_word, KEYWORDS.iter().copied()));
+        .or_else(|| crate::diagnostics::closest(found_word, keywords()));
     let is_word = found_word.starts_with(|c: char| c.is_ascii_alphabetic());
     let help = if let Some(keyword) = suggestion.filter(|keyword| is_word && *keyword != found_word)
     {
@@ -1054,20 +1082,36 @@ fn build_expect<'a>(pair: &P<'a>) -> ExpectDecl<'a> {
 mod tests {
     use super::*;
 
+    /// The keyword list read from the grammar is complete: every rule `kw_x` is read, and
+    /// each word parses as its own rule.
     #[test]
-    fn every_rates_file_parses_on_the_fast_path_as_the_grammar_does() {
-        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../rates");
-        for entry in std::fs::read_dir(dir).unwrap() {
-            let path = entry.unwrap().path();
-            let source = std::fs::read_to_string(&path).unwrap();
-            let fast = fast::parse(&source);
-            assert!(fast.is_some(), "{}: the fast path failed", path.display());
-            let grammar = parse_statements_with_grammar(&source).unwrap();
-            let fast = fast.unwrap();
-            for (fast, grammar) in fast.iter().zip(&grammar) {
-                assert_eq!(fast, grammar, "{}", path.display());
-            }
-            assert_eq!(fast.len(), grammar.len(), "{}", path.display());
+    fn keywords_are_read_from_the_grammar() {
+        let words: Vec<&str> = keywords().collect();
+        let rules = GRAMMAR
+            .lines()
+            .filter(|line| line.starts_with("kw_"))
+            .count();
+        assert_eq!(words.len(), rules);
+        assert!(words.len() > 70, "{words:?}");
+        for word in [
+            "above",
+            "time_zone",
+            "graduated",
+            "volume",
+            "subscription",
+            "within",
+        ] {
+            assert!(words.contains(&word), "{word} is missing from {words:?}");
+        }
+        for word in &words {
+            let rule = GRAMMAR
+                .lines()
+                .find(|line| line.split_whitespace().next() == Some(&format!("kw_{word}")))
+                .map(|_| ());
+            assert!(
+                rule.is_some(),
+                "the rule of `{word}` is not named `kw_{word}`"
+            );
         }
     }
 }

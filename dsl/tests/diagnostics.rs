@@ -54,6 +54,61 @@ const CASES: &[(&str, &str, &str)] = &[
         "test.rates",
         "+feature image {\n  base graduated tiers of images {\n    {\n  }\n}\n",
     ),
+    (
+        "syntax_byte_order_mark",
+        "test.rates",
+        "\u{feff}book test\neffective 2025-01-01\nunit credit scale 2 round half-up\n",
+    ),
+    (
+        "syntax_non_breaking_space",
+        "test.rates",
+        "+feature image {\n  base 2\u{a0}credit each\n}\n",
+    ),
+    (
+        "syntax_zero_width_space",
+        "test.rates",
+        "+feature image {\n  input model: choice(pro,\u{200b} ultra)\n  base 2 credit each\n}\n",
+    ),
+    (
+        "syntax_unusual_space",
+        "test.rates",
+        "+feature image {\n  base 2 credit\u{2003}each\n}\n",
+    ),
+    (
+        "syntax_curly_quotes",
+        "test.rates",
+        "+title \u{201c}Image generation\u{201d}\n",
+    ),
+    (
+        "syntax_dash_in_date",
+        "test.rates",
+        "book test\neffective 2025\u{2013}01\u{2013}01\nunit credit scale 2 round half-up\n",
+    ),
+    (
+        "syntax_multiply_by_number",
+        "test.rates",
+        "+feature image {\n  input mode: choice(batch, now)\n  base 2 credit each\n  multiply by 0.5\n}\n",
+    ),
+    (
+        "syntax_times_number",
+        "test.rates",
+        "+feature image {\n  base 2 credit each times 2\n}\n",
+    ),
+    (
+        "syntax_percentage",
+        "test.rates",
+        "+feature image {\n  input priority: flag\n  base 10 credit each\n  add 50% when priority\n}\n",
+    ),
+    (
+        "condition_on_plan",
+        "test.rates",
+        "+feature image {\n  input model: choice(pro, ultra)\n  base 2 credit each\n  base 1 credit each when plan is pro\n}\n",
+    ),
+    (
+        "number_beyond_28_digits",
+        "test.rates",
+        "+feature image {\n  base 123456789012345678.123456789012 credit each\n}\n",
+    ),
     // ---- Header ---------------------------------------------------------------------------------
     ("missing_header", "test.rates", "title \"Test\"\n"),
     (

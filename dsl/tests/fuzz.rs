@@ -1,6 +1,6 @@
 //! No input makes the front end panic or hang: arbitrary text, and every rates file mutated
-//! token by token. On every input the fast parser and the pest grammar agree, and formatting,
-//! when it succeeds, gives text that formats to itself.
+//! token by token. On every input formatting, when it succeeds, gives text that formats to
+//! itself.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -137,12 +137,6 @@ fn mutate(source: &str, operation: u8, at: usize, other: usize, word: &str) -> S
 }
 
 fn exercise(name: &str, source: &str) {
-    // The fast path and the grammar agree: same tree, or the same syntax error.
-    assert_eq!(
-        credits_dsl::parse::parse(source),
-        credits_dsl::parse::parse_with_grammar(source),
-        "the fast parser and the grammar disagree on:\n{source}"
-    );
     let _ = compile_source(name, source);
     if let Ok(formatted) = format_source(name, source) {
         let again = format_source(name, &formatted);

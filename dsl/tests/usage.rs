@@ -601,7 +601,7 @@ fn json_values_convert_without_floats() {
 }
 
 /// After a quantity, `min` is the keyword only when a number follows it: `min 1 min` is a
-/// minimum of one minute and `max 5 min` a maximum of five minutes. Both parsers agree.
+/// minimum of one minute and `max 5 min` a maximum of five minutes.
 #[test]
 fn min_is_a_keyword_before_a_number_and_a_unit_otherwise() {
     let source = "book minutes
@@ -614,12 +614,67 @@ feature call \"Call\" {
   base 1 credit per minute
 }
 ";
-    assert_eq!(
-        credits_dsl::parse::parse(source),
-        credits_dsl::parse::parse_with_grammar(source)
-    );
     let book = credits_dsl::compile_source("minutes.rates", source).unwrap();
     let input = &book.features[0].inputs[0];
     assert_eq!(input.min, Some(Decimal::from(60)));
     assert_eq!(input.max, Some(Decimal::from(300)));
+}
+
+/// A number may use all 28 digits a decimal holds exactly, split 18 before the point and 10
+/// after it (or 16 and 12); 30 digits are refused with the limit named, never rounded.
+#[test]
+fn a_number_of_28_digits_is_exact_and_one_of_30_is_refused_with_the_limit() {
+    let book = |amount: &str| {
+        format!(
+            "book digits
+effective 2026-01-01
+unit credit scale 12 round up
+
+feature call \"Call\" {{
+  base {amount} credit each
+}}
+"
+        )
+    };
+    for amount in [
+        "123456789012345678.1234567890",
+        "1234567890123456.123456789012",
+    ] {
+        let compiled = credits_dsl::compile_source("digits.rates", &book(amount));
+        assert!(compiled.is_ok(), "{amount}: {compiled:?}");
+    }
+    let refused =
+        credits_dsl::compile_source("digits.rates", &book("123456789012345678.123456789012"))
+            .unwrap_err();
+    let message = refused.errors()[0].to_string();
+    assert!(message.contains("more than 28 digits in all"), "{message}");
+
+    let kind = credits_dsl::book::InputKind::Count;
+    assert!(credits_dsl::literal::parse_quantity(&kind, "1234567890123456789012345678").is_err());
+    let duration = credits_dsl::book::InputKind::Duration;
+    assert_eq!(
+        credits_dsl::literal::parse_quantity(&duration, "1234567890123456.123456789012"),
+        Ok("1234567890123456.123456789012".parse::<Decimal>().unwrap())
+    );
+    assert!(matches!(
+        credits_dsl::literal::parse_quantity(&duration, "123456789012345678.123456789012"),
+        Err(credits_dsl::literal::LiteralError::TooManyDigits { .. })
+    ));
+}
+
+/// Non-ASCII text is at home in quoted text and comments: only outside them is a
+/// non-breaking space or a curly quote an error.
+#[test]
+fn quoted_text_and_comments_may_hold_any_character() {
+    let source = "book text
+title \"Vidéo\u{a0}generation “pro” – 2×\" # a comment with\u{a0}a non-breaking space, “quotes”
+effective 2026-01-01
+unit credit scale 0 round up
+
+feature call \"Appel\u{200b} ✓\" {
+  base 1 credit each # ×2 on weekends?
+}
+";
+    let book = credits_dsl::compile_source("text.rates", source);
+    assert!(book.is_ok(), "{book:?}");
 }
