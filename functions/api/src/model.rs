@@ -308,7 +308,10 @@ pub struct AdjustmentRequest {
     #[schema(example = "goodwill")]
     pub reason: String,
     /// Free text for the record, at most 512 bytes (line breaks and tabs allowed).
-    #[schema(max_length = 512)]
+    #[schema(
+        max_length = 512,
+        pattern = r"^[^\u0000-\u0008\u000b-\u001f\u007f-\u009f]*$"
+    )]
     pub memo: Option<String>,
     /// Credit only: the new bucket's kind, one of the plan's `order`; the plan's top-up
     /// kind when absent (else the last kind of its order).
@@ -318,7 +321,7 @@ pub struct AdjustmentRequest {
     pub expires_at: Option<DateTime<Utc>>,
     /// Debit only: the id of the one bucket to draw from (as the balance lists it); by the
     /// plan's order when absent.
-    #[schema(min_length = 1, max_length = 256)]
+    #[schema(min_length = 1, max_length = 256, pattern = r"^[!-~]+$")]
     pub bucket: Option<String>,
 }
 
@@ -330,9 +333,12 @@ pub struct VoidRequest {
     #[schema(min_length = 1, max_length = 128, pattern = r"^[!-~]+$")]
     pub id: String,
     /// The id of a live bucket, as the balance lists it.
-    #[schema(min_length = 1, max_length = 256)]
+    #[schema(min_length = 1, max_length = 256, pattern = r"^[!-~]+$")]
     pub bucket: String,
-    #[schema(max_length = 512)]
+    #[schema(
+        max_length = 512,
+        pattern = r"^[^\u0000-\u0008\u000b-\u001f\u007f-\u009f]*$"
+    )]
     pub memo: Option<String>,
 }
 
@@ -346,7 +352,10 @@ pub struct ChargebackRequest {
     /// The client id of the top-up reversed.
     #[schema(min_length = 1, max_length = 128, pattern = r"^[!-~]+$")]
     pub purchase: String,
-    #[schema(max_length = 512)]
+    #[schema(
+        max_length = 512,
+        pattern = r"^[^\u0000-\u0008\u000b-\u001f\u007f-\u009f]*$"
+    )]
     pub memo: Option<String>,
 }
 
