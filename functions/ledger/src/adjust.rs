@@ -104,6 +104,7 @@ fn credit(
     }
     let before = buckets::counted(work);
     let bucket_id = crate::ids::bucket(format!("adjustment:{}", key(&request.id)));
+    buckets::check_new(work, &bucket_id, &request.id)?;
     let repaid_minor = buckets::credit(
         work,
         Bucket {

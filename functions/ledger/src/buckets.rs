@@ -249,7 +249,8 @@ fn ensure_overdraft(work: &mut Work<'_>, unit: &str) -> usize {
 /// (see [`insert`]); then repays any debt of its unit. Returns the amount that repaid debt.
 ///
 /// # Errors
-/// Overflow.
+/// Overflow; a live bucket of that id in another unit (a bug: ids that may repeat name
+/// their unit).
 pub(crate) fn credit(work: &mut Work<'_>, bucket: Bucket) -> LedgerResult<i64> {
     let unit = bucket.unit.clone();
     if let Some(existing) = work
@@ -258,12 +259,33 @@ pub(crate) fn credit(work: &mut Work<'_>, bucket: Bucket) -> LedgerResult<i64> {
         .iter_mut()
         .find(|existing| existing.id == bucket.id)
     {
+        if existing.unit != bucket.unit {
+            return Err(LedgerError::invariant(format!(
+                "bucket `{}` holds `{}`, not `{}`",
+                existing.id, existing.unit, bucket.unit
+            )));
+        }
         existing.left_minor = add(existing.left_minor, bucket.left_minor)?;
         existing.granted_minor = add(existing.granted_minor, bucket.granted_minor)?;
     } else {
         insert(work, bucket);
     }
     settle_debt(work, &unit)
+}
+
+/// Refuses a command whose own bucket `id` is already live: the operation was decided and
+/// committed before (its credits must not be added twice, in whatever unit). The shell then
+/// answers from the operation record: the original answer, or 409 for another body.
+///
+/// # Errors
+/// `conflict`.
+pub(crate) fn check_new(work: &Work<'_>, id: &str, operation: &str) -> LedgerResult<()> {
+    if work.account.buckets.iter().any(|bucket| bucket.id == id) {
+        return Err(LedgerError::Conflict(format!(
+            "`{operation}` was already applied"
+        )));
+    }
+    Ok(())
 }
 
 /// Every rule treats the two buckets alike (see the module comment).

@@ -86,6 +86,7 @@ pub(crate) fn top_up(work: &mut Work<'_>, request: &TopUp) -> LedgerResult<Outco
     };
     let before = buckets::counted(work);
     let bucket_id = crate::ids::bucket(format!("top_up:{}", key(&request.id)));
+    buckets::check_new(work, &bucket_id, &request.id)?;
     let repaid_minor = buckets::credit(
         work,
         Bucket {

@@ -257,3 +257,21 @@ fn memos_are_bounded() {
 }
 
 use credits_ledger::Command;
+
+/// A top-up id decided again (its commit landed, the answer was lost) with another body:
+/// its bucket is live, so the decision is refused before anything is credited twice, in
+/// whatever unit; the shell answers from the operation record (the original, or 409).
+#[test]
+fn a_top_up_id_decided_again_credits_nothing() {
+    let source = BOOK.replace(
+        "unit credit scale 0 round up",
+        "unit credit scale 0 round up\nunit minute scale 0 round up",
+    );
+    let mut shell = Shell::new(credits_dsl::compile_source("adj.rates", &source).unwrap());
+    shell.ok(&cmd::create("a", "adj/daily"), start());
+    shell.ok(&cmd::top_up("t", "minute", 7), start());
+    for unit in ["credit", "minute"] {
+        let error = shell.refused(&cmd::top_up("t", unit, 700), start());
+        assert_eq!(error.code(), "conflict", "{error}");
+    }
+}
