@@ -32,11 +32,14 @@ use credits_tests::template::workspace_root;
 
 /// Routes only an admin key may call. Every protected route of the document must be here or
 /// in [`ACCOUNT_ROUTES`].
-const ADMIN_ROUTES: [&str; 6] = [
+const ADMIN_ROUTES: [&str; 9] = [
     "PUT /v1/accounts/{account}",
     "POST /v1/accounts/{account}/close",
     "POST /v1/accounts/{account}/topups",
     "POST /v1/accounts/{account}/refunds",
+    "POST /v1/accounts/{account}/adjustments",
+    "POST /v1/accounts/{account}/voids",
+    "POST /v1/accounts/{account}/chargebacks",
     "POST /v1/keys",
     "DELETE /v1/keys/{id}",
 ];

@@ -8,12 +8,15 @@
 //! | `charge:<operation id>` | a charge or capture (its draws and amounts); each refund of it (refunded so far) | a refund of it |
 //! | `analysed:<feature>:<content digest>` | a charge or capture of `<feature>` naming a content, when some feature of the book requires `<feature>` on the same content | a charge or hold of a feature that requires it |
 //! | `hold:<hold id>` | a hold (`open`), its capture or release (`crate::holds`) | a hold lookup; a capture or release of a hold that is not open |
+//! | `topup:<top-up id>` | a top-up (what it credited); each void of its bucket (voided so far); its chargeback (`reversed_by`) | a chargeback of it; a void of its bucket |
 //! | `statement:<cycle start, fixed-width UTC>` | the decision that closed the cycle (`Decision::closed_statements`), once | a statement of an ended cycle (`statements`) |
 
 use sha2::{Digest, Sha256};
 
 use credits_dsl::RateBook;
-use credits_ledger::{Account, ChargeFacts, Command, Decision, Entry, EntryType};
+use credits_ledger::{
+    Account, ChargeFacts, Command, Decision, Entry, EntryType, Facts, PurchaseFacts,
+};
 use credits_store::{EntryRecord, FactRecord};
 
 use crate::AppState;
@@ -22,6 +25,10 @@ use crate::service::store_problem;
 
 fn charge_key(operation: &str) -> String {
     format!("charge:{operation}")
+}
+
+fn purchase_key(operation: &str) -> String {
+    format!("topup:{operation}")
 }
 
 /// The content is hashed: its digest bounds the key, whatever the client's content id.
@@ -96,11 +103,35 @@ pub async fn charge(
         .transpose()
 }
 
+/// A purchase's facts (what its top-up credited, what voids removed, whether it was
+/// reversed): one keyed read. `None` for a top-up made before purchases were recorded.
+///
+/// # Errors
+/// When the store fails or the stored fact is unreadable.
+pub async fn purchase(
+    state: &AppState,
+    account: &str,
+    purchase_id: &str,
+) -> Result<Option<PurchaseFacts>, Problem> {
+    let key = purchase_key(purchase_id);
+    let found = state
+        .store
+        .facts(account, std::slice::from_ref(&key))
+        .await
+        .map_err(|error| store_problem(&error))?;
+    found
+        .into_iter()
+        .find(|fact| fact.key == key)
+        .map(|fact| serde_json::from_value(fact.value).map_err(|error| unreadable(&key, &error)))
+        .transpose()
+}
+
 /// The facts `decision` leaves for later decisions: each charge or capture it made (and the
 /// refunded charge, with this refund added), the contents it analysed that some feature
 /// requires, the statements it closed, and the record of the hold it made, captured or
-/// released (`holds::written_by`). `before` is the account the decision was made on;
-/// `refunded` is the refunded charge's facts as the decision read them.
+/// released (`holds::written_by`), and the record of each purchase it made, voided or
+/// reversed. `before` is the account the decision was made on; `read` are the facts the
+/// decision was made with (the refunded charge, the purchase).
 ///
 /// # Errors
 /// A decision whose entries the ledger cannot fold (a broken invariant).
@@ -109,7 +140,7 @@ pub fn written_by(
     book: &RateBook,
     before: Option<&Account>,
     command: &Command,
-    refunded: Option<&ChargeFacts>,
+    read: &Facts,
     decision: &Decision,
 ) -> Result<Vec<FactRecord>, Problem> {
     let fold_failed = |error: credits_ledger::LedgerError| {
@@ -137,12 +168,41 @@ pub fn written_by(
             }
         }
     }
-    if let (Command::Refund(refund), Some(refunded)) = (command, refunded) {
+    if let (Command::Refund(refund), Some(refunded)) = (command, read.charge.as_ref()) {
         let folded = ChargeFacts::fold(Some(refunded.clone()), &refund.charge, &decision.entries)
             .map_err(fold_failed)?;
         charges.extend(folded);
     }
-    let mut facts = Vec::with_capacity(charges.len() + analysed.len());
+    let mut purchases: Vec<PurchaseFacts> = Vec::new();
+    for entry in &decision.entries {
+        if entry.entry_type == EntryType::TopUp
+            && let Some(made) = PurchaseFacts::fold(None, &entry.operation, &decision.entries)
+                .map_err(fold_failed)?
+        {
+            purchases.push(made);
+        }
+    }
+    if matches!(command, Command::Void(_) | Command::Chargeback(_))
+        && let Some(known) = &read.purchase
+    {
+        let id = known.id.clone();
+        purchases.extend(
+            PurchaseFacts::fold(Some(known.clone()), &id, &decision.entries)
+                .map_err(fold_failed)?,
+        );
+    }
+    let mut facts = Vec::with_capacity(charges.len() + analysed.len() + purchases.len());
+    for purchase in purchases {
+        let value = serde_json::to_value(&purchase).map_err(|error| {
+            tracing::error!(%error, "purchase facts do not serialise");
+            Problem::internal()
+        })?;
+        facts.push(FactRecord {
+            account: account.to_owned(),
+            key: purchase_key(&purchase.id),
+            value,
+        });
+    }
     for charge in charges {
         let value = serde_json::to_value(&charge).map_err(|error| {
             tracing::error!(%error, "charge facts do not serialise");

@@ -503,15 +503,8 @@ async fn decide(
         &decision,
         book,
     );
-    let written = facts::written_by(
-        account_id,
-        book,
-        Some(account),
-        &command,
-        read.charge.as_ref(),
-        &decision,
-    )
-    .ok()?;
+    let written =
+        facts::written_by(account_id, book, Some(account), &command, &read, &decision).ok()?;
     let entries = service::entry_records(account_id, &decision);
     if entries.len().saturating_add(written.len()) > MAX_COMMIT_ENTRIES {
         return None;

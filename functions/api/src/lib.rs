@@ -190,6 +190,12 @@ pub fn router(app: AppState) -> Router {
         )
         .route("/v1/accounts/{account}/topups", post(routes::top_up))
         .route("/v1/accounts/{account}/refunds", post(routes::refund))
+        .route("/v1/accounts/{account}/adjustments", post(routes::adjust))
+        .route("/v1/accounts/{account}/voids", post(routes::void))
+        .route(
+            "/v1/accounts/{account}/chargebacks",
+            post(routes::chargeback),
+        )
         .route("/v1/accounts/{account}/balance", get(routes::balance))
         .route("/v1/accounts/{account}/entries", get(routes::entries))
         .route(

@@ -287,6 +287,78 @@ pub struct RefundRequest {
     pub unit: Option<String>,
 }
 
+/// `POST /v1/accounts/{account}/adjustments` (admin): a manual credit or debit.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields, expecting = "an adjustment object")]
+#[schema(example = json!({"id": "adj-2026-001", "direction": "credit", "amount": "250", "reason": "goodwill", "memo": "sorry for the outage"}))]
+pub struct AdjustmentRequest {
+    /// Client id of the adjustment: its idempotency key, forever.
+    #[schema(min_length = 1, max_length = 128, pattern = r"^[!-~]+$")]
+    pub id: String,
+    /// `credit` (adds a bucket of its own) or `debit` (draws like a charge, or from `bucket`).
+    #[schema(example = "credit")]
+    pub direction: String,
+    /// A positive decimal string, at most the unit's scale.
+    #[schema(value_type = String, example = "250")]
+    pub amount: Box<RawValue>,
+    /// The unit of `amount`; the book's only unit (or the named bucket's) when absent.
+    #[schema(min_length = 1, max_length = 64, pattern = r"^[!-~]+$")]
+    pub unit: Option<String>,
+    /// `goodwill`, `correction`, `migration` or `other`.
+    #[schema(example = "goodwill")]
+    pub reason: String,
+    /// Free text for the record, at most 512 bytes (line breaks and tabs allowed).
+    #[schema(
+        max_length = 512,
+        pattern = r"^[^\u0000-\u0008\u000b-\u001f\u007f-\u009f]*$"
+    )]
+    pub memo: Option<String>,
+    /// Credit only: the new bucket's kind, one of the plan's `order`; the plan's top-up
+    /// kind when absent (else the last kind of its order).
+    #[schema(min_length = 1, max_length = 64, pattern = r"^[!-~]+$")]
+    pub kind: Option<String>,
+    /// Credit only: when the credited bucket expires; never when absent.
+    pub expires_at: Option<DateTime<Utc>>,
+    /// Debit only: the id of the one bucket to draw from (as the balance lists it); by the
+    /// plan's order when absent.
+    #[schema(min_length = 1, max_length = 256, pattern = r"^[!-~]+$")]
+    pub bucket: Option<String>,
+}
+
+/// `POST /v1/accounts/{account}/voids` (admin): remove what is left of one bucket.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields, expecting = "a void object")]
+#[schema(example = json!({"id": "void-17", "bucket": "top_up:invoice-2026-0042", "memo": "issued by mistake"}))]
+pub struct VoidRequest {
+    #[schema(min_length = 1, max_length = 128, pattern = r"^[!-~]+$")]
+    pub id: String,
+    /// The id of a live bucket, as the balance lists it.
+    #[schema(min_length = 1, max_length = 256, pattern = r"^[!-~]+$")]
+    pub bucket: String,
+    #[schema(
+        max_length = 512,
+        pattern = r"^[^\u0000-\u0008\u000b-\u001f\u007f-\u009f]*$"
+    )]
+    pub memo: Option<String>,
+}
+
+/// `POST /v1/accounts/{account}/chargebacks` (admin): reverse a purchase (a top-up).
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields, expecting = "a chargeback object")]
+#[schema(example = json!({"id": "cb-9", "purchase": "invoice-2026-0042", "memo": "card dispute"}))]
+pub struct ChargebackRequest {
+    #[schema(min_length = 1, max_length = 128, pattern = r"^[!-~]+$")]
+    pub id: String,
+    /// The client id of the top-up reversed.
+    #[schema(min_length = 1, max_length = 128, pattern = r"^[!-~]+$")]
+    pub purchase: String,
+    #[schema(
+        max_length = 512,
+        pattern = r"^[^\u0000-\u0008\u000b-\u001f\u007f-\u009f]*$"
+    )]
+    pub memo: Option<String>,
+}
+
 /// `POST /v1/keys` (admin).
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields, expecting = "a key object")]
@@ -346,6 +418,10 @@ pub struct BucketBody {
     pub held: String,
     pub granted: String,
     pub expires_at: Option<DateTime<Utc>>,
+    /// The purchase (the top-up's client id) whose credits it holds; absent for other
+    /// buckets. Each top-up is its own bucket.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub purchase: Option<String>,
 }
 
 /// The balance of one unit.
@@ -515,6 +591,45 @@ pub struct RefundResponse {
     pub balance: BTreeMap<String, String>,
 }
 
+/// `POST /v1/accounts/{account}/adjustments` (201).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct AdjustmentResponse {
+    pub id: String,
+    /// `credit` or `debit`.
+    pub direction: String,
+    pub reason: String,
+    /// Per unit credited or debited (positive).
+    pub adjusted: BTreeMap<String, String>,
+    /// The bucket credited, or the buckets a debit drew, in order.
+    pub buckets: Vec<DrawView>,
+    pub balance: BTreeMap<String, String>,
+}
+
+/// `POST /v1/accounts/{account}/voids` (201).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct VoidResponse {
+    pub id: String,
+    pub bucket: String,
+    /// Per unit removed.
+    pub voided: BTreeMap<String, String>,
+    pub balance: BTreeMap<String, String>,
+}
+
+/// `POST /v1/accounts/{account}/chargebacks` (201).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct ChargebackResponse {
+    pub id: String,
+    pub purchase: String,
+    /// Per unit: what was left of the purchase and is now removed.
+    pub removed: BTreeMap<String, String>,
+    /// Per unit: how much of the purchase had been used before (spent, repaid a debt, or
+    /// expired; not what a void removed).
+    pub spent: BTreeMap<String, String>,
+    /// The buckets emptied.
+    pub buckets: Vec<DrawView>,
+    pub balance: BTreeMap<String, String>,
+}
+
 /// `POST /v1/accounts/{account}/close`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct CloseResponse {
@@ -532,7 +647,7 @@ pub struct EntryBody {
     pub seq: u64,
     pub at: DateTime<Utc>,
     /// `grant`, `top_up`, `charge`, `hold`, `capture`, `release`, `refund`, `expiry`,
-    /// `forfeit`, `rollover`, `adjustment`, `alert`, `statement`.
+    /// `forfeit`, `rollover`, `adjustment`, `void`, `chargeback`, `alert`, `statement`.
     #[serde(rename = "type")]
     pub entry_type: String,
     /// The operation (client id) that wrote it.

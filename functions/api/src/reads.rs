@@ -68,6 +68,7 @@ pub async fn quote(
         )
         .await?,
         charge: None,
+        purchase: None,
     };
     let command = Command::Charge(Spend {
         id: format!("quote:{:016x}", rand::random::<u64>()),

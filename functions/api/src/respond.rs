@@ -13,9 +13,10 @@ use credits_ledger::{Account, Alert, Amount, Balance, Decision, Draw};
 use credits_store::EntryRecord;
 
 use crate::model::{
-    AccountResponse, AlertBody, BalanceResponse, BucketBody, CaptureResponse, ChargeResponse,
-    CloseResponse, DrawView, EntryBody, HoldResponse, RefundResponse, ReleaseResponse,
-    SubscriptionBody, TopUpResponse, UnitBalanceBody,
+    AccountResponse, AdjustmentResponse, AlertBody, BalanceResponse, BucketBody, CaptureResponse,
+    ChargeResponse, ChargebackResponse, CloseResponse, DrawView, EntryBody, HoldResponse,
+    RefundResponse, ReleaseResponse, SubscriptionBody, TopUpResponse, UnitBalanceBody,
+    VoidResponse,
 };
 use crate::money::format_minor;
 use crate::service::{Answer, Operation};
@@ -96,6 +97,7 @@ pub fn balance(
                     held: format_minor(book, unit, bucket.held_minor),
                     granted: format_minor(book, unit, bucket.granted_minor),
                     expires_at: bucket.expires_at,
+                    purchase: bucket.purchase.clone(),
                 })
                 .collect();
             (
@@ -247,6 +249,37 @@ pub fn answer(
                 charge: body.charge.clone(),
                 refunded: amounts(book, &outcome.amounts),
                 restored_to: draws(book, &outcome.paid_from),
+                balance,
+            }),
+        ),
+        Operation::Adjust(body) => (
+            StatusCode::CREATED,
+            to_json(&AdjustmentResponse {
+                id: operation_id.to_owned(),
+                direction: body.direction.clone(),
+                reason: body.reason.clone(),
+                adjusted: amounts(book, &outcome.amounts),
+                buckets: draws(book, &outcome.paid_from),
+                balance,
+            }),
+        ),
+        Operation::Void(body) => (
+            StatusCode::CREATED,
+            to_json(&VoidResponse {
+                id: operation_id.to_owned(),
+                bucket: body.bucket.clone(),
+                voided: amounts(book, &outcome.amounts),
+                balance,
+            }),
+        ),
+        Operation::Chargeback(body) => (
+            StatusCode::CREATED,
+            to_json(&ChargebackResponse {
+                id: operation_id.to_owned(),
+                purchase: body.purchase.clone(),
+                removed: amounts(book, &outcome.amounts),
+                spent: amounts(book, &outcome.spent),
+                buckets: draws(book, &outcome.paid_from),
                 balance,
             }),
         ),

@@ -12,11 +12,12 @@ use crate::extract::{
     QueryParams,
 };
 use crate::model::{
-    AccountRequest, AccountResponse, BalanceResponse, CaptureRequest, CaptureResponse,
-    ChargeRequest, ChargeResponse, CloseRequest, CloseResponse, EntriesQuery, EntriesResponse,
-    HealthResponse, HoldRequest, HoldResponse, HoldView, KeyRequest, KeyResponse, QuoteRequest,
-    QuoteResponse, RefundRequest, RefundResponse, ReleaseRequest, ReleaseResponse,
-    RevokedKeyResponse, TopUpRequest, TopUpResponse,
+    AccountRequest, AccountResponse, AdjustmentRequest, AdjustmentResponse, BalanceResponse,
+    CaptureRequest, CaptureResponse, ChargeRequest, ChargeResponse, ChargebackRequest,
+    ChargebackResponse, CloseRequest, CloseResponse, EntriesQuery, EntriesResponse, HealthResponse,
+    HoldRequest, HoldResponse, HoldView, KeyRequest, KeyResponse, QuoteRequest, QuoteResponse,
+    RefundRequest, RefundResponse, ReleaseRequest, ReleaseResponse, RevokedKeyResponse,
+    TopUpRequest, TopUpResponse, VoidRequest, VoidResponse,
 };
 use crate::problem::{Problem, ProblemBody, ProblemType};
 use crate::service::{self, Answer, Operation};
@@ -343,6 +344,89 @@ pub async fn refund(
     JsonBody(body): JsonBody<RefundRequest>,
 ) -> Result<Answer, Problem> {
     service::mutate(&state, &access.account, Operation::Refund(body)).await
+}
+
+/// Credit or debit an amount by hand (admin), with a `reason` and a `memo`
+/// (`docs/adjustments.md`). A credit adds a bucket of its own; a debit draws like a charge
+/// (the plan's order, then the credit line), or from the one `bucket` named. The id is the
+/// idempotency key, forever.
+#[utoipa::path(
+    post,
+    path = "/v1/accounts/{account}/adjustments",
+    tag = "credits",
+    params(("account" = String, Path, description = "account id, 1 to 128 printable ASCII characters")),
+    request_body = AdjustmentRequest,
+    responses(
+        (status = 201, description = "adjusted (or the original answer of this id)", body = AdjustmentResponse),
+        (status = 400, description = "invalid-input", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 415, description = "unsupported-media-type: the body is not JSON", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 401, description = "unauthorized", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 402, description = "insufficient-credits: a debit beyond what the account (or the named bucket) holds; nothing was written", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 403, description = "forbidden: an account key", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 404, description = "not-found: no such account or bucket", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 409, description = "idempotency-conflict, account-closed, limit-reached: the account would outgrow one of its limits (`limit` names it, `max` is its value; nothing was written)", body = ProblemBody, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn adjust(
+    State(state): State<AppState>,
+    access: AdminAccount,
+    JsonBody(body): JsonBody<AdjustmentRequest>,
+) -> Result<Answer, Problem> {
+    service::mutate(&state, &access.account, Operation::Adjust(body)).await
+}
+
+/// Remove what is left of one bucket (admin): a grant's, a top-up's, an adjustment's.
+#[utoipa::path(
+    post,
+    path = "/v1/accounts/{account}/voids",
+    tag = "credits",
+    params(("account" = String, Path, description = "account id, 1 to 128 printable ASCII characters")),
+    request_body = VoidRequest,
+    responses(
+        (status = 201, description = "voided (or the original answer of this id)", body = VoidResponse),
+        (status = 400, description = "invalid-input", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 415, description = "unsupported-media-type: the body is not JSON", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 401, description = "unauthorized", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 403, description = "forbidden: an account key", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 404, description = "not-found: no such account, or no live bucket of that id (spent, expired or voided)", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 409, description = "conflict: the bucket has nothing left, or open holds reserve some of it; idempotency-conflict; account-closed", body = ProblemBody, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn void(
+    State(state): State<AppState>,
+    access: AdminAccount,
+    JsonBody(body): JsonBody<VoidRequest>,
+) -> Result<Answer, Problem> {
+    service::mutate(&state, &access.account, Operation::Void(body)).await
+}
+
+/// Reverse a purchase (admin): what is left of the top-up's bucket is removed, and the
+/// answer says how much of it had been used.
+#[utoipa::path(
+    post,
+    path = "/v1/accounts/{account}/chargebacks",
+    tag = "credits",
+    params(("account" = String, Path, description = "account id, 1 to 128 printable ASCII characters")),
+    request_body = ChargebackRequest,
+    responses(
+        (status = 201, description = "reversed (or the original answer of this id)", body = ChargebackResponse),
+        (status = 400, description = "invalid-input", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 415, description = "unsupported-media-type: the body is not JSON", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 401, description = "unauthorized", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 403, description = "forbidden: an account key", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 404, description = "not-found: no such account or purchase", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 409, description = "conflict: the purchase was already reversed (by another id), or open holds reserve some of it; idempotency-conflict; account-closed", body = ProblemBody, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn chargeback(
+    State(state): State<AppState>,
+    access: AdminAccount,
+    JsonBody(body): JsonBody<ChargebackRequest>,
+) -> Result<Answer, Problem> {
+    service::mutate(&state, &access.account, Operation::Chargeback(body)).await
 }
 
 /// The balance now, per unit: available, held, and live buckets with their expiry. Up to

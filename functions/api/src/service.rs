@@ -44,8 +44,8 @@ use credits_store::{
 use crate::AppState;
 use crate::facts;
 use crate::model::{
-    AccountRequest, CaptureRequest, ChargeRequest, CloseRequest, HoldRequest, Inputs,
-    RefundRequest, ReleaseRequest, TopUpRequest,
+    AccountRequest, AdjustmentRequest, CaptureRequest, ChargeRequest, ChargebackRequest,
+    CloseRequest, HoldRequest, Inputs, RefundRequest, ReleaseRequest, TopUpRequest, VoidRequest,
 };
 use crate::problem::{Problem, ProblemType};
 use crate::slots::Cached;
@@ -85,6 +85,9 @@ pub enum Operation {
     Release { hold: String, body: ReleaseRequest },
     TopUp(TopUpRequest),
     Refund(RefundRequest),
+    Adjust(AdjustmentRequest),
+    Void(VoidRequest),
+    Chargeback(ChargebackRequest),
     Close(CloseRequest),
 }
 
@@ -99,6 +102,9 @@ impl Operation {
             Operation::Release { .. } => "release",
             Operation::TopUp(_) => "top_up",
             Operation::Refund(_) => "refund",
+            Operation::Adjust(_) => "adjustment",
+            Operation::Void(_) => "void",
+            Operation::Chargeback(_) => "chargeback",
             Operation::Close(_) => "close",
         }
     }
@@ -122,6 +128,9 @@ impl Operation {
             }
             Operation::TopUp(body) => body.id.clone(),
             Operation::Refund(body) => body.id.clone(),
+            Operation::Adjust(body) => body.id.clone(),
+            Operation::Void(body) => body.id.clone(),
+            Operation::Chargeback(body) => body.id.clone(),
             Operation::Close(body) => body.id.clone(),
         }
     }
@@ -221,6 +230,29 @@ impl Operation {
                 }
                 Ok(())
             }
+            Operation::Adjust(body) => {
+                validate::id("id", &body.id)?;
+                direction(&body.direction)?;
+                adjustment_reason(&body.reason)?;
+                validate::positive_amount("amount", &body.amount)?;
+                validate::optional_name("unit", body.unit.as_deref())?;
+                validate::optional_name("kind", body.kind.as_deref())?;
+                validate::memo(body.memo.as_deref())?;
+                if let Some(bucket) = &body.bucket {
+                    validate::bucket("bucket", bucket)?;
+                }
+                Ok(())
+            }
+            Operation::Void(body) => {
+                validate::id("id", &body.id)?;
+                validate::bucket("bucket", &body.bucket)?;
+                validate::memo(body.memo.as_deref())
+            }
+            Operation::Chargeback(body) => {
+                validate::id("id", &body.id)?;
+                validate::id("purchase", &body.purchase)?;
+                validate::memo(body.memo.as_deref())
+            }
             Operation::Close(body) => validate::id("id", &body.id),
         }
     }
@@ -275,6 +307,27 @@ impl Operation {
                 "reason": body.reason,
                 "amount": body.amount.as_ref().and_then(|raw| validate::positive_amount("amount", raw).ok()).map(|d| d.to_string()),
                 "unit": body.unit,
+            }),
+            Operation::Adjust(body) => json!({
+                "id": body.id,
+                "direction": body.direction,
+                "amount": validate::positive_amount("amount", &body.amount).ok().map(|d| d.to_string()),
+                "unit": body.unit,
+                "reason": body.reason,
+                "memo": body.memo,
+                "kind": body.kind,
+                "expires_at": body.expires_at,
+                "bucket": body.bucket,
+            }),
+            Operation::Void(body) => json!({
+                "id": body.id,
+                "bucket": body.bucket,
+                "memo": body.memo,
+            }),
+            Operation::Chargeback(body) => json!({
+                "id": body.id,
+                "purchase": body.purchase,
+                "memo": body.memo,
             }),
             Operation::Close(body) => json!({ "id": body.id }),
         }
@@ -709,14 +762,7 @@ pub(crate) async fn mutate_alone(
             )
         });
         let new_version = version + 1;
-        let written = facts::written_by(
-            account_id,
-            book,
-            account,
-            &command,
-            facts.charge.as_ref(),
-            &decision,
-        )?;
+        let written = facts::written_by(account_id, book, account, &command, &facts, &decision)?;
         let commit = build_commit(account_id, version, &decision, written, operation_record)?;
         let decided = Cached {
             version: new_version,
@@ -1310,6 +1356,59 @@ pub(crate) async fn prepare<'b>(
                 amount,
             })
         }
+        Operation::Adjust(body) => {
+            let amount = validate::positive_amount("amount", &body.amount)?;
+            let named_unit = body.bucket.as_ref().and_then(|bucket| {
+                account
+                    .buckets
+                    .iter()
+                    .find(|live| live.id == *bucket)
+                    .map(|live| live.unit.clone())
+            });
+            let unit = match (&body.unit, named_unit) {
+                (None, Some(unit)) => unit,
+                (unit, _) => money::resolve_unit(book, "unit", unit.as_deref())?,
+            };
+            let amount_minor = money::to_minor(book, "amount", &unit, amount)?;
+            if let Some(kind) = &body.kind {
+                ordered_kind(book, account, kind)?;
+            }
+            Command::Adjust(credits_ledger::Adjustment {
+                id: body.id.clone(),
+                direction: direction(&body.direction)?,
+                unit: Some(unit),
+                amount_minor,
+                reason: adjustment_reason(&body.reason)?,
+                memo: body.memo.clone(),
+                kind: body.kind.clone(),
+                expires_at: body.expires_at,
+                bucket: body.bucket.clone(),
+            })
+        }
+        Operation::Void(body) => {
+            // A top-up's bucket: the purchase's record learns what the void removed.
+            let purchase = account
+                .buckets
+                .iter()
+                .find(|live| live.id == body.bucket)
+                .and_then(|live| live.purchase());
+            if let Some(purchase) = purchase {
+                facts.purchase = facts::purchase(state, account_id, purchase).await?;
+            }
+            Command::Void(credits_ledger::Void {
+                id: body.id.clone(),
+                bucket: body.bucket.clone(),
+                memo: body.memo.clone(),
+            })
+        }
+        Operation::Chargeback(body) => {
+            facts.purchase = facts::purchase(state, account_id, &body.purchase).await?;
+            Command::Chargeback(credits_ledger::Chargeback {
+                id: body.id.clone(),
+                purchase: body.purchase.clone(),
+                memo: body.memo.clone(),
+            })
+        }
         Operation::Close(body) => Command::Close {
             id: body.id.clone(),
         },
@@ -1337,6 +1436,39 @@ fn ordered_kind(book: &RateBook, account: &Account, kind: &str) -> Result<(), Pr
         listed.join(", ")
     ))
     .with("field", "kind"))
+}
+
+/// An adjustment's `direction`.
+fn direction(text: &str) -> Result<credits_ledger::Direction, Problem> {
+    match text {
+        "credit" => Ok(credits_ledger::Direction::Credit),
+        "debit" => Ok(credits_ledger::Direction::Debit),
+        _ => Err(Problem::invalid(format!(
+            "`direction` `{}` must be `credit` or `debit`",
+            display_id(text)
+        ))
+        .with("field", "direction")),
+    }
+}
+
+/// An adjustment's `reason`: one of a fixed set (`docs/adjustments.md`).
+fn adjustment_reason(text: &str) -> Result<credits_ledger::AdjustmentReason, Problem> {
+    credits_ledger::AdjustmentReason::ALL
+        .iter()
+        .find(|(name, _)| *name == text)
+        .map(|(_, reason)| *reason)
+        .ok_or_else(|| {
+            let names: Vec<String> = credits_ledger::AdjustmentReason::ALL
+                .iter()
+                .map(|(name, _)| format!("`{name}`"))
+                .collect();
+            Problem::invalid(format!(
+                "`reason` `{}` must be one of {}",
+                display_id(text),
+                names.join(", ")
+            ))
+            .with("field", "reason")
+        })
 }
 
 fn configure(

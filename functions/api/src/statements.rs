@@ -48,9 +48,12 @@ pub struct UnitStatement {
     pub expired: String,
     /// Forfeited (positive).
     pub forfeited: String,
-    /// Manual corrections (signed).
+    /// Adjustments: credits minus debits (signed).
     pub adjustments: String,
-    /// opening + grants + top-ups − usage + refunds − expired − forfeited + adjustments.
+    /// Removed by voids and chargebacks (positive).
+    pub voided: String,
+    /// opening + grants + top-ups − usage + refunds − expired − forfeited + adjustments −
+    /// voided.
     pub closing: String,
 }
 
@@ -158,6 +161,7 @@ pub async fn statement(
                     expired: amount(line.expired_minor),
                     forfeited: amount(line.forfeited_minor),
                     adjustments: amount(line.adjustments_minor),
+                    voided: amount(line.voided_minor),
                     closing: amount(line.closing_minor),
                 },
             )

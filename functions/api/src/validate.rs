@@ -64,6 +64,43 @@ pub fn optional_id(field: &str, value: Option<&str>) -> Result<(), Problem> {
     value.map_or(Ok(()), |value| id(field, value))
 }
 
+/// A bucket id as the balance lists it: 1 to 256 printable ASCII characters (bucket ids
+/// embed a client id, percent-encoded, so they may be longer than ids).
+///
+/// # Errors
+/// `invalid-input` naming `field`.
+pub fn bucket(field: &str, value: &str) -> Result<(), Problem> {
+    let max = credits_ledger::limits::MAX_ID_BYTES;
+    if value.is_empty() || value.len() > max || !value.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(Problem::invalid(format!(
+            "`{field}` must be 1 to {max} printable ASCII characters, as the balance lists bucket ids"
+        ))
+        .with("field", field));
+    }
+    Ok(())
+}
+
+/// A memo: free text of at most 512 bytes, without control characters but line breaks and
+/// tabs.
+///
+/// # Errors
+/// `invalid-input` naming `memo`.
+pub fn memo(value: Option<&str>) -> Result<(), Problem> {
+    let max = credits_ledger::limits::MAX_MEMO_BYTES;
+    if let Some(memo) = value
+        && (memo.len() > max
+            || memo
+                .chars()
+                .any(|c| c.is_control() && !matches!(c, '\n' | '\t')))
+    {
+        return Err(Problem::invalid(format!(
+            "`memo` must be at most {max} bytes, without control characters but line breaks and tabs"
+        ))
+        .with("field", "memo"));
+    }
+    Ok(())
+}
+
 /// Longest name (feature, channel, unit, kind, package, reason, time zone).
 pub const MAX_NAME_CHARS: usize = 64;
 

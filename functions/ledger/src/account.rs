@@ -134,7 +134,8 @@ impl Subscription {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Bucket {
     /// Deterministic: derived from the bucket's origin (`grant:<plan>:<key>:<period>`,
-    /// `top_up:<operation>`, `refund:<operation>:<unit>`, `overdraft:<unit>`).
+    /// `top_up:<operation>`, `refund:<operation>:<unit>`, `adjustment:<operation>`,
+    /// `overdraft:<unit>`).
     pub id: String,
     /// Credit kind (`free`, `allocation`, `top_up`...), or [`OVERDRAFT_KIND`].
     pub kind: String,
@@ -164,6 +165,14 @@ impl Bucket {
         self.kind == OVERDRAFT_KIND
     }
 
+    /// The purchase (top-up client id) whose credits the bucket holds, if any.
+    pub fn purchase(&self) -> Option<&str> {
+        match &self.origin {
+            Origin::TopUp { operation, .. } => Some(operation),
+            _ => None,
+        }
+    }
+
     /// Expired at `at` (an expiry at exactly `at` counts as passed).
     pub fn expired_at(&self, at: DateTime<Utc>) -> bool {
         self.expires_at.is_some_and(|expires_at| expires_at <= at)
@@ -186,6 +195,10 @@ pub enum Origin {
     Refund {
         operation: String,
         charge: String,
+    },
+    /// A credit adjustment (`adjust.rs`).
+    Adjustment {
+        operation: String,
     },
     Overdraft,
 }

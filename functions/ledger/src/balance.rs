@@ -48,6 +48,7 @@ pub(crate) fn of(work: &Work<'_>) -> LedgerResult<Balance> {
                 held_minor: bucket.held_minor,
                 granted_minor: bucket.granted_minor,
                 expires_at: bucket.expires_at,
+                purchase: bucket.purchase().map(str::to_owned),
             });
         }
         view.available = decimal(work, unit, view.available_minor)?;

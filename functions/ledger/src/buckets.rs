@@ -8,7 +8,8 @@
 //!
 //! Merging. Two buckets are *interchangeable* when every rule treats them alike: same unit,
 //! kind, expiry and rollover rule, and the same origin class (grants of the same plan and
-//! grant key, which is also the group a rollover cap applies to; top-ups; refunds). Their
+//! grant key, which is also the group a rollover cap applies to; refunds). Top-ups (one
+//! bucket per purchase) and credit adjustments are never interchangeable. Their
 //! only difference is their place in the consumption order (by age, then id), and that
 //! place only decides which of them a draw names, never an amount, unless a bucket of other
 //! rules sits between them (same unit and expiry, and the same kind or two kinds that some
@@ -31,8 +32,7 @@
 //! The proof holds for the rate book in force: a new version of the book that leaves a kind
 //! out of a plan's `order` can make kinds tie that did not when buckets merged.
 //!
-//! So daily `expires never` grants stay one bucket, and top-ups of one kind and expiry one
-//! per expiry. What a client can tell: the `bucket` ids that draws, entries and the balance
+//! So daily `expires never` grants stay one bucket; each top-up stays its own bucket. What a client can tell: the `bucket` ids that draws, entries and the balance
 //! listing name, and one `expiry` entry for the merged credits instead of one per bucket;
 //! no amount, order of kinds and expiries, rollover, forfeit or refund changes.
 
@@ -249,7 +249,8 @@ fn ensure_overdraft(work: &mut Work<'_>, unit: &str) -> usize {
 /// (see [`insert`]); then repays any debt of its unit. Returns the amount that repaid debt.
 ///
 /// # Errors
-/// Overflow.
+/// Overflow; a live bucket of that id in another unit (a bug: ids that may repeat name
+/// their unit).
 pub(crate) fn credit(work: &mut Work<'_>, bucket: Bucket) -> LedgerResult<i64> {
     let unit = bucket.unit.clone();
     if let Some(existing) = work
@@ -258,12 +259,33 @@ pub(crate) fn credit(work: &mut Work<'_>, bucket: Bucket) -> LedgerResult<i64> {
         .iter_mut()
         .find(|existing| existing.id == bucket.id)
     {
+        if existing.unit != bucket.unit {
+            return Err(LedgerError::invariant(format!(
+                "bucket `{}` holds `{}`, not `{}`",
+                existing.id, existing.unit, bucket.unit
+            )));
+        }
         existing.left_minor = add(existing.left_minor, bucket.left_minor)?;
         existing.granted_minor = add(existing.granted_minor, bucket.granted_minor)?;
     } else {
         insert(work, bucket);
     }
     settle_debt(work, &unit)
+}
+
+/// Refuses a command whose own bucket `id` is already live: the operation was decided and
+/// committed before (its credits must not be added twice, in whatever unit). The shell then
+/// answers from the operation record: the original answer, or 409 for another body.
+///
+/// # Errors
+/// `conflict`.
+pub(crate) fn check_new(work: &Work<'_>, id: &str, operation: &str) -> LedgerResult<()> {
+    if work.account.buckets.iter().any(|bucket| bucket.id == id) {
+        return Err(LedgerError::Conflict(format!(
+            "`{operation}` was already applied"
+        )));
+    }
+    Ok(())
 }
 
 /// Every rule treats the two buckets alike (see the module comment).
@@ -281,8 +303,10 @@ pub(crate) fn interchangeable(a: &Bucket, b: &Bucket) -> bool {
                 ..
             },
         ) => plan_a == plan_b && key_a == key_b,
-        (Origin::TopUp { .. }, Origin::TopUp { .. })
-        | (Origin::Refund { .. }, Origin::Refund { .. }) => true,
+        (Origin::Refund { .. }, Origin::Refund { .. }) => true,
+        // Each purchase stays its own bucket, so that the balance lists it and a chargeback
+        // finds what is left of it; credit adjustments likewise stay apart (both are
+        // bounded by `MAX_COMMAND_BUCKETS`).
         _ => false,
     };
     same_origin
@@ -428,7 +452,7 @@ pub(crate) fn check_growth(work: &Work<'_>, before: usize) -> LedgerResult<()> {
             "buckets",
             MAX_COMMAND_BUCKETS,
             format!(
-                "account `{}` has {before} buckets of credits; top-ups and refunds may not add more until some are spent or expire",
+                "account `{}` has {before} buckets of credits; top-ups, refunds and credit adjustments may not add more until some are spent or expire",
                 work.account.id
             ),
         ));

@@ -25,6 +25,13 @@ pub enum Command {
     Release(Release),
     TopUp(TopUp),
     Refund(Refund),
+    /// An admin's manual credit or debit of one unit (`docs/adjustments.md`).
+    Adjust(Adjustment),
+    /// Remove what is left of one bucket (a grant's, a top-up's...).
+    Void(Void),
+    /// Reverse a purchase (a top-up): remove what is left of its bucket and report how much
+    /// of it had been used.
+    Chargeback(Chargeback),
     Suspend {
         id: String,
     },
@@ -53,6 +60,9 @@ impl Command {
             Self::Release(release) => &release.id,
             Self::TopUp(top_up) => &top_up.id,
             Self::Refund(refund) => &refund.id,
+            Self::Adjust(adjustment) => &adjustment.id,
+            Self::Void(void) => &void.id,
+            Self::Chargeback(chargeback) => &chargeback.id,
             Self::Suspend { id }
             | Self::Resume { id }
             | Self::Close { id }
@@ -70,6 +80,9 @@ impl Command {
             Self::Release(_) => "release",
             Self::TopUp(_) => "top_up",
             Self::Refund(_) => "refund",
+            Self::Adjust(_) => "adjustment",
+            Self::Void(_) => "void",
+            Self::Chargeback(_) => "chargeback",
             Self::Suspend { .. } => "suspend",
             Self::Resume { .. } => "resume",
             Self::Close { .. } => "close",
@@ -183,6 +196,102 @@ pub struct RefundAmount {
     pub amount_minor: i64,
 }
 
+/// Which way an adjustment moves credits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Direction {
+    /// Adds a bucket of its own.
+    Credit,
+    /// Draws by the plan's order, or from one named bucket.
+    Debit,
+}
+
+/// Why an adjustment was made: a small fixed set, so statements and audits can group them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AdjustmentReason {
+    /// A gesture to a customer.
+    Goodwill,
+    /// Fixing a mistake.
+    Correction,
+    /// Balances carried over from another system.
+    Migration,
+    /// Anything else; say what in the memo.
+    Other,
+}
+
+impl AdjustmentReason {
+    /// Every reason, as clients write them.
+    pub const ALL: [(&'static str, Self); 4] = [
+        ("goodwill", Self::Goodwill),
+        ("correction", Self::Correction),
+        ("migration", Self::Migration),
+        ("other", Self::Other),
+    ];
+
+    /// The name clients write.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Goodwill => "goodwill",
+            Self::Correction => "correction",
+            Self::Migration => "migration",
+            Self::Other => "other",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Adjustment {
+    pub id: String,
+    pub direction: Direction,
+    /// `None` = the book's only unit (or, for a debit from a named bucket, its unit).
+    pub unit: Option<String>,
+    /// Positive.
+    pub amount_minor: i64,
+    pub reason: AdjustmentReason,
+    /// Free text for the record, at most `limits::MAX_MEMO_BYTES`.
+    pub memo: Option<String>,
+    /// Credit only: the new bucket's kind; `None` = the plan's top-up kind, else the last
+    /// kind of its order.
+    pub kind: Option<String>,
+    /// Credit only: the new bucket's expiry; `None` = never.
+    pub expires_at: Option<DateTime<Utc>>,
+    /// Debit only: draw from this bucket alone; `None` = by the plan's order.
+    pub bucket: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Void {
+    pub id: String,
+    /// The id of a live bucket (as the balance lists it).
+    pub bucket: String,
+    pub memo: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Chargeback {
+    pub id: String,
+    /// The client id of the reversed top-up.
+    pub purchase: String,
+    pub memo: Option<String>,
+}
+
+/// What the store knows about one purchase (a top-up), for reversing it: kept as a fact
+/// record written by the top-up and updated by each void of its bucket and its chargeback.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PurchaseFacts {
+    /// The top-up's client id.
+    pub id: String,
+    pub at: DateTime<Utc>,
+    pub unit: String,
+    /// What it credited.
+    pub amount_minor: i64,
+    /// What voids of its bucket removed.
+    pub voided_minor: i64,
+    /// The chargeback that reversed it, once reversed.
+    pub reversed_by: Option<String>,
+}
+
 /// Facts from the account's history that a decision depends on, read by the shell from the
 /// store. The shell must read them AFTER loading the snapshot it passes to `decide`, so that
 /// the snapshot's version check at commit also covers them (a concurrent writer bumps the
@@ -194,6 +303,10 @@ pub struct Facts {
     pub prior_analysis: bool,
     /// For a refund: the refunded charge, from [`ChargeFacts::from_entries`].
     pub charge: Option<ChargeFacts>,
+    /// For a chargeback, or a void of a top-up's bucket: the purchase, from
+    /// [`PurchaseFacts::fold`].
+    #[serde(default)]
+    pub purchase: Option<PurchaseFacts>,
 }
 
 /// What the store knows about one charge (or capture), for refunding it.

@@ -15,14 +15,15 @@ use crate::due;
 use crate::grants::cycles_or_calendar;
 use crate::keep::Keeper;
 use crate::limits::{
-    MAX_CLOCK_SKEW_MS, MAX_DECISION_ENTRIES, MAX_ID_BYTES, MAX_KIND_BYTES, MAX_SNAPSHOT_BYTES,
+    MAX_CLOCK_SKEW_MS, MAX_DECISION_ENTRIES, MAX_ID_BYTES, MAX_KIND_BYTES, MAX_MEMO_BYTES,
+    MAX_SNAPSHOT_BYTES,
 };
 use crate::outcome::Outcome;
 use crate::statement::ClosedStatement;
 use crate::work::Work;
 use crate::{
-    Balance, Decision, Facts, LedgerError, LedgerResult, alerts, balance, buckets, charge, holds,
-    invariants, lifecycle, refund, topup,
+    Balance, Decision, Facts, LedgerError, LedgerResult, adjust, alerts, balance, buckets, charge,
+    holds, invariants, lifecycle, refund, topup,
 };
 
 pub(crate) fn decide(
@@ -88,6 +89,9 @@ pub(crate) fn decide(
         Command::Release(request) => holds::release(&mut work, request)?,
         Command::TopUp(request) => topup::top_up(&mut work, request)?,
         Command::Refund(request) => refund::refund(&mut work, request, facts)?,
+        Command::Adjust(request) => adjust::adjust(&mut work, request)?,
+        Command::Void(request) => adjust::void(&mut work, request)?,
+        Command::Chargeback(request) => adjust::chargeback(&mut work, request, facts)?,
         Command::Suspend { .. } => {
             lifecycle::set_status(&mut work, crate::AccountStatus::Suspended)?
         }
@@ -257,18 +261,55 @@ fn validate(command: &Command) -> LedgerResult<()> {
             check_id("charge", &request.charge)?;
             check_id("reason", &request.reason)
         }
-        Command::TopUp(request) => match &request.kind {
-            Some(kind) if kind.len() > MAX_KIND_BYTES => Err(LedgerError::invalid(format!(
-                "`kind` must be at most {MAX_KIND_BYTES} bytes"
-            ))),
-            Some(kind) => check_id("kind", kind),
-            None => Ok(()),
-        },
+        Command::TopUp(request) => check_kind(request.kind.as_deref()),
+        Command::Adjust(request) => {
+            check_kind(request.kind.as_deref())?;
+            if let Some(bucket) = &request.bucket {
+                check_id("bucket", bucket)?;
+            }
+            check_memo(request.memo.as_deref())
+        }
+        Command::Void(request) => {
+            check_id("bucket", &request.bucket)?;
+            check_memo(request.memo.as_deref())
+        }
+        Command::Chargeback(request) => {
+            check_id("purchase", &request.purchase)?;
+            check_memo(request.memo.as_deref())
+        }
         Command::Suspend { .. }
         | Command::Resume { .. }
         | Command::Close { .. }
         | Command::Advance { .. } => Ok(()),
     }
+}
+
+fn check_kind(kind: Option<&str>) -> LedgerResult<()> {
+    match kind {
+        Some(kind) if kind.len() > MAX_KIND_BYTES => Err(LedgerError::invalid(format!(
+            "`kind` must be at most {MAX_KIND_BYTES} bytes"
+        ))),
+        Some(kind) => check_id("kind", kind),
+        None => Ok(()),
+    }
+}
+
+/// A memo is free text for people: any characters but control characters other than line
+/// breaks and tabs, at most [`MAX_MEMO_BYTES`].
+fn check_memo(memo: Option<&str>) -> LedgerResult<()> {
+    let Some(memo) = memo else {
+        return Ok(());
+    };
+    if memo.len() > MAX_MEMO_BYTES
+        || memo
+            .chars()
+            .any(|c| c.is_control() && !matches!(c, '\n' | '\t'))
+    {
+        return Err(LedgerError::invalid(format!(
+            "`memo` must be at most {MAX_MEMO_BYTES} bytes without control characters"
+        )));
+    }
+    Ok(())
 }
 
 fn check_id(name: &str, value: &str) -> LedgerResult<()> {

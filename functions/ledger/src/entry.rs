@@ -30,8 +30,12 @@ pub enum EntryType {
     Forfeit,
     /// An allocation carried into the next cycle: zero amount, for the record.
     Rollover,
-    /// A manual correction: signed.
+    /// An admin's credit (positive) or debit (negative) with a reason.
     Adjustment,
+    /// What was left of one bucket, removed by an admin: negative (zero never written).
+    Void,
+    /// What was left of a reversed purchase, removed: negative or zero.
+    Chargeback,
     /// The available balance fell below a threshold: zero amount.
     Alert,
     /// A cycle statement marker: zero amount.
@@ -52,6 +56,8 @@ impl EntryType {
             Self::Forfeit => "forfeit",
             Self::Rollover => "rollover",
             Self::Adjustment => "adjustment",
+            Self::Void => "void",
+            Self::Chargeback => "chargeback",
             Self::Alert => "alert",
             Self::Statement => "statement",
         }
@@ -71,6 +77,8 @@ impl EntryType {
             "forfeit" => Self::Forfeit,
             "rollover" => Self::Rollover,
             "adjustment" => Self::Adjustment,
+            "void" => Self::Void,
+            "chargeback" => Self::Chargeback,
             "alert" => Self::Alert,
             "statement" => Self::Statement,
             _ => return None,
@@ -120,6 +128,8 @@ mod tests {
             EntryType::Forfeit,
             EntryType::Rollover,
             EntryType::Adjustment,
+            EntryType::Void,
+            EntryType::Chargeback,
             EntryType::Alert,
             EntryType::Statement,
         ];

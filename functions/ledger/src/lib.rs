@@ -44,6 +44,10 @@
 //!   a cancellation without `ends_at` ends with the subscription period running then;
 //! - a grant is given at most once per period: a new period only starts after the last one
 //!   granted ended, whatever happens to the cycle anchor or the time zone;
+//! - adjustments, voids and chargebacks are admin operations outside the plan's rules: a
+//!   debit draws like a charge (credit line included), or from one named bucket only; a
+//!   credit adds its own bucket; credits held by open holds are never voided
+//!   (`docs/adjustments.md`);
 //! - a plan change stays within the account's rate book, keeps every bucket with its rules
 //!   and starts the new plan's grants at `now`; `once` grants are once per account and plan;
 //! - the rate limit counts accepted charges and holds in fixed windows aligned on the epoch;
@@ -60,6 +64,7 @@
 //!   shows the account at its last instant). `docs/clocks.md` states the rule.
 
 pub mod account;
+mod adjust;
 mod admission;
 mod advance;
 mod alerts;
@@ -92,8 +97,9 @@ pub use account::{
     RequestWindow, Subscription, SubscriptionStatus,
 };
 pub use command::{
-    Attribution, Capture, ChargeFacts, Command, Configure, Facts, HoldRequest, PaidDraw, Refund,
-    RefundAmount, Release, Spend, SubscriptionRequest, TopUp, TopUpAmount,
+    Adjustment, AdjustmentReason, Attribution, Capture, ChargeFacts, Chargeback, Command,
+    Configure, Direction, Facts, HoldRequest, PaidDraw, PurchaseFacts, Refund, RefundAmount,
+    Release, Spend, SubscriptionRequest, TopUp, TopUpAmount, Void,
 };
 pub use entry::{Entry, EntryType};
 pub use error::{LedgerError, LedgerResult};

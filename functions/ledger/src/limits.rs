@@ -68,6 +68,9 @@ pub const MAX_HOLD_TTL_SECONDS: u32 = 7 * 24 * 60 * 60;
 pub const MAX_AMOUNT_MINOR: i64 = 1_000_000_000_000_000;
 /// Longest client id, account id, content or tag.
 pub const MAX_ID_BYTES: usize = 256;
+/// Longest memo of an adjustment, void or chargeback. Memos are kept in entries only, never
+/// in the snapshot.
+pub const MAX_MEMO_BYTES: usize = 512;
 /// Longest credit kind a client may name in a top-up (kinds are words like `top_up`).
 pub const MAX_KIND_BYTES: usize = 64;
 /// Names taken from the rate book (units, kinds, features, plans, grant keys) are not

@@ -47,6 +47,10 @@ pub struct Outcome {
     pub lines: Vec<String>,
     /// The account is up to `now`; `false` only for a partial [`crate::Command::Advance`].
     pub caught_up: bool,
+    /// A chargeback: per unit, how much of the purchase had been used (spent, repaid a
+    /// debt, or expired) before it was reversed.
+    #[serde(default)]
+    pub spent: Vec<Amount>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -94,4 +98,7 @@ pub struct BucketView {
     pub held_minor: i64,
     pub granted_minor: i64,
     pub expires_at: Option<DateTime<Utc>>,
+    /// The purchase (top-up client id) whose credits it holds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub purchase: Option<String>,
 }

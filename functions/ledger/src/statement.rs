@@ -57,8 +57,12 @@ pub struct UnitStatement {
     pub forfeited_minor: i64,
     /// Manual corrections (signed).
     pub adjustments_minor: i64,
+    /// Removed by voids and chargebacks (positive amount). Absent (zero) in statements
+    /// kept before voids existed.
+    #[serde(default)]
+    pub voided_minor: i64,
     /// Balance at the end: opening + grants + top-ups − usage + refunds − expired −
-    /// forfeited + adjustments.
+    /// forfeited + adjustments − voided.
     pub closing_minor: i64,
 }
 
@@ -254,6 +258,9 @@ pub(crate) fn record(line: &mut UnitStatement, entry: &Entry) -> LedgerResult<()
         EntryType::Expiry => line.expired_minor = sub(line.expired_minor, amount)?,
         EntryType::Forfeit => line.forfeited_minor = sub(line.forfeited_minor, amount)?,
         EntryType::Adjustment => line.adjustments_minor = add(line.adjustments_minor, amount)?,
+        EntryType::Void | EntryType::Chargeback => {
+            line.voided_minor = sub(line.voided_minor, amount)?;
+        }
         EntryType::Hold
         | EntryType::Release
         | EntryType::Rollover
@@ -264,7 +271,7 @@ pub(crate) fn record(line: &mut UnitStatement, entry: &Entry) -> LedgerResult<()
 }
 
 /// Sets the closing: opening + grants + top-ups − usage + refunds − expired − forfeited +
-/// adjustments.
+/// adjustments − voided.
 pub(crate) fn close_line(line: &mut UnitStatement) -> LedgerResult<()> {
     let mut closing = line.opening_minor;
     closing = add(closing, line.grants_minor)?;
@@ -274,6 +281,7 @@ pub(crate) fn close_line(line: &mut UnitStatement) -> LedgerResult<()> {
     closing = sub(closing, line.expired_minor)?;
     closing = sub(closing, line.forfeited_minor)?;
     closing = add(closing, line.adjustments_minor)?;
+    closing = sub(closing, line.voided_minor)?;
     line.closing_minor = closing;
     Ok(())
 }

@@ -1,8 +1,9 @@
 //! Top-ups: purchased credits, by amount or by the plan's packages.
 //!
-//! Each top-up adds its own bucket; top-ups with the same kind, unit and expiry merge into
-//! the oldest of them from the next instant on (see `buckets.rs`), so an account that buys
-//! often keeps few buckets. A top-up that would add a bucket beyond the limit is refused.
+//! Each top-up adds its own bucket, named after the purchase and never merged with another
+//! (see `buckets.rs`): the balance lists it with its purchase id and a chargeback finds
+//! what is left of it (`adjust.rs`). A top-up that would add a bucket beyond the limit
+//! (`MAX_COMMAND_BUCKETS`) is refused.
 
 use serde_json::json;
 
@@ -85,6 +86,7 @@ pub(crate) fn top_up(work: &mut Work<'_>, request: &TopUp) -> LedgerResult<Outco
     };
     let before = buckets::counted(work);
     let bucket_id = crate::ids::bucket(format!("top_up:{}", key(&request.id)));
+    buckets::check_new(work, &bucket_id, &request.id)?;
     let repaid_minor = buckets::credit(
         work,
         Bucket {
@@ -101,7 +103,7 @@ pub(crate) fn top_up(work: &mut Work<'_>, request: &TopUp) -> LedgerResult<Outco
             },
             created_at: work.now,
             rollover: None,
-            mergeable: true,
+            mergeable: false,
         },
     )?;
     work.push(

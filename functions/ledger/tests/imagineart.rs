@@ -174,10 +174,14 @@ fn top_ups_need_an_active_subscription_but_stay_spendable_after_it_ends() {
             .code(),
         "topup-not-allowed"
     );
-    // No new allocation after the end; the top-ups (merged into one bucket) remain.
+    // No new allocation after the end; the top-ups (one bucket per purchase) remain.
     assert_eq!(
         shell.buckets("credit", after),
-        vec![("free".into(), 100), ("top_up".into(), 6000)]
+        vec![
+            ("free".into(), 100),
+            ("top_up".into(), 5000),
+            ("top_up".into(), 1000)
+        ]
     );
     let outcome = shell.ok(&cmd::charge("c", units(150)), after);
     assert_eq!(outcome.balance.units["credit"].available_minor, 5950);

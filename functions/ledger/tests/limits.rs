@@ -424,25 +424,48 @@ fn three_years_of_daily_never_expiring_grants_are_one_bucket() {
 }
 
 #[test]
-fn top_ups_of_one_kind_and_expiry_merge_at_the_next_instant() {
+fn top_ups_stay_one_bucket_per_purchase() {
     let mut shell = Shell::new(book(PLANS));
     let start = at("2025-01-01T12:00:00Z");
     shell.ok(&cmd::create("a", "lim/basic"), start);
     shell.ok(&cmd::top_up("t1", "credit", 100), start);
     shell.ok(&cmd::top_up("t2", "credit", 50), start);
-    // Both are of one instant: still apart, as a draw names them.
-    assert_eq!(bucket_count(&shell), 2);
     shell.ok(
         &cmd::top_up("t3", "credit", 25),
         start + Duration::seconds(1),
     );
+    shell.ok(&cmd::advance("adv"), start + Duration::seconds(2));
     assert_eq!(
         shell.buckets("credit", start + Duration::seconds(2)),
-        vec![("top_up".into(), 175)]
+        vec![
+            ("top_up".into(), 100),
+            ("top_up".into(), 50),
+            ("top_up".into(), 25)
+        ]
     );
-    let outcome = shell.ok(&cmd::charge("c", units(10)), start + Duration::seconds(2));
-    assert_eq!(outcome.paid_from.len(), 1);
-    assert_eq!(outcome.paid_from[0].bucket, "top_up:t1");
+    let balance = credits_ledger::view(
+        shell.account(),
+        &shell.versions(),
+        start + Duration::seconds(2),
+    )
+    .unwrap();
+    let purchases: Vec<Option<String>> = balance.units["credit"]
+        .buckets
+        .iter()
+        .map(|bucket| bucket.purchase.clone())
+        .collect();
+    assert_eq!(
+        purchases,
+        vec![Some("t1".into()), Some("t2".into()), Some("t3".into())]
+    );
+    // Oldest first among equals.
+    let outcome = shell.ok(&cmd::charge("c", units(110)), start + Duration::seconds(2));
+    let drawn: Vec<(&str, i64)> = outcome
+        .paid_from
+        .iter()
+        .map(|draw| (draw.bucket.as_str(), draw.amount_minor))
+        .collect();
+    assert_eq!(drawn, vec![("top_up:t1", 100), ("top_up:t2", 10)]);
 }
 
 /// A charge drew from a bucket that was merged away since; its refund restores exactly the

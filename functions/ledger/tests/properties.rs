@@ -37,6 +37,9 @@ enum Op {
     SwitchPlan,
     Suspend,
     Resume,
+    Adjust(i64),
+    Void(usize),
+    Chargeback(usize),
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -54,6 +57,9 @@ fn op() -> impl Strategy<Value = Op> {
         1 => Just(Op::SwitchPlan),
         1 => Just(Op::Suspend),
         1 => Just(Op::Resume),
+        1 => (-40_i64..40).prop_filter("not zero", |n| *n != 0).prop_map(Op::Adjust),
+        1 => any::<usize>().prop_map(Op::Void),
+        1 => any::<usize>().prop_map(Op::Chargeback),
     ]
 }
 
@@ -193,7 +199,8 @@ fn check_statements(shell: &Shell, oracle: bool) {
                     + line.refunds_minor
                     - line.expired_minor
                     - line.forfeited_minor
-                    + line.adjustments_minor,
+                    + line.adjustments_minor
+                    - line.voided_minor,
                 "{unit}: {line:?}"
             );
             assert_eq!(
@@ -251,6 +258,7 @@ fn run(zone: &str, ops: &[Op], steps: &[i64], spread: bool) {
     shell.ok(&cmd::create("a", "prop/p"), now);
     let mut holds: Vec<String> = Vec::new();
     let mut charges: Vec<String> = Vec::new();
+    let mut top_ups: Vec<String> = Vec::new();
     let mut accepted: Vec<Command> = Vec::new();
     for (index, op) in ops.iter().enumerate() {
         let id = format!("op{index}");
@@ -298,6 +306,24 @@ fn run(zone: &str, ops: &[Op], steps: &[i64], spread: bool) {
                 };
                 Command::Configure(cmd::configure(&id, "a", other))
             }
+            Op::Adjust(n) => cmd::adjust(&id, *n, None),
+            Op::Void(i) => {
+                let live: Vec<String> = shell
+                    .account()
+                    .buckets
+                    .iter()
+                    .filter(|bucket| !bucket.is_overdraft())
+                    .map(|bucket| bucket.id.clone())
+                    .collect();
+                match pick(&live, *i) {
+                    Some(bucket) => cmd::void(&id, &bucket),
+                    None => continue,
+                }
+            }
+            Op::Chargeback(i) => match pick(&top_ups, *i) {
+                Some(purchase) => cmd::chargeback(&id, &purchase),
+                None => continue,
+            },
             Op::Suspend => Command::Suspend { id: id.clone() },
             Op::Resume => Command::Resume { id: id.clone() },
             Op::Wait(seconds) => {
@@ -348,6 +374,7 @@ fn run(zone: &str, ops: &[Op], steps: &[i64], spread: bool) {
                 Op::Hold(..) => holds.push(id.clone()),
                 Op::Charge(_) => charges.push(id.clone()),
                 Op::Capture(..) => charges.push(id.clone()),
+                Op::TopUp(_) => top_ups.push(id.clone()),
                 _ => {}
             }
             accepted.push(command);

@@ -200,6 +200,7 @@ fn statement() -> OpenStatement {
         expired_minor: i64::MIN,
         forfeited_minor: i64::MIN,
         adjustments_minor: i64::MIN,
+        voided_minor: i64::MIN,
         closing_minor: i64::MIN,
     };
     OpenStatement {

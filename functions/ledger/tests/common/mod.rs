@@ -17,7 +17,7 @@ use chrono::{DateTime, Utc};
 use credits_dsl::{BookVersions, InputValue, RateBook, RateLibrary, Usage};
 use credits_ledger::{
     Account, ChargeFacts, ClosedStatement, Command, Decision, Entry, EntryType, Facts, LedgerError,
-    Outcome, decide, view,
+    Outcome, PurchaseFacts, decide, view,
 };
 use rust_decimal::Decimal;
 
@@ -107,6 +107,11 @@ impl Shell {
             Command::Hold(hold) => (Some(&hold.usage.feature), hold.attribution.content.as_ref()),
             Command::Refund(refund) => {
                 facts.charge = ChargeFacts::from_entries(&refund.charge, &self.entries).unwrap();
+                (None, None)
+            }
+            Command::Chargeback(chargeback) => {
+                facts.purchase =
+                    PurchaseFacts::fold(None, &chargeback.purchase, &self.entries).unwrap();
                 (None, None)
             }
             _ => (None, None),
@@ -421,6 +426,41 @@ pub mod cmd {
                 unit: None,
                 amount_minor,
             }),
+        })
+    }
+
+    /// A credit (`amount_minor` > 0) or debit (< 0) adjustment of `credit`.
+    pub fn adjust(id: &str, amount_minor: i64, bucket: Option<&str>) -> Command {
+        Command::Adjust(credits_ledger::Adjustment {
+            id: id.to_owned(),
+            direction: if amount_minor < 0 {
+                credits_ledger::Direction::Debit
+            } else {
+                credits_ledger::Direction::Credit
+            },
+            unit: None,
+            amount_minor: amount_minor.abs(),
+            reason: credits_ledger::AdjustmentReason::Correction,
+            memo: Some("by hand".to_owned()),
+            kind: None,
+            expires_at: None,
+            bucket: bucket.map(str::to_owned),
+        })
+    }
+
+    pub fn void(id: &str, bucket: &str) -> Command {
+        Command::Void(credits_ledger::Void {
+            id: id.to_owned(),
+            bucket: bucket.to_owned(),
+            memo: None,
+        })
+    }
+
+    pub fn chargeback(id: &str, purchase: &str) -> Command {
+        Command::Chargeback(credits_ledger::Chargeback {
+            id: id.to_owned(),
+            purchase: purchase.to_owned(),
+            memo: None,
         })
     }
 
