@@ -61,6 +61,7 @@ const STATEMENT_KEYWORDS: &[&str] = &[
     "alert",
     "refund",
     "limit",
+    "late",
 ];
 
 /// Words that can follow a quantity (`reserved` in the grammar, besides statement keywords).
@@ -678,6 +679,14 @@ impl<'a> Parser<'a> {
                 self.keyword("credit")?;
                 self.keyword("line")?;
                 StatementKind::CreditLine(self.amount()?)
+            }
+            "late" => {
+                self.keyword("late")?;
+                self.keyword("usage")?;
+                self.keyword("within")?;
+                let number = self.number()?;
+                let unit = self.name()?;
+                StatementKind::LateUsage { number, unit }
             }
             _ => return None,
         };
