@@ -92,8 +92,8 @@ pub use account::{
     RequestWindow, Subscription, SubscriptionStatus,
 };
 pub use command::{
-    Attribution, Capture, ChargeFacts, Command, Configure, Facts, HoldRequest, PaidDraw, Refund,
-    RefundAmount, Release, Spend, SubscriptionRequest, TopUp, TopUpAmount,
+    Attribution, Capture, ChargeFacts, Collect, Command, Configure, Facts, HoldRequest, PaidDraw,
+    Refund, RefundAmount, Release, Spend, SubscriptionRequest, TopUp, TopUpAmount,
 };
 pub use entry::{Entry, EntryType};
 pub use error::{LedgerError, LedgerResult};

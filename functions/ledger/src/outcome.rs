@@ -47,6 +47,13 @@ pub struct Outcome {
     pub lines: Vec<String>,
     /// The account is up to `now`; `false` only for a partial [`crate::Command::Advance`].
     pub caught_up: bool,
+    /// A charge with `collect: available`: per unit rated, the part the account could not
+    /// pay (zero when it paid all).
+    #[serde(default)]
+    pub shortfall: Vec<Amount>,
+    /// A charge of late usage: when it happened.
+    #[serde(default)]
+    pub occurred_at: Option<DateTime<Utc>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

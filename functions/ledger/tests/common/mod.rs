@@ -351,6 +351,8 @@ pub mod cmd {
             id: id.to_owned(),
             usage,
             attribution: Attribution::default(),
+            occurred_at: None,
+            collect: credits_ledger::Collect::All,
         })
     }
 
@@ -362,6 +364,8 @@ pub mod cmd {
                 content: Some(content.to_owned()),
                 ..Attribution::default()
             },
+            occurred_at: None,
+            collect: credits_ledger::Collect::All,
         })
     }
 
