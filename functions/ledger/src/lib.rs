@@ -95,6 +95,7 @@ pub use command::{
     Attribution, Capture, ChargeFacts, Collect, Command, Configure, Facts, HoldRequest, PaidDraw,
     Refund, RefundAmount, Release, Spend, SubscriptionRequest, TopUp, TopUpAmount,
 };
+pub use decide::BALANCE_FIELD;
 pub use entry::{Entry, EntryType};
 pub use error::{LedgerError, LedgerResult};
 pub use outcome::{Alert, Amount, Balance, BucketView, Decision, Outcome, UnitBalance};
