@@ -263,13 +263,14 @@ pub async fn accounts(state: &AppState, query: AccountsQuery) -> Result<Accounts
     let mut accounts = Vec::new();
     for _ in 0..MAX_STORE_PAGES_PER_LISTING {
         let wanted = limit.saturating_sub(u32::try_from(accounts.len()).unwrap_or(u32::MAX));
+        let given = cursor.is_some();
         let page =
             state
                 .store
                 .accounts(cursor.take(), wanted)
                 .await
                 .map_err(|error| match error {
-                    credits_store::StoreError::Invalid(_) => bad_cursor(),
+                    credits_store::StoreError::Invalid(_) if given => bad_cursor(),
                     other => service::store_problem(&other),
                 })?;
         for record in page.accounts {
