@@ -761,11 +761,13 @@ async fn each_role_allows_exactly_the_dynamodb_actions_its_code_calls() {
     exercise_the_store(&store).await;
     let methods = seen.add(store.drain());
     let all_methods = BTreeSet::from([
+        "accounts",
         "commit",
         "due_accounts",
         "entries",
         "facts",
         "key",
+        "last_entry_at_or_before",
         "last_fact_before",
         "load",
         "operation",

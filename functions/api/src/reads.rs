@@ -274,7 +274,11 @@ pub async fn accounts(state: &AppState, query: AccountsQuery) -> Result<Accounts
                     other => service::store_problem(&other),
                 })?;
         for record in page.accounts {
-            let cached = service::decode_account(record)?;
+            // One unreadable snapshot (logged by `decode_account`; its own GET answers 500)
+            // does not hide every other account from the operator.
+            let Ok(cached) = service::decode_account(record) else {
+                continue;
+            };
             let account = &cached.account;
             let plan_matches = query
                 .plan
