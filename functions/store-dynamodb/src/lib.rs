@@ -1010,6 +1010,35 @@ impl DueCursor {
     }
 }
 
+/// A scan position as a cursor: the hex of `pk`, a dot, the hex of `sk`.
+fn render_scan_cursor(pk: &str, sk: &str) -> String {
+    let hex = |text: &str| {
+        text.bytes()
+            .map(|byte| format!("{byte:02x}"))
+            .collect::<String>()
+    };
+    format!("{}.{}", hex(pk), hex(sk))
+}
+
+/// The `(pk, sk)` of a cursor [`render_scan_cursor`] gave.
+fn scan_cursor(text: &str) -> Option<(String, String)> {
+    let unhex = |part: &str| -> Option<String> {
+        if part.is_empty() || !part.len().is_multiple_of(2) || part.len() > 4 * 1024 {
+            return None;
+        }
+        let bytes = (0..part.len())
+            .step_by(2)
+            .map(|index| {
+                part.get(index..index.checked_add(2)?)
+                    .and_then(|pair| u8::from_str_radix(pair, 16).ok())
+            })
+            .collect::<Option<Vec<u8>>>()?;
+        String::from_utf8(bytes).ok()
+    };
+    let (pk, sk) = text.split_once('.')?;
+    Some((unhex(pk)?, unhex(sk)?))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1140,33 +1169,4 @@ mod tests {
         assert!(DueCursor::parse("{\"shard\":99}").is_err());
         assert!(DueCursor::parse("nonsense").is_err());
     }
-}
-
-/// A scan position as a cursor: the hex of `pk`, a dot, the hex of `sk`.
-fn render_scan_cursor(pk: &str, sk: &str) -> String {
-    let hex = |text: &str| {
-        text.bytes()
-            .map(|byte| format!("{byte:02x}"))
-            .collect::<String>()
-    };
-    format!("{}.{}", hex(pk), hex(sk))
-}
-
-/// The `(pk, sk)` of a cursor [`render_scan_cursor`] gave.
-fn scan_cursor(text: &str) -> Option<(String, String)> {
-    let unhex = |part: &str| -> Option<String> {
-        if part.is_empty() || part.len() % 2 != 0 || part.len() > 4 * 1024 {
-            return None;
-        }
-        let bytes = (0..part.len())
-            .step_by(2)
-            .map(|index| {
-                part.get(index..index.checked_add(2)?)
-                    .and_then(|pair| u8::from_str_radix(pair, 16).ok())
-            })
-            .collect::<Option<Vec<u8>>>()?;
-        String::from_utf8(bytes).ok()
-    };
-    let (pk, sk) = text.split_once('.')?;
-    Some((unhex(pk)?, unhex(sk)?))
 }
