@@ -181,6 +181,12 @@ pub enum StatementKind<'a> {
         reasons: Vec<Token<'a>>,
     },
     RefundExpired(RefundExpired<'a>),
+    /// `late usage within N days|hours`: how long after it happened a usage may be charged.
+    LateUsage {
+        number: Token<'a>,
+        /// `days` or `hours` as written.
+        unit: Token<'a>,
+    },
     /// `limit N` and its words as written (`requests per minute`, `concurrent holds`).
     Limit {
         number: Token<'a>,
@@ -214,6 +220,7 @@ impl StatementKind<'_> {
             StatementKind::RefundWindow { .. } => "refund within",
             StatementKind::RefundExpired(_) => "refund expired",
             StatementKind::Limit { .. } => "limit",
+            StatementKind::LateUsage { .. } => "late usage within",
         }
     }
 

@@ -305,6 +305,10 @@ pub struct Plan {
     pub alerts_minor: BTreeMap<String, Vec<i64>>,
     pub refund: Option<RefundPolicy>,
     pub limits: Limits,
+    /// `late usage within`: how long after it happened a usage may still be charged with
+    /// its `occurred_at`, in seconds; `None` = only usage of now.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub late_usage_seconds: Option<u32>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

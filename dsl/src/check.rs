@@ -2764,6 +2764,7 @@ impl<'a> Checker<'a> {
         let mut window: Option<(u32, Vec<String>, Span)> = None;
         let mut expired: Option<(ExpiredRefund, Span)> = None;
         let mut limits = Limits::default();
+        let mut late_usage_seconds: Option<u32> = None;
         // Kinds granted, sold or restored, with where and how, for the `order` check.
         let mut used_kinds: Vec<(Token<'a>, &'static str)> = Vec::new();
 
@@ -2795,6 +2796,7 @@ impl<'a> Checker<'a> {
                 ast::StatementKind::Topup(_) => Some("topup"),
                 ast::StatementKind::RefundWindow { .. } => Some("refund within"),
                 ast::StatementKind::RefundExpired(_) => Some("refund expired"),
+                ast::StatementKind::LateUsage { .. } => Some("late usage within"),
                 _ => None,
             };
             if let Some(keyword) = once_keyword {
@@ -3068,6 +3070,9 @@ impl<'a> Checker<'a> {
                         }
                     }
                 },
+                ast::StatementKind::LateUsage { number, unit } => {
+                    late_usage_seconds = self.late_usage(*number, *unit);
+                }
                 ast::StatementKind::Limit { number, words } => {
                     let text: Vec<&str> = words.iter().map(|word| word.text).collect();
                     let span = statement.span;
@@ -3205,7 +3210,34 @@ impl<'a> Checker<'a> {
             alerts_minor,
             refund,
             limits,
+            late_usage_seconds,
         }
+    }
+
+    /// `late usage within N days|hours`, in seconds.
+    fn late_usage(&mut self, number: Token<'_>, unit: Token<'_>) -> Option<u32> {
+        let (seconds_per, what): (u32, &str) = match unit.text {
+            "day" | "days" => (86_400, "a late usage window in days"),
+            "hour" | "hours" => (3_600, "a late usage window in hours"),
+            _ => {
+                self.push(BookError::UnknownWord {
+                    what: "late usage window unit",
+                    name: unit.text.to_owned(),
+                    span: unit.span.into(),
+                    help: format!(
+                        "write the window in days or hours, such as `late usage within {} days`",
+                        number.text
+                    ),
+                });
+                return None;
+            }
+        };
+        let most = u64::from(MAX_LATE_USAGE_DAYS)
+            .saturating_mul(86_400)
+            .checked_div(u64::from(seconds_per))
+            .unwrap_or(0);
+        let count = self.whole(number, 1, most, what)?;
+        u32::try_from(count).ok()?.checked_mul(seconds_per)
     }
 
     fn expiry(&mut self, expiry: &ast::Expiry<'_>, plan: &str, has_cycle: bool) -> Option<Expiry> {

@@ -453,6 +453,10 @@ fn plan_details(old: &Plan, new: &Plan) -> Vec<String> {
     note(old.alerts_minor != new.alerts_minor, "alerts");
     note(old.refund != new.refund, "refund policy");
     note(old.limits != new.limits, "limits");
+    note(
+        old.late_usage_seconds != new.late_usage_seconds,
+        "late usage window",
+    );
     details
 }
 

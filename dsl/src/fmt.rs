@@ -576,6 +576,9 @@ fn statement_text(kind: &StatementKind<'_>) -> String {
             format!("package {} {}", name.text, amount_text(amount))
         }
         StatementKind::CreditLine(amount) => format!("credit line {}", amount_text(amount)),
+        StatementKind::LateUsage { number, unit } => {
+            format!("late usage within {} {}", number.text, unit.text)
+        }
         StatementKind::Alert(amounts) => {
             let parts: Vec<String> = amounts.iter().map(amount_text).collect();
             format!("alert below {}", parts.join(", "))

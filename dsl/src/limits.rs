@@ -45,5 +45,7 @@ pub const MAX_SIGNIFICANT_DIGITS: usize = 28;
 pub const MAX_UNIT_SCALE: u32 = 12;
 /// Largest number of days or cycles in an expiry, rollover or refund window (about 27 years).
 pub const MAX_PERIOD_COUNT: u32 = 10_000;
+/// Longest `late usage within` window, in days (usage older than this is history, not a charge).
+pub const MAX_LATE_USAGE_DAYS: u32 = 90;
 /// Largest `limit N requests` or `limit N concurrent holds`.
 pub const MAX_RATE_LIMIT: u32 = 1_000_000_000;

@@ -405,6 +405,8 @@ fn rule_words(rule: Rule) -> &'static [&'static str] {
         Rule::kw_unit => &["`unit`"],
         Rule::kw_up => &["`up`"],
         Rule::kw_within => &["`within`"],
+        Rule::kw_late => &["`late`"],
+        Rule::kw_usage => &["`usage`"],
         _ => &[],
     }
 }
@@ -447,6 +449,7 @@ fn is_block_keyword(rule: Rule) -> bool {
             | Rule::kw_alert
             | Rule::kw_refund
             | Rule::kw_limit
+            | Rule::kw_late
     )
 }
 
@@ -754,6 +757,10 @@ fn build_statement<'a>(pair: &P<'a>) -> Option<Statement<'a>> {
                 None => RefundExpired::Forfeit,
             })
         }
+        Rule::late_usage_statement => StatementKind::LateUsage {
+            number: child_token(pair, Rule::number).unwrap_or_else(|| missing(span)),
+            unit: name(),
+        },
         Rule::limit_statement => StatementKind::Limit {
             number: child_token(pair, Rule::number).unwrap_or_else(|| missing(span)),
             words: children_tokens(pair, Rule::free_word),

@@ -404,6 +404,26 @@ const CASES: &[(&str, &str, &str)] = &[
         "test.rates",
         "+plan pro {\n  refund within 30 days\n}\n",
     ),
+    (
+        "late_usage_unknown_unit",
+        "test.rates",
+        "+plan pro {\n  late usage within 3 weeks\n}\n",
+    ),
+    (
+        "late_usage_too_long",
+        "test.rates",
+        "+plan pro {\n  late usage within 91 days\n}\n",
+    ),
+    (
+        "late_usage_twice",
+        "test.rates",
+        "+plan pro {\n  late usage within 3 days\n  late usage within 12 hours\n}\n",
+    ),
+    (
+        "late_usage_in_a_feature",
+        "test.rates",
+        "+feature image {\n  base 1 credit each\n  late usage within 3 days\n}\n",
+    ),
     // ---- Examples -------------------------------------------------------------------------------
     (
         "expect_unknown_input",

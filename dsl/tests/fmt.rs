@@ -157,3 +157,20 @@ fn a_file_with_semantic_errors_still_formats() {
         "book other\nfeature x {\n  base 1 credits each\n}\n"
     );
 }
+
+#[test]
+fn a_late_usage_window_reads_formats_and_parses_alike() {
+    let source = "book test\neffective 2025-01-01\nunit credit scale 2 round half-up\n\
+                  plan pro {\n  late usage   within 3 days\n}\n\
+                  plan lite {\n  late usage within 12 hours\n}\n";
+    let book = compile_source("test.rates", source).unwrap();
+    assert_eq!(book.plan("pro").unwrap().late_usage_seconds, Some(259_200));
+    assert_eq!(book.plan("lite").unwrap().late_usage_seconds, Some(43_200));
+    let formatted = format_source("test.rates", source).unwrap();
+    assert!(
+        formatted.contains("  late usage within 3 days\n"),
+        "{formatted}"
+    );
+    let again = compile_source("test.rates", &formatted).unwrap();
+    assert_eq!(without_version(book), without_version(again));
+}

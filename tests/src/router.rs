@@ -61,14 +61,23 @@ pub struct RouterClient {
 impl RouterClient {
     /// The router over `store` and the seed books, its clock at `now`.
     pub fn over(store: Arc<dyn Store>, now: DateTime<Utc>) -> RouterClient {
+        let books = match library() {
+            Ok(books) => books,
+            Err(error) => panic!("seed books: {error}"),
+        };
+        Self::with_books(store, now, books)
+    }
+
+    /// The router over `store` and `books`, its clock at `now`.
+    pub fn with_books(
+        store: Arc<dyn Store>,
+        now: DateTime<Utc>,
+        books: credits_api::RateLibrary,
+    ) -> RouterClient {
         let clock = Arc::new(FixedClock::new(now));
         let config = match ApiConfig::default().with_static_admin_key(ADMIN_KEY) {
             Ok(config) => config,
             Err(error) => panic!("admin key: {error}"),
-        };
-        let books = match library() {
-            Ok(books) => books,
-            Err(error) => panic!("seed books: {error}"),
         };
         let state = AppState::new(store, Arc::new(books))
             .with_clock(clock.clone())

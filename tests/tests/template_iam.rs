@@ -40,8 +40,8 @@ use chrono::{DateTime, Duration, TimeZone, Utc};
 use credits_api::{AppState, FixedClock, router};
 use credits_dsl::library::RateLibrary;
 use credits_store::{
-    AccountRecord, Commit, CommitOutcome, DuePage, EntryPage, EntryQuery, EntryRecord, FactRecord,
-    KeyRecord, OperationRecord, Store, StoreResult,
+    AccountPage, AccountRecord, Commit, CommitOutcome, DuePage, EntryPage, EntryQuery, EntryRecord,
+    FactRecord, KeyRecord, OperationRecord, Store, StoreResult,
 };
 use credits_store_dynamodb::{DynamoStore, create_table, with_interceptor};
 use credits_tests::dynamodb_local::{DynamoDbLocal, unique_table_name};
@@ -131,6 +131,21 @@ impl Store for RecordingStore {
                 .due_accounts(now, segment, segments, cursor, limit),
         )
         .await
+    }
+    async fn last_entry_at_or_before(
+        &self,
+        account: &str,
+        at: DateTime<Utc>,
+    ) -> StoreResult<Option<EntryRecord>> {
+        self.record(
+            "last_entry_at_or_before",
+            self.inner.last_entry_at_or_before(account, at),
+        )
+        .await
+    }
+    async fn accounts(&self, cursor: Option<String>, limit: u32) -> StoreResult<AccountPage> {
+        self.record("accounts", self.inner.accounts(cursor, limit))
+            .await
     }
     async fn put_key(&self, key: &KeyRecord) -> StoreResult<()> {
         self.record("put_key", self.inner.put_key(key)).await
@@ -339,6 +354,16 @@ async fn exercise_the_store(store: &RecordingStore) {
         })
         .await
         .unwrap();
+
+    // Entries by time, backwards; the account listing, paged.
+    store.last_entry_at_or_before(a, at(2, 0)).await.unwrap();
+    let mut cursor = None;
+    for _ in 0..10_000 {
+        cursor = store.accounts(cursor, 1).await.unwrap().next;
+        if cursor.is_none() {
+            break;
+        }
+    }
 
     // The due walk: several segments, paged.
     for segments in [1, 3] {
@@ -608,6 +633,21 @@ fn scenario() -> Vec<Step> {
         ),
         step(
             "GET",
+            "/v1/accounts/{account}/balance",
+            &format!("{acct}/balance?at=2026-03-10T12:10:00Z"),
+            Key::Account,
+            None,
+        ),
+        step("GET", "/v1/accounts/{account}", acct, Key::Account, None),
+        step(
+            "GET",
+            "/v1/accounts",
+            "/v1/accounts?limit=1&status=active",
+            Key::Admin,
+            None,
+        ),
+        step(
+            "GET",
             "/v1/accounts/{account}/entries",
             &format!("{acct}/entries"),
             Key::Account,
@@ -721,11 +761,13 @@ async fn each_role_allows_exactly_the_dynamodb_actions_its_code_calls() {
     exercise_the_store(&store).await;
     let methods = seen.add(store.drain());
     let all_methods = BTreeSet::from([
+        "accounts",
         "commit",
         "due_accounts",
         "entries",
         "facts",
         "key",
+        "last_entry_at_or_before",
         "last_fact_before",
         "load",
         "operation",

@@ -174,7 +174,11 @@ pub fn router(app: AppState) -> Router {
     Router::new()
         .route("/v1/health", get(routes::health))
         .route("/v1/openapi.json", get(routes::openapi_document))
-        .route("/v1/accounts/{account}", put(routes::put_account))
+        .route("/v1/accounts", get(routes::list_accounts))
+        .route(
+            "/v1/accounts/{account}",
+            put(routes::put_account).get(routes::get_account),
+        )
         .route("/v1/accounts/{account}/close", post(routes::close_account))
         .route("/v1/accounts/{account}/quotes", post(routes::quote))
         .route("/v1/accounts/{account}/charges", post(routes::charge))

@@ -191,6 +191,21 @@ pub struct ChargeRequest {
     pub member: Option<String>,
     #[schema(min_length = 1, max_length = 128, pattern = r"^[!-~]+$")]
     pub content: Option<String>,
+    /// When the usage happened, if before now: accepted within the plan's `late usage
+    /// within` window, priced by the rate-book version in force then, paid from what the
+    /// account holds now (`docs/charges.md`). Absent: the usage is of now.
+    pub occurred_at: Option<DateTime<Utc>>,
+    /// `all` (the default): the whole price or `402 insufficient-credits`. `available`: spend
+    /// what the account can pay (credits and credit line) and report the rest as `shortfall`.
+    pub collect: Option<CollectMode>,
+}
+
+/// How much of a charge must be collected.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum CollectMode {
+    All,
+    Available,
 }
 
 /// `POST /v1/accounts/{account}/holds`.
@@ -393,6 +408,33 @@ pub struct EntriesQuery {
     pub format: Option<String>,
 }
 
+/// `GET /v1/accounts/{account}/balance` query.
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct BalanceQuery {
+    /// The balance as of this instant (RFC 3339, or a date: midnight UTC), from history: what
+    /// the account owned per unit after its last entry at or before it. Absent: now, with
+    /// buckets.
+    pub at: Option<String>,
+}
+
+/// `GET /v1/accounts` query (admin).
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct AccountsQuery {
+    /// Only accounts on this plan: `book/plan`, or a plan name of any book.
+    pub plan: Option<String>,
+    /// Only accounts with this status: `active`, `suspended` or `closed`.
+    pub status: Option<String>,
+    /// `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+    /// Most accounts in a page, 1 to 100 (default 50). A page may hold fewer while more
+    /// follow; walk until `next_cursor` is absent.
+    pub limit: Option<u32>,
+}
+
 // ---------------------------------------------------------------------------------------
 // Responses
 
@@ -470,6 +512,36 @@ pub struct AccountResponse {
     pub balance: BTreeMap<String, String>,
 }
 
+/// `GET /v1/accounts` (admin).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct AccountsResponse {
+    /// In no promised order.
+    pub accounts: Vec<AccountResponse>,
+    /// Pass as `cursor` for the next page; absent on the last page.
+    pub next_cursor: Option<String>,
+}
+
+/// `GET /v1/accounts/{account}/balance?at=…`: the balance as of an instant, from history.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct BalanceAtResponse {
+    pub account: String,
+    /// The instant asked for.
+    pub at: DateTime<Utc>,
+    /// Per unit: everything the account owned then (held credits included; negative when
+    /// overdrawn), as of its last entry at or before `at`.
+    pub owned: BTreeMap<String, String>,
+    /// The `seq` of that entry.
+    pub as_of_seq: u64,
+}
+
+/// The balance now, or as of an instant with `at`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(untagged)]
+pub enum BalanceAnswer {
+    Now(BalanceResponse),
+    At(BalanceAtResponse),
+}
+
 /// `POST /v1/accounts/{account}/quotes`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct QuoteResponse {
@@ -505,6 +577,13 @@ pub struct ChargeResponse {
     pub free: bool,
     pub lines: Vec<String>,
     pub alerts: Vec<AlertBody>,
+    /// When the usage happened, when the charge said so.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub occurred_at: Option<DateTime<Utc>>,
+    /// With `collect: available`: per unit, the part of `charged` the account could not pay
+    /// (zero when it paid all).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shortfall: Option<BTreeMap<String, String>>,
 }
 
 /// `POST /v1/accounts/{account}/holds` (201).
@@ -646,6 +725,9 @@ pub struct EntryBody {
     pub id: String,
     pub seq: u64,
     pub at: DateTime<Utc>,
+    /// A charge of late usage: when the usage happened (`at` is when it was committed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub occurred_at: Option<DateTime<Utc>>,
     /// `grant`, `top_up`, `charge`, `hold`, `capture`, `release`, `refund`, `expiry`,
     /// `forfeit`, `rollover`, `adjustment`, `void`, `chargeback`, `alert`, `statement`.
     #[serde(rename = "type")]

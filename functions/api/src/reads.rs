@@ -13,7 +13,10 @@ use credits_store::{EntryCursor, EntryQuery, MAX_PAGE_ENTRIES};
 
 use crate::AppState;
 use crate::facts;
-use crate::model::{BalanceResponse, EntriesQuery, EntriesResponse, QuoteRequest, QuoteResponse};
+use crate::model::{
+    AccountResponse, AccountsQuery, AccountsResponse, BalanceAtResponse, BalanceResponse,
+    EntriesQuery, EntriesResponse, QuoteRequest, QuoteResponse,
+};
 use crate::problem::Problem;
 use crate::respond;
 use crate::service::{self, load_account};
@@ -77,6 +80,8 @@ pub async fn quote(
             content: body.content.clone(),
             ..Attribution::default()
         },
+        occurred_at: None,
+        collect: credits_ledger::Collect::All,
     });
     let (sufficient, paid_from, refusal) = match credits_ledger::decide(
         Some(account),
@@ -132,6 +137,174 @@ pub async fn balance(state: &AppState, account_id: &str) -> Result<BalanceRespon
     let view = credits_ledger::view(account, &state.versions_of(book), now)
         .map_err(|error| service::ledger_problem(&error, book))?;
     Ok(respond::balance(book, account_id, now, &view))
+}
+
+/// The balance as of `at`, from history: the running balance the last entry at or before
+/// it carries (`docs/charges.md`). Costs the snapshot (committing what fell due first, as
+/// every history read) and one keyed read, whatever the account's age.
+///
+/// # Errors
+/// `not-found` for an unknown account; `invalid-input` for an instant in the future, before
+/// the account's first entry, or before balances were recorded in its entries.
+pub async fn balance_at(
+    state: &AppState,
+    account_id: &str,
+    text: &str,
+) -> Result<BalanceAtResponse, Problem> {
+    let at = instant("at", text)?;
+    let cached = service::load_for_history(state, account_id).await?;
+    let now = state.clock.now().max(cached.account.advanced_to);
+    if at > now {
+        return Err(Problem::invalid(format!(
+            "`at` `{}` is in the future: ask for the balance now without `at`",
+            display_id(text)
+        ))
+        .with("field", "at"));
+    }
+    let book = book_for(state, &cached.account.plan.book, now)?;
+    let entry = state
+        .store
+        .last_entry_at_or_before(account_id, at)
+        .await
+        .map_err(|error| service::store_problem(&error))?
+        .ok_or_else(|| {
+            Problem::invalid(format!(
+                "`at` `{}` is before account `{}` had any entry",
+                display_id(text),
+                display_id(account_id)
+            ))
+            .with("field", "at")
+        })?;
+    let totals: std::collections::BTreeMap<String, i64> = entry
+        .body
+        .get(credits_ledger::BALANCE_FIELD)
+        .and_then(|value| serde_json::from_value(value.clone()).ok())
+        .ok_or_else(|| {
+            Problem::invalid(format!(
+                "the history of account `{}` at `{}` does not record its balance (entries written before balances were recorded)",
+                display_id(account_id),
+                display_id(text)
+            ))
+            .with("field", "at")
+        })?;
+    Ok(BalanceAtResponse {
+        account: account_id.to_owned(),
+        at,
+        owned: totals
+            .iter()
+            .map(|(unit, minor)| (unit.clone(), crate::money::format_minor(book, unit, *minor)))
+            .collect(),
+        as_of_seq: entry.seq,
+    })
+}
+
+/// The account's configuration (what `PUT` accepts, and its status) with its balance now.
+///
+/// # Errors
+/// `not-found` for an unknown account.
+pub async fn account(state: &AppState, account_id: &str) -> Result<AccountResponse, Problem> {
+    let cached = load_account(state, account_id).await?;
+    described(state, &cached.account)
+}
+
+fn described(
+    state: &AppState,
+    account: &credits_ledger::Account,
+) -> Result<AccountResponse, Problem> {
+    let now = state.clock.now().max(account.advanced_to);
+    let book = book_for(state, &account.plan.book, now)?;
+    let view = credits_ledger::view(account, &state.versions_of(book), now)
+        .map_err(|error| service::ledger_problem(&error, book))?;
+    Ok(respond::account(book, account, &view))
+}
+
+/// Default and largest page of accounts.
+const DEFAULT_PAGE_ACCOUNTS: u32 = 50;
+const MAX_PAGE_ACCOUNTS: u32 = 100;
+/// Store pages one listing page reads at most: a filtered page may come back short.
+const MAX_STORE_PAGES_PER_LISTING: usize = 8;
+/// The longest cursor accepted back.
+const MAX_CURSOR_BYTES: usize = 4096;
+
+/// Accounts, filtered by plan and status, paged. A page reads at most
+/// [`MAX_STORE_PAGES_PER_LISTING`] store pages of at most `limit` items each, so its cost
+/// is bounded whatever the filters; it may hold fewer than `limit` accounts while more follow.
+///
+/// # Errors
+/// `invalid-input` for a bad filter, limit or cursor.
+pub async fn accounts(state: &AppState, query: AccountsQuery) -> Result<AccountsResponse, Problem> {
+    let limit = query.limit.unwrap_or(DEFAULT_PAGE_ACCOUNTS);
+    if !(1..=MAX_PAGE_ACCOUNTS).contains(&limit) {
+        return Err(Problem::invalid(format!(
+            "`limit` must be 1 to {MAX_PAGE_ACCOUNTS}, not {limit}"
+        ))
+        .with("field", "limit"));
+    }
+    let status = match query.status.as_deref() {
+        None => None,
+        Some(status @ ("active" | "suspended" | "closed")) => Some(status.to_owned()),
+        Some(other) => {
+            return Err(Problem::invalid(format!(
+                "`status` `{}` must be `active`, `suspended` or `closed`",
+                display_id(other)
+            ))
+            .with("field", "status"));
+        }
+    };
+    if let Some(plan) = &query.plan {
+        validate::id("plan", plan)?;
+    }
+    let mut cursor = query.cursor.clone();
+    if cursor
+        .as_ref()
+        .is_some_and(|text| text.is_empty() || text.len() > MAX_CURSOR_BYTES)
+    {
+        return Err(bad_cursor());
+    }
+    let mut accounts = Vec::new();
+    for _ in 0..MAX_STORE_PAGES_PER_LISTING {
+        let wanted = limit.saturating_sub(u32::try_from(accounts.len()).unwrap_or(u32::MAX));
+        let given = cursor.is_some();
+        let page =
+            state
+                .store
+                .accounts(cursor.take(), wanted)
+                .await
+                .map_err(|error| match error {
+                    credits_store::StoreError::Invalid(_) if given => bad_cursor(),
+                    other => service::store_problem(&other),
+                })?;
+        for record in page.accounts {
+            // One unreadable snapshot (logged by `decode_account`; its own GET answers 500)
+            // does not hide every other account from the operator.
+            let Ok(cached) = service::decode_account(record) else {
+                continue;
+            };
+            let account = &cached.account;
+            let plan_matches = query
+                .plan
+                .as_deref()
+                .is_none_or(|plan| account.plan.to_string() == plan || account.plan.plan == plan);
+            let status_matches = status.as_deref().is_none_or(|status| {
+                serde_json::to_value(account.status).is_ok_and(|name| name.as_str() == Some(status))
+            });
+            if plan_matches && status_matches {
+                accounts.push(described(state, account)?);
+            }
+        }
+        cursor = page.next;
+        if cursor.is_none() || accounts.len() >= limit as usize {
+            break;
+        }
+    }
+    Ok(AccountsResponse {
+        accounts,
+        next_cursor: cursor,
+    })
+}
+
+fn bad_cursor() -> Problem {
+    Problem::invalid("`cursor` is not a `next_cursor` of this listing").with("field", "cursor")
 }
 
 /// An instant given as RFC 3339 or a date (midnight UTC).

@@ -185,6 +185,9 @@ pub fn answer(
                 free: outcome.free,
                 lines: outcome.lines.clone(),
                 alerts: alerts(book, &outcome.alerts),
+                occurred_at: outcome.occurred_at,
+                shortfall: (body.collect == Some(crate::model::CollectMode::Available))
+                    .then(|| amounts(book, &outcome.shortfall)),
             }),
         ),
         Operation::Hold(body) => (
@@ -306,6 +309,10 @@ pub fn entry(book: &RateBook, entry: EntryRecord) -> EntryBody {
         id: entry.id,
         seq: entry.seq,
         at: entry.at,
+        occurred_at: entry
+            .body
+            .get("occurred_at")
+            .and_then(|value| serde_json::from_value(value.clone()).ok()),
         entry_type: entry.entry_type,
         operation: entry.operation,
         unit: entry.unit,

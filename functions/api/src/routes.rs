@@ -12,12 +12,13 @@ use crate::extract::{
     QueryParams,
 };
 use crate::model::{
-    AccountRequest, AccountResponse, AdjustmentRequest, AdjustmentResponse, BalanceResponse,
-    CaptureRequest, CaptureResponse, ChargeRequest, ChargeResponse, ChargebackRequest,
-    ChargebackResponse, CloseRequest, CloseResponse, EntriesQuery, EntriesResponse, HealthResponse,
-    HoldRequest, HoldResponse, HoldView, KeyRequest, KeyResponse, QuoteRequest, QuoteResponse,
-    RefundRequest, RefundResponse, ReleaseRequest, ReleaseResponse, RevokedKeyResponse,
-    TopUpRequest, TopUpResponse, VoidRequest, VoidResponse,
+    AccountRequest, AccountResponse, AccountsQuery, AccountsResponse, AdjustmentRequest,
+    AdjustmentResponse, BalanceAnswer, BalanceQuery, CaptureRequest, CaptureResponse,
+    ChargeRequest, ChargeResponse, ChargebackRequest, ChargebackResponse, CloseRequest,
+    CloseResponse, EntriesQuery, EntriesResponse, HealthResponse, HoldRequest, HoldResponse,
+    HoldView, KeyRequest, KeyResponse, QuoteRequest, QuoteResponse, RefundRequest, RefundResponse,
+    ReleaseRequest, ReleaseResponse, RevokedKeyResponse, TopUpRequest, TopUpResponse, VoidRequest,
+    VoidResponse,
 };
 use crate::problem::{Problem, ProblemBody, ProblemType};
 use crate::service::{self, Answer, Operation};
@@ -430,15 +431,16 @@ pub async fn chargeback(
 }
 
 /// The balance now, per unit: available, held, and live buckets with their expiry. Up to
-/// date: whatever fell due since the account was last touched is applied.
+/// date: whatever fell due since the account was last touched is applied. With `at`: what
+/// the account owned per unit as of that instant, from history (one keyed read).
 #[utoipa::path(
     get,
     path = "/v1/accounts/{account}/balance",
     tag = "reports",
-    params(("account" = String, Path, description = "account id, 1 to 128 printable ASCII characters")),
+    params(("account" = String, Path, description = "account id, 1 to 128 printable ASCII characters"), BalanceQuery),
     responses(
-        (status = 200, description = "the balance", body = BalanceResponse),
-        (status = 400, description = "invalid-input: a malformed id in the path", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 200, description = "the balance now (`BalanceResponse`), or as of `at` (`BalanceAtResponse`)", body = BalanceAnswer),
+        (status = 400, description = "invalid-input: a malformed id in the path, or an `at` in the future or before the account's history", body = ProblemBody, content_type = "application/problem+json"),
         (status = 401, description = "unauthorized", body = ProblemBody, content_type = "application/problem+json"),
         (status = 403, description = "forbidden", body = ProblemBody, content_type = "application/problem+json"),
         (status = 404, description = "not-found", body = ProblemBody, content_type = "application/problem+json"),
@@ -448,8 +450,62 @@ pub async fn chargeback(
 pub async fn balance(
     State(state): State<AppState>,
     access: AccountAccess,
-) -> Result<Json<BalanceResponse>, Problem> {
-    reads::balance(&state, &access.account).await.map(Json)
+    QueryParams(query): QueryParams<BalanceQuery>,
+) -> Result<Json<BalanceAnswer>, Problem> {
+    match query.at {
+        None => reads::balance(&state, &access.account)
+            .await
+            .map(|balance| Json(BalanceAnswer::Now(balance))),
+        Some(at) => reads::balance_at(&state, &access.account, &at)
+            .await
+            .map(|balance| Json(BalanceAnswer::At(balance))),
+    }
+}
+
+/// An account's configuration (what `PUT` accepts, and its status) with its balance now.
+#[utoipa::path(
+    get,
+    path = "/v1/accounts/{account}",
+    tag = "accounts",
+    params(("account" = String, Path, description = "account id, 1 to 128 printable ASCII characters")),
+    responses(
+        (status = 200, description = "the account", body = AccountResponse),
+        (status = 400, description = "invalid-input: a malformed id in the path", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 401, description = "unauthorized", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 403, description = "forbidden: another account's key", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 404, description = "not-found", body = ProblemBody, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn get_account(
+    State(state): State<AppState>,
+    access: AccountAccess,
+) -> Result<Json<AccountResponse>, Problem> {
+    reads::account(&state, &access.account).await.map(Json)
+}
+
+/// Accounts (admin), filtered by plan and status, paged: a page may hold fewer than `limit`
+/// accounts while more follow (its cost is bounded whatever the filters); walk until
+/// `next_cursor` is absent.
+#[utoipa::path(
+    get,
+    path = "/v1/accounts",
+    tag = "accounts",
+    params(AccountsQuery),
+    responses(
+        (status = 200, description = "a page of accounts", body = AccountsResponse),
+        (status = 400, description = "invalid-input", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 401, description = "unauthorized", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 403, description = "forbidden: an account key", body = ProblemBody, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn list_accounts(
+    State(state): State<AppState>,
+    _admin: Admin,
+    QueryParams(query): QueryParams<AccountsQuery>,
+) -> Result<Json<AccountsResponse>, Problem> {
+    reads::accounts(&state, query).await.map(Json)
 }
 
 /// History, filtered and paged; `format=csv` exports every matching entry (streamed whole by

@@ -1224,6 +1224,13 @@ pub(crate) async fn prepare<'b>(
                     member: body.member.clone(),
                     content: body.content.clone(),
                 },
+                occurred_at: body.occurred_at,
+                collect: match body.collect {
+                    Some(crate::model::CollectMode::Available) => {
+                        credits_ledger::Collect::Available
+                    }
+                    Some(crate::model::CollectMode::All) | None => credits_ledger::Collect::All,
+                },
             })
         }
         Operation::Hold(body) => {

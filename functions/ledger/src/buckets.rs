@@ -149,6 +149,12 @@ pub(crate) fn spendable_minor(work: &Work<'_>, unit: &str) -> LedgerResult<i64> 
     Ok(total)
 }
 
+/// What a draw of `unit` could take now: spendable credits plus the unused credit line.
+pub(crate) fn payable_minor(work: &Work<'_>, unit: &str) -> LedgerResult<i64> {
+    let room = sub(work.credit_line_minor(unit), line_used_minor(work, unit))?.max(0);
+    add(spendable_minor(work, unit)?, room)
+}
+
 /// Takes `amount_minor` of `unit` from the buckets in consumption order, overdrawing within
 /// the credit line when they are short.
 ///
@@ -516,6 +522,7 @@ mod tests {
             alerts_minor: std::collections::BTreeMap::new(),
             refund: None,
             limits: credits_dsl::Limits::default(),
+            late_usage_seconds: None,
         };
         let mut buckets = [
             bucket("overdraft", OVERDRAFT_KIND, None, "2025-01-01T00:00:00Z"),

@@ -1,37 +1,68 @@
 //! A charge: rate a usage and spend it at once, across units and buckets.
 
+use chrono::{DateTime, TimeDelta, Utc};
 use credits_dsl::{Rating, RatingContext};
 use serde_json::json;
 
 use crate::account::Draw;
 use crate::admission::{self, model_of};
 use crate::buckets::{self, DrawMode};
-use crate::command::{Attribution, Facts, PaidDraw, Spend};
+use crate::command::{Attribution, Collect, Facts, PaidDraw, Spend};
 use crate::entry::EntryType;
-use crate::limits::MAX_FREE_USED;
+use crate::limits::{MAX_CLOCK_SKEW_MS, MAX_FREE_USED};
 use crate::outcome::{Amount, Outcome};
-use crate::work::{Draft, Work, key};
+use crate::work::{Draft, Work, key, stamp};
 use crate::{LedgerError, LedgerResult};
 
 pub(crate) fn charge(work: &mut Work<'_>, spend: &Spend, facts: &Facts) -> LedgerResult<Outcome> {
     admission::check_can_spend(work)?;
-    let feature = admission::feature(work.book, &spend.usage.feature)?;
+    // Priced by the version in force when the usage happened; paid now (`docs/charges.md`).
+    let book = match spend.occurred_at {
+        Some(occurred_at) => {
+            check_late_window(work, occurred_at)?;
+            work.versions.at(occurred_at)
+        }
+        None => work.book,
+    };
+    let feature = admission::feature(book, &spend.usage.feature)?;
     admission::check_gates(work, &spend.usage)?;
     admission::check_prior(feature, &spend.attribution, facts)?;
     admission::admit_request(work)?;
     let first_request =
         feature.first_request_free && !work.account.free_used.contains(&feature.name);
-    let rating = work
-        .book
-        .rate(&spend.usage, RatingContext { first_request })?;
+    let rating = book.rate(&spend.usage, RatingContext { first_request })?;
     if feature.first_request_free {
         mark_free_used(work, &feature.name)?;
     }
     let mut outcome = rated_outcome(work, &rating)?;
+    outcome.occurred_at = spend.occurred_at;
     let mut drafts = Vec::new();
     for rated in &rating.amounts {
-        let draws = buckets::draw(work, &rated.unit, rated.amount_minor, DrawMode::Spend)?;
+        let collected_minor = match spend.collect {
+            Collect::All => rated.amount_minor,
+            Collect::Available => rated
+                .amount_minor
+                .min(buckets::payable_minor(work, &rated.unit)?),
+        };
+        let shortfall_minor = rated
+            .amount_minor
+            .checked_sub(collected_minor)
+            .ok_or(LedgerError::Overflow("amount"))?;
+        let draws = buckets::draw(work, &rated.unit, collected_minor, DrawMode::Spend)?;
         let paid = paid_draws(work, &draws);
+        let mut body = spend_body(&rating, &paid, &spend.usage);
+        late_body(&mut body, spend.occurred_at);
+        if spend.collect == Collect::Available {
+            outcome.shortfall.push(Amount {
+                unit: rated.unit.clone(),
+                amount: work.decimal(&rated.unit, shortfall_minor)?,
+                amount_minor: shortfall_minor,
+            });
+            if let Some(fields) = body.as_object_mut() {
+                fields.insert("rated_minor".to_owned(), json!(rated.amount_minor));
+                fields.insert("shortfall_minor".to_owned(), json!(shortfall_minor));
+            }
+        }
         drafts.push(
             Draft::new(
                 format!("charge:{}:{}", key(&spend.id), rated.unit),
@@ -40,25 +71,26 @@ pub(crate) fn charge(work: &mut Work<'_>, spend: &Spend, facts: &Facts) -> Ledge
             )
             .unit(
                 &rated.unit,
-                rated
-                    .amount_minor
+                collected_minor
                     .checked_neg()
                     .ok_or(LedgerError::Overflow("amount"))?,
             )
-            .body(spend_body(&rating, &paid, &spend.usage)),
+            .body(body),
         );
         outcome.paid_from.extend(draws);
     }
     if drafts.is_empty() {
         // A free (or zero) charge is still recorded: it spends the free first request and
         // proves the analysis of its content for features that require one.
+        let mut body = spend_body(&rating, &[], &spend.usage);
+        late_body(&mut body, spend.occurred_at);
         drafts.push(
             Draft::new(
                 format!("charge:{}", key(&spend.id)),
                 EntryType::Charge,
                 work.now,
             )
-            .body(spend_body(&rating, &[], &spend.usage)),
+            .body(body),
         );
     }
     for draft in drafts {
@@ -71,6 +103,79 @@ pub(crate) fn charge(work: &mut Work<'_>, spend: &Spend, facts: &Facts) -> Ledge
     }
     buckets::prune(work);
     Ok(outcome)
+}
+
+/// A charge's `occurred_at` must lie within the plan's `late usage within` window before
+/// now, and not after the account existed; ahead of now by at most the clock skew tolerated
+/// between instances (`docs/clocks.md`), since the caller's clock may run a little ahead.
+///
+/// # Errors
+/// `invalid-input`, naming the window.
+fn check_late_window(work: &Work<'_>, occurred_at: DateTime<Utc>) -> LedgerResult<()> {
+    let skew = TimeDelta::milliseconds(MAX_CLOCK_SKEW_MS);
+    let window = TimeDelta::seconds(i64::from(work.plan.late_usage_seconds.unwrap_or(0)));
+    let latest = work
+        .now
+        .checked_add_signed(skew)
+        .ok_or(LedgerError::Overflow("time"))?;
+    let starts = work
+        .now
+        .checked_sub_signed(window)
+        .ok_or(LedgerError::Overflow("time"))?;
+    let earliest = starts
+        .checked_sub_signed(skew)
+        .ok_or(LedgerError::Overflow("time"))?;
+    if occurred_at > latest {
+        return Err(LedgerError::invalid(format!(
+            "`occurred_at` `{}` is in the future: usage is charged once it happened (at most {} s ahead of the server's clock)",
+            stamp(occurred_at),
+            MAX_CLOCK_SKEW_MS / 1000
+        )));
+    }
+    if occurred_at < earliest {
+        let stated = match work.plan.late_usage_seconds {
+            None => format!(
+                "plan `{}` accepts no late usage (it states no `late usage within`)",
+                work.plan.name
+            ),
+            Some(seconds) => format!(
+                "plan `{}` accepts late usage within {} of when it happened",
+                work.plan.name,
+                window_text(seconds)
+            ),
+        };
+        return Err(LedgerError::invalid(format!(
+            "`occurred_at` `{}` is before the late usage window, which starts at `{}`: {stated}",
+            stamp(occurred_at),
+            stamp(starts)
+        )));
+    }
+    if occurred_at < work.account.created_at {
+        return Err(LedgerError::invalid(format!(
+            "`occurred_at` `{}` is before account `{}` was created, at `{}`",
+            stamp(occurred_at),
+            work.account.id,
+            stamp(work.account.created_at)
+        )));
+    }
+    Ok(())
+}
+
+/// `3 days`, `12 hours`, as the plan states a window.
+fn window_text(seconds: u32) -> String {
+    match (seconds % 86_400, seconds / 86_400, seconds / 3_600) {
+        (0, 1, _) => "1 day".to_owned(),
+        (0, days, _) => format!("{days} days"),
+        (_, _, 1) => "1 hour".to_owned(),
+        (_, _, hours) => format!("{hours} hours"),
+    }
+}
+
+/// Records when a late usage happened beside the entry's own instant (the commit's).
+fn late_body(body: &mut serde_json::Value, occurred_at: Option<DateTime<Utc>>) {
+    if let (Some(occurred_at), Some(fields)) = (occurred_at, body.as_object_mut()) {
+        fields.insert("occurred_at".to_owned(), json!(occurred_at));
+    }
 }
 
 /// The response data every rated operation shares.

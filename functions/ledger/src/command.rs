@@ -130,6 +130,30 @@ pub struct Spend {
     pub usage: Usage,
     #[serde(flatten)]
     pub attribution: Attribution,
+    /// When the usage happened, if before now: priced by the version of the book in force
+    /// then, accepted within the plan's `late usage within` window (`docs/charges.md`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub occurred_at: Option<DateTime<Utc>>,
+    /// What to do when the account cannot pay it all.
+    #[serde(default, skip_serializing_if = "Collect::is_all")]
+    pub collect: Collect,
+}
+
+/// How much of a charge must be collected.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Collect {
+    /// All of it, or nothing (`insufficient-credits`).
+    #[default]
+    All,
+    /// What is available (buckets and credit line), recording the rest as a shortfall.
+    Available,
+}
+
+impl Collect {
+    pub fn is_all(&self) -> bool {
+        *self == Self::All
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -12,6 +12,7 @@ use crate::calendar::Cycles;
 use crate::command::{Attribution, Command};
 use crate::configure;
 use crate::due;
+use crate::entry::Entry;
 use crate::grants::cycles_or_calendar;
 use crate::keep::Keeper;
 use crate::limits::{
@@ -120,6 +121,7 @@ pub(crate) fn decide(
         });
     }
     invariants::check(&before, &work)?;
+    record_balances(&before, &mut work.entries)?;
     check_snapshot_bytes(account, &work.account)?;
     outcome.balance = balance::of(&work)?;
     let due_at = due_after(&work, work.account.advanced_to)?;
@@ -131,6 +133,36 @@ pub(crate) fn decide(
         closed_statements,
     })
 }
+
+/// Stamps every entry with the account's balance per unit once it is written
+/// (`balance_minor`: everything owned, held included; the sum of the unit's entries so far),
+/// so a balance as of an instant is one keyed read of the last entry before it
+/// (`docs/charges.md`), never a fold of history.
+fn record_balances(before: &BTreeMap<String, i64>, entries: &mut [Entry]) -> LedgerResult<()> {
+    let mut running = before.clone();
+    for entry in entries {
+        if let Some(unit) = &entry.unit {
+            let total = running.entry(unit.clone()).or_default();
+            *total = total
+                .checked_add(entry.amount_minor)
+                .ok_or(LedgerError::Overflow("amount"))?;
+        }
+        if entry.body.is_null() {
+            entry.body = serde_json::Value::Object(serde_json::Map::new());
+        }
+        if let Some(fields) = entry.body.as_object_mut() {
+            fields.insert(
+                BALANCE_FIELD.to_owned(),
+                serde_json::to_value(&running)
+                    .map_err(|error| LedgerError::invariant(error.to_string()))?,
+            );
+        }
+    }
+    Ok(())
+}
+
+/// The field of an entry's body that holds the balance after it, per unit in minor units.
+pub const BALANCE_FIELD: &str = "balance_minor";
 
 /// When the account is next due for the schedule: the next event under the version now in
 /// force, or the start of the next version when that version changes the account's plan or

@@ -97,10 +97,11 @@ pub use account::{
     RequestWindow, Subscription, SubscriptionStatus,
 };
 pub use command::{
-    Adjustment, AdjustmentReason, Attribution, Capture, ChargeFacts, Chargeback, Command,
+    Adjustment, AdjustmentReason, Attribution, Capture, ChargeFacts, Chargeback, Collect, Command,
     Configure, Direction, Facts, HoldRequest, PaidDraw, PurchaseFacts, Refund, RefundAmount,
     Release, Spend, SubscriptionRequest, TopUp, TopUpAmount, Void,
 };
+pub use decide::BALANCE_FIELD;
 pub use entry::{Entry, EntryType};
 pub use error::{LedgerError, LedgerResult};
 pub use outcome::{Alert, Amount, Balance, BucketView, Decision, Outcome, UnitBalance};

@@ -51,6 +51,13 @@ pub struct Outcome {
     /// debt, or expired) before it was reversed.
     #[serde(default)]
     pub spent: Vec<Amount>,
+    /// A charge with `collect: available`: per unit rated, the part the account could not
+    /// pay (zero when it paid all).
+    #[serde(default)]
+    pub shortfall: Vec<Amount>,
+    /// A charge of late usage: when it happened.
+    #[serde(default)]
+    pub occurred_at: Option<DateTime<Utc>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

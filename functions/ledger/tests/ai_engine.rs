@@ -133,6 +133,8 @@ fn projects_and_members_share_one_balance_and_statements_add_up() {
                     member: Some(member.into()),
                     content: None,
                 },
+                occurred_at: None,
+                collect: credits_ledger::Collect::All,
             }),
             at("2025-01-15T00:00:00Z"),
         );

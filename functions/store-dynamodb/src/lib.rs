@@ -35,9 +35,9 @@ use aws_sdk_dynamodb::types::{
 };
 use chrono::{DateTime, Utc};
 use credits_store::{
-    AccountRecord, Commit, CommitOutcome, DuePage, EntryCursor, EntryPage, EntryQuery, FactRecord,
-    KeyRecord, MAX_COMMIT_ENTRIES, MAX_FACT_VALUE_BYTES, MAX_PAGE_ENTRIES, OperationRecord, Store,
-    StoreError, StoreResult, check_fact_key, check_fact_keys,
+    AccountPage, AccountRecord, Commit, CommitOutcome, DuePage, EntryCursor, EntryPage, EntryQuery,
+    EntryRecord, FactRecord, KeyRecord, MAX_COMMIT_ENTRIES, MAX_FACT_VALUE_BYTES, MAX_PAGE_ENTRIES,
+    OperationRecord, Store, StoreError, StoreResult, check_fact_key, check_fact_keys,
 };
 use sha2::{Digest, Sha256};
 
@@ -765,6 +765,74 @@ impl Store for DynamoStore {
         })
     }
 
+    async fn last_entry_at_or_before(
+        &self,
+        account: &str,
+        at: DateTime<Utc>,
+    ) -> StoreResult<Option<EntryRecord>> {
+        if !item::storable_id(account) {
+            return Ok(None);
+        }
+        // Every `at_seq` of instant `at` sorts before `<at>#` followed by any seq.
+        let high = item::at_seq(&at, u64::MAX)?;
+        let output = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(TIME_INDEX)
+            .key_condition_expression("#pk = :pk AND #range <= :high")
+            .expression_attribute_names("#pk", PARTITION_KEY)
+            .expression_attribute_names("#range", AT_SEQ_ATTRIBUTE)
+            .expression_attribute_values(":pk", AttributeValue::S(item::account_pk(account)))
+            .expression_attribute_values(":high", AttributeValue::S(high))
+            .scan_index_forward(false)
+            .limit(1)
+            .send()
+            .await
+            .map_err(|e| unavailable("Query", e))?;
+        output.items().first().map(item::entry_record).transpose()
+    }
+
+    async fn accounts(&self, cursor: Option<String>, limit: u32) -> StoreResult<AccountPage> {
+        let limit = limit_of(limit);
+        let start_key = cursor
+            .as_deref()
+            .map(|text| {
+                scan_cursor(text)
+                    .ok_or_else(|| StoreError::Invalid("not a cursor of this listing".to_owned()))
+            })
+            .transpose()?
+            .map(|(pk, sk)| item::key_of(pk, &sk));
+        // No index lists accounts alone: a page scans `limit` items of the table and keeps
+        // the accounts among them, so its cost is bounded and it may be short.
+        let output = self
+            .client
+            .scan()
+            .table_name(&self.table)
+            .consistent_read(true)
+            .filter_expression("#sk = :account")
+            .expression_attribute_names("#sk", SORT_KEY)
+            .expression_attribute_values(":account", AttributeValue::S(item::ACCOUNT_SK.into()))
+            .limit(to_i32(limit))
+            .set_exclusive_start_key(start_key)
+            .send()
+            .await
+            .map_err(|e| unavailable("Scan", e))?;
+        let accounts = output
+            .items()
+            .iter()
+            .map(item::account_record)
+            .collect::<StoreResult<Vec<_>>>()?;
+        let next = match output.last_evaluated_key {
+            Some(key) => Some(render_scan_cursor(
+                &item::string(&key, PARTITION_KEY)?,
+                &item::string(&key, SORT_KEY)?,
+            )),
+            None => None,
+        };
+        Ok(AccountPage { accounts, next })
+    }
+
     async fn put_key(&self, key: &KeyRecord) -> StoreResult<()> {
         let result = self
             .client
@@ -940,6 +1008,35 @@ impl DueCursor {
         };
         Ok(DueCursor { shard, after })
     }
+}
+
+/// A scan position as a cursor: the hex of `pk`, a dot, the hex of `sk`.
+fn render_scan_cursor(pk: &str, sk: &str) -> String {
+    let hex = |text: &str| {
+        text.bytes()
+            .map(|byte| format!("{byte:02x}"))
+            .collect::<String>()
+    };
+    format!("{}.{}", hex(pk), hex(sk))
+}
+
+/// The `(pk, sk)` of a cursor [`render_scan_cursor`] gave.
+fn scan_cursor(text: &str) -> Option<(String, String)> {
+    let unhex = |part: &str| -> Option<String> {
+        if part.is_empty() || !part.len().is_multiple_of(2) || part.len() > 4 * 1024 {
+            return None;
+        }
+        let bytes = (0..part.len())
+            .step_by(2)
+            .map(|index| {
+                part.get(index..index.checked_add(2)?)
+                    .and_then(|pair| u8::from_str_radix(pair, 16).ok())
+            })
+            .collect::<Option<Vec<u8>>>()?;
+        String::from_utf8(bytes).ok()
+    };
+    let (pk, sk) = text.split_once('.')?;
+    Some((unhex(pk)?, unhex(sk)?))
 }
 
 #[cfg(test)]

@@ -81,6 +81,8 @@ macro_rules! __conformance_cases {
             due_accounts_lists_only_due_accounts,
             due_account_segments_partition_the_due_accounts,
             due_accounts_paging_by_cursor,
+            accounts_are_listed_once_across_pages,
+            last_entry_at_or_before_reads_the_latest_of_an_instant,
             due_account_moved_to_the_future_disappears,
             due_accounts_rejects_missing_segments,
             keys_round_trip,
@@ -2006,6 +2008,111 @@ pub async fn due_accounts_paging_by_cursor(store: &dyn Store) {
             ));
         }
         assert_eq!(union, names, "walking {segments} segments one by one");
+    }
+}
+
+pub async fn last_entry_at_or_before_reads_the_latest_of_an_instant(store: &dyn Store) {
+    let (name, _all) = filter_fixture(store).await;
+    // Entry k sits at 00:00 + k/2 minutes, seq k + 1: two entries per instant.
+    let found = |at_text: &'static str| {
+        let name = name.clone();
+        async move {
+            let mut last = None;
+            // The time index may lag commits briefly on DynamoDB.
+            for _ in 0..50 {
+                last = store
+                    .last_entry_at_or_before(&name, at(at_text))
+                    .await
+                    .expect("reading by time succeeds");
+                if last.is_some() {
+                    break;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            }
+            last.map(|entry| entry.id)
+        }
+    };
+    assert_eq!(
+        found("2025-01-01T00:10:00Z").await.as_deref(),
+        Some("entry-21")
+    );
+    assert_eq!(
+        found("2025-01-01T00:10:59Z").await.as_deref(),
+        Some("entry-21")
+    );
+    assert_eq!(
+        found("2025-01-01T00:11:00Z").await.as_deref(),
+        Some("entry-23")
+    );
+    assert_eq!(
+        found("2030-01-01T00:00:00Z").await.as_deref(),
+        Some("entry-59")
+    );
+    let before = store
+        .last_entry_at_or_before(&name, at("2024-12-31T23:59:59Z"))
+        .await
+        .expect("reading by time succeeds");
+    assert_eq!(before, None);
+    let missing = store
+        .last_entry_at_or_before(&unique("nobody"), at("2030-01-01T00:00:00Z"))
+        .await
+        .expect("reading by time succeeds");
+    assert_eq!(missing, None);
+}
+
+/// Every account walking the listing's pages, with the walk's page count bounded.
+async fn walk_accounts(store: &dyn Store, limit: u32) -> Vec<AccountRecord> {
+    let mut found = Vec::new();
+    let mut cursor = None;
+    for _ in 0..100_000 {
+        let page = store
+            .accounts(cursor.take(), limit)
+            .await
+            .expect("listing accounts succeeds");
+        assert!(
+            page.accounts.len() <= limit_cap(limit),
+            "a page holds at most `limit` accounts"
+        );
+        found.extend(page.accounts);
+        match page.next {
+            Some(next) => cursor = Some(next),
+            None => return found,
+        }
+    }
+    panic!("the account listing never ended");
+}
+
+fn limit_cap(limit: u32) -> usize {
+    if limit == 0 {
+        MAX_PAGE_ENTRIES as usize
+    } else {
+        (limit as usize).min(MAX_PAGE_ENTRIES as usize)
+    }
+}
+
+pub async fn accounts_are_listed_once_across_pages(store: &dyn Store) {
+    let prefix = unique("listing");
+    let mut names = BTreeSet::new();
+    for k in 0..7 {
+        let name = format!("{prefix}-{k:02}");
+        let commit = create_commit(&name, vec![entry(&name, "e1", 1)], None);
+        commit_ok(store, commit).await;
+        names.insert(name);
+    }
+    // Pages of 25 items: several pages over every store the suite fills, few requests.
+    for limit in [25, 0] {
+        let listed = walk_accounts(store, limit).await;
+        let ours: Vec<&AccountRecord> = listed
+            .iter()
+            .filter(|record| record.account.starts_with(&prefix))
+            .collect();
+        let unique_names: BTreeSet<String> =
+            ours.iter().map(|record| record.account.clone()).collect();
+        assert_eq!(unique_names, names, "listing with limit {limit}");
+        assert_eq!(ours.len(), names.len(), "each account once (limit {limit})");
+        for record in ours {
+            assert_eq!(*record, loaded(store, &record.account).await);
+        }
     }
 }
 

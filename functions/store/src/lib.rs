@@ -385,6 +385,16 @@ pub struct DuePage {
     pub next: Option<String>,
 }
 
+/// A page of every account, for listings. Like [`EntryPage`], a page may be short (even
+/// empty) while more follow; only `next: None` means the listing is done.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct AccountPage {
+    /// In no promised order; each account appears once in the walk.
+    pub accounts: Vec<AccountRecord>,
+    /// Opaque cursor for the next page; `None` when the listing is done.
+    pub next: Option<String>,
+}
+
 /// An API key. The secret is never stored, only its SHA-256.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct KeyRecord {
@@ -481,6 +491,35 @@ pub trait Store: Send + Sync {
         cursor: Option<String>,
         limit: u32,
     ) -> StoreResult<DuePage>;
+
+    /// The account's last entry at or before `at` (greatest (`at`, `seq`)), if any: one
+    /// keyed read whatever the account's age (the time index, read backwards, limit 1). May
+    /// lag the latest commits briefly on DynamoDB (a global index), like a time-range read.
+    /// A store that cannot (the default, for wrappers in tests) answers [`StoreError::Invalid`].
+    async fn last_entry_at_or_before(
+        &self,
+        account: &str,
+        at: DateTime<Utc>,
+    ) -> StoreResult<Option<EntryRecord>> {
+        let _ = (account, at);
+        Err(StoreError::Invalid(
+            "this store cannot read an entry by time".to_owned(),
+        ))
+    }
+
+    /// Every account's snapshot, paged by an opaque cursor (for an operator's listing;
+    /// nothing on a money path lists accounts). A page reads at most `limit` stored items
+    /// (capped at [`MAX_PAGE_ENTRIES`]; 0 means the cap) whatever the store holds: SQLite
+    /// reads `limit` accounts by key; DynamoDB scans `limit` items of the table, of which
+    /// only the accounts are returned, so its pages may be short (even empty) while more
+    /// follow. A cursor this call did not give is [`StoreError::Invalid`]. A store that
+    /// cannot list (the default, for wrappers in tests) answers [`StoreError::Invalid`].
+    async fn accounts(&self, cursor: Option<String>, limit: u32) -> StoreResult<AccountPage> {
+        let _ = (cursor, limit);
+        Err(StoreError::Invalid(
+            "this store cannot list accounts".to_owned(),
+        ))
+    }
 
     /// Create a key; fails with [`StoreError::KeyExists`] if the id is taken.
     async fn put_key(&self, key: &KeyRecord) -> StoreResult<()>;

@@ -57,10 +57,10 @@ use self::writer::{
     PreparedCommit, PreparedEntry, PreparedFact, PreparedKey, PreparedOperation, RawOutcome, Writer,
 };
 use crate::{
-    AccountRecord, Commit, CommitOutcome, DuePage, EntryCursor, EntryPage, EntryQuery, EntryRecord,
-    FactRecord, GroupCommit, GroupMember, KeyRecord, MAX_COMMIT_ENTRIES, MAX_FACT_VALUE_BYTES,
-    MAX_GROUP_COMMITS, MAX_ID_BYTES, MAX_PAGE_ENTRIES, OperationRecord, Store, StoreError,
-    StoreResult, check_fact_key, check_fact_keys,
+    AccountPage, AccountRecord, Commit, CommitOutcome, DuePage, EntryCursor, EntryPage, EntryQuery,
+    EntryRecord, FactRecord, GroupCommit, GroupMember, KeyRecord, MAX_COMMIT_ENTRIES,
+    MAX_FACT_VALUE_BYTES, MAX_GROUP_COMMITS, MAX_ID_BYTES, MAX_PAGE_ENTRIES, OperationRecord,
+    Store, StoreError, StoreResult, check_fact_key, check_fact_keys,
 };
 
 /// Read connections kept open; reads beyond this many at once wait for one.
@@ -362,6 +362,65 @@ impl Store for SqliteStore {
         accounts.truncate(limit);
         let next = if more { accounts.last().cloned() } else { None };
         Ok(DuePage { accounts, next })
+    }
+
+    async fn last_entry_at_or_before(
+        &self,
+        account: &str,
+        at: DateTime<Utc>,
+    ) -> StoreResult<Option<EntryRecord>> {
+        let account = account.to_owned();
+        let row = self
+            .read(move |connection| {
+                connection
+                    .prepare_cached(&format!(
+                        "SELECT {ENTRY_COLUMNS} FROM entries WHERE account = ?1 AND at_micros <= ?2 \
+                         ORDER BY at_micros DESC, seq DESC LIMIT 1"
+                    ))
+                    .and_then(|mut statement| {
+                        statement
+                            .query_row(params![account, micros(at)], EntryRow::read)
+                            .optional()
+                    })
+                    .map_err(|error| sql_error("reading an entry by time", error))
+            })
+            .await?;
+        row.map(EntryRow::into_record).transpose()
+    }
+
+    async fn accounts(&self, cursor: Option<String>, limit: u32) -> StoreResult<AccountPage> {
+        let limit = page_limit(limit);
+        let mut sql = format!("SELECT {ACCOUNT_COLUMNS} FROM accounts");
+        let mut values = Vec::new();
+        if let Some(after) = cursor {
+            sql.push_str(" WHERE account > ?1");
+            values.push(Value::Text(after));
+        }
+        sql.push_str(" ORDER BY account LIMIT ?");
+        values.push(Value::Integer(fetch_count(limit)));
+        let rows = self
+            .read(move |connection| {
+                let mut statement = connection
+                    .prepare_cached(&sql)
+                    .map_err(|error| sql_error("listing accounts", error))?;
+                statement
+                    .query_map(params_from_iter(values), AccountRow::read)
+                    .and_then(Iterator::collect::<rusqlite::Result<Vec<_>>>)
+                    .map_err(|error| sql_error("listing accounts", error))
+            })
+            .await?;
+        let more = rows.len() > limit;
+        let mut accounts = rows
+            .into_iter()
+            .map(AccountRow::into_record)
+            .collect::<StoreResult<Vec<_>>>()?;
+        accounts.truncate(limit);
+        let next = if more {
+            accounts.last().map(|record| record.account.clone())
+        } else {
+            None
+        };
+        Ok(AccountPage { accounts, next })
     }
 
     async fn put_key(&self, key: &KeyRecord) -> StoreResult<()> {

@@ -138,6 +138,7 @@ fn plan(name: &str) -> Plan {
         alerts_minor: BTreeMap::new(),
         refund: None,
         limits: Limits::default(),
+        late_usage_seconds: None,
     }
 }
 

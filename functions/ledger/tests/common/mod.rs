@@ -356,6 +356,8 @@ pub mod cmd {
             id: id.to_owned(),
             usage,
             attribution: Attribution::default(),
+            occurred_at: None,
+            collect: credits_ledger::Collect::All,
         })
     }
 
@@ -367,6 +369,8 @@ pub mod cmd {
                 content: Some(content.to_owned()),
                 ..Attribution::default()
             },
+            occurred_at: None,
+            collect: credits_ledger::Collect::All,
         })
     }
 
