@@ -162,9 +162,7 @@ fn alarms_on(
             let p = &alarm["Properties"];
             let read = watches(p)
                 || p["Metrics"].as_array().is_some_and(|metrics| {
-                    metrics
-                        .iter()
-                        .any(|m| watches(&m["MetricStat"]["Metric"]))
+                    metrics.iter().any(|m| watches(&m["MetricStat"]["Metric"]))
                 });
             read && p["AlarmActions"].as_array().is_some_and(|a| !a.is_empty())
         })

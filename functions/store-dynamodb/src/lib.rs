@@ -42,6 +42,7 @@ use credits_store::{
 use sha2::{Digest, Sha256};
 
 pub use counter::{RequestCounter, with_interceptor};
+pub use item::{ACCOUNT_PK_PREFIX, KEY_PK_PREFIX};
 pub use local::{LOCAL_REGION, connect_local};
 pub use table::{
     AT_SEQ_ATTRIBUTE, DEFAULT_TABLE_NAME, DUE_AT_ATTRIBUTE, DUE_INDEX, DUE_SHARD_ATTRIBUTE,
