@@ -10,10 +10,11 @@
 //! [`with_request_metrics`] wires both around a router; the Lambdas write the lines to stdout,
 //! where CloudWatch Logs makes them metrics (namespace `credits`).
 //!
-//! Dimensions are kept few so that the series stay few: `service` (the stack) and `route`
-//! (the route's template, ~20) for the request metrics; `book`, `feature` and `unit` for the
-//! charges, whose values are bounded by the rate books (an unknown feature or unit is refused
-//! at the edge, before anything is charged).
+//! Dimensions are kept few so that the series (each a custom metric, billed) stay few:
+//! `service` (the stack) for the request metrics, with the route's template as a property of
+//! the line (for Logs Insights, not a dimension); `service`, `book`, `feature` and `unit` for
+//! the charges, whose values are bounded by the rate books (an unknown feature or unit is
+//! refused at the edge, before anything is charged).
 //!
 //! Group commits (`credits serve`) run in a leader's task, outside the request's: their
 //! commits and charges are not counted here. The Lambdas commit one request at a time.
@@ -157,8 +158,8 @@ pub fn request_metrics(status: u16, facts: &RequestFacts) -> RequestMetrics {
     }
 }
 
-/// The EMF documents of one request: its answer's metrics under `service` and
-/// `service`+`route`, then one document per charged series under
+/// The EMF documents of one request: its answer's metrics under `service` (the route a
+/// property of the line), then one document per charged series under
 /// `service`+`book`+`feature`+`unit`.
 #[must_use]
 pub fn documents(
@@ -170,9 +171,10 @@ pub fn documents(
     let service = clipped(service);
     let mut request = Document::new(NAMESPACE, timestamp_ms)
         .dimension("service", &service)
+        // A property, not a dimension: one series per route would multiply the metrics'
+        // cost by the routes; Logs Insights reads it from the line when needed.
         .dimension("route", &clipped(route))
         .dimension_set(&["service"])
-        .dimension_set(&["service", "route"])
         .metric("Requests", Unit::Count, metrics.requests)
         .metric("Answered402", Unit::Count, metrics.answered_402)
         .metric("Answered409", Unit::Count, metrics.answered_409)
@@ -382,6 +384,45 @@ mod tests {
         assert_eq!(facts.commit_conflicts, 1);
         assert_eq!(facts.commit_retries, 1);
         assert_eq!(facts.panics, 0);
+    }
+
+    /// A panic the router's panic layer answers reaches the request's line (and so its
+    /// alarm), though the function itself does not fail.
+    #[tokio::test]
+    #[allow(clippy::panic)]
+    async fn a_caught_panic_is_counted() {
+        use tower::ServiceExt;
+        let lines = Arc::new(Mutex::new(Vec::<String>::new()));
+        let sink = Arc::clone(&lines);
+        let router = Router::new()
+            .route(
+                "/v1/boom",
+                axum::routing::get(|| async {
+                    panic!("a bug");
+                    #[allow(unreachable_code)]
+                    ""
+                }),
+            )
+            .layer(tower_http::catch_panic::CatchPanicLayer::custom(
+                crate::routes::panic_response,
+            ));
+        let router = with_request_metrics(
+            router,
+            "svc".into(),
+            Arc::new(move |line: &str| sink.lock().unwrap().push(line.to_owned())),
+        );
+        let request = http::Request::builder()
+            .uri("/v1/boom")
+            .body(axum::body::Body::empty())
+            .unwrap();
+        let response = router.oneshot(request).await.unwrap();
+        assert_eq!(response.status(), 500);
+        let lines = lines.lock().unwrap();
+        assert_eq!(lines.len(), 1);
+        let line: serde_json::Value = serde_json::from_str(&lines[0]).unwrap();
+        assert_eq!(line["Panics"], 1, "{line}");
+        assert_eq!(line["Answered5xx"], 1);
+        assert_eq!(line["route"], "GET /v1/boom");
     }
 
     #[test]
