@@ -19,6 +19,9 @@
 //!    the same way.
 //! 4. A function needs the permissions of every store method any of its routes (or its
 //!    schedule) reached; that set must equal what its role allows on the table and indexes.
+//!    A permission includes the prefix of the partition keys its requests touched (`A#`
+//!    account items, `K#` key items), which must match the statement's
+//!    `dynamodb:LeadingKeys` condition.
 //!
 //! `scripts/install-tools.sh` once (DynamoDB Local), then
 //! `cargo test -p credits-tests --test template_iam -- --nocapture`
