@@ -17,6 +17,8 @@ use std::sync::Arc;
 
 use credits_api::{ApiConfig, AppState, RateLibrary};
 use credits_store::Store;
+/// The SDK's time limits for every client a function builds (DynamoDB, SQS).
+pub use credits_store_dynamodb::sdk_timeouts;
 use credits_store_dynamodb::{DEFAULT_TABLE_NAME, DynamoStore};
 
 mod embedded {
