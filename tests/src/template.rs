@@ -33,6 +33,7 @@ use aws_smithy_runtime_api::client::interceptors::context::{
     BeforeSerializationInterceptorContextRef, Input,
 };
 use aws_smithy_types::config_bag::ConfigBag;
+use credits_store_dynamodb::PARTITION_KEY;
 use serde_json::{Map, Value as Json};
 
 /// Where the template lives, relative to the workspace root.
@@ -451,17 +452,51 @@ impl Template {
                     Some(one) => vec![one],
                     None => return Err(format!("{where_}: no Resource")),
                 };
+                let leading = leading_keys(statement).map_err(|e| format!("{where_}: {e}"))?;
                 for resource in resources {
                     let resource =
                         table_resource(table_id, resource).map_err(|e| format!("{where_}: {e}"))?;
                     for action in &dynamo_actions {
-                        permissions.insert(Permission::new(action, resource.clone()));
+                        for prefix in &leading {
+                            permissions.insert(
+                                Permission::new(action, resource.clone()).leading(prefix.clone()),
+                            );
+                        }
                     }
                 }
             }
         }
         Ok(permissions)
     }
+}
+
+/// The partition key prefixes a statement allows: those of its `ForAllValues:StringLike`
+/// `dynamodb:LeadingKeys` condition (`A#*` → `A#`), or `[None]` (any) without a condition.
+fn leading_keys(statement: &Json) -> Result<Vec<Option<String>>, String> {
+    let Some(condition) = statement.get("Condition") else {
+        return Ok(vec![None]);
+    };
+    let only = condition
+        .as_object()
+        .filter(|c| c.len() == 1)
+        .and_then(|c| c.get("ForAllValues:StringLike"))
+        .and_then(Json::as_object)
+        .filter(|c| c.len() == 1)
+        .and_then(|c| c.get("dynamodb:LeadingKeys"));
+    let patterns = strings(only).ok_or_else(|| {
+        format!("only a `ForAllValues:StringLike` `dynamodb:LeadingKeys` condition is understood: {condition}")
+    })?;
+    patterns
+        .iter()
+        .map(|pattern| match pattern.strip_suffix('*') {
+            Some(prefix) if !prefix.contains('*') && prefix.ends_with('#') => {
+                Ok(Some(prefix.to_owned()))
+            }
+            _ => Err(format!(
+                "LeadingKeys pattern `{pattern}` is not `<prefix>#*`"
+            )),
+        })
+        .collect()
 }
 
 /// Creates, through `client`, the table `infra/template.yaml` declares, named `name` — for
@@ -937,6 +972,10 @@ pub struct Permission {
     /// `dynamodb:GetItem`... (IAM action names are case-insensitive; kept as AWS writes them).
     pub action: String,
     pub resource: TableResource,
+    /// The prefix (`A#`, `K#`) of the partition keys the request touches — what IAM's
+    /// `dynamodb:LeadingKeys` condition sees; `None` for a key that is not a string with a
+    /// `#` (the due index's shard number), and for a statement without that condition.
+    pub leading: Option<String>,
 }
 
 impl Permission {
@@ -944,14 +983,33 @@ impl Permission {
         Permission {
             action: action.to_string(),
             resource,
+            leading: None,
         }
+    }
+
+    /// The same permission for partition keys starting `leading`.
+    #[must_use]
+    pub fn leading(mut self, leading: Option<String>) -> Permission {
+        self.leading = leading;
+        self
     }
 }
 
 impl fmt::Display for Permission {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} on {}", self.action, self.resource)
+        write!(f, "{} on {}", self.action, self.resource)?;
+        match &self.leading {
+            Some(prefix) => write!(f, " (keys `{prefix}…`)"),
+            None => Ok(()),
+        }
     }
+}
+
+/// The prefix, up to and including its first `#`, of a partition key value.
+fn key_prefix(value: Option<&aws_sdk_dynamodb::types::AttributeValue>) -> Option<String> {
+    let text = value?.as_s().ok()?;
+    let end = text.find('#')?;
+    text.get(..=end).map(str::to_owned)
 }
 
 /// An SDK interceptor that records, for every DynamoDB request a client sends (once per
@@ -1050,54 +1108,66 @@ fn permissions_of(input: &Input, table: &str) -> Result<(String, Vec<Permission>
             )),
         }
     };
-    let one = |operation: &str, name: Option<&str>, index: Option<&str>| {
-        Ok((
-            operation.to_string(),
-            vec![Permission::new(
-                &format!("dynamodb:{operation}"),
-                on(name, index)?,
-            )],
-        ))
-    };
+    let one =
+        |operation: &str, name: Option<&str>, index: Option<&str>, leading: Option<String>| {
+            Ok((
+                operation.to_string(),
+                vec![
+                    Permission::new(&format!("dynamodb:{operation}"), on(name, index)?)
+                        .leading(leading),
+                ],
+            ))
+        };
     if let Some(i) = input.downcast_ref::<op::get_item::GetItemInput>() {
-        return one("GetItem", i.table_name(), None);
+        let leading = key_prefix(i.key().and_then(|k| k.get(PARTITION_KEY)));
+        return one("GetItem", i.table_name(), None, leading);
     }
     if let Some(i) = input.downcast_ref::<op::put_item::PutItemInput>() {
-        return one("PutItem", i.table_name(), None);
+        let leading = key_prefix(i.item().and_then(|k| k.get(PARTITION_KEY)));
+        return one("PutItem", i.table_name(), None, leading);
     }
     if let Some(i) = input.downcast_ref::<op::update_item::UpdateItemInput>() {
-        return one("UpdateItem", i.table_name(), None);
+        let leading = key_prefix(i.key().and_then(|k| k.get(PARTITION_KEY)));
+        return one("UpdateItem", i.table_name(), None, leading);
     }
     if let Some(i) = input.downcast_ref::<op::delete_item::DeleteItemInput>() {
-        return one("DeleteItem", i.table_name(), None);
+        let leading = key_prefix(i.key().and_then(|k| k.get(PARTITION_KEY)));
+        return one("DeleteItem", i.table_name(), None, leading);
     }
     if let Some(i) = input.downcast_ref::<op::query::QueryInput>() {
-        return one("Query", i.table_name(), i.index_name());
+        // The store binds an account's partition key to `:pk` (the due index's shard, a
+        // number, to `:shard`).
+        let leading = key_prefix(i.expression_attribute_values().and_then(|v| v.get(":pk")));
+        return one("Query", i.table_name(), i.index_name(), leading);
     }
     if let Some(i) = input.downcast_ref::<op::scan::ScanInput>() {
-        return one("Scan", i.table_name(), i.index_name());
+        return one("Scan", i.table_name(), i.index_name(), None);
     }
     if let Some(i) = input.downcast_ref::<op::describe_table::DescribeTableInput>() {
-        return one("DescribeTable", i.table_name(), None);
+        return one("DescribeTable", i.table_name(), None, None);
     }
     if let Some(i) = input.downcast_ref::<op::transact_write_items::TransactWriteItemsInput>() {
         let mut permissions = Vec::new();
         for item in i.transact_items() {
-            let (action, name) = if let Some(p) = item.put() {
-                ("PutItem", p.table_name())
+            let (action, name, key) = if let Some(p) = item.put() {
+                ("PutItem", p.table_name(), p.item().get(PARTITION_KEY))
             } else if let Some(u) = item.update() {
-                ("UpdateItem", u.table_name())
+                ("UpdateItem", u.table_name(), u.key().get(PARTITION_KEY))
             } else if let Some(d) = item.delete() {
-                ("DeleteItem", d.table_name())
+                ("DeleteItem", d.table_name(), d.key().get(PARTITION_KEY))
             } else if let Some(c) = item.condition_check() {
-                ("ConditionCheckItem", c.table_name())
+                (
+                    "ConditionCheckItem",
+                    c.table_name(),
+                    c.key().get(PARTITION_KEY),
+                )
             } else {
                 return Err("a TransactWriteItems part of an unknown kind".to_string());
             };
-            permissions.push(Permission::new(
-                &format!("dynamodb:{action}"),
-                on(Some(name), None)?,
-            ));
+            permissions.push(
+                Permission::new(&format!("dynamodb:{action}"), on(Some(name), None)?)
+                    .leading(key_prefix(key)),
+            );
         }
         return Ok(("TransactWriteItems".to_string(), permissions));
     }
@@ -1111,15 +1181,13 @@ fn permissions_of(input: &Input, table: &str) -> Result<(String, Vec<Permission>
     }
     if let Some(i) = input.downcast_ref::<op::batch_get_item::BatchGetItemInput>() {
         let mut permissions = Vec::new();
-        for name in i
-            .request_items()
-            .map(|m| m.keys().collect::<Vec<_>>())
-            .unwrap_or_default()
-        {
-            permissions.push(Permission::new(
-                "dynamodb:BatchGetItem",
-                on(Some(name), None)?,
-            ));
+        for (name, keys) in i.request_items().into_iter().flatten() {
+            for key in keys.keys() {
+                permissions.push(
+                    Permission::new("dynamodb:BatchGetItem", on(Some(name), None)?)
+                        .leading(key_prefix(key.get(PARTITION_KEY))),
+                );
+            }
         }
         return Ok(("BatchGetItem".to_string(), permissions));
     }

@@ -19,6 +19,9 @@
 //!    the same way.
 //! 4. A function needs the permissions of every store method any of its routes (or its
 //!    schedule) reached; that set must equal what its role allows on the table and indexes.
+//!    A permission includes the prefix of the partition keys its requests touched (`A#`
+//!    account items, `K#` key items), which must match the statement's
+//!    `dynamodb:LeadingKeys` condition.
 //!
 //! `scripts/install-tools.sh` once (DynamoDB Local), then
 //! `cargo test -p credits-tests --test template_iam -- --nocapture`
@@ -986,5 +989,68 @@ fn no_lambda_creates_or_describes_tables() {
                 );
             }
         }
+    }
+}
+
+/// The roles of the HTTP functions reach account items only (partition keys starting
+/// `A#`, the store's [`credits_store_dynamodb::ACCOUNT_PK_PREFIX`]) and, to authenticate,
+/// read key items (`K#`); only the account function, which creates and revokes keys, may
+/// write them. Enforced by IAM (`dynamodb:LeadingKeys`), whatever the code does: a bug in a
+/// charge cannot overwrite an API key. The actions themselves are the test above's.
+#[test]
+fn hot_path_roles_reach_account_items_and_read_key_items_only() {
+    let template = Template::load().unwrap();
+    let accounts = json!([format!("{}*", credits_store_dynamodb::ACCOUNT_PK_PREFIX)]);
+    let keys = json!([format!("{}*", credits_store_dynamodb::KEY_PK_PREFIX)]);
+    let read_keys = ["dynamodb:GetItem"];
+    let manage_keys = [
+        "dynamodb:GetItem",
+        "dynamodb:PutItem",
+        "dynamodb:UpdateItem",
+    ];
+    for (role, key_actions) in [
+        ("ChargeRole", &read_keys[..]),
+        ("TopupRole", &read_keys[..]),
+        ("RefundRole", &read_keys[..]),
+        ("AccountRole", &manage_keys[..]),
+    ] {
+        let statements: Vec<Json> = template.resource(role).unwrap()["Properties"]["Policies"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .flat_map(|p| p["PolicyDocument"]["Statement"].as_array().unwrap().clone())
+            .filter(|s| {
+                s["Action"].as_array().is_some_and(|a| {
+                    a.iter()
+                        .any(|a| a.as_str().is_some_and(|a| a.starts_with("dynamodb:")))
+                })
+            })
+            .collect();
+        let (mut on_accounts, mut on_keys) = (0, 0);
+        for statement in &statements {
+            let leading =
+                &statement["Condition"]["ForAllValues:StringLike"]["dynamodb:LeadingKeys"];
+            assert_eq!(
+                statement["Condition"].as_object().map(|c| c.len()),
+                Some(1),
+                "{role}: every DynamoDB statement has exactly the LeadingKeys condition: {statement}"
+            );
+            if leading == &accounts {
+                on_accounts += 1;
+            } else if leading == &keys {
+                on_keys += 1;
+                let actions: Vec<&str> = statement["Action"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|a| a.as_str().unwrap())
+                    .collect();
+                assert_eq!(actions, key_actions, "{role}: what it may do to key items");
+            } else {
+                panic!("{role}: a statement reaches other items: {statement}");
+            }
+        }
+        assert!(on_accounts >= 1, "{role} reaches account items");
+        assert_eq!(on_keys, 1, "{role}: one statement on key items");
     }
 }

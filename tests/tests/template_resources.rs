@@ -138,7 +138,8 @@ fn every_function_logs_json_into_its_own_retained_log_group() {
     }
 }
 
-/// Alarms on `namespace`/`metric` whose dimension `dimension` is `value`.
+/// Alarms on `namespace`/`metric` whose dimension `dimension` is `value`: the alarm's own
+/// metric, or one of the metrics its expression reads.
 fn alarms_on(
     template: &Template,
     namespace: &str,
@@ -146,18 +147,24 @@ fn alarms_on(
     dimension: &str,
     value: &Json,
 ) -> Vec<String> {
+    let watches = |m: &Json| {
+        m["Namespace"] == namespace
+            && m["MetricName"] == metric
+            && m["Dimensions"].as_array().is_some_and(|ds| {
+                ds.iter()
+                    .any(|d| d["Name"] == dimension && &d["Value"] == value)
+            })
+    };
     template
         .resources_of_type("AWS::CloudWatch::Alarm")
         .into_iter()
         .filter(|(_, alarm)| {
             let p = &alarm["Properties"];
-            p["Namespace"] == namespace
-                && p["MetricName"] == metric
-                && p["Dimensions"].as_array().is_some_and(|ds| {
-                    ds.iter()
-                        .any(|d| d["Name"] == dimension && &d["Value"] == value)
-                })
-                && p["AlarmActions"].as_array().is_some_and(|a| !a.is_empty())
+            let read = watches(p)
+                || p["Metrics"].as_array().is_some_and(|metrics| {
+                    metrics.iter().any(|m| watches(&m["MetricStat"]["Metric"]))
+                });
+            read && p["AlarmActions"].as_array().is_some_and(|a| !a.is_empty())
         })
         .map(|(id, _)| id.to_string())
         .collect()

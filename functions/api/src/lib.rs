@@ -21,12 +21,14 @@
 
 pub mod auth;
 pub mod clock;
+pub mod emf;
 pub mod export;
 pub mod extract;
 pub mod facts;
 pub mod group;
 pub mod holds;
 pub mod keys;
+pub mod metrics;
 pub mod model;
 pub mod money;
 pub mod openapi;

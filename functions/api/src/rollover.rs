@@ -42,7 +42,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use credits_store::StoreError;
 use futures_util::stream::{self, StreamExt};
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
+use serde_json::Value;
 
 /// Segment this function walks when the event names none (unset: every segment).
 pub const SEGMENT_ENV: &str = "CREDITS_ROLLOVER_SEGMENT";
@@ -72,7 +72,7 @@ const MAX_FAILURES_LISTED: usize = 20;
 /// Bytes of a failure's reason kept in its dead-letter message (SQS takes 256 KiB).
 const MAX_REASON_BYTES: usize = 2048;
 /// The metric namespace of the Embedded Metric Format line.
-pub const METRIC_NAMESPACE: &str = "credits";
+pub const METRIC_NAMESPACE: &str = crate::emf::NAMESPACE;
 
 /// What a scheduled event may ask for; every field is optional.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
@@ -386,27 +386,19 @@ impl FailureSink for MemorySink {
 /// API call. Namespace `credits`, dimension `function`.
 #[must_use]
 pub fn metrics_line(report: &RolloverReport, function: &str, timestamp_ms: i64) -> String {
-    json!({
-        "_aws": {
-            "Timestamp": timestamp_ms,
-            "CloudWatchMetrics": [{
-                "Namespace": METRIC_NAMESPACE,
-                "Dimensions": [["function"]],
-                "Metrics": [
-                    {"Name": "RolloverFailures", "Unit": "Count"},
-                    {"Name": "RolloverFailuresUnreported", "Unit": "Count"},
-                    {"Name": "RolloverAdvanced", "Unit": "Count"},
-                    {"Name": "RolloverListed", "Unit": "Count"},
-                ],
-            }],
-        },
-        "function": function,
-        "RolloverFailures": report.failed,
-        "RolloverFailuresUnreported": report.unreported,
-        "RolloverAdvanced": report.advanced,
-        "RolloverListed": report.listed,
-    })
-    .to_string()
+    use crate::emf::{Document, Unit};
+    Document::new(METRIC_NAMESPACE, timestamp_ms)
+        .dimension("function", function)
+        .dimension_set(&["function"])
+        .metric("RolloverFailures", Unit::Count, u64::from(report.failed))
+        .metric(
+            "RolloverFailuresUnreported",
+            Unit::Count,
+            u64::from(report.unreported),
+        )
+        .metric("RolloverAdvanced", Unit::Count, u64::from(report.advanced))
+        .metric("RolloverListed", Unit::Count, u64::from(report.listed))
+        .line()
 }
 
 /// Walks every segment of `run`, at most `run.concurrency` at once, each until its segment

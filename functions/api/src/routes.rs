@@ -643,5 +643,7 @@ pub async fn method_not_allowed(request: Request) -> Problem {
 /// A handler panicked (a bug): answer a problem rather than dropping the connection.
 pub fn panic_response(_panic: Box<dyn std::any::Any + Send + 'static>) -> Response {
     tracing::error!("a request handler panicked");
+    // The panic is answered, so the function does not fail: this count is what alarms.
+    crate::metrics::note(|facts| facts.panics = facts.panics.saturating_add(1));
     Problem::internal().into_response()
 }

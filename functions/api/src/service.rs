@@ -518,7 +518,9 @@ pub fn ledger_problem(error: &LedgerError, book: &RateBook) -> Problem {
 }
 
 /// The problem a store failure is answered with: `unavailable` (503, retry) when the store
-/// could not be reached, else an internal error.
+/// could not be reached or was busy, else an internal error (500) — a retry would meet the
+/// same refusal (no permission, no such table, corrupt data) — counted in the request's
+/// `StoreFailures` metric, which has an alarm.
 pub fn store_problem(error: &StoreError) -> Problem {
     tracing::error!(%error, "store request failed");
     match error {
@@ -527,8 +529,32 @@ pub fn store_problem(error: &StoreError) -> Problem {
             "the store is unavailable; retry with the same id",
         )
         .retry_after(1),
-        _ => Problem::internal(),
+        _ => {
+            crate::metrics::note(|facts| {
+                facts.store_failures = facts.store_failures.saturating_add(1);
+            });
+            Problem::internal()
+        }
     }
+}
+
+/// The credits each charge or capture of a decision spent, for the request's metrics.
+fn charged_by(entries: &[credits_ledger::Entry], book: &RateBook) -> Vec<crate::metrics::Charged> {
+    entries
+        .iter()
+        .filter(|entry| {
+            matches!(
+                entry.entry_type,
+                credits_ledger::EntryType::Charge | credits_ledger::EntryType::Capture
+            ) && entry.amount_minor < 0
+        })
+        .map(|entry| crate::metrics::Charged {
+            book: book.name.clone(),
+            feature: entry.feature.clone().unwrap_or_default(),
+            unit: entry.unit.clone().unwrap_or_default(),
+            amount_minor: entry.amount_minor.unsigned_abs(),
+        })
+        .collect()
 }
 
 fn account_not_found(account: &str) -> Problem {
@@ -764,6 +790,7 @@ pub(crate) async fn mutate_alone(
         let new_version = version + 1;
         let written = facts::written_by(account_id, book, account, &command, &facts, &decision)?;
         let commit = build_commit(account_id, version, &decision, written, operation_record)?;
+        let charged = charged_by(&decision.entries, book);
         let decided = Cached {
             version: new_version,
             account: decision.account,
@@ -772,7 +799,13 @@ pub(crate) async fn mutate_alone(
         // The slot stays held until the commit settles: a decision built on a commit whose
         // outcome is unknown could land on a version another instance wrote meanwhile (a
         // lost update). The store still batches commits of different accounts together.
+        let started = std::time::Instant::now();
         let outcome = state.store.commit(commit).await;
+        let commit_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+        crate::metrics::note(|facts| {
+            facts.commits = facts.commits.saturating_add(1);
+            facts.commit_ms = facts.commit_ms.saturating_add(commit_ms);
+        });
         if matches!(outcome, Ok(CommitOutcome::Committed)) {
             guard.cached = Some(decided);
         } else {
@@ -780,6 +813,7 @@ pub(crate) async fn mutate_alone(
         }
         match outcome.map_err(|error| store_problem(&error))? {
             CommitOutcome::Committed => {
+                crate::metrics::note(|facts| facts.charged.extend(charged));
                 if records {
                     guard.recent.insert(&operation_id);
                 }
@@ -793,6 +827,9 @@ pub(crate) async fn mutate_alone(
             }
             CommitOutcome::VersionConflict { current } => {
                 tracing::debug!(account = %account_id, attempt, "version conflict; retrying");
+                crate::metrics::note(|facts| {
+                    facts.commit_conflicts = facts.commit_conflicts.saturating_add(1);
+                });
                 guard.cached = current.map(decode_account).transpose()?;
                 back_off = true;
             }

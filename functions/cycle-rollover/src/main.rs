@@ -15,6 +15,7 @@ async fn main() -> Result<(), Error> {
     let sink: Box<dyn FailureSink> = match std::env::var(DEAD_LETTER_URL_ENV) {
         Ok(url) if !url.trim().is_empty() => {
             let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
+                .timeout_config(credits_lambda::sdk_timeouts())
                 .load()
                 .await;
             Box::new(SqsSink::new(

@@ -17,6 +17,8 @@ use std::sync::Arc;
 
 use credits_api::{ApiConfig, AppState, RateLibrary};
 use credits_store::Store;
+/// The SDK's time limits for every client a function builds (DynamoDB, SQS).
+pub use credits_store_dynamodb::sdk_timeouts;
 use credits_store_dynamodb::{DEFAULT_TABLE_NAME, DynamoStore};
 
 mod embedded {
@@ -30,6 +32,8 @@ pub const TABLE_ENV: &str = "CREDITS_TABLE";
 pub const ADMIN_KEY_SHA256_ENV: &str = "CREDITS_ADMIN_KEY_SHA256";
 /// An endpoint to use instead of DynamoDB's (DynamoDB Local under `sam local`).
 pub const DYNAMODB_ENDPOINT_ENV: &str = "CREDITS_DYNAMODB_ENDPOINT";
+/// The `service` dimension of the request metrics (the template sets `<service>-<stage>`).
+pub const METRICS_SERVICE_ENV: &str = "CREDITS_METRICS_SERVICE";
 
 /// Why a function cannot start. Lambda reports it as an init error; nothing is served.
 #[derive(Debug, thiserror::Error)]
@@ -151,7 +155,8 @@ pub fn init_tracing() {
 /// [`InitError::Rates`] when an embedded book does not check.
 pub async fn app_state(settings: &Settings) -> Result<AppState, InitError> {
     let books = rate_library()?;
-    let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
+    let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .timeout_config(credits_store_dynamodb::sdk_timeouts());
     if let Some(endpoint) = &settings.dynamodb_endpoint {
         loader = loader.endpoint_url(endpoint);
     }
@@ -160,6 +165,29 @@ pub async fn app_state(settings: &Settings) -> Result<AppState, InitError> {
     tracing::info!(table = %settings.table, books = books.names().len(), "initialised");
     let store = DynamoStore::new(client, settings.table.clone());
     Ok(state_over(Arc::new(store), books, settings))
+}
+
+/// The router an HTTP function serves: the API's, with one Embedded Metric Format line per
+/// request (and one per charged book/feature/unit) on stdout (`credits_api::metrics`).
+pub fn http_router(state: AppState) -> credits_api::metrics::Router {
+    let service = std::env::var(METRICS_SERVICE_ENV)
+        .ok()
+        .filter(|value| !value.trim().is_empty())
+        .unwrap_or_else(|| "credits".to_owned());
+    credits_api::metrics::with_request_metrics(
+        credits_api::router(state),
+        service,
+        std::sync::Arc::new(emit),
+    )
+}
+
+/// One whole line on stdout, where Lambda's log capture (and so EMF) reads it.
+pub fn emit(line: &str) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    // A log line that cannot be written has nowhere else to go.
+    let _ = writeln!(out, "{line}");
+    let _ = out.flush();
 }
 
 /// The state over a given store (tests pass a store over DynamoDB Local).

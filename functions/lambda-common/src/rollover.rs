@@ -68,7 +68,7 @@ pub async fn handle(
     let deadline = (event.context.deadline > 0).then(|| event.context.deadline());
     let report = run_all(state, run, deadline, sink).await;
     let function = std::env::var(FUNCTION_NAME_ENV).unwrap_or_else(|_| "cycle-rollover".into());
-    emit(&metrics_line(
+    crate::emit(&metrics_line(
         &report,
         &function,
         state.clock.now().timestamp_millis(),
@@ -90,13 +90,4 @@ pub async fn handle(
         return Err(format!("due accounts could not be listed: {}", errors.join("; ")).into());
     }
     Ok(report)
-}
-
-/// One whole line on stdout, where Lambda's log capture (and so EMF) reads it.
-fn emit(line: &str) {
-    use std::io::Write;
-    let mut out = std::io::stdout().lock();
-    // A log line that cannot be written has nowhere else to go.
-    let _ = writeln!(out, "{line}");
-    let _ = out.flush();
 }

@@ -10,5 +10,5 @@ async fn main() -> Result<(), Error> {
     // Once per container, never per request (BRIEF §7): settings, the embedded rate books
     // (checked), the AWS config, the DynamoDB client and the store.
     let state = credits_lambda::app_state(&credits_lambda::Settings::from_env()?).await?;
-    lambda_http::run(credits_api::router(state)).await
+    lambda_http::run(credits_lambda::http_router(state)).await
 }

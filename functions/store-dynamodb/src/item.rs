@@ -28,8 +28,11 @@ pub(crate) type Item = HashMap<String, AttributeValue>;
 pub(crate) const ACCOUNT_SK: &str = "ACCOUNT";
 /// Sort key of a key item.
 pub(crate) const KEY_SK: &str = "KEY";
-const ACCOUNT_PK_PREFIX: &str = "A#";
-const KEY_PK_PREFIX: &str = "K#";
+/// Partition key prefix of everything an account owns (its snapshot, entries, facts and
+/// operation records): IAM's `dynamodb:LeadingKeys` conditions in infra/template.yaml rely on it.
+pub const ACCOUNT_PK_PREFIX: &str = "A#";
+/// Partition key prefix of an API key item.
+pub const KEY_PK_PREFIX: &str = "K#";
 const ENTRY_SK_PREFIX: &str = "E#";
 const FACT_SK_PREFIX: &str = "F#";
 const OPERATION_SK_PREFIX: &str = "O#";

@@ -42,6 +42,7 @@ use credits_store::{
 use sha2::{Digest, Sha256};
 
 pub use counter::{RequestCounter, with_interceptor};
+pub use item::{ACCOUNT_PK_PREFIX, KEY_PK_PREFIX};
 pub use local::{LOCAL_REGION, connect_local};
 pub use table::{
     AT_SEQ_ATTRIBUTE, DEFAULT_TABLE_NAME, DUE_AT_ATTRIBUTE, DUE_INDEX, DUE_SHARD_ATTRIBUTE,
@@ -50,6 +51,34 @@ pub use table::{
 };
 
 use item::Item;
+
+/// The SDK's time limits for every request this store sends (set on the client's config:
+/// `aws_config::ConfigLoader::timeout_config`). A DynamoDB item request takes ~10 ms; these
+/// only cut off what is stuck, so that a Lambda (10 s timeout) answers 503 instead of
+/// timing out without an answer:
+///
+/// - connect: [`CONNECT_TIMEOUT_MS`], a TLS connection to the regional endpoint is set up in
+///   tens of ms;
+/// - one attempt: [`ATTEMPT_TIMEOUT_MS`], after which the SDK (or the commit loop, which
+///   resends with the same token) tries again;
+/// - one operation, its retries included: [`OPERATION_TIMEOUT_MS`]. A commit sends each
+///   attempt as its own operation (the SDK's retries are off for it); its loop stops after
+///   five attempts, so a commit that never gets through gives up in about 8 s.
+#[must_use]
+pub fn sdk_timeouts() -> aws_config::timeout::TimeoutConfig {
+    aws_config::timeout::TimeoutConfig::builder()
+        .connect_timeout(std::time::Duration::from_millis(CONNECT_TIMEOUT_MS))
+        .operation_attempt_timeout(std::time::Duration::from_millis(ATTEMPT_TIMEOUT_MS))
+        .operation_timeout(std::time::Duration::from_millis(OPERATION_TIMEOUT_MS))
+        .build()
+}
+
+/// See [`sdk_timeouts`].
+pub const CONNECT_TIMEOUT_MS: u64 = 1_000;
+/// See [`sdk_timeouts`].
+pub const ATTEMPT_TIMEOUT_MS: u64 = 1_500;
+/// See [`sdk_timeouts`].
+pub const OPERATION_TIMEOUT_MS: u64 = 4_000;
 
 /// Query requests one [`Store::due_accounts`] page may send before it returns what it has
 /// (with a cursor).
@@ -139,8 +168,8 @@ impl DynamoStore {
                         } else if code == "ValidationException" {
                             Err(StoreError::Invalid(format!("commit rejected: {detail}")))
                         } else {
-                            Err(StoreError::Unavailable(format!(
-                                "commit failed: {code}: {detail}"
+                            Err(StoreError::Refused(format!(
+                                "commit refused: {code}: {detail}"
                             )))
                         }
                     }
@@ -154,7 +183,7 @@ impl DynamoStore {
                 "{}",
                 aws_sdk_dynamodb::error::DisplayErrorContext(&error)
             ))),
-            other => Err(StoreError::Unavailable(format!(
+            other => Err(StoreError::Refused(format!(
                 "commit failed: {}",
                 aws_sdk_dynamodb::error::DisplayErrorContext(&other)
             ))),
@@ -444,27 +473,47 @@ fn request_token(table: &str, expected_version: u64, items: &[Item]) -> String {
     hex::encode(hasher.finalize()).chars().take(32).collect()
 }
 
-fn unavailable<E, R>(operation: &str, error: SdkError<E, R>) -> StoreError
+/// The store error an SDK failure (after the SDK's own retries) is: [`StoreError::Unavailable`]
+/// (answered 503, "retry") only when a later attempt may succeed — throttling, a DynamoDB 5xx,
+/// a timeout, a connection that failed or a response that was lost. A request DynamoDB
+/// answered with a 4xx it will answer again (no permission, no such table, a malformed
+/// request) is [`StoreError::Refused`] or [`StoreError::Invalid`]: answered 500, counted and
+/// alarmed, never a "retry" that cannot succeed.
+fn unavailable<E>(
+    operation: &str,
+    error: SdkError<E, aws_smithy_runtime_api::http::Response>,
+) -> StoreError
 where
     E: std::error::Error + ProvideErrorMetadata + 'static,
-    R: std::fmt::Debug,
 {
-    let detail = match &error {
+    match &error {
         SdkError::ServiceError(context) => {
             let e = context.err();
-            format!(
+            let code = e.code().unwrap_or_default();
+            let detail = format!(
                 "{}: {}",
                 e.code().unwrap_or("error"),
                 e.message().unwrap_or("no detail")
-            )
+            );
+            if retry::is_transient_code(code) || context.raw().status().as_u16() >= 500 {
+                StoreError::Unavailable(format!("{operation} failed: {detail}"))
+            } else if code == "ValidationException" {
+                StoreError::Invalid(format!("{operation} rejected: {detail}"))
+            } else {
+                StoreError::Refused(format!("{operation} refused: {detail}"))
+            }
         }
-        other => format!("{}", aws_sdk_dynamodb::error::DisplayErrorContext(other)),
-    };
-    let code = error.code().unwrap_or_default();
-    if code == "ValidationException" {
-        StoreError::Invalid(format!("{operation} rejected: {detail}"))
-    } else {
-        StoreError::Unavailable(format!("{operation} failed: {detail}"))
+        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => {
+            StoreError::Unavailable(format!(
+                "{operation} failed: {}",
+                aws_sdk_dynamodb::error::DisplayErrorContext(&error)
+            ))
+        }
+        // The request could not even be built: a bug or a misconfiguration, not a busy store.
+        other => StoreError::Refused(format!(
+            "{operation} failed: {}",
+            aws_sdk_dynamodb::error::DisplayErrorContext(other)
+        )),
     }
 }
 
@@ -500,6 +549,7 @@ impl Store for DynamoStore {
             match self.commit_once(&plan).await? {
                 Attempt::Done(outcome) => return Ok(outcome),
                 Attempt::Retry(reason) if attempt < retry::MAX_ATTEMPTS => {
+                    credits_store::observe::commit_retried();
                     tracing::warn!(
                         account = %commit.account.account,
                         attempt,
@@ -1044,6 +1094,30 @@ mod tests {
     use super::*;
     use chrono::TimeZone;
     use credits_store::EntryRecord;
+
+    /// The Lambdas' timeout (infra/template.yaml, Globals).
+    const FUNCTION_TIMEOUT_MS: u64 = 10_000;
+
+    #[test]
+    fn sdk_timeouts_are_set_and_a_commit_gives_up_inside_the_function_timeout() {
+        let timeouts = sdk_timeouts();
+        assert_eq!(
+            timeouts.operation_attempt_timeout(),
+            Some(std::time::Duration::from_millis(ATTEMPT_TIMEOUT_MS))
+        );
+        assert_eq!(
+            timeouts.operation_timeout(),
+            Some(std::time::Duration::from_millis(OPERATION_TIMEOUT_MS))
+        );
+        assert!(timeouts.connect_timeout().is_some());
+        const { assert!(ATTEMPT_TIMEOUT_MS < OPERATION_TIMEOUT_MS) };
+        // Every attempt timed out, each pause at its ceiling.
+        let pauses_ms: u64 = (1..retry::MAX_ATTEMPTS)
+            .map(|attempt| (20_u64 << attempt).min(1_000))
+            .sum();
+        let commit_ms = u64::from(retry::MAX_ATTEMPTS) * ATTEMPT_TIMEOUT_MS + pauses_ms;
+        assert!(commit_ms < FUNCTION_TIMEOUT_MS - 1_000, "{commit_ms}");
+    }
 
     fn commit(entries: usize) -> Commit {
         let at = Utc.timestamp_opt(1_700_000_000, 0).single().unwrap();

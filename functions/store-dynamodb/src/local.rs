@@ -30,6 +30,7 @@ pub async fn connect_local(endpoint: &str, table: &str) -> StoreResult<DynamoSto
             "credits-static",
         ))
         .endpoint_url(endpoint)
+        // Not `sdk_timeouts()`: DynamoDB Local (a JVM) can take seconds on a first request.
         .load()
         .await;
     let client = aws_sdk_dynamodb::Client::new(&config);

@@ -42,6 +42,7 @@
 //!   are not promised to round-trip bit for bit (the ledger stores none).
 
 pub mod conformance;
+pub mod observe;
 pub mod sqlite;
 
 use chrono::{DateTime, Utc};
@@ -422,6 +423,10 @@ pub enum StoreError {
     /// A key with that id exists already.
     #[error("key `{0}` exists already")]
     KeyExists(String),
+    /// The backing store refused the request for a reason a retry cannot fix (no
+    /// permission, no such table or index): a deployment fault, not a busy store.
+    #[error("store refused the request: {0}")]
+    Refused(String),
 }
 
 pub type StoreResult<T> = Result<T, StoreError>;
