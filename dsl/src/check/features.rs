@@ -237,6 +237,17 @@ impl<'a> Checker<'a> {
             });
         }
 
+        self.amounts_fit(
+            feature_name,
+            &rules,
+            &storage::Quantities {
+                scope: &scope,
+                minimums: &minimum_quantities,
+                roundings: &quantity_rounding,
+                multipliers: &multipliers,
+            },
+        );
+
         // Amount rounding, resolved per unit charged.
         let mut units: Vec<String> = Vec::new();
         for info in &rules {

@@ -41,7 +41,9 @@ impl<'a> Checker<'a> {
             match &top.kind {
                 ast::TopKind::Book(name) => {
                     if is_book_name(name.text) {
-                        book_name = Some(*name);
+                        if self.name_length("book", *name) {
+                            book_name = Some(*name);
+                        }
                     } else {
                         self.push(BookError::InvalidName {
                             what: "book",
@@ -193,6 +195,7 @@ impl<'a> Checker<'a> {
             }
             lowered_plans.push(self.plan(block, &scopes));
         }
+        self.kinds_never_held();
 
         let mut lowered_expects = Vec::new();
         let mut expect_spans = Vec::new();

@@ -35,11 +35,13 @@ mod features;
 mod file;
 mod grants;
 mod inputs;
+mod kinds;
 mod names;
 mod numbers;
 mod plans;
 mod report;
 mod rules;
+mod storage;
 mod text;
 mod units;
 
@@ -88,6 +90,8 @@ pub(crate) fn check(file_name: &str, source: &str, file: &ast::File<'_>) -> Chec
         errors: Vec::new(),
         units: Vec::new(),
         channels: None,
+        held_kinds: Vec::new(),
+        ordered_kinds: Vec::new(),
     };
     checker.file(file_name, file)
 }
@@ -164,4 +168,9 @@ struct Checker<'a> {
     errors: Vec<BookError>,
     units: Vec<UnitRef<'a>>,
     channels: Option<ChannelInfo>,
+    /// Credit kinds some plan grants, sells or restores.
+    held_kinds: Vec<&'a str>,
+    /// Each kind a plan's `order` lists, and whether that plan takes top-ups (a top-up may
+    /// name any kind of the order).
+    ordered_kinds: Vec<(Token<'a>, bool)>,
 }

@@ -5,13 +5,32 @@ use super::*;
 impl<'a> Checker<'a> {
     pub(super) fn name(&mut self, what: &'static str, token: Token<'_>) -> bool {
         if is_name(token.text) {
-            return true;
+            return self.name_length(what, token);
         }
         self.push(BookError::InvalidName {
             what,
             name: token.text.to_owned(),
             span: token.span.into(),
             help: NAME_HELP.to_owned(),
+        });
+        false
+    }
+
+    /// Whether a name fits [`MAX_NAME_CHARS`]; reports it when not.
+    pub(super) fn name_length(&mut self, what: &'static str, token: Token<'_>) -> bool {
+        let length = token.text.chars().count();
+        if length <= MAX_NAME_CHARS {
+            return true;
+        }
+        self.push(BookError::NameTooLong {
+            what,
+            name: token.text.to_owned(),
+            length,
+            limit: MAX_NAME_CHARS,
+            span: token.span.into(),
+            help: format!(
+                "shorten it to {MAX_NAME_CHARS} characters or fewer: requests name it, and the API refuses longer names"
+            ),
         });
         false
     }

@@ -418,6 +418,16 @@ impl<'a> Checker<'a> {
             }
         }
 
+        self.held_kinds
+            .extend(used_kinds.iter().map(|(kind, _)| kind.text));
+        if let Some((listed, _)) = &order {
+            let takes_topups = block
+                .body
+                .iter()
+                .any(|statement| matches!(statement.kind, ast::StatementKind::Topup(_)));
+            self.ordered_kinds
+                .extend(listed.iter().map(|kind| (*kind, takes_topups)));
+        }
         // Every kind the plan grants, sells or restores is spent in a stated order.
         match &order {
             Some((listed, order_span)) => {
