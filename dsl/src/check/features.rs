@@ -2,6 +2,20 @@
 
 use super::*;
 
+/// What a feature's statements lower to, gathered statement by statement.
+#[derive(Default)]
+pub(super) struct FeatureParts {
+    quantity_rounding: Vec<(QuantityRounding, Span)>,
+    amount_rounding: Vec<(AmountRounding, Span)>,
+    minimum_quantities: Vec<MinimumQuantity>,
+    minimum_amounts: Vec<(MinimumAmount, Span)>,
+    rules: Vec<RuleInfo>,
+    multipliers: Vec<(String, Span)>,
+    first_free: Option<Span>,
+    requires_prior: Option<(Vec<String>, Span)>,
+    condition_masks: Vec<Vec<u64>>,
+}
+
 impl<'a> Checker<'a> {
     pub(super) fn feature(
         &mut self,
@@ -15,7 +29,78 @@ impl<'a> Checker<'a> {
             dims: Vec::new(),
             broken: Vec::new(),
         };
-        // Pass 1: placement and inputs, so that rules may name inputs declared after them.
+        let rule_count = self.feature_inputs(block, &mut scope);
+        self.scope_dims(&mut scope);
+        let mut parts = FeatureParts::default();
+        for statement in &block.body {
+            self.feature_statement(statement, &scope, feature_names, feature_name, &mut parts);
+        }
+        let FeatureParts {
+            rules,
+            condition_masks,
+            ..
+        } = &mut parts;
+        condition_masks.extend(rules.iter().map(|rule| rule.masks.clone()));
+        // A rule that failed to check may be the one pricing a combination: only call a price
+        // missing when every rule checked.
+        let complete = rules.len() == rule_count.min(MAX_RULES_PER_FEATURE);
+        self.analyse_rules(&scope, &parts.rules, &parts.condition_masks, complete);
+        self.quantity_rounding_stated(&scope, &parts, feature_name);
+        self.amounts_fit(
+            feature_name,
+            &parts.rules,
+            &storage::Quantities {
+                scope: &scope,
+                minimums: &parts.minimum_quantities,
+                roundings: &parts.quantity_rounding,
+                multipliers: &parts.multipliers,
+            },
+        );
+        let (units, resolved_rounding) = self.resolve_amount_rounding(block, &parts);
+        self.nothing_unpriced(block, &parts, &units);
+        let FeatureParts {
+            quantity_rounding,
+            minimum_quantities,
+            minimum_amounts,
+            rules,
+            multipliers,
+            first_free,
+            requires_prior,
+            ..
+        } = parts;
+
+        let feature = Feature {
+            name: feature_name.to_owned(),
+            title: block.title.map(|title| title.unquoted().to_owned()),
+            inputs: scope
+                .inputs
+                .iter()
+                .map(|input| input.input.clone())
+                .collect(),
+            minimum_quantities,
+            quantity_rounding: quantity_rounding
+                .into_iter()
+                .map(|(rounding, _)| rounding)
+                .collect(),
+            rules: rules.into_iter().map(|info| info.rule).collect(),
+            multipliers: multipliers.into_iter().map(|(name, _)| name).collect(),
+            amount_rounding: resolved_rounding,
+            minimum_amounts: minimum_amounts
+                .into_iter()
+                .map(|(minimum, _)| minimum)
+                .collect(),
+            first_request_free: first_free.is_some(),
+            requires_prior: requires_prior.map(|(names, _)| names).unwrap_or_default(),
+            units,
+        };
+        (feature, scope)
+    }
+
+    /// Pass 1: placement and inputs, so that rules may name inputs declared after them.
+    /// Returns how many rules the feature states.
+    fn feature_inputs(&mut self, block: &ast::Block<'a>, scope: &mut Scope<'a>) -> usize {
+        let feature_name = block.name.text;
+
         let mut rule_count = 0usize;
         for statement in &block.body {
             if !statement.kind.is_feature_statement() {
@@ -68,6 +153,11 @@ impl<'a> Checker<'a> {
                 }
             }
         }
+        rule_count
+    }
+
+    /// The dimensions conditions are analysed on: the channel, each choice and each flag.
+    fn scope_dims(&self, scope: &mut Scope<'a>) {
         if let Some(channels) = &self.channels {
             scope.dims.push(Dim {
                 input: "channel".to_owned(),
@@ -90,124 +180,166 @@ impl<'a> Checker<'a> {
                 _ => {}
             }
         }
+    }
 
-        // Pass 2: everything else.
-        let mut quantity_rounding: Vec<(QuantityRounding, Span)> = Vec::new();
-        let mut amount_rounding: Vec<(AmountRounding, Span)> = Vec::new();
-        let mut minimum_quantities = Vec::new();
-        let mut minimum_amounts: Vec<(MinimumAmount, Span)> = Vec::new();
-        let mut rules: Vec<RuleInfo> = Vec::new();
-        let mut multipliers: Vec<(String, Span)> = Vec::new();
-        let mut first_free: Option<Span> = None;
-        let mut requires_prior: Option<(Vec<String>, Span)> = None;
-        let mut condition_masks: Vec<Vec<u64>> = Vec::new();
-        for statement in &block.body {
-            match &statement.kind {
-                ast::StatementKind::Round(round) => {
-                    self.round_decl(
-                        &scope,
-                        round,
+    /// Pass 2: every statement but inputs.
+    fn feature_statement(
+        &mut self,
+        statement: &ast::Statement<'a>,
+        scope: &Scope<'a>,
+        feature_names: &[Token<'a>],
+        feature_name: &str,
+        parts: &mut FeatureParts,
+    ) {
+        let FeatureParts {
+            quantity_rounding,
+            amount_rounding,
+            minimum_quantities,
+            minimum_amounts,
+            rules,
+            multipliers,
+            first_free,
+            requires_prior,
+            condition_masks,
+        } = parts;
+        match &statement.kind {
+            ast::StatementKind::Round(round) => {
+                self.round_decl(
+                    scope,
+                    round,
+                    statement.span,
+                    quantity_rounding,
+                    amount_rounding,
+                );
+            }
+            ast::StatementKind::Minimum(minimum) => {
+                if let Some(resolved) = self.minimum_decl(
+                    scope,
+                    minimum,
+                    statement.span,
+                    minimum_quantities,
+                    minimum_amounts,
+                ) {
+                    condition_masks.push(resolved);
+                }
+            }
+            ast::StatementKind::Rule(rule) if rules.len() < MAX_RULES_PER_FEATURE => {
+                if let Some(info) = self.rule_decl(scope, rule, statement.span) {
+                    rules.push(info);
+                }
+            }
+            ast::StatementKind::Multiply(input) => {
+                self.multiply_decl(scope, *input, statement, multipliers);
+            }
+
+            ast::StatementKind::FirstRequestFree => {
+                if let Some(first) = *first_free {
+                    self.push(BookError::DuplicateStatement {
+                        keyword: "first request free".to_owned(),
+                        first: first.into(),
+                        second: statement.span.into(),
+                    });
+                } else {
+                    *first_free = Some(statement.span);
+                }
+            }
+            ast::StatementKind::RequiresPrior(features) => {
+                self.requires_prior_decl(
+                    features,
+                    statement,
+                    feature_name,
+                    feature_names,
+                    requires_prior,
+                );
+            }
+            _ => {}
+        }
+    }
+
+    fn multiply_decl(
+        &mut self,
+        scope: &Scope<'a>,
+        input: Token<'a>,
+        statement: &ast::Statement<'a>,
+        multipliers: &mut Vec<(String, Span)>,
+    ) {
+        if let Some(found) = self.input(scope, input) {
+            if found.input.kind == InputKind::Count {
+                if let Some((_, first)) = multipliers.iter().find(|(name, _)| name == input.text) {
+                    let first = *first;
+                    self.repeated(
+                        format!("the feature multiplies by `{}` twice", input.text),
+                        first,
                         statement.span,
-                        &mut quantity_rounding,
-                        &mut amount_rounding,
+                        "multiply by each count once".to_owned(),
                     );
+                } else {
+                    multipliers.push((input.text.to_owned(), statement.span));
                 }
-                ast::StatementKind::Minimum(minimum) => {
-                    if let Some(resolved) = self.minimum_decl(
-                        &scope,
-                        minimum,
-                        statement.span,
-                        &mut minimum_quantities,
-                        &mut minimum_amounts,
-                    ) {
-                        condition_masks.push(resolved);
-                    }
-                }
-                ast::StatementKind::Rule(rule) if rules.len() < MAX_RULES_PER_FEATURE => {
-                    if let Some(info) = self.rule_decl(&scope, rule, statement.span) {
-                        rules.push(info);
-                    }
-                }
-                ast::StatementKind::Multiply(input) => {
-                    if let Some(found) = self.input(&scope, *input) {
-                        if found.input.kind == InputKind::Count {
-                            if let Some((_, first)) =
-                                multipliers.iter().find(|(name, _)| name == input.text)
-                            {
-                                let first = *first;
-                                self.repeated(
-                                    format!("the feature multiplies by `{}` twice", input.text),
-                                    first,
-                                    statement.span,
-                                    "multiply by each count once".to_owned(),
-                                );
-                            } else {
-                                multipliers.push((input.text.to_owned(), statement.span));
-                            }
-                        } else {
-                            self.not_a_count("multiply by", *input, &found.input.kind);
-                        }
-                    }
-                }
-                ast::StatementKind::FirstRequestFree => {
-                    if let Some(first) = first_free {
-                        self.push(BookError::DuplicateStatement {
-                            keyword: "first request free".to_owned(),
-                            first: first.into(),
-                            second: statement.span.into(),
-                        });
-                    } else {
-                        first_free = Some(statement.span);
-                    }
-                }
-                ast::StatementKind::RequiresPrior(features) => {
-                    if let Some((_, first)) = &requires_prior {
-                        let first = *first;
-                        self.push(BookError::DuplicateStatement {
-                            keyword: "requires".to_owned(),
-                            first: first.into(),
-                            second: statement.span.into(),
-                        });
-                        continue;
-                    }
-                    let mut names = Vec::new();
-                    for feature in features {
-                        if feature.text == feature_name {
-                            self.invalid_statement(
-                                feature.span,
-                                format!("feature `{feature_name}` requires itself"),
-                                "this feature",
-                                "name the core analyses that must have run on the same content first".to_owned(),
-                            );
-                        } else if !feature_names.iter().any(|name| name.text == feature.text) {
-                            let known: Vec<&str> =
-                                feature_names.iter().map(|name| name.text).collect();
-                            self.push(BookError::UnknownFeature {
-                                name: feature.text.to_owned(),
-                                span: feature.span.into(),
-                                help: did_you_mean(feature.text, known.iter().copied(), || {
-                                    format!("the features are {}", backticked_and(&known))
-                                }),
-                            });
-                        } else if !names.iter().any(|name: &String| name == feature.text) {
-                            names.push(feature.text.to_owned());
-                        }
-                    }
-                    requires_prior = Some((names, statement.span));
-                }
-                _ => {}
+            } else {
+                self.not_a_count("multiply by", input, &found.input.kind);
             }
         }
+    }
 
-        condition_masks.extend(rules.iter().map(|rule| rule.masks.clone()));
-        // A rule that failed to check may be the one pricing a combination: only call a price
-        // missing when every rule checked.
-        let complete = rules.len() == rule_count.min(MAX_RULES_PER_FEATURE);
-        self.analyse_rules(&scope, &rules, &condition_masks, complete);
+    fn requires_prior_decl(
+        &mut self,
+        features: &[Token<'a>],
+        statement: &ast::Statement<'a>,
+        feature_name: &str,
+        feature_names: &[Token<'a>],
+        requires_prior: &mut Option<(Vec<String>, Span)>,
+    ) {
+        if let Some((_, first)) = requires_prior {
+            let first = *first;
+            self.push(BookError::DuplicateStatement {
+                keyword: "requires".to_owned(),
+                first: first.into(),
+                second: statement.span.into(),
+            });
+            return;
+        }
+        let mut names = Vec::new();
+        for feature in features {
+            if feature.text == feature_name {
+                self.invalid_statement(
+                    feature.span,
+                    format!("feature `{feature_name}` requires itself"),
+                    "this feature",
+                    "name the core analyses that must have run on the same content first"
+                        .to_owned(),
+                );
+            } else if !feature_names.iter().any(|name| name.text == feature.text) {
+                let known: Vec<&str> = feature_names.iter().map(|name| name.text).collect();
+                self.push(BookError::UnknownFeature {
+                    name: feature.text.to_owned(),
+                    span: feature.span.into(),
+                    help: did_you_mean(feature.text, known.iter().copied(), || {
+                        format!("the features are {}", backticked_and(&known))
+                    }),
+                });
+            } else if !names.iter().any(|name: &String| name == feature.text) {
+                names.push(feature.text.to_owned());
+            }
+        }
+        *requires_prior = Some((names, statement.span));
+    }
 
-        // Rounding: every duration or data input a rule measures states its rounding.
+    /// Every duration or data input a rule measures states its rounding.
+    fn quantity_rounding_stated(
+        &mut self,
+        scope: &Scope<'a>,
+        parts: &FeatureParts,
+        feature_name: &str,
+    ) {
+        let FeatureParts {
+            rules,
+            quantity_rounding,
+            ..
+        } = parts;
+
         let mut reported_inputs: Vec<&str> = Vec::new();
-        for info in &rules {
+        for info in rules {
             let input = match &info.rule.price {
                 Price::Per { input, .. } | Price::Tiers { input, .. } => input.as_str(),
                 Price::Each { .. } => continue,
@@ -236,21 +368,23 @@ impl<'a> Checker<'a> {
                 ),
             });
         }
+    }
 
-        self.amounts_fit(
-            feature_name,
-            &rules,
-            &storage::Quantities {
-                scope: &scope,
-                minimums: &minimum_quantities,
-                roundings: &quantity_rounding,
-                multipliers: &multipliers,
-            },
-        );
+    /// The units the feature charges (sorted), and the amount rounding of each.
+    fn resolve_amount_rounding(
+        &mut self,
+        block: &ast::Block<'a>,
+        parts: &FeatureParts,
+    ) -> (Vec<String>, Vec<AmountRounding>) {
+        let feature_name = block.name.text;
+        let FeatureParts {
+            rules,
+            amount_rounding,
+            ..
+        } = parts;
 
-        // Amount rounding, resolved per unit charged.
         let mut units: Vec<String> = Vec::new();
-        for info in &rules {
+        for info in rules {
             if !units.contains(&info.rule.unit) {
                 units.push(info.rule.unit.clone());
             }
@@ -295,12 +429,25 @@ impl<'a> Checker<'a> {
                 }
             }
         }
-        for (rounding, span) in &amount_rounding {
+        (units, resolved_rounding)
+    }
+
+    /// Roundings and minimum charges of units no rule charges, and a feature with no price.
+    fn nothing_unpriced(&mut self, block: &ast::Block<'a>, parts: &FeatureParts, units: &[String]) {
+        let feature_name = block.name.text;
+        let FeatureParts {
+            rules,
+            amount_rounding,
+            minimum_amounts,
+            ..
+        } = parts;
+
+        for (rounding, span) in amount_rounding {
             if !units.contains(&rounding.unit) {
                 self.never_charged(*span, &rounding.unit, feature_name, "rounds");
             }
         }
-        for (minimum, span) in &minimum_amounts {
+        for (minimum, span) in minimum_amounts {
             if !units.contains(&minimum.unit) {
                 self.never_charged(
                     *span,
@@ -323,32 +470,6 @@ impl<'a> Checker<'a> {
                 help: "add a rule such as `base 1 credit each` or `base 20 credit per minute`; write `base 0 credit each` for a free feature".to_owned(),
             });
         }
-
-        let feature = Feature {
-            name: feature_name.to_owned(),
-            title: block.title.map(|title| title.unquoted().to_owned()),
-            inputs: scope
-                .inputs
-                .iter()
-                .map(|input| input.input.clone())
-                .collect(),
-            minimum_quantities,
-            quantity_rounding: quantity_rounding
-                .into_iter()
-                .map(|(rounding, _)| rounding)
-                .collect(),
-            rules: rules.into_iter().map(|info| info.rule).collect(),
-            multipliers: multipliers.into_iter().map(|(name, _)| name).collect(),
-            amount_rounding: resolved_rounding,
-            minimum_amounts: minimum_amounts
-                .into_iter()
-                .map(|(minimum, _)| minimum)
-                .collect(),
-            first_request_free: first_free.is_some(),
-            requires_prior: requires_prior.map(|(names, _)| names).unwrap_or_default(),
-            units,
-        };
-        (feature, scope)
     }
 
     pub(super) fn never_charged(&mut self, span: Span, unit: &str, feature: &str, verb: &str) {
