@@ -14,6 +14,21 @@ impl<'a> Checker<'a> {
             });
             return None;
         }
+        let kind = self.input_kind(decl, span)?;
+        let max = self.input_max(decl, &kind);
+        let min = self.input_min(decl, &kind, max);
+        let default = self.input_default(decl, &kind, min, max);
+        Some(Input {
+            name: decl.name.text.to_owned(),
+            kind,
+            default,
+            min,
+            max,
+        })
+    }
+
+    /// The input's kind; names in parentheses only for a `choice`.
+    fn input_kind(&mut self, decl: &ast::InputDecl<'a>, span: Span) -> Option<InputKind> {
         let kind = match decl.kind.text {
             "duration" => InputKind::Duration,
             "words" => InputKind::Words,
@@ -24,52 +39,7 @@ impl<'a> Checker<'a> {
             "data" => InputKind::Data,
             "count" => InputKind::Count,
             "flag" => InputKind::Flag,
-            "choice" => {
-                let Some(choices) = &decl.choices else {
-                    self.push(BookError::InvalidInput {
-                        message: format!("choice `{}` lists no names", decl.name.text),
-                        span: decl.kind.span.into(),
-                        label: "no names".to_owned(),
-                        help: format!(
-                            "list the names it can take, such as `input {}: choice(standard, pro)`",
-                            decl.name.text
-                        ),
-                    });
-                    return None;
-                };
-                let mut names: Vec<Token<'a>> = Vec::new();
-                for choice in choices {
-                    if names.len() == MAX_CHOICES_PER_INPUT {
-                        self.push(BookError::TooMany {
-                            what: "choice",
-                            items: "names",
-                            limit: MAX_CHOICES_PER_INPUT,
-                            span: choice.span.into(),
-                        });
-                        break;
-                    }
-                    self.name("choice", *choice);
-                    if let Some(first) = names.iter().find(|name| name.text == choice.text) {
-                        let first = first.span;
-                        self.duplicate("choice", choice.text, first, choice.span);
-                    } else {
-                        names.push(*choice);
-                    }
-                }
-                if names.is_empty() {
-                    self.push(BookError::InvalidInput {
-                        message: format!("choice `{}` lists no names", decl.name.text),
-                        span: decl.kind.span.into(),
-                        label: "no names".to_owned(),
-                        help: format!(
-                            "list the names it can take, such as `input {}: choice(standard, pro)`",
-                            decl.name.text
-                        ),
-                    });
-                    return None;
-                }
-                InputKind::Choice(names.iter().map(|name| name.text.to_owned()).collect())
-            }
+            "choice" => self.choice_names(decl)?,
             other => {
                 let help = did_you_mean(other, INPUT_KINDS.iter().copied(), || {
                     format!("the input kinds are {}", backticked(INPUT_KINDS))
@@ -94,7 +64,61 @@ impl<'a> Checker<'a> {
                 ),
             });
         }
+        Some(kind)
+    }
 
+    /// A `choice`'s names: at least one, each once.
+    fn choice_names(&mut self, decl: &ast::InputDecl<'a>) -> Option<InputKind> {
+        let Some(choices) = &decl.choices else {
+            self.push(BookError::InvalidInput {
+                message: format!("choice `{}` lists no names", decl.name.text),
+                span: decl.kind.span.into(),
+                label: "no names".to_owned(),
+                help: format!(
+                    "list the names it can take, such as `input {}: choice(standard, pro)`",
+                    decl.name.text
+                ),
+            });
+            return None;
+        };
+        let mut names: Vec<Token<'a>> = Vec::new();
+        for choice in choices {
+            if names.len() == MAX_CHOICES_PER_INPUT {
+                self.push(BookError::TooMany {
+                    what: "choice",
+                    items: "names",
+                    limit: MAX_CHOICES_PER_INPUT,
+                    span: choice.span.into(),
+                });
+                break;
+            }
+            self.name("choice", *choice);
+            if let Some(first) = names.iter().find(|name| name.text == choice.text) {
+                let first = first.span;
+                self.duplicate("choice", choice.text, first, choice.span);
+            } else {
+                names.push(*choice);
+            }
+        }
+        if names.is_empty() {
+            self.push(BookError::InvalidInput {
+                message: format!("choice `{}` lists no names", decl.name.text),
+                span: decl.kind.span.into(),
+                label: "no names".to_owned(),
+                help: format!(
+                    "list the names it can take, such as `input {}: choice(standard, pro)`",
+                    decl.name.text
+                ),
+            });
+            return None;
+        }
+        Some(InputKind::Choice(
+            names.iter().map(|name| name.text.to_owned()).collect(),
+        ))
+    }
+
+    /// The largest value a request may give: required for measured kinds.
+    fn input_max(&mut self, decl: &ast::InputDecl<'a>, kind: &InputKind) -> Option<Decimal> {
         let mut max = None;
         if let Some(first) = decl.maxes.first() {
             if let Some(second) = decl.maxes.get(1) {
@@ -104,8 +128,8 @@ impl<'a> Checker<'a> {
                     second: second.span.into(),
                 });
             }
-            if is_quantity(&kind) {
-                max = self.quantity(&kind, *first, "the largest value");
+            if is_quantity(kind) {
+                max = self.quantity(kind, *first, "the largest value");
                 if max.is_some_and(|value| value.is_zero()) {
                     self.push(BookError::InvalidInput {
                         message: format!("the `max` of `{}` is zero", decl.name.text),
@@ -116,14 +140,14 @@ impl<'a> Checker<'a> {
                 }
             } else {
                 self.push(BookError::InvalidInput {
-                    message: format!("{} has no `max`", kind_phrase(&kind)),
+                    message: format!("{} has no `max`", kind_phrase(kind)),
                     span: first.span.into(),
                     label: "not a quantity".to_owned(),
                     help: "remove `max`: only quantities and counts have a largest value"
                         .to_owned(),
                 });
             }
-        } else if is_measured(&kind) {
+        } else if is_measured(kind) {
             self.push(BookError::MaxMissing {
                 input: decl.name.text.to_owned(),
                 span: decl.name.span.to(decl.kind.span).into(),
@@ -139,7 +163,16 @@ impl<'a> Checker<'a> {
                 ),
             });
         }
+        max
+    }
 
+    /// The smallest value a request may give, at most the `max`.
+    fn input_min(
+        &mut self,
+        decl: &ast::InputDecl<'a>,
+        kind: &InputKind,
+        max: Option<Decimal>,
+    ) -> Option<Decimal> {
         let mut min = None;
         if let Some(first) = decl.mins.first() {
             if let Some(second) = decl.mins.get(1) {
@@ -149,8 +182,8 @@ impl<'a> Checker<'a> {
                     second: second.span.into(),
                 });
             }
-            if is_quantity(&kind) {
-                min = self.quantity(&kind, *first, "the smallest value");
+            if is_quantity(kind) {
+                min = self.quantity(kind, *first, "the smallest value");
                 if let (Some(smallest), Some(largest)) = (min, max)
                     && smallest > largest
                 {
@@ -166,7 +199,7 @@ impl<'a> Checker<'a> {
                 }
             } else {
                 self.push(BookError::InvalidInput {
-                    message: format!("{} has no `min`", kind_phrase(&kind)),
+                    message: format!("{} has no `min`", kind_phrase(kind)),
                     span: first.span.into(),
                     label: "not a quantity".to_owned(),
                     help: "remove `min`: only quantities and counts have a smallest value"
@@ -174,7 +207,17 @@ impl<'a> Checker<'a> {
                 });
             }
         }
+        min
+    }
 
+    /// The value a request without the input gives: usage a request could give.
+    fn input_default(
+        &mut self,
+        decl: &ast::InputDecl<'a>,
+        kind: &InputKind,
+        min: Option<Decimal>,
+        max: Option<Decimal>,
+    ) -> Option<InputValue> {
         let mut default = None;
         if let Some(first) = decl.defaults.first() {
             if let Some(second) = decl.defaults.get(1) {
@@ -184,7 +227,7 @@ impl<'a> Checker<'a> {
                     second: second.span.into(),
                 });
             }
-            default = self.value(&kind, decl.name.text, *first, "the default");
+            default = self.value(kind, decl.name.text, *first, "the default");
             if let (Some(InputValue::Quantity(value)), Some(max)) = (&default, max)
                 && *value > max
             {
@@ -232,13 +275,7 @@ impl<'a> Checker<'a> {
                 }
             }
         }
-        Some(Input {
-            name: decl.name.text.to_owned(),
-            kind,
-            default,
-            min,
-            max,
-        })
+        default
     }
 
     /// A value for an input: a quantity, a choice name or `yes`/`no`.

@@ -2,6 +2,16 @@
 
 use super::*;
 
+/// An error in a tiers block.
+fn tiers_error(message: String, span: Span, label: &str, help: &str) -> BookError {
+    BookError::InvalidTiers {
+        message,
+        span: span.into(),
+        label: label.to_owned(),
+        help: help.to_owned(),
+    }
+}
+
 impl<'a> Checker<'a> {
     pub(super) fn rule_decl(
         &mut self,
@@ -303,52 +313,10 @@ impl<'a> Checker<'a> {
         of: Option<Token<'_>>,
         span: Span,
     ) -> (Option<UnitRef<'a>>, Option<Price>) {
-        let tiers_error =
-            |message: String, span: Span, label: &str, help: &str| BookError::InvalidTiers {
-                message,
-                span: span.into(),
-                label: label.to_owned(),
-                help: help.to_owned(),
-            };
-        let mode = match mode.map(|mode| mode.text) {
-            Some("graduated") => Some(TierMode::Graduated),
-            Some(_) => Some(TierMode::Volume),
-            None => {
-                self.push(tiers_error(
-                    "the tiers do not say how they apply".to_owned(),
-                    keyword,
-                    "graduated or volume?",
-                    "write `graduated tiers` (each slice of the quantity at its tier's price) or `volume tiers` (the whole quantity at the price of the tier it reaches)",
-                ));
-                None
-            }
-        };
-        let Some(of) = of else {
-            self.push(tiers_error(
-                "the tiers do not say which input they measure".to_owned(),
-                keyword,
-                "tiers of what?",
-                "name the input, such as `graduated tiers of tokens`",
-            ));
+        let mode = self.tier_mode(mode, keyword);
+        let Some((of, kind)) = self.tiered_input(scope, of, keyword) else {
             return (None, None);
         };
-        let Some(input) = self.input(scope, of) else {
-            return (None, None);
-        };
-        let kind = input.input.kind.clone();
-        if !is_quantity(&kind) {
-            self.push(tiers_error(
-                format!(
-                    "`{}` is {} and cannot be tiered",
-                    of.text,
-                    kind_phrase(&kind)
-                ),
-                of.span,
-                "not a quantity",
-                "tiers measure a quantity input; price choices with `when`",
-            ));
-            return (None, None);
-        }
         let Some(block) = &decl.tiers else {
             self.push(tiers_error(
                 "the tiers are missing".to_owned(),
@@ -384,49 +352,7 @@ impl<'a> Checker<'a> {
                 break;
             }
             let last = index + 1 == count;
-            let up_to = match tier.up_to {
-                Some(bound) => {
-                    let value = self.quantity(&kind, bound, "the tier's bound");
-                    if let (Some(value), Some((previous_value, previous_token))) = (value, previous)
-                        && value <= previous_value
-                    {
-                        self.push(BookError::InvalidTiers {
-                            message: "tier bounds must increase".to_owned(),
-                            span: bound.span.into(),
-                            label: format!("not above the previous bound `{}`", previous_token.text),
-                            help: "order the tiers from the smallest bound to the largest, each above the one before".to_owned(),
-                        });
-                        ok = false;
-                    }
-                    if let Some(value) = value {
-                        previous = Some((value, bound));
-                    } else {
-                        ok = false;
-                    }
-                    if last {
-                        self.push(tiers_error(
-                            "the last tier must be `above`".to_owned(),
-                            tier.span,
-                            "the last tier",
-                            "end the list with `above: …`, the price beyond the last bound",
-                        ));
-                        ok = false;
-                    }
-                    value
-                }
-                None => {
-                    if !last {
-                        self.push(tiers_error(
-                            "`above` must be the last tier".to_owned(),
-                            tier.span,
-                            "not last",
-                            "move `above: …` to the end: it prices everything beyond the last bound",
-                        ));
-                        ok = false;
-                    }
-                    None
-                }
-            };
+            let up_to = self.tier_bound(tier, &kind, last, &mut previous, &mut ok);
             let tier_unit = self.unit(tier.amount.unit);
             match (unit, tier_unit) {
                 (None, Some(tier_unit)) => unit = Some(tier_unit),
@@ -443,32 +369,7 @@ impl<'a> Checker<'a> {
                 _ => {}
             }
             let amount = self.amount(tier.amount.number, false, "a price");
-            let per = match &tier.per {
-                Some(ast::Per::Per(quantity)) => {
-                    self.per(scope, *quantity, None, Some((of.text, &kind)))
-                }
-                Some(ast::Per::Each(each)) => {
-                    self.push(tiers_error(
-                        "a tier is priced per a quantity, not `each`".to_owned(),
-                        *each,
-                        "each",
-                        "write a rate, such as `0.2 credit per GB`",
-                    ));
-                    None
-                }
-                None => {
-                    self.push(tiers_error(
-                        format!(
-                            "the tier price `{} {}` does not say what it is for",
-                            tier.amount.number.text, tier.amount.unit.text
-                        ),
-                        tier.amount.span,
-                        "no `per`",
-                        "write a rate, such as `0.2 credit per GB`",
-                    ));
-                    None
-                }
-            };
+            let per = self.tier_per(scope, tier, of.text, &kind);
             match (amount, per) {
                 (Some(amount), Some((_, per))) => tiers.push(Tier { up_to, amount, per }),
                 _ => ok = false,
@@ -483,6 +384,144 @@ impl<'a> Checker<'a> {
             _ => None,
         };
         (unit, price)
+    }
+
+    fn tier_mode(&mut self, mode: Option<Token<'_>>, keyword: Span) -> Option<TierMode> {
+        match mode.map(|mode| mode.text) {
+            Some("graduated") => Some(TierMode::Graduated),
+            Some(_) => Some(TierMode::Volume),
+            None => {
+                self.push(tiers_error(
+                    "the tiers do not say how they apply".to_owned(),
+                    keyword,
+                    "graduated or volume?",
+                    "write `graduated tiers` (each slice of the quantity at its tier's price) or `volume tiers` (the whole quantity at the price of the tier it reaches)",
+                ));
+                None
+            }
+        }
+    }
+
+    /// The quantity input the tiers measure, and its kind.
+    fn tiered_input<'t>(
+        &mut self,
+        scope: &Scope<'_>,
+        of: Option<Token<'t>>,
+        keyword: Span,
+    ) -> Option<(Token<'t>, InputKind)> {
+        let Some(of) = of else {
+            self.push(tiers_error(
+                "the tiers do not say which input they measure".to_owned(),
+                keyword,
+                "tiers of what?",
+                "name the input, such as `graduated tiers of tokens`",
+            ));
+            return None;
+        };
+        let input = self.input(scope, of)?;
+        let kind = input.input.kind.clone();
+        if !is_quantity(&kind) {
+            self.push(tiers_error(
+                format!(
+                    "`{}` is {} and cannot be tiered",
+                    of.text,
+                    kind_phrase(&kind)
+                ),
+                of.span,
+                "not a quantity",
+                "tiers measure a quantity input; price choices with `when`",
+            ));
+            return None;
+        }
+        Some((of, kind))
+    }
+
+    /// A tier's bound, above the previous one; only the last tier is `above`.
+    fn tier_bound<'t>(
+        &mut self,
+        tier: &ast::TierDecl<'t>,
+        kind: &InputKind,
+        last: bool,
+        previous: &mut Option<(Decimal, Token<'t>)>,
+        ok: &mut bool,
+    ) -> Option<Decimal> {
+        match tier.up_to {
+            Some(bound) => {
+                let value = self.quantity(kind, bound, "the tier's bound");
+                if let (Some(value), Some((previous_value, previous_token))) = (value, *previous)
+                    && value <= previous_value
+                {
+                    self.push(BookError::InvalidTiers {
+                        message: "tier bounds must increase".to_owned(),
+                        span: bound.span.into(),
+                        label: format!("not above the previous bound `{}`", previous_token.text),
+                        help: "order the tiers from the smallest bound to the largest, each above the one before".to_owned(),
+                    });
+                    *ok = false;
+                }
+                if let Some(value) = value {
+                    *previous = Some((value, bound));
+                } else {
+                    *ok = false;
+                }
+                if last {
+                    self.push(tiers_error(
+                        "the last tier must be `above`".to_owned(),
+                        tier.span,
+                        "the last tier",
+                        "end the list with `above: …`, the price beyond the last bound",
+                    ));
+                    *ok = false;
+                }
+                value
+            }
+            None => {
+                if !last {
+                    self.push(tiers_error(
+                        "`above` must be the last tier".to_owned(),
+                        tier.span,
+                        "not last",
+                        "move `above: …` to the end: it prices everything beyond the last bound",
+                    ));
+                    *ok = false;
+                }
+                None
+            }
+        }
+    }
+
+    /// A tier's rate: `per` a quantity of the tiered input.
+    fn tier_per(
+        &mut self,
+        scope: &Scope<'_>,
+        tier: &ast::TierDecl<'_>,
+        of: &str,
+        kind: &InputKind,
+    ) -> Option<(String, Decimal)> {
+        match &tier.per {
+            Some(ast::Per::Per(quantity)) => self.per(scope, *quantity, None, Some((of, kind))),
+            Some(ast::Per::Each(each)) => {
+                self.push(tiers_error(
+                    "a tier is priced per a quantity, not `each`".to_owned(),
+                    *each,
+                    "each",
+                    "write a rate, such as `0.2 credit per GB`",
+                ));
+                None
+            }
+            None => {
+                self.push(tiers_error(
+                    format!(
+                        "the tier price `{} {}` does not say what it is for",
+                        tier.amount.number.text, tier.amount.unit.text
+                    ),
+                    tier.amount.span,
+                    "no `per`",
+                    "write a rate, such as `0.2 credit per GB`",
+                ));
+                None
+            }
+        }
     }
 
     // ---- Conditions -----------------------------------------------------------------------
