@@ -15,110 +15,150 @@ impl<'a> Checker<'a> {
         let input = scope.inputs.iter().find(|input| input.input.name == target);
         let unit = self.units.iter().find(|unit| unit.name == target).copied();
         if round.direction.is_some() || (input.is_some() && unit.is_none()) {
-            // Quantity rounding.
-            let Some(input) = self.input(scope, round.target) else {
-                return;
-            };
-            let kind = input.input.kind.clone();
-            if !is_quantity(&kind) {
-                self.push(BookError::InvalidInput {
-                    message: format!("`{target}` is {} and cannot be rounded", kind_phrase(&kind)),
-                    span: round.target.span.into(),
-                    label: "not a quantity".to_owned(),
-                    help: "round quantities (durations, words, data...) and amounts (`round credit to 0.01 half-up`)".to_owned(),
-                });
-                return;
-            }
-            let Some(direction_token) = round.direction else {
-                let example = round
-                    .mode
-                    .map_or("up", |mode| if mode.text == "down" { "down" } else { "up" });
-                self.push(BookError::InvalidInput {
-                    message: format!("the rounding of `{target}` has no direction"),
-                    span: span.into(),
-                    label: "up, down or nearest?".to_owned(),
-                    help: format!(
-                        "write the direction before `to`, such as `round {target} {example} to {}`",
-                        round.to.text
-                    ),
-                });
-                return;
-            };
-            if let Some(mode) = round.mode {
-                self.push(BookError::InvalidInput {
-                    message: format!("`{}` rounds amounts, not quantities", mode.text),
-                    span: mode.span.into(),
-                    label: "amount rounding mode".to_owned(),
-                    help: format!(
-                        "a quantity rounds `up`, `down` or `nearest`, written before `to`: `round {target} {} to {}`",
-                        direction_token.text, round.to.text
-                    ),
-                });
-            }
-            let direction = match direction_token.text {
-                "down" => QuantityDirection::Down,
-                "nearest" => QuantityDirection::Nearest,
-                _ => QuantityDirection::Up,
-            };
-            let Some(step) = self.quantity(&kind, round.to, "the step") else {
-                return;
-            };
-            if step.is_zero() {
-                self.push(BookError::InvalidInput {
-                    message: format!("`{target}` is rounded to a step of zero",),
-                    span: round.to.span.into(),
-                    label: "zero".to_owned(),
-                    help: format!(
-                        "round to a step above zero, such as `{}`",
-                        if kind == InputKind::Duration {
-                            "1s"
-                        } else {
-                            "1"
-                        }
-                    ),
-                });
-                return;
-            }
-            if let Some((_, first)) = quantity_rounding
-                .iter()
-                .find(|(rounding, _)| rounding.input == target)
-            {
-                let first = *first;
-                self.push(BookError::DuplicateStatement {
-                    keyword: format!("round {target}"),
-                    first: first.into(),
-                    second: span.into(),
-                });
-                return;
-            }
-            quantity_rounding.push((
-                QuantityRounding {
-                    input: target.to_owned(),
-                    direction,
-                    step,
-                },
-                span,
-            ));
+            self.quantity_round(scope, round, span, quantity_rounding);
             return;
         }
         let Some(unit) = unit else {
-            let mut names: Vec<&str> = scope
-                .inputs
-                .iter()
-                .map(|input| input.input.name.as_str())
-                .collect();
-            names.extend(self.units.iter().map(|unit| unit.name));
-            let help = did_you_mean(target, names.iter().copied(), || {
-                "round an input's quantity (`round duration up to 1s`) or a unit's amounts (`round credit to 0.01 half-up`)".to_owned()
-            });
-            self.push(BookError::UnknownWord {
-                what: "input or unit",
-                name: target.to_owned(),
-                span: round.target.span.into(),
-                help,
-            });
+            self.unknown_round_target(scope, round);
             return;
         };
+        self.amount_round(unit, round, span, amount_rounding);
+    }
+
+    /// `round INPUT up|down|nearest to STEP`.
+    fn quantity_round(
+        &mut self,
+        scope: &Scope<'_>,
+        round: &ast::RoundDecl<'_>,
+        span: Span,
+        quantity_rounding: &mut Vec<(QuantityRounding, Span)>,
+    ) {
+        let target = round.target.text;
+        let Some(input) = self.input(scope, round.target) else {
+            return;
+        };
+        let kind = input.input.kind.clone();
+        if !is_quantity(&kind) {
+            self.push(BookError::InvalidInput {
+                message: format!("`{target}` is {} and cannot be rounded", kind_phrase(&kind)),
+                span: round.target.span.into(),
+                label: "not a quantity".to_owned(),
+                help: "round quantities (durations, words, data...) and amounts (`round credit to 0.01 half-up`)".to_owned(),
+            });
+            return;
+        }
+        let Some(direction) = self.round_direction(round, span) else {
+            return;
+        };
+        let Some(step) = self.quantity(&kind, round.to, "the step") else {
+            return;
+        };
+        if step.is_zero() {
+            self.push(BookError::InvalidInput {
+                message: format!("`{target}` is rounded to a step of zero",),
+                span: round.to.span.into(),
+                label: "zero".to_owned(),
+                help: format!(
+                    "round to a step above zero, such as `{}`",
+                    if kind == InputKind::Duration {
+                        "1s"
+                    } else {
+                        "1"
+                    }
+                ),
+            });
+            return;
+        }
+        if let Some((_, first)) = quantity_rounding
+            .iter()
+            .find(|(rounding, _)| rounding.input == target)
+        {
+            let first = *first;
+            self.push(BookError::DuplicateStatement {
+                keyword: format!("round {target}"),
+                first: first.into(),
+                second: span.into(),
+            });
+            return;
+        }
+        quantity_rounding.push((
+            QuantityRounding {
+                input: target.to_owned(),
+                direction,
+                step,
+            },
+            span,
+        ));
+    }
+
+    /// The direction of a quantity rounding (and no amount rounding mode beside it).
+    fn round_direction(
+        &mut self,
+        round: &ast::RoundDecl<'_>,
+        span: Span,
+    ) -> Option<QuantityDirection> {
+        let target = round.target.text;
+        let Some(direction_token) = round.direction else {
+            let example = round
+                .mode
+                .map_or("up", |mode| if mode.text == "down" { "down" } else { "up" });
+            self.push(BookError::InvalidInput {
+                message: format!("the rounding of `{target}` has no direction"),
+                span: span.into(),
+                label: "up, down or nearest?".to_owned(),
+                help: format!(
+                    "write the direction before `to`, such as `round {target} {example} to {}`",
+                    round.to.text
+                ),
+            });
+            return None;
+        };
+        if let Some(mode) = round.mode {
+            self.push(BookError::InvalidInput {
+                message: format!("`{}` rounds amounts, not quantities", mode.text),
+                span: mode.span.into(),
+                label: "amount rounding mode".to_owned(),
+                help: format!(
+                    "a quantity rounds `up`, `down` or `nearest`, written before `to`: `round {target} {} to {}`",
+                    direction_token.text, round.to.text
+                ),
+            });
+        }
+        Some(match direction_token.text {
+            "down" => QuantityDirection::Down,
+            "nearest" => QuantityDirection::Nearest,
+            _ => QuantityDirection::Up,
+        })
+    }
+
+    fn unknown_round_target(&mut self, scope: &Scope<'_>, round: &ast::RoundDecl<'_>) {
+        let target = round.target.text;
+        let mut names: Vec<&str> = scope
+            .inputs
+            .iter()
+            .map(|input| input.input.name.as_str())
+            .collect();
+        names.extend(self.units.iter().map(|unit| unit.name));
+        let help = did_you_mean(target, names.iter().copied(), || {
+            "round an input's quantity (`round duration up to 1s`) or a unit's amounts (`round credit to 0.01 half-up`)".to_owned()
+        });
+        self.push(BookError::UnknownWord {
+            what: "input or unit",
+            name: target.to_owned(),
+            span: round.target.span.into(),
+            help,
+        });
+    }
+
+    /// `round UNIT to PRECISION MODE`.
+    fn amount_round(
+        &mut self,
+        unit: UnitRef<'a>,
+        round: &ast::RoundDecl<'_>,
+        span: Span,
+        amount_rounding: &mut Vec<(AmountRounding, Span)>,
+    ) {
+        let target = round.target.text;
         // Amount rounding.
         if round
             .to
