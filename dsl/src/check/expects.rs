@@ -101,83 +101,118 @@ impl<'a> Checker<'a> {
             }
             given.push(*arg);
             if arg.name.text == "channel" {
-                let Some(channels) = &self.channels else {
-                    self.push(BookError::InvalidExample {
-                        message: "the book declares no channels".to_owned(),
-                        span: arg.span.into(),
-                        label: "no channels".to_owned(),
-                        help: "remove `channel`, or declare the channels at the top of the file, such as `channels web, api default web`".to_owned(),
-                    });
-                    ok = false;
-                    continue;
-                };
-                if channels.names.iter().any(|name| name == arg.value.text) {
-                    channel = Some(arg.value.text.to_owned());
-                } else {
-                    let names: Vec<String> = channels.names.clone();
-                    let names: Vec<&str> = names.iter().map(String::as_str).collect();
-                    self.unknown_channel(arg.value, &names);
-                    ok = false;
-                }
-                continue;
+                channel = self.example_channel(arg);
+                ok &= channel.is_some();
+            } else if let Some(value) = self.example_value(scope, arg) {
+                inputs.insert(arg.name.text.to_owned(), value);
+            } else {
+                ok = false;
             }
-            let Some(input) = self.input(scope, arg.name) else {
-                ok = false;
-                continue;
-            };
-            let Some(value) = self.value(
-                &input.input.kind,
-                arg.name.text,
-                arg.value,
-                "the example's value",
-            ) else {
-                ok = false;
-                continue;
-            };
-            if let InputValue::Quantity(quantity) = &value
-                && crate::usage::is_below_minimum(&input.input, *quantity)
-            {
-                let (message, label, help) = match input.input.min {
-                    Some(_) => (
-                        format!(
-                            "`{}` is less than the `min` of `{}`",
-                            arg.value.text, arg.name.text
-                        ),
-                        "below the min",
-                        "a request below an input's min is refused; use a value within it, or lower `min`",
-                    ),
-                    None => (
-                        format!(
-                            "`{}` for `{}` is zero, and zero is refused without `min 0`",
-                            arg.value.text, arg.name.text
-                        ),
-                        "zero",
-                        "a request of zero is refused; use a quantity above zero, or write `min 0` on the input",
-                    ),
-                };
-                self.push(BookError::InvalidExample {
-                    message,
-                    span: arg.value.span.into(),
-                    label: label.to_owned(),
-                    help: help.to_owned(),
-                });
-                ok = false;
-                continue;
-            }
-            if let (InputValue::Quantity(quantity), Some(max)) = (&value, input.input.max)
-                && *quantity > max
-            {
-                self.push(BookError::InvalidExample {
-                    message: format!("`{}` is more than the `max` of `{}`", arg.value.text, arg.name.text),
-                    span: arg.value.span.into(),
-                    label: "above the max".to_owned(),
-                    help: "a request above an input's max is refused; use a value within it, or raise `max`".to_owned(),
-                });
-                ok = false;
-                continue;
-            }
-            inputs.insert(arg.name.text.to_owned(), value);
         }
+        ok &= self.example_defaults(scope, term, &given, &mut inputs);
+        if !ok {
+            return None;
+        }
+        let channel = match (&self.channels, channel) {
+            (Some(_), Some(channel)) => Some(channel),
+            (Some(channels), None) => Some(channels.default.clone()),
+            (None, _) => None,
+        };
+        Some(ExpectTerm {
+            count,
+            usage: Usage {
+                feature: scope.name.text.to_owned(),
+                channel,
+                inputs,
+            },
+            first_request: term.first.is_some(),
+        })
+    }
+}
+
+impl Checker<'_> {
+    /// The channel an example names: one the book declares.
+    fn example_channel(&mut self, arg: &ast::ExpectArg<'_>) -> Option<String> {
+        let Some(channels) = &self.channels else {
+            self.push(BookError::InvalidExample {
+                message: "the book declares no channels".to_owned(),
+                span: arg.span.into(),
+                label: "no channels".to_owned(),
+                help: "remove `channel`, or declare the channels at the top of the file, such as `channels web, api default web`".to_owned(),
+            });
+            return None;
+        };
+        if channels.names.iter().any(|name| name == arg.value.text) {
+            Some(arg.value.text.to_owned())
+        } else {
+            let names: Vec<String> = channels.names.clone();
+            let names: Vec<&str> = names.iter().map(String::as_str).collect();
+            self.unknown_channel(arg.value, &names);
+            None
+        }
+    }
+
+    /// An example's value for an input: within its `min` and `max`.
+    fn example_value(&mut self, scope: &Scope<'_>, arg: &ast::ExpectArg<'_>) -> Option<InputValue> {
+        let input = self.input(scope, arg.name)?;
+        let value = self.value(
+            &input.input.kind,
+            arg.name.text,
+            arg.value,
+            "the example's value",
+        )?;
+        if let InputValue::Quantity(quantity) = &value
+            && crate::usage::is_below_minimum(&input.input, *quantity)
+        {
+            let (message, label, help) = match input.input.min {
+                Some(_) => (
+                    format!(
+                        "`{}` is less than the `min` of `{}`",
+                        arg.value.text, arg.name.text
+                    ),
+                    "below the min",
+                    "a request below an input's min is refused; use a value within it, or lower `min`",
+                ),
+                None => (
+                    format!(
+                        "`{}` for `{}` is zero, and zero is refused without `min 0`",
+                        arg.value.text, arg.name.text
+                    ),
+                    "zero",
+                    "a request of zero is refused; use a quantity above zero, or write `min 0` on the input",
+                ),
+            };
+            self.push(BookError::InvalidExample {
+                message,
+                span: arg.value.span.into(),
+                label: label.to_owned(),
+                help: help.to_owned(),
+            });
+            return None;
+        }
+        if let (InputValue::Quantity(quantity), Some(max)) = (&value, input.input.max)
+            && *quantity > max
+        {
+            self.push(BookError::InvalidExample {
+                message: format!("`{}` is more than the `max` of `{}`", arg.value.text, arg.name.text),
+                span: arg.value.span.into(),
+                label: "above the max".to_owned(),
+                help: "a request above an input's max is refused; use a value within it, or raise `max`".to_owned(),
+            });
+            return None;
+        }
+        Some(value)
+    }
+
+    /// Fills in the defaults of the inputs an example does not give; whether every input
+    /// without a default was given.
+    fn example_defaults(
+        &mut self,
+        scope: &Scope<'_>,
+        term: &ast::ExpectTermDecl<'_>,
+        given: &[ast::ExpectArg<'_>],
+        inputs: &mut std::collections::BTreeMap<String, InputValue>,
+    ) -> bool {
         let mut missing: Vec<&str> = Vec::new();
         for input in &scope.inputs {
             if inputs.contains_key(&input.input.name)
@@ -225,24 +260,8 @@ impl<'a> Checker<'a> {
                         .join(", ")
                 ),
             });
-            ok = false;
+            return false;
         }
-        if !ok {
-            return None;
-        }
-        let channel = match (&self.channels, channel) {
-            (Some(_), Some(channel)) => Some(channel),
-            (Some(channels), None) => Some(channels.default.clone()),
-            (None, _) => None,
-        };
-        Some(ExpectTerm {
-            count,
-            usage: Usage {
-                feature: scope.name.text.to_owned(),
-                channel,
-                inputs,
-            },
-            first_request: term.first.is_some(),
-        })
+        true
     }
 }
