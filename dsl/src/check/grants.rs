@@ -13,40 +13,7 @@ impl<'a> Checker<'a> {
     ) -> Option<Grant> {
         let unit = self.unit(grant.amount.unit);
         let amount_minor = unit.and_then(|unit| self.minor(&grant.amount, unit, true));
-        let every = match &grant.every {
-            Some(ast::Every::Daily(_)) => Some(GrantEvery::Day),
-            Some(ast::Every::Once(_)) => Some(GrantEvery::Once),
-            Some(ast::Every::Every { word, span }) => match word.text {
-                "cycle" => {
-                    if !has_cycle {
-                        self.cycle_missing("every cycle", plan, *span);
-                    }
-                    Some(GrantEvery::Cycle)
-                }
-                "day" => Some(GrantEvery::Day),
-                other => {
-                    self.push(BookError::UnknownWord {
-                        what: "grant period",
-                        name: format!("every {other}"),
-                        span: (*span).into(),
-                        help: "grant `daily`, `every cycle` or `once`".to_owned(),
-                    });
-                    None
-                }
-            },
-            None => {
-                self.invalid_statement(
-                    span,
-                    "the grant does not say how often it is given".to_owned(),
-                    "how often?",
-                    format!(
-                        "write `daily`, `every cycle` or `once` after the amount, such as `grant {} {} every cycle as allocation`",
-                        grant.amount.number.text, grant.amount.unit.text
-                    ),
-                );
-                None
-            }
-        };
+        let every = self.grant_every(grant, span, plan, has_cycle);
         let kind = match grant.kind {
             Some(kind) => {
                 self.name("credit kind", kind);
@@ -80,7 +47,75 @@ impl<'a> Checker<'a> {
                     .map(|expires| (expires, first.span))
             }
         };
-        let mut rollover = None;
+        let rollover = self.grant_rollover(grant, unit, expires);
+        let (unit, amount_minor, every, kind, (expires, _)) =
+            (unit?, amount_minor?, every?, kind?, expires?);
+        Some(Grant {
+            key: grant_key(kind, unit.name, every),
+            unit: unit.name.to_owned(),
+            amount_minor,
+            every,
+            kind: kind.to_owned(),
+            expires,
+            rollover: if grant.rollovers.is_empty() {
+                None
+            } else {
+                Some(rollover?)
+            },
+        })
+    }
+
+    /// How often a grant is given.
+    fn grant_every(
+        &mut self,
+        grant: &ast::GrantDecl<'a>,
+        span: Span,
+        plan: &str,
+        has_cycle: bool,
+    ) -> Option<GrantEvery> {
+        match &grant.every {
+            Some(ast::Every::Daily(_)) => Some(GrantEvery::Day),
+            Some(ast::Every::Once(_)) => Some(GrantEvery::Once),
+            Some(ast::Every::Every { word, span }) => match word.text {
+                "cycle" => {
+                    if !has_cycle {
+                        self.cycle_missing("every cycle", plan, *span);
+                    }
+                    Some(GrantEvery::Cycle)
+                }
+                "day" => Some(GrantEvery::Day),
+                other => {
+                    self.push(BookError::UnknownWord {
+                        what: "grant period",
+                        name: format!("every {other}"),
+                        span: (*span).into(),
+                        help: "grant `daily`, `every cycle` or `once`".to_owned(),
+                    });
+                    None
+                }
+            },
+            None => {
+                self.invalid_statement(
+                    span,
+                    "the grant does not say how often it is given".to_owned(),
+                    "how often?",
+                    format!(
+                        "write `daily`, `every cycle` or `once` after the amount, such as `grant {} {} every cycle as allocation`",
+                        grant.amount.number.text, grant.amount.unit.text
+                    ),
+                );
+                None
+            }
+        }
+    }
+
+    /// A grant's rollover: only with `expires end of cycle`, a cap in the grant's unit.
+    fn grant_rollover(
+        &mut self,
+        grant: &ast::GrantDecl<'a>,
+        unit: Option<UnitRef<'a>>,
+        expires: Option<(Expiry, Span)>,
+    ) -> Option<Rollover> {
         if let Some(first) = grant.rollovers.first() {
             if let Some(second) = grant.rollovers.get(1) {
                 self.push(BookError::DuplicateStatement {
@@ -99,7 +134,7 @@ impl<'a> Checker<'a> {
                     expiry: Some(expires_span.into()),
                 });
             }
-            rollover = match &first.kind {
+            match &first.kind {
                 ast::RolloverKind::WhileSubscribed => Some(Rollover::WhileSubscribed),
                 ast::RolloverKind::Cycles { number, unit: word } => {
                     if !matches!(word.text, "cycle" | "cycles") {
@@ -142,23 +177,10 @@ impl<'a> Checker<'a> {
                         _ => None,
                     }
                 }
-            };
+            }
+        } else {
+            None
         }
-        let (unit, amount_minor, every, kind, (expires, _)) =
-            (unit?, amount_minor?, every?, kind?, expires?);
-        Some(Grant {
-            key: grant_key(kind, unit.name, every),
-            unit: unit.name.to_owned(),
-            amount_minor,
-            every,
-            kind: kind.to_owned(),
-            expires,
-            rollover: if grant.rollovers.is_empty() {
-                None
-            } else {
-                Some(rollover?)
-            },
-        })
     }
 
     pub(super) fn topup(
