@@ -20,105 +20,15 @@ impl<'a> Checker<'a> {
             });
         };
         for test in &condition.tests {
-            let (input, mask, lowered) = match &test.kind {
-                ast::TestKind::Is { input, values } => {
-                    let Some(dim_index) = self.dim(scope, *input) else {
-                        ok = false;
-                        continue;
-                    };
-                    let Some(dim) = scope.dims.get(dim_index) else {
-                        ok = false;
-                        continue;
-                    };
-                    let mut mask = 0u64;
-                    let mut names = Vec::new();
-                    for value in values {
-                        match dim.values.iter().position(|known| known == value.text) {
-                            Some(position) => {
-                                mask |= 1u64 << position;
-                                if !names.contains(&value.text.to_owned()) {
-                                    names.push(value.text.to_owned());
-                                }
-                            }
-                            None if dim.input == "channel" && !dim.flag => {
-                                ok = false;
-                                let known: Vec<&str> =
-                                    dim.values.iter().map(String::as_str).collect();
-                                self.unknown_channel(*value, &known);
-                            }
-                            None => {
-                                ok = false;
-                                let known: Vec<&str> =
-                                    dim.values.iter().map(String::as_str).collect();
-                                let help = if dim.flag {
-                                    format!(
-                                        "`{}` is a flag: test it with `{}` or `not {}`",
-                                        dim.input, dim.input, dim.input
-                                    )
-                                } else {
-                                    did_you_mean(value.text, known.iter().copied(), || {
-                                        format!("`{}` is one of {}", dim.input, backticked(&known))
-                                    })
-                                };
-                                self.push(BookError::UnknownChoice {
-                                    value: value.text.to_owned(),
-                                    input: dim.input.clone(),
-                                    span: value.span.into(),
-                                    help,
-                                });
-                            }
-                        }
-                    }
-                    let lowered = if dim.flag {
-                        match mask {
-                            0b01 => Some(Test::Flag {
-                                input: dim.input.clone(),
-                                expected: false,
-                            }),
-                            0b10 => Some(Test::Flag {
-                                input: dim.input.clone(),
-                                expected: true,
-                            }),
-                            _ => None,
-                        }
-                    } else {
-                        Some(Test::OneOf {
-                            input: dim.input.clone(),
-                            values: names,
-                        })
-                    };
-                    (dim_index, mask, lowered)
-                }
+            let resolved = match &test.kind {
+                ast::TestKind::Is { input, values } => self.is_test(scope, *input, values, &mut ok),
                 ast::TestKind::Flag(name) | ast::TestKind::NotFlag(name) => {
-                    let expected = matches!(test.kind, ast::TestKind::Flag(_));
-                    let Some(dim_index) = self.dim(scope, *name) else {
-                        ok = false;
-                        continue;
-                    };
-                    let Some(dim) = scope.dims.get(dim_index) else {
-                        ok = false;
-                        continue;
-                    };
-                    if !dim.flag {
-                        let example = dim.values.first().map_or("a", String::as_str);
-                        self.push(BookError::InvalidCondition {
-                            message: format!("`{}` is not a flag", name.text),
-                            span: test.span.into(),
-                            label: "needs a value".to_owned(),
-                            help: format!("say which value, such as `{} is {example}`", name.text),
-                        });
-                        ok = false;
-                        continue;
-                    }
-                    (
-                        dim_index,
-                        if expected { 0b10 } else { 0b01 },
-                        Some(Test::Flag {
-                            input: dim.input.clone(),
-                            expected,
-                        }),
-                    )
+                    self.flag_test(scope, test, *name)
                 }
+            };
+            let Some((input, mask, lowered)) = resolved else {
+                ok = false;
+                continue;
             };
             let Some(slot) = masks.get_mut(input) else {
                 continue;
@@ -127,29 +37,7 @@ impl<'a> Checker<'a> {
             *slot &= mask;
             if *slot == 0 && mask != 0 && reachable {
                 reachable = false;
-                if let Some(dim) = scope.dims.get(input) {
-                    let describe = |mask: u64| -> String {
-                        let names: Vec<&str> = dim
-                            .values
-                            .iter()
-                            .enumerate()
-                            .filter(|(position, _)| mask >> position & 1 == 1)
-                            .map(|(_, value)| value.as_str())
-                            .collect();
-                        backticked(&names)
-                    };
-                    let reason = format!(
-                        "`{}` cannot be {} and {} at once",
-                        dim.input,
-                        describe(before),
-                        describe(mask)
-                    );
-                    self.push(BookError::Unreachable {
-                        reason,
-                        span: condition.span.into(),
-                        help: "fix the condition, or delete the rule: `and` needs every test true at once; to accept several values write `model is pro or ultra`".to_owned(),
-                    });
-                }
+                self.unreachable(scope, condition.span, input, before, mask);
             }
             tests.extend(lowered);
         }
@@ -158,6 +46,132 @@ impl<'a> Checker<'a> {
             masks,
             reachable,
         })
+    }
+
+    /// `INPUT is a or b`: its dimension, mask and lowered test; unknown values are reported
+    /// (and clear `ok`) without losing the rest.
+    fn is_test(
+        &mut self,
+        scope: &Scope<'_>,
+        input: Token<'_>,
+        values: &[Token<'_>],
+        ok: &mut bool,
+    ) -> Option<(usize, u64, Option<Test>)> {
+        let dim_index = self.dim(scope, input)?;
+        let dim = scope.dims.get(dim_index)?;
+        let mut mask = 0u64;
+        let mut names = Vec::new();
+        for value in values {
+            match dim.values.iter().position(|known| known == value.text) {
+                Some(position) => {
+                    mask |= 1u64 << position;
+                    if !names.contains(&value.text.to_owned()) {
+                        names.push(value.text.to_owned());
+                    }
+                }
+                None if dim.input == "channel" && !dim.flag => {
+                    *ok = false;
+                    let known: Vec<&str> = dim.values.iter().map(String::as_str).collect();
+                    self.unknown_channel(*value, &known);
+                }
+                None => {
+                    *ok = false;
+                    let known: Vec<&str> = dim.values.iter().map(String::as_str).collect();
+                    let help = if dim.flag {
+                        format!(
+                            "`{}` is a flag: test it with `{}` or `not {}`",
+                            dim.input, dim.input, dim.input
+                        )
+                    } else {
+                        did_you_mean(value.text, known.iter().copied(), || {
+                            format!("`{}` is one of {}", dim.input, backticked(&known))
+                        })
+                    };
+                    self.push(BookError::UnknownChoice {
+                        value: value.text.to_owned(),
+                        input: dim.input.clone(),
+                        span: value.span.into(),
+                        help,
+                    });
+                }
+            }
+        }
+        let lowered = if dim.flag {
+            match mask {
+                0b01 => Some(Test::Flag {
+                    input: dim.input.clone(),
+                    expected: false,
+                }),
+                0b10 => Some(Test::Flag {
+                    input: dim.input.clone(),
+                    expected: true,
+                }),
+                _ => None,
+            }
+        } else {
+            Some(Test::OneOf {
+                input: dim.input.clone(),
+                values: names,
+            })
+        };
+        Some((dim_index, mask, lowered))
+    }
+
+    /// `FLAG` or `not FLAG`: its dimension, mask and lowered test.
+    fn flag_test(
+        &mut self,
+        scope: &Scope<'_>,
+        test: &ast::TestDecl<'_>,
+        name: Token<'_>,
+    ) -> Option<(usize, u64, Option<Test>)> {
+        let expected = matches!(test.kind, ast::TestKind::Flag(_));
+        let dim_index = self.dim(scope, name)?;
+        let dim = scope.dims.get(dim_index)?;
+        if !dim.flag {
+            let example = dim.values.first().map_or("a", String::as_str);
+            self.push(BookError::InvalidCondition {
+                message: format!("`{}` is not a flag", name.text),
+                span: test.span.into(),
+                label: "needs a value".to_owned(),
+                help: format!("say which value, such as `{} is {example}`", name.text),
+            });
+            return None;
+        }
+        Some((
+            dim_index,
+            if expected { 0b10 } else { 0b01 },
+            Some(Test::Flag {
+                input: dim.input.clone(),
+                expected,
+            }),
+        ))
+    }
+
+    /// Reports a condition no usage can meet: two tests of one dimension that never agree.
+    fn unreachable(&mut self, scope: &Scope<'_>, span: Span, input: usize, before: u64, mask: u64) {
+        if let Some(dim) = scope.dims.get(input) {
+            let describe = |mask: u64| -> String {
+                let names: Vec<&str> = dim
+                    .values
+                    .iter()
+                    .enumerate()
+                    .filter(|(position, _)| mask >> position & 1 == 1)
+                    .map(|(_, value)| value.as_str())
+                    .collect();
+                backticked(&names)
+            };
+            let reason = format!(
+                "`{}` cannot be {} and {} at once",
+                dim.input,
+                describe(before),
+                describe(mask)
+            );
+            self.push(BookError::Unreachable {
+                reason,
+                span: span.into(),
+                help: "fix the condition, or delete the rule: `and` needs every test true at once; to accept several values write `model is pro or ultra`".to_owned(),
+            });
+        }
     }
 
     /// The dimension a condition names: `channel`, a choice or a flag.
