@@ -30,68 +30,7 @@ impl<'a> Checker<'a> {
                 amount,
                 per,
                 modifiers,
-            } => {
-                let unit = self.unit(amount.unit);
-                let value = self.amount(amount.number, false, "a price");
-                let mut of = None;
-                let mut rounded = None;
-                for modifier in modifiers {
-                    let (slot, token, keyword) = match modifier {
-                        ast::Modifier::Of(token) => (&mut of, *token, "of"),
-                        ast::Modifier::Rounded(token) => (&mut rounded, *token, "rounded"),
-                        ast::Modifier::Times(token) => (&mut times, *token, "times"),
-                    };
-                    if let Some(first) = slot.replace(token) {
-                        self.push(BookError::DuplicateStatement {
-                            keyword: keyword.to_owned(),
-                            first: first.span.into(),
-                            second: token.span.into(),
-                        });
-                    }
-                }
-                let price = match per {
-                    None => {
-                        self.push(BookError::InvalidPrice {
-                            message: format!("the price `{} {}` does not say what it is for", amount.number.text, amount.unit.text),
-                            span: amount.span.into(),
-                            label: "no `each` or `per`".to_owned(),
-                            help: format!(
-                                "write `{} {} each` for a flat price per job, or `{} {} per minute` for a rate",
-                                amount.number.text, amount.unit.text, amount.number.text, amount.unit.text
-                            ),
-                        });
-                        None
-                    }
-                    Some(ast::Per::Each(_)) => {
-                        if let Some(token) = of.or(rounded) {
-                            self.push(BookError::InvalidPrice {
-                                message: "a price `each` is flat per job and measures no quantity".to_owned(),
-                                span: token.span.into(),
-                                label: "applies to `per` only".to_owned(),
-                                help: "write `per QUANTITY of INPUT` to price a quantity, or remove this".to_owned(),
-                            });
-                        }
-                        value.map(|amount| Price::Each { amount })
-                    }
-                    Some(ast::Per::Per(quantity)) => {
-                        let per = self.per(scope, *quantity, of, None);
-                        match (value, per) {
-                            (Some(amount), Some((input, per))) => Some(Price::Per {
-                                amount,
-                                input,
-                                per,
-                                rounded: rounded.map(|direction| match direction.text {
-                                    "down" => QuantityDirection::Down,
-                                    "nearest" => QuantityDirection::Nearest,
-                                    _ => QuantityDirection::Up,
-                                }),
-                            }),
-                            _ => None,
-                        }
-                    }
-                };
-                (unit, price)
-            }
+            } => self.simple_price(scope, amount, per.as_ref(), modifiers, &mut times),
             ast::PriceDecl::Tiers { mode, keyword, of } => {
                 self.tiers(scope, decl, *mode, *keyword, *of, span)
             }
@@ -122,6 +61,80 @@ impl<'a> Checker<'a> {
             reachable: resolved.reachable,
             span,
         })
+    }
+
+    /// `AMOUNT UNIT each` or `AMOUNT UNIT per QUANTITY [of INPUT] [rounded …] [times INPUT]`;
+    /// the `times` input is left in `times` for the caller.
+    fn simple_price<'t>(
+        &mut self,
+        scope: &Scope<'_>,
+        amount: &ast::Amount<'t>,
+        per: Option<&ast::Per<'t>>,
+        modifiers: &[ast::Modifier<'t>],
+        times: &mut Option<Token<'t>>,
+    ) -> (Option<UnitRef<'a>>, Option<Price>) {
+        let unit = self.unit(amount.unit);
+        let value = self.amount(amount.number, false, "a price");
+        let mut of = None;
+        let mut rounded = None;
+        for modifier in modifiers {
+            let (slot, token, keyword) = match modifier {
+                ast::Modifier::Of(token) => (&mut of, *token, "of"),
+                ast::Modifier::Rounded(token) => (&mut rounded, *token, "rounded"),
+                ast::Modifier::Times(token) => (&mut *times, *token, "times"),
+            };
+            if let Some(first) = slot.replace(token) {
+                self.push(BookError::DuplicateStatement {
+                    keyword: keyword.to_owned(),
+                    first: first.span.into(),
+                    second: token.span.into(),
+                });
+            }
+        }
+        let price = match per {
+            None => {
+                self.push(BookError::InvalidPrice {
+                    message: format!("the price `{} {}` does not say what it is for", amount.number.text, amount.unit.text),
+                    span: amount.span.into(),
+                    label: "no `each` or `per`".to_owned(),
+                    help: format!(
+                        "write `{} {} each` for a flat price per job, or `{} {} per minute` for a rate",
+                        amount.number.text, amount.unit.text, amount.number.text, amount.unit.text
+                    ),
+                });
+                None
+            }
+            Some(ast::Per::Each(_)) => {
+                if let Some(token) = of.or(rounded) {
+                    self.push(BookError::InvalidPrice {
+                        message: "a price `each` is flat per job and measures no quantity"
+                            .to_owned(),
+                        span: token.span.into(),
+                        label: "applies to `per` only".to_owned(),
+                        help: "write `per QUANTITY of INPUT` to price a quantity, or remove this"
+                            .to_owned(),
+                    });
+                }
+                value.map(|amount| Price::Each { amount })
+            }
+            Some(ast::Per::Per(quantity)) => {
+                let per = self.per(scope, *quantity, of, None);
+                match (value, per) {
+                    (Some(amount), Some((input, per))) => Some(Price::Per {
+                        amount,
+                        input,
+                        per,
+                        rounded: rounded.map(|direction| match direction.text {
+                            "down" => QuantityDirection::Down,
+                            "nearest" => QuantityDirection::Nearest,
+                            _ => QuantityDirection::Up,
+                        }),
+                    }),
+                    _ => None,
+                }
+            }
+        };
+        (unit, price)
     }
 
     /// Resolves `per QUANTITY [of INPUT]` to the input and the quantity in its base unit.
