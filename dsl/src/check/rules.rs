@@ -160,72 +160,7 @@ impl<'a> Checker<'a> {
             let input = self.input(scope, of)?;
             (input.input.name.clone(), input.input.kind.clone())
         } else {
-            // `of INPUT` left out: the one input measured in the quantity's unit.
-            let family = match word {
-                Some(word) => match unit_word(word) {
-                    Some((family, _)) => Some(family),
-                    None => {
-                        self.unknown_quantity_unit(quantity, word);
-                        return None;
-                    }
-                },
-                None => None,
-            };
-            let candidates: Vec<&ScopeInput<'_>> = scope
-                .inputs
-                .iter()
-                .filter(|input| match family {
-                    Some(family) => family.matches(&input.input.kind),
-                    None => input.input.kind == InputKind::Count,
-                })
-                .collect();
-            let describe = family.map_or("a count", UnitWordKind::describe);
-            match candidates.as_slice() {
-                [only] => (only.input.name.clone(), only.input.kind.clone()),
-                [] if !scope.broken.is_empty() => return None,
-                [] => {
-                    self.push(BookError::InvalidPrice {
-                        message: format!("no input of `{}` is {describe}", scope.name.text),
-                        span: quantity.span.into(),
-                        label: describe.to_owned(),
-                        help: format!(
-                            "declare one, such as `input {}`, or say which input with `of INPUT`",
-                            match family {
-                                Some(UnitWordKind::Duration) => "duration: duration max 4h",
-                                Some(UnitWordKind::Data) => "data: data max 10 GB",
-                                Some(UnitWordKind::Words) => "words: words max 100000",
-                                Some(UnitWordKind::Characters) =>
-                                    "characters: characters max 100000",
-                                Some(UnitWordKind::Images) => "images: images max 100",
-                                Some(UnitWordKind::Tokens) => "tokens: tokens max 1000000",
-                                Some(UnitWordKind::Requests) => "requests: requests max 1000",
-                                None => "outputs: count default 1 max 8",
-                            }
-                        ),
-                    });
-                    return None;
-                }
-                several => {
-                    let names: Vec<&str> = several
-                        .iter()
-                        .map(|input| input.input.name.as_str())
-                        .collect();
-                    let first = names.first().copied().unwrap_or("");
-                    self.push(BookError::InvalidPrice {
-                        message: format!(
-                            "several inputs are {describe}: {}",
-                            backticked_and(&names)
-                        ),
-                        span: quantity.span.into(),
-                        label: "which input?".to_owned(),
-                        help: format!(
-                            "say which with `of INPUT`, such as `per {} of {first}`",
-                            quantity.text
-                        ),
-                    });
-                    return None;
-                }
-            }
+            self.implied_input(scope, quantity, word)?
         };
         if !is_quantity(&kind) {
             self.push(BookError::InvalidPrice {
@@ -236,33 +171,7 @@ impl<'a> Checker<'a> {
             });
             return None;
         }
-        let per = if is_literal {
-            self.quantity(&kind, quantity, "the quantity priced")?
-        } else {
-            match unit_word(quantity.text) {
-                None => {
-                    self.unknown_quantity_unit(quantity, quantity.text);
-                    return None;
-                }
-                Some((family, size)) => {
-                    if kind == InputKind::Count || !family.matches(&kind) {
-                        self.push(BookError::InvalidQuantity {
-                            message: format!(
-                                "`{}` is {}, but `{input_name}` is {}",
-                                quantity.text,
-                                family.describe(),
-                                kind_phrase(&kind)
-                            ),
-                            span: quantity.span.into(),
-                            label: "wrong kind of quantity".to_owned(),
-                            help: Some(format!("write {}", kind_example(&kind))),
-                        });
-                        return None;
-                    }
-                    size
-                }
-            }
-        };
+        let per = self.per_size(quantity, is_literal, &kind, &input_name)?;
         if per.is_zero() {
             self.push(BookError::InvalidPrice {
                 message: "a price per zero is not a price".to_owned(),
@@ -274,6 +183,115 @@ impl<'a> Checker<'a> {
             return None;
         }
         Some((input_name, per))
+    }
+
+    /// `of INPUT` left out: the one input measured in the quantity's unit.
+    fn implied_input(
+        &mut self,
+        scope: &Scope<'_>,
+        quantity: Token<'_>,
+        word: Option<&str>,
+    ) -> Option<(String, InputKind)> {
+        // `of INPUT` left out: the one input measured in the quantity's unit.
+        let family = match word {
+            Some(word) => match unit_word(word) {
+                Some((family, _)) => Some(family),
+                None => {
+                    self.unknown_quantity_unit(quantity, word);
+                    return None;
+                }
+            },
+            None => None,
+        };
+        let candidates: Vec<&ScopeInput<'_>> = scope
+            .inputs
+            .iter()
+            .filter(|input| match family {
+                Some(family) => family.matches(&input.input.kind),
+                None => input.input.kind == InputKind::Count,
+            })
+            .collect();
+        let describe = family.map_or("a count", UnitWordKind::describe);
+        match candidates.as_slice() {
+            [only] => Some((only.input.name.clone(), only.input.kind.clone())),
+            [] if !scope.broken.is_empty() => None,
+            [] => {
+                self.push(BookError::InvalidPrice {
+                    message: format!("no input of `{}` is {describe}", scope.name.text),
+                    span: quantity.span.into(),
+                    label: describe.to_owned(),
+                    help: format!(
+                        "declare one, such as `input {}`, or say which input with `of INPUT`",
+                        match family {
+                            Some(UnitWordKind::Duration) => "duration: duration max 4h",
+                            Some(UnitWordKind::Data) => "data: data max 10 GB",
+                            Some(UnitWordKind::Words) => "words: words max 100000",
+                            Some(UnitWordKind::Characters) => "characters: characters max 100000",
+                            Some(UnitWordKind::Images) => "images: images max 100",
+                            Some(UnitWordKind::Tokens) => "tokens: tokens max 1000000",
+                            Some(UnitWordKind::Requests) => "requests: requests max 1000",
+                            None => "outputs: count default 1 max 8",
+                        }
+                    ),
+                });
+                None
+            }
+            several => {
+                let names: Vec<&str> = several
+                    .iter()
+                    .map(|input| input.input.name.as_str())
+                    .collect();
+                let first = names.first().copied().unwrap_or("");
+                self.push(BookError::InvalidPrice {
+                    message: format!("several inputs are {describe}: {}", backticked_and(&names)),
+                    span: quantity.span.into(),
+                    label: "which input?".to_owned(),
+                    help: format!(
+                        "say which with `of INPUT`, such as `per {} of {first}`",
+                        quantity.text
+                    ),
+                });
+                None
+            }
+        }
+    }
+
+    /// The quantity a price is per, in the input's base unit.
+    fn per_size(
+        &mut self,
+        quantity: Token<'_>,
+        is_literal: bool,
+        kind: &InputKind,
+        input_name: &str,
+    ) -> Option<Decimal> {
+        let per = if is_literal {
+            self.quantity(kind, quantity, "the quantity priced")?
+        } else {
+            match unit_word(quantity.text) {
+                None => {
+                    self.unknown_quantity_unit(quantity, quantity.text);
+                    return None;
+                }
+                Some((family, size)) => {
+                    if *kind == InputKind::Count || !family.matches(kind) {
+                        self.push(BookError::InvalidQuantity {
+                            message: format!(
+                                "`{}` is {}, but `{input_name}` is {}",
+                                quantity.text,
+                                family.describe(),
+                                kind_phrase(kind)
+                            ),
+                            span: quantity.span.into(),
+                            label: "wrong kind of quantity".to_owned(),
+                            help: Some(format!("write {}", kind_example(kind))),
+                        });
+                        return None;
+                    }
+                    size
+                }
+            }
+        };
+        Some(per)
     }
 
     pub(super) fn unknown_quantity_unit(&mut self, quantity: Token<'_>, word: &str) {
