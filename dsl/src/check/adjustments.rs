@@ -235,59 +235,58 @@ impl<'a> Checker<'a> {
         quantities: &mut Vec<MinimumQuantity>,
         amounts: &mut Vec<(MinimumAmount, Span)>,
     ) -> Option<Vec<u64>> {
-        if let Some(of) = minimum.of {
-            let input = self.input(scope, of)?;
-            let kind = input.input.kind.clone();
-            if !is_quantity(&kind) {
-                self.push(BookError::InvalidInput {
-                    message: format!("`{}` is {} and has no minimum", of.text, kind_phrase(&kind)),
-                    span: of.span.into(),
-                    label: "not a quantity".to_owned(),
-                    help: "a minimum quantity applies to a quantity input, such as `minimum 30s of duration`".to_owned(),
-                });
-                return None;
+        match minimum.of {
+            Some(of) => self.minimum_quantity(scope, minimum, of, quantities),
+            None => {
+                self.minimum_charge(minimum, span, amounts);
+                None
             }
-            let quantity = self.quantity(&kind, minimum.value, "the minimum")?;
-            let resolved = self.condition(scope, minimum.when.as_ref())?;
-            if !resolved.reachable {
-                return None;
-            }
-            quantities.push(MinimumQuantity {
-                input: of.text.to_owned(),
-                quantity,
-                when: resolved.condition,
-            });
-            return Some(resolved.masks);
         }
-        // A minimum charge: `minimum 1 credit`.
+    }
+
+    /// `minimum QUANTITY of INPUT [when COND]`: the condition's masks, for the combinations
+    /// count.
+    fn minimum_quantity(
+        &mut self,
+        scope: &Scope<'_>,
+        minimum: &ast::MinimumDecl<'_>,
+        of: Token<'_>,
+        quantities: &mut Vec<MinimumQuantity>,
+    ) -> Option<Vec<u64>> {
+        let input = self.input(scope, of)?;
+        let kind = input.input.kind.clone();
+        if !is_quantity(&kind) {
+            self.push(BookError::InvalidInput {
+                message: format!("`{}` is {} and has no minimum", of.text, kind_phrase(&kind)),
+                span: of.span.into(),
+                label: "not a quantity".to_owned(),
+                help: "a minimum quantity applies to a quantity input, such as `minimum 30s of duration`".to_owned(),
+            });
+            return None;
+        }
+        let quantity = self.quantity(&kind, minimum.value, "the minimum")?;
+        let resolved = self.condition(scope, minimum.when.as_ref())?;
+        if !resolved.reachable {
+            return None;
+        }
+        quantities.push(MinimumQuantity {
+            input: of.text.to_owned(),
+            quantity,
+            when: resolved.condition,
+        });
+        Some(resolved.masks)
+    }
+
+    /// `minimum AMOUNT UNIT`: a minimum charge per job (`None` once an error is reported).
+    fn minimum_charge(
+        &mut self,
+        minimum: &ast::MinimumDecl<'_>,
+        span: Span,
+        amounts: &mut Vec<(MinimumAmount, Span)>,
+    ) -> Option<()> {
         let text = minimum.value.text;
-        let number_end = text
-            .char_indices()
-            .find(|(index, c)| {
-                c.is_whitespace()
-                    || (c.is_ascii_alphabetic()
-                        && !((*c == 'e' || *c == 'E')
-                            && text.get(index + 1..).is_some_and(|rest| {
-                                rest.starts_with(|d: char| {
-                                    d.is_ascii_digit() || d == '-' || d == '+'
-                                })
-                            })))
-            })
-            .map_or(text.len(), |(index, _)| index);
-        let number = Token {
-            text: text.get(..number_end).unwrap_or(text),
-            span: Span::new(
-                minimum.value.span.start,
-                minimum.value.span.start + number_end,
-            ),
-        };
-        let rest = text.get(number_end..).unwrap_or("");
-        let unit_text = rest.trim_start();
-        let unit_start = minimum.value.span.start + number_end + (rest.len() - unit_text.len());
-        let unit_token = Token {
-            text: unit_text,
-            span: Span::new(unit_start, unit_start + unit_text.len()),
-        };
+        let (number, unit_token) = split_amount(minimum.value);
+        let unit_text = unit_token.text;
         if unit_text.is_empty() {
             self.push(BookError::InvalidPrice {
                 message: format!("the minimum `{text}` has no unit"),
@@ -336,8 +335,36 @@ impl<'a> Checker<'a> {
             },
             span,
         ));
-        None
+        Some(())
     }
 
     // ---- Rules ----------------------------------------------------------------------------
+}
+
+/// `1 credit` (one token) as its number and its unit, each with its own span.
+fn split_amount<'t>(value: Token<'t>) -> (Token<'t>, Token<'t>) {
+    let text = value.text;
+    let number_end = text
+        .char_indices()
+        .find(|(index, c)| {
+            c.is_whitespace()
+                || (c.is_ascii_alphabetic()
+                    && !((*c == 'e' || *c == 'E')
+                        && text.get(index + 1..).is_some_and(|rest| {
+                            rest.starts_with(|d: char| d.is_ascii_digit() || d == '-' || d == '+')
+                        })))
+        })
+        .map_or(text.len(), |(index, _)| index);
+    let number = Token {
+        text: text.get(..number_end).unwrap_or(text),
+        span: Span::new(value.span.start, value.span.start + number_end),
+    };
+    let rest = text.get(number_end..).unwrap_or("");
+    let unit_text = rest.trim_start();
+    let unit_start = value.span.start + number_end + (rest.len() - unit_text.len());
+    let unit_token = Token {
+        text: unit_text,
+        span: Span::new(unit_start, unit_start + unit_text.len()),
+    };
+    (number, unit_token)
 }
