@@ -205,6 +205,21 @@ pub enum BookError {
         help: String,
     },
 
+    #[error(
+        "the {what} name `{name}` is {length} characters long, more than the {limit} a name may have"
+    )]
+    #[diagnostic(code(rates::name_too_long))]
+    NameTooLong {
+        what: &'static str,
+        name: String,
+        length: usize,
+        limit: usize,
+        #[label("{length} characters")]
+        span: SourceSpan,
+        #[help]
+        help: String,
+    },
+
     #[error("{message}")]
     #[diagnostic(code(rates::invalid_statement))]
     InvalidStatement {
@@ -457,6 +472,19 @@ pub enum BookError {
     },
 
     #[error("{message}")]
+    #[diagnostic(code(rates::amount_too_large))]
+    AmountTooLarge {
+        message: String,
+        #[label("{price}")]
+        span: SourceSpan,
+        price: String,
+        #[label("at its `max`")]
+        max: Option<SourceSpan>,
+        #[help]
+        help: String,
+    },
+
+    #[error("{message}")]
     #[diagnostic(code(rates::invalid_tiers))]
     InvalidTiers {
         message: String,
@@ -583,6 +611,16 @@ pub enum BookError {
         used: &'static str,
         #[label("the order")]
         order: Option<SourceSpan>,
+        #[help]
+        help: String,
+    },
+
+    #[error("credit kind `{kind}` is in the `order` but nothing grants, sells or restores it")]
+    #[diagnostic(code(rates::kind_never_held))]
+    KindNeverHeld {
+        kind: String,
+        #[label("no `grant`, `topup` or `refund expired as` gives this kind")]
+        span: SourceSpan,
         #[help]
         help: String,
     },

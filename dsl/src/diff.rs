@@ -11,7 +11,8 @@ use rust_decimal::Decimal;
 use crate::book::{
     Expect, ExpectTerm, Feature, Input, InputKind, InputValue, Plan, RateBook, Rule, UnitDef, Usage,
 };
-use crate::expect::{describe, totals};
+use crate::describe;
+use crate::expect::{describe as describe_expect, totals};
 use crate::literal;
 
 /// Something named that was added, removed, or changed in the listed ways.
@@ -104,7 +105,12 @@ pub fn diff(old: &RateBook, new: &RateBook) -> BookDiff {
 
     let units = compare_named(&old.units, &new.units, |unit| &unit.name, unit_details);
     let features = compare_named(&old.features, &new.features, |f| &f.name, feature_details);
-    let plans = compare_named(&old.plans, &new.plans, |plan| &plan.name, plan_details);
+    let plans = compare_named(
+        &old.plans,
+        &new.plans,
+        |plan| &plan.name,
+        |before, after| plan_details(old, new, before, after),
+    );
 
     let mut prices = Vec::new();
     let mut not_comparable = Vec::new();
@@ -357,28 +363,40 @@ fn feature_details(old: &Feature, new: &Feature) -> Vec<String> {
             details.push(format!("rule added: {}", rule.source));
         }
     }
-    let mut note = |changed: bool, what: &str| {
+    let mut note = |changed: bool, what: &str, show: fn(&Feature) -> String| {
         if changed {
-            details.push(format!("{what} changed"));
+            details.push(format!("{what} {} → {}", show(old), show(new)));
         }
     };
     note(
         old.minimum_quantities != new.minimum_quantities,
         "minimum quantities",
+        describe::minimum_quantities,
     );
     note(
         old.quantity_rounding != new.quantity_rounding,
         "quantity rounding",
+        describe::quantity_rounding,
     );
-    note(old.multipliers != new.multipliers, "`multiply by`");
+    note(
+        old.multipliers != new.multipliers,
+        "`multiply by`",
+        |feature| describe::names(&feature.multipliers),
+    );
     note(
         old.amount_rounding != new.amount_rounding,
         "amount rounding",
+        describe::amount_rounding,
     );
-    note(old.minimum_amounts != new.minimum_amounts, "minimum charge");
+    note(
+        old.minimum_amounts != new.minimum_amounts,
+        "minimum charge",
+        describe::minimum_amounts,
+    );
     note(
         old.requires_prior != new.requires_prior,
         "required prior analysis",
+        |feature| describe::names(&feature.requires_prior),
     );
     if old.first_request_free != new.first_request_free {
         details.push(if new.first_request_free {
@@ -431,32 +449,106 @@ fn describe_kind(kind: &InputKind) -> String {
     }
 }
 
-fn plan_details(old: &Plan, new: &Plan) -> Vec<String> {
+/// Every changed value of a plan as old → new, in the language's words; `old_book` and
+/// `new_book` give the units' scales.
+fn plan_details(old_book: &RateBook, new_book: &RateBook, old: &Plan, new: &Plan) -> Vec<String> {
     let mut details = Vec::new();
-    let mut note = |changed: bool, what: &str| {
+    let mut note = |changed: bool, what: &str, show: &dyn Fn(&RateBook, &Plan) -> String| {
         if changed {
-            details.push(format!("{what} changed"));
+            details.push(format!(
+                "{what} {} → {}",
+                show(old_book, old),
+                show(new_book, new)
+            ));
         }
     };
-    note(old.title != new.title, "title");
-    note(old.cycle != new.cycle, "cycle");
-    note(old.periods != new.periods, "periods");
-    note(old.grants != new.grants, "grants");
-    note(old.order != new.order, "consumption order");
-    note(old.topup != new.topup, "top-up policy");
-    note(old.packages != new.packages, "packages");
-    note(old.gates != new.gates, "subscription gates");
+    note(old.title != new.title, "title", &|_, plan| {
+        quoted(plan.title.as_deref())
+    });
+    note(old.cycle != new.cycle, "cycle", &|_, plan| {
+        describe::cycle(plan.cycle)
+    });
+    note(old.periods != new.periods, "periods", &|_, plan| {
+        describe::periods(&plan.periods)
+    });
+    note(old.order != new.order, "consumption order", &|_, plan| {
+        describe::names(&plan.order)
+    });
+    note(old.topup != new.topup, "top-up policy", &|_, plan| {
+        describe::topup(plan.topup.as_ref())
+    });
+    note(old.packages != new.packages, "packages", &|book, plan| {
+        describe::packages(book, &plan.packages)
+    });
+    note(old.gates != new.gates, "subscription gates", &|_, plan| {
+        describe::gates(&plan.gates)
+    });
     note(
         old.credit_line_minor != new.credit_line_minor,
         "credit line",
+        &|book, plan| {
+            describe::per_unit(
+                book,
+                plan.credit_line_minor
+                    .iter()
+                    .map(|(unit, minor)| (unit, std::slice::from_ref(minor))),
+            )
+        },
     );
-    note(old.alerts_minor != new.alerts_minor, "alerts");
-    note(old.refund != new.refund, "refund policy");
-    note(old.limits != new.limits, "limits");
+    note(
+        old.alerts_minor != new.alerts_minor,
+        "alerts",
+        &|book, plan| {
+            describe::per_unit(
+                book,
+                plan.alerts_minor
+                    .iter()
+                    .map(|(unit, minors)| (unit, minors.as_slice())),
+            )
+        },
+    );
+    note(old.refund != new.refund, "refund policy", &|_, plan| {
+        describe::refund(plan.refund.as_ref())
+    });
+    note(old.limits != new.limits, "limits", &|_, plan| {
+        describe::limits(&plan.limits)
+    });
     note(
         old.late_usage_seconds != new.late_usage_seconds,
         "late usage window",
+        &|_, plan| match plan.late_usage_seconds {
+            None => "none".to_owned(),
+            Some(seconds) if seconds % 86_400 == 0 => format!("{} days", seconds / 86_400),
+            Some(seconds) => format!("{} hours", seconds / 3_600),
+        },
     );
+    details.extend(grant_details(old_book, new_book, old, new));
+    details
+}
+
+/// Grants compare by their key (kind, unit and frequency): a changed amount, expiry or
+/// rollover reads as one grant old → new.
+fn grant_details(old_book: &RateBook, new_book: &RateBook, old: &Plan, new: &Plan) -> Vec<String> {
+    let mut details = Vec::new();
+    for before in &old.grants {
+        match new.grants.iter().find(|after| after.key == before.key) {
+            None => details.push(format!(
+                "grant removed: {}",
+                describe::grant(old_book, before)
+            )),
+            Some(after) if after != before => details.push(format!(
+                "grant {} → {}",
+                describe::grant(old_book, before),
+                describe::grant(new_book, after)
+            )),
+            Some(_) => {}
+        }
+    }
+    for after in &new.grants {
+        if !old.grants.iter().any(|before| before.key == after.key) {
+            details.push(format!("grant added: {}", describe::grant(new_book, after)));
+        }
+    }
     details
 }
 
@@ -515,8 +607,8 @@ impl fmt::Display for BookDiff {
                     f,
                     "  {}: {} → {}",
                     change.example,
-                    describe(&change.old),
-                    describe(&change.new)
+                    describe_expect(&change.old),
+                    describe_expect(&change.new)
                 )?;
             }
         }

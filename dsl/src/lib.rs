@@ -10,6 +10,7 @@ pub mod book;
 pub mod check;
 pub mod compatibility;
 pub mod compile;
+mod describe;
 pub mod diagnostics;
 pub mod diff;
 mod exact;

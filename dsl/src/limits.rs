@@ -4,6 +4,10 @@
 //! Units come last in names. The limits a product manager can meet are listed in
 //! `LANGUAGE.md`; the others are far above any real book.
 
+/// Longest name a book may give (book, feature, input, choice, unit, channel, plan, credit
+/// kind, package), in characters: the HTTP API refuses longer names in requests, so a book
+/// that used one would load and then refuse every request naming it.
+pub const MAX_NAME_CHARS: usize = 64;
 /// Largest rate file, in bytes (256 KiB).
 pub const MAX_SOURCE_BYTES: usize = 256 * 1024;
 /// Deepest `{ }` nesting: a feature holding a tiers block.

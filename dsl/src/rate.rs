@@ -317,7 +317,8 @@ impl<'a> Rater<'a> {
             let priced = self.price(&rule.price, explain)?;
             let mut contribution = priced.amount;
             if let Some(times) = &rule.times {
-                let count = self.exact(self.count(times)?)?;
+                let count = self.adjusted(times)?;
+                let count = self.exact(count)?;
                 contribution = contribution
                     .checked_mul(count)
                     .ok_or_else(|| self.overflow())?;
@@ -430,11 +431,13 @@ impl<'a> Rater<'a> {
         amount.to_decimal().ok_or_else(|| self.overflow())
     }
 
-    /// The product of every `multiply by` count, or `None` when there is none.
-    fn multiplier(&self) -> Result<Option<Decimal>, RateError> {
+    /// The product of every `multiply by` count (after its minimum and rounding), or `None`
+    /// when there is none.
+    fn multiplier(&mut self) -> Result<Option<Decimal>, RateError> {
         let mut product: Option<Decimal> = None;
-        for name in &self.feature.multipliers {
-            let count = self.count(name)?;
+        let feature = self.feature;
+        for name in &feature.multipliers {
+            let count = self.adjusted(name)?;
             product = Some(match product {
                 Some(value) => value.checked_mul(count).ok_or_else(|| self.overflow())?,
                 None => count,
@@ -480,6 +483,13 @@ impl<'a> Rater<'a> {
                 input: name.to_owned(),
             }),
         }
+    }
+
+    /// The quantity of the input called `name` after its minimums and rounding: every use of
+    /// an input (`per … of`, tiers, `times`, `multiply by`) sees this one quantity.
+    fn adjusted(&mut self, name: &str) -> Result<Decimal, RateError> {
+        let (position, input) = self.input(name)?;
+        self.quantity(position, input)
     }
 
     /// The quantity of an input after minimums and quantity rounding, computed once.

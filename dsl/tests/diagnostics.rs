@@ -461,6 +461,54 @@ const CASES: &[(&str, &str, &str)] = &[
         "+feature video {\n  input duration: duration min 1s max 4h\n  round duration up to 1s\n  base 20 credit per minute\n}\nexpect video(duration: 500ms) = 0.33 credit\n",
     ),
     // ---- Several errors in one file ---------------------------------------------------------------
+    // ---- Limits the API shares -----------------------------------------------------------------
+    (
+        "name_too_long_feature",
+        "test.rates",
+        "+feature video_generation_with_a_very_long_descriptive_name_for_the_catalo {\n  base 1 credit each\n}\n",
+    ),
+    (
+        "name_too_long_choice",
+        "test.rates",
+        "+feature image {\n  input model: choice(pro, ultra_high_definition_with_extended_frame_rate_and_hdr_colour_xyz)\n  base 1 credit each\n}\n",
+    ),
+    (
+        "name_too_long_plan",
+        "test.rates",
+        "+feature image {\n  base 1 credit each\n}\nplan professional_annual_plan_for_large_teams_with_priority_supports_x {\n  order top_up\n  topup as top_up, expires never\n}\n",
+    ),
+    // ---- Amounts a unit can store -------------------------------------------------------------
+    (
+        "amount_too_large_per",
+        "test.rates",
+        "book test\neffective 2025-01-01\nunit credit scale 12 round half-up\nfeature image {\n  input images: images max 1000\n  base 10000 credit per image\n}\n",
+    ),
+    (
+        "amount_too_large_multiplied",
+        "test.rates",
+        "book test\neffective 2025-01-01\nunit credit scale 12 round half-up\nfeature image {\n  input outputs: count max 1000\n  base 10000 credit each\n  multiply by outputs\n}\n",
+    ),
+    (
+        "amount_too_large_times",
+        "test.rates",
+        "book test\neffective 2025-01-01\nunit credit scale 12 round half-up\nfeature image {\n  input outputs: count max 100\n  input seconds: duration max 1h\n  round seconds up to 1s\n  base 50 credit per second of seconds times outputs\n}\n",
+    ),
+    (
+        "amount_too_large_tiers",
+        "test.rates",
+        "book test\neffective 2025-01-01\nunit credit scale 12 round half-up\nfeature image {\n  input images: images max 1000\n  base graduated tiers of images {\n    up to 10 images: 1 credit per image\n    above: 10000 credit per image\n  }\n}\n",
+    ),
+    // ---- Kinds nothing holds ------------------------------------------------------------------
+    (
+        "order_kind_never_held",
+        "test.rates",
+        "+feature image {\n  base 1 credit each\n}\nplan free {\n  cycle monthly from purchase\n  grant 100 credit every cycle as allocation, expires end of cycle\n  order allocation, bonus\n}\n",
+    ),
+    (
+        "order_kind_misspelt",
+        "test.rates",
+        "+feature image {\n  base 1 credit each\n}\nplan free {\n  cycle monthly from purchase\n  grant 100 credit every cycle as allocation, expires end of cycle\n  order alocation\n}\n",
+    ),
     (
         "several_errors",
         "test.rates",

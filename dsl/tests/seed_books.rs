@@ -375,3 +375,45 @@ fn diff_reports_examples_only_one_book_can_rate() {
     );
     assert!(report.to_string().contains("- chat_completion"));
 }
+
+/// Every changed value of a plan or a feature reads old → new, never just "changed".
+#[test]
+fn diff_shows_every_changed_value_old_to_new() {
+    use credits_dsl::diff::diff;
+    let source = std::fs::read_to_string(rates_dir().join("imentiv.rates")).unwrap();
+    let changed = source
+        .replace(
+            "grant 12000 credit every cycle as allocation, expires end of cycle, rolls over while subscribed",
+            "grant 15000 credit every cycle as allocation, expires end of cycle, rolls over 2 cycles",
+        )
+        .replace("package starter 5000 credit", "package starter 6000 credit")
+        .replace("alert below 1000 credit, 100 credit", "alert below 500 credit")
+        .replace("limit 60 requests per minute", "limit 90 requests per minute")
+        .replace(
+            "round duration up to 1s  # 3.3: rounded up to the full second",
+            "round duration up to 2s",
+        )
+        .replacen("minimum 1 credit", "minimum 2 credit", 1);
+    let old = book("imentiv.rates");
+    // The minimum charge changes two examples' prices: rate them in the diff, not here.
+    let options = credits_dsl::CompileOptions { run_expects: false };
+    let new = match credits_dsl::compile_source_with("imentiv.rates", &changed, options) {
+        Ok(book) => book,
+        Err(diagnostics) => panic!("{diagnostics:?}"),
+    };
+    let text = diff(&old, &new).to_string();
+    for expected in [
+        "grant 12000 credit every cycle as allocation, expires end of cycle, rolls over while subscribed → 15000 credit every cycle as allocation, expires end of cycle, rolls over 2 cycles",
+        "packages starter 5000 credit, growth 25000 credit → starter 6000 credit, growth 25000 credit",
+        "alerts 1000 credit, 100 credit → 500 credit",
+        "limits 60 requests per minute, 4 concurrent holds → 90 requests per minute, 4 concurrent holds",
+        "quantity rounding duration up to 1s → duration up to 2s",
+        "minimum charge 1 credit → 2 credit",
+    ] {
+        assert!(text.contains(expected), "missing `{expected}` in\n{text}");
+    }
+    assert!(
+        !text.contains(" changed\n") && !text.contains(" changed,"),
+        "{text}"
+    );
+}

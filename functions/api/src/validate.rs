@@ -101,8 +101,10 @@ pub fn memo(value: Option<&str>) -> Result<(), Problem> {
     Ok(())
 }
 
-/// Longest name (feature, channel, unit, kind, package, reason, time zone).
-pub const MAX_NAME_CHARS: usize = 64;
+/// Longest name (feature, channel, unit, kind, package, reason, time zone, each half of a
+/// plan reference): the rate language's own limit, so a book that checks names only what
+/// requests may name.
+pub use credits_dsl::limits::MAX_NAME_CHARS;
 
 /// A name: 1 to 64 printable ASCII characters, no spaces.
 ///
@@ -218,7 +220,7 @@ pub fn plan_reference(value: &str) -> Result<(&str, &str), Problem> {
     let parts = value.split_once('/');
     let ok = |part: &str| {
         !part.is_empty()
-            && part.len() <= 64
+            && part.len() <= MAX_NAME_CHARS
             && part
                 .bytes()
                 .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-')
@@ -293,5 +295,27 @@ mod tests {
     fn long_input_is_not_echoed_whole() {
         assert!(display_id(&"x".repeat(10_000)).chars().count() <= 65);
         assert_eq!(display_id("a\nb"), "a\\nb");
+    }
+
+    /// A name a book may give is a name a request may carry, and one longer is refused by
+    /// both: `credits rates check` never accepts a feature every request would be refused for.
+    #[test]
+    fn the_book_and_the_api_share_one_name_limit() {
+        let book = |feature: &str| {
+            credits_dsl::compile_source(
+                "test.rates",
+                &format!(
+                    "book test\neffective 2025-01-01\nunit credit scale 2 round half-up\nfeature {feature} {{\n  base 1 credit each\n}}\n"
+                ),
+            )
+        };
+        let longest = format!("f{}", "x".repeat(MAX_NAME_CHARS - 1));
+        assert!(book(&longest).is_ok());
+        assert!(name("feature", &longest).is_ok());
+        let longer = format!("{longest}x");
+        assert!(book(&longer).is_err());
+        assert!(name("feature", &longer).is_err());
+        assert!(plan_reference(&format!("{longest}/{longest}")).is_ok());
+        assert!(plan_reference(&format!("{longer}/pro")).is_err());
     }
 }

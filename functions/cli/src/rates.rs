@@ -524,10 +524,18 @@ fn difference(old: &Path, new: &Path) -> Result<Outcome, UsageProblem> {
             return Ok(Outcome::Failure);
         }
     };
+    // Two different books share no accounts: every feature and plan would read as changed,
+    // which says nothing a reviewer can use.
+    if old_book.name != new_book.name {
+        return Err(problem(format!(
+            "`{}` is book `{}` and `{}` is book `{}`: `rates diff` compares two versions of one book",
+            old_source.name, old_book.name, new_source.name, new_book.name
+        )));
+    }
     print!("{}", diff::diff(&old_book, &new_book));
     // Two versions of one book: the later must be one accounts stored under the earlier can
     // follow, as `check` and every start require.
-    if old_book.name != new_book.name || old_book.effective == new_book.effective {
+    if old_book.effective == new_book.effective {
         return Ok(Outcome::Success);
     }
     let (earlier, later) = {

@@ -462,3 +462,19 @@ fn diff_lists_the_examples_whose_price_changes() {
     // Only the moved line numbers differ: no change reported.
     assert!(!report.contains("chat_completion"), "{report}");
 }
+
+/// Two different books are not two versions of one: `diff` refuses to compare them rather
+/// than list every feature and plan as changed.
+#[test]
+fn diff_of_two_different_books_is_refused() {
+    let output = credits(&["rates", "diff", "rates/imini.rates", "rates/imentiv.rates"]);
+    assert_eq!(code(&output), 2, "{}", stdout(&output));
+    assert!(stdout(&output).is_empty(), "{}", stdout(&output));
+    let report = stderr(&output);
+    assert!(
+        report.contains(
+            "`rates/imini.rates` is book `imini` and `rates/imentiv.rates` is book `imentiv`"
+        ),
+        "{report}"
+    );
+}

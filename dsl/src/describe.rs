@@ -1,0 +1,288 @@
+//! Parts of a compiled book written back in the language's own words (`100 credit daily as
+//! free, expires end of day`), so that `diff` can show every changed value as old → new.
+
+use rust_decimal::Decimal;
+
+use crate::book::{
+    Condition, Cycle, ExpiredRefund, Expiry, Feature, Gate, Grant, GrantEvery, InputKind, Limits,
+    Package, QuantityDirection, RateBook, RefundPolicy, Rollover, RoundingMode, SubscriptionPeriod,
+    Test, TopUpPolicy,
+};
+use crate::literal;
+
+/// `100 credit`: an amount in minor units at its unit's scale (the raw minor units when the
+/// book does not know the unit).
+pub(crate) fn amount(book: &RateBook, unit: &str, amount_minor: i64) -> String {
+    let scale = book.unit(unit).map_or(0, |unit| unit.scale);
+    let value = Decimal::try_new(amount_minor, scale).unwrap_or(Decimal::from(amount_minor));
+    format!("{} {unit}", value.normalize())
+}
+
+/// `model is pro or ultra and not hd`; `always` for no condition.
+pub(crate) fn condition(condition: &Condition) -> String {
+    if condition.all.is_empty() {
+        return "always".to_owned();
+    }
+    let tests: Vec<String> = condition
+        .all
+        .iter()
+        .map(|test| match test {
+            Test::OneOf { input, values } => format!("{input} is {}", values.join(" or ")),
+            Test::Flag {
+                input,
+                expected: true,
+            } => input.clone(),
+            Test::Flag {
+                input,
+                expected: false,
+            } => format!("not {input}"),
+        })
+        .collect();
+    tests.join(" and ")
+}
+
+pub(crate) fn expiry(expiry: Expiry) -> String {
+    match expiry {
+        Expiry::Never => "never".to_owned(),
+        Expiry::EndOfDay => "end of day".to_owned(),
+        Expiry::EndOfCycle => "end of cycle".to_owned(),
+        Expiry::AfterDays(days) => format!("after {days} days"),
+        Expiry::AfterCycles(cycles) => format!("after {cycles} cycles"),
+    }
+}
+
+pub(crate) fn cycle(cycle: Option<Cycle>) -> String {
+    match cycle {
+        None => "none".to_owned(),
+        Some(Cycle::MonthlyCalendar) => "monthly calendar".to_owned(),
+        Some(Cycle::MonthlyFromPurchase) => "monthly from purchase".to_owned(),
+    }
+}
+
+pub(crate) fn periods(periods: &[SubscriptionPeriod]) -> String {
+    let words: Vec<&str> = periods
+        .iter()
+        .map(|period| match period {
+            SubscriptionPeriod::Monthly => "monthly",
+            SubscriptionPeriod::Quarterly => "quarterly",
+            SubscriptionPeriod::Yearly => "yearly",
+        })
+        .collect();
+    or_none(words.join(", "))
+}
+
+/// `100 credit daily as free, expires end of day`, as a `grant` line reads.
+pub(crate) fn grant(book: &RateBook, grant: &Grant) -> String {
+    let every = match grant.every {
+        GrantEvery::Day => "daily",
+        GrantEvery::Cycle => "every cycle",
+        GrantEvery::Once => "once",
+    };
+    let mut text = format!(
+        "{} {every} as {}, expires {}",
+        amount(book, &grant.unit, grant.amount_minor),
+        grant.kind,
+        expiry(grant.expires)
+    );
+    match &grant.rollover {
+        None => {}
+        Some(Rollover::WhileSubscribed) => text.push_str(", rolls over while subscribed"),
+        Some(Rollover::Cycles { cycles }) => {
+            text.push_str(&format!(", rolls over {cycles} cycles"));
+        }
+        Some(Rollover::UpTo { amount_minor }) => text.push_str(&format!(
+            ", rolls over up to {}",
+            amount(book, &grant.unit, *amount_minor)
+        )),
+    }
+    text
+}
+
+pub(crate) fn topup(topup: Option<&TopUpPolicy>) -> String {
+    match topup {
+        None => "none".to_owned(),
+        Some(topup) => format!(
+            "as {}, expires {}{}",
+            topup.kind,
+            expiry(topup.expires),
+            if topup.requires_subscription {
+                ", requires subscription"
+            } else {
+                ""
+            }
+        ),
+    }
+}
+
+pub(crate) fn packages(book: &RateBook, packages: &[Package]) -> String {
+    let parts: Vec<String> = packages
+        .iter()
+        .map(|package| {
+            format!(
+                "{} {}",
+                package.name,
+                amount(book, &package.unit, package.amount_minor)
+            )
+        })
+        .collect();
+    or_none(parts.join(", "))
+}
+
+pub(crate) fn gates(gates: &[Gate]) -> String {
+    let parts: Vec<String> = gates
+        .iter()
+        .map(|gate| {
+            if gate.when.all.is_empty() {
+                gate.feature.clone()
+            } else {
+                format!("{} when {}", gate.feature, condition(&gate.when))
+            }
+        })
+        .collect();
+    or_none(parts.join(", "))
+}
+
+/// Per-unit amounts (a credit line, alert thresholds), `none` when empty.
+pub(crate) fn per_unit<'a>(
+    book: &RateBook,
+    amounts: impl Iterator<Item = (&'a String, &'a [i64])>,
+) -> String {
+    let parts: Vec<String> = amounts
+        .flat_map(|(unit, minors)| minors.iter().map(move |minor| amount(book, unit, *minor)))
+        .collect();
+    or_none(parts.join(", "))
+}
+
+pub(crate) fn refund(refund: Option<&RefundPolicy>) -> String {
+    let Some(refund) = refund else {
+        return "none".to_owned();
+    };
+    let expired = match &refund.expired {
+        ExpiredRefund::Forfeit => "forfeit".to_owned(),
+        ExpiredRefund::Restore { kind, expires } => {
+            format!("as {kind}, expires {}", expiry(*expires))
+        }
+    };
+    format!(
+        "within {} days for {}; expired {expired}",
+        refund.window_days,
+        refund.reasons.join(", ")
+    )
+}
+
+pub(crate) fn limits(limits: &Limits) -> String {
+    let mut parts = Vec::new();
+    if let Some(requests) = limits.requests {
+        let per = match requests.per_seconds {
+            1 => "second".to_owned(),
+            60 => "minute".to_owned(),
+            3600 => "hour".to_owned(),
+            seconds => format!("{seconds} seconds"),
+        };
+        parts.push(format!("{} requests per {per}", requests.requests));
+    }
+    if let Some(holds) = limits.concurrent_holds {
+        parts.push(format!("{holds} concurrent holds"));
+    }
+    or_none(parts.join(", "))
+}
+
+/// `30s of duration when ad`, each `minimum` quantity of a feature.
+pub(crate) fn minimum_quantities(feature: &Feature) -> String {
+    let parts: Vec<String> = feature
+        .minimum_quantities
+        .iter()
+        .map(|minimum| {
+            let mut text = format!(
+                "{} of {}",
+                quantity(feature, &minimum.input, minimum.quantity),
+                minimum.input
+            );
+            if !minimum.when.all.is_empty() {
+                text.push_str(&format!(" when {}", condition(&minimum.when)));
+            }
+            text
+        })
+        .collect();
+    or_none(parts.join(", "))
+}
+
+/// `duration up to 1s`, each quantity `round` of a feature.
+pub(crate) fn quantity_rounding(feature: &Feature) -> String {
+    let parts: Vec<String> = feature
+        .quantity_rounding
+        .iter()
+        .map(|rounding| {
+            let direction = match rounding.direction {
+                QuantityDirection::Up => "up",
+                QuantityDirection::Down => "down",
+                QuantityDirection::Nearest => "nearest",
+            };
+            format!(
+                "{} {direction} to {}",
+                rounding.input,
+                quantity(feature, &rounding.input, rounding.step)
+            )
+        })
+        .collect();
+    or_none(parts.join(", "))
+}
+
+/// `credit to 0.01 half-up`, each unit's amount rounding.
+pub(crate) fn amount_rounding(feature: &Feature) -> String {
+    let parts: Vec<String> = feature
+        .amount_rounding
+        .iter()
+        .map(|rounding| {
+            format!(
+                "{} to {} {}",
+                rounding.unit,
+                rounding.precision.normalize(),
+                mode(rounding.mode)
+            )
+        })
+        .collect();
+    or_none(parts.join(", "))
+}
+
+/// `1 credit`, each unit's minimum charge.
+pub(crate) fn minimum_amounts(feature: &Feature) -> String {
+    let parts: Vec<String> = feature
+        .minimum_amounts
+        .iter()
+        .map(|minimum| format!("{} {}", minimum.amount.normalize(), minimum.unit))
+        .collect();
+    or_none(parts.join(", "))
+}
+
+/// Names as a list (`outputs, variants`), `none` when empty.
+pub(crate) fn names(names: &[String]) -> String {
+    or_none(names.join(", "))
+}
+
+fn quantity(feature: &Feature, input: &str, value: Decimal) -> String {
+    let kind = feature
+        .inputs
+        .iter()
+        .find(|known| known.name == input)
+        .map_or(&InputKind::Count, |known| &known.kind);
+    literal::format_quantity(kind, value)
+}
+
+fn mode(mode: RoundingMode) -> &'static str {
+    match mode {
+        RoundingMode::Up => "up",
+        RoundingMode::Down => "down",
+        RoundingMode::HalfUp => "half-up",
+        RoundingMode::HalfEven => "half-even",
+        RoundingMode::HalfDown => "half-down",
+    }
+}
+
+fn or_none(text: String) -> String {
+    if text.is_empty() {
+        "none".to_owned()
+    } else {
+        text
+    }
+}
