@@ -621,14 +621,15 @@ feature call \"Call\" {
 }
 
 /// A number may use all 28 digits a decimal holds exactly, split 18 before the point and 10
-/// after it (or 16 and 12); 30 digits are refused with the limit named, never rounded.
+/// after it (or 16 and 12); 30 digits are refused with the limit named, never rounded. (The
+/// unit has scale 0 so that such a price still fits the unit's storage.)
 #[test]
 fn a_number_of_28_digits_is_exact_and_one_of_30_is_refused_with_the_limit() {
     let book = |amount: &str| {
         format!(
             "book digits
 effective 2026-01-01
-unit credit scale 12 round up
+unit credit scale 0 round up
 
 feature call \"Call\" {{
   base {amount} credit each
