@@ -48,4 +48,5 @@ over_sqlite!(
     invideo::invideo_one_charge_spends_credits_and_video_minutes,
     short::short_of_credits_is_402_and_writes_nothing,
     holds::holds_can_be_looked_up_in_every_state,
+    ergonomics::client_ergonomics_hold_on_every_store,
 );

@@ -109,6 +109,7 @@ mod serve {
         ai_engine::ai_engine_packages_and_enterprise_credit_line,
         invideo::invideo_one_charge_spends_credits_and_video_minutes,
         short::short_of_credits_is_402_and_writes_nothing,
+        ergonomics::client_ergonomics_hold_on_every_store,
     );
 }
 
@@ -147,5 +148,6 @@ mod router {
         invideo::invideo_one_charge_spends_credits_and_video_minutes,
         short::short_of_credits_is_402_and_writes_nothing,
         holds::holds_can_be_looked_up_in_every_state,
+        ergonomics::client_ergonomics_hold_on_every_store,
     );
 }

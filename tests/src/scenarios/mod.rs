@@ -29,6 +29,7 @@
 pub mod ai_engine;
 pub mod check;
 pub mod client;
+pub mod ergonomics;
 pub mod holds;
 pub mod imagineart;
 pub mod imentiv;
