@@ -32,7 +32,8 @@ use credits_tests::template::workspace_root;
 
 /// Routes only an admin key may call. Every protected route of the document must be here or
 /// in [`ACCOUNT_ROUTES`].
-const ADMIN_ROUTES: [&str; 9] = [
+const ADMIN_ROUTES: [&str; 10] = [
+    "GET /v1/accounts",
     "PUT /v1/accounts/{account}",
     "POST /v1/accounts/{account}/close",
     "POST /v1/accounts/{account}/topups",
@@ -45,7 +46,8 @@ const ADMIN_ROUTES: [&str; 9] = [
 ];
 
 /// Routes an admin key or a key of `{account}` may call.
-const ACCOUNT_ROUTES: [&str; 9] = [
+const ACCOUNT_ROUTES: [&str; 10] = [
+    "GET /v1/accounts/{account}",
     "POST /v1/accounts/{account}/quotes",
     "POST /v1/accounts/{account}/charges",
     "POST /v1/accounts/{account}/holds",

@@ -90,17 +90,7 @@ pub async fn charge(
     account: &str,
     charge_id: &str,
 ) -> Result<Option<ChargeFacts>, Problem> {
-    let key = charge_key(charge_id);
-    let found = state
-        .store
-        .facts(account, std::slice::from_ref(&key))
-        .await
-        .map_err(|error| store_problem(&error))?;
-    found
-        .into_iter()
-        .find(|fact| fact.key == key)
-        .map(|fact| serde_json::from_value(fact.value).map_err(|error| unreadable(&key, &error)))
-        .transpose()
+    read_one(state, account, charge_key(charge_id)).await
 }
 
 /// A purchase's facts (what its top-up credited, what voids removed, whether it was
@@ -113,7 +103,15 @@ pub async fn purchase(
     account: &str,
     purchase_id: &str,
 ) -> Result<Option<PurchaseFacts>, Problem> {
-    let key = purchase_key(purchase_id);
+    read_one(state, account, purchase_key(purchase_id)).await
+}
+
+/// The fact `key` of `account`, read as `T`: one keyed read.
+async fn read_one<T: serde::de::DeserializeOwned>(
+    state: &AppState,
+    account: &str,
+    key: String,
+) -> Result<Option<T>, Problem> {
     let found = state
         .store
         .facts(account, std::slice::from_ref(&key))
