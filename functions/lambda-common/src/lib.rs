@@ -152,6 +152,8 @@ pub fn init_tracing() {
 fn log_level(text: &str) -> tracing_subscriber::filter::LevelFilter {
     use tracing_subscriber::filter::LevelFilter;
     match text.trim().to_ascii_lowercase().as_str() {
+        // `LevelFilter` reads an empty text as ERROR; unset means the default here.
+        "" => LevelFilter::INFO,
         // Lambda's FATAL has no tracing level: errors are the most severe there are.
         "fatal" => LevelFilter::ERROR,
         other => other.parse().unwrap_or(LevelFilter::INFO),
