@@ -171,12 +171,15 @@ fn log_level(text: &str) -> tracing_subscriber::filter::LevelFilter {
 /// the admin key's secret cannot be read or is not a usable key.
 pub async fn app_state(settings: &Settings) -> Result<AppState, InitError> {
     let books = rate_library()?;
-    let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
+    let sdk_config = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .load()
+        .await;
+    // The endpoint is DynamoDB's only: the admin key's secret stays at Secrets Manager's.
+    let mut dynamodb = aws_sdk_dynamodb::config::Builder::from(&sdk_config);
     if let Some(endpoint) = &settings.dynamodb_endpoint {
-        loader = loader.endpoint_url(endpoint);
+        dynamodb = dynamodb.endpoint_url(endpoint);
     }
-    let sdk_config = loader.load().await;
-    let client = aws_sdk_dynamodb::Client::new(&sdk_config);
+    let client = aws_sdk_dynamodb::Client::from_conf(dynamodb.build());
     let mut settings = settings.clone();
     if let Some(secret) = &settings.admin_key_secret {
         settings.admin_key_sha256 = Some(admin_key::sha256_from_secret(&sdk_config, secret).await?);
