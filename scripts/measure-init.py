@@ -21,12 +21,17 @@ unaffected; the rollover's first event then fails after the SDK's retries (repor
 DynamoDB Local with the table created); `--event FILE` sends another event to every function
 (an `id` in its JSON body is made unique per run, so each run charges anew rather than
 replaying); `--env NAME=VALUE` adds a variable (e.g. SSL_CERT_FILE).
+`--admin-key-secret` gives the HTTP functions the admin key as the template does, by a
+Secrets Manager secret (`CREDITS_ADMIN_KEY_SECRET_ARN`), which they read during init: this
+script's server answers that `GetSecretValue` too (`AWS_ENDPOINT_URL_SECRETS_MANAGER`, over
+loopback, so the figure holds the code path but not the network of a real region).
 
 The static admin key configured (as its SHA-256) is the one of tests/fixtures, so the fixture
 events authenticate. python3 standard library only. Usage:
   scripts/measure-init.py                      # all five functions, N=20, x86_64
   scripts/measure-init.py -n 50 credits-charge
   scripts/measure-init.py --json
+  scripts/measure-init.py --admin-key-secret     # init reads the admin key's secret
   scripts/measure-init.py credits-charge --dynamodb-endpoint http://127.0.0.1:8000 \
       --event tests/fixtures/apigw-v2-charge.json   # account `acme` must exist, with credits
 """
@@ -60,6 +65,7 @@ FUNCTIONS = [
 # The static admin key of tests/fixtures (only its SHA-256 reaches the function).
 FIXTURE_ADMIN_KEY = "lambda-fixture-admin-key-0123456789"
 PREFIX = "/2018-06-01/runtime"
+ADMIN_KEY_SECRET_ARN = "arn:aws:secretsmanager:us-east-1:123456789012:secret:admin-key-AbCdEf"
 
 
 def health_event() -> dict:
@@ -179,6 +185,13 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if run is None:
             self._reply(404)
             return
+        if self.headers.get("X-Amz-Target") == "secretsmanager.GetSecretValue":
+            secret = {"ARN": ADMIN_KEY_SECRET_ARN, "Name": "admin-key",
+                      "SecretString": FIXTURE_ADMIN_KEY, "VersionId": str(uuid.uuid4()),
+                      "VersionStages": ["AWSCURRENT"], "CreatedDate": 1.7e9}
+            self._reply(200, json.dumps(secret).encode(),
+                        {"Content-Type": "application/x-amz-json-1.1"})
+            return
         if self.path == f"{PREFIX}/invocation/{run.request_id}/response":
             outcome = "response"
         elif self.path == f"{PREFIX}/invocation/{run.request_id}/error":
@@ -257,7 +270,10 @@ def measure_once(binary: pathlib.Path, env: dict, event: bytes, log_path: pathli
     server = RuntimeApi(("127.0.0.1", 0), Handler)
     server.run = run
     threading.Thread(target=server.serve_forever, daemon=True).start()
-    env = dict(env, AWS_LAMBDA_RUNTIME_API=f"127.0.0.1:{server.server_address[1]}")
+    address = f"127.0.0.1:{server.server_address[1]}"
+    env = dict(env, AWS_LAMBDA_RUNTIME_API=address)
+    if "CREDITS_ADMIN_KEY_SECRET_ARN" in env:
+        env["AWS_ENDPOINT_URL_SECRETS_MANAGER"] = f"http://{address}"
     with open(log_path, "ab") as log:
         started = time.perf_counter_ns()
         process = subprocess.Popen([str(binary)], env=env, cwd=binary.parent,
@@ -307,6 +323,8 @@ def main() -> int:
     parser.add_argument("--timeout", type=float, default=10.0, help="seconds per run")
     parser.add_argument("--env", action="append", default=[], metavar="NAME=VALUE",
                         help="one more environment variable for the functions (repeatable)")
+    parser.add_argument("--admin-key-secret", action="store_true",
+                        help="the HTTP functions read the admin key from a (local) secret")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
 
@@ -316,6 +334,7 @@ def main() -> int:
     health = json.dumps(health_event()).encode()
 
     report = {"arch": args.arch, "runs": args.n, "dynamodb_endpoint": endpoint,
+              "admin_key_secret": args.admin_key_secret,
               "cpu": cpu_model(), "cores": os.cpu_count(), "functions": {}}
     failed = False
     with tempfile.TemporaryDirectory(prefix="measure-init-") as tmp:
@@ -330,6 +349,9 @@ def main() -> int:
             task_root.mkdir()
             binary = unzip_bootstrap(zip_path, task_root)
             env = environment(function, endpoint, task_root)
+            if args.admin_key_secret and function != "credits-cycle-rollover":
+                del env["CREDITS_ADMIN_KEY_SHA256"]
+                env["CREDITS_ADMIN_KEY_SECRET_ARN"] = ADMIN_KEY_SECRET_ARN
             env.update(item.split("=", 1) for item in args.env)
             event = custom_event or (rollover_event if function == "credits-cycle-rollover"
                                      else health)

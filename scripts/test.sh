@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Runs every test of the project on a fresh machine: installs the external tools the tests
-# start (DynamoDB Local, cfn-lint, sam, cargo-lambda), then lints, tests, checks the rate
-# books, and builds every Lambda. Exits non-zero on the first failure.
+# start (DynamoDB Local, cfn-lint, sam, cargo-lambda, the Rust targets), then lints, builds
+# every Lambda, tests, and checks the rate books. Exits non-zero on the first failure.
+# Each Lambda is built once (release, arm64: what deploys): the `template_package` test runs
+# the deploy dry run (`scripts/deploy.sh --dry-run`) on that build, which it finds up to date.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 started_at=$(date +%s)
@@ -17,7 +19,10 @@ cargo fmt --all -- --check
 step "clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
-step "tests (every crate, DynamoDB Local, template checks)"
+step "lambda builds (arm64)"
+scripts/lambda-build.sh --arch arm64 --locked
+
+step "tests (every crate, DynamoDB Local, template checks, the deploy dry run)"
 cargo test --workspace --locked --no-fail-fast
 
 step "rate books"
@@ -27,8 +32,5 @@ cargo run --quiet --locked -p credits -- rates fmt --check rates/
 
 step "console static site"
 scripts/console-build.sh
-
-step "lambda builds"
-scripts/lambda-build.sh
 
 step "done"

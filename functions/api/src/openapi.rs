@@ -131,6 +131,12 @@ impl Modify for BearerAuth {
     }
 }
 
+/// The committed document (`openapi.json`), which `GET /v1/openapi.json` serves: the
+/// `openapi` test keeps it equal to [`document_json`], so the servers need not link the
+/// generator (a few hundred KB of every Lambda).
+pub const COMMITTED_JSON: &str =
+    include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/../../openapi.json"));
+
 /// The document as pretty JSON with a final newline, exactly as committed.
 pub fn document_json() -> String {
     let mut text = ApiDoc::openapi()

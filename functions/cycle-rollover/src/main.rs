@@ -11,7 +11,12 @@ async fn main() -> Result<(), Error> {
     credits_lambda::init_tracing();
     // Once per container, never per invocation (BRIEF §7): the store, and the dead-letter
     // queue's client when the template names a queue.
-    let state = credits_lambda::app_state(&credits_lambda::Settings::from_env()?).await?;
+    // It serves no request, so it reads no admin key (its role may not read the secret).
+    let settings = credits_lambda::Settings {
+        admin_key_secret: None,
+        ..credits_lambda::Settings::from_env()?
+    };
+    let state = credits_lambda::app_state(&settings).await?;
     let sink: Box<dyn FailureSink> = match std::env::var(DEAD_LETTER_URL_ENV) {
         Ok(url) if !url.trim().is_empty() => {
             let config = aws_config::defaults(aws_config::BehaviorVersion::latest())

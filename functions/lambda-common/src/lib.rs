@@ -11,6 +11,7 @@
 //! run the API's router unchanged (the one `credits serve` runs), and the rollover walk only
 //! asks the ledger to `Advance` accounts.
 
+pub mod admin_key;
 pub mod rollover;
 
 use std::sync::Arc;
@@ -30,6 +31,7 @@ pub const TABLE_ENV: &str = "CREDITS_TABLE";
 /// Hex SHA-256 of a static admin key, if one is configured (the SAM template sets it; empty
 /// means none). The key itself never reaches the function.
 pub const ADMIN_KEY_SHA256_ENV: &str = "CREDITS_ADMIN_KEY_SHA256";
+pub use admin_key::ADMIN_KEY_SECRET_ENV;
 /// An endpoint to use instead of DynamoDB's (DynamoDB Local under `sam local`).
 pub const DYNAMODB_ENDPOINT_ENV: &str = "CREDITS_DYNAMODB_ENDPOINT";
 /// The `service` dimension of the request metrics (the template sets `<service>-<stage>`).
@@ -82,6 +84,9 @@ fn library_from(sources: Vec<(String, String)>) -> Result<RateLibrary, InitError
 pub struct Settings {
     pub table: String,
     pub admin_key_sha256: Option<[u8; 32]>,
+    /// The Secrets Manager secret holding the admin key (read at init, in [`app_state`]);
+    /// when set, it is the admin key and `admin_key_sha256` is not used.
+    pub admin_key_secret: Option<String>,
     pub dynamodb_endpoint: Option<String>,
 }
 
@@ -113,6 +118,7 @@ impl Settings {
         Ok(Settings {
             table,
             admin_key_sha256,
+            admin_key_secret: set(ADMIN_KEY_SECRET_ENV).map(|arn| arn.trim().to_string()),
             dynamodb_endpoint: set(DYNAMODB_ENDPOINT_ENV),
         })
     }
@@ -127,18 +133,16 @@ fn parse_sha256(text: &str) -> Result<[u8; 32], String> {
 
 /// JSON logs on stdout, one object per line, each carrying the current span (the runtime's
 /// per-invocation span holds the Lambda request id). Level from `AWS_LAMBDA_LOG_LEVEL`
-/// (Lambda's logging controls), else `RUST_LOG`, else `info`. No timestamp: CloudWatch adds
-/// one. Calling it twice is harmless.
+/// (Lambda's logging controls), else `RUST_LOG`, else `info`: a level only (a `RUST_LOG`
+/// with per-target directives is read as `info`), which spares the Lambdas the regex engine
+/// of per-target filters. No timestamp: CloudWatch adds one. Calling it twice is harmless.
 pub fn init_tracing() {
     let level = std::env::var("AWS_LAMBDA_LOG_LEVEL")
         .or_else(|_| std::env::var("RUST_LOG"))
-        .unwrap_or_else(|_| "info".to_string())
-        .to_lowercase();
-    let filter = tracing_subscriber::EnvFilter::try_new(&level)
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+        .unwrap_or_default();
     let _ = tracing_subscriber::fmt()
         .json()
-        .with_env_filter(filter)
+        .with_max_level(log_level(&level))
         .with_current_span(true)
         .with_span_list(false)
         .with_target(false)
@@ -147,24 +151,53 @@ pub fn init_tracing() {
         .try_init();
 }
 
+/// The level of `AWS_LAMBDA_LOG_LEVEL` (TRACE, DEBUG, INFO, WARN, ERROR, FATAL) or of a
+/// `RUST_LOG` that is a level (`off` too); anything else is `info`.
+fn log_level(text: &str) -> tracing_subscriber::filter::LevelFilter {
+    use tracing_subscriber::filter::LevelFilter;
+    match text.trim().to_ascii_lowercase().as_str() {
+        // `LevelFilter` reads an empty text as ERROR; unset means the default here.
+        "" => LevelFilter::INFO,
+        // Lambda's FATAL has no tracing level: errors are the most severe there are.
+        "fatal" => LevelFilter::ERROR,
+        other => other.parse().unwrap_or(LevelFilter::INFO),
+    }
+}
+
 /// Everything the router needs, built once: the rate books (checked first, so a bad book
-/// fails before any network call), the AWS config, the DynamoDB client and the store.
+/// fails before any network call), the AWS config, the admin key's hash (from its secret,
+/// when [`Settings::admin_key_secret`] names one: one `GetSecretValue` per container), the
+/// DynamoDB client and the store.
 ///
 /// # Errors
 ///
-/// [`InitError::Rates`] when an embedded book does not check.
+/// [`InitError::Rates`] when an embedded book does not check; [`InitError::Setting`] when
+/// the admin key's secret cannot be read or is not a usable key.
 pub async fn app_state(settings: &Settings) -> Result<AppState, InitError> {
     let books = rate_library()?;
-    let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .timeout_config(credits_store_dynamodb::sdk_timeouts());
+    // SDK timeouts bound every call (DynamoDB and Secrets Manager) inside the function's own.
+    let sdk_config = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .timeout_config(credits_store_dynamodb::sdk_timeouts())
+        .load()
+        .await;
+    // The endpoint is DynamoDB's only: the admin key's secret stays at Secrets Manager's.
+    let mut dynamodb = aws_sdk_dynamodb::config::Builder::from(&sdk_config);
     if let Some(endpoint) = &settings.dynamodb_endpoint {
-        loader = loader.endpoint_url(endpoint);
+        dynamodb = dynamodb.endpoint_url(endpoint);
     }
-    let sdk_config = loader.load().await;
-    let client = aws_sdk_dynamodb::Client::new(&sdk_config);
-    tracing::info!(table = %settings.table, books = books.names().len(), "initialised");
+    let client = aws_sdk_dynamodb::Client::from_conf(dynamodb.build());
+    let mut settings = settings.clone();
+    if let Some(secret) = &settings.admin_key_secret {
+        settings.admin_key_sha256 = Some(admin_key::sha256_from_secret(&sdk_config, secret).await?);
+    }
+    tracing::info!(
+        table = %settings.table,
+        books = books.names().len(),
+        admin_key = settings.admin_key_sha256.is_some(),
+        "initialised"
+    );
     let store = DynamoStore::new(client, settings.table.clone());
-    Ok(state_over(Arc::new(store), books, settings))
+    Ok(state_over(Arc::new(store), books, &settings))
 }
 
 /// The router an HTTP function serves: the API's, with one Embedded Metric Format line per
@@ -257,23 +290,41 @@ mod tests {
     }
 
     #[test]
+    fn log_levels_of_lambda_and_rust_log() {
+        use tracing_subscriber::filter::LevelFilter;
+        assert_eq!(log_level(""), LevelFilter::INFO);
+        assert_eq!(log_level("DEBUG"), LevelFilter::DEBUG);
+        assert_eq!(log_level("trace"), LevelFilter::TRACE);
+        assert_eq!(log_level("WARN"), LevelFilter::WARN);
+        assert_eq!(log_level("FATAL"), LevelFilter::ERROR);
+        assert_eq!(log_level("off"), LevelFilter::OFF);
+        assert_eq!(log_level("credits=debug,aws=warn"), LevelFilter::INFO);
+    }
+
+    #[test]
     fn settings_default_and_parse() {
         let none = Settings::from_lookup(|_| None).unwrap();
         assert_eq!(none.table, "credits");
         assert_eq!(none.admin_key_sha256, None);
         assert_eq!(none.dynamodb_endpoint, None);
+        assert_eq!(none.admin_key_secret, None);
 
         let hash = "ab".repeat(32);
         let set = Settings::from_lookup(|name| match name {
             TABLE_ENV => Some("credits-prod".into()),
             ADMIN_KEY_SHA256_ENV => Some(hash.clone()),
             DYNAMODB_ENDPOINT_ENV => Some(String::new()),
+            ADMIN_KEY_SECRET_ENV => Some(" arn:aws:secretsmanager:eu-west-1:1:secret:k ".into()),
             _ => None,
         })
         .unwrap();
         assert_eq!(set.table, "credits-prod");
         assert_eq!(set.admin_key_sha256, Some([0xab; 32]));
         assert_eq!(set.dynamodb_endpoint, None);
+        assert_eq!(
+            set.admin_key_secret.as_deref(),
+            Some("arn:aws:secretsmanager:eu-west-1:1:secret:k")
+        );
 
         let bad =
             Settings::from_lookup(|name| (name == ADMIN_KEY_SHA256_ENV).then(|| "xyz".into()));
