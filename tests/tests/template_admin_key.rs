@@ -42,10 +42,26 @@ fn strings(value: &Json) -> Vec<String> {
 fn statements(template: &Template) -> Vec<(BTreeSet<String>, Json)> {
     let mut out = Vec::new();
     for (id, role) in template.resources_of_type("AWS::IAM::Role") {
-        assert!(
-            role["Properties"].get("ManagedPolicyArns").is_none(),
-            "{id}: a managed policy would escape this check"
-        );
+        // AWS Backup's own service-role policies (the optional backup plan's role, assumed
+        // by backup.amazonaws.com only) are the one managed policy allowed: any other would
+        // escape this check.
+        for arn in role["Properties"]["ManagedPolicyArns"]
+            .as_array()
+            .into_iter()
+            .flatten()
+        {
+            let text = arn.to_string();
+            assert!(
+                text.contains(":iam::aws:policy/service-role/AWSBackupServiceRolePolicyFor"),
+                "{id}: a managed policy would escape this check: {text}"
+            );
+            assert!(
+                role["Properties"]["AssumeRolePolicyDocument"]
+                    .to_string()
+                    .contains("backup.amazonaws.com"),
+                "{id}: AWS Backup's policies on a role that is not AWS Backup's"
+            );
+        }
         for policy in role["Properties"]["Policies"]
             .as_array()
             .into_iter()

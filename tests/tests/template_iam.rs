@@ -627,6 +627,27 @@ fn scenario() -> Vec<Step> {
             json!({"id": "refund-1", "charge": "job-1", "reason": "duplicate", "amount": "10"}),
             json!({"id": "refund-1", "charge": "job-1", "reason": "duplicate", "amount": "11"}),
         ),
+        mutation(
+            "/v1/accounts/{account}/adjustments",
+            &format!("{acct}/adjustments"),
+            Key::Admin,
+            json!({"id": "adj-1", "direction": "credit", "amount": "5", "reason": "goodwill"}),
+            json!({"id": "adj-1", "direction": "credit", "amount": "6", "reason": "goodwill"}),
+        ),
+        mutation(
+            "/v1/accounts/{account}/voids",
+            &format!("{acct}/voids"),
+            Key::Admin,
+            json!({"id": "void-1", "bucket": "adjustment:adj-1"}),
+            json!({"id": "void-1", "bucket": "adjustment:adj-2"}),
+        ),
+        mutation(
+            "/v1/accounts/{account}/chargebacks",
+            &format!("{acct}/chargebacks"),
+            Key::Admin,
+            json!({"id": "chargeback-1", "purchase": "topup-2"}),
+            json!({"id": "chargeback-1", "purchase": "topup-1"}),
+        ),
         step(
             "GET",
             "/v1/accounts/{account}/balance",
@@ -1028,6 +1049,12 @@ fn hot_path_roles_reach_account_items_and_read_key_items_only() {
             .collect();
         let (mut on_accounts, mut on_keys) = (0, 0);
         for statement in &statements {
+            // The one exception, documented in the template: the admin listing of accounts
+            // scans, and a scan names no partition key for `LeadingKeys` to narrow.
+            if role == "AccountRole" && statement["Action"] == json!(["dynamodb:Scan"]) {
+                assert!(statement.get("Condition").is_none(), "{statement}");
+                continue;
+            }
             let leading =
                 &statement["Condition"]["ForAllValues:StringLike"]["dynamodb:LeadingKeys"];
             assert_eq!(
