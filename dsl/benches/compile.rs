@@ -1,4 +1,4 @@
-//! Parsing, checking and compiling every rate book in `rates/` (BRIEF §6: well under 1 ms,
+//! Parsing, checking and compiling every rate book in `rates/` (well under 1 ms,
 //! so that it fits in a Lambda's init).
 //!
 //! Run: `cargo bench -p credits-dsl --bench compile`.

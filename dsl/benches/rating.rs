@@ -1,6 +1,6 @@
 //! Rating with a compiled book against the same prices hand-written in Rust.
 //!
-//! The bar (BRIEF §6): rating a charge with a compiled rate book within 2x of hand-written
+//! The bar: rating a charge with a compiled rate book within 2x of hand-written
 //! Rust. "Hand-written" is fair: it reads the same validated `Usage`, does the same checked
 //! `rust_decimal` arithmetic with the same explicit rounding, and returns the same `Rating`
 //! (amounts, minor units, feature and version; no explanation lines). The compiled side is

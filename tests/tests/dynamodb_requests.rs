@@ -1,4 +1,4 @@
-//! How many DynamoDB requests the ledger's operations cost (BRIEF §6: "a charge is one
+//! How many DynamoDB requests the ledger's operations cost ("a charge is one
 //! DynamoDB request in the common case, and an idempotent replay costs no second write"),
 //! counted by an SDK interceptor over DynamoDB Local.
 //!

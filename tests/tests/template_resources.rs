@@ -1,4 +1,4 @@
-//! What the deployment promises beyond the table, routes and IAM (BRIEF §5, infra/README.md):
+//! What the deployment promises beyond the table, routes and IAM (infra/README.md):
 //! every function on `provided.al2023` with the architecture a parameter defaulting to arm64,
 //! memory and timeout stated, JSON logs into a log group with a retention, alarms on its
 //! errors and throttles; the rollover schedule with a retry policy and a dead-letter queue

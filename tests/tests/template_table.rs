@@ -2,7 +2,7 @@
 //!
 //! * Its keys, attribute definitions, indexes (keys and projections) and billing mode equal
 //!   `credits_store_dynamodb::table_definition` — the one definition `create_table` uses.
-//! * Its operational settings are the brief's: on-demand, point-in-time recovery, deletion
+//! * Its operational settings are the product's: on-demand, point-in-time recovery, deletion
 //!   protection, kept when the stack goes (`DeletionPolicy: Retain`), TTL exactly where the
 //!   store writes one.
 //! * The table is then created in DynamoDB Local from the TEMPLATE's definition alone, read

@@ -7,7 +7,7 @@ use lambda_http::Error;
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     credits_lambda::init_tracing();
-    // Once per container, never per request (BRIEF §7): settings, the embedded rate books
+    // Once per container, never per request: settings, the embedded rate books
     // (checked), the AWS config, the DynamoDB client and the store.
     let state = credits_lambda::app_state(&credits_lambda::Settings::from_env()?).await?;
     lambda_http::run(credits_lambda::http_router(state)).await

@@ -9,7 +9,7 @@ use serde_json::Value;
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     credits_lambda::init_tracing();
-    // Once per container, never per invocation (BRIEF §7): the store, and the dead-letter
+    // Once per container, never per invocation: the store, and the dead-letter
     // queue's client when the template names a queue.
     // It serves no request, so it reads no admin key (its role may not read the secret).
     let settings = credits_lambda::Settings {

@@ -1,6 +1,6 @@
 //! What every credits Lambda shares, so that each `main.rs` is wiring only.
 //!
-//! At init, once per container (BRIEF §7: never per request): JSON tracing ([`init_tracing`]),
+//! At init, once per container (never per request): JSON tracing ([`init_tracing`]),
 //! the settings from the environment ([`Settings::from_env`]), the rate books embedded at
 //! build time and checked here ([`rate_library`]), the AWS config, the DynamoDB client and
 //! the store ([`app_state`]). The HTTP functions then hand `credits_api::router(state)` to

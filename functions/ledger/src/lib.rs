@@ -23,7 +23,7 @@
 //!   store item: a command that would outgrow one is refused with `limit-reached`, and
 //!   buckets that every rule treats alike merge (`buckets.rs`, `docs/ledger-limits.md`);
 //!
-//! Decisions where the brief is silent:
+//! Decisions the product rules leave open:
 //! - a capture above its hold is CAPPED at what the hold reserved per unit (the estimate is
 //!   the most the client agreed to pay); the rest is reported as `uncaptured`;
 //! - holds reserve the paid price even for a free-first-request feature; the capture decides

@@ -1,5 +1,5 @@
 //! Counting the requests a client sends, per operation, to hold the "one request per charge"
-//! promise (BRIEF §6) to account in tests and, if wanted, in production metrics.
+//! promise to account in tests and, if wanted, in production metrics.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard};

@@ -2,7 +2,7 @@
 //!
 //! Written by hand rather than through serde_dynamo because three things must hold that a
 //! derived mapping would not give: timestamps are fixed-width strings (so `at < :to` and the
-//! due index's `due_at <= :now` compare as times), amounts are `N` integers (BRIEF §7), and
+//! due index's `due_at <= :now` compare as times), amounts are `N` integers, and
 //! ledger-owned JSON (`state`, `body`, `response`) is kept as one JSON string, byte-exact,
 //! instead of being re-typed into DynamoDB maps where numbers could change form.
 

@@ -96,7 +96,7 @@ pub struct DynamoStore {
 }
 
 impl DynamoStore {
-    /// A store over `table`. Build it once per process (BRIEF §7: never per request) and
+    /// A store over `table`. Build it once per process (never per request) and
     /// share it; the client is cheap to clone and pools its connections.
     pub fn new(client: Client, table: String) -> DynamoStore {
         DynamoStore { client, table }

@@ -222,7 +222,8 @@ fn concurrent_one_account(bencher: Bencher) {
     concurrent(bencher, TASKS, |_| "shared".to_owned());
 }
 
-/// 16 clients as the brief asks, and 64 to show that group commit scales with concurrency.
+/// 16 clients as the throughput bar states (BENCHMARKS.md), and 64 to show that group commit
+/// scales with concurrency.
 #[divan::bench(sample_count = 10, args = [TASKS, 4 * TASKS])]
 fn concurrent_distinct_accounts(bencher: Bencher, tasks: usize) {
     concurrent(bencher, tasks, |task| format!("account-{task}"));

@@ -1,4 +1,4 @@
-//! Out of credits: 402 `insufficient-credits` and nothing written (BRIEF §3), on two books.
+//! Out of credits: 402 `insufficient-credits` and nothing written, on two books.
 
 use serde_json::{Value, json};
 
