@@ -205,6 +205,7 @@ async fn write_history(store: &DynamoStore, account: &str, count: u64) {
         let mut state = record.state.clone();
         state["next_seq"] = json!(next_seq + batch);
         let commit = Commit {
+            events: Vec::new(),
             expected_version: record.version,
             account: credits_store::AccountRecord {
                 version: record.version + 1,

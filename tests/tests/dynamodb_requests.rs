@@ -79,6 +79,7 @@ fn operation(id: &str, hash: &str) -> OperationRecord {
 
 fn charge(expected_version: u64, id: &str, seq: u64, hash: &str) -> Commit {
     Commit {
+        events: Vec::new(),
         expected_version,
         account: account(expected_version + 1, 100 - i64::try_from(seq).unwrap()),
         entries: vec![entry(id, seq, -1)],
@@ -179,6 +180,7 @@ async fn a_duplicate_seq_is_named() {
     counter.take();
     let outcome = store
         .commit(Commit {
+            events: Vec::new(),
             expected_version: 1,
             account: account(2, 0),
             entries: vec![entry("fresh", 2, -1), entry("again", 1, -1)],

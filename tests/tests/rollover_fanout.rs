@@ -87,6 +87,7 @@ async fn create(store: &dyn Store, books: &RateLibrary, account: &str) {
         })
         .collect();
     let commit = Commit {
+        events: Vec::new(),
         expected_version: 0,
         account: AccountRecord {
             account: account.to_string(),
@@ -271,6 +272,7 @@ async fn an_account_the_walk_fails_on_is_counted_and_sent_to_the_sink() {
     }
     let broken = "fan-broken";
     let commit = Commit {
+        events: Vec::new(),
         expected_version: 0,
         account: AccountRecord {
             account: broken.to_string(),

@@ -255,6 +255,7 @@ fn account_record(account: &str, version: u64, due: bool) -> AccountRecord {
 async fn exercise_the_store(store: &RecordingStore) {
     let a = "edge-account";
     let first = Commit {
+        events: Vec::new(),
         expected_version: 0,
         account: account_record(a, 1, true),
         entries: (1..=3)

@@ -237,6 +237,7 @@ async fn the_store_runs_on_a_table_created_from_the_template() {
     let account = "acme";
     let due = at(9);
     let commit = Commit {
+        events: Vec::new(),
         expected_version: 0,
         account: AccountRecord {
             account: account.to_string(),

@@ -521,6 +521,7 @@ async fn decide(
     });
     Some(Member {
         record: GroupMember {
+            events: Vec::new(),
             entries,
             facts: written,
             operation: operation_record,

@@ -1148,6 +1148,7 @@ fn build_commit(
     let state_value = snapshot_value(&decision.account)?;
     let entries = entry_records(account_id, decision);
     Ok(Commit {
+        events: Vec::new(),
         expected_version: version,
         account: AccountRecord {
             account: account_id.to_owned(),

@@ -55,6 +55,7 @@ async fn long_history(store: &dyn Store, account: &str) {
         let mut state = record.state.clone();
         state["next_seq"] = json!(next_seq + batch);
         let commit = Commit {
+            events: Vec::new(),
             expected_version: record.version,
             account: AccountRecord {
                 version: record.version + 1,

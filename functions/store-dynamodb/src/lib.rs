@@ -1122,6 +1122,7 @@ mod tests {
     fn commit(entries: usize) -> Commit {
         let at = Utc.timestamp_opt(1_700_000_000, 0).single().unwrap();
         Commit {
+            events: Vec::new(),
             expected_version: 0,
             account: AccountRecord {
                 account: "a".into(),

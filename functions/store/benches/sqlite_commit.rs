@@ -66,6 +66,7 @@ impl Fixture {
 
     fn create(&self, account: &str) {
         let commit = Commit {
+            events: Vec::new(),
             expected_version: 0,
             account: snapshot(account, 1, 0),
             entries: vec![],
@@ -114,6 +115,7 @@ async fn charge(store: &SqliteStore, account: &str, client: usize, attempt_label
         let charges = record.state["charges"].as_u64().unwrap() + 1;
         let id = format!("charge-{client}-{attempt_label}-{charges}");
         let commit = Commit {
+            events: Vec::new(),
             expected_version: record.version,
             account: snapshot(account, record.version + 1, charges),
             entries: vec![EntryRecord {

@@ -207,6 +207,7 @@ fn next_commit(
     operation: Option<OperationRecord>,
 ) -> Commit {
     Commit {
+        events: Vec::new(),
         expected_version: record.version,
         account: AccountRecord {
             version: record.version + 1,
@@ -225,6 +226,7 @@ fn create_commit(
     operation: Option<OperationRecord>,
 ) -> Commit {
     Commit {
+        events: Vec::new(),
         expected_version: 0,
         account: account(name, 1, json!({"created": true})),
         entries,
@@ -406,6 +408,7 @@ pub async fn first_commit_creates(store: &dyn Store) {
     let name = unique("create");
     let due_at = at("2025-04-01T00:00:00Z");
     let commit = Commit {
+        events: Vec::new(),
         expected_version: 0,
         account: AccountRecord {
             account: name.clone(),
@@ -510,6 +513,7 @@ pub async fn expected_zero_on_existing_account_conflicts(store: &dyn Store) {
 pub async fn expected_version_on_missing_account_conflicts(store: &dyn Store) {
     let name = unique("ghost");
     let commit = Commit {
+        events: Vec::new(),
         expected_version: 3,
         account: account(&name, 4, json!({})),
         entries: vec![entry(&name, "x", 1)],
@@ -786,6 +790,7 @@ pub async fn json_values_round_trip(store: &dyn Store) {
     });
     let body = json!({"rates_version": "sha256:abc", "lines": [{"rule": "per second", "amount": "0.0125"}]});
     let commit = Commit {
+        events: Vec::new(),
         expected_version: 0,
         account: account(&name, 1, state.clone()),
         entries: vec![EntryRecord {
@@ -804,6 +809,7 @@ pub async fn json_values_round_trip(store: &dyn Store) {
     commit_ok(
         store,
         Commit {
+            events: Vec::new(),
             expected_version: 0,
             account: account(&other, 1, json!("just a string")),
             entries: vec![],
@@ -1468,6 +1474,7 @@ pub async fn timestamps_round_trip_to_the_microsecond(store: &dyn Store) {
         })
         .collect();
     let commit = Commit {
+        events: Vec::new(),
         expected_version: 0,
         account: AccountRecord {
             due_at: Some(precise),
@@ -1578,6 +1585,7 @@ pub async fn amount_extremes_round_trip(store: &dyn Store) {
     let big = unique("big-numbers");
     let top = i64::MAX as u64;
     let commit = Commit {
+        events: Vec::new(),
         expected_version: 0,
         account: account(&big, 1, json!({})),
         entries: vec![entry(&big, "last", top)],
@@ -1772,6 +1780,7 @@ pub async fn invalid_commits_write_nothing(store: &dyn Store) {
     // A version beyond i64::MAX.
     let huge = unique("invalid-huge");
     let commit = Commit {
+        events: Vec::new(),
         expected_version: i64::MAX as u64,
         account: account(&huge, i64::MAX as u64 + 1, json!({})),
         entries: vec![],
@@ -1781,6 +1790,7 @@ pub async fn invalid_commits_write_nothing(store: &dyn Store) {
     assert_invalid(store.commit(commit).await, "a version beyond i64::MAX");
     // And expected + 1 overflowing.
     let commit = Commit {
+        events: Vec::new(),
         expected_version: u64::MAX,
         account: account(&huge, 0, json!({})),
         entries: vec![],
@@ -1804,6 +1814,7 @@ fn due_now() -> DateTime<Utc> {
 
 async fn create_due(store: &dyn Store, name: &str, due_at: Option<DateTime<Utc>>) {
     let commit = Commit {
+        events: Vec::new(),
         expected_version: 0,
         account: AccountRecord {
             due_at,
@@ -2353,6 +2364,7 @@ pub async fn concurrent_commits_on_one_account(store: &dyn Store) {
     commit_ok(
         store,
         Commit {
+            events: Vec::new(),
             expected_version: 0,
             account: account(&name, 1, json!({"counter": 0})),
             entries: vec![],
@@ -2411,6 +2423,7 @@ pub async fn concurrent_commits_on_many_accounts(store: &dyn Store) {
         commit_ok(
             store,
             Commit {
+                events: Vec::new(),
                 expected_version: 0,
                 account: account(name, 1, json!({"counter": 0})),
                 entries: vec![],
@@ -2451,6 +2464,7 @@ fn group(record: &AccountRecord, prefix: &str, first_seq: u64, members: u64) -> 
         },
         members: (0..members)
             .map(|i| GroupMember {
+                events: Vec::new(),
                 entries: vec![entry(name, &format!("{prefix}-e{i}"), first_seq + i)],
                 facts: vec![fact(name, "shared", json!(i))],
                 operation: Some(operation(name, &format!("{prefix}-{i}"))),

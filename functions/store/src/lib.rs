@@ -156,6 +156,46 @@ pub struct FactRecord {
     pub value: serde_json::Value,
 }
 
+/// An event a commit publishes for the platform (balance low, credits granted, a statement
+/// ready...): an outbox row written by the same atomic write as the entries and snapshot that
+/// made it true, so delivery can never see an event whose commit failed, nor miss one whose
+/// commit landed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EventRecord {
+    pub account: String,
+    /// The account's event sequence: from 1, gapless, in commit order. Delivery keeps this
+    /// order per account. A commit carrying a seq the account already holds writes nothing
+    /// and answers [`CommitOutcome::EntryExists`] (like an entry's seq: a broken invariant).
+    pub seq: u64,
+    /// Unique across every account and stable forever: receivers de-duplicate by it.
+    pub id: String,
+    /// The event's stable name (`balance.low`, `credits.granted`...), owned by the ledger.
+    pub event_type: String,
+    /// When what it reports happened.
+    pub at: DateTime<Utc>,
+    /// The versioned JSON payload, owned by the ledger; opaque to the store. At most
+    /// [`MAX_FACT_VALUE_BYTES`] as JSON.
+    pub body: serde_json::Value,
+}
+
+/// One event of [`Store::event_feed`], with its place in the store-wide commit order.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FedEvent {
+    /// Strictly increasing across the whole store in commit order (not gapless).
+    pub position: u64,
+    pub event: EventRecord,
+}
+
+/// A page of [`Store::event_feed`].
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct EventFeedPage {
+    /// Ascending by `position`.
+    pub events: Vec<FedEvent>,
+    /// Pass as `after` for the next page (the last position read, or the `after` given when
+    /// the page is empty).
+    pub next: u64,
+}
+
 /// The largest fact value, as JSON text.
 pub const MAX_FACT_VALUE_BYTES: usize = 64 * 1024;
 
@@ -207,6 +247,11 @@ pub struct Commit {
     pub facts: Vec<FactRecord>,
     /// Of `account.account`.
     pub operation: Option<OperationRecord>,
+    /// The events this commit publishes (the transactional outbox), all of `account.account`,
+    /// with distinct seqs following the account's last event seq. Written by the same atomic
+    /// write: no event without its commit, no commit without its events. With `entries` and
+    /// `facts`, at most [`MAX_COMMIT_ENTRIES`].
+    pub events: Vec<EventRecord>,
 }
 
 /// Several decisions of ONE account, taken in turn on the snapshot `expected_version`, `+1`,
@@ -235,6 +280,7 @@ pub struct GroupMember {
     pub entries: Vec<EntryRecord>,
     pub facts: Vec<FactRecord>,
     pub operation: Option<OperationRecord>,
+    pub events: Vec<EventRecord>,
 }
 
 /// What a commit did. When several refusals apply at once, the store reports the first of
@@ -523,6 +569,33 @@ pub trait Store: Send + Sync {
         let _ = (cursor, limit);
         Err(StoreError::Invalid(
             "this store cannot list accounts".to_owned(),
+        ))
+    }
+
+    /// The account's events with `seq > after_seq`, ascending by seq, at most `limit` (capped
+    /// at [`MAX_PAGE_ENTRIES`]; 0 means the cap): one keyed read whatever the account's age.
+    /// Reads its own writes. A store that cannot (the default, for wrappers in tests) answers
+    /// [`StoreError::Invalid`].
+    async fn account_events(
+        &self,
+        account: &str,
+        after_seq: u64,
+        limit: u32,
+    ) -> StoreResult<Vec<EventRecord>> {
+        let _ = (account, after_seq, limit);
+        Err(StoreError::Invalid(
+            "this store cannot read events".to_owned(),
+        ))
+    }
+
+    /// Every committed event of every account with position `> after`, in commit order, at
+    /// most `limit` (capped at [`MAX_PAGE_ENTRIES`]; 0 means the cap): what an in-process
+    /// deliverer tails. Stores whose commits reach delivery another way (DynamoDB: the
+    /// table's stream) answer [`StoreError::Invalid`] (the default).
+    async fn event_feed(&self, after: u64, limit: u32) -> StoreResult<EventFeedPage> {
+        let _ = (after, limit);
+        Err(StoreError::Invalid(
+            "this store has no event feed; its events are published from its stream".to_owned(),
         ))
     }
 

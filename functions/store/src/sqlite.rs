@@ -460,6 +460,7 @@ impl Store for SqliteStore {
 /// Validates a commit against the contract and converts it to SQLite values.
 fn prepare_commit(commit: Commit) -> StoreResult<PreparedCommit> {
     let Commit {
+        events: _,
         expected_version,
         account,
         entries,
@@ -470,6 +471,7 @@ fn prepare_commit(commit: Commit) -> StoreResult<PreparedCommit> {
         expected_version,
         account,
         vec![GroupMember {
+            events: Vec::new(),
             entries,
             facts,
             operation,
@@ -517,6 +519,7 @@ fn prepare_write(
     let mut operations = Vec::with_capacity(members.len());
     for member in members {
         let GroupMember {
+            events: _,
             entries,
             facts,
             operation,

@@ -95,6 +95,7 @@ async fn write_history(store: &SqliteStore, account: &str, count: u64) -> Vec<Co
     let mut commits = Vec::new();
     for version in 1..=count {
         let commit = Commit {
+            events: Vec::new(),
             expected_version: version - 1,
             account: AccountRecord {
                 account: account.to_owned(),
@@ -179,6 +180,7 @@ async fn a_reopened_file_holds_every_commit() {
     assert_eq!(store.key("key-1").await.unwrap(), Some(revoked));
     // And it goes on from there.
     let more = Commit {
+        events: Vec::new(),
         expected_version: 20,
         account: AccountRecord {
             version: 21,

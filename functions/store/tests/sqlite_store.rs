@@ -68,6 +68,7 @@ fn operation(name: &str, id: &str) -> OperationRecord {
 
 fn commit(name: &str, version: u64, entries: Vec<EntryRecord>) -> Commit {
     Commit {
+        events: Vec::new(),
         expected_version: version - 1,
         account: account(name, version),
         entries,
@@ -196,6 +197,7 @@ async fn due_pages_are_full_until_the_last() {
     for k in 0..7 {
         let name = format!("due-{k}");
         let first = Commit {
+            events: Vec::new(),
             expected_version: 0,
             account: account(&name, 1),
             entries: vec![],
@@ -428,6 +430,7 @@ async fn two_stores_on_one_file_lose_nothing() {
     let other = Arc::new(SqliteStore::open(&fixture.path).unwrap());
     let first = Arc::new(fixture.store);
     let start = Commit {
+        events: Vec::new(),
         expected_version: 0,
         account: AccountRecord {
             state: json!({"counter": 0}),
@@ -451,6 +454,7 @@ async fn two_stores_on_one_file_lose_nothing() {
                         let record = store.load("shared").await.unwrap().unwrap();
                         let counter = record.state["counter"].as_u64().unwrap() + 1;
                         let next = Commit {
+                            events: Vec::new(),
                             expected_version: record.version,
                             account: AccountRecord {
                                 version: record.version + 1,
