@@ -14,6 +14,7 @@ pub(super) struct FeatureParts {
     first_free: Option<Span>,
     requires_prior: Option<(Vec<String>, Span)>,
     condition_masks: Vec<Vec<u64>>,
+    outcomes: Vec<(crate::outcomes::OutcomeRule, Span)>,
 }
 
 impl<'a> Checker<'a> {
@@ -66,6 +67,7 @@ impl<'a> Checker<'a> {
             multipliers,
             first_free,
             requires_prior,
+            outcomes,
             ..
         } = parts;
 
@@ -92,6 +94,7 @@ impl<'a> Checker<'a> {
             first_request_free: first_free.is_some(),
             requires_prior: requires_prior.map(|(names, _)| names).unwrap_or_default(),
             units,
+            outcomes: outcomes.into_iter().map(|(rule, _)| rule).collect(),
         };
         (feature, scope)
     }
@@ -201,6 +204,7 @@ impl<'a> Checker<'a> {
             first_free,
             requires_prior,
             condition_masks,
+            outcomes,
         } = parts;
         match &statement.kind {
             ast::StatementKind::Round(round) => {
@@ -251,6 +255,9 @@ impl<'a> Checker<'a> {
                     feature_names,
                     requires_prior,
                 );
+            }
+            ast::StatementKind::Outcome { outcome, charge } => {
+                self.outcome_decl(*outcome, *charge, statement.span, outcomes);
             }
             _ => {}
         }

@@ -28,6 +28,7 @@ pub(super) struct PlanParts<'a> {
     expired: Option<(ExpiredRefund, Span)>,
     limits: Limits,
     late_usage_seconds: Option<u32>,
+    topup_rules: super::money::TopupRulesParts,
     /// Kinds granted, sold or restored, with where and how, for the `order` check.
     used_kinds: Vec<(Token<'a>, &'static str)>,
 }
@@ -70,6 +71,12 @@ impl<'a> Checker<'a> {
                 self.plan_statement(statement, &context, scopes, &mut parts);
             }
         }
+        self.topup_rules_fit(
+            &parts.topup_rules,
+            parts.topup.is_some(),
+            !parts.packages.is_empty(),
+            plan_name,
+        );
         self.record_kinds(block, &parts);
         self.order_covers_kinds(&parts, plan_name);
         let refund = self.refund_policy(parts.window.take(), parts.expired.take());
@@ -94,6 +101,7 @@ impl<'a> Checker<'a> {
             refund,
             limits: parts.limits,
             late_usage_seconds: parts.late_usage_seconds,
+            topup_rules: parts.topup_rules.rules,
         }
     }
 
@@ -155,6 +163,7 @@ impl<'a> Checker<'a> {
             ast::StatementKind::RefundWindow { .. } => Some("refund within"),
             ast::StatementKind::RefundExpired(_) => Some("refund expired"),
             ast::StatementKind::LateUsage { .. } => Some("late usage within"),
+            ast::StatementKind::TopupRules(_) => Some("topup minimum, step or packages only"),
             _ => None,
         };
         if let Some(keyword) = once_keyword {
@@ -201,7 +210,14 @@ impl<'a> Checker<'a> {
                     &mut parts.used_kinds,
                 );
             }
-            ast::StatementKind::Package { name, amount } => self.package_decl(*name, amount, parts),
+            ast::StatementKind::Package {
+                name,
+                amount,
+                price,
+            } => self.package_decl(*name, amount, price.as_ref(), parts),
+            ast::StatementKind::TopupRules(clauses) => {
+                self.topup_rules_decl(clauses, statement.span, &mut parts.topup_rules);
+            }
             ast::StatementKind::Gate { feature, when } => {
                 if let Some(scope) = self.feature_scope(scopes, *feature)
                     && let Some(resolved) = self.condition(scope, when.as_ref())
@@ -386,8 +402,10 @@ impl<'a> Checker<'a> {
         &mut self,
         name: Token<'a>,
         amount: &ast::Amount<'a>,
+        price: Option<&ast::Amount<'a>>,
         parts: &mut PlanParts<'a>,
     ) {
+        let price = price.and_then(|price| self.package_price(price));
         let PlanParts {
             packages,
             package_names,
@@ -408,6 +426,7 @@ impl<'a> Checker<'a> {
                 name: name.text.to_owned(),
                 unit: unit.name.to_owned(),
                 amount_minor,
+                price,
             });
         }
     }
