@@ -63,6 +63,39 @@ impl<'a> Checker<'a> {
         }
     }
 
+    /// A book prices its packages in at most [`MAX_CURRENCIES_PER_BOOK`] currencies: a
+    /// statement line keeps what top-ups were sold for per currency, and the snapshot
+    /// that holds it is bounded.
+    pub(super) fn currencies_fit<'b>(&mut self, plans: impl Iterator<Item = &'b ast::Block<'a>>)
+    where
+        'a: 'b,
+    {
+        let mut currencies: Vec<&str> = Vec::new();
+        for block in plans {
+            for statement in &block.body {
+                let ast::StatementKind::Package {
+                    price: Some(price), ..
+                } = &statement.kind
+                else {
+                    continue;
+                };
+                if currencies.contains(&price.unit.text) {
+                    continue;
+                }
+                if currencies.len() == MAX_CURRENCIES_PER_BOOK {
+                    self.push(BookError::TooMany {
+                        what: "book",
+                        items: "currencies",
+                        limit: MAX_CURRENCIES_PER_BOOK,
+                        span: price.unit.span.into(),
+                    });
+                    return;
+                }
+                currencies.push(price.unit.text);
+            }
+        }
+    }
+
     /// Lowers `topup minimum …, step …, packages only`, each clause at most once.
     pub(super) fn topup_rules_decl(
         &mut self,

@@ -1,7 +1,7 @@
 //! A charge: rate a usage and spend it at once, across units and buckets.
 
 use chrono::{DateTime, TimeDelta, Utc};
-use credits_dsl::{Rating, RatingContext};
+use credits_dsl::Rating;
 use serde_json::json;
 
 use crate::account::Draw;
@@ -30,8 +30,16 @@ pub(crate) fn charge(work: &mut Work<'_>, spend: &Spend, facts: &Facts) -> Ledge
     admission::admit_request(work)?;
     let first_request =
         feature.first_request_free && !work.account.free_used.contains(&feature.name);
-    let rating = book.rate(&spend.usage, RatingContext { first_request })?;
-    if feature.first_request_free {
+    let rated = crate::job_outcome::rate(
+        book,
+        feature,
+        &spend.usage,
+        spend.outcome,
+        true,
+        first_request,
+    )?;
+    let rating = rated.rating;
+    if feature.first_request_free && rated.uses_free_request {
         mark_free_used(work, &feature.name)?;
     }
     let mut outcome = rated_outcome(work, &rating)?;
@@ -52,6 +60,7 @@ pub(crate) fn charge(work: &mut Work<'_>, spend: &Spend, facts: &Facts) -> Ledge
         let paid = paid_draws(work, &draws);
         let mut body = spend_body(&rating, &paid, &spend.usage);
         late_body(&mut body, spend.occurred_at);
+        crate::job_outcome::record(&mut body, spend.outcome);
         if spend.collect == Collect::Available {
             outcome.shortfall.push(Amount {
                 unit: rated.unit.clone(),
@@ -84,6 +93,7 @@ pub(crate) fn charge(work: &mut Work<'_>, spend: &Spend, facts: &Facts) -> Ledge
         // proves the analysis of its content for features that require one.
         let mut body = spend_body(&rating, &[], &spend.usage);
         late_body(&mut body, spend.occurred_at);
+        crate::job_outcome::record(&mut body, spend.outcome);
         drafts.push(
             Draft::new(
                 format!("charge:{}", key(&spend.id)),
