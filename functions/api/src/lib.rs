@@ -32,6 +32,7 @@ pub mod metrics;
 pub mod model;
 pub mod money;
 pub mod openapi;
+pub mod outcome_field;
 pub mod problem;
 pub mod reads;
 pub mod respond;
@@ -40,6 +41,7 @@ pub mod routes;
 pub mod service;
 pub mod slots;
 pub mod statements;
+pub mod topup_rules;
 pub mod validate;
 
 use std::sync::Arc;

@@ -48,6 +48,7 @@ pub async fn quote(
     validate::name("feature", &body.feature)?;
     validate::optional_name("channel", body.channel.as_deref())?;
     validate::optional_id("content", body.content.as_deref())?;
+    let job_outcome = crate::outcome_field::parse(body.outcome.as_deref())?;
     let cached = load_account(state, account_id).await?;
     let account = &cached.account;
     let now = state.clock.now().max(account.advanced_to);
@@ -58,7 +59,21 @@ pub async fn quote(
         .is_some_and(|feature| feature.first_request_free)
         && !account.free_used.contains(&usage.feature);
     let rating = book
-        .rate(&usage, RatingContext { first_request })
+        .feature(&usage.feature)
+        .map_or_else(
+            || book.rate(&usage, RatingContext { first_request }),
+            |feature| {
+                let charged =
+                    feature.outcome_charge(job_outcome) != credits_dsl::OutcomeCharge::Free;
+                book.rate_outcome(
+                    &usage,
+                    job_outcome,
+                    RatingContext {
+                        first_request: first_request && charged,
+                    },
+                )
+            },
+        )
         .map_err(|error| Problem::invalid(error.to_string()))?;
 
     let facts = Facts {
@@ -82,6 +97,7 @@ pub async fn quote(
         },
         occurred_at: None,
         collect: credits_ledger::Collect::All,
+        outcome: job_outcome,
     });
     let (sufficient, paid_from, refusal) = match credits_ledger::decide(
         Some(account),
@@ -122,6 +138,11 @@ pub async fn quote(
         sufficient,
         paid_from,
         refusal,
+        outcome: job_outcome.as_str().to_owned(),
+        packages: book
+            .plan(&account.plan.plan)
+            .map(|plan| respond::packages(book, plan))
+            .unwrap_or_default(),
     })
 }
 
