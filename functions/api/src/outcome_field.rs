@@ -38,3 +38,38 @@ pub fn canonical(outcome: Option<&str>) -> Option<&str> {
 pub fn shown(outcome: Option<&str>) -> String {
     parse(outcome).unwrap_or_default().as_str().to_owned()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::ChargeRequest;
+    use crate::service::{Operation, request_hash};
+
+    fn charge(outcome: Option<&str>) -> String {
+        let mut body = serde_json::json!({"id": "c1", "feature": "image", "inputs": {"images": 2}});
+        if let Some(outcome) = outcome {
+            body["outcome"] = serde_json::json!(outcome);
+        }
+        let request: ChargeRequest = serde_json::from_value(body).unwrap();
+        request_hash("acme", &Operation::Charge(request))
+    }
+
+    #[test]
+    fn the_outcome_is_part_of_the_request_hash_and_completed_is_none() {
+        assert_eq!(charge(None), charge(Some("completed")));
+        assert_ne!(charge(None), charge(Some("failed")));
+        assert_ne!(charge(Some("failed")), charge(Some("cancelled")));
+    }
+
+    #[test]
+    fn an_unknown_outcome_names_the_words() {
+        let problem = parse(Some("canceled")).unwrap_err();
+        let body = serde_json::to_value(problem.body()).unwrap();
+        assert_eq!(body["code"], UNKNOWN_OUTCOME);
+        assert_eq!(
+            body["detail"],
+            "`outcome` `canceled` is not an outcome: a job ends `completed`, `failed`, `moderated` or `cancelled`"
+        );
+        assert_eq!(parse(None).unwrap(), JobOutcome::Completed);
+    }
+}

@@ -77,3 +77,58 @@ pub fn check(book: &RateBook, plan: &Plan, amount: &TopUpAmount) -> Result<(), P
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const BOOK: &str = "book t\neffective 2025-01-01\nunit credit scale 2 round half-up\n\
+        plan pro {\n  order top_up\n  topup as top_up, expires never\n  \
+        package small 1000 credit for 10 USD\n  topup minimum 500 credit, step 100 credit\n}\n\
+        plan shop {\n  order top_up\n  topup as top_up, expires never\n  \
+        package small 1000 credit for 10 USD\n  topup packages only\n}\n\
+        plan open {\n  order top_up\n  topup as top_up, expires never\n}\n";
+
+    fn code(plan: &str, amount: &TopUpAmount) -> Option<String> {
+        let book = credits_dsl::compile_source("t.rates", BOOK).unwrap();
+        let plan = book.plan(plan).unwrap();
+        check(&book, plan, amount).err().map(|problem| {
+            problem.body().extensions["code"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+    }
+
+    fn credits(amount: i64) -> TopUpAmount {
+        TopUpAmount::Amount {
+            unit: Some("credit".to_owned()),
+            amount_minor: amount * 100,
+        }
+    }
+
+    #[test]
+    fn each_rule_refuses_with_its_code() {
+        let package = TopUpAmount::Package {
+            name: "small".to_owned(),
+        };
+        let table: &[(&str, &TopUpAmount, Option<&str>)] = &[
+            ("pro", &credits(400), Some(BELOW_MINIMUM)),
+            ("pro", &credits(499), Some(BELOW_MINIMUM)),
+            ("pro", &credits(550), Some(OFF_STEP)),
+            ("pro", &credits(500), None),
+            ("pro", &credits(1200), None),
+            ("pro", &package, None),
+            ("shop", &credits(1000), Some(PACKAGES_ONLY)),
+            ("shop", &package, None),
+            ("open", &credits(1), None),
+        ];
+        for (plan, amount, expected) in table {
+            assert_eq!(
+                code(plan, amount).as_deref(),
+                *expected,
+                "{plan} {amount:?}"
+            );
+        }
+    }
+}
