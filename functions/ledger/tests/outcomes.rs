@@ -15,6 +15,7 @@ mod common;
 use common::{Shell, at, cmd, usage};
 use credits_dsl::{JobOutcome, compile_source};
 use credits_ledger::{Capture, Command, EntryType, Spend};
+use proptest::prelude::*;
 
 const BOOK: &str = "book test
 effective 2025-01-01
@@ -174,4 +175,52 @@ fn package_top_ups_record_their_price_and_statements_sum_it() {
     assert_eq!(line.top_ups_paid_minor.get("USD"), Some(&1300));
     assert_eq!(line.top_ups_paid_minor.get("JPY"), Some(&700));
     shell.check_sums();
+}
+
+fn any_outcome() -> impl Strategy<Value = JobOutcome> {
+    prop_oneof![
+        Just(JobOutcome::Completed),
+        Just(JobOutcome::Failed),
+        Just(JobOutcome::Moderated),
+        Just(JobOutcome::Cancelled),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
+    /// Whatever the endings, the balance is the grant less what was charged, a failed job
+    /// costs nothing, and the statement's usage by outcome is the usage of those endings.
+    #[test]
+    fn endings_keep_the_books_balanced(
+        jobs in proptest::collection::vec((1_u32..600, any_outcome()), 1..24),
+    ) {
+        let mut shell = shell();
+        let now = at("2026-03-02T00:00:00Z");
+        let mut spent = 0_i64;
+        let mut by_outcome = std::collections::BTreeMap::<String, i64>::new();
+        for (index, (seconds, outcome)) in jobs.iter().enumerate() {
+            let command = charge(&format!("j{index}"), &seconds.to_string(), *outcome);
+            let Ok(result) = shell.run(&command, now) else { continue };
+            let amount = charged(&result);
+            if *outcome == JobOutcome::Failed {
+                prop_assert_eq!(amount, 0);
+            }
+            spent += amount;
+            if !outcome.is_completed() && amount > 0 {
+                *by_outcome.entry(outcome.as_str().to_owned()).or_default() += amount;
+            }
+        }
+        prop_assert_eq!(shell.available("credit", now), 1000 - spent);
+        let line = &shell.account().statement.as_ref().unwrap().units["credit"];
+        prop_assert_eq!(line.usage_minor, spent);
+        let kept: std::collections::BTreeMap<String, i64> = line
+            .usage_by_outcome_minor
+            .iter()
+            .filter(|(_, amount)| **amount != 0)
+            .map(|(outcome, amount)| (outcome.clone(), *amount))
+            .collect();
+        prop_assert_eq!(kept, by_outcome);
+        shell.check_sums();
+    }
 }
