@@ -227,3 +227,17 @@ fn diff_describes_outcomes_prices_and_top_up_rules_old_to_new() {
         "{plan:?}"
     );
 }
+
+#[test]
+fn a_later_version_may_change_outcomes_prices_and_top_up_rules() {
+    let later = BOOK
+        .replace("effective 2025-01-01", "effective 2026-01-01")
+        .replace("outcome failed free", "outcome failed full")
+        .replace("for 10 USD", "for 11.50 GBP")
+        .replace("topup packages only", "topup minimum 100 credit");
+    let library = credits_dsl::RateLibrary::from_sources(vec![
+        ("test.rates".to_owned(), BOOK.to_owned()),
+        ("test@2026-01-01.rates".to_owned(), later),
+    ]);
+    assert!(library.is_ok(), "{:?}", library.err());
+}
