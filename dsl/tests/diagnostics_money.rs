@@ -73,6 +73,10 @@ const CASES: &[(&str, &str)] = &[
         "plan pro {\n  order top_up\n  topup as top_up, expires never\n  topup minimum 500 credit, minimum 100 credit\n}\n",
     ),
     (
+        "package_currencies_over_the_limit",
+        "plan pro {\n  order top_up\n  topup as top_up, expires never\n  package a 1 credit for 1 USD\n  package b 1 credit for 1 EUR\n  package c 1 credit for 1 GBP\n  package d 1 credit for 1 JPY\n  package e 1 credit for 1 CHF\n}\n",
+    ),
+    (
         "topup_minimum_unknown_unit",
         "plan pro {\n  order top_up\n  topup as top_up, expires never\n  topup minimum 500 credits\n}\n",
     ),

@@ -58,22 +58,9 @@ pub async fn quote(
         .feature(&usage.feature)
         .is_some_and(|feature| feature.first_request_free)
         && !account.free_used.contains(&usage.feature);
+    // A free ending never reads `first_request`: it rates nothing and keeps the free request.
     let rating = book
-        .feature(&usage.feature)
-        .map_or_else(
-            || book.rate(&usage, RatingContext { first_request }),
-            |feature| {
-                let charged =
-                    feature.outcome_charge(job_outcome) != credits_dsl::OutcomeCharge::Free;
-                book.rate_outcome(
-                    &usage,
-                    job_outcome,
-                    RatingContext {
-                        first_request: first_request && charged,
-                    },
-                )
-            },
-        )
+        .rate_outcome(&usage, job_outcome, RatingContext { first_request })
         .map_err(|error| Problem::invalid(error.to_string()))?;
 
     let facts = Facts {
