@@ -11,6 +11,11 @@ pub(super) struct FeatureParts {
     minimum_amounts: Vec<(MinimumAmount, Span)>,
     rules: Vec<RuleInfo>,
     multipliers: Vec<(String, Span)>,
+    factors: Vec<Factor>,
+    /// Rules lowered from price tables (not counted as rule statements), and whether a
+    /// table was wrong (reported): then a missing price may be its missing row.
+    table_rules: usize,
+    table_failed: bool,
     first_free: Option<Span>,
     requires_prior: Option<(Vec<String>, Span)>,
     condition_masks: Vec<Vec<u64>>,
@@ -38,12 +43,15 @@ impl<'a> Checker<'a> {
         let FeatureParts {
             rules,
             condition_masks,
+            table_rules,
+            table_failed,
             ..
         } = &mut parts;
         condition_masks.extend(rules.iter().map(|rule| rule.masks.clone()));
         // A rule that failed to check may be the one pricing a combination: only call a price
         // missing when every rule checked.
-        let complete = rules.len() == rule_count.min(MAX_RULES_PER_FEATURE);
+        let complete = !*table_failed
+            && rules.len().saturating_sub(*table_rules) == rule_count.min(MAX_RULES_PER_FEATURE);
         self.analyse_rules(&scope, &parts.rules, &parts.condition_masks, complete);
         self.quantity_rounding_stated(&scope, &parts, feature_name);
         self.amounts_fit(
@@ -54,6 +62,7 @@ impl<'a> Checker<'a> {
                 minimums: &parts.minimum_quantities,
                 roundings: &parts.quantity_rounding,
                 multipliers: &parts.multipliers,
+                factors: &parts.factors,
             },
         );
         let (units, resolved_rounding) = self.resolve_amount_rounding(block, &parts);
@@ -64,6 +73,7 @@ impl<'a> Checker<'a> {
             minimum_amounts,
             rules,
             multipliers,
+            factors,
             first_free,
             requires_prior,
             ..
@@ -84,6 +94,7 @@ impl<'a> Checker<'a> {
                 .collect(),
             rules: rules.into_iter().map(|info| info.rule).collect(),
             multipliers: multipliers.into_iter().map(|(name, _)| name).collect(),
+            factors,
             amount_rounding: resolved_rounding,
             minimum_amounts: minimum_amounts
                 .into_iter()
@@ -114,7 +125,9 @@ impl<'a> Checker<'a> {
                 });
                 continue;
             }
-            if matches!(statement.kind, ast::StatementKind::Rule(_)) {
+            // A table's rows are counted by its own limit.
+            if matches!(&statement.kind, ast::StatementKind::Rule(rule) if !matches!(rule.price, ast::PriceDecl::Table { .. }))
+            {
                 rule_count += 1;
                 if rule_count == MAX_RULES_PER_FEATURE + 1 {
                     self.push(BookError::TooMany {
@@ -198,6 +211,9 @@ impl<'a> Checker<'a> {
             minimum_amounts,
             rules,
             multipliers,
+            factors,
+            table_rules,
+            table_failed,
             first_free,
             requires_prior,
             condition_masks,
@@ -221,6 +237,23 @@ impl<'a> Checker<'a> {
                     minimum_amounts,
                 ) {
                     condition_masks.push(resolved);
+                }
+            }
+            ast::StatementKind::Rule(rule)
+                if matches!(rule.price, ast::PriceDecl::Table { .. }) =>
+            {
+                match self.table_decl(scope, rule, statement.span) {
+                    Some(lowered) => {
+                        *table_rules += lowered.len();
+                        rules.extend(lowered);
+                    }
+                    None => *table_failed = true,
+                }
+            }
+            ast::StatementKind::Factor(factor) => {
+                if let Some((factor, masks)) = self.factor_decl(scope, factor, statement.span) {
+                    factors.push(factor);
+                    condition_masks.push(masks);
                 }
             }
             ast::StatementKind::Rule(rule) if rules.len() < MAX_RULES_PER_FEATURE => {

@@ -34,6 +34,8 @@ impl<'a> Checker<'a> {
             ast::PriceDecl::Tiers { mode, keyword, of } => {
                 self.tiers(scope, decl, *mode, *keyword, *of, span)
             }
+            // Lowered row by row in `tables.rs`.
+            ast::PriceDecl::Table { .. } => (None, None),
         };
         let times = match times {
             Some(token) => {
