@@ -201,3 +201,61 @@ fn factors_are_compiled_in_the_order_written() {
     assert_eq!(factors[1].factor, Decimal::new(5, 1));
     assert_eq!(factors[1].line, 8);
 }
+
+mod exact {
+    use credits_dsl::usage::RawValue;
+    use credits_dsl::{RatingContext, compile_source};
+    use proptest::prelude::*;
+
+    /// `numerator / denominator` (both positive) rounded to a whole number: `up` (away from
+    /// zero), `down` or `half-up`.
+    fn round(numerator: i128, denominator: i128, mode: &str) -> i128 {
+        let (quotient, remainder) = (numerator / denominator, numerator % denominator);
+        match mode {
+            "up" if remainder > 0 => quotient + 1,
+            "half-up" if remainder * 2 >= denominator => quotient + 1,
+            _ => quotient,
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 256, failure_persistence: None, ..ProptestConfig::default() })]
+
+        /// A prorated price (`P credit per N of x`) under a percentage or a factor rates to the
+        /// one rounding of the exact fraction `P × x ÷ N × factor`, to the minor unit.
+        #[test]
+        fn a_factor_is_applied_to_the_exact_sum(
+            price_minor in 1i128..100_000,
+            per in 1i128..=7,
+            x in 1i128..=1000,
+            percent in prop::option::of(-99i128..=300),
+            factor_hundredths in 1i128..=500,
+            mode in prop::sample::select(vec!["up", "down", "half-up"]),
+        ) {
+            let price = rust_decimal::Decimal::from_i128_with_scale(price_minor, 2);
+            let (statement, factor_numerator) = match percent {
+                Some(percent) => (format!("add {percent}%"), 100 + percent),
+                None => (
+                    format!(
+                        "multiply by {}",
+                        rust_decimal::Decimal::from_i128_with_scale(factor_hundredths, 2)
+                    ),
+                    factor_hundredths,
+                ),
+            };
+            let source = format!(
+                "book exact\neffective 2025-01-01\nunit credit scale 2 round {mode}\nfeature f {{\n  input x: count max 1000\n  base {price} credit per {per} of x\n  {statement}\n}}\n"
+            );
+            let book = compile_source("exact.rates", &source)
+                .unwrap_or_else(|errors| panic!("{errors:?}\n{source}"));
+            let usage = book
+                .usage("f", None, &[("x".to_owned(), RawValue::Number(x.to_string()))])
+                .unwrap();
+            let rating = book.rate_amounts(&usage, RatingContext::default()).unwrap();
+            let charged = rating.amounts.first().map_or(0, |amount| amount.amount_minor);
+            // In minor units: price_minor × x ÷ per × factor_numerator ÷ 100.
+            let expected = round(price_minor * x * factor_numerator, per * 100, mode);
+            prop_assert_eq!(i128::from(charged), expected, "{}", source);
+        }
+    }
+}

@@ -338,3 +338,42 @@ fn base_lines_rewritten_as_a_table_are_no_change() {
     let report = diff(&book(lines), &book(table));
     assert!(report.features.is_empty(), "{report}");
 }
+
+#[test]
+fn a_table_keyed_by_a_flag_or_the_channel() {
+    let body = "channels web, api default web
+feature upscale {
+  input images: images max 100
+  input fast: flag default no
+  base table by fast {
+    columns: per image of images
+    no:  1 credit
+    yes: 3 credit
+  }
+  add table by channel {
+    columns: each
+    web: 0 credit
+    api: 0.5 credit
+  }
+}
+";
+    check_examples(
+        body,
+        &[
+            ("upscale(images: 2)", "2 credit"),
+            ("upscale(images: 2, fast: yes)", "6 credit"),
+            ("upscale(images: 2, fast: yes, channel: api)", "6.5 credit"),
+        ],
+    );
+}
+
+#[test]
+fn a_table_with_an_unchecked_row_reports_no_missing_price_too() {
+    // The unknown value is the one error: the row it would have priced is not also called
+    // missing by the feature's price analysis.
+    let source = format!(
+        "{HEAD}feature image {{\n  input model: choice(standard, pro)\n  base table by model {{\n    columns: each\n    standard: 1 credit\n    prro: 3 credit\n  }}\n}}\n"
+    );
+    let errors = compile_source("test.rates", &source).unwrap_err();
+    assert_eq!(errors.errors().len(), 1, "{errors:?}");
+}
