@@ -245,6 +245,44 @@ fn missing_construct(source: &str, position: usize, found: &str) -> Option<(Stri
             "a percentage changes what the whole feature costs, so it is a statement of its own, not a price: write `add 50% when priority` (or `add -20% when annual` for a discount) beside the `base` lines".to_owned(),
         ));
     }
+    let statement_start = before
+        .rfind(['\n', '{', ';'])
+        .map_or(before, |start| before.get(start + 1..).unwrap_or(""))
+        .trim_start();
+    if statement_start.starts_with("add") && last_word.ends_with('%') {
+        return Some((
+            "`when` or a new statement".to_owned(),
+            format!(
+                "a percentage applies to the feature's whole amount, so it takes no `{found_word}`; a price per quantity is an add-on with its unit, such as `add 1 credit per image when hd`"
+            ),
+        ));
+    }
+    if statement_start.starts_with("multiply by") && found_word == "when" && !is_number(last_word) {
+        return Some((
+            "`}` or a new statement".to_owned(),
+            format!(
+                "`multiply by {last_word}` multiplies every line by a `count` input and takes no `when`; a factor for a case is a number (`multiply by 2 when priority`), and a count for some lines only is `times {last_word}` on those lines"
+            ),
+        ));
+    }
+    if statement_start.starts_with("multiply by")
+        && is_number(last_word)
+        && found_word.starts_with(['x', 'X'])
+        && source
+            .get(..position)
+            .is_some_and(|text| text.ends_with(|c: char| c.is_ascii_digit()))
+    {
+        return Some((
+            "`when` or a new statement".to_owned(),
+            format!("write the factor as a plain number: `multiply by {last_word}`"),
+        ));
+    }
+    if found_word == ":" && table_row_context(before) {
+        return Some((
+            "an amount with its unit, such as `1 credit`".to_owned(),
+            "each price of a row is a number and its unit (`a: 1 credit, 2 credit`): the price before this row has no unit, so its next word was read as one".to_owned(),
+        ));
+    }
     if last_word == "multiply" && found_number {
         return Some((
             "`by`".to_owned(),
@@ -260,6 +298,22 @@ fn missing_construct(source: &str, position: usize, found: &str) -> Option<(Stri
         ));
     }
     None
+}
+
+/// Whether `before` ends inside the `{ }` of a price table (`base table by ... {`).
+fn table_row_context(before: &str) -> bool {
+    let Some(open) = before.rfind('{') else {
+        return false;
+    };
+    if before
+        .get(open..)
+        .is_some_and(|inside| inside.contains('}'))
+    {
+        return false;
+    }
+    let header = before.get(..open).unwrap_or("");
+    let line = header.rsplit('\n').next().unwrap_or("");
+    line.contains("table")
 }
 
 /// The token at `position`, in backticks, and its span.

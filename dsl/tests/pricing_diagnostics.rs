@@ -49,7 +49,27 @@ const CASES: &[(&str, &str)] = &[
         "amount_too_large_factor",
         "book test\neffective 2025-01-01\nunit credit scale 12 round half-up\nfeature image {\n  input priority: flag default no\n  base 5000000 credit each\n  multiply by 2 when priority\n}\n",
     ),
+    (
+        "factor_written_as_percent_word",
+        "+feature image {\n  input hd: flag default no\n  base 2 credit each\n  add 50 percent when hd\n}\n",
+    ),
+    (
+        "syntax_percentage_per_quantity",
+        "+feature image {\n  input hd: flag default no\n  input images: images max 10\n  base 2 credit per image\n  add 50% per image when hd\n}\n",
+    ),
+    (
+        "syntax_factor_with_x",
+        "+feature image {\n  input hd: flag default no\n  base 2 credit each\n  multiply by 1.5x when hd\n}\n",
+    ),
+    (
+        "syntax_multiply_by_count_with_when",
+        "+feature image {\n  input outputs: count default 1 max 4\n  input batch: flag default no\n  base 2 credit each\n  multiply by outputs when batch\n}\n",
+    ),
     // ---- Price tables -------------------------------------------------------------------------
+    (
+        "syntax_table_price_without_unit",
+        "+%VIDEO%  base table by resolution {\n    columns: per minute of duration\n    sd: 10\n    hd: 20 credit\n    uhd: 40 credit\n  }\n}\n",
+    ),
     (
         "table_missing_row",
         "+%VIDEO%  base table by resolution {\n    columns: per minute of duration\n    sd: 10 credit\n    hd: 20 credit\n  }\n}\n",
