@@ -177,10 +177,7 @@ fn a_table_is_lowered_to_one_base_line_per_row() {
         rules[2].source,
         "base 2 credit per second of duration when resolution is p720"
     );
-    assert_eq!(
-        rules[3].source,
-        "base 1 credit each when resolution is p720"
-    );
+    assert_eq!(rules[3].source, "add 1 credit each when resolution is p720");
     // Each row keeps its own line, for explanations.
     assert_eq!(rules[2].line, 13);
 }

@@ -70,10 +70,6 @@ impl<'a> Checker<'a> {
             ast::Role::Base => RuleRole::Base,
             ast::Role::Add => RuleRole::Add,
         };
-        let role_word = match decl.role {
-            ast::Role::Base => "base",
-            ast::Role::Add => "add",
-        };
         let when_text = decl.when.as_ref().map(crate::fmt::condition_text);
         let mut lowered = Vec::new();
         let mut ok = true;
@@ -133,6 +129,12 @@ impl<'a> Checker<'a> {
                         per: *per,
                         rounded: *rounded,
                     },
+                };
+                // The row's lines as they act: the first price of a unit is its `base`, the
+                // next are add-ons.
+                let role_word = match role {
+                    RuleRole::Base => "base",
+                    RuleRole::Add => "add",
                 };
                 let mut source = format!(
                     "{role_word} {} {} {}",
