@@ -50,6 +50,10 @@ const CASES: &[(&str, &str)] = &[
         "book test\neffective 2025-01-01\nunit credit scale 12 round half-up\nfeature image {\n  input priority: flag default no\n  base 5000000 credit each\n  multiply by 2 when priority\n}\n",
     ),
     (
+        "factor_stated_twice",
+        "+feature image {\n  input batch: flag default no\n  base 2 credit each\n  multiply by 0.5 when batch\n  multiply by 0.5 when batch\n}\n",
+    ),
+    (
         "factor_written_as_percent_word",
         "+feature image {\n  input hd: flag default no\n  base 2 credit each\n  add 50 percent when hd\n}\n",
     ),

@@ -12,6 +12,8 @@ pub(super) struct FeatureParts {
     rules: Vec<RuleInfo>,
     multipliers: Vec<(String, Span)>,
     factors: Vec<Factor>,
+    /// The span of each factor's statement, by index in `factors`.
+    factor_spans: Vec<Span>,
     /// Rules lowered from price tables (not counted as rule statements), and whether a
     /// table was wrong (reported): then a missing price may be its missing row.
     table_rules: usize,
@@ -212,6 +214,7 @@ impl<'a> Checker<'a> {
             rules,
             multipliers,
             factors,
+            factor_spans,
             table_rules,
             table_failed,
             first_free,
@@ -252,8 +255,25 @@ impl<'a> Checker<'a> {
             }
             ast::StatementKind::Factor(factor) => {
                 if let Some((factor, masks)) = self.factor_decl(scope, factor, statement.span) {
-                    factors.push(factor);
-                    condition_masks.push(masks);
+                    let twice = factors
+                        .iter()
+                        .zip(factor_spans.iter())
+                        .find(|(earlier, _)| {
+                            earlier.factor == factor.factor && earlier.when == factor.when
+                        });
+                    if let Some((_, first)) = twice {
+                        let first = *first;
+                        self.repeated(
+                            format!("the feature states `{}` twice", factor.source),
+                            first,
+                            statement.span,
+                            "factors compound: state each once, or write the product as one factor (`multiply by 0.25` for half of half)".to_owned(),
+                        );
+                    } else {
+                        factors.push(factor);
+                        factor_spans.push(statement.span);
+                        condition_masks.push(masks);
+                    }
                 }
             }
             ast::StatementKind::Rule(rule) if rules.len() < MAX_RULES_PER_FEATURE => {
