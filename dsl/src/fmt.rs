@@ -4,7 +4,8 @@
 //! clauses in the order LANGUAGE.md writes them, no `;`. Comments stay where they were: a
 //! comment after a statement stays on its line (trailing comments of consecutive lines are
 //! aligned), other comments stay above the statement they precede. Runs of blank lines become
-//! one; blank lines right inside `{` and `}` go. Formatting is idempotent, and formatting a
+//! one; blank lines right inside `{` and `}` go. A price table's rows are aligned: keys padded
+//! to the longest, each price column to its widest. Formatting is idempotent, and formatting a
 //! file never changes the book it compiles to (only its `rates_version`).
 
 use std::borrow::Cow;
