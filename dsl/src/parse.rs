@@ -277,6 +277,17 @@ fn missing_construct(source: &str, position: usize, found: &str) -> Option<(Stri
             format!("write the factor as a plain number: `multiply by {last_word}`"),
         ));
     }
+    if (statement_start.starts_with("add") || statement_start.starts_with("base"))
+        && last_word == "when"
+        && is_number(word_before)
+    {
+        return Some((
+            "a price's unit before `when`".to_owned(),
+            format!(
+                "`{word_before} when` reads `when` as the unit: a price is a number and its unit, such as `{word_before} credit each when ...`, and a percentage of the feature's amount is `add {word_before}% when ...`"
+            ),
+        ));
+    }
     if found_word == ":" && table_row_context(before) {
         return Some((
             "an amount with its unit, such as `1 credit`".to_owned(),
@@ -559,6 +570,12 @@ fn describe_expected(positives: &[Rule], found: &str) -> (String, String) {
         match rule {
             Rule::semicolon => {}
             Rule::EOI => end_of_file = true,
+            // After `add 50`, the word may be a unit or `%`.
+            Rule::name if positives.contains(&Rule::percent) => {
+                if !words.contains(&"a unit such as `credit`") {
+                    words.push("a unit such as `credit`");
+                }
+            }
             _ => {
                 for word in rule_words(*rule) {
                     if !words.contains(word) {

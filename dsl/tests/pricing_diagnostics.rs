@@ -54,6 +54,10 @@ const CASES: &[(&str, &str)] = &[
         "+feature image {\n  input batch: flag default no\n  base 2 credit each\n  multiply by 0.5 when batch\n  multiply by 0.5 when batch\n}\n",
     ),
     (
+        "syntax_add_without_unit_or_percent",
+        "+feature image {\n  input hd: flag default no\n  base 2 credit each\n  add 5 when hd\n}\n",
+    ),
+    (
         "factor_written_as_percent_word",
         "+feature image {\n  input hd: flag default no\n  base 2 credit each\n  add 50 percent when hd\n}\n",
     ),
