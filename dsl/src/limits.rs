@@ -33,6 +33,9 @@ pub const MAX_FACTOR: u32 = 100;
 pub const MAX_TABLE_ROWS: usize = 256;
 /// Most price columns of one price table.
 pub const MAX_TABLE_COLUMNS: usize = 8;
+/// Most prices of one feature once its tables are lowered: rules and table cells together
+/// (every one is tried on every rating).
+pub const MAX_LINES_PER_FEATURE: usize = 2048;
 /// Most tiers in one tiers block.
 pub const MAX_TIERS_PER_RULE: usize = 64;
 /// Most combinations of choices, flags and channel one feature's conditions can tell apart.

@@ -374,3 +374,73 @@ fn a_table_with_an_unchecked_row_reports_no_missing_price_too() {
     let errors = compile_source("test.rates", &source).unwrap_err();
     assert_eq!(errors.errors().len(), 1, "{errors:?}");
 }
+
+#[test]
+fn rules_after_a_large_table_are_still_checked_and_rated() {
+    // A table of 300 cells, then an add-on: the add-on counts against the rule limit, not
+    // the table's cells.
+    let values: Vec<String> = (0..60).map(|index| format!("m{index}")).collect();
+    let mut body = format!(
+        "feature chat {{\n  input model: choice({})\n  input a: tokens max 1000000\n  input b: tokens default 0 min 0 max 1000000\n  input c: tokens default 0 min 0 max 1000000\n  input d: tokens default 0 min 0 max 1000000\n  input priority: flag default no\n  base table by model {{\n    columns: per 1000 tokens of a, per 1000 tokens of b, per 1000 tokens of c, per 1000 tokens of d, each\n",
+        values.join(", ")
+    );
+    for value in &values {
+        body.push_str(&format!(
+            "    {value}: 1 credit, 1 credit, 1 credit, 1 credit, 1 credit\n"
+        ));
+    }
+    body.push_str("  }\n  add 2 credit each when priority\n}\n");
+    check_examples(
+        &body,
+        &[
+            (
+                "chat(model: m7, a: 1000, b: 1000, c: 1000, d: 1000)",
+                "5 credit",
+            ),
+            ("chat(model: m59, a: 1000, priority: yes)", "4 credit"),
+        ],
+    );
+}
+
+#[test]
+fn a_feature_has_at_most_2048_prices_in_all() {
+    let models: Vec<String> = (0..64).map(|index| format!("m{index}")).collect();
+    let inputs: Vec<String> = (0..8).map(|index| format!("t{index}")).collect();
+    let mut body = format!(
+        "feature chat {{\n  input model: choice({})\n  input size: choice(xs, s, m, l)\n",
+        models.join(", ")
+    );
+    for input in &inputs {
+        body.push_str(&format!(
+            "  input {input}: tokens default 0 min 0 max 1000\n"
+        ));
+    }
+    let columns: Vec<String> = inputs
+        .iter()
+        .map(|input| format!("per 1000 tokens of {input}"))
+        .collect();
+    body.push_str(&format!(
+        "  base table by model, size {{\n    columns: {}\n",
+        columns.join(", ")
+    ));
+    for model in &models {
+        for size in ["xs", "s", "m", "l"] {
+            body.push_str(&format!(
+                "    {model}, {size}: {}\n",
+                ["1 credit"; 8].join(", ")
+            ));
+        }
+    }
+    body.push_str("  }\n");
+    // 2,048 cells: at the limit, accepted.
+    let at_limit = format!("{body}}}\n");
+    assert_eq!(book(&at_limit).features[0].rules.len(), 2048);
+    // One table more is refused on its keyword.
+    let beyond = format!(
+        "{body}  add table by size {{\n    columns: each\n    xs: 0 credit\n    s: 0 credit\n    m: 1 credit\n    l: 2 credit\n  }}\n}}\n"
+    );
+    let errors = compile_source("test.rates", &format!("{HEAD}{beyond}")).unwrap_err();
+    let messages: Vec<String> = errors.errors().iter().map(ToString::to_string).collect();
+    assert_eq!(messages.len(), 1, "{messages:?}");
+    assert!(messages[0].contains("2048"), "{messages:?}");
+}

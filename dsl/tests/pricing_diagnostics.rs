@@ -99,6 +99,10 @@ const CASES: &[(&str, &str)] = &[
         "+%VIDEO%  base table by duration {\n    columns: each\n    sd: 10 credit\n  }\n}\n",
     ),
     (
+        "table_column_twice",
+        "+%VIDEO%  base table by resolution {\n    columns: per minute of duration, per minute of duration\n    sd: 10 credit, 1 credit\n    hd: 20 credit, 2 credit\n    uhd: 40 credit, 4 credit\n  }\n}\n",
+    ),
+    (
         "table_without_columns",
         "+%VIDEO%  base table by resolution {\n    sd: 10 credit\n    hd: 20 credit\n    uhd: 40 credit\n  }\n}\n",
     ),

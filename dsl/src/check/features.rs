@@ -246,6 +246,17 @@ impl<'a> Checker<'a> {
                 if matches!(rule.price, ast::PriceDecl::Table { .. }) =>
             {
                 match self.table_decl(scope, rule, statement.span) {
+                    // Every line is tried on every rating: the lines of all tables and rules
+                    // together are bounded.
+                    Some(lowered) if rules.len() + lowered.len() > MAX_LINES_PER_FEATURE => {
+                        self.push(BookError::TooMany {
+                            what: "feature",
+                            items: "prices (rules and table cells)",
+                            limit: MAX_LINES_PER_FEATURE,
+                            span: statement.keyword.into(),
+                        });
+                        *table_failed = true;
+                    }
                     Some(lowered) => {
                         *table_rules += lowered.len();
                         rules.extend(lowered);
@@ -276,7 +287,9 @@ impl<'a> Checker<'a> {
                     }
                 }
             }
-            ast::StatementKind::Rule(rule) if rules.len() < MAX_RULES_PER_FEATURE => {
+            ast::StatementKind::Rule(rule)
+                if rules.len().saturating_sub(*table_rules) < MAX_RULES_PER_FEATURE =>
+            {
                 if let Some(info) = self.rule_decl(scope, rule, statement.span) {
                     rules.push(info);
                 }

@@ -238,13 +238,30 @@ impl<'a> Checker<'a> {
             });
             return None;
         }
-        let mut columns = Vec::new();
+        let mut columns: Vec<Column> = Vec::new();
         let mut ok = true;
-        for column in &block.columns {
-            match self.table_column(scope, column) {
-                Some(resolved) => columns.push(resolved),
-                None => ok = false,
+        for (index, column) in block.columns.iter().enumerate() {
+            let Some(resolved) = self.table_column(scope, column) else {
+                ok = false;
+                continue;
+            };
+            // Two columns pricing the same thing would stack one price twice in every row.
+            let twice = block
+                .columns
+                .iter()
+                .take(index)
+                .find(|earlier| crate::fmt::table_column_text(earlier) == resolved.text);
+            if let Some(earlier) = twice {
+                self.repeated(
+                    format!("the table has the column `{}` twice", resolved.text),
+                    earlier.span,
+                    column.span,
+                    "give each column its own quantity or input; a row's prices for one thing are one price".to_owned(),
+                );
+                ok = false;
+                continue;
             }
+            columns.push(resolved);
         }
         ok.then_some(columns)
     }
