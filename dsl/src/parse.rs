@@ -356,6 +356,9 @@ fn rule_words(rule: Rule) -> &'static [&'static str] {
         Rule::kw_alert => &["`alert`"],
         Rule::kw_and => &["`and`"],
         Rule::kw_base => &["`base`"],
+        Rule::balance_cap_statement | Rule::kw_balance => &["`balance`"],
+        Rule::kw_at => &["`at`"],
+        Rule::kw_most => &["`most`"],
         Rule::kw_below => &["`below`"],
         Rule::kw_book => &["`book`"],
         Rule::kw_by => &["`by`"],
@@ -450,6 +453,7 @@ fn is_block_keyword(rule: Rule) -> bool {
             | Rule::kw_refund
             | Rule::kw_limit
             | Rule::kw_late
+            | Rule::kw_balance
     )
 }
 
@@ -530,7 +534,7 @@ fn describe_expected(positives: &[Rule], found: &str) -> (String, String) {
     } else if found == "end of file" {
         "the file ends before the statement is complete".to_owned()
     } else if block {
-        "a statement starts with a keyword: in a feature `input`, `round`, `minimum`, `base`, `add`, `multiply by`, `first request free` or `requires`; in a plan `cycle`, `periods`, `grant`, `order`, `topup`, `package`, `credit line`, `alert below`, `refund` or `limit`".to_owned()
+        "a statement starts with a keyword: in a feature `input`, `round`, `minimum`, `base`, `add`, `multiply by`, `first request free` or `requires`; in a plan `cycle`, `periods`, `grant`, `order`, `topup`, `package`, `credit line`, `balance at most`, `alert below`, `refund` or `limit`".to_owned()
     } else if top {
         "the file holds `book`, `title`, `effective`, `time_zone`, `source`, `unit`, `channels`, `feature`, `plan` and `expect` statements; what belongs to a feature or plan goes inside its `{ }`".to_owned()
     } else {
@@ -729,6 +733,9 @@ fn build_statement<'a>(pair: &P<'a>) -> Option<Statement<'a>> {
                 .map_or_else(|| missing_amount(span), |a| build_amount(&a)),
         },
         Rule::credit_line_statement => StatementKind::CreditLine(
+            child(pair, Rule::amount).map_or_else(|| missing_amount(span), |a| build_amount(&a)),
+        ),
+        Rule::balance_cap_statement => StatementKind::BalanceCap(
             child(pair, Rule::amount).map_or_else(|| missing_amount(span), |a| build_amount(&a)),
         ),
         Rule::alert_statement => StatementKind::Alert(
@@ -985,10 +992,15 @@ fn build_grant<'a>(pair: &P<'a>) -> GrantDecl<'a> {
                 let clause_span = span_of(&clause);
                 let kind = match clause.clone().into_inner().last() {
                     Some(inner) if inner.as_rule() == Rule::rollover_up_to => {
-                        RolloverKind::UpTo(child(&inner, Rule::amount).map_or_else(
+                        let cap = child(&inner, Rule::amount).map_or_else(
                             || missing_amount(clause_span),
                             |amount| build_amount(&amount),
-                        ))
+                        );
+                        if child(&inner, Rule::rollover_while).is_some() {
+                            RolloverKind::UpToWhileSubscribed(cap)
+                        } else {
+                            RolloverKind::UpTo(cap)
+                        }
                     }
                     Some(inner) if inner.as_rule() == Rule::rollover_count => {
                         RolloverKind::Cycles {

@@ -71,6 +71,7 @@ mod alerts;
 mod balance;
 mod buckets;
 pub mod calendar;
+pub mod caps;
 mod charge;
 pub mod command;
 mod configure;
@@ -96,6 +97,7 @@ pub use account::{
     Account, AccountStatus, Bucket, Draw, GrantMark, Hold, OVERDRAFT_KIND, Origin, PlanRef,
     RequestWindow, Subscription, SubscriptionStatus,
 };
+pub use caps::SpendCounter;
 pub use command::{
     Adjustment, AdjustmentReason, Attribution, Capture, ChargeFacts, Chargeback, Collect, Command,
     Configure, Direction, Facts, HoldRequest, PaidDraw, PurchaseFacts, Refund, RefundAmount,
