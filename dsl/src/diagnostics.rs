@@ -642,8 +642,9 @@ pub enum BookError {
     #[diagnostic(code(rates::cap_exceeded_by_plan))]
     CapExceededByPlan {
         message: String,
-        #[label("the cap")]
+        #[label("{cap_label}")]
         cap: SourceSpan,
+        cap_label: &'static str,
         #[label("{label}")]
         exceeded_by: SourceSpan,
         label: String,

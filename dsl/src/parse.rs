@@ -770,7 +770,7 @@ fn build_statement<'a>(pair: &P<'a>) -> Option<Statement<'a>> {
         },
         Rule::limit_statement => StatementKind::Limit {
             number: child_token(pair, Rule::number).unwrap_or_else(|| missing(span)),
-            words: children_tokens(pair, Rule::free_word),
+            words: limit_words(pair),
         },
         _ => return None,
     };
@@ -779,6 +779,19 @@ fn build_statement<'a>(pair: &P<'a>) -> Option<Statement<'a>> {
         span,
         keyword: first_keyword(pair),
     })
+}
+
+/// The words after `limit N`, `per cycle` read as its two words.
+fn limit_words<'a>(pair: &P<'a>) -> Vec<Token<'a>> {
+    let mut words = Vec::new();
+    for child in pair.clone().into_inner() {
+        match child.as_rule() {
+            Rule::free_word => words.push(token(&child)),
+            Rule::limit_per_cycle => words.extend(child.into_inner().map(|word| token(&word))),
+            _ => {}
+        }
+    }
+    words
 }
 
 fn build_input<'a>(pair: &P<'a>) -> InputDecl<'a> {

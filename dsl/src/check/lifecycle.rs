@@ -197,10 +197,11 @@ impl<'a> Checker<'a> {
                 if grant.unit == *unit && grant.amount_minor > cap_minor {
                     self.push(BookError::CapExceededByPlan {
                         message: format!(
-                            "a grant of `{}` `{unit}` is more than the balance may hold",
+                            "a grant of `{} {unit}` is more than the balance may hold",
                             self.shown_minor(unit, grant.amount_minor)
                         ),
                         cap: (*cap_span).into(),
+                        cap_label: "the cap",
                         exceeded_by: (*grant_span).into(),
                         label: "grants more than the cap".to_owned(),
                         help: "raise the cap to at least the grant, or grant less: a grant is trimmed to the cap, so this one is never given in full".to_owned(),
@@ -228,6 +229,7 @@ impl<'a> Checker<'a> {
                             package.name
                         ),
                         cap: (*cap_span).into(),
+                        cap_label: "the cap",
                         exceeded_by: span.into(),
                         label: "never sold".to_owned(),
                         help: "a top-up above the cap is refused: make the package smaller or raise the cap".to_owned(),
@@ -259,6 +261,7 @@ impl<'a> Checker<'a> {
                         spend_period_word(limit.period)
                     ),
                     cap: (*spend_span).into(),
+                    cap_label: "the spend limit",
                     exceeded_by: (*request_span).into(),
                     label: "larger than the spend limit".to_owned(),
                     help: "lower the per-request cap to at most the spend limit, or raise the spend limit".to_owned(),
