@@ -165,6 +165,15 @@ impl<'a> Checker<'a> {
             );
             return true;
         }
+        if parts.spend_spans.len() == MAX_SPEND_LIMITS_PER_PLAN {
+            self.push(BookError::TooMany {
+                what: "plan",
+                items: "spend limits",
+                limit: MAX_SPEND_LIMITS_PER_PLAN,
+                span: span.into(),
+            });
+            return true;
+        }
         parts
             .spend_spans
             .push((unit.name.to_owned(), period_kind, span));

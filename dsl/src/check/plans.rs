@@ -241,7 +241,8 @@ impl<'a> Checker<'a> {
             ast::StatementKind::RefundExpired(decl) => {
                 self.refund_expired(decl, statement, context, parts);
             }
-            ast::StatementKind::Limit { number, words } => {
+            // A cap on spending, else a request or hold limit.
+            ast::StatementKind::Limit { number, words }
                 if !self.cap_limit_decl(
                     *number,
                     words,
@@ -249,9 +250,9 @@ impl<'a> Checker<'a> {
                     has_cycle,
                     plan_name,
                     &mut parts.caps,
-                ) {
-                    self.limit_decl(*number, words, statement, &mut parts.limits);
-                }
+                ) =>
+            {
+                self.limit_decl(*number, words, statement, &mut parts.limits);
             }
             ast::StatementKind::LateUsage { number, unit } => {
                 parts.late_usage_seconds = self.late_usage(*number, *unit);
