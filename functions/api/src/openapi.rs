@@ -78,6 +78,7 @@ is used up), `request-cap-exceeded` (422: one request costs more than the plan a
         model::DrawView,
         model::BucketBody,
         model::UnitBalanceBody,
+        model::SpendLimitBody,
         model::BalanceResponse,
         model::BalanceAtResponse,
         model::BalanceAnswer,

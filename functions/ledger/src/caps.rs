@@ -291,3 +291,30 @@ pub(crate) fn trim_grant(
     let given = amount_minor.min(room).max(0);
     Ok((given, sub(amount_minor, given)?))
 }
+
+/// The plan's spend limits of `unit` with what the running periods spent, for reads.
+///
+/// # Errors
+/// Overflow.
+pub(crate) fn spend_views(
+    work: &Work<'_>,
+    unit: &str,
+) -> LedgerResult<Vec<crate::outcome::SpendView>> {
+    let mut views = Vec::new();
+    for limit in work
+        .plan
+        .caps
+        .spend
+        .iter()
+        .filter(|limit| limit.unit == unit)
+    {
+        let (spent, _, end) = spent_now(work, limit)?;
+        views.push(crate::outcome::SpendView {
+            period: limit.period,
+            limit_minor: limit.amount_minor,
+            spent_minor: spent,
+            resets_at: end,
+        });
+    }
+    Ok(views)
+}

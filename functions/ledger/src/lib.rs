@@ -106,7 +106,7 @@ pub use command::{
 pub use decide::BALANCE_FIELD;
 pub use entry::{Entry, EntryType};
 pub use error::{LedgerError, LedgerResult};
-pub use outcome::{Alert, Amount, Balance, BucketView, Decision, Outcome, UnitBalance};
+pub use outcome::{Alert, Amount, Balance, BucketView, Decision, Outcome, SpendView, UnitBalance};
 pub use statement::{
     ClosedStatement, CyclePeriod, OpenStatement, STATEMENT_FACT_PREFIX, Statement, UnitStatement,
     cycle_containing, statement, statement_fact_key, statement_of,
