@@ -401,3 +401,54 @@ proptest! {
         shell.check_sums();
     }
 }
+
+const MONTHLY_THEN_YEARLY: &str = "book switch
+effective 2025-01-01
+unit credit scale 0 round up
+feature gen {
+  input n: count max 1000000
+  base 1 credit each
+  multiply by n
+}
+plan pro {
+  cycle monthly calendar
+  grant 1000 credit every cycle as allocation, expires end of cycle
+  order allocation
+}
+";
+
+/// A version that makes the cycle yearly from 1 January keeps the grant's key: the last
+/// month is granted once, the year from its start, nothing twice.
+#[test]
+fn a_version_moving_a_plan_from_monthly_to_yearly_grants_each_period_once() {
+    let yearly = MONTHLY_THEN_YEARLY
+        .replace("effective 2025-01-01", "effective 2026-01-01")
+        .replace("cycle monthly calendar", "cycle yearly calendar")
+        .replace("grant 1000 credit", "grant 12000 credit");
+    let library = credits_dsl::RateLibrary::from_sources(vec![
+        ("switch.rates".to_owned(), MONTHLY_THEN_YEARLY.to_owned()),
+        ("switch@2026-01-01.rates".to_owned(), yearly),
+    ])
+    .unwrap_or_else(|failures| panic!("{failures:?}"));
+    let mut shell = Shell::versioned(library, "switch");
+    shell.ok(&cmd::create("a", "switch/pro"), at("2025-11-10T12:00:00Z"));
+    assert_eq!(shell.available("credit", at("2025-12-31T23:59:59Z")), 1_000);
+    shell.ok(&cmd::charge("c1", gen_of(1)), at("2025-12-15T12:00:00Z"));
+    shell.ok(&cmd::charge("c2", gen_of(1)), at("2026-01-01T00:00:00Z"));
+    shell.ok(&cmd::charge("c3", gen_of(1)), at("2026-06-01T00:00:00Z"));
+    assert_eq!(
+        shell.available("credit", at("2026-06-01T00:00:00Z")),
+        11_998
+    );
+    let given: Vec<i64> = shell
+        .entries_of(EntryType::Grant)
+        .iter()
+        .map(|entry| entry.amount_minor)
+        .collect();
+    assert_eq!(
+        given,
+        vec![1_000, 1_000, 12_000],
+        "November, December, 2026"
+    );
+    shell.check_sums();
+}
