@@ -86,6 +86,10 @@ impl<'a> Checker<'a> {
         let [unit_word, per, period] = words else {
             return false;
         };
+        // `limit 60 requests per …` limits the request rate (`plans.rs`).
+        if unit_word.text == "requests" {
+            return false;
+        }
         if per.text != "per" || !CAP_PERIODS.contains(&period.text) {
             if per.text == "per" && self.units.iter().any(|unit| unit.name == unit_word.text) {
                 let help = did_you_mean(period.text, CAP_PERIODS.into_iter(), || {
