@@ -176,10 +176,11 @@ async fn caps(client: &RouterClient) {
         problem["detail"].as_str().unwrap().contains("at most 620"),
         "{problem}"
     );
+    // The refused id was not used up.
     let (status, body) = post(
         client,
         "/v1/accounts/a/topups",
-        json!({ "id": "t2", "amount": "620" }),
+        json!({ "id": "t1", "amount": "620" }),
     )
     .await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
