@@ -452,3 +452,45 @@ fn a_version_moving_a_plan_from_monthly_to_yearly_grants_each_period_once() {
     );
     shell.check_sums();
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(32))]
+
+    /// Against a model that sums charges by local day and month in New York: a charge is
+    /// accepted exactly when the per-request cap, the day's and the month's spend allow it.
+    #[test]
+    fn spend_limits_agree_with_a_model_of_local_days_and_months(
+        steps in proptest::collection::vec((0i64..30, 1i64..25), 1..40)
+    ) {
+        let zone: chrono_tz::Tz = "America/New_York".parse().unwrap();
+        let mut shell = Shell::new(book());
+        let mut now = at("2025-03-01T06:00:00Z");
+        shell.ok(&cmd::create("a", "life/spend"), now);
+        let mut by_day: std::collections::BTreeMap<chrono::NaiveDate, i64> = Default::default();
+        let mut by_month: std::collections::BTreeMap<(i32, u32), i64> = Default::default();
+        for (index, (hours, n)) in steps.into_iter().enumerate() {
+            use chrono::Datelike;
+            now += TimeDelta::hours(hours);
+            let local = now.with_timezone(&zone).date_naive();
+            let day = by_day.get(&local).copied().unwrap_or(0);
+            let month = by_month.get(&(local.year(), local.month())).copied().unwrap_or(0);
+            let expected = if n > 20 {
+                Some("request-cap-exceeded")
+            } else if day + n > 100 || month + n > 250 {
+                Some("spend-limit-reached")
+            } else {
+                None
+            };
+            let command = cmd::charge(&format!("c{index}"), gen_of(n));
+            match expected {
+                None => {
+                    shell.ok(&command, now);
+                    *by_day.entry(local).or_default() += n;
+                    *by_month.entry((local.year(), local.month())).or_default() += n;
+                }
+                Some(code) => prop_assert_eq!(shell.refused(&command, now).code(), code),
+            }
+        }
+        prop_assert!(shell.account().spend.len() <= 2);
+    }
+}
