@@ -4,7 +4,8 @@
 //! The spend of the running period is a counter in the snapshot, one per (unit, period) the
 //! plan limits: no decision reads history to know what was spent. A counter whose period
 //! has passed counts from zero again; periods are the account's local days, local months
-//! and billing cycles.
+//! and billing cycles. What open holds reserve counts against every limit until captured
+//! (then it is spent) or released.
 
 use chrono::{DateTime, Datelike, Utc};
 use credits_dsl::{Rating, SpendLimit, SpendPeriod};
@@ -118,6 +119,7 @@ pub(crate) fn check_spend(work: &Work<'_>, unit: &str, amount_minor: i64) -> Led
     if amount_minor <= 0 {
         return Ok(());
     }
+    let reserved = reserved_minor(work, unit)?;
     for limit in work
         .plan
         .caps
@@ -126,9 +128,13 @@ pub(crate) fn check_spend(work: &Work<'_>, unit: &str, amount_minor: i64) -> Led
         .filter(|limit| limit.unit == unit)
     {
         let (spent, _, end) = spent_now(work, limit)?;
-        let after = add(spent, amount_minor)?;
+        // Open holds count until captured or released: each acceptance keeps spent plus
+        // reserved within the limit, so a capture (at most its reservation) never takes the
+        // period past it.
+        let committed = add(spent, reserved)?;
+        let after = add(committed, amount_minor)?;
         if after > limit.amount_minor {
-            let left = limit.amount_minor.saturating_sub(spent).max(0);
+            let left = limit.amount_minor.saturating_sub(committed).max(0);
             return Err(LedgerError::SpendLimitReached {
                 unit: unit.to_owned(),
                 reason: format!(
@@ -144,6 +150,21 @@ pub(crate) fn check_spend(work: &Work<'_>, unit: &str, amount_minor: i64) -> Led
         }
     }
     Ok(())
+}
+
+/// What open holds reserve of `unit`.
+fn reserved_minor(work: &Work<'_>, unit: &str) -> LedgerResult<i64> {
+    let mut total: i64 = 0;
+    for draw in work
+        .account
+        .holds
+        .iter()
+        .flat_map(|hold| hold.draws.iter())
+        .filter(|draw| draw.unit == unit)
+    {
+        total = add(total, draw.amount_minor)?;
+    }
+    Ok(total)
 }
 
 /// Every unit of a rating, checked against the spend limits.

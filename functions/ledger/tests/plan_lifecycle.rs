@@ -354,6 +354,36 @@ fn a_hold_above_the_spend_left_is_refused_and_its_capture_counts() {
 }
 
 #[test]
+fn open_holds_count_against_the_spend_limit_until_released() {
+    let start = at("2025-03-03T06:00:00Z");
+    let mut shell = Shell::new(book());
+    shell.ok(&cmd::create("a", "life/spend"), start);
+    for index in 0..5 {
+        shell.ok(&cmd::hold(&format!("h{index}"), gen_of(20), 600), start);
+    }
+    // 100 reserved: nothing more may be charged or held today.
+    assert_eq!(
+        shell.refused(&cmd::charge("c1", gen_of(1)), start).code(),
+        "spend-limit-reached"
+    );
+    assert_eq!(
+        shell
+            .refused(&cmd::hold("h9", gen_of(1), 600), start)
+            .code(),
+        "spend-limit-reached"
+    );
+    shell.ok(&cmd::release("r0", "h0"), start);
+    shell.ok(&cmd::capture("k1", "h1", Some(gen_of(5))), start);
+    // 60 reserved + 5 spent: 35 left.
+    shell.ok(&cmd::charge("c2", gen_of(20)), start);
+    shell.ok(&cmd::charge("c3", gen_of(15)), start);
+    assert_eq!(
+        shell.refused(&cmd::charge("c4", gen_of(1)), start).code(),
+        "spend-limit-reached"
+    );
+}
+
+#[test]
 fn the_spend_counters_stay_bounded_in_the_snapshot() {
     let mut shell = Shell::new(book());
     shell.ok(&cmd::create("a", "life/spend"), at("2025-03-03T06:00:00Z"));
