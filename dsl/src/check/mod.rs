@@ -38,6 +38,9 @@ mod grants;
 mod inputs;
 mod kinds;
 mod money;
+mod lifecycle;
+
+pub(crate) use self::lifecycle::spend_period_word;
 mod names;
 mod numbers;
 mod outcomes;

@@ -524,6 +524,7 @@ mod tests {
             limits: credits_dsl::Limits::default(),
             late_usage_seconds: None,
             topup_rules: credits_dsl::TopUpRules::default(),
+            caps: credits_dsl::Caps::default(),
         };
         let mut buckets = [
             bucket("overdraft", OVERDRAFT_KIND, None, "2025-01-01T00:00:00Z"),

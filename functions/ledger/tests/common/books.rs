@@ -142,6 +142,7 @@ fn plan(name: &str) -> Plan {
         limits: Limits::default(),
         late_usage_seconds: None,
         topup_rules: credits_dsl::TopUpRules::default(),
+        caps: credits_dsl::Caps::default(),
     }
 }
 
