@@ -37,8 +37,8 @@ mod file;
 mod grants;
 mod inputs;
 mod kinds;
-mod money;
 mod lifecycle;
+mod money;
 
 pub(crate) use self::lifecycle::spend_period_word;
 mod names;
