@@ -27,7 +27,8 @@ Errors are `application/problem+json` with a stable `type`: `insufficient-credit
 `forbidden`, `refund-not-allowed`, `topup-not-allowed`, `account-closed`, `conflict`, \
 `limit-reached` (with `limit` and `max`: the account would outgrow one of its limits), \
 `rate-limited` (with `Retry-After`), `payload-too-large`, `unsupported-media-type`, \
-`method-not-allowed`, `unavailable`, `internal`.",
+`method-not-allowed`, `unavailable`, `internal`, `not-implemented` (webhook routes where the \
+deployment does not deliver webhooks).",
         version = "1",
         license(name = "Apache-2.0")
     ),
@@ -139,7 +140,9 @@ pub const COMMITTED_JSON: &str =
 
 /// The document as pretty JSON with a final newline, exactly as committed.
 pub fn document_json() -> String {
-    let mut text = ApiDoc::openapi()
+    let mut document = ApiDoc::openapi();
+    document.merge(crate::webhooks::routes::WebhooksDoc::openapi());
+    let mut text = document
         .to_pretty_json()
         .unwrap_or_else(|_| "{}".to_owned());
     text.push('\n');

@@ -49,11 +49,14 @@ pub enum ProblemType {
     /// the same id.
     Unavailable,
     Internal,
+    /// This deployment does not serve the route (webhook endpoints on a store without
+    /// delivery state: AWS publishes events to EventBridge instead).
+    NotImplemented,
 }
 
 impl ProblemType {
     /// Every type, for documentation and tests.
-    pub const ALL: [ProblemType; 19] = [
+    pub const ALL: [ProblemType; 20] = [
         ProblemType::InsufficientCredits,
         ProblemType::IdempotencyConflict,
         ProblemType::InvalidInput,
@@ -73,6 +76,7 @@ impl ProblemType {
         ProblemType::HoldClosed,
         ProblemType::Unavailable,
         ProblemType::Internal,
+        ProblemType::NotImplemented,
     ];
 
     pub fn slug(self) -> &'static str {
@@ -96,6 +100,7 @@ impl ProblemType {
             ProblemType::HoldClosed => "hold-closed",
             ProblemType::Unavailable => "unavailable",
             ProblemType::Internal => "internal",
+            ProblemType::NotImplemented => "not-implemented",
         }
     }
 
@@ -120,6 +125,7 @@ impl ProblemType {
             ProblemType::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ProblemType::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             ProblemType::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+            ProblemType::NotImplemented => StatusCode::NOT_IMPLEMENTED,
         }
     }
 
@@ -144,6 +150,7 @@ impl ProblemType {
             ProblemType::HoldClosed => "hold closed",
             ProblemType::Unavailable => "service unavailable",
             ProblemType::Internal => "internal error",
+            ProblemType::NotImplemented => "not implemented",
         }
     }
 }
