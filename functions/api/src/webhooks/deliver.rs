@@ -14,6 +14,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use chrono::{DateTime, TimeDelta, Utc};
@@ -117,6 +118,8 @@ pub struct Deliverer {
     pause: Arc<dyn Pause>,
     jitter: Arc<dyn Jitter>,
     config: DeliveryConfig,
+    /// Set once the store said it has no event feed (logged once, not every round).
+    feed_missing: AtomicBool,
 }
 
 impl std::fmt::Debug for Deliverer {
@@ -145,6 +148,7 @@ impl Deliverer {
             pause: Arc::new(TokioPause),
             jitter: Arc::new(RandomJitter),
             config,
+            feed_missing: AtomicBool::new(false),
         }
     }
 
@@ -210,9 +214,19 @@ impl Deliverer {
     async fn round(self: &Arc<Self>, in_flight: &mut JoinSet<()>) {
         while in_flight.try_join_next().is_some() {}
         for _ in 0..self.config.feed_pages_per_round {
+            if self.feed_missing.load(Ordering::Relaxed) {
+                break;
+            }
             match self.pull_feed().await {
                 Ok(0) => break,
                 Ok(_) => {}
+                Err(credits_store::StoreError::Invalid(message)) => {
+                    // A store without a feed never grows one: say so once, and keep
+                    // delivering what is queued.
+                    tracing::warn!(%message, "this store has no event feed; no new events are queued for webhooks");
+                    self.feed_missing.store(true, Ordering::Relaxed);
+                    break;
+                }
                 Err(error) => {
                     tracing::warn!(%error, "reading the event feed failed; trying again");
                     break;
