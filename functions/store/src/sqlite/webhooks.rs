@@ -677,3 +677,73 @@ impl WebhookStore for SqliteStore {
         .await
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    fn plan(connection: &Connection, sql: &str) -> String {
+        let mut statement = connection
+            .prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
+            .unwrap();
+        let count = statement.parameter_count();
+        let values: Vec<i64> = vec![0; count];
+        statement
+            .query_map(rusqlite::params_from_iter(values), |row| {
+                row.get::<_, String>(3)
+            })
+            .unwrap()
+            .collect::<rusqlite::Result<Vec<_>>>()
+            .unwrap()
+            .join("; ")
+    }
+
+    /// The claim, the promotion and the fan-out's check search indexes: none walks a
+    /// backlog of waiting deliveries.
+    #[test]
+    fn the_delivery_queries_search_indexes() {
+        let connection = Connection::open_in_memory().unwrap();
+        migrate(&connection).unwrap();
+        let claim = plan(
+            &connection,
+            "SELECT endpoint, position FROM webhook_deliveries \
+             WHERE state = 'due' AND next_attempt_micros <= ?1 \
+             ORDER BY next_attempt_micros LIMIT ?2",
+        );
+        assert!(claim.contains("webhook_deliveries_due"), "{claim}");
+        let oldest = plan(
+            &connection,
+            "SELECT position FROM webhook_deliveries \
+             WHERE endpoint = ?1 AND account = ?2 AND state = 'waiting' \
+             ORDER BY position LIMIT 1",
+        );
+        assert!(oldest.contains("webhook_deliveries_account"), "{oldest}");
+        let busy = plan(
+            &connection,
+            "SELECT 1 FROM webhook_deliveries \
+             WHERE endpoint = ?1 AND account = ?2 AND state IN ('due', 'waiting')",
+        );
+        assert!(busy.contains("webhook_deliveries_account"), "{busy}");
+        let event = plan(
+            &connection,
+            "SELECT 1 FROM webhook_deliveries WHERE endpoint = ?1 AND event_id = ?2",
+        );
+        assert!(event.contains("webhook_deliveries_event"), "{event}");
+    }
+
+    #[test]
+    fn migrating_twice_keeps_the_tables() {
+        let connection = Connection::open_in_memory().unwrap();
+        migrate(&connection).unwrap();
+        connection
+            .execute(
+                "INSERT INTO webhook_cursor (id, position) VALUES (1, 7)",
+                [],
+            )
+            .unwrap();
+        migrate(&connection).unwrap();
+        assert_eq!(read_cursor(&connection).unwrap(), 7);
+    }
+}
