@@ -825,6 +825,17 @@ async fn admin_routes_validate_limit_hide_the_secret_and_are_admin_only() {
         text.contains("limit-reached") && text.contains("\"max\":16"),
         "{text}"
     );
+    // A cursor no listing gave is 400, whatever its size.
+    for cursor in ["x", "-1", "18446744073709551615"] {
+        let (status, text) = client
+            .send(
+                Method::GET,
+                &format!("/v1/webhooks/{id}/failed?cursor={cursor}"),
+                None,
+            )
+            .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{cursor}: {text}");
+    }
     // Delete, then 404.
     client
         .ok(Method::DELETE, &format!("/v1/webhooks/{id}"), None)

@@ -249,13 +249,18 @@ pub async fn failed(
     }
     let after = match &query.cursor {
         None => 0,
-        Some(cursor) => cursor.parse::<u64>().map_err(|_| {
-            Problem::invalid(format!(
-                "`cursor` `{}` is not one this listing gave",
-                display_id(cursor)
-            ))
-            .with("field", "cursor")
-        })?,
+        // Positions are at most `i64::MAX` (the stores' integers).
+        Some(cursor) => cursor
+            .parse::<i64>()
+            .ok()
+            .and_then(|position| u64::try_from(position).ok())
+            .ok_or_else(|| {
+                Problem::invalid(format!(
+                    "`cursor` `{}` is not one this listing gave",
+                    display_id(cursor)
+                ))
+                .with("field", "cursor")
+            })?,
     };
     load(state, id).await?;
     let deliveries = webhooks(state)?
