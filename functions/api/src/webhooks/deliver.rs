@@ -199,7 +199,11 @@ impl Deliverer {
             if *stopped.borrow() {
                 break;
             }
-            self.round(&mut in_flight).await;
+            if self.round(&mut in_flight).await {
+                // A backlog in the feed: read on without waiting for a poll.
+                tokio::task::yield_now().await;
+                continue;
+            }
             tokio::select! {
                 _ = stopped.changed() => break,
                 Some(_) = in_flight.join_next(), if !in_flight.is_empty() => {}
@@ -211,15 +215,22 @@ impl Deliverer {
     }
 
     /// One round: catch up with the feed, then start the due attempts there is room for.
-    async fn round(self: &Arc<Self>, in_flight: &mut JoinSet<()>) {
+    /// Answers whether the feed has more to read than a round reads.
+    async fn round(self: &Arc<Self>, in_flight: &mut JoinSet<()>) -> bool {
         while in_flight.try_join_next().is_some() {}
+        let full_page = usize::try_from(self.config.feed_page).unwrap_or(usize::MAX);
+        let mut backlog = false;
         for _ in 0..self.config.feed_pages_per_round {
             if self.feed_missing.load(Ordering::Relaxed) {
                 break;
             }
             match self.pull_feed().await {
-                Ok(0) => break,
-                Ok(_) => {}
+                Ok(read) => {
+                    backlog = read >= full_page;
+                    if !backlog {
+                        break;
+                    }
+                }
                 Err(credits_store::StoreError::Invalid(message)) => {
                     // A store without a feed never grows one: say so once, and keep
                     // delivering what is queued.
@@ -235,7 +246,7 @@ impl Deliverer {
         }
         let room = self.config.concurrency.saturating_sub(in_flight.len());
         if room == 0 {
-            return;
+            return backlog;
         }
         let now = self.clock.now();
         let lease = TimeDelta::from_std(self.config.timeout)
@@ -251,17 +262,17 @@ impl Deliverer {
             Ok(claimed) => claimed,
             Err(error) => {
                 tracing::warn!(%error, "claiming webhook deliveries failed; trying again");
-                return;
+                return backlog;
             }
         };
         if claimed.is_empty() {
-            return;
+            return backlog;
         }
         let endpoints: HashMap<String, EndpointRecord> = match self.webhooks.endpoints().await {
             Ok(endpoints) => endpoints.into_iter().map(|e| (e.id.clone(), e)).collect(),
             Err(error) => {
                 tracing::warn!(%error, "reading webhook endpoints failed; trying again");
-                return;
+                return backlog;
             }
         };
         for delivery in claimed {
@@ -272,6 +283,7 @@ impl Deliverer {
             let engine = Arc::clone(self);
             in_flight.spawn(async move { engine.attempt(&endpoint, delivery).await });
         }
+        backlog
     }
 
     /// One attempt, recorded.
