@@ -359,20 +359,30 @@ impl Deliverer {
     }
 }
 
-/// The JSON a receiver gets: the event's id, type, account, seq and time, and its body as
-/// `data`.
+/// The JSON a receiver gets: the event's body with its `id`, `type`, `account`, `seq` and
+/// `at` set (a body that is not an object goes under `data`).
 #[must_use]
 pub fn payload(delivery: &DeliveryRecord) -> Vec<u8> {
     let event = &delivery.event;
-    serde_json::to_vec(&json!({
+    let mut object = match &event.body {
+        serde_json::Value::Object(fields) => fields.clone(),
+        other => {
+            let mut fields = serde_json::Map::new();
+            fields.insert("data".to_owned(), other.clone());
+            fields
+        }
+    };
+    let envelope = json!({
         "id": event.id,
         "type": event.event_type,
         "account": event.account,
         "seq": event.seq,
         "at": event.at,
-        "data": event.body,
-    }))
-    .unwrap_or_default()
+    });
+    if let serde_json::Value::Object(fields) = envelope {
+        object.extend(fields);
+    }
+    serde_json::to_vec(&object).unwrap_or_default()
 }
 
 fn truncate(mut text: String) -> String {
@@ -385,4 +395,51 @@ fn truncate(mut text: String) -> String {
         text.push('…');
     }
     text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use credits_store::EventRecord;
+    use credits_store::webhooks::DeliveryState;
+
+    fn delivery(body: serde_json::Value) -> DeliveryRecord {
+        DeliveryRecord {
+            endpoint: "wh_1".to_owned(),
+            position: 4,
+            event: EventRecord {
+                account: "acme".to_owned(),
+                seq: 2,
+                id: "evt_2".to_owned(),
+                event_type: "balance.low".to_owned(),
+                at: DateTime::from_timestamp(1_767_225_600, 0).unwrap_or_default(),
+                body,
+            },
+            state: DeliveryState::Due,
+            attempts: 0,
+            first_attempt_at: None,
+            next_attempt_at: None,
+            last_status: None,
+            last_error: None,
+        }
+    }
+
+    #[test]
+    fn the_payload_is_the_body_with_the_event_s_id_type_account_seq_and_time() {
+        let cases = [
+            (
+                json!({"available": "150.00", "id": "stale"}),
+                json!({"available": "150.00", "id": "evt_2", "type": "balance.low", "account": "acme", "seq": 2, "at": "2026-01-01T00:00:00Z"}),
+            ),
+            (
+                json!([1, 2]),
+                json!({"data": [1, 2], "id": "evt_2", "type": "balance.low", "account": "acme", "seq": 2, "at": "2026-01-01T00:00:00Z"}),
+            ),
+        ];
+        for (body, expected) in cases {
+            let sent: serde_json::Value =
+                serde_json::from_slice(&payload(&delivery(body))).unwrap_or_default();
+            assert_eq!(sent, expected);
+        }
+    }
 }
