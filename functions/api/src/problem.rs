@@ -49,6 +49,16 @@ pub enum ProblemType {
     /// the same id.
     Unavailable,
     Internal,
+    /// The charge or hold would spend more than the plan lets the account spend in the
+    /// running day, month or cycle (`limit N UNIT per day`): members `unit`; 429 with
+    /// `Retry-After` until that period ends. Nothing was written.
+    SpendLimitReached,
+    /// The charge or hold costs more than the plan's `limit N UNIT per request`: member
+    /// `unit`; 422. Nothing was written.
+    RequestCapExceeded,
+    /// The top-up would take the balance above the plan's `balance at most`: member `unit`;
+    /// 422. Nothing was written.
+    BalanceCapExceeded,
     /// This deployment does not serve the route (webhook endpoints on a store without
     /// delivery state: AWS publishes events to EventBridge instead).
     NotImplemented,
@@ -56,7 +66,7 @@ pub enum ProblemType {
 
 impl ProblemType {
     /// Every type, for documentation and tests.
-    pub const ALL: [ProblemType; 20] = [
+    pub const ALL: [ProblemType; 23] = [
         ProblemType::InsufficientCredits,
         ProblemType::IdempotencyConflict,
         ProblemType::InvalidInput,
@@ -76,6 +86,9 @@ impl ProblemType {
         ProblemType::HoldClosed,
         ProblemType::Unavailable,
         ProblemType::Internal,
+        ProblemType::SpendLimitReached,
+        ProblemType::RequestCapExceeded,
+        ProblemType::BalanceCapExceeded,
         ProblemType::NotImplemented,
     ];
 
@@ -100,6 +113,9 @@ impl ProblemType {
             ProblemType::HoldClosed => "hold-closed",
             ProblemType::Unavailable => "unavailable",
             ProblemType::Internal => "internal",
+            ProblemType::SpendLimitReached => "spend-limit-reached",
+            ProblemType::RequestCapExceeded => "request-cap-exceeded",
+            ProblemType::BalanceCapExceeded => "balance-cap-exceeded",
             ProblemType::NotImplemented => "not-implemented",
         }
     }
@@ -125,6 +141,10 @@ impl ProblemType {
             ProblemType::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ProblemType::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             ProblemType::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+            ProblemType::SpendLimitReached => StatusCode::TOO_MANY_REQUESTS,
+            ProblemType::RequestCapExceeded | ProblemType::BalanceCapExceeded => {
+                StatusCode::UNPROCESSABLE_ENTITY
+            }
             ProblemType::NotImplemented => StatusCode::NOT_IMPLEMENTED,
         }
     }
@@ -150,6 +170,9 @@ impl ProblemType {
             ProblemType::HoldClosed => "hold closed",
             ProblemType::Unavailable => "service unavailable",
             ProblemType::Internal => "internal error",
+            ProblemType::SpendLimitReached => "spend limit reached",
+            ProblemType::RequestCapExceeded => "request cap exceeded",
+            ProblemType::BalanceCapExceeded => "balance cap exceeded",
             ProblemType::NotImplemented => "not implemented",
         }
     }
