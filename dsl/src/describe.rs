@@ -36,6 +36,11 @@ pub(crate) fn condition(condition: &Condition) -> String {
                 input,
                 expected: false,
             } => format!("not {input}"),
+            Test::Compare {
+                input,
+                op,
+                quantity,
+            } => format!("{input} {} {quantity}", op.words()),
         })
         .collect();
     tests.join(" and ")

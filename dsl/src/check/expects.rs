@@ -85,6 +85,7 @@ impl<'a> Checker<'a> {
         let scope = self.feature_scope(scopes, term.feature)?;
         let mut inputs = std::collections::BTreeMap::new();
         let mut channel = None;
+        let mut plan = None;
         let mut given: Vec<ast::ExpectArg<'_>> = Vec::new();
         let mut ok = true;
         for arg in &term.args {
@@ -103,6 +104,12 @@ impl<'a> Checker<'a> {
             if arg.name.text == "channel" {
                 channel = self.example_channel(arg);
                 ok &= channel.is_some();
+            } else if arg.name.text == crate::rate::PLAN {
+                plan = self.example_plan(arg);
+                ok &= plan.is_some();
+            } else if scope.is_derived(arg.name.text) {
+                self.derived_in_example(arg);
+                ok = false;
             } else if let Some(value) = self.example_value(scope, arg) {
                 inputs.insert(arg.name.text.to_owned(), value);
             } else {
@@ -126,6 +133,7 @@ impl<'a> Checker<'a> {
                 inputs,
             },
             first_request: term.first.is_some(),
+            plan,
         })
     }
 }
