@@ -327,11 +327,11 @@ fn quote(name: &str, source: &str, request: &Value) -> Value {
         Ok(usage) => usage,
         Err(error) => return problem(&error),
     };
-    let gate = match request
+    let plan_name = request
         .get("plan")
         .and_then(Value::as_str)
-        .filter(|plan| !plan.is_empty())
-    {
+        .filter(|plan| !plan.is_empty());
+    let gate = match plan_name {
         Some(plan_name) => match book.plan(plan_name) {
             Some(plan) if book.requires_subscription(plan, &usage) => {
                 Some(format!("plan `{plan_name}`: requires subscription"))
@@ -352,7 +352,7 @@ fn quote(name: &str, source: &str, request: &Value) -> Value {
             .and_then(Value::as_bool)
             .unwrap_or(false),
     };
-    let rating = match book.rate(&usage, context) {
+    let rating = match book.rate_on_plan(&usage, context, plan_name) {
         Ok(rating) => rating,
         Err(error) => return problem(&error),
     };

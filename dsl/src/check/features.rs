@@ -369,6 +369,10 @@ impl<'a> Checker<'a> {
             let Some(found) = scope.inputs.iter().find(|known| known.input.name == input) else {
                 continue;
             };
+            // `one of 5s, 10s` lists every quantity billed: there is nothing to round.
+            if !found.input.allowed.is_empty() {
+                continue;
+            }
             let step = match found.input.kind {
                 InputKind::Duration => "1s",
                 InputKind::Data => "1 MB",

@@ -495,7 +495,16 @@ impl<'a> Checker<'a> {
             return None;
         }
         let bound = self.quantity(&kind, value, "the threshold")?;
-        let dim_index = scope.dims.iter().position(|dim| dim.input == input.text)?;
+        let Some(dim_index) = scope.dims.iter().position(|dim| dim.input == input.text) else {
+            // Only a feature's own statements are gathered into its quantity dimensions.
+            self.push(BookError::InvalidCondition {
+                message: format!("`{}` can be compared only inside its feature", input.text),
+                span: input.span.to(value.span).into(),
+                label: "a quantity test".to_owned(),
+                help: "move the test into a `refuse` or a rule of the feature; a plan's `requires subscription for` tests choices, flags and `channel`".to_owned(),
+            });
+            return None;
+        };
         let dim = scope.dims.get(dim_index)?;
         let position = dim.thresholds.iter().position(|known| *known == bound)?;
         // Region 2i is below threshold i, 2i + 1 is exactly it.

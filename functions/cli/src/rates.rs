@@ -385,7 +385,7 @@ fn quote(arguments: &QuoteArgs) -> Result<Outcome, UsageProblem> {
     let context = RatingContext {
         first_request: arguments.first_request,
     };
-    let rating = match book.rate(&usage, context) {
+    let rating = match book.rate_on_plan(&usage, context, arguments.plan.as_deref()) {
         Ok(rating) => rating,
         Err(error) => return Err(reported(&error)),
     };

@@ -91,6 +91,16 @@ pub enum LedgerError {
     #[error("{0}")]
     Rating(String),
 
+    /// The rate book refuses the usage in its own words (`refuse "MESSAGE" when COND`,
+    /// code `refused`), or prices it by a plan that was not given (`plan-required`).
+    #[error("{message}")]
+    RefusedByBook {
+        feature: String,
+        /// The stable refusal code: `refused` or `plan-required`.
+        code: &'static str,
+        message: String,
+    },
+
     /// A broken internal invariant; a bug, reported instead of panicking.
     #[error("ledger invariant broken: {0}")]
     Invariant(String),
@@ -105,7 +115,7 @@ impl LedgerError {
             Self::AccountClosed { .. } => "account-closed",
             Self::RefundNotAllowed { .. } => "refund-not-allowed",
             Self::TopUpNotAllowed { .. } => "topup-not-allowed",
-            Self::InvalidInput(_) | Self::Rating(_) => "invalid-input",
+            Self::InvalidInput(_) | Self::Rating(_) | Self::RefusedByBook { .. } => "invalid-input",
             Self::NotFound { .. } => "not-found",
             Self::Conflict(_) => "conflict",
             Self::RateLimited { .. } => "rate-limited",
@@ -151,6 +161,19 @@ impl From<credits_dsl::rate::RateError> for LedgerError {
             credits_dsl::rate::RateError::UnknownFeature { feature, .. } => Self::NotFound {
                 what: "feature",
                 id: feature,
+            },
+            credits_dsl::rate::RateError::Refused { feature, message } => Self::RefusedByBook {
+                feature,
+                code: "refused",
+                message,
+            },
+            credits_dsl::rate::RateError::PlanRequired { feature } => Self::RefusedByBook {
+                message: credits_dsl::rate::RateError::PlanRequired {
+                    feature: feature.clone(),
+                }
+                .to_string(),
+                feature,
+                code: "plan-required",
             },
             other => Self::Rating(other.to_string()),
         }
