@@ -209,6 +209,22 @@ impl Checker<'_> {
             });
             return None;
         }
+        if let InputValue::Quantity(quantity) = &value
+            && !input.input.allowed.is_empty()
+            && !input.input.allowed.contains(quantity)
+        {
+            let allowed = crate::describe::allowed(&input.input);
+            self.push(BookError::InvalidExample {
+                message: format!(
+                    "`{}` is not one of the allowed values of `{}`",
+                    arg.value.text, arg.name.text
+                ),
+                span: arg.value.span.into(),
+                label: "not allowed".to_owned(),
+                help: format!("a request with another value is refused; use one of {allowed}"),
+            });
+            return None;
+        }
         Some(value)
     }
 
