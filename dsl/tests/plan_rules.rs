@@ -216,10 +216,8 @@ fn diff_shows_a_plan_price_and_the_examples_it_changes() {
     };
     assert_eq!(name, "video");
     assert!(
-        details
-            .iter()
-            .any(|detail| detail
-                == "rule added: base 6 credit per minute of duration when plan is business"),
+        details.iter().any(|detail| detail
+            == "rule added: base 6 credit per minute of duration when plan is business"),
         "{details:?}"
     );
     assert_eq!(report.prices.len(), 1, "{report:?}");

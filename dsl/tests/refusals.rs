@@ -17,8 +17,7 @@ use credits_dsl::{RateBook, RatingContext, compile_source, format_source};
 use miette::Diagnostic;
 use rust_decimal::Decimal;
 
-const HEAD: &str =
-    "book test\neffective 2025-01-01\nunit credit scale 2 round half-up\nchannels web, api default web\n";
+const HEAD: &str = "book test\neffective 2025-01-01\nunit credit scale 2 round half-up\nchannels web, api default web\n";
 
 const BODY: &str = "feature video {
   input duration: duration max 1h
@@ -81,7 +80,11 @@ fn a_refused_combination_is_answered_with_the_books_message() {
             &[("duration", "2m"), ("fast", "yes"), ("batch", "yes")],
             Err("fast mode is not available with batch"),
         ),
-        (Some("web"), &[("duration", "2m"), ("model", "pro")], Ok("2")),
+        (
+            Some("web"),
+            &[("duration", "2m"), ("model", "pro")],
+            Ok("2"),
+        ),
         (
             Some("api"),
             &[("duration", "2m"), ("model", "pro")],
@@ -108,7 +111,13 @@ fn a_refused_combination_is_answered_with_the_books_message() {
 fn a_quantity_outside_one_of_is_refused_at_the_edge_listing_the_allowed_values() {
     let book = book(BODY);
     assert_eq!(
-        rate(&book, "clip", None, &[("duration", "10s"), ("outputs", "4")]).unwrap(),
+        rate(
+            &book,
+            "clip",
+            None,
+            &[("duration", "10s"), ("outputs", "4")]
+        )
+        .unwrap(),
         Decimal::from(8)
     );
     assert_eq!(rate(&book, "clip", None, &[]).unwrap(), Decimal::from(1));
@@ -126,7 +135,10 @@ fn a_quantity_outside_one_of_is_refused_at_the_edge_listing_the_allowed_values()
     assert!(matches!(error, UsageError::NotAllowed { .. }));
     assert_eq!(error.help().unwrap().to_string(), "give one of 1, 2, 4");
     // The same value written another way is the same value.
-    assert!(book.usage("clip", None, &raw(&[("duration", "10000ms")])).is_ok());
+    assert!(
+        book.usage("clip", None, &raw(&[("duration", "10000ms")]))
+            .is_ok()
+    );
 }
 
 #[test]
@@ -142,8 +154,14 @@ fn fmt_keeps_refusals_and_allowed_values() {
         "{HEAD}feature clip {{\n  input duration: duration   one of 5s,10s\n  base 1 credit per 5s of duration\n  refuse   \"too short\"   when duration below 10s\n}}\n"
     );
     let formatted = format_source("test.rates", &source).unwrap();
-    assert!(formatted.contains("input duration: duration one of 5s, 10s\n"), "{formatted}");
-    assert!(formatted.contains("refuse \"too short\" when duration below 10s\n"), "{formatted}");
+    assert!(
+        formatted.contains("input duration: duration one of 5s, 10s\n"),
+        "{formatted}"
+    );
+    assert!(
+        formatted.contains("refuse \"too short\" when duration below 10s\n"),
+        "{formatted}"
+    );
     assert_eq!(formatted, format_source("test.rates", &formatted).unwrap());
     let mut before = compile_source("test.rates", &source).unwrap();
     let mut after = compile_source("test.rates", &formatted).unwrap();

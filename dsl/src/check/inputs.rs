@@ -25,7 +25,7 @@ impl<'a> Checker<'a> {
         let max = max.or_else(|| allowed.last().copied());
         let min = self.input_min(decl, &kind, max);
         let default = self.input_default(decl, &kind, min, max);
-        self.allowed_fit(decl, &allowed, min, max, default.as_ref());
+        self.allowed_fit(decl, &kind, &allowed, min, max, default.as_ref());
         Some(Input {
             name: decl.name.text.to_owned(),
             kind,

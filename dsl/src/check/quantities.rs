@@ -130,31 +130,33 @@ impl<'a> Checker<'a> {
     pub(super) fn allowed_fit(
         &mut self,
         decl: &ast::InputDecl<'a>,
+        kind: &InputKind,
         allowed: &[Decimal],
         min: Option<Decimal>,
         max: Option<Decimal>,
         default: Option<&InputValue>,
     ) {
-        let Some((tokens, span)) = decl.allowed.first() else {
+        let Some((tokens, _)) = decl.allowed.first() else {
             return;
         };
-        let _ = tokens;
-        for value in allowed {
+        for token in tokens {
+            let Ok(value) = parse_quantity(kind, token.text) else {
+                continue;
+            };
             let outside = match min {
-                Some(min) => *value < min,
+                Some(min) => value < min,
                 None => value.is_zero(),
-            } || max.is_some_and(|max| *value > max);
+            } || max.is_some_and(|max| value > max);
             if outside {
                 self.push(BookError::InvalidInput {
                     message: format!(
-                        "an allowed value of `{}` is outside its `min` and `max`",
-                        decl.name.text
+                        "`{}` is outside the `min` and `max` of `{}`",
+                        token.text, decl.name.text
                     ),
-                    span: (*span).into(),
+                    span: token.span.into(),
                     label: "never accepted".to_owned(),
                     help: "every value of `one of` must be one a request may give: within `min` and `max`, and above zero unless `min 0`".to_owned(),
                 });
-                break;
             }
         }
         if let (Some(InputValue::Quantity(value)), Some(token)) = (default, decl.defaults.first())
@@ -454,7 +456,7 @@ impl<'a> Checker<'a> {
                         None => format!("below {}", shown(bound)),
                     },
                 );
-                values.push(shown(bound));
+                values.push(format!("exactly {}", shown(bound)));
             }
             if let Some(last) = bounds.last() {
                 values.push(format!("above {}", shown(last)));
