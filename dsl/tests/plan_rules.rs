@@ -226,3 +226,35 @@ fn diff_shows_a_plan_price_and_the_examples_it_changes() {
         "video(duration: 10m, plan: business)"
     );
 }
+
+#[test]
+fn a_plan_the_book_refuses_needs_no_price() {
+    let book = book(
+        "feature avatar {
+  base 50 credit each when plan is business or pro
+  refuse \"avatars are for paid plans\" when plan is free
+}
+",
+    );
+    assert_eq!(rate(&book, "avatar", &[], Some("pro")).unwrap(), dec("50"));
+    assert_eq!(
+        rate(&book, "avatar", &[], Some("free"))
+            .unwrap_err()
+            .to_string(),
+        "avatars are for paid plans"
+    );
+    // A refusal that depends on something else does not excuse the missing price.
+    let source = source(
+        "feature avatar {
+  input hd: flag default no
+  base 50 credit each when plan is business or pro
+  refuse \"no hd avatars on free\" when plan is free and hd
+}
+",
+    );
+    let errors = format!("{:?}", compile_source("test.rates", &source).unwrap_err());
+    assert!(
+        errors.contains("MissingPrice") && errors.contains("free"),
+        "{errors}"
+    );
+}

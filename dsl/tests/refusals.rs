@@ -71,7 +71,11 @@ fn rate(
 #[test]
 fn a_refused_combination_is_answered_with_the_books_message() {
     let book = book(BODY);
-    type Case<'a> = (Option<&'a str>, &'a [(&'a str, &'a str)], Result<&'a str, &'a str>);
+    type Case<'a> = (
+        Option<&'a str>,
+        &'a [(&'a str, &'a str)],
+        Result<&'a str, &'a str>,
+    );
     let table: [Case<'_>; 6] = [
         (None, &[("duration", "2m")], Ok("2")),
         (None, &[("duration", "2m"), ("fast", "yes")], Ok("4")),

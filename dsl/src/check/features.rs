@@ -37,6 +37,7 @@ impl<'a> Checker<'a> {
         self.scope_dims(&mut scope);
         self.plan_and_quantity_dims(block, &mut scope);
         let mut parts = FeatureParts::default();
+        self.refused_masks.clear();
         for statement in &block.body {
             self.feature_statement(statement, &scope, feature_names, feature_name, &mut parts);
         }

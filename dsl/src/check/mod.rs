@@ -94,6 +94,7 @@ pub(crate) fn check(file_name: &str, source: &str, file: &ast::File<'_>) -> Chec
         held_kinds: Vec::new(),
         ordered_kinds: Vec::new(),
         plan_names: Vec::new(),
+        refused_masks: Vec::new(),
     };
     checker.file(file_name, file)
 }
@@ -184,4 +185,7 @@ struct Checker<'a> {
     ordered_kinds: Vec<(Token<'a>, bool)>,
     /// The book's plan names (in order, first of each name), for `when plan is NAME`.
     plan_names: Vec<String>,
+    /// The condition masks of the current feature's `refuse` statements: a combination they
+    /// refuse needs no price.
+    refused_masks: Vec<Vec<u64>>,
 }

@@ -679,6 +679,7 @@ impl<'a> Checker<'a> {
         if !resolved.reachable {
             return;
         }
+        self.refused_masks.push(resolved.masks);
         parts.refusals.push(Refusal {
             message: text.to_owned(),
             when: resolved.condition,
