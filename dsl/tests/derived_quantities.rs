@@ -213,3 +213,30 @@ feature chat {
     assert!(text.contains("AmountTooLarge"), "{text}");
     assert!(text.contains("2000000000000 tokens"), "{text}");
 }
+
+/// One quantity per rating: a condition compares the quantity the rules bill, after its
+/// minimum and its round, and a derived quantity adds its terms' billed quantities.
+#[test]
+fn conditions_and_derived_quantities_see_the_one_quantity() {
+    let book = book(
+        "feature video {
+  input duration: duration max 1h
+  input intro: duration default 10s max 1m
+  minimum 30s of duration
+  round duration up to 1m
+  quantity total = duration + intro
+  round total up to 1s
+  base 1 credit per minute of duration
+  add 100 credit each when duration above 1m
+  add 1 credit per minute of total
+}
+",
+    );
+    // 10s → 30s (minimum) → 1m (round): not above 1m; total = 1m + 10s.
+    assert_eq!(credit(&book, "video", &[("duration", "10s")]), dec("2.17"));
+    // 61s → 2m: above 1m, and total = 2m + 10s.
+    assert_eq!(
+        credit(&book, "video", &[("duration", "61s")]),
+        dec("104.17")
+    );
+}
