@@ -538,6 +538,39 @@ mod tests {
     }
 
     #[test]
+    fn a_quote_rates_with_the_plan_it_names() {
+        let source = "book test\neffective 2025-01-01\nunit credit scale 0 round up
+feature avatar {
+  base 5 credit each when plan is pro
+  base 9 credit each when plan is free
+  refuse \"no avatars on free at night\" when plan is free and night
+  input night: flag default no
+}
+plan free {
+  order top_up
+  topup as top_up, expires never
+}
+plan pro {
+  order top_up
+  topup as top_up, expires never
+}
+";
+        let quote = |plan: Value, night: bool| {
+            call(json!({
+                "op": "quote", "name": "test.rates", "source": source,
+                "feature": "avatar", "inputs": {"night": night}, "plan": plan,
+            }))
+        };
+        assert_eq!(quote(json!("pro"), false)["amounts"]["credit"], "5");
+        assert_eq!(quote(json!("free"), false)["amounts"]["credit"], "9");
+        let refused = quote(json!("free"), true);
+        assert_eq!(refused["ok"], false, "{refused}");
+        assert_eq!(refused["error"]["message"], "no avatars on free at night");
+        let no_plan = quote(Value::Null, false);
+        assert_eq!(no_plan["ok"], false, "{no_plan}");
+    }
+
+    #[test]
     fn a_changed_price_is_listed_with_its_change() {
         let analysed = call(json!({"op": "analyse", "name": "invideo.rates", "source": BOOK}));
         assert_eq!(analysed["ok"], true);
