@@ -163,6 +163,13 @@ fn compare_example(
     for term in &expect.terms {
         rateable(old, &term.usage).map_err(|reason| format!("old book: {reason}"))?;
         rateable(new, &term.usage).map_err(|reason| format!("new book: {reason}"))?;
+        if let Some(plan) = &term.plan {
+            for (which, book) in [("old", old), ("new", new)] {
+                if book.plan(plan).is_none() {
+                    return Err(format!("{which} book: no plan `{plan}`"));
+                }
+            }
+        }
     }
     let before = totals(old, expect).map_err(|reason| format!("old book: {reason}"))?;
     let after = totals(new, expect).map_err(|reason| format!("new book: {reason}"))?;

@@ -240,3 +240,66 @@ fn conditions_and_derived_quantities_see_the_one_quantity() {
         dec("104.17")
     );
 }
+
+#[test]
+fn fmt_keeps_derived_quantities_maximums_and_quantity_conditions() {
+    let source = "book test\neffective 2025-01-01\nunit credit scale 2 round half-up
+feature chat {
+  input prompt: tokens max 1000000
+  input history: tokens default 0 min 0 max 1000000
+  quantity   context=prompt+history +   500 tokens
+  maximum 900000 tokens of   context
+  base 1 credit per 1000 tokens of context when context at most 200000 tokens
+  base 2 credit per 1000 tokens of context when context above   200000 tokens
+}
+feature upscale {
+  input width: count max 8192
+  input height: count max 8192
+  quantity pixels = width*height
+  base 0.5 credit per 1000000 of pixels rounded up
+}
+";
+    let formatted = credits_dsl::format_source("test.rates", source).unwrap();
+    for line in [
+        "  quantity context = prompt + history + 500 tokens\n",
+        "  maximum 900000 tokens of context\n",
+        "when context above 200000 tokens\n",
+        "  quantity pixels = width * height\n",
+    ] {
+        assert!(formatted.contains(line), "{line:?} in\n{formatted}");
+    }
+    assert_eq!(
+        formatted,
+        credits_dsl::format_source("test.rates", &formatted).unwrap()
+    );
+    let mut before = compile_source("test.rates", source).unwrap();
+    let mut after = compile_source("test.rates", &formatted).unwrap();
+    before.rates_version.clear();
+    after.rates_version.clear();
+    assert_eq!(before, after);
+}
+
+#[test]
+fn diff_shows_a_changed_overhead_and_a_new_maximum() {
+    use credits_dsl::diff::{Change, diff};
+    let old = book(CHAT);
+    let new = book(&CHAT.replace("+ 500 tokens", "+ 1000 tokens").replace(
+        "  base 1 credit",
+        "  maximum 500000 tokens of context\n  base 1 credit",
+    ));
+    let report = diff(&old, &new);
+    let Change::Changed { details, .. } = &report.features[0] else {
+        panic!("{report:?}");
+    };
+    assert!(
+        details.contains(
+            &"derived quantities context = prompt + history + 500 tokens → context = prompt + history + 1000 tokens"
+                .to_owned()
+        ),
+        "{details:?}"
+    );
+    assert!(
+        details.contains(&"maximum quantities none → 500000 tokens of context".to_owned()),
+        "{details:?}"
+    );
+}
