@@ -303,3 +303,22 @@ fn diff_shows_a_changed_overhead_and_a_new_maximum() {
         "{details:?}"
     );
 }
+
+/// The storage check bounds a derived quantity by its terms at their largest, rounding
+/// included: 61s rounds up to 2m, so a `duration * 1` quantity can bill 120 s, not 61.
+#[test]
+fn the_storage_check_reads_the_terms_rounded_up() {
+    let source = "book test\neffective 2025-01-01\nunit credit scale 2 round up
+feature video {
+  input duration: duration max 61s
+  round duration up to 1m
+  quantity billed = duration * 1
+  round billed up to 1s
+  base 50000000000000000 credit per minute of billed
+}
+";
+    // At scale 2 a unit holds about 9.2 × 10^16: 5 × 10^16 × 2 minutes does not fit, 61 s
+    // would.
+    let text = format!("{:?}", compile_source("test.rates", source).unwrap_err());
+    assert!(text.contains("AmountTooLarge"), "{text}");
+}

@@ -314,6 +314,7 @@ impl<'a> Checker<'a> {
             DerivedOperator::Product => Decimal::ONE,
         };
         let mut min = max;
+        let mut unbounded = false;
         for term in &terms {
             let (term, term_min, term_max) = if starts_with_digit(term.text) {
                 let constant_kind = match op {
@@ -324,10 +325,14 @@ impl<'a> Checker<'a> {
                 (DerivedTerm::Constant(value), value, value)
             } else {
                 let found = self.input(scope, *term)?;
-                let (low, high) = (
-                    found.input.min.unwrap_or(Decimal::ZERO),
-                    found.input.max.unwrap_or(Decimal::ZERO),
-                );
+                let low = found.input.min.unwrap_or(Decimal::ZERO);
+                // A term without a `max` (a count may state none) leaves the quantity
+                // without one, as an input without `max` is.
+                let Some(high) = found.input.max else {
+                    unbounded = true;
+                    lowered.push(DerivedTerm::Input(term.text.to_owned()));
+                    continue;
+                };
                 (DerivedTerm::Input(term.text.to_owned()), low, high)
             };
             let combine = |left: Decimal, right: Decimal| match op {
@@ -353,8 +358,8 @@ impl<'a> Checker<'a> {
                 name: decl.name.text.to_owned(),
                 kind,
                 default: None,
-                min: Some(min),
-                max: Some(max),
+                min: (!unbounded).then_some(min),
+                max: (!unbounded).then_some(max),
                 allowed: Vec::new(),
             },
             op,

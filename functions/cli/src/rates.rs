@@ -68,7 +68,7 @@ pub struct QuoteArgs {
     /// Inputs as `key=value`: a number in the input's base unit (`words=250`), a unit
     /// literal (`duration=3m30s`), a choice (`model=pro`) or a flag (`actor=yes`).
     inputs: Vec<String>,
-    /// Check the feature against a plan's subscription gates.
+    /// Rate for an account on this plan: its prices, refusals and subscription gates.
     #[arg(long)]
     plan: Option<String>,
     /// The request channel (`web`, `api`), for books with channels.
