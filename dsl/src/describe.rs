@@ -335,7 +335,7 @@ pub(crate) fn maximum_quantities(feature: &Feature) -> String {
                 maximum.input
             );
             if !maximum.when.all.is_empty() {
-                text.push_str(&format!(" when {}", condition(&maximum.when)));
+                text.push_str(&format!(" when {}", condition_in(feature, &maximum.when)));
             }
             text
         })
@@ -348,7 +348,13 @@ pub(crate) fn refusals(feature: &Feature) -> String {
     let parts: Vec<String> = feature
         .refusals
         .iter()
-        .map(|refusal| format!("\"{}\" when {}", refusal.message, condition(&refusal.when)))
+        .map(|refusal| {
+            format!(
+                "\"{}\" when {}",
+                refusal.message,
+                condition_in(feature, &refusal.when)
+            )
+        })
         .collect();
     or_none(parts.join(", "))
 }
@@ -364,4 +370,32 @@ pub(crate) fn allowed(input: &Input) -> String {
         .map(|value| literal::format_quantity(&input.kind, *value))
         .collect();
     parts.join(", ")
+}
+
+/// [`condition`] with each quantity test in its input's unit (`duration above 1h`, not
+/// `3600`).
+fn condition_in(feature: &Feature, when: &Condition) -> String {
+    let tests: Vec<String> = when
+        .all
+        .iter()
+        .map(|test| match test {
+            Test::Compare {
+                input,
+                op,
+                quantity: value,
+            } => format!(
+                "{input} {} {}",
+                op.words(),
+                quantity(feature, input, *value)
+            ),
+            other => condition(&Condition {
+                all: vec![other.clone()],
+            }),
+        })
+        .collect();
+    if tests.is_empty() {
+        "always".to_owned()
+    } else {
+        tests.join(" and ")
+    }
 }

@@ -208,3 +208,18 @@ fn diff_shows_a_new_refusal_and_changed_allowed_values() {
         "{details:?}"
     );
 }
+
+#[test]
+fn diff_shows_a_refusals_quantity_in_its_unit() {
+    let old = book(BODY);
+    let new = book(&BODY.replace(
+        "  refuse \"fast mode",
+        "  refuse \"long fast videos are not sold\" when fast and duration above 30m\n  refuse \"fast mode",
+    ));
+    let report = diff(&old, &new);
+    let text = format!("{:?}", report.features);
+    assert!(
+        text.contains("\\\"long fast videos are not sold\\\" when fast and duration above 30m"),
+        "{text}"
+    );
+}
