@@ -188,3 +188,57 @@ async fn a_quantity_outside_the_allowed_values_is_refused_at_the_edge() {
     assert_eq!(reply.status, StatusCode::CREATED, "{reply:#?}");
     assert_eq!(harness.available("big", "credit").await, "998.00");
 }
+
+#[tokio::test]
+async fn holds_and_captures_rate_by_the_plan_and_honour_refusals() {
+    let harness = harness();
+    accounts(&harness).await;
+    let before = harness.entry_count("big").await;
+    let reply = harness
+        .admin(
+            Method::POST,
+            "/v1/accounts/big/holds",
+            Some(json!({"id": "h0", "feature": "video",
+                "inputs": {"duration": "1m", "fast": true, "batch": true}})),
+        )
+        .await;
+    let detail = refused(&harness, "big", &reply, "refused", before).await;
+    assert_eq!(detail, "fast mode is not available with batch");
+
+    let reply = harness
+        .admin(
+            Method::POST,
+            "/v1/accounts/big/holds",
+            Some(json!({"id": "h1", "feature": "video", "inputs": {"duration": "10m"}})),
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::CREATED, "{reply:#?}");
+    let open = harness
+        .admin(Method::GET, "/v1/accounts/big/holds/h1", None)
+        .await;
+    assert_eq!(
+        open.json["reserved"],
+        json!({"credit": "80.00"}),
+        "{open:#?}"
+    );
+
+    // A capture whose usage the book refuses writes nothing; the hold stays open.
+    let before = harness.entry_count("big").await;
+    let reply = harness
+        .admin(
+            Method::POST,
+            "/v1/accounts/big/holds/h1/capture",
+            Some(json!({"inputs": {"duration": "5m", "fast": true, "batch": true}})),
+        )
+        .await;
+    refused(&harness, "big", &reply, "refused", before).await;
+    let reply = harness
+        .admin(
+            Method::POST,
+            "/v1/accounts/big/holds/h1/capture",
+            Some(json!({"inputs": {"duration": "5m"}})),
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::OK, "{reply:#?}");
+    assert_eq!(reply.json["charged"], json!({"credit": "40.00"}));
+}
