@@ -108,3 +108,15 @@ pub fn depends_on_plan(feature: &Feature) -> bool {
             .iter()
             .any(|maximum| names_plan(&maximum.when))
 }
+
+impl RateError {
+    /// The stable, kebab-case code of a refusal (`refused`, `plan-required`), the one the
+    /// API answers in its problem's `code` member; `None` for errors that are not refusals.
+    pub fn refusal_code(&self) -> Option<&'static str> {
+        match self {
+            RateError::Refused { .. } => Some("refused"),
+            RateError::PlanRequired { .. } => Some("plan-required"),
+            _ => None,
+        }
+    }
+}

@@ -162,18 +162,11 @@ impl From<credits_dsl::rate::RateError> for LedgerError {
                 what: "feature",
                 id: feature,
             },
-            credits_dsl::rate::RateError::Refused { feature, message } => Self::RefusedByBook {
-                feature,
-                code: "refused",
-                message,
-            },
-            credits_dsl::rate::RateError::PlanRequired { feature } => Self::RefusedByBook {
-                message: credits_dsl::rate::RateError::PlanRequired {
-                    feature: feature.clone(),
-                }
-                .to_string(),
-                feature,
-                code: "plan-required",
+            credits_dsl::rate::RateError::Refused { ref feature, .. }
+            | credits_dsl::rate::RateError::PlanRequired { ref feature } => Self::RefusedByBook {
+                feature: feature.clone(),
+                code: error.refusal_code().unwrap_or("refused"),
+                message: error.to_string(),
             },
             other => Self::Rating(other.to_string()),
         }
@@ -214,5 +207,32 @@ mod tests {
             ("rate-limited", Some(7))
         );
         assert_eq!(LedgerError::invalid("x").retry_after_seconds(), None);
+    }
+
+    #[test]
+    fn a_book_refusal_keeps_its_message_and_code() {
+        let refused = LedgerError::from(credits_dsl::rate::RateError::Refused {
+            feature: "video".into(),
+            message: "fast mode is not available with batch".into(),
+        });
+        assert_eq!(refused.code(), "invalid-input");
+        assert_eq!(refused.to_string(), "fast mode is not available with batch");
+        assert!(matches!(
+            refused,
+            LedgerError::RefusedByBook {
+                code: "refused",
+                ..
+            }
+        ));
+        let no_plan = LedgerError::from(credits_dsl::rate::RateError::PlanRequired {
+            feature: "video".into(),
+        });
+        assert!(matches!(
+            no_plan,
+            LedgerError::RefusedByBook {
+                code: "plan-required",
+                ..
+            }
+        ));
     }
 }
