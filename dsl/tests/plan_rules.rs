@@ -217,7 +217,7 @@ fn diff_shows_a_plan_price_and_the_examples_it_changes() {
     assert_eq!(name, "video");
     assert!(
         details.iter().any(|detail| detail
-            == "rule added: base 6 credit per minute of duration when plan is business"),
+            == "price changed: base 8 credit per minute of duration when plan is business → base 6 credit per minute of duration when plan is business"),
         "{details:?}"
     );
     assert_eq!(report.prices.len(), 1, "{report:?}");

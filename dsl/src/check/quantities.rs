@@ -45,6 +45,7 @@ fn block_conditions<'b, 'a>(
                 minimum.when.as_ref()
             }
             ast::StatementKind::Refuse { when, .. } => when.as_ref(),
+            ast::StatementKind::Factor(factor) => factor.when.as_ref(),
             _ => None,
         })
 }
