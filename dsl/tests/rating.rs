@@ -131,6 +131,8 @@ fn book(features: Vec<Feature>) -> RateBook {
         features,
         plans: vec![],
         expects: vec![],
+        refusals: vec![],
+        scenarios: vec![],
     }
 }
 

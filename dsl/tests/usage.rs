@@ -142,6 +142,8 @@ fn book() -> RateBook {
         features: vec![video, text, data],
         plans: vec![],
         expects: vec![],
+        refusals: vec![],
+        scenarios: vec![],
     }
 }
 

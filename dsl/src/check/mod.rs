@@ -41,6 +41,7 @@ mod numbers;
 mod plans;
 mod report;
 mod rules;
+mod scenarios;
 mod storage;
 mod text;
 mod units;
@@ -52,6 +53,8 @@ pub(crate) struct Checked {
     pub book: RateBook,
     /// The span of each `expect`, by index in `book.expects`.
     pub expect_spans: Vec<Span>,
+    /// The span of each refused example, by index in `book.refusals`.
+    pub refusal_spans: Vec<Span>,
     /// The span of the `effective` date, for errors across files.
     pub effective_span: Span,
     pub errors: Vec<BookError>,
