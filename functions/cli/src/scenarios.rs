@@ -574,3 +574,26 @@ fn book_of_file(path: &str) -> Option<&str> {
     let file = std::path::Path::new(path).file_stem()?.to_str()?;
     Some(file.split('@').next().unwrap_or(file))
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+    use std::path::Path;
+
+    /// `credits serve` loads the books at the top of its directory: the example books of
+    /// `rates/examples/` are never served as production books.
+    #[test]
+    fn serve_does_not_load_the_example_books() {
+        let rates = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../rates");
+        assert!(rates.join("examples/deepseek.rates").is_file());
+        let Ok((library, files)) = crate::serve::load_rates(&rates) else {
+            panic!("the seed books do not load");
+        };
+        for example in ["deepseek", "runway", "fish-audio"] {
+            assert!(!library.names().contains(&example), "{example} is served");
+        }
+        assert!(files.iter().all(|(name, _)| !name.contains("examples")));
+        assert!(library.names().contains(&"imentiv"));
+    }
+}
