@@ -103,8 +103,12 @@ const CASES: &[(&str, &str)] = &[
         "scenario \"x\" on pro {\n  charge video(duration: 5h)\n}\n",
     ),
     (
+        "scenario_cancel_before_subscribe",
+        "scenario \"x\" on pro {\n  top up 500 credit\n  cancel\n}\n",
+    ),
+    (
         "scenario_named_twice",
-        "scenario \"x\" on pro {\n  subscribe monthly\n}\nscenario \"x\" on pro {\n  cancel\n}\n",
+        "scenario \"x\" on pro {\n  subscribe monthly\n}\nscenario \"x\" on pro {\n  subscribe monthly\n}\n",
     ),
 ];
 

@@ -172,6 +172,7 @@ impl<'a> Checker<'a> {
         let mut now = start;
         let mut now_span = decl.start.map_or(decl.open, |token| token.span);
         let mut labels: Vec<(&str, Labelled, Span)> = Vec::new();
+        let mut subscribed = false;
         let mut steps = Vec::new();
         for (index, step) in decl.steps.iter().enumerate() {
             if index == MAX_STEPS_PER_SCENARIO {
@@ -185,6 +186,19 @@ impl<'a> Checker<'a> {
             }
             if let Some(code) = step.refused {
                 self.refusal_code(code);
+            }
+            match &step.kind {
+                ast::StepKind::Subscribe(_) => subscribed = true,
+                ast::StepKind::Cancel if !subscribed => {
+                    self.scenario_error(
+                        "`cancel` before any `subscribe`".to_owned(),
+                        step.span,
+                        "nothing to cancel",
+                        "subscribe in an earlier step, such as `subscribe monthly`".to_owned(),
+                    );
+                    continue;
+                }
+                _ => {}
             }
             let action = match &step.kind {
                 ast::StepKind::At(token) => {
