@@ -505,10 +505,12 @@ pub enum StepKind<'a> {
     },
     /// `top up package NAME`.
     TopUpPackage(Token<'a>),
-    /// `charge TERM [as LABEL]`.
+    /// `charge TERM [as LABEL] [= AMOUNT, ...]`.
     Charge {
         term: ExpectTermDecl<'a>,
         label: Option<Token<'a>>,
+        /// What each charge must charge, when stated.
+        amounts: Vec<Amount<'a>>,
     },
     /// `hold TERM [as LABEL]`.
     Hold {

@@ -294,13 +294,23 @@ pub(crate) fn step_text(step: &StepDecl<'_>) -> String {
             text
         }
         StepKind::TopUpPackage(package) => format!("top up package {}", package.text),
-        StepKind::Charge { term, label } | StepKind::Hold { term, label } => {
-            let verb = if matches!(step.kind, StepKind::Charge { .. }) {
-                "charge"
-            } else {
-                "hold"
-            };
-            let mut text = format!("{verb} {}", term_text(term));
+        StepKind::Charge {
+            term,
+            label,
+            amounts,
+        } => {
+            let mut text = format!("charge {}", term_text(term));
+            if let Some(label) = label {
+                let _ = write!(text, " as {}", label.text);
+            }
+            if !amounts.is_empty() {
+                let amounts: Vec<String> = amounts.iter().map(amount_text).collect();
+                let _ = write!(text, " = {}", amounts.join(", "));
+            }
+            text
+        }
+        StepKind::Hold { term, label } => {
+            let mut text = format!("hold {}", term_text(term));
             if let Some(label) = label {
                 let _ = write!(text, " as {}", label.text);
             }

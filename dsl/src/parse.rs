@@ -422,6 +422,7 @@ fn rule_words(rule: Rule) -> &'static [&'static str] {
         Rule::step_refund => &["`refund`"],
         Rule::step_balance => &["`expect balance`"],
         Rule::step_label => &["`as`"],
+        Rule::step_charged => &["`=`"],
         Rule::balance_item | Rule::balance_kind => &["a balance such as `allocation 12000 credit`"],
         Rule::top_up_package => &["`package`"],
         _ => &[],
@@ -1158,6 +1159,15 @@ fn build_step<'a>(pair: &P<'a>) -> Option<StepDecl<'a>> {
         Rule::step_charge => StepKind::Charge {
             term: term()?,
             label: label(),
+            amounts: child(pair, Rule::step_charged)
+                .map(|charged| {
+                    charged
+                        .into_inner()
+                        .filter(|amount| amount.as_rule() == Rule::amount)
+                        .map(|amount| build_amount(&amount))
+                        .collect()
+                })
+                .unwrap_or_default(),
         },
         Rule::step_hold => StepKind::Hold {
             term: term()?,

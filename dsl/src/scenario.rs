@@ -226,6 +226,10 @@ pub enum Action {
         request: Request,
         count: u64,
         label: Option<String>,
+        /// `= AMOUNT, ...`: what each charge must charge per unit (units not listed:
+        /// nothing); empty when not stated.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        charged: Vec<(String, Decimal)>,
     },
     /// A hold of `request`, named `label` for its capture or release.
     Hold {

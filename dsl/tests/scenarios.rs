@@ -107,6 +107,10 @@ const CASES: &[(&str, &str)] = &[
         "scenario \"x\" on pro {\n  top up 500 credit\n  cancel\n}\n",
     ),
     (
+        "scenario_charged_amount_in_an_unknown_unit",
+        "scenario \"x\" on pro {\n  charge video(duration: 1m) = 20 credits\n}\n",
+    ),
+    (
         "scenario_named_twice",
         "scenario \"x\" on pro {\n  subscribe monthly\n}\nscenario \"x\" on pro {\n  subscribe monthly\n}\n",
     ),
@@ -256,7 +260,7 @@ fn scenarios_and_refusals_format_canonically_and_round_trip() {
     let messy = format!(
         "{HEAD}expect   video( duration : 5h )   refused    above-maximum
 scenario   \"messy\"   on pro   starting 2025-01-01 {{ subscribe monthly ; top up   500 credit as top_up
-  charge video(duration: 1m)as c1    # the first job
+  charge video(duration: 1m)as c1 =20 credit    # the first job
       at 2025-02-01
   expect balance allocation 12000 credit,top_up 500 credit
   refund c1 for duplicate refused refund-not-allowed ; cancel }}
@@ -270,7 +274,7 @@ scenario   \"messy\"   on pro   starting 2025-01-01 {{ subscribe monthly ; top u
 scenario \"messy\" on pro starting 2025-01-01 {
   subscribe monthly
   top up 500 credit as top_up
-  charge video(duration: 1m) as c1  # the first job
+  charge video(duration: 1m) as c1 = 20 credit  # the first job
   at 2025-02-01
   expect balance allocation 12000 credit, top_up 500 credit
   refund c1 for duplicate refused refund-not-allowed

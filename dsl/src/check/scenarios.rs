@@ -334,8 +334,12 @@ impl<'a> Checker<'a> {
                     package: package.text.to_owned(),
                 })
             }
-            ast::StepKind::Charge { term, label } | ast::StepKind::Hold { term, label } => {
+            ast::StepKind::Charge { term, label, .. } | ast::StepKind::Hold { term, label } => {
                 let is_charge = matches!(kind, ast::StepKind::Charge { .. });
+                let charged = match kind {
+                    ast::StepKind::Charge { amounts, .. } => self.charged(amounts)?,
+                    _ => Vec::new(),
+                };
                 let count = self.step_request(term, step, is_charge, label.is_some(), scopes)?;
                 if let Some(label) = label {
                     if let Some((_, _, first)) =
@@ -364,6 +368,7 @@ impl<'a> Checker<'a> {
                         request,
                         count,
                         label,
+                        charged,
                     }
                 } else {
                     Action::Hold { request, label }
@@ -519,6 +524,47 @@ impl<'a> Checker<'a> {
                 None
             }
         }
+    }
+
+    /// A charge step's `= AMOUNT, ...`: each unit once, not finer than its scale.
+    fn charged(&mut self, amounts: &[ast::Amount<'_>]) -> Option<Vec<(String, Decimal)>> {
+        let mut charged: Vec<(String, Decimal)> = Vec::new();
+        let mut ok = true;
+        for amount in amounts {
+            let Some(unit) = self.unit(amount.unit) else {
+                ok = false;
+                continue;
+            };
+            let Some(value) = self.amount(amount.number, false, "a charged amount") else {
+                ok = false;
+                continue;
+            };
+            if value.scale() > unit.scale {
+                self.scenario_error(
+                    format!(
+                        "`{}` is finer than `{}` holds",
+                        amount.number.text, unit.name
+                    ),
+                    amount.number.span,
+                    "too many decimals",
+                    format!("`{}` keeps {} decimals", unit.name, unit.scale),
+                );
+                ok = false;
+                continue;
+            }
+            if charged.iter().any(|(known, _)| known == unit.name) {
+                self.scenario_error(
+                    format!("the step states `{}` twice", unit.name),
+                    amount.span,
+                    "stated before",
+                    format!("give one amount of `{}`", unit.name),
+                );
+                ok = false;
+                continue;
+            }
+            charged.push((unit.name.to_owned(), value));
+        }
+        ok.then_some(charged)
     }
 
     fn balance_item(

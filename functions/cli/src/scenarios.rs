@@ -217,6 +217,7 @@ impl Run {
                 request,
                 count,
                 label,
+                charged,
             } => {
                 let mut last = (StatusCode::OK, Value::Null);
                 for _ in 0..*count {
@@ -233,6 +234,11 @@ impl Run {
                         .await;
                     if !last.0.is_success() {
                         break;
+                    }
+                    if !charged.is_empty()
+                        && let Some(failure) = charged_as_stated(charged, &last.1)
+                    {
+                        return Some(failure);
                     }
                 }
                 last
@@ -382,6 +388,37 @@ impl Run {
             serde_json::from_slice(&bytes).unwrap_or(Value::Null),
         )
     }
+}
+
+/// (expected, actual) when a charge's answer did not charge what the step states: every
+/// listed unit exactly, every other unit nothing.
+fn charged_as_stated(expected: &[(String, Decimal)], reply: &Value) -> Failed {
+    let mut actual: Vec<(String, Decimal)> = reply
+        .get("charged")
+        .and_then(Value::as_object)
+        .map(|units| {
+            units
+                .iter()
+                .filter_map(|(unit, amount)| Some((unit.clone(), decimal(amount)?)))
+                .filter(|(_, amount)| !amount.is_zero())
+                .collect()
+        })
+        .unwrap_or_default();
+    actual.sort_by(|left, right| left.0.cmp(&right.0));
+    let mut stated: Vec<(String, Decimal)> = expected
+        .iter()
+        .filter(|(_, amount)| !amount.is_zero())
+        .cloned()
+        .collect();
+    stated.sort_by(|left, right| left.0.cmp(&right.0));
+    if stated == actual {
+        return None;
+    }
+    let describe = credits_dsl::expect::describe;
+    Some((
+        format!("charged {}", describe(expected)),
+        format!("charged {}", describe(&actual)),
+    ))
 }
 
 /// A charge's or hold's body: the inputs as strings, read as the API reads a client's.

@@ -78,7 +78,7 @@ plan pro {
 scenario \"a cycle of credits\" on pro starting 2025-01-01 {
   subscribe monthly
   top up 50 credit
-  charge image(model: pro) as first_image
+  charge image(model: pro) as first_image = 40 credit
   expect balance allocation 60 credit, top_up 50 credit
   refund first_image for duplicate
   expect balance allocation 100 credit
@@ -117,6 +117,7 @@ fn a_failing_scenario_names_each_failing_step_with_expected_and_actual() {
             "expect balance allocation 0 credit, top_up 30 credit",
             "expect balance allocation 0 credit, top_up 40 credit",
         )
+        .replace("as first_image = 40 credit", "as first_image = 10 credit")
         .replace(
             "top up 10 credit refused topup-not-allowed",
             "top up 10 credit",
