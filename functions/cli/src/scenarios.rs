@@ -480,12 +480,26 @@ fn refusal_text(problem: &Value) -> String {
     format!("refused {}: {detail}", refusal_code(problem))
 }
 
+/// `accepted`, with what was charged or held when the answer says.
+fn accepted_text(reply: &Value) -> String {
+    for (member, verb) in [("charged", "charged"), ("held", "held")] {
+        if let Some(units) = reply.get(member).and_then(Value::as_object) {
+            let amounts: Vec<String> = units
+                .iter()
+                .filter_map(|(unit, amount)| Some(format!("{} {unit}", amount.as_str()?)))
+                .collect();
+            return format!("accepted ({verb} {})", amounts.join(", "));
+        }
+    }
+    "accepted".to_owned()
+}
+
 /// Whether an answer is what the step says: accepted, or refused with `refused`.
 fn judge(refused: Option<&str>, (status, reply): &(StatusCode, Value)) -> Failed {
     match (refused, status.is_success()) {
         (None, true) => None,
         (None, false) => Some(("accepted".to_owned(), refusal_text(reply))),
-        (Some(code), true) => Some((format!("refused {code}"), "accepted".to_owned())),
+        (Some(code), true) => Some((format!("refused {code}"), accepted_text(reply))),
         (Some(code), false) if refusal_code(reply) == code => None,
         (Some(code), false) => Some((format!("refused {code}"), refusal_text(reply))),
     }

@@ -125,6 +125,10 @@ fn a_failing_scenario_names_each_failing_step_with_expected_and_actual() {
         .replace(
             "charge image(model: pro) refused insufficient-credits",
             "charge image(model: pro) refused feature-not-allowed",
+        )
+        .replace(
+            "charge 3 * image(model: pro)",
+            "charge 3 * image(model: pro)\n  charge image(model: standard) refused above-maximum",
         );
     let (code, report) = run_book(&failing);
     assert_eq!(code, Some(1), "{report}");
