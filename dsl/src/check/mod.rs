@@ -31,6 +31,7 @@ mod adjustments;
 mod analysis;
 mod conditions;
 mod expects;
+mod factors;
 mod features;
 mod file;
 mod grants;
@@ -43,6 +44,7 @@ mod report;
 mod rules;
 mod scenarios;
 mod storage;
+mod tables;
 mod text;
 mod units;
 

@@ -442,7 +442,9 @@ fn diff_lists_the_examples_whose_price_changes() {
         "{report}"
     );
     assert!(
-        report.contains("rule added: base 12 credit each when model is flux_pro"),
+        report.contains(
+            "price changed: base 10 credit each when model is flux_pro → base 12 credit each when model is flux_pro"
+        ),
         "{report}"
     );
     assert!(
