@@ -439,6 +439,9 @@ fn rule_words(rule: Rule) -> &'static [&'static str] {
         Rule::kw_alert => &["`alert`"],
         Rule::kw_and => &["`and`"],
         Rule::kw_base => &["`base`"],
+        Rule::balance_cap_statement | Rule::kw_balance => &["`balance`"],
+        Rule::kw_at => &["`at`"],
+        Rule::kw_most => &["`most`"],
         Rule::kw_below => &["`below`"],
         Rule::kw_book => &["`book`"],
         Rule::kw_by => &["`by`"],
@@ -493,8 +496,7 @@ fn rule_words(rule: Rule) -> &'static [&'static str] {
         Rule::kw_scenario => &["`scenario`"],
         Rule::kw_refused | Rule::refused_clause => &["`refused`"],
         Rule::scenario_start | Rule::kw_starting => &["`starting`"],
-        Rule::kw_at | Rule::step_at => &["`at`"],
-        Rule::kw_balance => &["`balance`"],
+        Rule::step_at => &["`at`"],
         Rule::kw_cancel | Rule::step_cancel => &["`cancel`"],
         Rule::kw_capture | Rule::step_capture => &["`capture`"],
         Rule::kw_charge | Rule::step_charge => &["`charge`"],
@@ -553,6 +555,7 @@ fn is_block_keyword(rule: Rule) -> bool {
             | Rule::kw_refund
             | Rule::kw_limit
             | Rule::kw_late
+            | Rule::kw_balance
     )
 }
 
@@ -639,7 +642,7 @@ fn describe_expected(positives: &[Rule], found: &str) -> (String, String) {
     } else if found == "end of file" {
         "the file ends before the statement is complete".to_owned()
     } else if block {
-        "a statement starts with a keyword: in a feature `input`, `round`, `minimum`, `base`, `add`, `multiply by`, `first request free` or `requires`; in a plan `cycle`, `periods`, `grant`, `order`, `topup`, `package`, `credit line`, `alert below`, `refund` or `limit`".to_owned()
+        "a statement starts with a keyword: in a feature `input`, `round`, `minimum`, `base`, `add`, `multiply by`, `first request free` or `requires`; in a plan `cycle`, `periods`, `grant`, `order`, `topup`, `package`, `credit line`, `balance at most`, `alert below`, `refund` or `limit`".to_owned()
     } else if top {
         "the file holds `book`, `title`, `effective`, `time_zone`, `source`, `unit`, `channels`, `feature`, `plan`, `expect` and `scenario` statements; what belongs to a feature or plan goes inside its `{ }`".to_owned()
     } else {
@@ -853,6 +856,9 @@ fn build_statement<'a>(pair: &P<'a>) -> Option<Statement<'a>> {
         Rule::credit_line_statement => StatementKind::CreditLine(
             child(pair, Rule::amount).map_or_else(|| missing_amount(span), |a| build_amount(&a)),
         ),
+        Rule::balance_cap_statement => StatementKind::BalanceCap(
+            child(pair, Rule::amount).map_or_else(|| missing_amount(span), |a| build_amount(&a)),
+        ),
         Rule::alert_statement => StatementKind::Alert(
             pair.clone()
                 .into_inner()
@@ -885,7 +891,7 @@ fn build_statement<'a>(pair: &P<'a>) -> Option<Statement<'a>> {
         },
         Rule::limit_statement => StatementKind::Limit {
             number: child_token(pair, Rule::number).unwrap_or_else(|| missing(span)),
-            words: children_tokens(pair, Rule::free_word),
+            words: limit_words(pair),
         },
         _ => return None,
     };
@@ -894,6 +900,19 @@ fn build_statement<'a>(pair: &P<'a>) -> Option<Statement<'a>> {
         span,
         keyword: first_keyword(pair),
     })
+}
+
+/// The words after `limit N`, `per cycle` read as its two words.
+fn limit_words<'a>(pair: &P<'a>) -> Vec<Token<'a>> {
+    let mut words = Vec::new();
+    for child in pair.clone().into_inner() {
+        match child.as_rule() {
+            Rule::free_word => words.push(token(&child)),
+            Rule::limit_per_cycle => words.extend(child.into_inner().map(|word| token(&word))),
+            _ => {}
+        }
+    }
+    words
 }
 
 fn build_input<'a>(pair: &P<'a>) -> InputDecl<'a> {
@@ -1165,10 +1184,15 @@ fn build_grant<'a>(pair: &P<'a>) -> GrantDecl<'a> {
                 let clause_span = span_of(&clause);
                 let kind = match clause.clone().into_inner().last() {
                     Some(inner) if inner.as_rule() == Rule::rollover_up_to => {
-                        RolloverKind::UpTo(child(&inner, Rule::amount).map_or_else(
+                        let cap = child(&inner, Rule::amount).map_or_else(
                             || missing_amount(clause_span),
                             |amount| build_amount(&amount),
-                        ))
+                        );
+                        if child(&inner, Rule::rollover_while).is_some() {
+                            RolloverKind::UpToWhileSubscribed(cap)
+                        } else {
+                            RolloverKind::UpTo(cap)
+                        }
                     }
                     Some(inner) if inner.as_rule() == Rule::rollover_count => {
                         RolloverKind::Cycles {

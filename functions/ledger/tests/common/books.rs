@@ -140,6 +140,7 @@ fn plan(name: &str) -> Plan {
         refund: None,
         limits: Limits::default(),
         late_usage_seconds: None,
+        caps: credits_dsl::Caps::default(),
     }
 }
 
