@@ -16,6 +16,7 @@ const NOT_DECISIONS: &[&str] = &[
     "method-not-allowed",
     "unavailable",
     "internal",
+    "not-implemented",
 ];
 
 #[test]

@@ -6,6 +6,7 @@ mod bench;
 mod rates;
 mod scenarios;
 mod serve;
+mod webhooks;
 
 use std::process::ExitCode;
 
