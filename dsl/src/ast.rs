@@ -93,6 +93,7 @@ pub enum TopKind<'a> {
     Feature(Block<'a>),
     Plan(Block<'a>),
     Expect(ExpectDecl<'a>),
+    Scenario(ScenarioDecl<'a>),
 }
 
 impl TopKind<'_> {
@@ -109,6 +110,7 @@ impl TopKind<'_> {
             TopKind::Feature(_) => "feature",
             TopKind::Plan(_) => "plan",
             TopKind::Expect(_) => "expect",
+            TopKind::Scenario(_) => "scenario",
         }
     }
 }
@@ -581,6 +583,8 @@ pub enum RefundExpired<'a> {
 pub struct ExpectDecl<'a> {
     pub terms: Vec<ExpectTermDecl<'a>>,
     pub amounts: Vec<Amount<'a>>,
+    /// `refused CODE` instead of `= AMOUNT`: the code.
+    pub refused: Option<Token<'a>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -599,5 +603,74 @@ pub struct ExpectArg<'a> {
     pub name: Token<'a>,
     /// A quantity or a name.
     pub value: Token<'a>,
+    pub span: Span,
+}
+
+/// `scenario "NAME" on PLAN [starting DATE] { STEP... }`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScenarioDecl<'a> {
+    /// The quoted name.
+    pub name: Token<'a>,
+    pub plan: Token<'a>,
+    pub start: Option<Token<'a>>,
+    pub steps: Vec<StepDecl<'a>>,
+    pub open: Span,
+    pub close: Span,
+}
+
+/// One step of a scenario.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StepDecl<'a> {
+    pub kind: StepKind<'a>,
+    /// `refused CODE` after an action: the code.
+    pub refused: Option<Token<'a>>,
+    pub span: Span,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StepKind<'a> {
+    /// `subscribe PERIOD`.
+    Subscribe(Token<'a>),
+    /// `top up AMOUNT [as KIND]`.
+    TopUp {
+        amount: Amount<'a>,
+        kind: Option<Token<'a>>,
+    },
+    /// `top up package NAME`.
+    TopUpPackage(Token<'a>),
+    /// `charge TERM [as LABEL] [= AMOUNT, ...]`.
+    Charge {
+        term: ExpectTermDecl<'a>,
+        label: Option<Token<'a>>,
+        /// What each charge must charge, when stated.
+        amounts: Vec<Amount<'a>>,
+    },
+    /// `hold TERM [as LABEL]`.
+    Hold {
+        term: ExpectTermDecl<'a>,
+        label: Option<Token<'a>>,
+    },
+    /// `capture LABEL`.
+    Capture(Token<'a>),
+    /// `release LABEL`.
+    Release(Token<'a>),
+    /// `refund LABEL for REASON`.
+    Refund {
+        charge: Token<'a>,
+        reason: Token<'a>,
+    },
+    /// `cancel`.
+    Cancel,
+    /// `at DATE`.
+    At(Token<'a>),
+    /// `expect balance [KIND] AMOUNT, ...`.
+    Balance(Vec<BalanceDecl<'a>>),
+}
+
+/// `[KIND] AMOUNT UNIT` in a balance expectation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BalanceDecl<'a> {
+    pub kind: Option<Token<'a>>,
+    pub amount: Amount<'a>,
     pub span: Span,
 }

@@ -28,6 +28,12 @@ pub struct RateBook {
     pub features: Vec<Feature>,
     pub plans: Vec<Plan>,
     pub expects: Vec<Expect>,
+    /// `expect … refused CODE` examples.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub refusals: Vec<crate::scenario::RefusedExpect>,
+    /// `scenario` blocks, run outside the language (`credits rates test`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub scenarios: Vec<crate::scenario::Scenario>,
 }
 
 /// A unit of account (`credit`, `video_minute`).

@@ -686,6 +686,41 @@ pub enum BookError {
         help: String,
     },
 
+    #[error("{message}")]
+    #[diagnostic(code(rates::invalid_scenario))]
+    InvalidScenario {
+        message: String,
+        #[label("{label}")]
+        span: SourceSpan,
+        label: String,
+        #[help]
+        help: String,
+    },
+
+    #[error("`{code}` is not a code a request is refused with")]
+    #[diagnostic(code(rates::unknown_refusal_code))]
+    UnknownRefusalCode {
+        code: String,
+        #[label("unknown code")]
+        span: SourceSpan,
+        #[help]
+        help: String,
+    },
+
+    #[error("example fails: expected refused {expected}, got {actual}")]
+    #[diagnostic(
+        code(rates::refusal_failed),
+        help(
+            "fix the rates or the expected code; `credits rates quote` shows how the request is read"
+        )
+    )]
+    RefusalFailed {
+        expected: String,
+        actual: String,
+        #[label("this request is {actual}")]
+        span: SourceSpan,
+    },
+
     #[error("example fails: expected {expected}, got {actual}")]
     #[diagnostic(
         code(rates::example_failed),

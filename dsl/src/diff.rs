@@ -42,6 +42,17 @@ pub struct NotComparable {
     pub reason: String,
 }
 
+/// A request whose refusal differs between the books (refused with another code, or no
+/// longer refused, or newly refused): `expect … refused` examples of either book.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RefusalChange {
+    /// The request, `video(duration: 5h)`.
+    pub example: String,
+    /// `refused above-maximum`, `charged 40 credit`.
+    pub old: String,
+    pub new: String,
+}
+
 /// The differences between two versions of a book.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BookDiff {
@@ -57,6 +68,8 @@ pub struct BookDiff {
     /// Examples rated by both books with the same result.
     pub unchanged_examples: usize,
     pub not_comparable: Vec<NotComparable>,
+    /// Refused examples whose outcome changes, in the order met (old book's first).
+    pub refusals: Vec<RefusalChange>,
 }
 
 impl BookDiff {
@@ -68,6 +81,7 @@ impl BookDiff {
             && self.plans.is_empty()
             && self.prices.is_empty()
             && self.not_comparable.is_empty()
+            && self.refusals.is_empty()
     }
 }
 
@@ -141,7 +155,10 @@ pub fn diff(old: &RateBook, new: &RateBook) -> BookDiff {
         }
     }
 
+    let refusals = refusal_changes(old, new);
+
     BookDiff {
+        refusals,
         old_version: old.rates_version.clone(),
         new_version: new.rates_version.clone(),
         header,
@@ -152,6 +169,32 @@ pub fn diff(old: &RateBook, new: &RateBook) -> BookDiff {
         unchanged_examples,
         not_comparable,
     }
+}
+
+/// Each refused example of either book, sent to both: those whose outcome differs.
+fn refusal_changes(old: &RateBook, new: &RateBook) -> Vec<RefusalChange> {
+    let mut changes = Vec::new();
+    let mut seen: Vec<&str> = Vec::new();
+    for refusal in old.refusals.iter().chain(new.refusals.iter()) {
+        let example = refusal.source.trim_start_matches("expect ");
+        let example = example
+            .rsplit_once(" refused ")
+            .map_or(example, |(request, _)| request);
+        if seen.contains(&example) {
+            continue;
+        }
+        seen.push(example);
+        let before = crate::scenario::refusal_outcome(old, &refusal.request).describe();
+        let after = crate::scenario::refusal_outcome(new, &refusal.request).describe();
+        if before != after {
+            changes.push(RefusalChange {
+                example: example.to_owned(),
+                old: before,
+                new: after,
+            });
+        }
+    }
+    changes
 }
 
 /// Totals per unit, sorted by unit.
@@ -634,6 +677,12 @@ impl fmt::Display for BookDiff {
                     describe_expect(&change.old),
                     describe_expect(&change.new)
                 )?;
+            }
+        }
+        if !self.refusals.is_empty() {
+            writeln!(f, "refusals that change:")?;
+            for change in &self.refusals {
+                writeln!(f, "  {}: {} → {}", change.example, change.old, change.new)?;
             }
         }
         if !self.not_comparable.is_empty() {

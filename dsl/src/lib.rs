@@ -22,6 +22,7 @@ pub mod literal;
 pub mod localtime;
 pub mod parse;
 pub mod rate;
+pub mod scenario;
 pub mod usage;
 
 pub use book::*;

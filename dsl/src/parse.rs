@@ -501,6 +501,23 @@ fn rule_words(rule: Rule) -> &'static [&'static str] {
         Rule::kw_least => &["`least`"],
         Rule::derived_term => &["an input or a quantity such as `500 tokens`"],
         Rule::derived_op => &["`+`", "`*`"],
+        Rule::kw_scenario => &["`scenario`"],
+        Rule::kw_refused | Rule::refused_clause => &["`refused`"],
+        Rule::scenario_start | Rule::kw_starting => &["`starting`"],
+        Rule::step_at => &["`at`"],
+        Rule::kw_cancel | Rule::step_cancel => &["`cancel`"],
+        Rule::kw_capture | Rule::step_capture => &["`capture`"],
+        Rule::kw_charge | Rule::step_charge => &["`charge`"],
+        Rule::kw_hold | Rule::step_hold => &["`hold`"],
+        Rule::kw_release | Rule::step_release => &["`release`"],
+        Rule::kw_subscribe | Rule::step_subscribe => &["`subscribe`"],
+        Rule::kw_top | Rule::step_top_up => &["`top up`"],
+        Rule::step_refund => &["`refund`"],
+        Rule::step_balance => &["`expect balance`"],
+        Rule::step_label => &["`as`"],
+        Rule::step_charged => &["`=`"],
+        Rule::balance_item | Rule::balance_kind => &["a balance such as `allocation 12000 credit`"],
+        Rule::top_up_package => &["`package`"],
         _ => &[],
     }
 }
@@ -519,6 +536,7 @@ fn is_top_keyword(rule: Rule) -> bool {
             | Rule::kw_feature
             | Rule::kw_plan
             | Rule::kw_expect
+            | Rule::kw_scenario
     )
 }
 
@@ -637,7 +655,7 @@ fn describe_expected(positives: &[Rule], found: &str) -> (String, String) {
     } else if block {
         "a statement starts with a keyword: in a feature `input`, `round`, `minimum`, `base`, `add`, `multiply by`, `first request free` or `requires`; in a plan `cycle`, `periods`, `grant`, `order`, `topup`, `package`, `credit line`, `balance at most`, `alert below`, `refund` or `limit`".to_owned()
     } else if top {
-        "the file holds `book`, `title`, `effective`, `time_zone`, `source`, `unit`, `channels`, `feature`, `plan` and `expect` statements; what belongs to a feature or plan goes inside its `{ }`".to_owned()
+        "the file holds `book`, `title`, `effective`, `time_zone`, `source`, `unit`, `channels`, `feature`, `plan`, `expect` and `scenario` statements; what belongs to a feature or plan goes inside its `{ }`".to_owned()
     } else {
         format!("write {expected} here")
     };
@@ -772,6 +790,7 @@ fn build_top<'a>(pair: &P<'a>) -> Option<Top<'a>> {
         Rule::feature_statement => TopKind::Feature(build_block(pair)),
         Rule::plan_statement => TopKind::Plan(build_block(pair)),
         Rule::expect_statement => TopKind::Expect(build_expect(pair)),
+        Rule::scenario_statement => TopKind::Scenario(build_scenario(pair)),
         _ => return None,
     };
     Some(Top {
@@ -1317,37 +1336,149 @@ fn build_expect<'a>(pair: &P<'a>) -> ExpectDecl<'a> {
     let mut amounts = Vec::new();
     for part in pair.clone().into_inner() {
         match part.as_rule() {
-            Rule::expect_term => {
-                let span = span_of(&part);
-                terms.push(ExpectTermDecl {
-                    count: child(&part, Rule::expect_count)
-                        .and_then(|count| child_token(&count, Rule::number)),
-                    first: child_token(&part, Rule::kw_first).map(|first| first.span),
-                    feature: child_token(&part, Rule::name).unwrap_or_else(|| missing(span)),
-                    args: part
-                        .clone()
-                        .into_inner()
-                        .filter(|child| child.as_rule() == Rule::expect_arg)
-                        .map(|arg| {
-                            let arg_span = span_of(&arg);
-                            ExpectArg {
-                                name: child_token(&arg, Rule::name)
-                                    .unwrap_or_else(|| missing(arg_span)),
-                                value: child(&arg, Rule::value)
-                                    .and_then(|value| value.into_inner().next())
-                                    .map_or_else(|| missing(arg_span), |value| token(&value)),
-                                span: arg_span,
-                            }
-                        })
-                        .collect(),
-                    span,
-                });
-            }
+            Rule::expect_term => terms.push(build_expect_term(&part)),
             Rule::amount => amounts.push(build_amount(&part)),
             _ => {}
         }
     }
-    ExpectDecl { terms, amounts }
+    ExpectDecl {
+        terms,
+        amounts,
+        refused: refused_code(pair),
+    }
+}
+
+fn build_expect_term<'a>(part: &P<'a>) -> ExpectTermDecl<'a> {
+    let span = span_of(part);
+    ExpectTermDecl {
+        count: child(part, Rule::expect_count).and_then(|count| child_token(&count, Rule::number)),
+        first: child_token(part, Rule::kw_first).map(|first| first.span),
+        feature: child_token(part, Rule::name).unwrap_or_else(|| missing(span)),
+        args: part
+            .clone()
+            .into_inner()
+            .filter(|child| child.as_rule() == Rule::expect_arg)
+            .map(|arg| {
+                let arg_span = span_of(&arg);
+                ExpectArg {
+                    name: child_token(&arg, Rule::name).unwrap_or_else(|| missing(arg_span)),
+                    value: child(&arg, Rule::value)
+                        .and_then(|value| value.into_inner().next())
+                        .map_or_else(|| missing(arg_span), |value| token(&value)),
+                    span: arg_span,
+                }
+            })
+            .collect(),
+        span,
+    }
+}
+
+/// The code of a `refused CODE` clause among `pair`'s children.
+fn refused_code<'a>(pair: &P<'a>) -> Option<Token<'a>> {
+    child(pair, Rule::refused_clause).and_then(|clause| child_token(&clause, Rule::name))
+}
+
+fn build_scenario<'a>(pair: &P<'a>) -> ScenarioDecl<'a> {
+    let span = span_of(pair);
+    let steps = pair
+        .clone()
+        .into_inner()
+        .filter_map(|step| build_step(&step))
+        .collect();
+    ScenarioDecl {
+        name: child(pair, Rule::string)
+            .and_then(|string| child_token(&string, Rule::string_text))
+            .unwrap_or_else(|| missing(span)),
+        plan: child_token(pair, Rule::name).unwrap_or_else(|| missing(span)),
+        start: child(pair, Rule::scenario_start).and_then(|start| child_token(&start, Rule::date)),
+        steps,
+        open: child_token(pair, Rule::open_brace).map_or(span, |brace| brace.span),
+        close: child_token(pair, Rule::close_brace).map_or(span, |brace| brace.span),
+    }
+}
+
+fn build_step<'a>(pair: &P<'a>) -> Option<StepDecl<'a>> {
+    let span = span_of(pair);
+    let name = || child_token(pair, Rule::name).unwrap_or_else(|| missing(span));
+    let label = || child(pair, Rule::step_label).and_then(|label| child_token(&label, Rule::name));
+    let term = || child(pair, Rule::expect_term).map(|term| build_expect_term(&term));
+    let kind = match pair.as_rule() {
+        Rule::step_subscribe => StepKind::Subscribe(name()),
+        Rule::step_top_up => match child(pair, Rule::top_up_package) {
+            Some(package) => StepKind::TopUpPackage(
+                child_token(&package, Rule::name).unwrap_or_else(|| missing(span)),
+            ),
+            None => StepKind::TopUp {
+                amount: child(pair, Rule::amount).map_or_else(
+                    || Amount {
+                        number: missing(span),
+                        unit: missing(span),
+                        span,
+                    },
+                    |amount| build_amount(&amount),
+                ),
+                kind: child(pair, Rule::grant_kind).and_then(|kind| child_token(&kind, Rule::name)),
+            },
+        },
+        Rule::step_charge => StepKind::Charge {
+            term: term()?,
+            label: label(),
+            amounts: child(pair, Rule::step_charged)
+                .map(|charged| {
+                    charged
+                        .into_inner()
+                        .filter(|amount| amount.as_rule() == Rule::amount)
+                        .map(|amount| build_amount(&amount))
+                        .collect()
+                })
+                .unwrap_or_default(),
+        },
+        Rule::step_hold => StepKind::Hold {
+            term: term()?,
+            label: label(),
+        },
+        Rule::step_capture => StepKind::Capture(name()),
+        Rule::step_release => StepKind::Release(name()),
+        Rule::step_refund => {
+            let names = children_tokens(pair, Rule::name);
+            StepKind::Refund {
+                charge: names.first().copied().unwrap_or_else(|| missing(span)),
+                reason: names.get(1).copied().unwrap_or_else(|| missing(span)),
+            }
+        }
+        Rule::step_cancel => StepKind::Cancel,
+        Rule::step_at => {
+            StepKind::At(child_token(pair, Rule::date).unwrap_or_else(|| missing(span)))
+        }
+        Rule::step_balance => StepKind::Balance(
+            pair.clone()
+                .into_inner()
+                .filter(|item| item.as_rule() == Rule::balance_item)
+                .map(|item| {
+                    let item_span = span_of(&item);
+                    BalanceDecl {
+                        kind: child(&item, Rule::balance_kind)
+                            .and_then(|kind| child_token(&kind, Rule::name)),
+                        amount: child(&item, Rule::amount).map_or_else(
+                            || Amount {
+                                number: missing(item_span),
+                                unit: missing(item_span),
+                                span: item_span,
+                            },
+                            |amount| build_amount(&amount),
+                        ),
+                        span: item_span,
+                    }
+                })
+                .collect(),
+        ),
+        _ => return None,
+    };
+    Some(StepDecl {
+        kind,
+        refused: refused_code(pair),
+        span,
+    })
 }
 
 #[cfg(test)]

@@ -136,6 +136,8 @@ fn book(features: Vec<Feature>) -> RateBook {
         features,
         plans: vec![],
         expects: vec![],
+        refusals: vec![],
+        scenarios: vec![],
     }
 }
 

@@ -147,6 +147,8 @@ fn book() -> RateBook {
         features: vec![video, text, data],
         plans: vec![],
         expects: vec![],
+        refusals: vec![],
+        scenarios: vec![],
     }
 }
 

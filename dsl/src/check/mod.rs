@@ -46,6 +46,7 @@ mod plans;
 mod quantities;
 mod report;
 mod rules;
+mod scenarios;
 mod storage;
 mod tables;
 mod text;
@@ -58,6 +59,8 @@ pub(crate) struct Checked {
     pub book: RateBook,
     /// The span of each `expect`, by index in `book.expects`.
     pub expect_spans: Vec<Span>,
+    /// The span of each refused example, by index in `book.refusals`.
+    pub refusal_spans: Vec<Span>,
     /// The span of the `effective` date, for errors across files.
     pub effective_span: Span,
     pub errors: Vec<BookError>,

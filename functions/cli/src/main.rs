@@ -4,6 +4,7 @@
 
 mod bench;
 mod rates;
+mod scenarios;
 mod serve;
 mod webhooks;
 

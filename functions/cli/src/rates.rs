@@ -33,7 +33,7 @@ pub enum RatesCommand {
         /// Rate files or directories of them (default: `rates/`).
         paths: Vec<PathBuf>,
     },
-    /// Run every `expect` example of rate books and report each result.
+    /// Run every `expect` example and `scenario` of rate books and report each result.
     Test {
         /// Rate files or directories of them (default: `rates/`).
         paths: Vec<PathBuf>,
@@ -256,6 +256,11 @@ fn test(paths: &[PathBuf]) -> Result<Outcome, UsageProblem> {
     // The examples are run here, one by one, rather than by the compiler, so that every
     // example is reported with its expected and actual amounts.
     let options = CompileOptions { run_expects: false };
+    // Scenarios run on a library of every version of their book among the files given.
+    let pairs: Vec<(String, String)> = sources
+        .iter()
+        .map(|source| (source.name.clone(), source.text.clone()))
+        .collect();
     for source in &sources {
         match compile_source_with(&source.name, &source.text, options) {
             Ok(book) => {
@@ -273,6 +278,10 @@ fn test(paths: &[PathBuf]) -> Result<Outcome, UsageProblem> {
                 }
                 passed += file_passed;
                 failed += file_failed;
+                let (policy_passed, policy_failed) =
+                    crate::scenarios::report(&source.name, &book, &pairs);
+                passed += policy_passed;
+                failed += policy_failed;
             }
             Err(diagnostics) => {
                 broken_files += 1;

@@ -357,7 +357,7 @@ async fn shutdown_signal() {
 /// the one before it included (a version accounts stored under the earlier one cannot
 /// follow stops the start); on errors print every diagnostic and answer the exit code.
 /// The library comes with its files (`(file name, source)`), which the console shows.
-fn load_rates(dir: &Path) -> Result<(RateLibrary, Vec<(String, String)>), ExitCode> {
+pub(crate) fn load_rates(dir: &Path) -> Result<(RateLibrary, Vec<(String, String)>), ExitCode> {
     let sources = match read_rate_files(dir) {
         Ok(sources) => sources,
         Err(message) => {

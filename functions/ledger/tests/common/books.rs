@@ -172,6 +172,8 @@ fn book(name: &str, units: Vec<UnitDef>, features: Vec<Feature>, plans: Vec<Plan
         features,
         plans,
         expects: Vec::new(),
+        refusals: Vec::new(),
+        scenarios: Vec::new(),
     }
 }
 
