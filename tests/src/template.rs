@@ -26,7 +26,8 @@ use aws_sdk_dynamodb::config::Intercept;
 use aws_sdk_dynamodb::operation::create_table::CreateTableInput;
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType,
-    LocalSecondaryIndex, Projection, ProjectionType, ScalarAttributeType,
+    LocalSecondaryIndex, Projection, ProjectionType, ScalarAttributeType, StreamSpecification,
+    StreamViewType,
 };
 use aws_smithy_runtime_api::box_error::BoxError;
 use aws_smithy_runtime_api::client::interceptors::context::{
@@ -517,6 +518,7 @@ pub async fn create_template_table(
         .set_billing_mode(input.billing_mode().cloned())
         .set_attribute_definitions(Some(input.attribute_definitions().to_vec()))
         .set_key_schema(Some(input.key_schema().to_vec()))
+        .set_stream_specification(input.stream_specification().cloned())
         .set_local_secondary_indexes(Some(input.local_secondary_indexes().to_vec()))
         .set_global_secondary_indexes(Some(input.global_secondary_indexes().to_vec()))
         .send()
@@ -658,6 +660,8 @@ pub struct TableShape {
     pub key_schema: Vec<(String, String)>,
     pub local_indexes: BTreeMap<String, IndexShape>,
     pub global_indexes: BTreeMap<String, IndexShape>,
+    /// The stream's view type (`NEW_IMAGE`...) when the table has a stream enabled.
+    pub stream_view_type: Option<String>,
 }
 
 /// An index reduced to what must match.
@@ -736,6 +740,11 @@ impl TableShape {
                     )
                 })
                 .collect(),
+            stream_view_type: input
+                .stream_specification()
+                .filter(|spec| spec.stream_enabled())
+                .and_then(StreamSpecification::stream_view_type)
+                .map(|view| view.as_str().to_string()),
         }
     }
 
@@ -803,6 +812,11 @@ impl TableShape {
                 .iter()
                 .map(index)
                 .collect::<Result<_, _>>()?,
+            // CloudFormation enables the stream by naming its view type.
+            stream_view_type: properties
+                .get("StreamSpecification")
+                .map(|spec| text(spec, "StreamViewType"))
+                .transpose()?,
         })
     }
 
@@ -891,6 +905,15 @@ impl TableShape {
                     .map_err(build)?,
             );
         }
+        if let Some(view) = &self.stream_view_type {
+            builder = builder.stream_specification(
+                StreamSpecification::builder()
+                    .stream_enabled(true)
+                    .stream_view_type(StreamViewType::from(view.as_str()))
+                    .build()
+                    .map_err(build)?,
+            );
+        }
         builder.build().map_err(build)
     }
 
@@ -922,6 +945,12 @@ impl TableShape {
             &other.global_indexes,
             &mut out,
         );
+        if self.stream_view_type != other.stream_view_type {
+            out.push(format!(
+                "stream view type: {:?} vs {:?}",
+                self.stream_view_type, other.stream_view_type
+            ));
+        }
         out
     }
 }
