@@ -12,7 +12,10 @@
 //! `batchItemFailures` together with every record after it, so Lambda retries from there
 //! (ReportBatchItemFailures) and nothing after a failure is skipped; receivers de-duplicate
 //! by the event's `id`. Records of one account reach the function in commit order (a
-//! stream keeps the order of one partition key's changes), and are sent in that order.
+//! stream keeps the order of one partition key's changes), and are put in that order, one
+//! event of an account per request, so a partial failure never lets a later event of an
+//! account out before an earlier one. (EventBridge does not promise to deliver in the order
+//! it was given: receivers order an account's events by `seq`.)
 //! Design: `docs/events-aws.md`.
 
 use std::collections::HashMap;
@@ -109,6 +112,8 @@ pub struct Entry {
     pub detail: String,
     /// The event's own id, for logs and de-duplication in tests.
     pub event_id: String,
+    /// Its account: one request holds at most one event of each account.
+    pub account: String,
 }
 
 impl Entry {
@@ -199,6 +204,7 @@ pub fn entry_of(record: &StreamRecord) -> Result<Entry, RecordError> {
         detail_type: detail.event_type.clone(),
         detail: detail_text,
         event_id: detail.id,
+        account: detail.account,
     })
 }
 
@@ -209,12 +215,14 @@ fn attribute<'a>(image: &'a HashMap<String, Json>, name: &str, kind: &str) -> Op
 
 /// Publishes a stream batch, in order, and answers which records Lambda must retry.
 ///
-/// Records that are not event inserts are skipped. The others are sent in runs of at most
-/// [`MAX_ENTRIES_PER_PUT`] entries and [`MAX_PUT_BYTES`]. At the first record that fails
-/// (a malformed item, a request that failed, an entry EventBridge refused) the batch stops:
-/// that record and every record after it are reported, so the retry starts there and keeps
-/// each account's order (entries after it that EventBridge did take are sent again: at least
-/// once, de-duplicated by the event id).
+/// Records that are not event inserts are skipped. The others are sent in order, in runs of
+/// at most [`MAX_ENTRIES_PER_PUT`] entries and [`MAX_PUT_BYTES`], each run holding at most
+/// ONE event per account. At the first record that fails (a malformed item, a request that
+/// failed, an entry EventBridge refused) the batch stops: that record and every record after
+/// it are reported, so the retry starts there. Entries after it in the same request that
+/// EventBridge took are of other accounts, and are sent again by the retry (at least once,
+/// de-duplicated by the event id): no account's event is ever put after a later event of the
+/// same account was taken.
 pub async fn handle(batch: &StreamBatch, publisher: &dyn Publisher) -> BatchResponse {
     let records = &batch.records;
     let mut run: Vec<(usize, Entry)> = Vec::new();
@@ -245,6 +253,9 @@ pub async fn handle(batch: &StreamBatch, publisher: &dyn Publisher) -> BatchResp
         };
         if run.len() == MAX_ENTRIES_PER_PUT
             || (!run.is_empty() && run_bytes + entry.size_bytes() > MAX_PUT_BYTES)
+            || run
+                .iter()
+                .any(|(_, queued)| queued.account == entry.account)
         {
             if let Some(failed) = put_run(&run, publisher).await {
                 failed_from = Some(failed);

@@ -98,9 +98,16 @@ fn failures(response: &BatchResponse) -> Vec<String> {
         .collect()
 }
 
+/// One event (seq 1) of each of `count` accounts (`a1`, `a2`…).
+fn many_accounts(count: u64) -> Vec<Json> {
+    (1..=count)
+        .map(|n| event_record(&format!("a{n}"), 1, n))
+        .collect()
+}
+
 #[tokio::test]
 async fn every_event_is_published_in_order_ten_at_most_per_request() {
-    let records = (1..=23).map(|seq| event_record("acme", seq, seq)).collect();
+    let records = many_accounts(23);
     let publisher = Recording::default();
     let response = handle(&batch(records), &publisher).await;
     assert!(response.batch_item_failures.is_empty());
@@ -113,25 +120,56 @@ async fn every_event_is_published_in_order_ten_at_most_per_request() {
         .collect();
     assert_eq!(sizes, [10, 10, 3]);
     assert!(sizes.iter().all(|size| *size <= MAX_ENTRIES_PER_PUT));
-    let expected: Vec<String> = (1..=23).map(|seq| format!("acme:{seq}")).collect();
+    let expected: Vec<String> = (1..=23).map(|n| format!("a{n}:1")).collect();
     assert_eq!(publisher.published_ids(), expected);
 
     let first = publisher.requests.lock().unwrap()[0][0].clone();
     assert_eq!(first.source, "credits");
     assert_eq!(first.detail_type, "balance.low");
     let detail: EventDetail = serde_json::from_str(&first.detail).unwrap();
-    assert_eq!(detail.id, "acme:1");
-    assert_eq!(detail.account, "acme");
+    assert_eq!(detail.id, "a1:1");
+    assert_eq!(detail.account, "a1");
     assert_eq!(detail.seq, 1);
     assert_eq!(detail.at, "2026-03-01T10:00:00.000000Z");
     assert_eq!(detail.body, json!({"v": 1, "balance_minor": 1}));
 }
 
 #[tokio::test]
+async fn one_request_holds_one_event_per_account() {
+    // acme 1, beta 1, acme 2, beta 2, gamma 1, acme 3
+    let records = vec![
+        event_record("acme", 1, 1),
+        event_record("beta", 1, 2),
+        event_record("acme", 2, 3),
+        event_record("beta", 2, 4),
+        event_record("gamma", 1, 5),
+        event_record("acme", 3, 6),
+    ];
+    let publisher = Recording::default();
+    let response = handle(&batch(records), &publisher).await;
+    assert!(response.batch_item_failures.is_empty());
+    let requests: Vec<Vec<String>> = publisher
+        .requests
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|request| request.iter().map(|e| e.event_id.clone()).collect())
+        .collect();
+    assert_eq!(
+        requests,
+        [
+            vec!["acme:1", "beta:1"],
+            vec!["acme:2", "beta:2", "gamma:1"],
+            vec!["acme:3"],
+        ]
+    );
+}
+
+#[tokio::test]
 async fn a_refused_entry_is_reported_with_every_record_after_it() {
-    let records = (1..=15).map(|seq| event_record("acme", seq, seq)).collect();
+    let records = many_accounts(15);
     let publisher = Recording {
-        refuse: vec!["acme:4".to_owned()],
+        refuse: vec!["a4:1".to_owned()],
         ..Recording::default()
     };
     let response = handle(&batch(records), &publisher).await;
@@ -144,7 +182,7 @@ async fn a_refused_entry_is_reported_with_every_record_after_it() {
 
 #[tokio::test]
 async fn a_failed_request_reports_its_first_record_and_all_later_ones() {
-    let records = (1..=12).map(|seq| event_record("acme", seq, seq)).collect();
+    let records = many_accounts(12);
     let publisher = Recording {
         fail_requests: true,
         ..Recording::default()
@@ -156,9 +194,9 @@ async fn a_failed_request_reports_its_first_record_and_all_later_ones() {
 
 #[tokio::test]
 async fn a_failure_in_a_later_request_keeps_the_earlier_ones_published() {
-    let records = (1..=14).map(|seq| event_record("acme", seq, seq)).collect();
+    let records = many_accounts(14);
     let publisher = Recording {
-        refuse: vec!["acme:12".to_owned()],
+        refuse: vec!["a12:1".to_owned()],
         ..Recording::default()
     };
     let response = handle(&batch(records), &publisher).await;
@@ -203,8 +241,8 @@ async fn a_malformed_event_item_stops_the_batch_there() {
 async fn large_events_split_requests_by_size() {
     let big = "x".repeat(60 * 1024);
     let records = (1..=8)
-        .map(|seq| {
-            let mut record = event_record("acme", seq, seq);
+        .map(|n| {
+            let mut record = event_record(&format!("a{n}"), 1, n);
             record["dynamodb"]["NewImage"]["body"] =
                 json!({"S": serde_json::to_string(&json!({"pad": big})).unwrap()});
             record

@@ -1272,6 +1272,55 @@ mod tests {
     }
 
     #[test]
+    fn events_go_between_the_facts_and_the_operation_record() {
+        let mut commit = commit(2);
+        commit.events = (1..=3)
+            .map(|seq| credits_store::EventRecord {
+                account: "a".into(),
+                seq,
+                id: format!("v{seq}"),
+                event_type: "balance.low".into(),
+                at: Utc.timestamp_opt(1_700_000_000, 0).single().unwrap(),
+                body: serde_json::json!({"v": 1}),
+            })
+            .collect();
+        let plan = CommitPlan::new("t", &commit).unwrap();
+        assert_eq!(plan.actions.len(), 1 + 2 + 3 + 1);
+        assert_eq!(plan.events_start, 3);
+        assert_eq!(plan.operation_position, Some(6));
+        let sort_key = |position: usize| {
+            plan.actions[position]
+                .put()
+                .and_then(|put| put.item().get(SORT_KEY))
+                .and_then(|value| value.as_s().ok())
+                .cloned()
+                .unwrap()
+        };
+        assert_eq!(sort_key(3), "V#00000000000000000001");
+        assert_eq!(sort_key(5), "V#00000000000000000003");
+        let condition = plan.actions[4]
+            .put()
+            .and_then(|put| put.condition_expression())
+            .map(str::to_owned);
+        assert_eq!(condition.as_deref(), Some("attribute_not_exists(pk)"));
+        // Entries, facts and events share the limit.
+        commit
+            .events
+            .extend((4..=97).map(|seq| credits_store::EventRecord {
+                account: "a".into(),
+                seq,
+                id: format!("v{seq}"),
+                event_type: "t".into(),
+                at: Utc.timestamp_opt(1_700_000_000, 0).single().unwrap(),
+                body: serde_json::Value::Null,
+            }));
+        assert!(matches!(
+            CommitPlan::new("t", &commit),
+            Err(StoreError::Invalid(_))
+        ));
+    }
+
+    #[test]
     fn the_token_is_deterministic_and_depends_on_the_content() {
         let one = commit(2);
         let mut other = commit(2);
