@@ -315,6 +315,18 @@ impl Template {
             .collect()
     }
 
+    /// The functions triggered by a DynamoDB stream (`DynamoDB` events).
+    pub fn stream_functions(&self) -> BTreeSet<String> {
+        self.resources_of_type("AWS::Serverless::Function")
+            .into_iter()
+            .filter(|(_, resource)| {
+                events(resource)
+                    .any(|(_, e)| e.get("Type").and_then(Json::as_str) == Some("DynamoDB"))
+            })
+            .map(|(id, _)| id.to_string())
+            .collect()
+    }
+
     /// Every function: logical id → what it is built from.
     ///
     /// # Errors
@@ -566,9 +578,20 @@ fn table_resource(table_id: &str, resource: &Json) -> Result<TableResource, Stri
     {
         return Ok(TableResource::Index(index.to_string()));
     }
+    if let Some(Json::Array(get_att)) = resource.get("Fn::GetAtt")
+        && let [Json::String(id), Json::String(attribute)] = get_att.as_slice()
+        && id == table_id
+        && attribute == "StreamArn"
+    {
+        return Ok(TableResource::Stream);
+    }
+    if resource.get("Fn::Sub").and_then(Json::as_str) == Some(&format!("{arn}/stream/*")) {
+        return Ok(TableResource::Streams);
+    }
     Err(format!(
-        "a DynamoDB action on {resource}: grant them only on `!GetAtt {table_id}.Arn` or \
-         `!Sub ${{{table_id}.Arn}}/index/<name>`"
+        "a DynamoDB action on {resource}: grant them only on `!GetAtt {table_id}.Arn`, \
+         `!Sub ${{{table_id}.Arn}}/index/<name>`, `!GetAtt {table_id}.StreamArn` or \
+         `!Sub ${{{table_id}.Arn}}/stream/*`"
     ))
 }
 
@@ -984,6 +1007,10 @@ fn diff_maps<V: PartialEq + fmt::Debug>(
 pub enum TableResource {
     Table,
     Index(String),
+    /// The table's current stream (`!GetAtt <Table>.StreamArn`).
+    Stream,
+    /// Any stream of the table (`${<Table>.Arn}/stream/*`): what `ListStreams` is granted on.
+    Streams,
 }
 
 impl fmt::Display for TableResource {
@@ -991,6 +1018,8 @@ impl fmt::Display for TableResource {
         match self {
             TableResource::Table => f.write_str("table"),
             TableResource::Index(name) => write!(f, "table/index/{name}"),
+            TableResource::Stream => f.write_str("table/stream (current)"),
+            TableResource::Streams => f.write_str("table/stream/*"),
         }
     }
 }
