@@ -612,3 +612,46 @@ async fn a_refused_entry_is_retried_from_there_and_every_event_still_arrives() {
         3
     );
 }
+
+/// Events cost the commit nothing in requests (they ride in its one transaction), and a read
+/// of an account's events is one Query, whatever the account holds before them.
+#[tokio::test]
+async fn a_commit_with_events_is_one_request_and_reading_them_another() {
+    use credits_store_dynamodb::{RequestCounter, with_interceptor};
+    let local = DynamoDbLocal::shared().unwrap_or_else(|e| panic!("{e}"));
+    let plain = store(local).await;
+    let counter = RequestCounter::default();
+    let store = DynamoStore::new(
+        with_interceptor(plain.client(), counter.clone()),
+        plain.table().to_owned(),
+    );
+    for version in 0..30_u64 {
+        let events = (1..=3)
+            .map(|n| {
+                let seq = version * 3 + n;
+                event("acme", seq, &format!("evt-{seq}"), "balance.changed")
+            })
+            .collect();
+        let operation = format!("op-{version}");
+        assert_eq!(
+            store
+                .commit(commit("acme", version, version + 1, &operation, events))
+                .await
+                .unwrap(),
+            CommitOutcome::Committed
+        );
+        assert_eq!(
+            counter.take(),
+            BTreeMap::from([("TransactWriteItems".to_owned(), 1)])
+        );
+    }
+    let last = store.account_events("acme", 85, 0).await.unwrap();
+    assert_eq!(
+        ids(&last),
+        ["evt-86", "evt-87", "evt-88", "evt-89", "evt-90"]
+    );
+    assert_eq!(counter.take(), BTreeMap::from([("Query".to_owned(), 1)]));
+    let first = store.account_events("acme", 0, 10).await.unwrap();
+    assert_eq!(first.len(), 10);
+    assert_eq!(counter.take(), BTreeMap::from([("Query".to_owned(), 1)]));
+}
