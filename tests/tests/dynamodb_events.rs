@@ -474,9 +474,21 @@ async fn entries_facts_and_events_share_the_commit_limit() {
     ));
     foreign.events = vec![event("beta", 1, "a", "t"), event("beta", 1, "b", "t")];
     assert!(matches!(
+        store.commit(foreign.clone()).await,
+        Err(StoreError::Invalid(_))
+    ));
+    // Event seqs start at 1; ids are not empty.
+    foreign.events = vec![event("beta", 0, "a", "t")];
+    assert!(matches!(
+        store.commit(foreign.clone()).await,
+        Err(StoreError::Invalid(_))
+    ));
+    foreign.events = vec![event("beta", 1, "", "t")];
+    assert!(matches!(
         store.commit(foreign).await,
         Err(StoreError::Invalid(_))
     ));
+    assert!(store.load("beta").await.unwrap().is_none());
 }
 
 #[tokio::test]

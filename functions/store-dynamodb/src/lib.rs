@@ -461,8 +461,8 @@ fn check_commit(commit: &Commit) -> StoreResult<()> {
     Ok(())
 }
 
-/// The events' part of the contract: of the commit's account, distinct seqs, a body within
-/// [`MAX_FACT_VALUE_BYTES`] of JSON.
+/// The events' part of the contract: of the commit's account, distinct seqs from 1, a body
+/// within [`MAX_FACT_VALUE_BYTES`] of JSON (ids and seqs are checked with the items).
 fn check_events(account: &str, events: &[EventRecord]) -> StoreResult<()> {
     let mut seqs = HashSet::with_capacity(events.len());
     for event in events {
@@ -470,6 +470,13 @@ fn check_events(account: &str, events: &[EventRecord]) -> StoreResult<()> {
             return Err(StoreError::Invalid(format!(
                 "event `{}` belongs to account `{}`, not `{account}`",
                 event.id, event.account
+            )));
+        }
+        // An account's event sequence starts at 1.
+        if event.seq == 0 {
+            return Err(StoreError::Invalid(format!(
+                "event `{}` has seq 0; event seqs start at 1",
+                event.id
             )));
         }
         if !seqs.insert(event.seq) {
