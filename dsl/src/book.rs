@@ -117,6 +117,10 @@ pub struct Feature {
     pub rules: Vec<Rule>,
     /// `multiply by INPUT`: count inputs every line is multiplied by.
     pub multipliers: Vec<String>,
+    /// `multiply by NUMBER` and `add NUMBER%`, in the order written: each that holds
+    /// multiplies every unit's summed amount, before its rounding and minimum charge.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub factors: Vec<Factor>,
     /// Amount rounding per unit charged (resolved: feature's statement or the unit's default).
     pub amount_rounding: Vec<AmountRounding>,
     /// Minimum charge per job, per unit (in that unit, exact).
@@ -126,6 +130,19 @@ pub struct Feature {
     pub requires_prior: Vec<String>,
     /// Units this feature can charge (sorted), for reports and validation.
     pub units: Vec<String>,
+}
+
+/// A modifier on a feature's amount: `multiply by 0.5 when batch` (factor 0.5) or
+/// `add 30% when hd` (factor 1.3). Factors compound: two that hold multiply together.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Factor {
+    /// Above zero and at most [`crate::limits::MAX_FACTOR`].
+    pub factor: Decimal,
+    pub when: Condition,
+    /// The statement as written, for explanations (`add 30% when hd`).
+    pub source: String,
+    /// 1-based line of the statement in its file.
+    pub line: u32,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -309,6 +326,52 @@ pub struct Plan {
     /// its `occurred_at`, in seconds; `None` = only usage of now.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub late_usage_seconds: Option<u32>,
+    /// Caps on the balance, on the spend of a period and on one request
+    /// (`docs/plan-lifecycle.md`); empty when the plan states none.
+    #[serde(default, skip_serializing_if = "Caps::is_empty")]
+    pub caps: Caps,
+}
+
+/// `balance at most`, `limit N UNIT per day|month|cycle` and `limit N UNIT per request`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Caps {
+    /// Per unit: the most the balance may hold, in minor units.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub balance_max_minor: BTreeMap<String, i64>,
+    /// The most charges may spend per period, at most one per (unit, period).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub spend: Vec<SpendLimit>,
+    /// Per unit: the most one charge (or hold) may cost, in minor units.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub per_request_minor: BTreeMap<String, i64>,
+}
+
+impl Caps {
+    pub fn is_empty(&self) -> bool {
+        self.balance_max_minor.is_empty()
+            && self.spend.is_empty()
+            && self.per_request_minor.is_empty()
+    }
+}
+
+/// `limit 100 credit per day`: what charges may spend in one period of the account's zone.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SpendLimit {
+    pub unit: String,
+    pub period: SpendPeriod,
+    pub amount_minor: i64,
+}
+
+/// The period a spend limit counts over, in the account's time zone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SpendPeriod {
+    /// The local calendar day.
+    Day,
+    /// The local calendar month.
+    Month,
+    /// The account's billing cycle.
+    Cycle,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -318,6 +381,25 @@ pub enum Cycle {
     MonthlyCalendar,
     /// Anchored on the purchase date: anchor + n months (31st → last day of shorter months).
     MonthlyFromPurchase,
+    /// 1 January to 31 December, in the account's time zone.
+    YearlyCalendar,
+    /// Anchored on the purchase date: anchor + n years (29 February → 28 February).
+    YearlyFromPurchase,
+}
+
+impl Cycle {
+    /// Months between two boundaries of the cycle.
+    pub fn months(self) -> u32 {
+        match self {
+            Self::MonthlyCalendar | Self::MonthlyFromPurchase => 1,
+            Self::YearlyCalendar | Self::YearlyFromPurchase => 12,
+        }
+    }
+
+    /// Whether the cycle is anchored on the purchase (else on the calendar).
+    pub fn from_purchase(self) -> bool {
+        matches!(self, Self::MonthlyFromPurchase | Self::YearlyFromPurchase)
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
@@ -371,6 +453,33 @@ pub enum Rollover {
     Cycles { cycles: u32 },
     /// At each cycle end what is left above the cap expires; the rest rolls over.
     UpTo { amount_minor: i64 },
+    /// Both: capped at each cycle end, and forfeited at the end of a cancelled period.
+    UpToWhileSubscribed { amount_minor: i64 },
+}
+
+impl Rollover {
+    /// Forfeited when the subscription is no longer in effect.
+    pub fn while_subscribed(&self) -> bool {
+        matches!(
+            self,
+            Self::WhileSubscribed | Self::UpToWhileSubscribed { .. }
+        )
+    }
+
+    /// The cap on what rolls over, in minor units.
+    pub fn cap_minor(&self) -> Option<i64> {
+        match self {
+            Self::UpTo { amount_minor } | Self::UpToWhileSubscribed { amount_minor } => {
+                Some(*amount_minor)
+            }
+            Self::WhileSubscribed | Self::Cycles { .. } => None,
+        }
+    }
+
+    /// Kept by its rule alone: no fixed expiry instant.
+    pub fn open_ended(&self) -> bool {
+        !matches!(self, Self::Cycles { .. })
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -496,6 +496,28 @@ pub enum BookError {
     },
 
     #[error("{message}")]
+    #[diagnostic(code(rates::invalid_factor))]
+    InvalidFactor {
+        message: String,
+        #[label("{label}")]
+        span: SourceSpan,
+        label: String,
+        #[help]
+        help: String,
+    },
+
+    #[error("{message}")]
+    #[diagnostic(code(rates::invalid_table))]
+    InvalidTable {
+        message: String,
+        #[label("{label}")]
+        span: SourceSpan,
+        label: String,
+        #[help]
+        help: String,
+    },
+
+    #[error("{message}")]
     #[diagnostic(code(rates::invalid_quantity))]
     InvalidQuantity {
         message: String,
@@ -631,6 +653,22 @@ pub enum BookError {
         message: String,
         #[label("{label}")]
         span: SourceSpan,
+        label: String,
+        #[help]
+        help: String,
+    },
+
+    /// A cap that a statement of the same plan always exceeds (a grant above the balance
+    /// cap, a per-request cap above the spend of a period).
+    #[error("{message}")]
+    #[diagnostic(code(rates::cap_exceeded_by_plan))]
+    CapExceededByPlan {
+        message: String,
+        #[label("{cap_label}")]
+        cap: SourceSpan,
+        cap_label: &'static str,
+        #[label("{label}")]
+        exceeded_by: SourceSpan,
         label: String,
         #[help]
         help: String,

@@ -26,12 +26,25 @@ pub const MAX_INPUTS_PER_FEATURE: usize = 64;
 pub const MAX_CHOICES_PER_INPUT: usize = 64;
 /// Most statements (rules, roundings, minimums...) in one feature.
 pub const MAX_RULES_PER_FEATURE: usize = 256;
+/// Largest factor on a feature's amount (`multiply by 100`, `add 9900%`): a price a hundred
+/// times another is a different price, written as a `base` line or a table row.
+pub const MAX_FACTOR: u32 = 100;
+/// Most rows of one price table.
+pub const MAX_TABLE_ROWS: usize = 256;
+/// Most price columns of one price table.
+pub const MAX_TABLE_COLUMNS: usize = 8;
+/// Most prices of one feature once its tables are lowered: rules and table cells together
+/// (every one is tried on every rating).
+pub const MAX_LINES_PER_FEATURE: usize = 2048;
 /// Most tiers in one tiers block.
 pub const MAX_TIERS_PER_RULE: usize = 64;
 /// Most combinations of choices, flags and channel one feature's conditions can tell apart.
 pub const MAX_COMBINATIONS_PER_FEATURE: usize = 4096;
 /// Most statements in one plan.
 pub const MAX_STATEMENTS_PER_PLAN: usize = 256;
+/// Spend limits (`limit N UNIT per day|month|cycle`) per plan: the ledger keeps a counter for
+/// each in the account's snapshot (`MAX_SPEND_COUNTERS` there).
+pub const MAX_SPEND_LIMITS_PER_PLAN: usize = 16;
 /// Most `expect` examples in one book.
 pub const MAX_EXPECTS: usize = 1024;
 /// Most terms (`N * feature(...)`) summed in one example.

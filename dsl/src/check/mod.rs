@@ -31,17 +31,22 @@ mod adjustments;
 mod analysis;
 mod conditions;
 mod expects;
+mod factors;
 mod features;
 mod file;
 mod grants;
 mod inputs;
 mod kinds;
+mod lifecycle;
+
+pub(crate) use self::lifecycle::spend_period_word;
 mod names;
 mod numbers;
 mod plans;
 mod report;
 mod rules;
 mod storage;
+mod tables;
 mod text;
 mod units;
 

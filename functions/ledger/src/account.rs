@@ -41,6 +41,10 @@ pub struct Account {
     /// The statement of the cycle of the latest entry, kept as the ledger commits.
     #[serde(default)]
     pub statement: Option<crate::statement::OpenStatement>,
+    /// What charges spent in the running period of each of the plan's spend limits
+    /// (`caps.rs`); at most `limits::MAX_SPEND_COUNTERS`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub spend: Vec<crate::caps::SpendCounter>,
 }
 
 /// The last period of one grant that was granted (or skipped as unspendable).

@@ -523,6 +523,7 @@ mod tests {
             refund: None,
             limits: credits_dsl::Limits::default(),
             late_usage_seconds: None,
+            caps: credits_dsl::Caps::default(),
         };
         let mut buckets = [
             bucket("overdraft", OVERDRAFT_KIND, None, "2025-01-01T00:00:00Z"),

@@ -53,6 +53,7 @@ pub(crate) fn new_account(
         next_seq: 1,
         advanced_to: now,
         statement: None,
+        spend: Vec::new(),
     })
 }
 

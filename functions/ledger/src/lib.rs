@@ -71,6 +71,7 @@ mod alerts;
 mod balance;
 mod buckets;
 pub mod calendar;
+pub mod caps;
 mod charge;
 pub mod command;
 mod configure;
@@ -96,6 +97,7 @@ pub use account::{
     Account, AccountStatus, Bucket, Draw, GrantMark, Hold, OVERDRAFT_KIND, Origin, PlanRef,
     RequestWindow, Subscription, SubscriptionStatus,
 };
+pub use caps::SpendCounter;
 pub use command::{
     Adjustment, AdjustmentReason, Attribution, Capture, ChargeFacts, Chargeback, Collect, Command,
     Configure, Direction, Facts, HoldRequest, PaidDraw, PurchaseFacts, Refund, RefundAmount,
@@ -104,7 +106,7 @@ pub use command::{
 pub use decide::BALANCE_FIELD;
 pub use entry::{Entry, EntryType};
 pub use error::{LedgerError, LedgerResult};
-pub use outcome::{Alert, Amount, Balance, BucketView, Decision, Outcome, UnitBalance};
+pub use outcome::{Alert, Amount, Balance, BucketView, Decision, Outcome, SpendView, UnitBalance};
 pub use statement::{
     ClosedStatement, CyclePeriod, OpenStatement, STATEMENT_FACT_PREFIX, Statement, UnitStatement,
     cycle_containing, statement, statement_fact_key, statement_of,

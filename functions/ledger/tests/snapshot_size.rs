@@ -181,6 +181,15 @@ fn largest_account() -> Account {
         next_seq: u64::MAX,
         advanced_to: instant(),
         statement: Some(statement()),
+        // One counter per (unit, period) of the plan's spend limits, at the limit.
+        spend: (0..credits_ledger::limits::MAX_SPEND_COUNTERS)
+            .map(|index| credits_ledger::SpendCounter {
+                unit: name(index),
+                period: credits_dsl::SpendPeriod::Cycle,
+                period_start: instant(),
+                spent_minor: i64::MIN,
+            })
+            .collect(),
     }
 }
 
