@@ -48,7 +48,9 @@ use credits_store::{
 };
 use credits_store_dynamodb::{DynamoStore, create_table, with_interceptor};
 use credits_tests::dynamodb_local::{DynamoDbLocal, unique_table_name};
-use credits_tests::template::{IamRecorder, Permission, Route, Template, list, workspace_root};
+use credits_tests::template::{
+    IamRecorder, Permission, Route, TableResource, Template, list, workspace_root,
+};
 use http::{Method, Request, StatusCode};
 use http_body_util::BodyExt;
 use serde_json::{Value as Json, json};
@@ -949,6 +951,23 @@ async fn each_role_allows_exactly_the_dynamodb_actions_its_code_calls() {
             .or_default()
             .extend(rollover_methods.iter().copied());
     }
+    // A stream-triggered function reads no item: Lambda's event source mapping reads the
+    // stream with the function's role, which needs exactly these (AWS's documented set for
+    // a DynamoDB stream source), on the table's stream.
+    for function in template.stream_functions() {
+        let stream_read = [
+            "dynamodb:DescribeStream",
+            "dynamodb:GetRecords",
+            "dynamodb:GetShardIterator",
+        ]
+        .map(|action| Permission::new(action, TableResource::Stream));
+        let needed = needed.entry(function).or_default();
+        needed.extend(stream_read);
+        needed.insert(Permission::new(
+            "dynamodb:ListStreams",
+            TableResource::Streams,
+        ));
+    }
     let mut problems = Vec::new();
     for (function, _) in template.resources_of_type("AWS::Serverless::Function") {
         let granted = template
@@ -1034,6 +1053,7 @@ fn no_lambda_creates_or_describes_tables() {
         "cycle-rollover",
         "account",
         "lambda-common",
+        "events-publisher",
     ] {
         let src = workspace_root()
             .join("functions")
