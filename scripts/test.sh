@@ -30,6 +30,13 @@ cargo run --quiet --locked -p credits -- rates check rates/
 cargo run --quiet --locked -p credits -- rates test rates/
 cargo run --quiet --locked -p credits -- rates fmt --check rates/
 
+# Example books of other platforms: checked, tested and formatted like the seeds, never
+# served (`credits serve` reads the top level of `rates/` only).
+step "example rate books"
+cargo run --quiet --locked -p credits -- rates check rates/examples/
+cargo run --quiet --locked -p credits -- rates test rates/examples/
+cargo run --quiet --locked -p credits -- rates fmt --check rates/examples/
+
 step "console static site"
 scripts/console-build.sh
 

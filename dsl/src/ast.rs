@@ -93,6 +93,7 @@ pub enum TopKind<'a> {
     Feature(Block<'a>),
     Plan(Block<'a>),
     Expect(ExpectDecl<'a>),
+    Scenario(ScenarioDecl<'a>),
 }
 
 impl TopKind<'_> {
@@ -109,6 +110,7 @@ impl TopKind<'_> {
             TopKind::Feature(_) => "feature",
             TopKind::Plan(_) => "plan",
             TopKind::Expect(_) => "expect",
+            TopKind::Scenario(_) => "scenario",
         }
     }
 }
@@ -160,6 +162,15 @@ pub enum StatementKind<'a> {
     Factor(FactorDecl<'a>),
     FirstRequestFree,
     RequiresPrior(Vec<Token<'a>>),
+    /// `refuse "MESSAGE" [when COND]`: the quoted message token.
+    Refuse {
+        message: Token<'a>,
+        when: Option<Condition<'a>>,
+    },
+    /// `maximum QUANTITY of INPUT [when COND]`: bill at most this quantity.
+    Maximum(MinimumDecl<'a>),
+    /// `quantity NAME = TERM (+|*) TERM ...`.
+    Derived(DerivedDecl<'a>),
     // Plan statements.
     Gate {
         feature: Token<'a>,
@@ -227,6 +238,9 @@ impl StatementKind<'_> {
             },
             StatementKind::FirstRequestFree => "first request free",
             StatementKind::RequiresPrior(_) => "requires ... on same content",
+            StatementKind::Refuse { .. } => "refuse",
+            StatementKind::Maximum(_) => "maximum",
+            StatementKind::Derived(_) => "quantity",
             StatementKind::Gate { .. } => "requires subscription for",
             StatementKind::Cycle(_) => "cycle",
             StatementKind::Periods(_) => "periods",
@@ -259,6 +273,9 @@ impl StatementKind<'_> {
                 | StatementKind::FirstRequestFree
                 | StatementKind::RequiresPrior(_)
                 | StatementKind::Outcome { .. }
+                | StatementKind::Refuse { .. }
+                | StatementKind::Maximum(_)
+                | StatementKind::Derived(_)
         )
     }
 }
@@ -276,6 +293,23 @@ pub struct InputDecl<'a> {
     pub mins: Vec<Token<'a>>,
     /// Every `max QUANTITY` written (at most one is expected).
     pub maxes: Vec<Token<'a>>,
+    /// Every `one of Q, Q...` written (at most one is expected), with the clause's span.
+    pub allowed: Vec<(Vec<Token<'a>>, Span)>,
+}
+
+/// `quantity NAME = TERM (+|*) TERM ...`: a quantity computed from inputs and constants.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DerivedDecl<'a> {
+    pub name: Token<'a>,
+    /// The first term, then each operator with the term after it.
+    pub first: Token<'a>,
+    pub rest: Vec<(DerivedOp, Token<'a>)>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DerivedOp {
+    Plus,
+    Times,
 }
 
 /// `round TARGET [DIRECTION] to QUANTITY [MODE]`: quantity rounding when TARGET is an input,
@@ -443,6 +477,44 @@ pub enum TestKind<'a> {
     Flag(Token<'a>),
     /// `not FLAG`.
     NotFlag(Token<'a>),
+    /// `QUANTITY_NAME above|below|at least|at most LITERAL`.
+    Compare {
+        input: Token<'a>,
+        op: CompareOp,
+        /// The span of the operator's words.
+        op_span: Span,
+        value: Token<'a>,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CompareOp {
+    Above,
+    Below,
+    AtLeast,
+    AtMost,
+}
+
+impl CompareOp {
+    pub fn words(self) -> &'static str {
+        match self {
+            CompareOp::Above => "above",
+            CompareOp::Below => "below",
+            CompareOp::AtLeast => "at least",
+            CompareOp::AtMost => "at most",
+        }
+    }
+
+    /// Whether `quantity` passes the test against `bound`.
+    pub fn holds(self, quantity: rust_decimal::Decimal, bound: rust_decimal::Decimal) -> bool {
+        match self {
+            CompareOp::Above => quantity > bound,
+            CompareOp::Below => quantity < bound,
+            CompareOp::AtLeast => quantity >= bound,
+            CompareOp::AtMost => quantity <= bound,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -538,6 +610,8 @@ pub enum RefundExpired<'a> {
 pub struct ExpectDecl<'a> {
     pub terms: Vec<ExpectTermDecl<'a>>,
     pub amounts: Vec<Amount<'a>>,
+    /// `refused CODE` instead of `= AMOUNT`: the code.
+    pub refused: Option<Token<'a>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -556,5 +630,74 @@ pub struct ExpectArg<'a> {
     pub name: Token<'a>,
     /// A quantity or a name.
     pub value: Token<'a>,
+    pub span: Span,
+}
+
+/// `scenario "NAME" on PLAN [starting DATE] { STEP... }`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScenarioDecl<'a> {
+    /// The quoted name.
+    pub name: Token<'a>,
+    pub plan: Token<'a>,
+    pub start: Option<Token<'a>>,
+    pub steps: Vec<StepDecl<'a>>,
+    pub open: Span,
+    pub close: Span,
+}
+
+/// One step of a scenario.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StepDecl<'a> {
+    pub kind: StepKind<'a>,
+    /// `refused CODE` after an action: the code.
+    pub refused: Option<Token<'a>>,
+    pub span: Span,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StepKind<'a> {
+    /// `subscribe PERIOD`.
+    Subscribe(Token<'a>),
+    /// `top up AMOUNT [as KIND]`.
+    TopUp {
+        amount: Amount<'a>,
+        kind: Option<Token<'a>>,
+    },
+    /// `top up package NAME`.
+    TopUpPackage(Token<'a>),
+    /// `charge TERM [as LABEL] [= AMOUNT, ...]`.
+    Charge {
+        term: ExpectTermDecl<'a>,
+        label: Option<Token<'a>>,
+        /// What each charge must charge, when stated.
+        amounts: Vec<Amount<'a>>,
+    },
+    /// `hold TERM [as LABEL]`.
+    Hold {
+        term: ExpectTermDecl<'a>,
+        label: Option<Token<'a>>,
+    },
+    /// `capture LABEL`.
+    Capture(Token<'a>),
+    /// `release LABEL`.
+    Release(Token<'a>),
+    /// `refund LABEL for REASON`.
+    Refund {
+        charge: Token<'a>,
+        reason: Token<'a>,
+    },
+    /// `cancel`.
+    Cancel,
+    /// `at DATE`.
+    At(Token<'a>),
+    /// `expect balance [KIND] AMOUNT, ...`.
+    Balance(Vec<BalanceDecl<'a>>),
+}
+
+/// `[KIND] AMOUNT UNIT` in a balance expectation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BalanceDecl<'a> {
+    pub kind: Option<Token<'a>>,
+    pub amount: Amount<'a>,
     pub span: Span,
 }

@@ -84,6 +84,27 @@ pub(crate) fn compile_with_spans(
                 Err(reason) => BookError::ExampleNotRated { reason, span },
             });
         }
+        for result in crate::scenario::run_refusals(&book) {
+            if result.passed {
+                continue;
+            }
+            let span = checked
+                .refusal_spans
+                .get(result.index)
+                .copied()
+                .unwrap_or_default()
+                .into();
+            let expected = book
+                .refusals
+                .get(result.index)
+                .map(|refusal| refusal.code.clone())
+                .unwrap_or_default();
+            errors.push(BookError::RefusalFailed {
+                expected,
+                actual: result.actual.describe(),
+                span,
+            });
+        }
         if !errors.is_empty() {
             return Err(errors);
         }

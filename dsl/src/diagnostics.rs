@@ -439,7 +439,7 @@ pub enum BookError {
     #[diagnostic(
         code(rates::condition_on_quantity),
         help(
-            "conditions test choices (`model is pro`), flags (`actor`, `not actor`) and `channel`; price quantities with `per`"
+            "conditions test choices (`model is pro`), flags (`actor`, `not actor`), `channel` and `plan`; compare a quantity with `above`, `below`, `at least` or `at most` (`duration above 1h`), and price it with `per`"
         )
     )]
     ConditionOnQuantity {
@@ -684,6 +684,41 @@ pub enum BookError {
         label: String,
         #[help]
         help: String,
+    },
+
+    #[error("{message}")]
+    #[diagnostic(code(rates::invalid_scenario))]
+    InvalidScenario {
+        message: String,
+        #[label("{label}")]
+        span: SourceSpan,
+        label: String,
+        #[help]
+        help: String,
+    },
+
+    #[error("`{code}` is not a code a request is refused with")]
+    #[diagnostic(code(rates::unknown_refusal_code))]
+    UnknownRefusalCode {
+        code: String,
+        #[label("unknown code")]
+        span: SourceSpan,
+        #[help]
+        help: String,
+    },
+
+    #[error("example fails: expected refused {expected}, got {actual}")]
+    #[diagnostic(
+        code(rates::refusal_failed),
+        help(
+            "fix the rates or the expected code; `credits rates quote` shows how the request is read"
+        )
+    )]
+    RefusalFailed {
+        expected: String,
+        actual: String,
+        #[label("this request is {actual}")]
+        span: SourceSpan,
     },
 
     #[error("example fails: expected {expected}, got {actual}")]

@@ -42,6 +42,17 @@ pub struct NotComparable {
     pub reason: String,
 }
 
+/// A request whose refusal differs between the books (refused with another code, or no
+/// longer refused, or newly refused): `expect … refused` examples of either book.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RefusalChange {
+    /// The request, `video(duration: 5h)`.
+    pub example: String,
+    /// `refused above-maximum`, `charged 40 credit`.
+    pub old: String,
+    pub new: String,
+}
+
 /// The differences between two versions of a book.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BookDiff {
@@ -57,6 +68,8 @@ pub struct BookDiff {
     /// Examples rated by both books with the same result.
     pub unchanged_examples: usize,
     pub not_comparable: Vec<NotComparable>,
+    /// Refused examples whose outcome changes, in the order met (old book's first).
+    pub refusals: Vec<RefusalChange>,
 }
 
 impl BookDiff {
@@ -68,6 +81,7 @@ impl BookDiff {
             && self.plans.is_empty()
             && self.prices.is_empty()
             && self.not_comparable.is_empty()
+            && self.refusals.is_empty()
     }
 }
 
@@ -141,7 +155,10 @@ pub fn diff(old: &RateBook, new: &RateBook) -> BookDiff {
         }
     }
 
+    let refusals = refusal_changes(old, new);
+
     BookDiff {
+        refusals,
         old_version: old.rates_version.clone(),
         new_version: new.rates_version.clone(),
         header,
@@ -152,6 +169,32 @@ pub fn diff(old: &RateBook, new: &RateBook) -> BookDiff {
         unchanged_examples,
         not_comparable,
     }
+}
+
+/// Each refused example of either book, sent to both: those whose outcome differs.
+fn refusal_changes(old: &RateBook, new: &RateBook) -> Vec<RefusalChange> {
+    let mut changes = Vec::new();
+    let mut seen: Vec<&str> = Vec::new();
+    for refusal in old.refusals.iter().chain(new.refusals.iter()) {
+        let example = refusal.source.trim_start_matches("expect ");
+        let example = example
+            .rsplit_once(" refused ")
+            .map_or(example, |(request, _)| request);
+        if seen.contains(&example) {
+            continue;
+        }
+        seen.push(example);
+        let before = crate::scenario::refusal_outcome(old, &refusal.request).describe();
+        let after = crate::scenario::refusal_outcome(new, &refusal.request).describe();
+        if before != after {
+            changes.push(RefusalChange {
+                example: example.to_owned(),
+                old: before,
+                new: after,
+            });
+        }
+    }
+    changes
 }
 
 /// Totals per unit, sorted by unit.
@@ -165,6 +208,13 @@ fn compare_example(
     for term in &expect.terms {
         rateable(old, &term.usage).map_err(|reason| format!("old book: {reason}"))?;
         rateable(new, &term.usage).map_err(|reason| format!("new book: {reason}"))?;
+        if let Some(plan) = &term.plan {
+            for (which, book) in [("old", old), ("new", new)] {
+                if book.plan(plan).is_none() {
+                    return Err(format!("{which} book: no plan `{plan}`"));
+                }
+            }
+        }
     }
     let before = totals(old, expect).map_err(|reason| format!("old book: {reason}"))?;
     let after = totals(new, expect).map_err(|reason| format!("new book: {reason}"))?;
@@ -199,6 +249,7 @@ fn rateable(book: &RateBook, usage: &Usage) -> Result<(), String> {
             (_, InputValue::Quantity(quantity)) => {
                 !crate::usage::is_below_minimum(input, *quantity)
                     && input.max.is_none_or(|max| *quantity <= max)
+                    && (input.allowed.is_empty() || input.allowed.contains(quantity))
             }
             (_, _) => false,
         };
@@ -229,7 +280,7 @@ pub fn describe_terms(book: &RateBook, terms: &[ExpectTerm]) -> String {
             if term.first_request {
                 text.push_str("first ");
             }
-            text.push_str(&describe_usage(book, &term.usage));
+            text.push_str(&describe_term_usage(book, term));
             text
         })
         .collect();
@@ -253,6 +304,16 @@ pub fn describe_usage(book: &RateBook, usage: &Usage) -> String {
         arguments.push(format!("channel: {channel}"));
     }
     format!("{}({})", usage.feature, arguments.join(", "))
+}
+
+/// [`describe_usage`] with the plan an example names (`video(duration: 1h, plan: business)`).
+fn describe_term_usage(book: &RateBook, term: &ExpectTerm) -> String {
+    let text = describe_usage(book, &term.usage);
+    match (&term.plan, text.strip_suffix(')')) {
+        (Some(plan), Some(open)) if open.ends_with('(') => format!("{open}plan: {plan})"),
+        (Some(plan), Some(open)) => format!("{open}, plan: {plan})"),
+        _ => text,
+    }
 }
 
 fn describe_value(kind: Option<&InputKind>, value: &InputValue) -> String {
@@ -383,6 +444,17 @@ fn feature_details(old: &Feature, new: &Feature) -> Vec<String> {
         "required prior analysis",
         |feature| describe::names(&feature.requires_prior),
     );
+    note(
+        old.derived != new.derived,
+        "derived quantities",
+        describe::derived_quantities,
+    );
+    note(
+        old.maximum_quantities != new.maximum_quantities,
+        "maximum quantities",
+        describe::maximum_quantities,
+    );
+    note(old.refusals != new.refusals, "refusals", describe::refusals);
     if old.first_request_free != new.first_request_free {
         details.push(if new.first_request_free {
             "first request now free".to_owned()
@@ -427,6 +499,13 @@ fn input_details(old: &Input, new: &Input) -> Vec<String> {
             None => "none".to_owned(),
         };
         details.push(format!("max {} → {}", show(old), show(new)));
+    }
+    if old.allowed != new.allowed {
+        details.push(format!(
+            "allowed values {} → {}",
+            describe::allowed(old),
+            describe::allowed(new)
+        ));
     }
     details
 }
@@ -607,6 +686,12 @@ impl fmt::Display for BookDiff {
                     describe_expect(&change.old),
                     describe_expect(&change.new)
                 )?;
+            }
+        }
+        if !self.refusals.is_empty() {
+            writeln!(f, "refusals that change:")?;
+            for change in &self.refusals {
+                writeln!(f, "  {}: {} → {}", change.example, change.old, change.new)?;
             }
         }
         if !self.not_comparable.is_empty() {

@@ -242,7 +242,103 @@ fn push_top(lines: &mut Vec<Line>, statement: &Top<'_>) {
         TopKind::Feature(block) => push_block(lines, "feature", block, statement.span),
         TopKind::Plan(block) => push_block(lines, "plan", block, statement.span),
         TopKind::Expect(expect) => lines.push(plain(expect_text(expect))),
+        TopKind::Scenario(scenario) => push_scenario(lines, scenario, statement.span),
     }
+}
+
+fn push_scenario(lines: &mut Vec<Line>, scenario: &ScenarioDecl<'_>, span: Span) {
+    let mut header = format!(
+        "scenario \"{}\" on {}",
+        scenario.name.text, scenario.plan.text
+    );
+    if let Some(start) = &scenario.start {
+        let _ = write!(header, " starting {}", start.text);
+    }
+    header.push_str(" {");
+    lines.push(Line {
+        depth: 0,
+        text: header,
+        start: span.start,
+        end: scenario.open.end,
+        opens: true,
+        closes: false,
+    });
+    for step in &scenario.steps {
+        lines.push(Line {
+            depth: 1,
+            text: step_text(step),
+            start: step.span.start,
+            end: step.span.end,
+            opens: false,
+            closes: false,
+        });
+    }
+    lines.push(Line {
+        depth: 0,
+        text: "}".to_owned(),
+        start: scenario.close.start,
+        end: scenario.close.end,
+        opens: false,
+        closes: true,
+    });
+}
+
+/// A scenario step as its canonical one-line text. Used for `Step::source`.
+pub(crate) fn step_text(step: &StepDecl<'_>) -> String {
+    let mut text = match &step.kind {
+        StepKind::Subscribe(period) => format!("subscribe {}", period.text),
+        StepKind::TopUp { amount, kind } => {
+            let mut text = format!("top up {}", amount_text(amount));
+            if let Some(kind) = kind {
+                let _ = write!(text, " as {}", kind.text);
+            }
+            text
+        }
+        StepKind::TopUpPackage(package) => format!("top up package {}", package.text),
+        StepKind::Charge {
+            term,
+            label,
+            amounts,
+        } => {
+            let mut text = format!("charge {}", term_text(term));
+            if let Some(label) = label {
+                let _ = write!(text, " as {}", label.text);
+            }
+            if !amounts.is_empty() {
+                let amounts: Vec<String> = amounts.iter().map(amount_text).collect();
+                let _ = write!(text, " = {}", amounts.join(", "));
+            }
+            text
+        }
+        StepKind::Hold { term, label } => {
+            let mut text = format!("hold {}", term_text(term));
+            if let Some(label) = label {
+                let _ = write!(text, " as {}", label.text);
+            }
+            text
+        }
+        StepKind::Capture(label) => format!("capture {}", label.text),
+        StepKind::Release(label) => format!("release {}", label.text),
+        StepKind::Refund { charge, reason } => {
+            format!("refund {} for {}", charge.text, reason.text)
+        }
+        StepKind::Cancel => "cancel".to_owned(),
+        StepKind::At(date) => format!("at {}", date.text),
+        StepKind::Balance(items) => {
+            let items: Vec<String> = items
+                .iter()
+                .map(|item| match &item.kind {
+                    Some(kind) => format!("{} {}", kind.text, amount_text(&item.amount)),
+                    None => amount_text(&item.amount),
+                })
+                .collect();
+            format!("expect balance {}", items.join(", "))
+        }
+    };
+    if let Some(code) = &step.refused {
+        let _ = write!(text, " refused {}", code.text);
+    }
+    text
 }
 
 fn push_block(lines: &mut Vec<Line>, keyword: &str, block: &Block<'_>, span: Span) {
@@ -396,6 +492,11 @@ pub(crate) fn condition_text(condition: &Condition<'_>) -> String {
             TestKind::Flag(flag) => text.push_str(flag.text),
             TestKind::NotFlag(flag) => {
                 let _ = write!(text, "not {}", flag.text);
+            }
+            TestKind::Compare {
+                input, op, value, ..
+            } => {
+                let _ = write!(text, "{} {} {}", input.text, op.words(), quantity(value));
             }
         }
     }
@@ -572,20 +673,11 @@ pub(crate) fn expect_text(expect: &ExpectDecl<'_>) -> String {
         if index > 0 {
             text.push_str(" + ");
         }
-        if let Some(count) = &term.count {
-            let _ = write!(text, "{} * ", count.text);
-        }
-        if term.first.is_some() {
-            text.push_str("first ");
-        }
-        let _ = write!(text, "{}(", term.feature.text);
-        for (arg_index, arg) in term.args.iter().enumerate() {
-            if arg_index > 0 {
-                text.push_str(", ");
-            }
-            let _ = write!(text, "{}: {}", arg.name.text, quantity(&arg.value));
-        }
-        text.push(')');
+        text.push_str(&term_text(term));
+    }
+    if let Some(code) = &expect.refused {
+        let _ = write!(text, " refused {}", code.text);
+        return text;
     }
     text.push_str(" = ");
     for (index, amount) in expect.amounts.iter().enumerate() {
@@ -594,6 +686,26 @@ pub(crate) fn expect_text(expect: &ExpectDecl<'_>) -> String {
         }
         text.push_str(&amount_text(amount));
     }
+    text
+}
+
+/// `[N * ][first ]feature(name: value, ...)`.
+fn term_text(term: &ExpectTermDecl<'_>) -> String {
+    let mut text = String::new();
+    if let Some(count) = &term.count {
+        let _ = write!(text, "{} * ", count.text);
+    }
+    if term.first.is_some() {
+        text.push_str("first ");
+    }
+    let _ = write!(text, "{}(", term.feature.text);
+    for (arg_index, arg) in term.args.iter().enumerate() {
+        if arg_index > 0 {
+            text.push_str(", ");
+        }
+        let _ = write!(text, "{}: {}", arg.name.text, quantity(&arg.value));
+    }
+    text.push(')');
     text
 }
 
@@ -612,6 +724,38 @@ fn statement_text(kind: &StatementKind<'_>) -> String {
             }
             for max in &input.maxes {
                 let _ = write!(text, " max {}", quantity(max));
+            }
+            for (values, _) in &input.allowed {
+                let values: Vec<Cow<'_, str>> = values.iter().map(quantity).collect();
+                let _ = write!(text, " one of {}", values.join(", "));
+            }
+            text
+        }
+        StatementKind::Refuse { message, when } => {
+            let mut text = format!("refuse {}", message.text);
+            push_when(&mut text, when.as_ref());
+            text
+        }
+        StatementKind::Maximum(maximum) => {
+            let mut text = format!("maximum {}", quantity(&maximum.value));
+            if let Some(of) = &maximum.of {
+                let _ = write!(text, " of {}", of.text);
+            }
+            push_when(&mut text, maximum.when.as_ref());
+            text
+        }
+        StatementKind::Derived(derived) => {
+            let mut text = format!(
+                "quantity {} = {}",
+                derived.name.text,
+                quantity(&derived.first)
+            );
+            for (op, term) in &derived.rest {
+                let op = match op {
+                    DerivedOp::Plus => '+',
+                    DerivedOp::Times => '*',
+                };
+                let _ = write!(text, " {op} {}", quantity(term));
             }
             text
         }

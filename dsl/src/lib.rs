@@ -24,6 +24,7 @@ pub mod money;
 pub mod outcomes;
 pub mod parse;
 pub mod rate;
+pub mod scenario;
 pub mod usage;
 
 pub use book::*;

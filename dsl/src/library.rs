@@ -37,10 +37,23 @@ impl RateLibrary {
     /// of a book whose `effective` date another file already holds, and of every version that
     /// changes what the version before it stored (over the later file).
     pub fn from_sources(files: Vec<(String, String)>) -> Result<RateLibrary, Vec<Diagnostics>> {
+        Self::from_sources_with(files, CompileOptions::default())
+    }
+
+    /// As [`RateLibrary::from_sources`], compiling with `options`: `credits rates test`
+    /// runs a book's scenarios on a library that does not hold its examples against it
+    /// (each failing example is reported on its own).
+    ///
+    /// # Errors
+    /// As [`RateLibrary::from_sources`].
+    pub fn from_sources_with(
+        files: Vec<(String, String)>,
+        options: CompileOptions,
+    ) -> Result<RateLibrary, Vec<Diagnostics>> {
         let mut failures = Vec::new();
         let mut books: BTreeMap<String, Vec<(Version, usize)>> = BTreeMap::new();
         for (index, (file_name, source)) in files.iter().enumerate() {
-            match compile_with_spans(file_name, source, CompileOptions::default()) {
+            match compile_with_spans(file_name, source, options) {
                 Err(errors) => failures.push(Diagnostics::new(file_name, source, errors)),
                 Ok((book, effective_span)) => {
                     let versions = books.entry(book.name.clone()).or_default();
@@ -241,8 +254,13 @@ mod tests {
         let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../rates");
         let mut files: Vec<(String, String)> = std::fs::read_dir(dir)
             .unwrap()
-            .map(|entry| {
-                let path = entry.unwrap().path();
+            .map(|entry| entry.unwrap().path())
+            // Files only: `rates/examples/` holds example books, not versions of these.
+            .filter(|path| {
+                path.extension()
+                    .is_some_and(|extension| extension == "rates")
+            })
+            .map(|path| {
                 let name = path.file_name().unwrap().to_str().unwrap().to_owned();
                 (name, std::fs::read_to_string(&path).unwrap())
             })

@@ -134,6 +134,7 @@ impl RateBook {
         usage: &Usage,
         outcome: JobOutcome,
         context: RatingContext,
+        plan: Option<&str>,
     ) -> Result<Rating, RateError> {
         let feature = self
             .feature(&usage.feature)
@@ -156,7 +157,7 @@ impl RateBook {
                 free: false,
             }),
             OutcomeCharge::Full | OutcomeCharge::ByUsage => {
-                let mut rating = self.rate(usage, context)?;
+                let mut rating = self.rate_on_plan(usage, context, plan)?;
                 if !outcome.is_completed() {
                     rating.lines.push(line);
                 }

@@ -500,6 +500,31 @@ fn rule_words(rule: Rule) -> &'static [&'static str] {
         Rule::kw_only => &["`only`"],
         Rule::outcome_charge => &["`free`", "`full`", "`by usage`"],
         Rule::package_price => &["`for`"],
+        Rule::refuse_statement | Rule::kw_refuse => &["`refuse`"],
+        Rule::maximum_statement | Rule::kw_maximum => &["`maximum`"],
+        Rule::derived_statement | Rule::kw_quantity => &["`quantity`"],
+        Rule::input_allowed | Rule::kw_one => &["`one of`"],
+        Rule::compare_test | Rule::compare_op => &["`above`", "`below`", "`at least`", "`at most`"],
+        Rule::kw_least => &["`least`"],
+        Rule::derived_term => &["an input or a quantity such as `500 tokens`"],
+        Rule::derived_op => &["`+`", "`*`"],
+        Rule::kw_scenario => &["`scenario`"],
+        Rule::kw_refused | Rule::refused_clause => &["`refused`"],
+        Rule::scenario_start | Rule::kw_starting => &["`starting`"],
+        Rule::step_at => &["`at`"],
+        Rule::kw_cancel | Rule::step_cancel => &["`cancel`"],
+        Rule::kw_capture | Rule::step_capture => &["`capture`"],
+        Rule::kw_charge | Rule::step_charge => &["`charge`"],
+        Rule::kw_hold | Rule::step_hold => &["`hold`"],
+        Rule::kw_release | Rule::step_release => &["`release`"],
+        Rule::kw_subscribe | Rule::step_subscribe => &["`subscribe`"],
+        Rule::kw_top | Rule::step_top_up => &["`top up`"],
+        Rule::step_refund => &["`refund`"],
+        Rule::step_balance => &["`expect balance`"],
+        Rule::step_label => &["`as`"],
+        Rule::step_charged => &["`=`"],
+        Rule::balance_item | Rule::balance_kind => &["a balance such as `allocation 12000 credit`"],
+        Rule::top_up_package => &["`package`"],
         _ => &[],
     }
 }
@@ -518,6 +543,7 @@ fn is_top_keyword(rule: Rule) -> bool {
             | Rule::kw_feature
             | Rule::kw_plan
             | Rule::kw_expect
+            | Rule::kw_scenario
     )
 }
 
@@ -545,6 +571,9 @@ fn is_block_keyword(rule: Rule) -> bool {
             | Rule::kw_limit
             | Rule::kw_late
             | Rule::kw_outcome
+            | Rule::kw_refuse
+            | Rule::kw_maximum
+            | Rule::kw_quantity
             | Rule::kw_balance
     )
 }
@@ -634,7 +663,7 @@ fn describe_expected(positives: &[Rule], found: &str) -> (String, String) {
     } else if block {
         "a statement starts with a keyword: in a feature `input`, `round`, `minimum`, `base`, `add`, `multiply by`, `first request free` or `requires`; in a plan `cycle`, `periods`, `grant`, `order`, `topup`, `package`, `credit line`, `balance at most`, `alert below`, `refund` or `limit`".to_owned()
     } else if top {
-        "the file holds `book`, `title`, `effective`, `time_zone`, `source`, `unit`, `channels`, `feature`, `plan` and `expect` statements; what belongs to a feature or plan goes inside its `{ }`".to_owned()
+        "the file holds `book`, `title`, `effective`, `time_zone`, `source`, `unit`, `channels`, `feature`, `plan`, `expect` and `scenario` statements; what belongs to a feature or plan goes inside its `{ }`".to_owned()
     } else {
         format!("write {expected} here")
     };
@@ -769,6 +798,7 @@ fn build_top<'a>(pair: &P<'a>) -> Option<Top<'a>> {
         Rule::feature_statement => TopKind::Feature(build_block(pair)),
         Rule::plan_statement => TopKind::Plan(build_block(pair)),
         Rule::expect_statement => TopKind::Expect(build_expect(pair)),
+        Rule::scenario_statement => TopKind::Scenario(build_scenario(pair)),
         _ => return None,
     };
     Some(Top {
@@ -813,6 +843,16 @@ fn build_statement<'a>(pair: &P<'a>) -> Option<Statement<'a>> {
             when: child(pair, Rule::when_clause).map(|when| build_when(&when)),
         }),
         Rule::rule_statement => StatementKind::Rule(build_rule(pair)),
+        Rule::refuse_statement => StatementKind::Refuse {
+            message: child_token(pair, Rule::string).unwrap_or_else(|| missing(span)),
+            when: child(pair, Rule::when_clause).map(|when| build_when(&when)),
+        },
+        Rule::maximum_statement => StatementKind::Maximum(MinimumDecl {
+            value: child_token(pair, Rule::quantity).unwrap_or_else(|| missing(span)),
+            of: child(pair, Rule::minimum_of).and_then(|of| child_token(&of, Rule::name)),
+            when: child(pair, Rule::when_clause).map(|when| build_when(&when)),
+        }),
+        Rule::derived_statement => StatementKind::Derived(build_derived(pair)),
         Rule::multiply_statement => StatementKind::Multiply(name()),
         Rule::factor_statement => StatementKind::Factor(FactorDecl {
             value: FactorValue::Times(
@@ -926,6 +966,7 @@ fn build_input<'a>(pair: &P<'a>) -> InputDecl<'a> {
     let mut defaults = Vec::new();
     let mut mins = Vec::new();
     let mut maxes = Vec::new();
+    let mut allowed = Vec::new();
     for clause in pair.clone().into_inner() {
         match clause.as_rule() {
             Rule::input_default => {
@@ -937,6 +978,9 @@ fn build_input<'a>(pair: &P<'a>) -> InputDecl<'a> {
             }
             Rule::input_min => mins.extend(child_token(&clause, Rule::quantity)),
             Rule::input_max => maxes.extend(child_token(&clause, Rule::quantity)),
+            Rule::input_allowed => {
+                allowed.push((children_tokens(&clause, Rule::quantity), span_of(&clause)));
+            }
             _ => {}
         }
     }
@@ -947,6 +991,42 @@ fn build_input<'a>(pair: &P<'a>) -> InputDecl<'a> {
         defaults,
         mins,
         maxes,
+        allowed,
+    }
+}
+
+fn build_derived<'a>(pair: &P<'a>) -> DerivedDecl<'a> {
+    let span = span_of(pair);
+    let mut first = None;
+    let mut rest = Vec::new();
+    let mut op = DerivedOp::Plus;
+    for part in pair.clone().into_inner() {
+        match part.as_rule() {
+            Rule::derived_op => {
+                op = if part.as_str() == "*" {
+                    DerivedOp::Times
+                } else {
+                    DerivedOp::Plus
+                };
+            }
+            Rule::derived_term => {
+                let Some(inner) = part.into_inner().next() else {
+                    continue;
+                };
+                let term = token(&inner);
+                if first.is_none() {
+                    first = Some(term);
+                } else {
+                    rest.push((op, term));
+                }
+            }
+            _ => {}
+        }
+    }
+    DerivedDecl {
+        name: child_token(pair, Rule::name).unwrap_or_else(|| missing(span)),
+        first: first.unwrap_or_else(|| missing(span)),
+        rest,
     }
 }
 
@@ -1134,6 +1214,25 @@ fn build_when<'a>(pair: &P<'a>) -> Condition<'a> {
                     let inner = test.into_inner().next()?;
                     let kind = match inner.as_rule() {
                         Rule::not_test => TestKind::NotFlag(child_token(&inner, Rule::name)?),
+                        Rule::compare_test => {
+                            let op_pair = child(&inner, Rule::compare_op)?;
+                            let words = op_pair.as_str();
+                            let op = if words.starts_with("above") {
+                                CompareOp::Above
+                            } else if words.starts_with("below") {
+                                CompareOp::Below
+                            } else if words.ends_with("least") {
+                                CompareOp::AtLeast
+                            } else {
+                                CompareOp::AtMost
+                            };
+                            TestKind::Compare {
+                                input: child_token(&inner, Rule::name)?,
+                                op,
+                                op_span: span_of(&op_pair),
+                                value: child_token(&inner, Rule::quantity)?,
+                            }
+                        }
                         Rule::is_test => {
                             let mut names = children_tokens(&inner, Rule::name).into_iter();
                             let input = names.next()?;
@@ -1271,37 +1370,149 @@ fn build_expect<'a>(pair: &P<'a>) -> ExpectDecl<'a> {
     let mut amounts = Vec::new();
     for part in pair.clone().into_inner() {
         match part.as_rule() {
-            Rule::expect_term => {
-                let span = span_of(&part);
-                terms.push(ExpectTermDecl {
-                    count: child(&part, Rule::expect_count)
-                        .and_then(|count| child_token(&count, Rule::number)),
-                    first: child_token(&part, Rule::kw_first).map(|first| first.span),
-                    feature: child_token(&part, Rule::name).unwrap_or_else(|| missing(span)),
-                    args: part
-                        .clone()
-                        .into_inner()
-                        .filter(|child| child.as_rule() == Rule::expect_arg)
-                        .map(|arg| {
-                            let arg_span = span_of(&arg);
-                            ExpectArg {
-                                name: child_token(&arg, Rule::name)
-                                    .unwrap_or_else(|| missing(arg_span)),
-                                value: child(&arg, Rule::value)
-                                    .and_then(|value| value.into_inner().next())
-                                    .map_or_else(|| missing(arg_span), |value| token(&value)),
-                                span: arg_span,
-                            }
-                        })
-                        .collect(),
-                    span,
-                });
-            }
+            Rule::expect_term => terms.push(build_expect_term(&part)),
             Rule::amount => amounts.push(build_amount(&part)),
             _ => {}
         }
     }
-    ExpectDecl { terms, amounts }
+    ExpectDecl {
+        terms,
+        amounts,
+        refused: refused_code(pair),
+    }
+}
+
+fn build_expect_term<'a>(part: &P<'a>) -> ExpectTermDecl<'a> {
+    let span = span_of(part);
+    ExpectTermDecl {
+        count: child(part, Rule::expect_count).and_then(|count| child_token(&count, Rule::number)),
+        first: child_token(part, Rule::kw_first).map(|first| first.span),
+        feature: child_token(part, Rule::name).unwrap_or_else(|| missing(span)),
+        args: part
+            .clone()
+            .into_inner()
+            .filter(|child| child.as_rule() == Rule::expect_arg)
+            .map(|arg| {
+                let arg_span = span_of(&arg);
+                ExpectArg {
+                    name: child_token(&arg, Rule::name).unwrap_or_else(|| missing(arg_span)),
+                    value: child(&arg, Rule::value)
+                        .and_then(|value| value.into_inner().next())
+                        .map_or_else(|| missing(arg_span), |value| token(&value)),
+                    span: arg_span,
+                }
+            })
+            .collect(),
+        span,
+    }
+}
+
+/// The code of a `refused CODE` clause among `pair`'s children.
+fn refused_code<'a>(pair: &P<'a>) -> Option<Token<'a>> {
+    child(pair, Rule::refused_clause).and_then(|clause| child_token(&clause, Rule::name))
+}
+
+fn build_scenario<'a>(pair: &P<'a>) -> ScenarioDecl<'a> {
+    let span = span_of(pair);
+    let steps = pair
+        .clone()
+        .into_inner()
+        .filter_map(|step| build_step(&step))
+        .collect();
+    ScenarioDecl {
+        name: child(pair, Rule::string)
+            .and_then(|string| child_token(&string, Rule::string_text))
+            .unwrap_or_else(|| missing(span)),
+        plan: child_token(pair, Rule::name).unwrap_or_else(|| missing(span)),
+        start: child(pair, Rule::scenario_start).and_then(|start| child_token(&start, Rule::date)),
+        steps,
+        open: child_token(pair, Rule::open_brace).map_or(span, |brace| brace.span),
+        close: child_token(pair, Rule::close_brace).map_or(span, |brace| brace.span),
+    }
+}
+
+fn build_step<'a>(pair: &P<'a>) -> Option<StepDecl<'a>> {
+    let span = span_of(pair);
+    let name = || child_token(pair, Rule::name).unwrap_or_else(|| missing(span));
+    let label = || child(pair, Rule::step_label).and_then(|label| child_token(&label, Rule::name));
+    let term = || child(pair, Rule::expect_term).map(|term| build_expect_term(&term));
+    let kind = match pair.as_rule() {
+        Rule::step_subscribe => StepKind::Subscribe(name()),
+        Rule::step_top_up => match child(pair, Rule::top_up_package) {
+            Some(package) => StepKind::TopUpPackage(
+                child_token(&package, Rule::name).unwrap_or_else(|| missing(span)),
+            ),
+            None => StepKind::TopUp {
+                amount: child(pair, Rule::amount).map_or_else(
+                    || Amount {
+                        number: missing(span),
+                        unit: missing(span),
+                        span,
+                    },
+                    |amount| build_amount(&amount),
+                ),
+                kind: child(pair, Rule::grant_kind).and_then(|kind| child_token(&kind, Rule::name)),
+            },
+        },
+        Rule::step_charge => StepKind::Charge {
+            term: term()?,
+            label: label(),
+            amounts: child(pair, Rule::step_charged)
+                .map(|charged| {
+                    charged
+                        .into_inner()
+                        .filter(|amount| amount.as_rule() == Rule::amount)
+                        .map(|amount| build_amount(&amount))
+                        .collect()
+                })
+                .unwrap_or_default(),
+        },
+        Rule::step_hold => StepKind::Hold {
+            term: term()?,
+            label: label(),
+        },
+        Rule::step_capture => StepKind::Capture(name()),
+        Rule::step_release => StepKind::Release(name()),
+        Rule::step_refund => {
+            let names = children_tokens(pair, Rule::name);
+            StepKind::Refund {
+                charge: names.first().copied().unwrap_or_else(|| missing(span)),
+                reason: names.get(1).copied().unwrap_or_else(|| missing(span)),
+            }
+        }
+        Rule::step_cancel => StepKind::Cancel,
+        Rule::step_at => {
+            StepKind::At(child_token(pair, Rule::date).unwrap_or_else(|| missing(span)))
+        }
+        Rule::step_balance => StepKind::Balance(
+            pair.clone()
+                .into_inner()
+                .filter(|item| item.as_rule() == Rule::balance_item)
+                .map(|item| {
+                    let item_span = span_of(&item);
+                    BalanceDecl {
+                        kind: child(&item, Rule::balance_kind)
+                            .and_then(|kind| child_token(&kind, Rule::name)),
+                        amount: child(&item, Rule::amount).map_or_else(
+                            || Amount {
+                                number: missing(item_span),
+                                unit: missing(item_span),
+                                span: item_span,
+                            },
+                            |amount| build_amount(&amount),
+                        ),
+                        span: item_span,
+                    }
+                })
+                .collect(),
+        ),
+        _ => return None,
+    };
+    Some(StepDecl {
+        kind,
+        refused: refused_code(pair),
+        span,
+    })
 }
 
 #[cfg(test)]

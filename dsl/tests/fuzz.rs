@@ -20,8 +20,13 @@ fn read_rates_files() -> Vec<(String, String)> {
     let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../rates");
     let mut files: Vec<(String, String)> = std::fs::read_dir(dir)
         .unwrap()
-        .map(|entry| {
-            let path = entry.unwrap().path();
+        .map(|entry| entry.unwrap().path())
+        // Files only: `rates/examples/` holds example books, not versions of these.
+        .filter(|path| {
+            path.extension()
+                .is_some_and(|extension| extension == "rates")
+        })
+        .map(|path| {
             let name = path.file_name().unwrap().to_str().unwrap().to_owned();
             (name, std::fs::read_to_string(&path).unwrap())
         })

@@ -37,7 +37,7 @@ fn rate(book: &RateBook, feature: &str, inputs: &[(&str, &str)], outcome: JobOut
         .collect();
     let usage = book.usage(feature, None, &inputs).unwrap();
     let rating = book
-        .rate_outcome(&usage, outcome, RatingContext::default())
+        .rate_outcome(&usage, outcome, RatingContext::default(), None)
         .unwrap();
     let amounts: Vec<String> = rating
         .amounts
@@ -93,20 +93,30 @@ fn a_free_outcome_explains_itself_and_a_charged_one_adds_a_line() {
         )
         .unwrap();
     let failed = book
-        .rate_outcome(&usage, JobOutcome::Failed, RatingContext::default())
+        .rate_outcome(&usage, JobOutcome::Failed, RatingContext::default(), None)
         .unwrap();
     assert!(failed.amounts.is_empty());
     assert!(!failed.free, "a failed job is not the free first request");
     assert_eq!(failed.lines.last().unwrap().text, "outcome failed: free");
     let moderated = book
-        .rate_outcome(&usage, JobOutcome::Moderated, RatingContext::default())
+        .rate_outcome(
+            &usage,
+            JobOutcome::Moderated,
+            RatingContext::default(),
+            None,
+        )
         .unwrap();
     assert_eq!(
         moderated.lines.last().unwrap().text,
         "outcome moderated: full"
     );
     let completed = book
-        .rate_outcome(&usage, JobOutcome::Completed, RatingContext::default())
+        .rate_outcome(
+            &usage,
+            JobOutcome::Completed,
+            RatingContext::default(),
+            None,
+        )
         .unwrap();
     assert_eq!(
         completed,

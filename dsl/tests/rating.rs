@@ -31,6 +31,7 @@ fn input(name: &str, kind: InputKind, default: Option<InputValue>, max: Option<&
         default,
         min: None,
         max: max.map(dec),
+        allowed: vec![],
     }
 }
 
@@ -96,6 +97,9 @@ fn feature(name: &str, inputs: Vec<Input>, rules: Vec<Rule>) -> Feature {
         requires_prior: vec![],
         units,
         outcomes: vec![],
+        derived: Vec::new(),
+        maximum_quantities: Vec::new(),
+        refusals: Vec::new(),
     }
 }
 
@@ -133,6 +137,8 @@ fn book(features: Vec<Feature>) -> RateBook {
         features,
         plans: vec![],
         expects: vec![],
+        refusals: vec![],
+        scenarios: vec![],
     }
 }
 
@@ -885,6 +891,7 @@ fn expects_compare_every_unit_and_report_what_cannot_be_rated() {
         count,
         usage: usage(feature, inputs),
         first_request: false,
+        plan: None,
     };
     let expect = |terms: Vec<ExpectTerm>, amounts: &[(&str, &str)]| Expect {
         terms,

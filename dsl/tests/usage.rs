@@ -28,6 +28,7 @@ fn input(name: &str, kind: InputKind, default: Option<InputValue>, max: Option<&
         default,
         min: None,
         max: max.map(dec),
+        allowed: vec![],
     }
 }
 
@@ -47,6 +48,9 @@ fn feature(name: &str, inputs: Vec<Input>, rules: Vec<Rule>) -> Feature {
         requires_prior: vec![],
         units: vec!["credit".to_owned()],
         outcomes: vec![],
+        derived: Vec::new(),
+        maximum_quantities: Vec::new(),
+        refusals: Vec::new(),
     }
 }
 
@@ -144,6 +148,8 @@ fn book() -> RateBook {
         features: vec![video, text, data],
         plans: vec![],
         expects: vec![],
+        refusals: vec![],
+        scenarios: vec![],
     }
 }
 

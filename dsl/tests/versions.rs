@@ -336,12 +336,18 @@ fn the_check_is_a_function_of_two_compiled_versions() {
 
 // ---- One regression test per finding, on the shipped `imentiv` book ----------------------
 
+/// The shipped book without its scenarios (they close the file): these tests remove plans
+/// and kinds a scenario would name.
 fn imentiv() -> String {
-    std::fs::read_to_string(concat!(
+    let source = std::fs::read_to_string(concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/../rates/imentiv.rates"
     ))
-    .unwrap()
+    .unwrap();
+    match source.split_once("\nscenario ") {
+        Some((book, _)) => format!("{book}\n"),
+        None => source,
+    }
 }
 
 /// `imentiv@2027-01-01.rates` with `changes`, refused after `imentiv.rates`.
@@ -439,8 +445,13 @@ fn the_shipped_books_pass_the_check() {
     let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../rates");
     let files: Vec<(String, String)> = std::fs::read_dir(dir)
         .unwrap()
-        .map(|entry| {
-            let path = entry.unwrap().path();
+        .map(|entry| entry.unwrap().path())
+        // Files only: `rates/examples/` holds example books, not versions of these.
+        .filter(|path| {
+            path.extension()
+                .is_some_and(|extension| extension == "rates")
+        })
+        .map(|path| {
             let name = path.file_name().unwrap().to_str().unwrap().to_owned();
             (name, std::fs::read_to_string(&path).unwrap())
         })

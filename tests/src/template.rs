@@ -26,7 +26,8 @@ use aws_sdk_dynamodb::config::Intercept;
 use aws_sdk_dynamodb::operation::create_table::CreateTableInput;
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType,
-    LocalSecondaryIndex, Projection, ProjectionType, ScalarAttributeType,
+    LocalSecondaryIndex, Projection, ProjectionType, ScalarAttributeType, StreamSpecification,
+    StreamViewType,
 };
 use aws_smithy_runtime_api::box_error::BoxError;
 use aws_smithy_runtime_api::client::interceptors::context::{
@@ -314,6 +315,18 @@ impl Template {
             .collect()
     }
 
+    /// The functions triggered by a DynamoDB stream (`DynamoDB` events).
+    pub fn stream_functions(&self) -> BTreeSet<String> {
+        self.resources_of_type("AWS::Serverless::Function")
+            .into_iter()
+            .filter(|(_, resource)| {
+                events(resource)
+                    .any(|(_, e)| e.get("Type").and_then(Json::as_str) == Some("DynamoDB"))
+            })
+            .map(|(id, _)| id.to_string())
+            .collect()
+    }
+
     /// Every function: logical id → what it is built from.
     ///
     /// # Errors
@@ -517,6 +530,7 @@ pub async fn create_template_table(
         .set_billing_mode(input.billing_mode().cloned())
         .set_attribute_definitions(Some(input.attribute_definitions().to_vec()))
         .set_key_schema(Some(input.key_schema().to_vec()))
+        .set_stream_specification(input.stream_specification().cloned())
         .set_local_secondary_indexes(Some(input.local_secondary_indexes().to_vec()))
         .set_global_secondary_indexes(Some(input.global_secondary_indexes().to_vec()))
         .send()
@@ -564,9 +578,20 @@ fn table_resource(table_id: &str, resource: &Json) -> Result<TableResource, Stri
     {
         return Ok(TableResource::Index(index.to_string()));
     }
+    if let Some(Json::Array(get_att)) = resource.get("Fn::GetAtt")
+        && let [Json::String(id), Json::String(attribute)] = get_att.as_slice()
+        && id == table_id
+        && attribute == "StreamArn"
+    {
+        return Ok(TableResource::Stream);
+    }
+    if resource.get("Fn::Sub").and_then(Json::as_str) == Some(&format!("{arn}/stream/*")) {
+        return Ok(TableResource::Streams);
+    }
     Err(format!(
-        "a DynamoDB action on {resource}: grant them only on `!GetAtt {table_id}.Arn` or \
-         `!Sub ${{{table_id}.Arn}}/index/<name>`"
+        "a DynamoDB action on {resource}: grant them only on `!GetAtt {table_id}.Arn`, \
+         `!Sub ${{{table_id}.Arn}}/index/<name>`, `!GetAtt {table_id}.StreamArn` or \
+         `!Sub ${{{table_id}.Arn}}/stream/*`"
     ))
 }
 
@@ -658,6 +683,8 @@ pub struct TableShape {
     pub key_schema: Vec<(String, String)>,
     pub local_indexes: BTreeMap<String, IndexShape>,
     pub global_indexes: BTreeMap<String, IndexShape>,
+    /// The stream's view type (`NEW_IMAGE`...) when the table has a stream enabled.
+    pub stream_view_type: Option<String>,
 }
 
 /// An index reduced to what must match.
@@ -736,6 +763,11 @@ impl TableShape {
                     )
                 })
                 .collect(),
+            stream_view_type: input
+                .stream_specification()
+                .filter(|spec| spec.stream_enabled())
+                .and_then(StreamSpecification::stream_view_type)
+                .map(|view| view.as_str().to_string()),
         }
     }
 
@@ -803,6 +835,11 @@ impl TableShape {
                 .iter()
                 .map(index)
                 .collect::<Result<_, _>>()?,
+            // CloudFormation enables the stream by naming its view type.
+            stream_view_type: properties
+                .get("StreamSpecification")
+                .map(|spec| text(spec, "StreamViewType"))
+                .transpose()?,
         })
     }
 
@@ -891,6 +928,15 @@ impl TableShape {
                     .map_err(build)?,
             );
         }
+        if let Some(view) = &self.stream_view_type {
+            builder = builder.stream_specification(
+                StreamSpecification::builder()
+                    .stream_enabled(true)
+                    .stream_view_type(StreamViewType::from(view.as_str()))
+                    .build()
+                    .map_err(build)?,
+            );
+        }
         builder.build().map_err(build)
     }
 
@@ -922,6 +968,12 @@ impl TableShape {
             &other.global_indexes,
             &mut out,
         );
+        if self.stream_view_type != other.stream_view_type {
+            out.push(format!(
+                "stream view type: {:?} vs {:?}",
+                self.stream_view_type, other.stream_view_type
+            ));
+        }
         out
     }
 }
@@ -955,6 +1007,10 @@ fn diff_maps<V: PartialEq + fmt::Debug>(
 pub enum TableResource {
     Table,
     Index(String),
+    /// The table's current stream (`!GetAtt <Table>.StreamArn`).
+    Stream,
+    /// Any stream of the table (`${<Table>.Arn}/stream/*`): what `ListStreams` is granted on.
+    Streams,
 }
 
 impl fmt::Display for TableResource {
@@ -962,6 +1018,8 @@ impl fmt::Display for TableResource {
         match self {
             TableResource::Table => f.write_str("table"),
             TableResource::Index(name) => write!(f, "table/index/{name}"),
+            TableResource::Stream => f.write_str("table/stream (current)"),
+            TableResource::Streams => f.write_str("table/stream/*"),
         }
     }
 }

@@ -230,6 +230,7 @@ fn function_errors_alarm_on_a_rate_not_on_one_error() {
     assert_eq!(
         single,
         BTreeSet::from([
+            "EventsDeadLetterAlarm",
             "PanicsAlarm",
             "RolloverAccountFailuresAlarm",
             "RolloverDeadLetterAlarm",

@@ -88,7 +88,8 @@ fn every_function_is_a_custom_runtime_with_stated_memory_and_timeout() {
             .unwrap_or_else(|| panic!("{id}: Timeout must be stated"));
         assert!((128..=1024).contains(&memory), "{id}: MemorySize {memory}");
         let scheduled = template.scheduled_functions().contains(&id);
-        if scheduled {
+        let streamed = template.stream_functions().contains(&id);
+        if scheduled || streamed {
             assert!(timeout <= 900, "{id}: Timeout {timeout}");
         } else {
             // API Gateway gives up on an integration after 30 s: a function must answer first.

@@ -180,6 +180,11 @@ fn described_shape(table: &TableDescription) -> TableShape {
                 )
             })
             .collect(),
+        stream_view_type: table
+            .stream_specification()
+            .filter(|spec| spec.stream_enabled())
+            .and_then(|spec| spec.stream_view_type())
+            .map(|view| view.as_str().to_string()),
     }
 }
 

@@ -14,6 +14,7 @@ pub(super) struct Header<'a, 'f> {
     features: Vec<(&'f ast::Block<'a>, Span)>,
     plans: Vec<(&'f ast::Block<'a>, Span)>,
     expects: Vec<(&'f ast::ExpectDecl<'a>, Span)>,
+    scenarios: Vec<(&'f ast::ScenarioDecl<'a>, Span)>,
 }
 
 impl<'a> Checker<'a> {
@@ -29,6 +30,7 @@ impl<'a> Checker<'a> {
             features: Vec::new(),
             plans: Vec::new(),
             expects: Vec::new(),
+            scenarios: Vec::new(),
         };
         for top in &file.statements {
             self.top_statement(top, &mut header);
@@ -38,10 +40,18 @@ impl<'a> Checker<'a> {
         if !header.channels_seen {
             self.channels = None;
         }
+        self.collect_plan_names(&header.plans);
         let (lowered_features, scopes) = self.features(&header.features);
         let lowered_plans = self.plans(&header.plans, &scopes);
         self.kinds_never_held();
         let (lowered_expects, expect_spans) = self.expects(&header.expects, &scopes);
+        let (refusals, refusal_spans) = self.refusals(&header.expects, &scopes);
+        let scenarios = self.scenarios(
+            &header.scenarios,
+            &scopes,
+            &lowered_plans,
+            header.effective.map(|(date, _)| date),
+        );
         let Header {
             book_name,
             title,
@@ -75,10 +85,13 @@ impl<'a> Checker<'a> {
             features: lowered_features,
             plans: lowered_plans,
             expects: lowered_expects,
+            refusals,
+            scenarios,
         };
         Checked {
             book,
             expect_spans,
+            refusal_spans,
             effective_span: effective.map_or(file_start, |(_, span)| span),
             errors: self.errors,
         }
@@ -97,6 +110,7 @@ impl<'a> Checker<'a> {
             features,
             plans,
             expects,
+            scenarios,
         } = header;
         let keyword = top.kind.keyword();
         if !matches!(
@@ -105,6 +119,7 @@ impl<'a> Checker<'a> {
                 | ast::TopKind::Feature(_)
                 | ast::TopKind::Plan(_)
                 | ast::TopKind::Expect(_)
+                | ast::TopKind::Scenario(_)
         ) {
             if let Some((_, first)) = seen
                 .iter()
@@ -166,6 +181,7 @@ impl<'a> Checker<'a> {
             ast::TopKind::Feature(block) => features.push((block, top.span)),
             ast::TopKind::Plan(block) => plans.push((block, top.span)),
             ast::TopKind::Expect(expect) => expects.push((expect, top.span)),
+            ast::TopKind::Scenario(scenario) => scenarios.push((scenario, top.span)),
         }
     }
 
@@ -310,6 +326,10 @@ impl<'a> Checker<'a> {
                     span: (*span).into(),
                 });
                 break;
+            }
+            if expect.refused.is_some() {
+                // Lowered by `refusals`.
+                continue;
             }
             if let Some(lowered) = self.expect(expect, *span, scopes) {
                 lowered_expects.push(lowered);

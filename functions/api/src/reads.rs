@@ -58,10 +58,17 @@ pub async fn quote(
         .feature(&usage.feature)
         .is_some_and(|feature| feature.first_request_free)
         && !account.free_used.contains(&usage.feature);
-    // A free ending never reads `first_request`: it rates nothing and keeps the free request.
+    // Priced by the account's plan (`when plan is NAME` and the book's refusals see it) and
+    // by how the job ended; a free ending never reads `first_request`: it rates nothing and
+    // keeps the free request.
     let rating = book
-        .rate_outcome(&usage, job_outcome, RatingContext { first_request })
-        .map_err(|error| Problem::invalid(error.to_string()))?;
+        .rate_outcome(
+            &usage,
+            job_outcome,
+            RatingContext { first_request },
+            Some(&account.plan.plan),
+        )
+        .map_err(|error| service::ledger_problem(&LedgerError::from(error), book))?;
 
     let facts = Facts {
         prior_analysis: facts::prior_analysis(

@@ -4,7 +4,9 @@
 
 mod bench;
 mod rates;
+mod scenarios;
 mod serve;
+mod webhooks;
 
 use std::process::ExitCode;
 

@@ -33,7 +33,7 @@ pub enum RatesCommand {
         /// Rate files or directories of them (default: `rates/`).
         paths: Vec<PathBuf>,
     },
-    /// Run every `expect` example of rate books and report each result.
+    /// Run every `expect` example and `scenario` of rate books and report each result.
     Test {
         /// Rate files or directories of them (default: `rates/`).
         paths: Vec<PathBuf>,
@@ -68,7 +68,7 @@ pub struct QuoteArgs {
     /// Inputs as `key=value`: a number in the input's base unit (`words=250`), a unit
     /// literal (`duration=3m30s`), a choice (`model=pro`) or a flag (`actor=yes`).
     inputs: Vec<String>,
-    /// Check the feature against a plan's subscription gates.
+    /// Rate for an account on this plan: its prices, refusals and subscription gates.
     #[arg(long)]
     plan: Option<String>,
     /// The request channel (`web`, `api`), for books with channels.
@@ -259,6 +259,11 @@ fn test(paths: &[PathBuf]) -> Result<Outcome, UsageProblem> {
     // The examples are run here, one by one, rather than by the compiler, so that every
     // example is reported with its expected and actual amounts.
     let options = CompileOptions { run_expects: false };
+    // Scenarios run on a library of every version of their book among the files given.
+    let pairs: Vec<(String, String)> = sources
+        .iter()
+        .map(|source| (source.name.clone(), source.text.clone()))
+        .collect();
     for source in &sources {
         match compile_source_with(&source.name, &source.text, options) {
             Ok(book) => {
@@ -276,6 +281,10 @@ fn test(paths: &[PathBuf]) -> Result<Outcome, UsageProblem> {
                 }
                 passed += file_passed;
                 failed += file_failed;
+                let (policy_passed, policy_failed) =
+                    crate::scenarios::report(&source.name, &book, &pairs);
+                passed += policy_passed;
+                failed += policy_failed;
             }
             Err(diagnostics) => {
                 broken_files += 1;
@@ -397,7 +406,7 @@ fn quote(arguments: &QuoteArgs) -> Result<Outcome, UsageProblem> {
     let context = RatingContext {
         first_request: arguments.first_request,
     };
-    let rating = match book.rate_outcome(&usage, outcome, context) {
+    let rating = match book.rate_outcome(&usage, outcome, context, arguments.plan.as_deref()) {
         Ok(rating) => rating,
         Err(error) => return Err(reported(&error)),
     };

@@ -37,6 +37,7 @@ pub(crate) fn charge(work: &mut Work<'_>, spend: &Spend, facts: &Facts) -> Ledge
         spend.outcome,
         true,
         first_request,
+        &work.account.plan.plan,
     )?;
     let rating = rated.rating;
     crate::caps::check_request(work, &rating)?;

@@ -75,11 +75,12 @@ pub(crate) fn hold(
         ));
     }
     admission::admit_request(work)?;
-    let rating = work.book.rate(
+    let rating = work.book.rate_on_plan(
         &request.usage,
         RatingContext {
             first_request: false,
         },
+        Some(&work.account.plan.plan),
     )?;
     // A hold never reserves what a charge of the same price would be refused.
     crate::caps::check_request(work, &rating)?;
@@ -208,6 +209,7 @@ pub(crate) fn capture(work: &mut Work<'_>, capture: &Capture) -> LedgerResult<Ou
         capture.outcome,
         capture.usage.is_some(),
         first_request,
+        &work.account.plan.plan,
     )?;
     let rating = rated.rating;
     if feature.first_request_free && rated.uses_free_request {

@@ -33,6 +33,7 @@ pub(crate) fn rate(
     outcome: JobOutcome,
     reported: bool,
     first_request: bool,
+    plan: &str,
 ) -> LedgerResult<Rated> {
     let charge = feature.outcome_charge(outcome);
     if charge == OutcomeCharge::ByUsage && !reported {
@@ -49,6 +50,7 @@ pub(crate) fn rate(
         RatingContext {
             first_request: first_request && charged,
         },
+        Some(plan),
     )?;
     Ok(Rated {
         rating,

@@ -11,8 +11,8 @@ use std::collections::HashMap;
 use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::{DateTime, Datelike, SecondsFormat, Timelike, Utc};
 use credits_store::{
-    AccountRecord, EntryRecord, FactRecord, KeyRecord, MAX_ID_BYTES, OperationRecord, StoreError,
-    StoreResult,
+    AccountRecord, EntryRecord, EventRecord, FactRecord, KeyRecord, MAX_ID_BYTES, OperationRecord,
+    StoreError, StoreResult,
 };
 
 use crate::table::{
@@ -36,6 +36,9 @@ pub const KEY_PK_PREFIX: &str = "K#";
 const ENTRY_SK_PREFIX: &str = "E#";
 const FACT_SK_PREFIX: &str = "F#";
 const OPERATION_SK_PREFIX: &str = "O#";
+/// Sort key prefix of an event (the outbox): the publisher's stream filter keeps only
+/// inserts of items whose `sk` starts with it (infra/template.yaml).
+pub const EVENT_SK_PREFIX: &str = "V#";
 
 /// DynamoDB's item size limit is 400 KB; keep a margin for attribute names and overhead.
 pub(crate) const MAX_ITEM_BYTES: usize = 390 * 1024;
@@ -53,6 +56,11 @@ pub(crate) fn key_pk(id: &str) -> String {
 /// `E#` and the seq in 20 digits (every `u64`), so string order is seq order.
 pub(crate) fn entry_sk(seq: u64) -> String {
     format!("{ENTRY_SK_PREFIX}{seq:020}")
+}
+
+/// `V#` and the event seq in 20 digits, so string order is seq order.
+pub(crate) fn event_sk(seq: u64) -> String {
+    format!("{EVENT_SK_PREFIX}{seq:020}")
 }
 
 pub(crate) fn fact_sk(key: &str) -> String {
@@ -271,6 +279,31 @@ pub(crate) fn operation_record(item: &Item) -> StoreResult<OperationRecord> {
     })
 }
 
+pub(crate) fn event_item(record: &EventRecord) -> StoreResult<Item> {
+    check_id("account", &record.account)?;
+    check_id("event", &record.id)?;
+    check_counter("event seq", record.seq)?;
+    let mut item = key_of(account_pk(&record.account), &event_sk(record.seq));
+    item.insert("account".into(), s(&record.account));
+    item.insert(SEQ_ATTRIBUTE.into(), n(record.seq));
+    item.insert("id".into(), s(&record.id));
+    item.insert("event_type".into(), s(&record.event_type));
+    item.insert("at".into(), s(timestamp(&record.at)?));
+    item.insert("body".into(), json_text("body", &record.body)?);
+    Ok(item)
+}
+
+pub(crate) fn event_record(item: &Item) -> StoreResult<EventRecord> {
+    Ok(EventRecord {
+        account: string(item, "account")?,
+        seq: number(item, SEQ_ATTRIBUTE)?,
+        id: string(item, "id")?,
+        event_type: string(item, "event_type")?,
+        at: parse_timestamp("at", &string(item, "at")?)?,
+        body: json(item, "body")?,
+    })
+}
+
 pub(crate) fn key_item(record: &KeyRecord) -> StoreResult<Item> {
     check_id("key", &record.id)?;
     let mut item = key_of(key_pk(&record.id), KEY_SK);
@@ -404,6 +437,22 @@ mod tests {
             body: serde_json::json!({"lines": []}),
         };
         assert_eq!(entry_record(&entry_item(&entry).unwrap()).unwrap(), entry);
+
+        let event = EventRecord {
+            account: "acme".into(),
+            seq: 12,
+            id: "acme:12".into(),
+            event_type: "balance.low".into(),
+            at: at(1_700_000_000, 123_000),
+            body: serde_json::json!({"v": 1, "balance_minor": 5}),
+        };
+        let item = event_item(&event).unwrap();
+        assert_eq!(
+            item.get(SORT_KEY),
+            Some(&AttributeValue::S("V#00000000000000000012".into()))
+        );
+        assert_eq!(item.get("seq"), Some(&AttributeValue::N("12".into())));
+        assert_eq!(event_record(&item).unwrap(), event);
 
         let key = KeyRecord {
             id: "k1".into(),

@@ -8,10 +8,13 @@
 //! | entry | `A#<account>` | `E#<seq, 20 digits>` (and `at_seq` in the global index `time-index`) |
 //! | fact | `A#<account>` | `F#<fact key>` |
 //! | operation (idempotency record) | `A#<account>` | `O#<operation id>` |
+//! | event (the outbox) | `A#<account>` | `V#<event seq, 20 digits>` |
 //! | API key | `K#<key id>` | `KEY` |
 //!
 //! A commit is ONE `TransactWriteItems`: the account put conditioned on its version, then one
-//! conditional put per entry, one unconditional put per fact, then the operation record. When it
+//! conditional put per entry, one unconditional put per fact, one conditional put per event,
+//! then the operation record. The table's stream carries each event's insert to the
+//! publisher (`functions/events-publisher`, `docs/events-aws.md`). When it
 //! is cancelled, the cancellation reasons (which line up with the actions by position) and the
 //! old items DynamoDB returns (`ReturnValuesOnConditionCheckFailure::ALL_OLD`) answer the caller
 //! without a second read.
@@ -36,18 +39,19 @@ use aws_sdk_dynamodb::types::{
 use chrono::{DateTime, Utc};
 use credits_store::{
     AccountPage, AccountRecord, Commit, CommitOutcome, DuePage, EntryCursor, EntryPage, EntryQuery,
-    EntryRecord, FactRecord, KeyRecord, MAX_COMMIT_ENTRIES, MAX_FACT_VALUE_BYTES, MAX_PAGE_ENTRIES,
-    OperationRecord, Store, StoreError, StoreResult, check_fact_key, check_fact_keys,
+    EntryRecord, EventRecord, FactRecord, KeyRecord, MAX_COMMIT_ENTRIES, MAX_FACT_VALUE_BYTES,
+    MAX_PAGE_ENTRIES, OperationRecord, Store, StoreError, StoreResult, check_fact_key,
+    check_fact_keys,
 };
 use sha2::{Digest, Sha256};
 
 pub use counter::{RequestCounter, with_interceptor};
-pub use item::{ACCOUNT_PK_PREFIX, KEY_PK_PREFIX};
+pub use item::{ACCOUNT_PK_PREFIX, EVENT_SK_PREFIX, KEY_PK_PREFIX};
 pub use local::{LOCAL_REGION, connect_local};
 pub use table::{
     AT_SEQ_ATTRIBUTE, DEFAULT_TABLE_NAME, DUE_AT_ATTRIBUTE, DUE_INDEX, DUE_SHARD_ATTRIBUTE,
-    DUE_SHARDS, PARTITION_KEY, SORT_KEY, TIME_INDEX, create_table, create_table_if_missing,
-    table_definition,
+    DUE_SHARDS, PARTITION_KEY, SORT_KEY, STREAM_VIEW_TYPE, TIME_INDEX, create_table,
+    create_table_if_missing, table_definition,
 };
 
 use item::Item;
@@ -83,6 +87,9 @@ pub const OPERATION_TIMEOUT_MS: u64 = 4_000;
 /// Query requests one [`Store::due_accounts`] page may send before it returns what it has
 /// (with a cursor).
 const MAX_QUERY_REQUESTS: u32 = 32;
+/// Query requests one [`Store::account_events`] page may send: a page of 1000 events of the
+/// largest body (64 KiB) is 64 of DynamoDB's 1 MB pages.
+const MAX_EVENT_QUERY_REQUESTS: u32 = 64;
 /// `BatchGetItem` attempts for the keys DynamoDB leaves unprocessed (under throttling).
 const MAX_BATCH_GET_ATTEMPTS: u32 = 5;
 
@@ -237,6 +244,11 @@ impl DynamoStore {
                 return Ok(Attempt::Done(CommitOutcome::EntryExists { seq: entry.seq }));
             }
         }
+        for (offset, event) in plan.commit.events.iter().enumerate() {
+            if failed(plan.events_start + offset) {
+                return Ok(Attempt::Done(CommitOutcome::EntryExists { seq: event.seq }));
+            }
+        }
         let codes: Vec<&str> = reasons.iter().map(|r| r.code().unwrap_or("None")).collect();
         if codes.iter().any(|code| retry::is_transient_reason(code)) {
             return Ok(Attempt::Retry(format!("cancelled: {}", codes.join(", "))));
@@ -274,8 +286,8 @@ impl DynamoStore {
 
 /// Position of the account put in the transaction.
 const ACCOUNT_POSITION: usize = 0;
-/// Position of the first entry put; the facts follow the entries, the operation record
-/// follows the last fact.
+/// Position of the first entry put; the facts follow the entries, the events follow the
+/// facts, the operation record follows the last event.
 const FIRST_ENTRY_POSITION: usize = 1;
 
 enum Attempt {
@@ -290,6 +302,8 @@ struct CommitPlan<'a> {
     commit: &'a Commit,
     actions: Vec<TransactWriteItem>,
     operation_position: Option<usize>,
+    /// Position of the first event put.
+    events_start: usize,
     token: String,
 }
 
@@ -297,13 +311,16 @@ impl<'a> CommitPlan<'a> {
     fn new(table: &str, commit: &'a Commit) -> StoreResult<CommitPlan<'a>> {
         check_commit(commit)?;
         let mut items: Vec<Item> =
-            Vec::with_capacity(commit.entries.len() + commit.facts.len() + 2);
+            Vec::with_capacity(commit.entries.len() + commit.facts.len() + commit.events.len() + 2);
         items.push(item::account_item(&commit.account)?);
         for entry in &commit.entries {
             items.push(item::entry_item(entry)?);
         }
         for fact in &commit.facts {
             items.push(item::fact_item(fact)?);
+        }
+        for event in &commit.events {
+            items.push(item::event_item(event)?);
         }
         if let Some(operation) = &commit.operation {
             items.push(item::operation_item(operation)?);
@@ -343,9 +360,10 @@ impl<'a> CommitPlan<'a> {
         }
         let facts_start = FIRST_ENTRY_POSITION + commit.entries.len();
         let facts_end = facts_start + commit.facts.len();
+        let events_end = facts_end + commit.events.len();
         for (position, item) in (FIRST_ENTRY_POSITION..).zip(items) {
             let put = Put::builder().table_name(table).set_item(Some(item));
-            // Facts are upserts; entries and the operation record must be new.
+            // Facts are upserts; entries, events and the operation record must be new.
             let put = if (facts_start..facts_end).contains(&position) {
                 put
             } else {
@@ -355,7 +373,8 @@ impl<'a> CommitPlan<'a> {
         }
         Ok(CommitPlan {
             commit,
-            operation_position: commit.operation.as_ref().map(|_| facts_end),
+            operation_position: commit.operation.as_ref().map(|_| events_end),
+            events_start: facts_end,
             actions,
             token,
         })
@@ -381,12 +400,17 @@ fn check_commit(commit: &Commit) -> StoreResult<()> {
             commit.account.version, commit.expected_version
         )));
     }
-    let items = commit.entries.len().saturating_add(commit.facts.len());
+    let items = commit
+        .entries
+        .len()
+        .saturating_add(commit.facts.len())
+        .saturating_add(commit.events.len());
     if items > MAX_COMMIT_ENTRIES {
         return Err(StoreError::Invalid(format!(
-            "{items} entries and facts in one commit, more than {MAX_COMMIT_ENTRIES}"
+            "{items} entries, facts and events in one commit, more than {MAX_COMMIT_ENTRIES}"
         )));
     }
+    check_events(account, &commit.events)?;
     let mut seqs = HashSet::with_capacity(commit.entries.len());
     for entry in &commit.entries {
         if !seqs.insert(entry.seq) {
@@ -433,6 +457,41 @@ fn check_commit(commit: &Commit) -> StoreResult<()> {
             "operation `{}` belongs to account `{}`, not `{account}`",
             operation.id, operation.account
         )));
+    }
+    Ok(())
+}
+
+/// The events' part of the contract: of the commit's account, distinct seqs from 1, a body
+/// within [`MAX_FACT_VALUE_BYTES`] of JSON (ids and seqs are checked with the items).
+fn check_events(account: &str, events: &[EventRecord]) -> StoreResult<()> {
+    let mut seqs = HashSet::with_capacity(events.len());
+    for event in events {
+        if event.account != account {
+            return Err(StoreError::Invalid(format!(
+                "event `{}` belongs to account `{}`, not `{account}`",
+                event.id, event.account
+            )));
+        }
+        // An account's event sequence starts at 1.
+        if event.seq == 0 {
+            return Err(StoreError::Invalid(format!(
+                "event `{}` has seq 0; event seqs start at 1",
+                event.id
+            )));
+        }
+        if !seqs.insert(event.seq) {
+            return Err(StoreError::Invalid(format!(
+                "event seq {} appears twice in one commit",
+                event.seq
+            )));
+        }
+        let bytes = serde_json::to_string(&event.body).map_or(usize::MAX, |text| text.len());
+        if bytes > MAX_FACT_VALUE_BYTES {
+            return Err(StoreError::Invalid(format!(
+                "event `{}` is {bytes} bytes of JSON, more than {MAX_FACT_VALUE_BYTES}",
+                event.id
+            )));
+        }
     }
     Ok(())
 }
@@ -843,6 +902,56 @@ impl Store for DynamoStore {
         output.items().first().map(item::entry_record).transpose()
     }
 
+    async fn account_events(
+        &self,
+        account: &str,
+        after_seq: u64,
+        limit: u32,
+    ) -> StoreResult<Vec<EventRecord>> {
+        if !item::storable_id(account) {
+            return Ok(Vec::new());
+        }
+        let Some(low) = after_seq.checked_add(1) else {
+            return Ok(Vec::new());
+        };
+        let limit = limit_of(limit);
+        let wanted = usize::try_from(limit).unwrap_or(usize::MAX);
+        // A consistent Query of the account's `V#` range, by seq: the same cost whatever the
+        // account's age. One request, unless DynamoDB stops a page at 1 MB before `limit`
+        // events (bodies of up to 64 KiB): then the next page is asked for, at most
+        // MAX_EVENT_QUERY_REQUESTS in all, so a page is short only at the end.
+        let mut events: Vec<EventRecord> = Vec::new();
+        let mut start_key = None;
+        for _ in 0..MAX_EVENT_QUERY_REQUESTS {
+            let remaining = wanted.saturating_sub(events.len());
+            let output = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .consistent_read(true)
+                .key_condition_expression("#pk = :pk AND #sk BETWEEN :low AND :high")
+                .expression_attribute_names("#pk", PARTITION_KEY)
+                .expression_attribute_names("#sk", SORT_KEY)
+                .expression_attribute_values(":pk", AttributeValue::S(item::account_pk(account)))
+                .expression_attribute_values(":low", AttributeValue::S(item::event_sk(low)))
+                .expression_attribute_values(":high", AttributeValue::S(item::event_sk(u64::MAX)))
+                .limit(to_i32(u32::try_from(remaining).unwrap_or(limit)))
+                .set_exclusive_start_key(start_key)
+                .send()
+                .await
+                .map_err(|e| unavailable("Query", e))?;
+            for found in output.items() {
+                events.push(item::event_record(found)?);
+            }
+            start_key = output.last_evaluated_key;
+            if start_key.is_none() || events.len() >= wanted {
+                break;
+            }
+        }
+        events.truncate(wanted);
+        Ok(events)
+    }
+
     async fn accounts(&self, cursor: Option<String>, limit: u32) -> StoreResult<AccountPage> {
         let limit = limit_of(limit);
         let start_key = cursor
@@ -1167,6 +1276,55 @@ mod tests {
         let plan = CommitPlan::new("t", &commit).unwrap();
         assert_eq!(plan.actions.len(), 100);
         assert_eq!(plan.operation_position, Some(99));
+    }
+
+    #[test]
+    fn events_go_between_the_facts_and_the_operation_record() {
+        let mut commit = commit(2);
+        commit.events = (1..=3)
+            .map(|seq| credits_store::EventRecord {
+                account: "a".into(),
+                seq,
+                id: format!("v{seq}"),
+                event_type: "balance.low".into(),
+                at: Utc.timestamp_opt(1_700_000_000, 0).single().unwrap(),
+                body: serde_json::json!({"v": 1}),
+            })
+            .collect();
+        let plan = CommitPlan::new("t", &commit).unwrap();
+        assert_eq!(plan.actions.len(), 1 + 2 + 3 + 1);
+        assert_eq!(plan.events_start, 3);
+        assert_eq!(plan.operation_position, Some(6));
+        let sort_key = |position: usize| {
+            plan.actions[position]
+                .put()
+                .and_then(|put| put.item().get(SORT_KEY))
+                .and_then(|value| value.as_s().ok())
+                .cloned()
+                .unwrap()
+        };
+        assert_eq!(sort_key(3), "V#00000000000000000001");
+        assert_eq!(sort_key(5), "V#00000000000000000003");
+        let condition = plan.actions[4]
+            .put()
+            .and_then(|put| put.condition_expression())
+            .map(str::to_owned);
+        assert_eq!(condition.as_deref(), Some("attribute_not_exists(pk)"));
+        // Entries, facts and events share the limit.
+        commit
+            .events
+            .extend((4..=97).map(|seq| credits_store::EventRecord {
+                account: "a".into(),
+                seq,
+                id: format!("v{seq}"),
+                event_type: "t".into(),
+                at: Utc.timestamp_opt(1_700_000_000, 0).single().unwrap(),
+                body: serde_json::Value::Null,
+            }));
+        assert!(matches!(
+            CommitPlan::new("t", &commit),
+            Err(StoreError::Invalid(_))
+        ));
     }
 
     #[test]

@@ -10,7 +10,7 @@ use aws_sdk_dynamodb::error::ProvideErrorMetadata;
 use aws_sdk_dynamodb::operation::create_table::CreateTableInput;
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
-    ProjectionType, ScalarAttributeType, TableStatus,
+    ProjectionType, ScalarAttributeType, StreamSpecification, StreamViewType, TableStatus,
 };
 use credits_store::{StoreError, StoreResult};
 
@@ -19,8 +19,13 @@ pub const DEFAULT_TABLE_NAME: &str = "credits";
 
 /// Partition key of every item (`A#<account>`, `K#<key id>`).
 pub const PARTITION_KEY: &str = "pk";
-/// Sort key of every item (`ACCOUNT`, `E#<seq>`, `F#<fact key>`, `O#<operation id>`, `KEY`).
+/// Sort key of every item (`ACCOUNT`, `E#<seq>`, `F#<fact key>`, `O#<operation id>`, `V#<event seq>`, `KEY`).
 pub const SORT_KEY: &str = "sk";
+
+/// What the table's stream carries of each changed item: its new image only. The events
+/// publisher reads an event's attributes from the insert's new image (and nothing needs the
+/// old one: events are never changed).
+pub const STREAM_VIEW_TYPE: StreamViewType = StreamViewType::NewImage;
 
 /// Global secondary index over every account's entries by time (sparse: only entries carry
 /// `at_seq`), keyed by the account's partition key. Global, not local: a local index would
@@ -45,8 +50,8 @@ pub const DUE_AT_ATTRIBUTE: &str = "due_at";
 /// DynamoDB's per-partition limit and let up to 16 rollover workers split the walk.
 pub const DUE_SHARDS: u32 = 16;
 
-/// The table `name`: keys, attribute definitions, the two global indexes and on-demand
-/// billing. No local index: nothing caps how many items an account may hold.
+/// The table `name`: keys, attribute definitions, the two global indexes, on-demand billing
+/// and the stream ([`STREAM_VIEW_TYPE`]) the events publisher reads. No local index: nothing caps how many items an account may hold.
 ///
 /// This is the single definition the code relies on; the SAM template must declare the same
 /// (its deletion protection and point-in-time recovery are operational settings on top).
@@ -68,6 +73,13 @@ pub fn table_definition(name: &str) -> StoreResult<CreateTableInput> {
         .attribute_definitions(attribute(DUE_AT_ATTRIBUTE, ScalarAttributeType::S)?)
         .key_schema(hash(PARTITION_KEY)?)
         .key_schema(range(SORT_KEY)?)
+        .stream_specification(
+            StreamSpecification::builder()
+                .stream_enabled(true)
+                .stream_view_type(STREAM_VIEW_TYPE)
+                .build()
+                .map_err(build_error)?,
+        )
         .global_secondary_indexes(
             GlobalSecondaryIndex::builder()
                 .index_name(TIME_INDEX)
@@ -116,6 +128,7 @@ pub async fn create_table(client: &Client, name: &str) -> StoreResult<()> {
         .set_attribute_definitions(Some(definition.attribute_definitions().to_vec()))
         .set_key_schema(Some(definition.key_schema().to_vec()))
         .set_global_secondary_indexes(Some(definition.global_secondary_indexes().to_vec()))
+        .set_stream_specification(definition.stream_specification().cloned())
         .send()
         .await
         .map_err(|e| {
@@ -214,5 +227,8 @@ mod tests {
         // A local index caps an account's items at 10 GB and can never be removed.
         assert!(definition.local_secondary_indexes().is_empty());
         assert_eq!(definition.global_secondary_indexes().len(), 2);
+        let stream = definition.stream_specification().unwrap();
+        assert!(stream.stream_enabled());
+        assert_eq!(stream.stream_view_type(), Some(&StreamViewType::NewImage));
     }
 }

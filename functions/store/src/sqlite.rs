@@ -35,6 +35,7 @@
 
 mod rows;
 mod schema;
+mod webhooks;
 mod writer;
 
 use std::collections::HashSet;
@@ -110,6 +111,7 @@ impl SqliteStore {
     fn start(target: Target) -> StoreResult<Self> {
         let connection = target.connect(Role::Writer)?;
         schema::migrate(&connection)?;
+        webhooks::migrate(&connection)?;
         Ok(Self {
             writer: Writer::start(connection)?,
             readers: Arc::new(Readers {

@@ -35,6 +35,7 @@ fn input(name: &str, kind: InputKind, default: Option<InputValue>) -> Input {
         default,
         min: None,
         max: None,
+        allowed: Vec::new(),
     }
 }
 
@@ -87,6 +88,9 @@ fn feature(name: &str, inputs: Vec<Input>, rules: Vec<Rule>, units: &[&str]) -> 
         requires_prior: Vec::new(),
         units: units.iter().map(|unit| (*unit).to_owned()).collect(),
         outcomes: Vec::new(),
+        derived: Vec::new(),
+        maximum_quantities: Vec::new(),
+        refusals: Vec::new(),
     }
 }
 
@@ -170,6 +174,8 @@ fn book(name: &str, units: Vec<UnitDef>, features: Vec<Feature>, plans: Vec<Plan
         features,
         plans,
         expects: Vec::new(),
+        refusals: Vec::new(),
+        scenarios: Vec::new(),
     }
 }
 
