@@ -185,6 +185,16 @@ pub enum StatementKind<'a> {
     Package {
         name: Token<'a>,
         amount: Amount<'a>,
+        /// `for PRICE CURRENCY`: what the package sells for (`for 10 USD`).
+        price: Option<Amount<'a>>,
+    },
+    /// `topup minimum AMOUNT, step AMOUNT, packages only`: what a top-up must be.
+    TopupRules(Vec<TopupRuleDecl<'a>>),
+    /// `outcome OUTCOME free|full|by usage`: what a job ending that way costs.
+    Outcome {
+        outcome: Token<'a>,
+        /// `free`, `full` or `by usage`, as written.
+        charge: Token<'a>,
     },
     CreditLine(Amount<'a>),
     /// `balance at most AMOUNT`: the most the balance of the amount's unit may hold.
@@ -245,6 +255,8 @@ impl StatementKind<'_> {
             StatementKind::RefundExpired(_) => "refund expired",
             StatementKind::Limit { .. } => "limit",
             StatementKind::LateUsage { .. } => "late usage within",
+            StatementKind::TopupRules(_) => "topup minimum, step or packages only",
+            StatementKind::Outcome { .. } => "outcome",
         }
     }
 
@@ -260,6 +272,7 @@ impl StatementKind<'_> {
                 | StatementKind::Factor(_)
                 | StatementKind::FirstRequestFree
                 | StatementKind::RequiresPrior(_)
+                | StatementKind::Outcome { .. }
                 | StatementKind::Refuse { .. }
                 | StatementKind::Maximum(_)
                 | StatementKind::Derived(_)
@@ -568,6 +581,20 @@ pub struct TopupDecl<'a> {
     pub expires: Vec<Expiry<'a>>,
     /// Spans of every `requires subscription` written.
     pub requires_subscription: Vec<Span>,
+}
+
+/// One clause of `topup minimum …, step …, packages only`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TopupRuleDecl<'a> {
+    pub kind: TopupRuleKind<'a>,
+    pub span: Span,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TopupRuleKind<'a> {
+    Minimum(Amount<'a>),
+    Step(Amount<'a>),
+    PackagesOnly,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

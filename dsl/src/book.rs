@@ -140,6 +140,10 @@ pub struct Feature {
     pub requires_prior: Vec<String>,
     /// Units this feature can charge (sorted), for reports and validation.
     pub units: Vec<String>,
+    /// `outcome …` statements: what a job ending other than completed costs; an ending not
+    /// listed costs its default (`outcomes.rs`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub outcomes: Vec<crate::outcomes::OutcomeRule>,
     /// `quantity NAME = ...`: quantities computed from inputs, in declaration order.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub derived: Vec<DerivedQuantity>,
@@ -398,6 +402,9 @@ pub struct Plan {
     /// its `occurred_at`, in seconds; `None` = only usage of now.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub late_usage_seconds: Option<u32>,
+    /// `topup minimum …, step …, packages only` (`docs/topups.md`).
+    #[serde(default, skip_serializing_if = "crate::money::TopUpRules::is_default")]
+    pub topup_rules: crate::money::TopUpRules,
     /// Caps on the balance, on the spend of a period and on one request
     /// (`docs/plan-lifecycle.md`); empty when the plan states none.
     #[serde(default, skip_serializing_if = "Caps::is_empty")]
@@ -566,6 +573,9 @@ pub struct Package {
     pub name: String,
     pub unit: String,
     pub amount_minor: i64,
+    /// `for PRICE CURRENCY`: what the package sells for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub price: Option<crate::money::Money>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

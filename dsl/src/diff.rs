@@ -462,6 +462,10 @@ fn feature_details(old: &Feature, new: &Feature) -> Vec<String> {
             "first request no longer free".to_owned()
         });
     }
+    let (old_outcomes, new_outcomes) = (describe::outcomes(old), describe::outcomes(new));
+    if old_outcomes != new_outcomes {
+        details.push(format!("outcomes {old_outcomes} → {new_outcomes}"));
+    }
     details
 }
 
@@ -588,6 +592,11 @@ fn plan_details(old_book: &RateBook, new_book: &RateBook, old: &Plan, new: &Plan
             Some(seconds) if seconds % 86_400 == 0 => format!("{} days", seconds / 86_400),
             Some(seconds) => format!("{} hours", seconds / 3_600),
         },
+    );
+    note(
+        old.topup_rules != new.topup_rules,
+        "top-up rules",
+        &|book, plan| describe::topup_rules(book, &plan.topup_rules),
     );
     details.extend(grant_details(old_book, new_book, old, new));
     details

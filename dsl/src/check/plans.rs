@@ -28,6 +28,7 @@ pub(super) struct PlanParts<'a> {
     expired: Option<(ExpiredRefund, Span)>,
     limits: Limits,
     late_usage_seconds: Option<u32>,
+    topup_rules: super::money::TopupRulesParts,
     /// `balance at most` and the spend and per-request limits.
     caps: super::lifecycle::CapParts,
     /// Kinds granted, sold or restored, with where and how, for the `order` check.
@@ -72,6 +73,12 @@ impl<'a> Checker<'a> {
                 self.plan_statement(statement, &context, scopes, &mut parts);
             }
         }
+        self.topup_rules_fit(
+            &parts.topup_rules,
+            parts.topup.is_some(),
+            !parts.packages.is_empty(),
+            plan_name,
+        );
         self.lifecycle_checks(
             &super::lifecycle::LifecycleView {
                 block,
@@ -106,6 +113,7 @@ impl<'a> Checker<'a> {
             refund,
             limits: parts.limits,
             late_usage_seconds: parts.late_usage_seconds,
+            topup_rules: parts.topup_rules.rules,
             caps: std::mem::take(&mut parts.caps.caps),
         }
     }
@@ -169,6 +177,7 @@ impl<'a> Checker<'a> {
             ast::StatementKind::RefundWindow { .. } => Some("refund within"),
             ast::StatementKind::RefundExpired(_) => Some("refund expired"),
             ast::StatementKind::LateUsage { .. } => Some("late usage within"),
+            ast::StatementKind::TopupRules(_) => Some("topup minimum, step or packages only"),
             _ => None,
         };
         if let Some(keyword) = once_keyword {
@@ -215,7 +224,14 @@ impl<'a> Checker<'a> {
                     &mut parts.used_kinds,
                 );
             }
-            ast::StatementKind::Package { name, amount } => self.package_decl(*name, amount, parts),
+            ast::StatementKind::Package {
+                name,
+                amount,
+                price,
+            } => self.package_decl(*name, amount, price.as_ref(), parts),
+            ast::StatementKind::TopupRules(clauses) => {
+                self.topup_rules_decl(clauses, statement.span, &mut parts.topup_rules);
+            }
             ast::StatementKind::Gate { feature, when } => {
                 if let Some(scope) = self.feature_scope(scopes, *feature)
                     && let Some(resolved) = self.condition(scope, when.as_ref())
@@ -413,8 +429,10 @@ impl<'a> Checker<'a> {
         &mut self,
         name: Token<'a>,
         amount: &ast::Amount<'a>,
+        price: Option<&ast::Amount<'a>>,
         parts: &mut PlanParts<'a>,
     ) {
+        let price = price.and_then(|price| self.package_price(price));
         let PlanParts {
             packages,
             package_names,
@@ -435,6 +453,7 @@ impl<'a> Checker<'a> {
                 name: name.text.to_owned(),
                 unit: unit.name.to_owned(),
                 amount_minor,
+                price,
             });
         }
     }

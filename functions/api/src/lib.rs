@@ -33,6 +33,7 @@ pub mod metrics;
 pub mod model;
 pub mod money;
 pub mod openapi;
+pub mod outcome_field;
 pub mod problem;
 pub mod reads;
 pub mod respond;
@@ -41,6 +42,7 @@ pub mod routes;
 pub mod service;
 pub mod slots;
 pub mod statements;
+pub mod topup_rules;
 pub mod validate;
 pub mod webhooks;
 

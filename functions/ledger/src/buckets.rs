@@ -523,6 +523,7 @@ mod tests {
             refund: None,
             limits: credits_dsl::Limits::default(),
             late_usage_seconds: None,
+            topup_rules: credits_dsl::TopUpRules::default(),
             caps: credits_dsl::Caps::default(),
         };
         let mut buckets = [

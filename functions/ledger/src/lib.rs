@@ -83,6 +83,7 @@ mod grants;
 mod holds;
 mod ids;
 mod invariants;
+mod job_outcome;
 mod keep;
 mod lifecycle;
 pub mod limits;

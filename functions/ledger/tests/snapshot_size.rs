@@ -211,6 +211,13 @@ fn statement() -> OpenStatement {
         adjustments_minor: i64::MIN,
         voided_minor: i64::MIN,
         closing_minor: i64::MIN,
+        usage_by_outcome_minor: ["cancelled", "failed", "moderated"]
+            .into_iter()
+            .map(|outcome| (outcome.to_owned(), i64::MIN))
+            .collect(),
+        top_ups_paid_minor: (0..credits_dsl::limits::MAX_CURRENCIES_PER_BOOK)
+            .map(|currency| (format!("AA{currency}"), i64::MIN))
+            .collect(),
     };
     OpenStatement {
         starts_at: instant(),

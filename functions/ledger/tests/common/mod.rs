@@ -358,6 +358,7 @@ pub mod cmd {
             attribution: Attribution::default(),
             occurred_at: None,
             collect: credits_ledger::Collect::All,
+            outcome: credits_dsl::JobOutcome::Completed,
         })
     }
 
@@ -371,6 +372,7 @@ pub mod cmd {
             },
             occurred_at: None,
             collect: credits_ledger::Collect::All,
+            outcome: credits_dsl::JobOutcome::Completed,
         })
     }
 
@@ -388,6 +390,7 @@ pub mod cmd {
             id: id.to_owned(),
             hold: hold.to_owned(),
             usage,
+            outcome: credits_dsl::JobOutcome::Completed,
         })
     }
 
