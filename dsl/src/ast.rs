@@ -187,6 +187,17 @@ pub enum StatementKind<'a> {
         /// `days` or `hours` as written.
         unit: Token<'a>,
     },
+    /// `warn before expiry N days|hours`: how long before credits expire the platform hears.
+    WarnExpiry {
+        number: Token<'a>,
+        /// `days` or `hours` as written.
+        unit: Token<'a>,
+    },
+    /// `auto topup below AMOUNT package NAME`: when to ask the platform for a top-up.
+    AutoTopup {
+        below: Amount<'a>,
+        package: Token<'a>,
+    },
     /// `limit N` and its words as written (`requests per minute`, `concurrent holds`).
     Limit {
         number: Token<'a>,
@@ -221,6 +232,8 @@ impl StatementKind<'_> {
             StatementKind::RefundExpired(_) => "refund expired",
             StatementKind::Limit { .. } => "limit",
             StatementKind::LateUsage { .. } => "late usage within",
+            StatementKind::WarnExpiry { .. } => "warn before expiry",
+            StatementKind::AutoTopup { .. } => "auto topup below",
         }
     }
 

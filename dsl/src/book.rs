@@ -309,6 +309,23 @@ pub struct Plan {
     /// its `occurred_at`, in seconds; `None` = only usage of now.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub late_usage_seconds: Option<u32>,
+    /// `warn before expiry`: how long before a bucket expires its `credits.expiring` event
+    /// is published, in seconds; `None` = no warning.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expiry_warning_seconds: Option<u32>,
+    /// `auto topup below`: per unit, the available balance under which the ledger asks the
+    /// platform (an `auto_topup.requested` event) to sell the named package.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub auto_topup: BTreeMap<String, AutoTopup>,
+}
+
+/// A plan's `auto topup below AMOUNT package NAME` for one unit.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AutoTopup {
+    /// Asked for when the available balance falls below this, in minor units.
+    pub below_minor: i64,
+    /// A package of the plan, in the same unit.
+    pub package: String,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -406,6 +406,10 @@ fn rule_words(rule: Rule) -> &'static [&'static str] {
         Rule::kw_up => &["`up`"],
         Rule::kw_within => &["`within`"],
         Rule::kw_late => &["`late`"],
+        Rule::kw_warn => &["`warn`"],
+        Rule::kw_auto => &["`auto`"],
+        Rule::kw_before => &["`before`"],
+        Rule::kw_expiry => &["`expiry`"],
         Rule::kw_usage => &["`usage`"],
         _ => &[],
     }
@@ -450,6 +454,8 @@ fn is_block_keyword(rule: Rule) -> bool {
             | Rule::kw_refund
             | Rule::kw_limit
             | Rule::kw_late
+            | Rule::kw_warn
+            | Rule::kw_auto
     )
 }
 
@@ -760,6 +766,15 @@ fn build_statement<'a>(pair: &P<'a>) -> Option<Statement<'a>> {
         Rule::late_usage_statement => StatementKind::LateUsage {
             number: child_token(pair, Rule::number).unwrap_or_else(|| missing(span)),
             unit: name(),
+        },
+        Rule::warn_expiry_statement => StatementKind::WarnExpiry {
+            number: child_token(pair, Rule::number).unwrap_or_else(|| missing(span)),
+            unit: name(),
+        },
+        Rule::auto_topup_statement => StatementKind::AutoTopup {
+            below: child(pair, Rule::amount)
+                .map_or_else(|| missing_amount(span), |a| build_amount(&a)),
+            package: name(),
         },
         Rule::limit_statement => StatementKind::Limit {
             number: child_token(pair, Rule::number).unwrap_or_else(|| missing(span)),
