@@ -523,6 +523,8 @@ mod tests {
             refund: None,
             limits: credits_dsl::Limits::default(),
             late_usage_seconds: None,
+            expiry_warning_seconds: None,
+            auto_topup: std::collections::BTreeMap::new(),
         };
         let mut buckets = [
             bucket("overdraft", OVERDRAFT_KIND, None, "2025-01-01T00:00:00Z"),

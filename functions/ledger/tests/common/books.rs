@@ -139,6 +139,8 @@ fn plan(name: &str) -> Plan {
         refund: None,
         limits: Limits::default(),
         late_usage_seconds: None,
+        expiry_warning_seconds: None,
+        auto_topup: BTreeMap::new(),
     }
 }
 
