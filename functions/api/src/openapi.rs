@@ -50,6 +50,7 @@ Errors are `application/problem+json` with a stable `type`: `insufficient-credit
         routes::balance,
         routes::entries,
         routes::statement,
+        crate::events::account_events,
         routes::get_account,
         routes::list_accounts,
         routes::create_key,
@@ -57,6 +58,7 @@ Errors are `application/problem+json` with a stable `type`: `insufficient-credit
     ),
     components(schemas(
         ProblemBody,
+        crate::events::EventsResponse,
         model::AccountRequest,
         model::SubscriptionBody,
         model::CloseRequest,

@@ -66,6 +66,11 @@ fn data(event: &Event) -> &Value {
 
 #[test]
 fn a_month_publishes_each_event_once() {
+    month();
+}
+
+/// A month of the account, with every kind of event, checked as it goes.
+fn month() -> Shell {
     let mut shell = Shell::new(book());
     shell.ok(&cmd::create("a", PLAN), at("2025-01-01T00:00:00Z"));
     assert_eq!(types(&shell.events), ["credits.granted"]);
@@ -160,6 +165,149 @@ fn a_month_publishes_each_event_once() {
         data(&shell.events[seen + 2])["reason"],
         json!("account closed")
     );
+    shell
+}
+
+/// `docs/events.schema.json` describes every type the ledger knows, and every event of the
+/// month matches it.
+#[test]
+fn every_event_matches_the_schema() {
+    let schema: Value = serde_json::from_str(include_str!(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../docs/events.schema.json"
+    )))
+    .unwrap();
+    let listed: Vec<&str> = schema["properties"]["type"]["enum"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|name| name.as_str().unwrap())
+        .collect();
+    let known: Vec<&str> = EventType::ALL.iter().map(|kind| kind.as_str()).collect();
+    assert_eq!(
+        listed, known,
+        "the schema lists every type, in the catalogue's order"
+    );
+    let shell = month();
+    let mut seen = std::collections::BTreeSet::new();
+    for event in &shell.events {
+        let mut errors = Vec::new();
+        schema::check(&schema, &schema, &event.body, "", &mut errors);
+        assert!(errors.is_empty(), "{}: {errors:#?}", event.body);
+        let id = event.id.strip_prefix("evt_").unwrap();
+        assert!(
+            id.len() == 32
+                && id
+                    .bytes()
+                    .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        );
+        seen.insert(event.event_type);
+    }
+    assert_eq!(
+        seen.len(),
+        EventType::ALL.len(),
+        "the month publishes every type"
+    );
+    // And the checker does refuse what does not match.
+    let mut broken = shell.events[0].body.clone();
+    broken["data"]["amount_minor"] = json!("ten");
+    let mut errors = Vec::new();
+    schema::check(&schema, &schema, &broken, "", &mut errors);
+    assert!(!errors.is_empty());
+}
+
+/// The part of JSON Schema the events' schema uses: `type`, `required`, `properties`,
+/// `additionalProperties`, `const`, `enum`, `minimum`, `$ref` (to `#/$defs/…`), `allOf` and
+/// `if`/`then`. (`pattern` and `format` are checked by the test itself.)
+mod schema {
+    use serde_json::Value;
+
+    pub fn check(
+        root: &Value,
+        schema: &Value,
+        value: &Value,
+        path: &str,
+        errors: &mut Vec<String>,
+    ) {
+        if let Some(reference) = schema.get("$ref").and_then(Value::as_str) {
+            let name = reference.strip_prefix("#/$defs/").unwrap();
+            return check(root, &root["$defs"][name], value, path, errors);
+        }
+        if let Some(kinds) = schema.get("type") {
+            let kinds: Vec<&str> = match kinds {
+                Value::String(kind) => vec![kind.as_str()],
+                Value::Array(kinds) => kinds.iter().map(|kind| kind.as_str().unwrap()).collect(),
+                _ => panic!("bad type at {path}"),
+            };
+            let matches = |kind: &str| match kind {
+                "string" => value.is_string(),
+                "integer" => value.is_i64() || value.is_u64(),
+                "object" => value.is_object(),
+                "array" => value.is_array(),
+                "null" => value.is_null(),
+                "boolean" => value.is_boolean(),
+                other => panic!("type {other} at {path}"),
+            };
+            if !kinds.iter().any(|kind| matches(kind)) {
+                errors.push(format!("{path}: {value} is not {kinds:?}"));
+                return;
+            }
+        }
+        if let Some(constant) = schema.get("const")
+            && constant != value
+        {
+            errors.push(format!("{path}: {value} is not {constant}"));
+        }
+        if let Some(options) = schema.get("enum").and_then(Value::as_array)
+            && !options.contains(value)
+        {
+            errors.push(format!("{path}: {value} is not one of {options:?}"));
+        }
+        if let Some(minimum) = schema.get("minimum").and_then(Value::as_i64)
+            && value.as_i64().is_some_and(|number| number < minimum)
+        {
+            errors.push(format!("{path}: {value} is below {minimum}"));
+        }
+        if let Some(fields) = value.as_object() {
+            for name in schema
+                .get("required")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+            {
+                if !fields.contains_key(name.as_str().unwrap()) {
+                    errors.push(format!("{path}: `{name}` is missing"));
+                }
+            }
+            let properties = schema.get("properties").and_then(Value::as_object);
+            for (name, field) in fields {
+                let inner = format!("{path}/{name}");
+                match properties.and_then(|properties| properties.get(name)) {
+                    Some(property) => check(root, property, field, &inner, errors),
+                    None => {
+                        if let Some(additional) = schema.get("additionalProperties") {
+                            check(root, additional, field, &inner, errors);
+                        }
+                    }
+                }
+            }
+        }
+        for part in schema
+            .get("allOf")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            check(root, part, value, path, errors);
+        }
+        if let (Some(condition), Some(then)) = (schema.get("if"), schema.get("then")) {
+            let mut unmet = Vec::new();
+            check(root, condition, value, path, &mut unmet);
+            if unmet.is_empty() {
+                check(root, then, value, path, errors);
+            }
+        }
+    }
 }
 
 #[test]
