@@ -46,7 +46,7 @@ const ADMIN_ROUTES: [&str; 10] = [
 ];
 
 /// Routes an admin key or a key of `{account}` may call.
-const ACCOUNT_ROUTES: [&str; 10] = [
+const ACCOUNT_ROUTES: [&str; 11] = [
     "GET /v1/accounts/{account}",
     "POST /v1/accounts/{account}/quotes",
     "POST /v1/accounts/{account}/charges",
@@ -57,6 +57,7 @@ const ACCOUNT_ROUTES: [&str; 10] = [
     "GET /v1/accounts/{account}/balance",
     "GET /v1/accounts/{account}/entries",
     "GET /v1/accounts/{account}/statements/{cycle}",
+    "GET /v1/accounts/{account}/events",
 ];
 
 /// A log sink shared with the test.
