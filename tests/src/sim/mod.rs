@@ -145,6 +145,9 @@ pub struct SimReport {
     pub clock_end: Option<DateTime<Utc>>,
     pub rollover_walks: u64,
     pub strict_balance_checks: u64,
+    /// Events read back at the end and checked against the history (0 when the store does
+    /// not read events).
+    pub events_checked: usize,
     pub elapsed: StdDuration,
 }
 
@@ -164,12 +167,13 @@ impl fmt::Display for SimReport {
         }
         writeln!(
             f,
-            "requests {} · retried 5xx {} · entries written {} · rollover walks {} · strict balance checks {}",
+            "requests {} · retried 5xx {} · entries written {} · rollover walks {} · strict balance checks {} · events checked {}",
             self.requests,
             self.retries,
             self.entries,
             self.rollover_walks,
-            self.strict_balance_checks
+            self.strict_balance_checks,
+            self.events_checked
         )?;
         let c = &self.faults;
         writeln!(
@@ -374,7 +378,8 @@ impl Sim {
         }
         self.audit_all().await?;
         let accounts: Vec<&str> = PROFILES.iter().map(|profile| profile.account).collect();
-        events::check(self.faults.inner().as_ref(), &accounts).await?;
+        self.report.events_checked =
+            events::check(self.faults.inner().as_ref(), &accounts).await?;
         self.report.clock_end = Some(self.now());
         Ok(())
     }
