@@ -131,17 +131,19 @@ fn said_by_entry(entry: &EntryRecord) -> Option<Said> {
 }
 
 fn said_by_event(event: &EventRecord) -> Result<Said, String> {
-    let data = &event.body["data"];
+    let data = event.body.get("data").unwrap_or(&Value::Null);
     let field = match event.event_type.as_str() {
         "balance.low" => "threshold_minor",
         "hold.expired" => "released_minor",
         _ => "amount_minor",
     };
-    let amount_minor = data[field]
-        .as_i64()
+    let amount_minor = data
+        .get(field)
+        .and_then(Value::as_i64)
         .ok_or_else(|| format!("event {} has no `{field}`: {}", event.id, event.body))?;
-    let unit = data["unit"]
-        .as_str()
+    let unit = data
+        .get("unit")
+        .and_then(Value::as_str)
         .ok_or_else(|| format!("event {} has no unit: {}", event.id, event.body))?;
     Ok((
         event.event_type.clone(),

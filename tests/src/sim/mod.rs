@@ -378,8 +378,7 @@ impl Sim {
         }
         self.audit_all().await?;
         let accounts: Vec<&str> = PROFILES.iter().map(|profile| profile.account).collect();
-        self.report.events_checked =
-            events::check(self.faults.inner().as_ref(), &accounts).await?;
+        self.report.events_checked = events::check(self.faults.inner().as_ref(), &accounts).await?;
         self.report.clock_end = Some(self.now());
         Ok(())
     }
