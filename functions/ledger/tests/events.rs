@@ -490,5 +490,64 @@ fn the_warning_comes_at_creation_inside_the_window() {
         ["credits.granted", "credits.expiring"]
     );
     assert_eq!(shell.events[1].at, at("2025-01-28T00:00:00Z"));
-    let _ = TimeDelta::zero();
+}
+
+/// One step of [`catch_up_publishes_what_visits_do`]: days and hours after the previous one,
+/// and what is done then.
+#[derive(Debug, Clone)]
+enum Step {
+    Charge,
+    Package,
+    Hold(u32),
+}
+
+fn step() -> impl proptest::strategy::Strategy<Value = (u32, u32, Step)> {
+    use proptest::prelude::*;
+    (
+        0..20_u32,
+        0..24_u32,
+        prop_oneof![
+            4 => Just(Step::Charge),
+            1 => Just(Step::Package),
+            1 => (60..7_200_u32).prop_map(Step::Hold),
+        ],
+    )
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(48))]
+
+    /// Whatever the commands and their instants (touching the account at least every 20
+    /// days, so each cycle's grant is alive when next touched), catching up lazily publishes
+    /// the events visits at every `due_at` would.
+    #[test]
+    fn catch_up_publishes_what_visits_do(steps in proptest::collection::vec(step(), 1..40)) {
+        let mut now = at("2025-01-01T00:00:00Z");
+        let mut commands = vec![(now, cmd::create("a", PLAN))];
+        for (index, (days, hours, step)) in steps.iter().enumerate() {
+            now += TimeDelta::days(i64::from(*days)) + TimeDelta::hours(i64::from(*hours));
+            let id = format!("s{index}");
+            commands.push((now, match step {
+                Step::Charge => image(&id),
+                Step::Package => cmd::package(&id, "small"),
+                Step::Hold(ttl) => cmd::hold(&id, usage("image", &[]), *ttl),
+            }));
+        }
+        commands.push((now + TimeDelta::days(3), cmd::advance("end")));
+        let run = |visit: bool| {
+            let mut shell = Shell::new(book());
+            let mut visits = 0;
+            for (when, command) in &commands {
+                while visit && let Some(due) = shell.due_at.filter(|due| due < when) {
+                    shell.ok(&cmd::advance(&format!("visit{visits}")), due);
+                    visits += 1;
+                }
+                // Both refuse the same commands (a charge the balance cannot pay).
+                let _ = shell.run(command, *when);
+            }
+            shell
+        };
+        let (lazy, visited) = (run(false), run(true));
+        proptest::prop_assert_eq!(walked(&lazy), walked(&visited));
+    }
 }
