@@ -534,7 +534,7 @@ fn plan_details(old_book: &RateBook, new_book: &RateBook, old: &Plan, new: &Plan
     note(
         old.auto_topup != new.auto_topup,
         "auto topup",
-        &|_, plan| {
+        &|book, plan| {
             if plan.auto_topup.is_empty() {
                 return "none".to_owned();
             }
@@ -542,8 +542,9 @@ fn plan_details(old_book: &RateBook, new_book: &RateBook, old: &Plan, new: &Plan
                 .iter()
                 .map(|(unit, rule)| {
                     format!(
-                        "below {} {unit}: package {}",
-                        rule.below_minor, rule.package
+                        "below {} package {}",
+                        describe::amount(book, unit, rule.below_minor),
+                        rule.package
                     )
                 })
                 .collect::<Vec<_>>()
