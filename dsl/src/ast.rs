@@ -155,6 +155,9 @@ pub enum StatementKind<'a> {
     Minimum(MinimumDecl<'a>),
     Rule(RuleDecl<'a>),
     Multiply(Token<'a>),
+    /// `multiply by NUMBER [when COND]` or `add NUMBER% [when COND]`: a modifier on the
+    /// feature's amount.
+    Factor(FactorDecl<'a>),
     FirstRequestFree,
     RequiresPrior(Vec<Token<'a>>),
     // Plan statements.
@@ -217,6 +220,10 @@ impl StatementKind<'_> {
                 Role::Add => "add",
             },
             StatementKind::Multiply(_) => "multiply by",
+            StatementKind::Factor(factor) => match factor.value {
+                FactorValue::Times(_) => "multiply by",
+                FactorValue::Percent(_) => "add %",
+            },
             StatementKind::FirstRequestFree => "first request free",
             StatementKind::RequiresPrior(_) => "requires ... on same content",
             StatementKind::Gate { .. } => "requires subscription for",
@@ -246,6 +253,7 @@ impl StatementKind<'_> {
                 | StatementKind::Minimum(_)
                 | StatementKind::Rule(_)
                 | StatementKind::Multiply(_)
+                | StatementKind::Factor(_)
                 | StatementKind::FirstRequestFree
                 | StatementKind::RequiresPrior(_)
         )
@@ -299,6 +307,50 @@ pub struct RuleDecl<'a> {
     pub when: Option<Condition<'a>>,
     /// A `{ ... }` of tiers; expected only after `tiers`.
     pub tiers: Option<TiersBlock<'a>>,
+    /// A `{ ... }` of columns and rows; expected only after `table by`.
+    pub table: Option<TableBlock<'a>>,
+}
+
+/// A modifier on the feature's amount, as written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FactorDecl<'a> {
+    pub value: FactorValue<'a>,
+    pub when: Option<Condition<'a>>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FactorValue<'a> {
+    /// `multiply by NUMBER`.
+    Times(Token<'a>),
+    /// `add NUMBER%`: the number without its `%`.
+    Percent(Token<'a>),
+}
+
+/// The `{ ... }` of a price table: `columns: ...` then one row per key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TableBlock<'a> {
+    pub columns: Vec<TableColumn<'a>>,
+    /// The span of `columns`, when written.
+    pub columns_keyword: Option<Span>,
+    pub rows: Vec<TableRow<'a>>,
+    pub open: Span,
+    pub close: Span,
+}
+
+/// What one column's prices are for: `each` or `per QUANTITY [of INPUT] [rounded …] [times …]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TableColumn<'a> {
+    pub per: Per<'a>,
+    pub modifiers: Vec<Modifier<'a>>,
+    pub span: Span,
+}
+
+/// `KEY[, KEY]...: AMOUNT UNIT[, AMOUNT UNIT]...`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TableRow<'a> {
+    pub key: Vec<Token<'a>>,
+    pub cells: Vec<Amount<'a>>,
+    pub span: Span,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -308,6 +360,12 @@ pub enum PriceDecl<'a> {
         amount: Amount<'a>,
         per: Option<Per<'a>>,
         modifiers: Vec<Modifier<'a>>,
+    },
+    /// `table by CHOICE[, CHOICE]...`.
+    Table {
+        /// The span of `table`.
+        keyword: Span,
+        by: Vec<Token<'a>>,
     },
     /// `[graduated | volume] tiers [of INPUT]`.
     Tiers {

@@ -117,6 +117,10 @@ pub struct Feature {
     pub rules: Vec<Rule>,
     /// `multiply by INPUT`: count inputs every line is multiplied by.
     pub multipliers: Vec<String>,
+    /// `multiply by NUMBER` and `add NUMBER%`, in the order written: each that holds
+    /// multiplies every unit's summed amount, before its rounding and minimum charge.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub factors: Vec<Factor>,
     /// Amount rounding per unit charged (resolved: feature's statement or the unit's default).
     pub amount_rounding: Vec<AmountRounding>,
     /// Minimum charge per job, per unit (in that unit, exact).
@@ -126,6 +130,19 @@ pub struct Feature {
     pub requires_prior: Vec<String>,
     /// Units this feature can charge (sorted), for reports and validation.
     pub units: Vec<String>,
+}
+
+/// A modifier on a feature's amount: `multiply by 0.5 when batch` (factor 0.5) or
+/// `add 30% when hd` (factor 1.3). Factors compound: two that hold multiply together.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Factor {
+    /// Above zero and at most [`crate::limits::MAX_FACTOR`].
+    pub factor: Decimal,
+    pub when: Condition,
+    /// The statement as written, for explanations (`add 30% when hd`).
+    pub source: String,
+    /// 1-based line of the statement in its file.
+    pub line: u32,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -496,6 +496,28 @@ pub enum BookError {
     },
 
     #[error("{message}")]
+    #[diagnostic(code(rates::invalid_factor))]
+    InvalidFactor {
+        message: String,
+        #[label("{label}")]
+        span: SourceSpan,
+        label: String,
+        #[help]
+        help: String,
+    },
+
+    #[error("{message}")]
+    #[diagnostic(code(rates::invalid_table))]
+    InvalidTable {
+        message: String,
+        #[label("{label}")]
+        span: SourceSpan,
+        label: String,
+        #[help]
+        help: String,
+    },
+
+    #[error("{message}")]
     #[diagnostic(code(rates::invalid_quantity))]
     InvalidQuantity {
         message: String,

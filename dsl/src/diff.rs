@@ -9,11 +9,13 @@ use std::fmt;
 use rust_decimal::Decimal;
 
 use crate::book::{
-    Expect, ExpectTerm, Feature, Input, InputKind, InputValue, Plan, RateBook, Rule, UnitDef, Usage,
+    Expect, ExpectTerm, Feature, Input, InputKind, InputValue, Plan, RateBook, UnitDef, Usage,
 };
 use crate::describe;
 use crate::expect::{describe as describe_expect, totals};
 use crate::literal;
+
+mod pricing;
 
 /// Something named that was added, removed, or changed in the listed ways.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -326,15 +328,6 @@ fn rounding_word(mode: Option<crate::book::RoundingMode>) -> &'static str {
     }
 }
 
-/// Rules compare by meaning, not by their line in the file.
-fn same_rule(left: &Rule, right: &Rule) -> bool {
-    left.role == right.role
-        && left.unit == right.unit
-        && left.price == right.price
-        && left.when == right.when
-        && left.times == right.times
-}
-
 fn feature_details(old: &Feature, new: &Feature) -> Vec<String> {
     let mut details = Vec::new();
     if old.title != new.title {
@@ -353,16 +346,8 @@ fn feature_details(old: &Feature, new: &Feature) -> Vec<String> {
             }
         });
     }
-    for rule in &old.rules {
-        if !new.rules.iter().any(|other| same_rule(rule, other)) {
-            details.push(format!("rule removed: {}", rule.source));
-        }
-    }
-    for rule in &new.rules {
-        if !old.rules.iter().any(|other| same_rule(rule, other)) {
-            details.push(format!("rule added: {}", rule.source));
-        }
-    }
+    details.extend(pricing::rule_changes(&old.rules, &new.rules));
+    details.extend(pricing::factor_changes(&old.factors, &new.factors));
     let mut note = |changed: bool, what: &str, show: fn(&Feature) -> String| {
         if changed {
             details.push(format!("{what} {} → {}", show(old), show(new)));

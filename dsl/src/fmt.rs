@@ -4,7 +4,8 @@
 //! clauses in the order LANGUAGE.md writes them, no `;`. Comments stay where they were: a
 //! comment after a statement stays on its line (trailing comments of consecutive lines are
 //! aligned), other comments stay above the statement they precede. Runs of blank lines become
-//! one; blank lines right inside `{` and `}` go. Formatting is idempotent, and formatting a
+//! one; blank lines right inside `{` and `}` go. A price table's rows are aligned: keys padded
+//! to the longest, each price column to its widest. Formatting is idempotent, and formatting a
 //! file never changes the book it compiles to (only its `rates_version`).
 
 use std::borrow::Cow;
@@ -293,6 +294,52 @@ fn push_block(lines: &mut Vec<Line>, keyword: &str, block: &Block<'_>, span: Spa
                     closes: true,
                 });
             }
+            StatementKind::Rule(rule) if rule.table.is_some() => {
+                let table = rule.table.as_ref();
+                lines.push(Line {
+                    depth: 1,
+                    text: format!("{} {{", rule_text(rule)),
+                    start: statement.span.start,
+                    end: table.map_or(statement.span.end, |table| table.open.end),
+                    opens: true,
+                    closes: false,
+                });
+                if let Some(table) = table {
+                    if let (Some(keyword), Some(last)) =
+                        (table.columns_keyword, table.columns.last())
+                    {
+                        let columns: Vec<String> =
+                            table.columns.iter().map(table_column_text).collect();
+                        lines.push(Line {
+                            depth: 2,
+                            text: format!("columns: {}", columns.join(", ")),
+                            start: keyword.start,
+                            end: last.span.end,
+                            opens: false,
+                            closes: false,
+                        });
+                    }
+                    for (row, text) in table.rows.iter().zip(table_rows_text(table)) {
+                        lines.push(Line {
+                            depth: 2,
+                            text,
+                            start: row.span.start,
+                            end: row.span.end,
+                            opens: false,
+                            closes: false,
+                        });
+                    }
+                }
+                let close = table.map_or(statement.span, |table| table.close);
+                lines.push(Line {
+                    depth: 1,
+                    text: "}".to_owned(),
+                    start: close.start,
+                    end: close.end,
+                    opens: false,
+                    closes: true,
+                });
+            }
             kind => lines.push(Line {
                 depth: 1,
                 text: statement_text(kind),
@@ -336,7 +383,7 @@ fn amount_text(amount: &Amount<'_>) -> String {
     format!("{} {}", amount.number.text, amount.unit.text)
 }
 
-fn condition_text(condition: &Condition<'_>) -> String {
+pub(crate) fn condition_text(condition: &Condition<'_>) -> String {
     let mut text = String::new();
     for (index, test) in condition.tests.iter().enumerate() {
         if index > 0 {
@@ -395,22 +442,10 @@ pub(crate) fn rule_text(rule: &RuleDecl<'_>) -> String {
             if let Some(per) = per {
                 let _ = write!(text, " {}", per_text(per));
             }
-            // Canonical clause order: of, rounded, times.
-            for modifier in modifiers {
-                if let Modifier::Of(input) = modifier {
-                    let _ = write!(text, " of {}", input.text);
-                }
-            }
-            for modifier in modifiers {
-                if let Modifier::Rounded(direction) = modifier {
-                    let _ = write!(text, " rounded {}", direction.text);
-                }
-            }
-            for modifier in modifiers {
-                if let Modifier::Times(input) = modifier {
-                    let _ = write!(text, " times {}", input.text);
-                }
-            }
+            push_modifiers(&mut text, modifiers);
+        }
+        PriceDecl::Table { by, .. } => {
+            let _ = write!(text, " table by {}", join_tokens(by, ", "));
         }
         PriceDecl::Tiers { mode, of, .. } => {
             if let Some(mode) = mode {
@@ -424,6 +459,84 @@ pub(crate) fn rule_text(rule: &RuleDecl<'_>) -> String {
     }
     push_when(&mut text, rule.when.as_ref());
     text
+}
+
+/// The clauses after a `per`, in the canonical order: of, rounded, times.
+fn push_modifiers(text: &mut String, modifiers: &[Modifier<'_>]) {
+    for modifier in modifiers {
+        if let Modifier::Of(input) = modifier {
+            let _ = write!(text, " of {}", input.text);
+        }
+    }
+    for modifier in modifiers {
+        if let Modifier::Rounded(direction) = modifier {
+            let _ = write!(text, " rounded {}", direction.text);
+        }
+    }
+    for modifier in modifiers {
+        if let Modifier::Times(input) = modifier {
+            let _ = write!(text, " times {}", input.text);
+        }
+    }
+}
+
+/// A table column as its canonical text (`per 1000000 tokens of input_tokens`).
+pub(crate) fn table_column_text(column: &TableColumn<'_>) -> String {
+    let mut text = per_text(&column.per);
+    push_modifiers(&mut text, &column.modifiers);
+    text
+}
+
+/// A modifier on the feature's amount as its canonical text (`add 30% when hd`). Used for
+/// `Factor::source`.
+pub(crate) fn factor_text(factor: &FactorDecl<'_>) -> String {
+    let mut text = match factor.value {
+        FactorValue::Times(number) => format!("multiply by {}", number.text),
+        FactorValue::Percent(number) => format!("add {}%", number.text),
+    };
+    push_when(&mut text, factor.when.as_ref());
+    text
+}
+
+/// The rows of a price table, their keys and each column's prices aligned.
+fn table_rows_text(table: &TableBlock<'_>) -> Vec<String> {
+    let keys: Vec<String> = table
+        .rows
+        .iter()
+        .map(|row| format!("{}:", join_tokens(&row.key, ", ")))
+        .collect();
+    let key_width = keys.iter().map(String::len).max().unwrap_or(0);
+    let columns = table
+        .rows
+        .iter()
+        .map(|row| row.cells.len())
+        .max()
+        .unwrap_or(0);
+    let mut widths = vec![0usize; columns];
+    for row in &table.rows {
+        for (width, cell) in widths.iter_mut().zip(&row.cells) {
+            *width = (*width).max(amount_text(cell).len() + 1);
+        }
+    }
+    table
+        .rows
+        .iter()
+        .zip(&keys)
+        .map(|(row, key)| {
+            let mut text = format!("{key:key_width$}");
+            let count = row.cells.len();
+            for (index, (cell, width)) in row.cells.iter().zip(&widths).enumerate() {
+                let mut cell = amount_text(cell);
+                if index + 1 < count {
+                    cell.push(',');
+                    let _ = write!(text, " {cell:width$}");
+                } else {
+                    let _ = write!(text, " {cell}");
+                }
+            }
+            text
+        })
+        .collect()
 }
 
 /// `rolls over while subscribed`, `rolls over 3 cycles`, `rolls over up to 500 credit`.
@@ -520,6 +633,7 @@ fn statement_text(kind: &StatementKind<'_>) -> String {
         }
         StatementKind::Rule(rule) => rule_text(rule),
         StatementKind::Multiply(input) => format!("multiply by {}", input.text),
+        StatementKind::Factor(factor) => factor_text(factor),
         StatementKind::FirstRequestFree => "first request free".to_owned(),
         StatementKind::RequiresPrior(features) => {
             format!("requires {} on same content", join_tokens(features, " or "))

@@ -26,6 +26,16 @@ pub const MAX_INPUTS_PER_FEATURE: usize = 64;
 pub const MAX_CHOICES_PER_INPUT: usize = 64;
 /// Most statements (rules, roundings, minimums...) in one feature.
 pub const MAX_RULES_PER_FEATURE: usize = 256;
+/// Largest factor on a feature's amount (`multiply by 100`, `add 9900%`): a price a hundred
+/// times another is a different price, written as a `base` line or a table row.
+pub const MAX_FACTOR: u32 = 100;
+/// Most rows of one price table.
+pub const MAX_TABLE_ROWS: usize = 256;
+/// Most price columns of one price table.
+pub const MAX_TABLE_COLUMNS: usize = 8;
+/// Most prices of one feature once its tables are lowered: rules and table cells together
+/// (every one is tried on every rating).
+pub const MAX_LINES_PER_FEATURE: usize = 2048;
 /// Most tiers in one tiers block.
 pub const MAX_TIERS_PER_RULE: usize = 64;
 /// Most combinations of choices, flags and channel one feature's conditions can tell apart.

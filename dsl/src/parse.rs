@@ -193,7 +193,7 @@ fn unexpected_character(source: &str, position: usize) -> Option<BookError> {
         '\u{d7}' => (
             format!("multiplication sign `{character}` ({code})"),
             "a multiplication sign is here",
-            "the language has no arithmetic: `multiply by INPUT` and `times INPUT` multiply by a `count` input; a fixed factor is written into the price itself".to_owned(),
+            "write a factor on the feature's amount as `multiply by 2` (with `when` for a case, such as `multiply by 2 when priority`), or a percentage as `add 30% when hd`".to_owned(),
         ),
         c if c.is_control() && !matches!(c, '\t' | '\n' | '\r') => (
             format!("control character ({code})"),
@@ -215,41 +215,116 @@ fn unexpected_character(source: &str, position: usize) -> Option<BookError> {
     })
 }
 
-/// A construct a product manager reaches for that the language does not have (a factor, a
-/// percentage): the label and help say what it offers instead.
+/// A construct a product manager reaches for, spelt the way the language does not read it
+/// (a percentage on a price, a number after `times`): the label and help name the construct
+/// that says it (`add 50% when hd`, `multiply by 0.5 when batch`).
 fn missing_construct(source: &str, position: usize, found: &str) -> Option<(String, String)> {
     let before = source.get(..position)?.trim_end();
-    let last_word = before
-        .rsplit(|c: char| c.is_whitespace())
-        .next()
-        .unwrap_or("");
+    let mut words = before.rsplit(|c: char| c.is_whitespace());
+    let last_word = words.next().unwrap_or("");
+    let word_before = words.next().unwrap_or("");
     let found_word = found.trim_matches('`');
     let found_number = found_word.starts_with(|c: char| c.is_ascii_digit() || c == '-');
+    let is_number = |word: &str| {
+        !word.is_empty()
+            && word
+                .chars()
+                .all(|c| c.is_ascii_digit() || matches!(c, '.' | '_' | '-'))
+    };
     if found_word.starts_with('%') || found_word.ends_with('%') {
+        if word_before == "by" && is_number(last_word) {
+            return Some((
+                "a new statement".to_owned(),
+                format!(
+                    "`multiply by` takes a factor, not a percentage (`multiply by 1.5` is 50 % more, `multiply by 0.5` half); a percentage is written `add {last_word}%` ({last_word} % more) or `add -{last_word}%` ({last_word} % less)"
+                ),
+            ));
+        }
         return Some((
             "a unit such as `credit`".to_owned(),
-            "the language has no percentages: an amount is a number and a unit, such as `add 5 credit each when priority` for 50 % of `base 10 credit each`; write one line per case with `when`".to_owned(),
+            "a percentage changes what the whole feature costs, so it is a statement of its own, not a price: write `add 50% when priority` (or `add -20% when annual` for a discount) beside the `base` lines".to_owned(),
         ));
     }
-    let after_multiply = before
-        .strip_suffix("by")
-        .is_some_and(|rest| rest.trim_end().ends_with("multiply"));
-    let multiplier = if last_word == "by" && after_multiply {
-        Some("multiply by")
-    } else if last_word == "times" {
-        Some("times")
-    } else {
-        None
-    };
-    match multiplier {
-        Some(keyword) if found_number => Some((
+    let statement_start = before
+        .rfind(['\n', '{', ';'])
+        .map_or(before, |start| before.get(start + 1..).unwrap_or(""))
+        .trim_start();
+    if statement_start.starts_with("add") && last_word.ends_with('%') {
+        return Some((
+            "`when` or a new statement".to_owned(),
+            format!(
+                "a percentage applies to the feature's whole amount, so it takes no `{found_word}`; a price per quantity is an add-on with its unit, such as `add 1 credit per image when hd`"
+            ),
+        ));
+    }
+    if statement_start.starts_with("multiply by") && found_word == "when" && !is_number(last_word) {
+        return Some((
+            "`}` or a new statement".to_owned(),
+            format!(
+                "`multiply by {last_word}` multiplies every line by a `count` input and takes no `when`; a factor for a case is a number (`multiply by 2 when priority`), and a count for some lines only is `times {last_word}` on those lines"
+            ),
+        ));
+    }
+    if statement_start.starts_with("multiply by")
+        && is_number(last_word)
+        && found_word.starts_with(['x', 'X'])
+        && source
+            .get(..position)
+            .is_some_and(|text| text.ends_with(|c: char| c.is_ascii_digit()))
+    {
+        return Some((
+            "`when` or a new statement".to_owned(),
+            format!("write the factor as a plain number: `multiply by {last_word}`"),
+        ));
+    }
+    if (statement_start.starts_with("add") || statement_start.starts_with("base"))
+        && last_word == "when"
+        && is_number(word_before)
+    {
+        return Some((
+            "a price's unit before `when`".to_owned(),
+            format!(
+                "`{word_before} when` reads `when` as the unit: a price is a number and its unit, such as `{word_before} credit each when ...`, and a percentage of the feature's amount is `add {word_before}% when ...`"
+            ),
+        ));
+    }
+    if found_word == ":" && table_row_context(before) {
+        return Some((
+            "an amount with its unit, such as `1 credit`".to_owned(),
+            "each price of a row is a number and its unit (`a: 1 credit, 2 credit`): the price before this row has no unit, so its next word was read as one".to_owned(),
+        ));
+    }
+    if last_word == "multiply" && found_number {
+        return Some((
+            "`by`".to_owned(),
+            format!("write `multiply by {found_word}`, a factor on the feature's amount"),
+        ));
+    }
+    if last_word == "times" && found_number {
+        return Some((
             "the name of a `count` input, such as `outputs`".to_owned(),
             format!(
-                "`{keyword}` multiplies by a `count` input (`{keyword} outputs`), not by a number: the language has no factor on a price; write the price itself (half of `base 2 credit each` is `base 1 credit each`), and a price that changes with a choice as one `base` line per case with `when`, such as `base 1 credit each when mode is batch`"
+                "`times` multiplies one line by a `count` input (`times outputs`); a fixed factor applies to the feature's amount and is a statement of its own: `multiply by {found_word}` (with `when` for a case, such as `multiply by {found_word} when mode is batch`)"
             ),
-        )),
-        _ => None,
+        ));
     }
+    None
+}
+
+/// Whether `before` ends inside the `{ }` of a price table (`base table by ... {`).
+fn table_row_context(before: &str) -> bool {
+    let Some(open) = before.rfind('{') else {
+        return false;
+    };
+    if before
+        .get(open..)
+        .is_some_and(|inside| inside.contains('}'))
+    {
+        return false;
+    }
+    let header = before.get(..open).unwrap_or("");
+    let line = header.rsplit('\n').next().unwrap_or("");
+    line.contains("table")
 }
 
 /// The token at `position`, in backticks, and its span.
@@ -303,6 +378,14 @@ fn rule_words(rule: Rule) -> &'static [&'static str] {
         Rule::equals => &["`=`"],
         Rule::plus => &["`+`"],
         Rule::star => &["`*`"],
+        Rule::percent => &["`%`"],
+        Rule::table_price | Rule::kw_table => &["`table`"],
+        Rule::table_block => &["`{`"],
+        Rule::table_columns | Rule::kw_columns => &["`columns:`"],
+        Rule::table_column => &["`per`", "`each`"],
+        Rule::table_row | Rule::table_key => {
+            &["a row such as `pro: 20 credit` (the choice's value, `:`, then its prices)"]
+        }
         Rule::unit_scale | Rule::kw_scale => &["`scale`"],
         Rule::unit_round | Rule::kw_round => &["`round`"],
         Rule::rounding_mode | Rule::round_mode | Rule::rounding_mode_word => {
@@ -437,6 +520,7 @@ fn is_block_keyword(rule: Rule) -> bool {
     matches!(
         rule,
         Rule::kw_input
+            | Rule::kw_add
             | Rule::kw_round
             | Rule::kw_minimum
             | Rule::rule_role
@@ -492,6 +576,12 @@ fn describe_expected(positives: &[Rule], found: &str) -> (String, String) {
         match rule {
             Rule::semicolon => {}
             Rule::EOI => end_of_file = true,
+            // After `add 50`, the word may be a unit or `%`.
+            Rule::name if positives.contains(&Rule::percent) => {
+                if !words.contains(&"a unit such as `credit`") {
+                    words.push("a unit such as `credit`");
+                }
+            }
             _ => {
                 for word in rule_words(*rule) {
                     if !words.contains(word) {
@@ -718,6 +808,18 @@ fn build_statement<'a>(pair: &P<'a>) -> Option<Statement<'a>> {
         }),
         Rule::rule_statement => StatementKind::Rule(build_rule(pair)),
         Rule::multiply_statement => StatementKind::Multiply(name()),
+        Rule::factor_statement => StatementKind::Factor(FactorDecl {
+            value: FactorValue::Times(
+                child_token(pair, Rule::number).unwrap_or_else(|| missing(span)),
+            ),
+            when: child(pair, Rule::when_clause).map(|when| build_when(&when)),
+        }),
+        Rule::percent_statement => StatementKind::Factor(FactorDecl {
+            value: FactorValue::Percent(
+                child_token(pair, Rule::number).unwrap_or_else(|| missing(span)),
+            ),
+            when: child(pair, Rule::when_clause).map(|when| build_when(&when)),
+        }),
         Rule::first_free_statement => StatementKind::FirstRequestFree,
         Rule::gate_statement => StatementKind::Gate {
             feature: name(),
@@ -862,7 +964,12 @@ fn build_rule<'a>(pair: &P<'a>) -> RuleDecl<'a> {
         Some(role) if role.as_rule() == Rule::kw_add => Role::Add,
         _ => Role::Base,
     };
-    let price = if let Some(tiers) = child(pair, Rule::tiers_price) {
+    let price = if let Some(table) = child(pair, Rule::table_price) {
+        PriceDecl::Table {
+            keyword: child_token(&table, Rule::kw_table).map_or(span_of(&table), |kw| kw.span),
+            by: children_tokens(&table, Rule::name),
+        }
+    } else if let Some(tiers) = child(pair, Rule::tiers_price) {
         PriceDecl::Tiers {
             mode: child_token(&tiers, Rule::tier_mode),
             keyword: child_token(&tiers, Rule::kw_tiers).map_or(span_of(&tiers), |kw| kw.span),
@@ -878,29 +985,7 @@ fn build_rule<'a>(pair: &P<'a>) -> RuleDecl<'a> {
             .as_ref()
             .and_then(|simple| child(simple, Rule::per_part))
             .map(|per| build_per(&per));
-        let mut modifiers = Vec::new();
-        if let Some(simple) = &simple {
-            for modifier in simple
-                .clone()
-                .into_inner()
-                .filter(|c| c.as_rule() == Rule::per_modifier)
-            {
-                for inner in modifier.into_inner() {
-                    match inner.as_rule() {
-                        Rule::per_of => {
-                            modifiers.extend(child_token(&inner, Rule::name).map(Modifier::Of))
-                        }
-                        Rule::per_rounded => modifiers.extend(
-                            child_token(&inner, Rule::quantity_direction).map(Modifier::Rounded),
-                        ),
-                        Rule::per_times => {
-                            modifiers.extend(child_token(&inner, Rule::name).map(Modifier::Times))
-                        }
-                        _ => {}
-                    }
-                }
-            }
-        }
+        let modifiers = simple.as_ref().map(build_modifiers).unwrap_or_default();
         PriceDecl::Simple {
             amount,
             per,
@@ -937,6 +1022,81 @@ fn build_rule<'a>(pair: &P<'a>) -> RuleDecl<'a> {
         price,
         when: child(pair, Rule::when_clause).map(|when| build_when(&when)),
         tiers,
+        table: child(pair, Rule::table_block).map(|block| build_table(&block)),
+    }
+}
+
+/// The `of`, `rounded` and `times` clauses after a `per` (of a price or a table column).
+fn build_modifiers<'a>(pair: &P<'a>) -> Vec<Modifier<'a>> {
+    let mut modifiers = Vec::new();
+    for modifier in pair
+        .clone()
+        .into_inner()
+        .filter(|c| c.as_rule() == Rule::per_modifier)
+    {
+        for inner in modifier.into_inner() {
+            match inner.as_rule() {
+                Rule::per_of => modifiers.extend(child_token(&inner, Rule::name).map(Modifier::Of)),
+                Rule::per_rounded => modifiers
+                    .extend(child_token(&inner, Rule::quantity_direction).map(Modifier::Rounded)),
+                Rule::per_times => {
+                    modifiers.extend(child_token(&inner, Rule::name).map(Modifier::Times))
+                }
+                _ => {}
+            }
+        }
+    }
+    modifiers
+}
+
+fn build_table<'a>(block: &P<'a>) -> TableBlock<'a> {
+    let block_span = span_of(block);
+    let header = child(block, Rule::table_columns);
+    let columns = header
+        .as_ref()
+        .map(|header| {
+            header
+                .clone()
+                .into_inner()
+                .filter(|child| child.as_rule() == Rule::table_column)
+                .map(|column| {
+                    let column_span = span_of(&column);
+                    TableColumn {
+                        per: child(&column, Rule::per_part)
+                            .map_or_else(|| Per::Per(missing(column_span)), |per| build_per(&per)),
+                        modifiers: build_modifiers(&column),
+                        span: column_span,
+                    }
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let rows = block
+        .clone()
+        .into_inner()
+        .filter(|child| child.as_rule() == Rule::table_row)
+        .map(|row| TableRow {
+            key: child(&row, Rule::table_key)
+                .map(|key| children_tokens(&key, Rule::name))
+                .unwrap_or_default(),
+            cells: row
+                .clone()
+                .into_inner()
+                .filter(|child| child.as_rule() == Rule::amount)
+                .map(|amount| build_amount(&amount))
+                .collect(),
+            span: span_of(&row),
+        })
+        .collect();
+    TableBlock {
+        columns,
+        columns_keyword: header
+            .as_ref()
+            .and_then(|header| child_token(header, Rule::kw_columns))
+            .map(|keyword| keyword.span),
+        rows,
+        open: child_token(block, Rule::open_brace).map_or(block_span, |brace| brace.span),
+        close: child_token(block, Rule::close_brace).map_or(block_span, |brace| brace.span),
     }
 }
 

@@ -2,7 +2,8 @@
 //!
 //! The order is LANGUAGE.md's and nothing else: minimum quantities → quantity rounding →
 //! each matching rule (base/add, `each`, `per` with proration and optional `rounded`,
-//! graduated and volume tiers, `times`) → `multiply by` → sum per unit → round per unit with
+//! graduated and volume tiers, `times`) → `multiply by` → sum per unit → the factors that hold
+//! (`multiply by 0.5 when batch`, `add 30% when hd`; `rate/modifiers.rs`) → round per unit with
 //! the stated mode and precision → minimum amount (only for units a rule charged) → first
 //! request free. Amounts are exact fractions ([`crate::exact`]) from the first price to the
 //! one stated rounding, so a quotient (proration, `per 3`, tiers) is never cut to 28 digits
@@ -18,6 +19,8 @@ use crate::book::{
 };
 use crate::exact::Fraction;
 use crate::literal;
+
+mod modifiers;
 
 /// Why a usage could not be rated. With a checked book and a usage from
 /// [`RateBook::usage`], only `Overflow` can happen, and only for absurd quantities.
@@ -357,8 +360,16 @@ impl<'a> Rater<'a> {
             });
         }
 
+        let applied = self.factors()?;
         let mut amounts: Vec<RatedAmount> = Vec::with_capacity(feature.units.len());
         for (slot, (unit, exact)) in feature.units.iter().zip(exact_totals.iter()).enumerate() {
+            // Modifiers on the summed amount of a unit a rule charged, before the one
+            // rounding and the minimum charge.
+            let exact = &if charged & (1u64 << slot) != 0 {
+                self.apply_factors(unit, *exact, applied.as_ref(), explain, &mut lines)?
+            } else {
+                *exact
+            };
             let definition = self
                 .book
                 .unit(unit)

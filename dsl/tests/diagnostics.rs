@@ -87,7 +87,7 @@ const CASES: &[(&str, &str, &str)] = &[
     (
         "syntax_multiply_by_number",
         "test.rates",
-        "+feature image {\n  input mode: choice(batch, now)\n  base 2 credit each\n  multiply by 0.5\n}\n",
+        "+feature image {\n  input mode: choice(batch, now)\n  base 2 credit each\n  multiply by 50% when mode is batch\n}\n",
     ),
     (
         "syntax_times_number",
@@ -97,7 +97,7 @@ const CASES: &[(&str, &str, &str)] = &[
     (
         "syntax_percentage",
         "test.rates",
-        "+feature image {\n  input priority: flag\n  base 10 credit each\n  add 50% when priority\n}\n",
+        "+feature image {\n  input priority: flag\n  base 10 credit each\n  base 50% when priority\n}\n",
     ),
     (
         "condition_on_plan",

@@ -97,6 +97,10 @@ const VOCABULARY: &[&str] = &[
     "\n",
     "é",
     "\u{0}",
+    "table",
+    "columns",
+    "%",
+    "by",
 ];
 
 /// Applies a mutation to the source, at token boundaries (`at` and `other` pick tokens).

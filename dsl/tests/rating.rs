@@ -89,6 +89,7 @@ fn feature(name: &str, inputs: Vec<Input>, rules: Vec<Rule>) -> Feature {
         quantity_rounding: vec![],
         rules,
         multipliers: vec![],
+        factors: vec![],
         amount_rounding: vec![],
         minimum_amounts: vec![],
         first_request_free: false,

@@ -304,12 +304,11 @@ fn diff_of_the_imini_price_change_lists_exactly_the_changed_prices() {
     assert_eq!(changed, ["image_generation", "video_generation"]);
     assert_eq!(report.header, ["effective 2025-01-01 → 2026-12-01"]);
     let text = report.to_string();
+    // A price that changed while what it prices stayed reads old → new.
     assert!(
-        text.contains("rule removed: base 15 credit per second when model is veo"),
-        "{text}"
-    );
-    assert!(
-        text.contains("rule added: base 18 credit per second when model is veo"),
+        text.contains(
+            "price changed: base 15 credit per second when model is veo → base 18 credit per second when model is veo"
+        ),
         "{text}"
     );
     assert!(

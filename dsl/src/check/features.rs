@@ -11,6 +11,13 @@ pub(super) struct FeatureParts {
     minimum_amounts: Vec<(MinimumAmount, Span)>,
     rules: Vec<RuleInfo>,
     multipliers: Vec<(String, Span)>,
+    factors: Vec<Factor>,
+    /// The span of each factor's statement, by index in `factors`.
+    factor_spans: Vec<Span>,
+    /// Rules lowered from price tables (not counted as rule statements), and whether a
+    /// table was wrong (reported): then a missing price may be its missing row.
+    table_rules: usize,
+    table_failed: bool,
     first_free: Option<Span>,
     requires_prior: Option<(Vec<String>, Span)>,
     condition_masks: Vec<Vec<u64>>,
@@ -38,12 +45,15 @@ impl<'a> Checker<'a> {
         let FeatureParts {
             rules,
             condition_masks,
+            table_rules,
+            table_failed,
             ..
         } = &mut parts;
         condition_masks.extend(rules.iter().map(|rule| rule.masks.clone()));
         // A rule that failed to check may be the one pricing a combination: only call a price
         // missing when every rule checked.
-        let complete = rules.len() == rule_count.min(MAX_RULES_PER_FEATURE);
+        let complete = !*table_failed
+            && rules.len().saturating_sub(*table_rules) == rule_count.min(MAX_RULES_PER_FEATURE);
         self.analyse_rules(&scope, &parts.rules, &parts.condition_masks, complete);
         self.quantity_rounding_stated(&scope, &parts, feature_name);
         self.amounts_fit(
@@ -54,6 +64,7 @@ impl<'a> Checker<'a> {
                 minimums: &parts.minimum_quantities,
                 roundings: &parts.quantity_rounding,
                 multipliers: &parts.multipliers,
+                factors: &parts.factors,
             },
         );
         let (units, resolved_rounding) = self.resolve_amount_rounding(block, &parts);
@@ -64,6 +75,7 @@ impl<'a> Checker<'a> {
             minimum_amounts,
             rules,
             multipliers,
+            factors,
             first_free,
             requires_prior,
             ..
@@ -84,6 +96,7 @@ impl<'a> Checker<'a> {
                 .collect(),
             rules: rules.into_iter().map(|info| info.rule).collect(),
             multipliers: multipliers.into_iter().map(|(name, _)| name).collect(),
+            factors,
             amount_rounding: resolved_rounding,
             minimum_amounts: minimum_amounts
                 .into_iter()
@@ -114,7 +127,9 @@ impl<'a> Checker<'a> {
                 });
                 continue;
             }
-            if matches!(statement.kind, ast::StatementKind::Rule(_)) {
+            // A table's rows are counted by its own limit.
+            if matches!(&statement.kind, ast::StatementKind::Rule(rule) if !matches!(rule.price, ast::PriceDecl::Table { .. }))
+            {
                 rule_count += 1;
                 if rule_count == MAX_RULES_PER_FEATURE + 1 {
                     self.push(BookError::TooMany {
@@ -198,6 +213,10 @@ impl<'a> Checker<'a> {
             minimum_amounts,
             rules,
             multipliers,
+            factors,
+            factor_spans,
+            table_rules,
+            table_failed,
             first_free,
             requires_prior,
             condition_masks,
@@ -223,7 +242,54 @@ impl<'a> Checker<'a> {
                     condition_masks.push(resolved);
                 }
             }
-            ast::StatementKind::Rule(rule) if rules.len() < MAX_RULES_PER_FEATURE => {
+            ast::StatementKind::Rule(rule)
+                if matches!(rule.price, ast::PriceDecl::Table { .. }) =>
+            {
+                match self.table_decl(scope, rule, statement.span) {
+                    // Every line is tried on every rating: the lines of all tables and rules
+                    // together are bounded.
+                    Some(lowered) if rules.len() + lowered.len() > MAX_LINES_PER_FEATURE => {
+                        self.push(BookError::TooMany {
+                            what: "feature",
+                            items: "prices (rules and table cells)",
+                            limit: MAX_LINES_PER_FEATURE,
+                            span: statement.keyword.into(),
+                        });
+                        *table_failed = true;
+                    }
+                    Some(lowered) => {
+                        *table_rules += lowered.len();
+                        rules.extend(lowered);
+                    }
+                    None => *table_failed = true,
+                }
+            }
+            ast::StatementKind::Factor(factor) => {
+                if let Some((factor, masks)) = self.factor_decl(scope, factor, statement.span) {
+                    let twice = factors
+                        .iter()
+                        .zip(factor_spans.iter())
+                        .find(|(earlier, _)| {
+                            earlier.factor == factor.factor && earlier.when == factor.when
+                        });
+                    if let Some((_, first)) = twice {
+                        let first = *first;
+                        self.repeated(
+                            format!("the feature states `{}` twice", factor.source),
+                            first,
+                            statement.span,
+                            "factors compound: state each once, or write the product as one factor (`multiply by 0.25` for half of half)".to_owned(),
+                        );
+                    } else {
+                        factors.push(factor);
+                        factor_spans.push(statement.span);
+                        condition_masks.push(masks);
+                    }
+                }
+            }
+            ast::StatementKind::Rule(rule)
+                if rules.len().saturating_sub(*table_rules) < MAX_RULES_PER_FEATURE =>
+            {
                 if let Some(info) = self.rule_decl(scope, rule, statement.span) {
                     rules.push(info);
                 }

@@ -31,6 +31,7 @@ mod adjustments;
 mod analysis;
 mod conditions;
 mod expects;
+mod factors;
 mod features;
 mod file;
 mod grants;
@@ -42,6 +43,7 @@ mod plans;
 mod report;
 mod rules;
 mod storage;
+mod tables;
 mod text;
 mod units;
 

@@ -40,7 +40,9 @@ impl<'a> Checker<'a> {
             return Some(*unit);
         }
         let names: Vec<&str> = self.units.iter().map(|unit| unit.name).collect();
-        let help = if unit_word(token.text).is_some() {
+        let help = if matches!(token.text, "percent" | "percents" | "percentage" | "pct") {
+            "a percentage is a statement of its own on the feature's amount: `add 50%` (or `add -20%` for a discount), with `when` for a case".to_owned()
+        } else if unit_word(token.text).is_some() {
             format!(
                 "`{}` measures a quantity, not an amount; a price is written `20 credit per {}`, a minimum quantity `minimum 30s of duration`",
                 token.text, token.text

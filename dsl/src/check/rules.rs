@@ -34,6 +34,8 @@ impl<'a> Checker<'a> {
             ast::PriceDecl::Tiers { mode, keyword, of } => {
                 self.tiers(scope, decl, *mode, *keyword, *of, span)
             }
+            // Lowered row by row in `tables.rs`.
+            ast::PriceDecl::Table { .. } => (None, None),
         };
         let times = match times {
             Some(token) => {
@@ -92,6 +94,15 @@ impl<'a> Checker<'a> {
             }
         }
         let price = match per {
+            // `add 50 percent`: the unknown unit's help already says how a percentage is
+            // written.
+            None if matches!(
+                amount.unit.text,
+                "percent" | "percents" | "percentage" | "pct"
+            ) =>
+            {
+                None
+            }
             None => {
                 self.push(BookError::InvalidPrice {
                     message: format!("the price `{} {}` does not say what it is for", amount.number.text, amount.unit.text),

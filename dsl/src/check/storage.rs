@@ -20,6 +20,9 @@ pub(super) struct Quantities<'s> {
     pub minimums: &'s [MinimumQuantity],
     pub roundings: &'s [(QuantityRounding, Span)],
     pub multipliers: &'s [(String, Span)],
+    /// Factors on the feature's amount: those above 1 raise every line's bound (all of them
+    /// may hold at once).
+    pub factors: &'s [Factor],
 }
 
 impl Quantities<'_> {
@@ -87,6 +90,11 @@ impl Quantities<'_> {
             read.push(count);
             amount = amount.saturating_mul(self.largest(count)?);
         }
+        for factor in self.factors {
+            if factor.factor > Decimal::ONE {
+                amount = amount.saturating_mul(factor.factor);
+            }
+        }
         let inputs = read.iter().filter_map(|name| self.input(name)).collect();
         Some(LineBound { amount, inputs })
     }
@@ -123,6 +131,13 @@ impl<'a> Checker<'a> {
                     let max = literal::format_quantity(&input.input.kind, max);
                     Some(format!("`{}` at {max}", input.input.name))
                 })
+                .chain(
+                    quantities
+                        .factors
+                        .iter()
+                        .filter(|factor| factor.factor > Decimal::ONE)
+                        .map(|factor| format!("`{}`", factor.source)),
+                )
                 .collect();
             let at = match at.as_slice() {
                 [] => String::new(),

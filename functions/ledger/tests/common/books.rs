@@ -80,6 +80,7 @@ fn feature(name: &str, inputs: Vec<Input>, rules: Vec<Rule>, units: &[&str]) -> 
         quantity_rounding: Vec::new(),
         rules,
         multipliers: Vec::new(),
+        factors: Vec::new(),
         amount_rounding: Vec::new(),
         minimum_amounts: Vec::new(),
         first_request_free: false,
