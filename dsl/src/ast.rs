@@ -176,6 +176,8 @@ pub enum StatementKind<'a> {
         amount: Amount<'a>,
     },
     CreditLine(Amount<'a>),
+    /// `balance at most AMOUNT`: the most the balance of the amount's unit may hold.
+    BalanceCap(Amount<'a>),
     Alert(Vec<Amount<'a>>),
     RefundWindow {
         days: Token<'a>,
@@ -234,6 +236,7 @@ impl StatementKind<'_> {
             StatementKind::Topup(_) => "topup",
             StatementKind::Package { .. } => "package",
             StatementKind::CreditLine(_) => "credit line",
+            StatementKind::BalanceCap(_) => "balance at most",
             StatementKind::Alert(_) => "alert below",
             StatementKind::RefundWindow { .. } => "refund within",
             StatementKind::RefundExpired(_) => "refund expired",
@@ -491,6 +494,8 @@ pub struct RolloverDecl<'a> {
 pub enum RolloverKind<'a> {
     WhileSubscribed,
     UpTo(Amount<'a>),
+    /// `up to AMOUNT while subscribed`.
+    UpToWhileSubscribed(Amount<'a>),
     /// `N cycles`.
     Cycles {
         number: Token<'a>,

@@ -334,6 +334,10 @@ pub struct Plan {
     /// platform (an `auto_topup.requested` event) to sell the named package.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub auto_topup: BTreeMap<String, AutoTopup>,
+    /// Caps on the balance, on the spend of a period and on one request
+    /// (`docs/plan-lifecycle.md`); empty when the plan states none.
+    #[serde(default, skip_serializing_if = "Caps::is_empty")]
+    pub caps: Caps,
 }
 
 /// A plan's `auto topup below AMOUNT package NAME` for one unit.
@@ -345,6 +349,48 @@ pub struct AutoTopup {
     pub package: String,
 }
 
+/// `balance at most`, `limit N UNIT per day|month|cycle` and `limit N UNIT per request`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Caps {
+    /// Per unit: the most the balance may hold, in minor units.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub balance_max_minor: BTreeMap<String, i64>,
+    /// The most charges may spend per period, at most one per (unit, period).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub spend: Vec<SpendLimit>,
+    /// Per unit: the most one charge (or hold) may cost, in minor units.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub per_request_minor: BTreeMap<String, i64>,
+}
+
+impl Caps {
+    pub fn is_empty(&self) -> bool {
+        self.balance_max_minor.is_empty()
+            && self.spend.is_empty()
+            && self.per_request_minor.is_empty()
+    }
+}
+
+/// `limit 100 credit per day`: what charges may spend in one period of the account's zone.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SpendLimit {
+    pub unit: String,
+    pub period: SpendPeriod,
+    pub amount_minor: i64,
+}
+
+/// The period a spend limit counts over, in the account's time zone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SpendPeriod {
+    /// The local calendar day.
+    Day,
+    /// The local calendar month.
+    Month,
+    /// The account's billing cycle.
+    Cycle,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Cycle {
@@ -352,6 +398,25 @@ pub enum Cycle {
     MonthlyCalendar,
     /// Anchored on the purchase date: anchor + n months (31st → last day of shorter months).
     MonthlyFromPurchase,
+    /// 1 January to 31 December, in the account's time zone.
+    YearlyCalendar,
+    /// Anchored on the purchase date: anchor + n years (29 February → 28 February).
+    YearlyFromPurchase,
+}
+
+impl Cycle {
+    /// Months between two boundaries of the cycle.
+    pub fn months(self) -> u32 {
+        match self {
+            Self::MonthlyCalendar | Self::MonthlyFromPurchase => 1,
+            Self::YearlyCalendar | Self::YearlyFromPurchase => 12,
+        }
+    }
+
+    /// Whether the cycle is anchored on the purchase (else on the calendar).
+    pub fn from_purchase(self) -> bool {
+        matches!(self, Self::MonthlyFromPurchase | Self::YearlyFromPurchase)
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
@@ -405,6 +470,33 @@ pub enum Rollover {
     Cycles { cycles: u32 },
     /// At each cycle end what is left above the cap expires; the rest rolls over.
     UpTo { amount_minor: i64 },
+    /// Both: capped at each cycle end, and forfeited at the end of a cancelled period.
+    UpToWhileSubscribed { amount_minor: i64 },
+}
+
+impl Rollover {
+    /// Forfeited when the subscription is no longer in effect.
+    pub fn while_subscribed(&self) -> bool {
+        matches!(
+            self,
+            Self::WhileSubscribed | Self::UpToWhileSubscribed { .. }
+        )
+    }
+
+    /// The cap on what rolls over, in minor units.
+    pub fn cap_minor(&self) -> Option<i64> {
+        match self {
+            Self::UpTo { amount_minor } | Self::UpToWhileSubscribed { amount_minor } => {
+                Some(*amount_minor)
+            }
+            Self::WhileSubscribed | Self::Cycles { .. } => None,
+        }
+    }
+
+    /// Kept by its rule alone: no fixed expiry instant.
+    pub fn open_ended(&self) -> bool {
+        !matches!(self, Self::Cycles { .. })
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -10,6 +10,11 @@
 //! a book is checked against the one before it; everything else (prices, features, amounts,
 //! expiries, rollover, packages, top-up and refund kinds still ranked, limits) may change.
 //!
+//! Cycles may change between monthly and yearly and caps may change freely: a yearly grant
+//! is an `every cycle` grant, keyed like a monthly one, and a period is granted only when it
+//! starts after the last one granted, so no key change and no cycle change can give a period
+//! twice (`functions/ledger/tests/plan_lifecycle.rs`); caps act on later operations only.
+//!
 //! Pure: the caller hands in both versions' file names, sources and compiled books.
 
 use miette::{Diagnostic, SourceSpan};

@@ -4,9 +4,9 @@
 use rust_decimal::Decimal;
 
 use crate::book::{
-    Condition, Cycle, ExpiredRefund, Expiry, Feature, Gate, Grant, GrantEvery, InputKind, Limits,
-    Package, QuantityDirection, RateBook, RefundPolicy, Rollover, RoundingMode, SubscriptionPeriod,
-    Test, TopUpPolicy,
+    Caps, Condition, Cycle, ExpiredRefund, Expiry, Feature, Gate, Grant, GrantEvery, InputKind,
+    Limits, Package, QuantityDirection, RateBook, RefundPolicy, Rollover, RoundingMode,
+    SubscriptionPeriod, Test, TopUpPolicy,
 };
 use crate::literal;
 
@@ -56,6 +56,8 @@ pub(crate) fn cycle(cycle: Option<Cycle>) -> String {
         None => "none".to_owned(),
         Some(Cycle::MonthlyCalendar) => "monthly calendar".to_owned(),
         Some(Cycle::MonthlyFromPurchase) => "monthly from purchase".to_owned(),
+        Some(Cycle::YearlyCalendar) => "yearly calendar".to_owned(),
+        Some(Cycle::YearlyFromPurchase) => "yearly from purchase".to_owned(),
     }
 }
 
@@ -92,6 +94,10 @@ pub(crate) fn grant(book: &RateBook, grant: &Grant) -> String {
         }
         Some(Rollover::UpTo { amount_minor }) => text.push_str(&format!(
             ", rolls over up to {}",
+            amount(book, &grant.unit, *amount_minor)
+        )),
+        Some(Rollover::UpToWhileSubscribed { amount_minor }) => text.push_str(&format!(
+            ", rolls over up to {} while subscribed",
             amount(book, &grant.unit, *amount_minor)
         )),
     }
@@ -183,6 +189,26 @@ pub(crate) fn limits(limits: &Limits) -> String {
     }
     if let Some(holds) = limits.concurrent_holds {
         parts.push(format!("{holds} concurrent holds"));
+    }
+    or_none(parts.join(", "))
+}
+
+/// `balance at most 50000 credit, 100 credit per day, 20 credit per request`: a plan's caps
+/// as its statements read.
+pub(crate) fn caps(book: &RateBook, caps: &Caps) -> String {
+    let mut parts = Vec::new();
+    for (unit, minor) in &caps.balance_max_minor {
+        parts.push(format!("balance at most {}", amount(book, unit, *minor)));
+    }
+    for limit in &caps.spend {
+        parts.push(format!(
+            "{} per {}",
+            amount(book, &limit.unit, limit.amount_minor),
+            crate::check::spend_period_word(limit.period)
+        ));
+    }
+    for (unit, minor) in &caps.per_request_minor {
+        parts.push(format!("{} per request", amount(book, unit, *minor)));
     }
     or_none(parts.join(", "))
 }

@@ -658,6 +658,22 @@ pub enum BookError {
         help: String,
     },
 
+    /// A cap that a statement of the same plan always exceeds (a grant above the balance
+    /// cap, a per-request cap above the spend of a period).
+    #[error("{message}")]
+    #[diagnostic(code(rates::cap_exceeded_by_plan))]
+    CapExceededByPlan {
+        message: String,
+        #[label("{cap_label}")]
+        cap: SourceSpan,
+        cap_label: &'static str,
+        #[label("{label}")]
+        exceeded_by: SourceSpan,
+        label: String,
+        #[help]
+        help: String,
+    },
+
     // ---- Examples -----------------------------------------------------------------------------
     #[error("{message}")]
     #[diagnostic(code(rates::invalid_example))]

@@ -498,6 +498,9 @@ fn plan_details(old_book: &RateBook, new_book: &RateBook, old: &Plan, new: &Plan
     note(old.limits != new.limits, "limits", &|_, plan| {
         describe::limits(&plan.limits)
     });
+    note(old.caps != new.caps, "caps", &|book, plan| {
+        describe::caps(book, &plan.caps)
+    });
     note(
         old.late_usage_seconds != new.late_usage_seconds,
         "late usage window",

@@ -544,6 +544,9 @@ pub(crate) fn rollover_text(rollover: &RolloverDecl<'_>) -> String {
     match &rollover.kind {
         RolloverKind::WhileSubscribed => "rolls over while subscribed".to_owned(),
         RolloverKind::UpTo(amount) => format!("rolls over up to {}", amount_text(amount)),
+        RolloverKind::UpToWhileSubscribed(amount) => {
+            format!("rolls over up to {} while subscribed", amount_text(amount))
+        }
         RolloverKind::Cycles { number, unit } => {
             format!("rolls over {} {}", number.text, unit.text)
         }
@@ -690,6 +693,7 @@ fn statement_text(kind: &StatementKind<'_>) -> String {
             format!("package {} {}", name.text, amount_text(amount))
         }
         StatementKind::CreditLine(amount) => format!("credit line {}", amount_text(amount)),
+        StatementKind::BalanceCap(amount) => format!("balance at most {}", amount_text(amount)),
         StatementKind::LateUsage { number, unit } => {
             format!("late usage within {} {}", number.text, unit.text)
         }

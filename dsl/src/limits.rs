@@ -42,6 +42,9 @@ pub const MAX_TIERS_PER_RULE: usize = 64;
 pub const MAX_COMBINATIONS_PER_FEATURE: usize = 4096;
 /// Most statements in one plan.
 pub const MAX_STATEMENTS_PER_PLAN: usize = 256;
+/// Spend limits (`limit N UNIT per day|month|cycle`) per plan: the ledger keeps a counter for
+/// each in the account's snapshot (`MAX_SPEND_COUNTERS` there).
+pub const MAX_SPEND_LIMITS_PER_PLAN: usize = 16;
 /// Most `expect` examples in one book.
 pub const MAX_EXPECTS: usize = 1024;
 /// Most terms (`N * feature(...)`) summed in one example.

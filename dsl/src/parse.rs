@@ -439,6 +439,9 @@ fn rule_words(rule: Rule) -> &'static [&'static str] {
         Rule::kw_alert => &["`alert`"],
         Rule::kw_and => &["`and`"],
         Rule::kw_base => &["`base`"],
+        Rule::balance_cap_statement | Rule::kw_balance => &["`balance`"],
+        Rule::kw_at => &["`at`"],
+        Rule::kw_most => &["`most`"],
         Rule::kw_below => &["`below`"],
         Rule::kw_book => &["`book`"],
         Rule::kw_by => &["`by`"],
@@ -540,6 +543,7 @@ fn is_block_keyword(rule: Rule) -> bool {
             | Rule::kw_late
             | Rule::kw_warn
             | Rule::kw_auto
+            | Rule::kw_balance
     )
 }
 
@@ -626,7 +630,7 @@ fn describe_expected(positives: &[Rule], found: &str) -> (String, String) {
     } else if found == "end of file" {
         "the file ends before the statement is complete".to_owned()
     } else if block {
-        "a statement starts with a keyword: in a feature `input`, `round`, `minimum`, `base`, `add`, `multiply by`, `first request free` or `requires`; in a plan `cycle`, `periods`, `grant`, `order`, `topup`, `package`, `credit line`, `alert below`, `refund` or `limit`".to_owned()
+        "a statement starts with a keyword: in a feature `input`, `round`, `minimum`, `base`, `add`, `multiply by`, `first request free` or `requires`; in a plan `cycle`, `periods`, `grant`, `order`, `topup`, `package`, `credit line`, `balance at most`, `alert below`, `refund` or `limit`".to_owned()
     } else if top {
         "the file holds `book`, `title`, `effective`, `time_zone`, `source`, `unit`, `channels`, `feature`, `plan` and `expect` statements; what belongs to a feature or plan goes inside its `{ }`".to_owned()
     } else {
@@ -839,6 +843,9 @@ fn build_statement<'a>(pair: &P<'a>) -> Option<Statement<'a>> {
         Rule::credit_line_statement => StatementKind::CreditLine(
             child(pair, Rule::amount).map_or_else(|| missing_amount(span), |a| build_amount(&a)),
         ),
+        Rule::balance_cap_statement => StatementKind::BalanceCap(
+            child(pair, Rule::amount).map_or_else(|| missing_amount(span), |a| build_amount(&a)),
+        ),
         Rule::alert_statement => StatementKind::Alert(
             pair.clone()
                 .into_inner()
@@ -880,7 +887,7 @@ fn build_statement<'a>(pair: &P<'a>) -> Option<Statement<'a>> {
         },
         Rule::limit_statement => StatementKind::Limit {
             number: child_token(pair, Rule::number).unwrap_or_else(|| missing(span)),
-            words: children_tokens(pair, Rule::free_word),
+            words: limit_words(pair),
         },
         _ => return None,
     };
@@ -889,6 +896,19 @@ fn build_statement<'a>(pair: &P<'a>) -> Option<Statement<'a>> {
         span,
         keyword: first_keyword(pair),
     })
+}
+
+/// The words after `limit N`, `per cycle` read as its two words.
+fn limit_words<'a>(pair: &P<'a>) -> Vec<Token<'a>> {
+    let mut words = Vec::new();
+    for child in pair.clone().into_inner() {
+        match child.as_rule() {
+            Rule::free_word => words.push(token(&child)),
+            Rule::limit_per_cycle => words.extend(child.into_inner().map(|word| token(&word))),
+            _ => {}
+        }
+    }
+    words
 }
 
 fn build_input<'a>(pair: &P<'a>) -> InputDecl<'a> {
@@ -1160,10 +1180,15 @@ fn build_grant<'a>(pair: &P<'a>) -> GrantDecl<'a> {
                 let clause_span = span_of(&clause);
                 let kind = match clause.clone().into_inner().last() {
                     Some(inner) if inner.as_rule() == Rule::rollover_up_to => {
-                        RolloverKind::UpTo(child(&inner, Rule::amount).map_or_else(
+                        let cap = child(&inner, Rule::amount).map_or_else(
                             || missing_amount(clause_span),
                             |amount| build_amount(&amount),
-                        ))
+                        );
+                        if child(&inner, Rule::rollover_while).is_some() {
+                            RolloverKind::UpToWhileSubscribed(cap)
+                        } else {
+                            RolloverKind::UpTo(cap)
+                        }
                     }
                     Some(inner) if inner.as_rule() == Rule::rollover_count => {
                         RolloverKind::Cycles {

@@ -84,6 +84,8 @@ impl<'a> Checker<'a> {
                     Some(GrantEvery::Cycle)
                 }
                 "day" => Some(GrantEvery::Day),
+                // Reported with the plan's cycle in view (`lifecycle.rs`).
+                "year" | "month" => None,
                 other => {
                     self.push(BookError::UnknownWord {
                         what: "grant period",
@@ -156,7 +158,9 @@ impl<'a> Checker<'a> {
                         .map(|cycles| Rollover::Cycles { cycles })
                     }
                 }
-                ast::RolloverKind::UpTo(cap) => {
+                ast::RolloverKind::UpTo(cap) | ast::RolloverKind::UpToWhileSubscribed(cap) => {
+                    let while_subscribed =
+                        matches!(first.kind, ast::RolloverKind::UpToWhileSubscribed(_));
                     let cap_unit = self.unit(cap.unit);
                     match (cap_unit, unit) {
                         (Some(cap_unit), Some(unit)) if cap_unit.name != unit.name => {
@@ -171,9 +175,15 @@ impl<'a> Checker<'a> {
                             );
                             None
                         }
-                        (Some(cap_unit), _) => self
-                            .minor(cap, cap_unit, true)
-                            .map(|amount_minor| Rollover::UpTo { amount_minor }),
+                        (Some(cap_unit), _) => {
+                            self.minor(cap, cap_unit, true).map(|amount_minor| {
+                                if while_subscribed {
+                                    Rollover::UpToWhileSubscribed { amount_minor }
+                                } else {
+                                    Rollover::UpTo { amount_minor }
+                                }
+                            })
+                        }
                         _ => None,
                     }
                 }

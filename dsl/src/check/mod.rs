@@ -37,6 +37,9 @@ mod file;
 mod grants;
 mod inputs;
 mod kinds;
+mod lifecycle;
+
+pub(crate) use self::lifecycle::spend_period_word;
 mod names;
 mod numbers;
 mod plans;

@@ -31,6 +31,8 @@ pub(super) struct PlanParts<'a> {
     expiry_warning_seconds: Option<u32>,
     /// Per unit: the rule, and where its package was named (checked once packages are known).
     auto_topup: BTreeMap<String, (AutoTopup, Token<'a>)>,
+    /// `balance at most` and the spend and per-request limits.
+    caps: super::lifecycle::CapParts,
     /// Kinds granted, sold or restored, with where and how, for the `order` check.
     used_kinds: Vec<(Token<'a>, &'static str)>,
 }
@@ -73,6 +75,16 @@ impl<'a> Checker<'a> {
                 self.plan_statement(statement, &context, scopes, &mut parts);
             }
         }
+        self.lifecycle_checks(
+            &super::lifecycle::LifecycleView {
+                block,
+                cycle,
+                grants: &parts.grants,
+                grant_spans: &parts.grant_keys,
+                packages: &parts.packages,
+            },
+            &parts.caps,
+        );
         self.record_kinds(block, &parts);
         self.order_covers_kinds(&parts, plan_name);
         let refund = self.refund_policy(parts.window.take(), parts.expired.take());
@@ -100,6 +112,7 @@ impl<'a> Checker<'a> {
             late_usage_seconds: parts.late_usage_seconds,
             expiry_warning_seconds: parts.expiry_warning_seconds,
             auto_topup,
+            caps: std::mem::take(&mut parts.caps.caps),
         }
     }
 
@@ -118,6 +131,7 @@ impl<'a> Checker<'a> {
                 match text.as_slice() {
                     ["monthly", "calendar"] => cycle = Some((Cycle::MonthlyCalendar, statement.span)),
                     ["monthly", "from", "purchase"] => cycle = Some((Cycle::MonthlyFromPurchase, statement.span)),
+                    words if Self::yearly_cycle(words).is_some() => cycle = Self::yearly_cycle(words).map(|kind| (kind, statement.span)),
                     _ => self.invalid_statement(
                         statement.span,
                         if text.is_empty() {
@@ -126,7 +140,7 @@ impl<'a> Checker<'a> {
                             format!("unknown cycle `{}`", text.join(" "))
                         },
                         "unknown cycle",
-                        "write `cycle monthly calendar` (1st to last day of the month) or `cycle monthly from purchase` (anchored on the purchase date)".to_owned(),
+                        "write `cycle monthly calendar` (1st to last day of the month) or `cycle monthly from purchase` (anchored on the purchase date); `cycle yearly calendar` or `cycle yearly from purchase` for yearly cycles".to_owned(),
                     ),
                 }
             }
@@ -222,6 +236,9 @@ impl<'a> Checker<'a> {
             ast::StatementKind::CreditLine(amount) => {
                 self.credit_line_decl(amount, statement, parts)
             }
+            ast::StatementKind::BalanceCap(amount) => {
+                self.balance_cap_decl(amount, statement, &mut parts.caps);
+            }
             ast::StatementKind::Alert(amounts) => self.alert_decl(amounts, &mut parts.alerts_minor),
             ast::StatementKind::RefundWindow {
                 days,
@@ -231,7 +248,17 @@ impl<'a> Checker<'a> {
             ast::StatementKind::RefundExpired(decl) => {
                 self.refund_expired(decl, statement, context, parts);
             }
-            ast::StatementKind::Limit { number, words } => {
+            // A cap on spending, else a request or hold limit.
+            ast::StatementKind::Limit { number, words }
+                if !self.cap_limit_decl(
+                    *number,
+                    words,
+                    statement,
+                    has_cycle,
+                    plan_name,
+                    &mut parts.caps,
+                ) =>
+            {
                 self.limit_decl(*number, words, statement, &mut parts.limits);
             }
             ast::StatementKind::LateUsage { number, unit } => {
@@ -743,7 +770,7 @@ impl<'a> Checker<'a> {
                     format!("unknown limit `{}`", text.join(" "))
                 },
                 "unknown limit",
-                format!("write `limit {} requests per minute` (or `per second`, `per hour`) or `limit {} concurrent holds`", number.text, number.text),
+                format!("write `limit {} requests per minute` (or `per second`, `per hour`), `limit {} concurrent holds`, or a cap on spending such as `limit {} credit per day` (or `per month`, `per cycle`, `per request`)", number.text, number.text, number.text),
             ),
         }
     }

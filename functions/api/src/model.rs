@@ -477,6 +477,26 @@ pub struct UnitBalanceBody {
     pub credit_line_left: String,
     /// Live buckets in consumption order.
     pub buckets: Vec<BucketBody>,
+    /// The plan's `balance at most` for this unit: top-ups above it are refused
+    /// (`balance-cap-exceeded`), grants trimmed to it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub balance_max: Option<String>,
+    /// The plan's spend limits of this unit and what the running period spent.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub spend_limits: Vec<SpendLimitBody>,
+}
+
+/// A spend limit of the plan (`limit 100 credit per day`) as it stands now.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct SpendLimitBody {
+    /// `day`, `month` or `cycle` (local to the account's time zone).
+    pub period: String,
+    pub limit: String,
+    pub spent: String,
+    /// What may still be spent before `resets_at`.
+    pub left: String,
+    /// When the running period ends and the spend counts from zero.
+    pub resets_at: DateTime<Utc>,
 }
 
 /// `GET /v1/accounts/{account}/balance`.

@@ -27,7 +27,10 @@ Errors are `application/problem+json` with a stable `type`: `insufficient-credit
 `forbidden`, `refund-not-allowed`, `topup-not-allowed`, `account-closed`, `conflict`, \
 `limit-reached` (with `limit` and `max`: the account would outgrow one of its limits), \
 `rate-limited` (with `Retry-After`), `payload-too-large`, `unsupported-media-type`, \
-`method-not-allowed`, `unavailable`, `internal`.",
+`method-not-allowed`, `unavailable`, `internal`, and the plan's caps (with `unit`; nothing \
+written): `spend-limit-reached` (429 with `Retry-After`: the spend of the day, month or cycle \
+is used up), `request-cap-exceeded` (422: one request costs more than the plan allows), \
+`balance-cap-exceeded` (422: a top-up would take the balance above the plan's cap).",
         version = "1",
         license(name = "Apache-2.0")
     ),
@@ -77,6 +80,7 @@ Errors are `application/problem+json` with a stable `type`: `insufficient-credit
         model::DrawView,
         model::BucketBody,
         model::UnitBalanceBody,
+        model::SpendLimitBody,
         model::BalanceResponse,
         model::BalanceAtResponse,
         model::BalanceAnswer,

@@ -49,11 +49,21 @@ pub enum ProblemType {
     /// the same id.
     Unavailable,
     Internal,
+    /// The charge or hold would spend more than the plan lets the account spend in the
+    /// running day, month or cycle (`limit N UNIT per day`): members `unit`; 429 with
+    /// `Retry-After` until that period ends. Nothing was written.
+    SpendLimitReached,
+    /// The charge or hold costs more than the plan's `limit N UNIT per request`: member
+    /// `unit`; 422. Nothing was written.
+    RequestCapExceeded,
+    /// The top-up would take the balance above the plan's `balance at most`: member `unit`;
+    /// 422. Nothing was written.
+    BalanceCapExceeded,
 }
 
 impl ProblemType {
     /// Every type, for documentation and tests.
-    pub const ALL: [ProblemType; 19] = [
+    pub const ALL: [ProblemType; 22] = [
         ProblemType::InsufficientCredits,
         ProblemType::IdempotencyConflict,
         ProblemType::InvalidInput,
@@ -73,6 +83,9 @@ impl ProblemType {
         ProblemType::HoldClosed,
         ProblemType::Unavailable,
         ProblemType::Internal,
+        ProblemType::SpendLimitReached,
+        ProblemType::RequestCapExceeded,
+        ProblemType::BalanceCapExceeded,
     ];
 
     pub fn slug(self) -> &'static str {
@@ -96,6 +109,9 @@ impl ProblemType {
             ProblemType::HoldClosed => "hold-closed",
             ProblemType::Unavailable => "unavailable",
             ProblemType::Internal => "internal",
+            ProblemType::SpendLimitReached => "spend-limit-reached",
+            ProblemType::RequestCapExceeded => "request-cap-exceeded",
+            ProblemType::BalanceCapExceeded => "balance-cap-exceeded",
         }
     }
 
@@ -120,6 +136,10 @@ impl ProblemType {
             ProblemType::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ProblemType::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             ProblemType::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+            ProblemType::SpendLimitReached => StatusCode::TOO_MANY_REQUESTS,
+            ProblemType::RequestCapExceeded | ProblemType::BalanceCapExceeded => {
+                StatusCode::UNPROCESSABLE_ENTITY
+            }
         }
     }
 
@@ -144,6 +164,9 @@ impl ProblemType {
             ProblemType::HoldClosed => "hold closed",
             ProblemType::Unavailable => "service unavailable",
             ProblemType::Internal => "internal error",
+            ProblemType::SpendLimitReached => "spend limit reached",
+            ProblemType::RequestCapExceeded => "request cap exceeded",
+            ProblemType::BalanceCapExceeded => "balance cap exceeded",
         }
     }
 }

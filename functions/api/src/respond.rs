@@ -107,6 +107,24 @@ pub fn balance(
                     held: format_minor(book, unit, unit_balance.held_minor),
                     credit_line_left: format_minor(book, unit, unit_balance.credit_line_left_minor),
                     buckets,
+                    balance_max: unit_balance
+                        .balance_max_minor
+                        .map(|minor| format_minor(book, unit, minor)),
+                    spend_limits: unit_balance
+                        .spend_limits
+                        .iter()
+                        .map(|limit| crate::model::SpendLimitBody {
+                            period: enum_name(&limit.period),
+                            limit: format_minor(book, unit, limit.limit_minor),
+                            spent: format_minor(book, unit, limit.spent_minor),
+                            left: format_minor(
+                                book,
+                                unit,
+                                limit.limit_minor.saturating_sub(limit.spent_minor).max(0),
+                            ),
+                            resets_at: limit.resets_at,
+                        })
+                        .collect(),
                 },
             )
         })

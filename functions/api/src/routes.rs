@@ -161,7 +161,8 @@ pub async fn quote(
         (status = 409, description = "idempotency-conflict, account-closed, limit-reached: the account would outgrow one of its limits (`limit` names it, `max` is its value; nothing was written)", body = ProblemBody, content_type = "application/problem+json"),
         (status = 413, description = "payload-too-large", body = ProblemBody, content_type = "application/problem+json"),
         (status = 415, description = "unsupported-media-type", body = ProblemBody, content_type = "application/problem+json"),
-        (status = 429, description = "rate-limited (see `Retry-After`)", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 422, description = "request-cap-exceeded: the price is above the plan's `limit … per request` (nothing was written)", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 429, description = "rate-limited, spend-limit-reached: the plan's spend of the day, month or cycle is used up (see `Retry-After`; nothing was written)", body = ProblemBody, content_type = "application/problem+json"),
     ),
     security(("bearer" = []))
 )]
@@ -189,7 +190,8 @@ pub async fn charge(
         (status = 403, description = "forbidden, feature-not-allowed", body = ProblemBody, content_type = "application/problem+json"),
         (status = 404, description = "not-found", body = ProblemBody, content_type = "application/problem+json"),
         (status = 409, description = "idempotency-conflict, conflict, limit-reached: the account would outgrow one of its limits (`limit` names it, `max` is its value; nothing was written)", body = ProblemBody, content_type = "application/problem+json"),
-        (status = 429, description = "rate-limited, too many open holds", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 422, description = "request-cap-exceeded: the estimate is above the plan's `limit … per request` (nothing was written)", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 429, description = "rate-limited, too many open holds, spend-limit-reached (see `Retry-After`)", body = ProblemBody, content_type = "application/problem+json"),
     ),
     security(("bearer" = []))
 )]
@@ -308,7 +310,7 @@ pub async fn release(
         (status = 403, description = "forbidden: an account key", body = ProblemBody, content_type = "application/problem+json"),
         (status = 404, description = "not-found", body = ProblemBody, content_type = "application/problem+json"),
         (status = 409, description = "idempotency-conflict, account-closed, limit-reached: the account would outgrow one of its limits (`limit` names it, `max` is its value; nothing was written)", body = ProblemBody, content_type = "application/problem+json"),
-        (status = 422, description = "topup-not-allowed", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 422, description = "topup-not-allowed, balance-cap-exceeded: the top-up would take the balance above the plan's `balance at most` (nothing was written)", body = ProblemBody, content_type = "application/problem+json"),
     ),
     security(("bearer" = []))
 )]

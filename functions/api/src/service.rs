@@ -499,6 +499,19 @@ pub fn ledger_problem(error: &LedgerError, book: &RateBook) -> Problem {
             retry_after_seconds,
         } => Problem::new(ProblemType::RateLimited, reason.clone())
             .retry_after((*retry_after_seconds).max(1)),
+        LedgerError::SpendLimitReached {
+            unit,
+            reason,
+            retry_after_seconds,
+        } => Problem::new(ProblemType::SpendLimitReached, reason.clone())
+            .with("unit", unit.clone())
+            .retry_after((*retry_after_seconds).max(1)),
+        LedgerError::RequestCapExceeded { unit, reason } => {
+            Problem::new(ProblemType::RequestCapExceeded, reason.clone()).with("unit", unit.clone())
+        }
+        LedgerError::BalanceCapExceeded { unit, reason } => {
+            Problem::new(ProblemType::BalanceCapExceeded, reason.clone()).with("unit", unit.clone())
+        }
         LedgerError::Overflow(_) => {
             Problem::invalid("the amounts involved are too large to handle exactly")
         }

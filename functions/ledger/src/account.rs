@@ -51,6 +51,10 @@ pub struct Account {
     /// Units whose available balance is below the plan's `auto topup below` (asked once).
     #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
     pub auto_topup_below: BTreeSet<String>,
+    /// What charges spent in the running period of each of the plan's spend limits
+    /// (`caps.rs`); at most `limits::MAX_SPEND_COUNTERS`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub spend: Vec<crate::caps::SpendCounter>,
 }
 
 /// The last period of one grant that was granted (or skipped as unspendable).

@@ -187,7 +187,11 @@ pub(crate) fn forfeit_while_subscribed(
 ) -> LedgerResult<()> {
     let mut drafts = Vec::new();
     for bucket in &mut work.account.buckets {
-        if bucket.rollover != Some(Rollover::WhileSubscribed) {
+        if !bucket
+            .rollover
+            .as_ref()
+            .is_some_and(Rollover::while_subscribed)
+        {
             continue;
         }
         if bucket.left_minor > 0 {
@@ -246,18 +250,19 @@ fn expire_buckets(work: &mut Work<'_>, at: DateTime<Utc>) -> LedgerResult<()> {
 fn cycle_end(work: &mut Work<'_>, at: DateTime<Utc>) -> LedgerResult<()> {
     let date = calendar::local_date(work.zone, at);
     if !work.subscribed(at)
-        && work
-            .account
-            .buckets
-            .iter()
-            .any(|bucket| bucket.rollover == Some(Rollover::WhileSubscribed))
+        && work.account.buckets.iter().any(|bucket| {
+            bucket
+                .rollover
+                .as_ref()
+                .is_some_and(Rollover::while_subscribed)
+        })
     {
         forfeit_while_subscribed(work, at, "not subscribed at cycle end")?;
     }
     // Capped rollover: per grant, what is left above the cap expires.
     let mut capped: BTreeMap<String, (i64, Vec<usize>)> = BTreeMap::new();
     for (index, bucket) in work.account.buckets.iter().enumerate() {
-        if let Some(Rollover::UpTo { amount_minor }) = bucket.rollover {
+        if let Some(amount_minor) = bucket.rollover.as_ref().and_then(Rollover::cap_minor) {
             let group = match &bucket.origin {
                 crate::account::Origin::Grant { plan, key, .. } => format!("{plan}/{key}"),
                 _ => bucket.id.clone(),

@@ -58,6 +58,8 @@ pub(crate) fn of(work: &Work<'_>) -> LedgerResult<Balance> {
             buckets::line_used_minor(work, unit),
         )?
         .max(0);
+        view.balance_max_minor = work.plan.caps.balance_max_minor.get(unit).copied();
+        view.spend_limits = crate::caps::spend_views(work, unit)?;
         balance.units.insert(unit.to_owned(), view);
     }
     Ok(balance)

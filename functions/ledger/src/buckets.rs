@@ -525,6 +525,7 @@ mod tests {
             late_usage_seconds: None,
             expiry_warning_seconds: None,
             auto_topup: std::collections::BTreeMap::new(),
+            caps: credits_dsl::Caps::default(),
         };
         let mut buckets = [
             bucket("overdraft", OVERDRAFT_KIND, None, "2025-01-01T00:00:00Z"),

@@ -46,8 +46,8 @@ pub fn local_start_of_day(date: NaiveDate, zone: Tz) -> LedgerResult<DateTime<Ut
 pub(crate) fn billing_cycles(account: &Account, plan: &Plan, zone: Tz) -> Cycles {
     match plan.cycle {
         Some(kind) => {
-            let anchor = match (kind, &account.subscription) {
-                (Cycle::MonthlyFromPurchase, Some(subscription)) => subscription.anchor,
+            let anchor = match &account.subscription {
+                Some(subscription) if kind.from_purchase() => subscription.anchor,
                 _ => account.plan_since,
             };
             Cycles::new(kind, zone, anchor)
@@ -112,7 +112,8 @@ fn shift_months(date: NaiveDate, months: i64) -> LedgerResult<NaiveDate> {
     shifted.ok_or(LedgerError::Overflow("date"))
 }
 
-/// Monthly boundaries from a local anchor: boundary `n` is `anchor + n months`.
+/// Boundaries from a local anchor: boundary `n` is `anchor + n × step months` (monthly or
+/// yearly cycles, subscription periods).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Cycles {
     zone: Tz,
@@ -128,17 +129,22 @@ impl Cycles {
     pub fn new(kind: Cycle, zone: Tz, anchor: DateTime<Utc>) -> Self {
         let local = anchor.with_timezone(&zone).naive_local();
         let anchor = match kind {
-            Cycle::MonthlyFromPurchase => local,
+            Cycle::MonthlyFromPurchase | Cycle::YearlyFromPurchase => local,
             Cycle::MonthlyCalendar => local
                 .date()
                 .with_day(1)
+                .unwrap_or(local.date())
+                .and_time(chrono::NaiveTime::MIN),
+            Cycle::YearlyCalendar => local
+                .date()
+                .with_ordinal(1)
                 .unwrap_or(local.date())
                 .and_time(chrono::NaiveTime::MIN),
         };
         Self {
             zone,
             anchor,
-            step_months: 1,
+            step_months: kind.months(),
         }
     }
 

@@ -31,6 +31,8 @@ pub(crate) fn charge(work: &mut Work<'_>, spend: &Spend, facts: &Facts) -> Ledge
     let first_request =
         feature.first_request_free && !work.account.free_used.contains(&feature.name);
     let rating = book.rate(&spend.usage, RatingContext { first_request })?;
+    crate::caps::check_request(work, &rating)?;
+    crate::caps::check_spend_rating(work, &rating)?;
     if feature.first_request_free {
         mark_free_used(work, &feature.name)?;
     }
@@ -49,6 +51,7 @@ pub(crate) fn charge(work: &mut Work<'_>, spend: &Spend, facts: &Facts) -> Ledge
             .checked_sub(collected_minor)
             .ok_or(LedgerError::Overflow("amount"))?;
         let draws = buckets::draw(work, &rated.unit, collected_minor, DrawMode::Spend)?;
+        crate::caps::record_spend(work, &rated.unit, collected_minor)?;
         let paid = paid_draws(work, &draws);
         let mut body = spend_body(&rating, &paid, &spend.usage);
         late_body(&mut body, spend.occurred_at);

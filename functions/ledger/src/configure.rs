@@ -56,6 +56,7 @@ pub(crate) fn new_account(
         events_published: 0,
         expiry_warned: std::collections::BTreeSet::new(),
         auto_topup_below: std::collections::BTreeSet::new(),
+        spend: Vec::new(),
     })
 }
 

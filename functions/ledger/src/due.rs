@@ -125,7 +125,11 @@ fn lazy(work: &Work<'_>, grant: &Grant) -> bool {
         Expiry::Never => false,
         Expiry::EndOfCycle => !matches!(
             grant.rollover,
-            Some(Rollover::WhileSubscribed | Rollover::UpTo { .. })
+            Some(
+                Rollover::WhileSubscribed
+                    | Rollover::UpTo { .. }
+                    | Rollover::UpToWhileSubscribed { .. }
+            )
         ),
         Expiry::EndOfDay | Expiry::AfterDays(_) | Expiry::AfterCycles(_) => true,
     };

@@ -83,6 +83,24 @@ pub enum LedgerError {
         detail: String,
     },
 
+    /// The charge (or hold) would spend more than the plan's `limit N UNIT per day|month|
+    /// cycle` lets the account spend in the running period. Temporary: the next period
+    /// counts from zero.
+    #[error("{reason}")]
+    SpendLimitReached {
+        unit: String,
+        reason: String,
+        retry_after_seconds: u64,
+    },
+
+    /// The charge (or hold) costs more than the plan's `limit N UNIT per request`.
+    #[error("{reason}")]
+    RequestCapExceeded { unit: String, reason: String },
+
+    /// The top-up would take the balance above the plan's `balance at most`.
+    #[error("{reason}")]
+    BalanceCapExceeded { unit: String, reason: String },
+
     /// An amount left the range of `i64` minor units.
     #[error("amount overflow in {0}")]
     Overflow(&'static str),
@@ -113,6 +131,9 @@ impl LedgerError {
             Self::ClockBehind { .. } => "clock-behind",
             Self::LimitReached { .. } => "limit-reached",
             Self::Overflow(_) => "overflow",
+            Self::SpendLimitReached { .. } => "spend-limit-reached",
+            Self::RequestCapExceeded { .. } => "request-cap-exceeded",
+            Self::BalanceCapExceeded { .. } => "balance-cap-exceeded",
             Self::Invariant(_) => "internal",
         }
     }
@@ -121,6 +142,10 @@ impl LedgerError {
     pub fn retry_after_seconds(&self) -> Option<u64> {
         match self {
             Self::RateLimited {
+                retry_after_seconds,
+                ..
+            }
+            | Self::SpendLimitReached {
                 retry_after_seconds,
                 ..
             } => Some(*retry_after_seconds),

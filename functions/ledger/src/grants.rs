@@ -36,7 +36,11 @@ pub(crate) fn expiry_at(
             match rollover {
                 None => Some(cycles.next_after(at)?),
                 // Kept while subscribed / capped at each cycle end: no fixed instant.
-                Some(Rollover::WhileSubscribed | Rollover::UpTo { .. }) => None,
+                Some(
+                    Rollover::WhileSubscribed
+                    | Rollover::UpTo { .. }
+                    | Rollover::UpToWhileSubscribed { .. },
+                ) => None,
                 Some(Rollover::Cycles { cycles: extra }) => {
                     let own = cycles.index_at(at)?;
                     Some(cycles.boundary(own + 1 + i64::from(*extra))?)
@@ -112,38 +116,52 @@ pub(crate) fn apply_grants(
             continue;
         }
         let id = crate::ids::bucket(format!("grant:{}:{}:{}", plan.name, grant.key, label));
-        let repaid_minor = buckets::credit(
-            work,
-            Bucket {
-                id: id.clone(),
-                kind: grant.kind.clone(),
-                unit: grant.unit.clone(),
-                left_minor: grant.amount_minor,
-                held_minor: 0,
-                granted_minor: grant.amount_minor,
-                expires_at,
-                origin: Origin::Grant {
-                    plan: plan.name.clone(),
-                    key: grant.key.clone(),
-                    period_start,
+        // `balance at most`: what does not fit is not given, and the entry says so.
+        let (given_minor, trimmed_minor) =
+            crate::caps::trim_grant(work, &grant.unit, grant.amount_minor)?;
+        let repaid_minor = if given_minor > 0 {
+            buckets::credit(
+                work,
+                Bucket {
+                    id: id.clone(),
+                    kind: grant.kind.clone(),
+                    unit: grant.unit.clone(),
+                    left_minor: given_minor,
+                    held_minor: 0,
+                    granted_minor: given_minor,
+                    expires_at,
+                    origin: Origin::Grant {
+                        plan: plan.name.clone(),
+                        key: grant.key.clone(),
+                        period_start,
+                    },
+                    created_at: at,
+                    rollover: grant.rollover.clone(),
+                    mergeable: true,
                 },
-                created_at: at,
-                rollover: grant.rollover.clone(),
-                mergeable: true,
-            },
-        )?;
+            )?
+        } else {
+            0
+        };
+        let mut body = json!({
+            "bucket": id,
+            "kind": grant.kind,
+            "grant": grant.key,
+            "plan": plan.name,
+            "period_start": stamp(period_start),
+            "expires_at": expires_at.map(stamp),
+            "repaid_overdraft_minor": repaid_minor,
+        });
+        if trimmed_minor > 0
+            && let Some(fields) = body.as_object_mut()
+        {
+            fields.insert("trimmed_minor".to_owned(), json!(trimmed_minor));
+            fields.insert("reason".to_owned(), json!("balance cap"));
+        }
         work.push(
             Draft::new(id.clone(), EntryType::Grant, at)
-                .unit(&grant.unit, grant.amount_minor)
-                .body(json!({
-                    "bucket": id,
-                    "kind": grant.kind,
-                    "grant": grant.key,
-                    "plan": plan.name,
-                    "period_start": stamp(period_start),
-                    "expires_at": expires_at.map(stamp),
-                    "repaid_overdraft_minor": repaid_minor,
-                })),
+                .unit(&grant.unit, given_minor)
+                .body(body),
         )?;
     }
     Ok(())

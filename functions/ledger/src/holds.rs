@@ -81,6 +81,9 @@ pub(crate) fn hold(
             first_request: false,
         },
     )?;
+    // A hold never reserves what a charge of the same price would be refused.
+    crate::caps::check_request(work, &rating)?;
+    crate::caps::check_spend_rating(work, &rating)?;
     let mut outcome = rated_outcome(work, &rating)?;
     let expires_at = work
         .now
@@ -246,6 +249,9 @@ pub(crate) fn capture(work: &mut Work<'_>, capture: &Capture) -> LedgerResult<Ou
             }
         }
         let captured = sub(wanted, to_capture)?;
+        // The hold was checked against the spend limits; its capture is counted, never
+        // refused (the spending was accepted when the hold was).
+        crate::caps::record_spend(work, unit, captured)?;
         if to_capture > 0 {
             outcome.uncaptured.push(Amount {
                 unit: unit.to_owned(),

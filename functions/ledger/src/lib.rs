@@ -76,6 +76,7 @@ mod auto_topup;
 mod balance;
 mod buckets;
 pub mod calendar;
+pub mod caps;
 mod charge;
 pub mod command;
 mod configure;
@@ -103,6 +104,7 @@ pub use account::{
     Account, AccountStatus, Bucket, Draw, GrantMark, Hold, OVERDRAFT_KIND, Origin, PlanRef,
     RequestWindow, Subscription, SubscriptionStatus,
 };
+pub use caps::SpendCounter;
 pub use command::{
     Adjustment, AdjustmentReason, Attribution, Capture, ChargeFacts, Chargeback, Collect, Command,
     Configure, Direction, Facts, HoldRequest, PaidDraw, PurchaseFacts, Refund, RefundAmount,
@@ -112,7 +114,7 @@ pub use decide::BALANCE_FIELD;
 pub use entry::{Entry, EntryType};
 pub use error::{LedgerError, LedgerResult};
 pub use events::{EVENT_VERSION, Event, EventType, event_id};
-pub use outcome::{Alert, Amount, Balance, BucketView, Decision, Outcome, UnitBalance};
+pub use outcome::{Alert, Amount, Balance, BucketView, Decision, Outcome, SpendView, UnitBalance};
 pub use statement::{
     ClosedStatement, CyclePeriod, OpenStatement, STATEMENT_FACT_PREFIX, Statement, UnitStatement,
     cycle_containing, statement, statement_fact_key, statement_of,

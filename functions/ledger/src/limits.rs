@@ -62,6 +62,9 @@ pub const MAX_GRANT_MARKS: usize = 32;
 pub const MAX_ALERT_THRESHOLDS: usize = 32;
 /// Most units with an account-specific credit line.
 pub const MAX_CREDIT_LINES: usize = 16;
+/// Spend counters of an account: one per (unit, period) of its plan's spend limits
+/// (`caps.rs`).
+pub const MAX_SPEND_COUNTERS: usize = 16;
 /// Longest hold: seven days.
 pub const MAX_HOLD_TTL_SECONDS: u32 = 7 * 24 * 60 * 60;
 /// Largest single top-up or refund, in minor units (10^15).

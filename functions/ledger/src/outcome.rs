@@ -97,6 +97,22 @@ pub struct UnitBalance {
     pub credit_line_left_minor: i64,
     /// Live buckets in consumption order.
     pub buckets: Vec<BucketView>,
+    /// The plan's `balance at most` for this unit, in minor units.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub balance_max_minor: Option<i64>,
+    /// The plan's spend limits of this unit, with what the running period spent.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub spend_limits: Vec<SpendView>,
+}
+
+/// One spend limit as a read shows it (`docs/plan-lifecycle.md`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SpendView {
+    pub period: credits_dsl::SpendPeriod,
+    pub limit_minor: i64,
+    pub spent_minor: i64,
+    /// When the running period ends and the spend counts from zero.
+    pub resets_at: DateTime<Utc>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

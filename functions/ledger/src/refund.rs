@@ -86,6 +86,7 @@ pub(crate) fn refund(
             continue;
         }
         let already = charge.refunded_minor.get(&unit).copied().unwrap_or(0);
+        crate::caps::give_back(work, &unit, amount_minor, charge.at)?;
         let shares = reverse_shares(&charge.draws, &unit, already, amount_minor)?;
         let mut restored: Vec<Draw> = Vec::new();
         let mut forfeited_minor: i64 = 0;
@@ -248,7 +249,11 @@ fn paid_expired(work: &Work<'_>, paid: &PaidDraw) -> bool {
 
 /// The paying bucket would still be alive had it not been emptied: it can be recreated.
 fn can_recreate(work: &Work<'_>, paid: &PaidDraw) -> bool {
-    let forfeited = paid.rollover == Some(Rollover::WhileSubscribed) && !work.subscribed(work.now);
+    let forfeited = paid
+        .rollover
+        .as_ref()
+        .is_some_and(Rollover::while_subscribed)
+        && !work.subscribed(work.now);
     !paid_expired(work, paid) && !forfeited
 }
 

@@ -68,6 +68,7 @@ pub(crate) fn top_up(work: &mut Work<'_>, request: &TopUp) -> LedgerResult<Outco
             crate::work::shown(work.book, &unit, amount_minor)
         )));
     }
+    crate::caps::check_top_up(work, &unit, amount_minor)?;
     let kind = request.kind.clone().unwrap_or_else(|| policy.kind.clone());
     if kind == crate::account::OVERDRAFT_KIND {
         return Err(LedgerError::invalid(format!(

@@ -189,6 +189,15 @@ fn largest_account() -> Account {
         events_published: u64::MAX,
         expiry_warned,
         auto_topup_below: (0..MAX_UNITS).map(name).collect(),
+        // One counter per (unit, period) of the plan's spend limits, at the limit.
+        spend: (0..credits_ledger::limits::MAX_SPEND_COUNTERS)
+            .map(|index| credits_ledger::SpendCounter {
+                unit: name(index),
+                period: credits_dsl::SpendPeriod::Cycle,
+                period_start: instant(),
+                spent_minor: i64::MIN,
+            })
+            .collect(),
     }
 }
 

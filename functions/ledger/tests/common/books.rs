@@ -142,6 +142,7 @@ fn plan(name: &str) -> Plan {
         late_usage_seconds: None,
         expiry_warning_seconds: None,
         auto_topup: BTreeMap::new(),
+        caps: credits_dsl::Caps::default(),
     }
 }
 
