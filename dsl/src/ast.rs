@@ -160,6 +160,15 @@ pub enum StatementKind<'a> {
     Factor(FactorDecl<'a>),
     FirstRequestFree,
     RequiresPrior(Vec<Token<'a>>),
+    /// `refuse "MESSAGE" [when COND]`: the quoted message token.
+    Refuse {
+        message: Token<'a>,
+        when: Option<Condition<'a>>,
+    },
+    /// `maximum QUANTITY of INPUT [when COND]`: bill at most this quantity.
+    Maximum(MinimumDecl<'a>),
+    /// `quantity NAME = TERM (+|*) TERM ...`.
+    Derived(DerivedDecl<'a>),
     // Plan statements.
     Gate {
         feature: Token<'a>,
@@ -228,6 +237,9 @@ impl StatementKind<'_> {
             },
             StatementKind::FirstRequestFree => "first request free",
             StatementKind::RequiresPrior(_) => "requires ... on same content",
+            StatementKind::Refuse { .. } => "refuse",
+            StatementKind::Maximum(_) => "maximum",
+            StatementKind::Derived(_) => "quantity",
             StatementKind::Gate { .. } => "requires subscription for",
             StatementKind::Cycle(_) => "cycle",
             StatementKind::Periods(_) => "periods",
@@ -259,6 +271,9 @@ impl StatementKind<'_> {
                 | StatementKind::Factor(_)
                 | StatementKind::FirstRequestFree
                 | StatementKind::RequiresPrior(_)
+                | StatementKind::Refuse { .. }
+                | StatementKind::Maximum(_)
+                | StatementKind::Derived(_)
         )
     }
 }
@@ -276,6 +291,23 @@ pub struct InputDecl<'a> {
     pub mins: Vec<Token<'a>>,
     /// Every `max QUANTITY` written (at most one is expected).
     pub maxes: Vec<Token<'a>>,
+    /// Every `one of Q, Q...` written (at most one is expected), with the clause's span.
+    pub allowed: Vec<(Vec<Token<'a>>, Span)>,
+}
+
+/// `quantity NAME = TERM (+|*) TERM ...`: a quantity computed from inputs and constants.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DerivedDecl<'a> {
+    pub name: Token<'a>,
+    /// The first term, then each operator with the term after it.
+    pub first: Token<'a>,
+    pub rest: Vec<(DerivedOp, Token<'a>)>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DerivedOp {
+    Plus,
+    Times,
 }
 
 /// `round TARGET [DIRECTION] to QUANTITY [MODE]`: quantity rounding when TARGET is an input,
@@ -443,6 +475,44 @@ pub enum TestKind<'a> {
     Flag(Token<'a>),
     /// `not FLAG`.
     NotFlag(Token<'a>),
+    /// `QUANTITY_NAME above|below|at least|at most LITERAL`.
+    Compare {
+        input: Token<'a>,
+        op: CompareOp,
+        /// The span of the operator's words.
+        op_span: Span,
+        value: Token<'a>,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CompareOp {
+    Above,
+    Below,
+    AtLeast,
+    AtMost,
+}
+
+impl CompareOp {
+    pub fn words(self) -> &'static str {
+        match self {
+            CompareOp::Above => "above",
+            CompareOp::Below => "below",
+            CompareOp::AtLeast => "at least",
+            CompareOp::AtMost => "at most",
+        }
+    }
+
+    /// Whether `quantity` passes the test against `bound`.
+    pub fn holds(self, quantity: rust_decimal::Decimal, bound: rust_decimal::Decimal) -> bool {
+        match self {
+            CompareOp::Above => quantity > bound,
+            CompareOp::Below => quantity < bound,
+            CompareOp::AtLeast => quantity >= bound,
+            CompareOp::AtMost => quantity <= bound,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

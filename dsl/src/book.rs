@@ -94,6 +94,10 @@ pub struct Input {
     pub min: Option<Decimal>,
     /// Largest accepted quantity, in the base unit (measured kinds and counts).
     pub max: Option<Decimal>,
+    /// `one of 5s, 10s`: the only quantities a request may give, in the base unit, sorted;
+    /// empty = any quantity between `min` and `max`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub allowed: Vec<Decimal>,
 }
 
 /// A validated input value, quantities in the input's base unit.
@@ -130,6 +134,61 @@ pub struct Feature {
     pub requires_prior: Vec<String>,
     /// Units this feature can charge (sorted), for reports and validation.
     pub units: Vec<String>,
+    /// `quantity NAME = ...`: quantities computed from inputs, in declaration order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub derived: Vec<DerivedQuantity>,
+    /// `maximum QUANTITY of INPUT`: bill at most this quantity (applied after minimums,
+    /// before rounding).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub maximum_quantities: Vec<MaximumQuantity>,
+    /// `refuse "MESSAGE" when COND`: usages the book refuses, in order; the first that
+    /// holds refuses with its message.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub refusals: Vec<Refusal>,
+}
+
+/// `quantity NAME = A + B + 500 tokens` or `quantity NAME = A * B`: one operator per
+/// quantity, so there is no precedence to get wrong.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DerivedQuantity {
+    /// Its name and kind as an input's (a sum keeps its terms' kind; a product of counts is
+    /// a count, and a count times a measure is that measure), with `max` the largest
+    /// quantity it can reach (every term at its `max`); never given by a request.
+    pub input: Input,
+    pub op: DerivedOperator,
+    pub terms: Vec<DerivedTerm>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DerivedOperator {
+    Sum,
+    Product,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "term", content = "value")]
+pub enum DerivedTerm {
+    /// An input (or an earlier derived quantity), after its own minimum, maximum and round.
+    Input(String),
+    /// A constant in the quantity's base unit (`500 tokens` → 500).
+    Constant(Decimal),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MaximumQuantity {
+    pub input: String,
+    pub quantity: Decimal,
+    pub when: Condition,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Refusal {
+    /// The book's message, as written between the quotes.
+    pub message: String,
+    pub when: Condition,
+    /// 1-based line of the statement in its file.
+    pub line: u32,
 }
 
 /// A modifier on a feature's amount: `multiply by 0.5 when batch` (factor 0.5) or
@@ -257,6 +316,13 @@ pub enum Test {
     OneOf { input: String, values: Vec<String> },
     /// `FLAG` (`expected: true`) or `not FLAG`.
     Flag { input: String, expected: bool },
+    /// `QUANTITY above|below|at least|at most LITERAL`: on an input's (or a derived)
+    /// quantity after its minimum, maximum and round; `quantity` in its base unit.
+    Compare {
+        input: String,
+        op: crate::ast::CompareOp,
+        quantity: Decimal,
+    },
 }
 
 /// A usage to rate: a feature with validated inputs (every input present, defaults filled).
@@ -560,4 +626,7 @@ pub struct ExpectTerm {
     pub count: u64,
     pub usage: Usage,
     pub first_request: bool,
+    /// `plan: NAME`: the account's plan, for books whose prices depend on it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plan: Option<String>,
 }

@@ -4,9 +4,9 @@
 use rust_decimal::Decimal;
 
 use crate::book::{
-    Caps, Condition, Cycle, ExpiredRefund, Expiry, Feature, Gate, Grant, GrantEvery, InputKind,
-    Limits, Package, QuantityDirection, RateBook, RefundPolicy, Rollover, RoundingMode,
-    SubscriptionPeriod, Test, TopUpPolicy,
+    Caps, Condition, Cycle, DerivedOperator, DerivedTerm, ExpiredRefund, Expiry, Feature, Gate,
+    Grant, GrantEvery, Input, InputKind, Limits, Package, QuantityDirection, RateBook,
+    RefundPolicy, Rollover, RoundingMode, SubscriptionPeriod, Test, TopUpPolicy,
 };
 use crate::literal;
 
@@ -36,6 +36,11 @@ pub(crate) fn condition(condition: &Condition) -> String {
                 input,
                 expected: false,
             } => format!("not {input}"),
+            Test::Compare {
+                input,
+                op,
+                quantity,
+            } => format!("{input} {} {quantity}", op.words()),
         })
         .collect();
     tests.join(" and ")
@@ -290,6 +295,7 @@ fn quantity(feature: &Feature, input: &str, value: Decimal) -> String {
     let kind = feature
         .inputs
         .iter()
+        .chain(feature.derived.iter().map(|derived| &derived.input))
         .find(|known| known.name == input)
         .map_or(&InputKind::Count, |known| &known.kind);
     literal::format_quantity(kind, value)
@@ -310,5 +316,112 @@ fn or_none(text: String) -> String {
         "none".to_owned()
     } else {
         text
+    }
+}
+
+/// `context = prompt + history + 500`, each `quantity` of a feature (constants in the base
+/// unit).
+pub(crate) fn derived_quantities(feature: &Feature) -> String {
+    let parts: Vec<String> = feature
+        .derived
+        .iter()
+        .map(|derived| {
+            let op = match derived.op {
+                DerivedOperator::Sum => " + ",
+                DerivedOperator::Product => " * ",
+            };
+            let terms: Vec<String> = derived
+                .terms
+                .iter()
+                .map(|term| match term {
+                    DerivedTerm::Input(name) => name.clone(),
+                    DerivedTerm::Constant(value) => match derived.op {
+                        DerivedOperator::Sum => {
+                            literal::format_quantity(&derived.input.kind, *value)
+                        }
+                        DerivedOperator::Product => value.normalize().to_string(),
+                    },
+                })
+                .collect();
+            format!("{} = {}", derived.input.name, terms.join(op))
+        })
+        .collect();
+    or_none(parts.join(", "))
+}
+
+/// `3h of session when tier is basic`, each `maximum` quantity of a feature.
+pub(crate) fn maximum_quantities(feature: &Feature) -> String {
+    let parts: Vec<String> = feature
+        .maximum_quantities
+        .iter()
+        .map(|maximum| {
+            let mut text = format!(
+                "{} of {}",
+                quantity(feature, &maximum.input, maximum.quantity),
+                maximum.input
+            );
+            if !maximum.when.all.is_empty() {
+                text.push_str(&format!(" when {}", condition_in(feature, &maximum.when)));
+            }
+            text
+        })
+        .collect();
+    or_none(parts.join(", "))
+}
+
+/// `"fast mode is not available with batch" when fast and batch`, each `refuse`.
+pub(crate) fn refusals(feature: &Feature) -> String {
+    let parts: Vec<String> = feature
+        .refusals
+        .iter()
+        .map(|refusal| {
+            format!(
+                "\"{}\" when {}",
+                refusal.message,
+                condition_in(feature, &refusal.when)
+            )
+        })
+        .collect();
+    or_none(parts.join(", "))
+}
+
+/// `5s, 10s`, an input's `one of` list; `any` when it has none.
+pub(crate) fn allowed(input: &Input) -> String {
+    if input.allowed.is_empty() {
+        return "any".to_owned();
+    }
+    let parts: Vec<String> = input
+        .allowed
+        .iter()
+        .map(|value| literal::format_quantity(&input.kind, *value))
+        .collect();
+    parts.join(", ")
+}
+
+/// [`condition`] with each quantity test in its input's unit (`duration above 1h`, not
+/// `3600`).
+fn condition_in(feature: &Feature, when: &Condition) -> String {
+    let tests: Vec<String> = when
+        .all
+        .iter()
+        .map(|test| match test {
+            Test::Compare {
+                input,
+                op,
+                quantity: value,
+            } => format!(
+                "{input} {} {}",
+                op.words(),
+                quantity(feature, input, *value)
+            ),
+            other => condition(&Condition {
+                all: vec![other.clone()],
+            }),
+        })
+        .collect();
+    if tests.is_empty() {
+        "always".to_owned()
+    } else {
+        tests.join(" and ")
     }
 }

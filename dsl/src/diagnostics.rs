@@ -439,7 +439,7 @@ pub enum BookError {
     #[diagnostic(
         code(rates::condition_on_quantity),
         help(
-            "conditions test choices (`model is pro`), flags (`actor`, `not actor`) and `channel`; price quantities with `per`"
+            "conditions test choices (`model is pro`), flags (`actor`, `not actor`), `channel` and `plan`; compare a quantity with `above`, `below`, `at least` or `at most` (`duration above 1h`), and price it with `per`"
         )
     )]
     ConditionOnQuantity {

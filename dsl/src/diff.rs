@@ -165,6 +165,13 @@ fn compare_example(
     for term in &expect.terms {
         rateable(old, &term.usage).map_err(|reason| format!("old book: {reason}"))?;
         rateable(new, &term.usage).map_err(|reason| format!("new book: {reason}"))?;
+        if let Some(plan) = &term.plan {
+            for (which, book) in [("old", old), ("new", new)] {
+                if book.plan(plan).is_none() {
+                    return Err(format!("{which} book: no plan `{plan}`"));
+                }
+            }
+        }
     }
     let before = totals(old, expect).map_err(|reason| format!("old book: {reason}"))?;
     let after = totals(new, expect).map_err(|reason| format!("new book: {reason}"))?;
@@ -199,6 +206,7 @@ fn rateable(book: &RateBook, usage: &Usage) -> Result<(), String> {
             (_, InputValue::Quantity(quantity)) => {
                 !crate::usage::is_below_minimum(input, *quantity)
                     && input.max.is_none_or(|max| *quantity <= max)
+                    && (input.allowed.is_empty() || input.allowed.contains(quantity))
             }
             (_, _) => false,
         };
@@ -229,7 +237,7 @@ pub fn describe_terms(book: &RateBook, terms: &[ExpectTerm]) -> String {
             if term.first_request {
                 text.push_str("first ");
             }
-            text.push_str(&describe_usage(book, &term.usage));
+            text.push_str(&describe_term_usage(book, term));
             text
         })
         .collect();
@@ -253,6 +261,16 @@ pub fn describe_usage(book: &RateBook, usage: &Usage) -> String {
         arguments.push(format!("channel: {channel}"));
     }
     format!("{}({})", usage.feature, arguments.join(", "))
+}
+
+/// [`describe_usage`] with the plan an example names (`video(duration: 1h, plan: business)`).
+fn describe_term_usage(book: &RateBook, term: &ExpectTerm) -> String {
+    let text = describe_usage(book, &term.usage);
+    match (&term.plan, text.strip_suffix(')')) {
+        (Some(plan), Some(open)) if open.ends_with('(') => format!("{open}plan: {plan})"),
+        (Some(plan), Some(open)) => format!("{open}, plan: {plan})"),
+        _ => text,
+    }
 }
 
 fn describe_value(kind: Option<&InputKind>, value: &InputValue) -> String {
@@ -383,6 +401,17 @@ fn feature_details(old: &Feature, new: &Feature) -> Vec<String> {
         "required prior analysis",
         |feature| describe::names(&feature.requires_prior),
     );
+    note(
+        old.derived != new.derived,
+        "derived quantities",
+        describe::derived_quantities,
+    );
+    note(
+        old.maximum_quantities != new.maximum_quantities,
+        "maximum quantities",
+        describe::maximum_quantities,
+    );
+    note(old.refusals != new.refusals, "refusals", describe::refusals);
     if old.first_request_free != new.first_request_free {
         details.push(if new.first_request_free {
             "first request now free".to_owned()
@@ -423,6 +452,13 @@ fn input_details(old: &Input, new: &Input) -> Vec<String> {
             None => "none".to_owned(),
         };
         details.push(format!("max {} → {}", show(old), show(new)));
+    }
+    if old.allowed != new.allowed {
+        details.push(format!(
+            "allowed values {} → {}",
+            describe::allowed(old),
+            describe::allowed(new)
+        ));
     }
     details
 }

@@ -53,7 +53,7 @@ pub fn totals(book: &RateBook, expect: &Expect) -> Result<Vec<(String, Decimal)>
             first_request: term.first_request,
         };
         let rating = book
-            .rate(&term.usage, context)
+            .rate_on_plan(&term.usage, context, term.plan.as_deref())
             .map_err(|error| error.to_string())?;
         let count = Decimal::from(term.count);
         for amount in rating.amounts {

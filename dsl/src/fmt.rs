@@ -397,6 +397,11 @@ pub(crate) fn condition_text(condition: &Condition<'_>) -> String {
             TestKind::NotFlag(flag) => {
                 let _ = write!(text, "not {}", flag.text);
             }
+            TestKind::Compare {
+                input, op, value, ..
+            } => {
+                let _ = write!(text, "{} {} {}", input.text, op.words(), quantity(value));
+            }
         }
     }
     text
@@ -612,6 +617,38 @@ fn statement_text(kind: &StatementKind<'_>) -> String {
             }
             for max in &input.maxes {
                 let _ = write!(text, " max {}", quantity(max));
+            }
+            for (values, _) in &input.allowed {
+                let values: Vec<Cow<'_, str>> = values.iter().map(quantity).collect();
+                let _ = write!(text, " one of {}", values.join(", "));
+            }
+            text
+        }
+        StatementKind::Refuse { message, when } => {
+            let mut text = format!("refuse {}", message.text);
+            push_when(&mut text, when.as_ref());
+            text
+        }
+        StatementKind::Maximum(maximum) => {
+            let mut text = format!("maximum {}", quantity(&maximum.value));
+            if let Some(of) = &maximum.of {
+                let _ = write!(text, " of {}", of.text);
+            }
+            push_when(&mut text, maximum.when.as_ref());
+            text
+        }
+        StatementKind::Derived(derived) => {
+            let mut text = format!(
+                "quantity {} = {}",
+                derived.name.text,
+                quantity(&derived.first)
+            );
+            for (op, term) in &derived.rest {
+                let op = match op {
+                    DerivedOp::Plus => '+',
+                    DerivedOp::Times => '*',
+                };
+                let _ = write!(text, " {op} {}", quantity(term));
             }
             text
         }

@@ -497,6 +497,14 @@ fn rule_words(rule: Rule) -> &'static [&'static str] {
         Rule::kw_before => &["`before`"],
         Rule::kw_expiry => &["`expiry`"],
         Rule::kw_usage => &["`usage`"],
+        Rule::refuse_statement | Rule::kw_refuse => &["`refuse`"],
+        Rule::maximum_statement | Rule::kw_maximum => &["`maximum`"],
+        Rule::derived_statement | Rule::kw_quantity => &["`quantity`"],
+        Rule::input_allowed | Rule::kw_one => &["`one of`"],
+        Rule::compare_test | Rule::compare_op => &["`above`", "`below`", "`at least`", "`at most`"],
+        Rule::kw_least => &["`least`"],
+        Rule::derived_term => &["an input or a quantity such as `500 tokens`"],
+        Rule::derived_op => &["`+`", "`*`"],
         _ => &[],
     }
 }
@@ -543,6 +551,9 @@ fn is_block_keyword(rule: Rule) -> bool {
             | Rule::kw_late
             | Rule::kw_warn
             | Rule::kw_auto
+            | Rule::kw_refuse
+            | Rule::kw_maximum
+            | Rule::kw_quantity
             | Rule::kw_balance
     )
 }
@@ -811,6 +822,16 @@ fn build_statement<'a>(pair: &P<'a>) -> Option<Statement<'a>> {
             when: child(pair, Rule::when_clause).map(|when| build_when(&when)),
         }),
         Rule::rule_statement => StatementKind::Rule(build_rule(pair)),
+        Rule::refuse_statement => StatementKind::Refuse {
+            message: child_token(pair, Rule::string).unwrap_or_else(|| missing(span)),
+            when: child(pair, Rule::when_clause).map(|when| build_when(&when)),
+        },
+        Rule::maximum_statement => StatementKind::Maximum(MinimumDecl {
+            value: child_token(pair, Rule::quantity).unwrap_or_else(|| missing(span)),
+            of: child(pair, Rule::minimum_of).and_then(|of| child_token(&of, Rule::name)),
+            when: child(pair, Rule::when_clause).map(|when| build_when(&when)),
+        }),
+        Rule::derived_statement => StatementKind::Derived(build_derived(pair)),
         Rule::multiply_statement => StatementKind::Multiply(name()),
         Rule::factor_statement => StatementKind::Factor(FactorDecl {
             value: FactorValue::Times(
@@ -925,6 +946,7 @@ fn build_input<'a>(pair: &P<'a>) -> InputDecl<'a> {
     let mut defaults = Vec::new();
     let mut mins = Vec::new();
     let mut maxes = Vec::new();
+    let mut allowed = Vec::new();
     for clause in pair.clone().into_inner() {
         match clause.as_rule() {
             Rule::input_default => {
@@ -936,6 +958,9 @@ fn build_input<'a>(pair: &P<'a>) -> InputDecl<'a> {
             }
             Rule::input_min => mins.extend(child_token(&clause, Rule::quantity)),
             Rule::input_max => maxes.extend(child_token(&clause, Rule::quantity)),
+            Rule::input_allowed => {
+                allowed.push((children_tokens(&clause, Rule::quantity), span_of(&clause)));
+            }
             _ => {}
         }
     }
@@ -946,6 +971,42 @@ fn build_input<'a>(pair: &P<'a>) -> InputDecl<'a> {
         defaults,
         mins,
         maxes,
+        allowed,
+    }
+}
+
+fn build_derived<'a>(pair: &P<'a>) -> DerivedDecl<'a> {
+    let span = span_of(pair);
+    let mut first = None;
+    let mut rest = Vec::new();
+    let mut op = DerivedOp::Plus;
+    for part in pair.clone().into_inner() {
+        match part.as_rule() {
+            Rule::derived_op => {
+                op = if part.as_str() == "*" {
+                    DerivedOp::Times
+                } else {
+                    DerivedOp::Plus
+                };
+            }
+            Rule::derived_term => {
+                let Some(inner) = part.into_inner().next() else {
+                    continue;
+                };
+                let term = token(&inner);
+                if first.is_none() {
+                    first = Some(term);
+                } else {
+                    rest.push((op, term));
+                }
+            }
+            _ => {}
+        }
+    }
+    DerivedDecl {
+        name: child_token(pair, Rule::name).unwrap_or_else(|| missing(span)),
+        first: first.unwrap_or_else(|| missing(span)),
+        rest,
     }
 }
 
@@ -1133,6 +1194,25 @@ fn build_when<'a>(pair: &P<'a>) -> Condition<'a> {
                     let inner = test.into_inner().next()?;
                     let kind = match inner.as_rule() {
                         Rule::not_test => TestKind::NotFlag(child_token(&inner, Rule::name)?),
+                        Rule::compare_test => {
+                            let op_pair = child(&inner, Rule::compare_op)?;
+                            let words = op_pair.as_str();
+                            let op = if words.starts_with("above") {
+                                CompareOp::Above
+                            } else if words.starts_with("below") {
+                                CompareOp::Below
+                            } else if words.ends_with("least") {
+                                CompareOp::AtLeast
+                            } else {
+                                CompareOp::AtMost
+                            };
+                            TestKind::Compare {
+                                input: child_token(&inner, Rule::name)?,
+                                op,
+                                op_span: span_of(&op_pair),
+                                value: child_token(&inner, Rule::quantity)?,
+                            }
+                        }
                         Rule::is_test => {
                             let mut names = children_tokens(&inner, Rule::name).into_iter();
                             let input = names.next()?;

@@ -20,7 +20,9 @@ use crate::book::{
 use crate::exact::Fraction;
 use crate::literal;
 
+mod derived;
 mod modifiers;
+pub use derived::{PLAN, depends_on_plan};
 
 /// Why a usage could not be rated. With a checked book and a usage from
 /// [`RateBook::usage`], only `Overflow` can happen, and only for absurd quantities.
@@ -80,6 +82,22 @@ pub enum RateError {
     )]
     TooManyUnits { feature: String },
 
+    /// A `refuse "MESSAGE" when COND` of the book holds for this usage.
+    #[error("{message}")]
+    #[diagnostic(
+        code(rating::refused),
+        help("the rate book refuses this usage of `{feature}`")
+    )]
+    Refused { feature: String, message: String },
+
+    /// The feature's price or refusals depend on the account's plan and none was given.
+    #[error("the price of `{feature}` depends on the plan and no plan was given")]
+    #[diagnostic(
+        code(rating::plan_required),
+        help("name the account's plan (`plan: NAME` in an example, `--plan` in a quote)")
+    )]
+    PlanRequired { feature: String },
+
     #[error("`{amount}` {unit} is not a whole number of minor units")]
     #[diagnostic(
         code(rating::inexact_amount),
@@ -118,6 +136,50 @@ impl RateBook {
                 known: self.feature_names(),
             })?;
         Rater::new(self, feature, usage).rate(context, Explain::Lines)
+    }
+
+    /// [`RateBook::rate`] for an account on `plan`: `when plan is NAME` conditions test it,
+    /// and a feature whose rules or refusals name a plan needs one
+    /// ([`RateError::PlanRequired`] otherwise).
+    ///
+    /// # Errors
+    /// As [`RateBook::rate`], and [`RateError::Refused`] when a `refuse` of the book holds.
+    pub fn rate_on_plan(
+        &self,
+        usage: &Usage,
+        context: RatingContext,
+        plan: Option<&str>,
+    ) -> Result<Rating, RateError> {
+        let feature = self
+            .feature(&usage.feature)
+            .ok_or_else(|| RateError::UnknownFeature {
+                feature: usage.feature.clone(),
+                known: self.feature_names(),
+            })?;
+        Rater::new(self, feature, usage)
+            .on_plan(plan)
+            .rate(context, Explain::Lines)
+    }
+
+    /// [`RateBook::rate_amounts`] for an account on `plan` (see [`RateBook::rate_on_plan`]).
+    ///
+    /// # Errors
+    /// As [`RateBook::rate_on_plan`].
+    pub fn rate_amounts_on_plan(
+        &self,
+        usage: &Usage,
+        context: RatingContext,
+        plan: Option<&str>,
+    ) -> Result<Rating, RateError> {
+        let feature = self
+            .feature(&usage.feature)
+            .ok_or_else(|| RateError::UnknownFeature {
+                feature: usage.feature.clone(),
+                known: self.feature_names(),
+            })?;
+        Rater::new(self, feature, usage)
+            .on_plan(plan)
+            .rate(context, Explain::AmountsOnly)
     }
 
     /// [`RateBook::rate`] without the explanation: the same amounts, `free` and version,
@@ -245,6 +307,8 @@ struct Rater<'a> {
     book: &'a RateBook,
     feature: &'a Feature,
     usage: &'a Usage,
+    /// The account's plan, for `when plan is NAME`; `None` when rating without one.
+    plan: Option<&'a str>,
     quantities: [Option<Decimal>; CACHED_INPUTS],
 }
 
@@ -261,8 +325,14 @@ impl<'a> Rater<'a> {
             book,
             feature,
             usage,
+            plan: None,
             quantities: [None; CACHED_INPUTS],
         }
+    }
+
+    fn on_plan(mut self, plan: Option<&'a str>) -> Self {
+        self.plan = plan;
+        self
     }
 
     fn overflow(&self) -> RateError {
@@ -299,6 +369,7 @@ impl<'a> Rater<'a> {
             Explain::AmountsOnly => Vec::new(),
         };
 
+        self.refuse()?;
         let multiplier = self.multiplier()?;
 
         for rule in &feature.rules {
@@ -457,11 +528,13 @@ impl<'a> Rater<'a> {
         Ok(product)
     }
 
-    /// The position and definition of the input called `name`.
+    /// The position and definition of the input (or derived quantity, after the inputs)
+    /// called `name`.
     fn input(&self, name: &str) -> Result<(usize, &'a Input), RateError> {
         self.feature
             .inputs
             .iter()
+            .chain(self.feature.derived.iter().map(|derived| &derived.input))
             .enumerate()
             .find(|(_, input)| input.name == name)
             .ok_or_else(|| RateError::MissingInput {
@@ -508,21 +581,32 @@ impl<'a> Rater<'a> {
         if let Some(Some(known)) = self.quantities.get(position) {
             return Ok(*known);
         }
+        let quantity = self.fresh_quantity(input)?;
+        if let Some(slot) = self.quantities.get_mut(position) {
+            *slot = Some(quantity);
+        }
+        Ok(quantity)
+    }
+
+    /// The quantity of an input (or derived quantity) after its minimums, its maximum and
+    /// its rounding, without the cache: conditions on quantities read it through `&self`.
+    fn fresh_quantity(&self, input: &Input) -> Result<Decimal, RateError> {
         let name = input.name.as_str();
-        let mut quantity = self.count(name)?;
+        let mut quantity = match self.derived(name) {
+            Some(derived) => self.derive(derived)?,
+            None => self.count(name)?,
+        };
         for minimum in &self.feature.minimum_quantities {
             if minimum.input == name && quantity < minimum.quantity && self.holds(&minimum.when) {
                 quantity = minimum.quantity;
             }
         }
+        quantity = self.clamp(name, quantity);
         for rounding in &self.feature.quantity_rounding {
             if rounding.input == name {
                 quantity = round_quantity(quantity, rounding.step, rounding.direction)
                     .ok_or_else(|| self.overflow())?;
             }
-        }
-        if let Some(slot) = self.quantities.get_mut(position) {
-            *slot = Some(quantity);
         }
         Ok(quantity)
     }
@@ -639,6 +723,8 @@ impl<'a> Rater<'a> {
             Test::OneOf { input, values } => {
                 let chosen = if input == "channel" {
                     self.channel()
+                } else if input == derived::PLAN {
+                    self.plan
                 } else {
                     match self.value(input) {
                         Some(InputValue::Choice(choice)) => Some(choice.as_str()),
@@ -650,6 +736,11 @@ impl<'a> Rater<'a> {
             Test::Flag { input, expected } => {
                 matches!(self.value(input), Some(InputValue::Flag(flag)) if flag == expected)
             }
+            Test::Compare {
+                input,
+                op,
+                quantity,
+            } => self.compare(input, *op, *quantity),
         }
     }
 

@@ -151,6 +151,16 @@ pub enum UsageError {
         example: &'static str,
     },
 
+    /// A quantity outside an input's `one of` list.
+    #[error("`{value}` for `{input}` of `{feature}` is not one of the allowed values: {allowed}")]
+    #[diagnostic(code(usage::value_not_allowed), help("give one of {allowed}"))]
+    NotAllowed {
+        feature: String,
+        input: String,
+        value: String,
+        allowed: String,
+    },
+
     #[error("`channel` is given beside the inputs of `{feature}`, not as one of them")]
     #[diagnostic(code(usage::unknown_input), help("pass the channel separately"))]
     ChannelAsInput { feature: String },
@@ -172,6 +182,7 @@ impl UsageError {
             UsageError::AboveMaximum { .. } => "above-maximum",
             UsageError::InvalidFlag { .. } => "invalid-flag",
             UsageError::WrongType { .. } => "wrong-type",
+            UsageError::NotAllowed { .. } => "value-not-allowed",
         }
     }
 }
@@ -399,6 +410,19 @@ fn validate(feature: &Feature, input: &Input, raw: &RawValue) -> Result<InputVal
                     input: input.name.clone(),
                     value: echo(text.trim()),
                     max: literal::format_quantity(kind, max),
+                });
+            }
+            if !input.allowed.is_empty() && !input.allowed.contains(&quantity) {
+                let allowed: Vec<String> = input
+                    .allowed
+                    .iter()
+                    .map(|allowed| literal::format_quantity(kind, *allowed))
+                    .collect();
+                return Err(UsageError::NotAllowed {
+                    feature: feature.name.clone(),
+                    input: input.name.clone(),
+                    value: echo(text.trim()),
+                    allowed: allowed.join(", "),
                 });
             }
             Ok(InputValue::Quantity(quantity))

@@ -31,6 +31,7 @@ fn input(name: &str, kind: InputKind, default: Option<InputValue>, max: Option<&
         default,
         min: None,
         max: max.map(dec),
+        allowed: vec![],
     }
 }
 
@@ -95,6 +96,9 @@ fn feature(name: &str, inputs: Vec<Input>, rules: Vec<Rule>) -> Feature {
         first_request_free: false,
         requires_prior: vec![],
         units,
+        derived: Vec::new(),
+        maximum_quantities: Vec::new(),
+        refusals: Vec::new(),
     }
 }
 
@@ -884,6 +888,7 @@ fn expects_compare_every_unit_and_report_what_cannot_be_rated() {
         count,
         usage: usage(feature, inputs),
         first_request: false,
+        plan: None,
     };
     let expect = |terms: Vec<ExpectTerm>, amounts: &[(&str, &str)]| Expect {
         terms,

@@ -28,6 +28,7 @@ fn input(name: &str, kind: InputKind, default: Option<InputValue>, max: Option<&
         default,
         min: None,
         max: max.map(dec),
+        allowed: vec![],
     }
 }
 
@@ -46,6 +47,9 @@ fn feature(name: &str, inputs: Vec<Input>, rules: Vec<Rule>) -> Feature {
         first_request_free: false,
         requires_prior: vec![],
         units: vec!["credit".to_owned()],
+        derived: Vec::new(),
+        maximum_quantities: Vec::new(),
+        refusals: Vec::new(),
     }
 }
 

@@ -32,7 +32,7 @@ use credits_tests::template::workspace_root;
 
 /// Routes only an admin key may call. Every protected route of the document must be here or
 /// in [`ACCOUNT_ROUTES`].
-const ADMIN_ROUTES: [&str; 10] = [
+const ADMIN_ROUTES: [&str; 16] = [
     "GET /v1/accounts",
     "PUT /v1/accounts/{account}",
     "POST /v1/accounts/{account}/close",
@@ -43,6 +43,12 @@ const ADMIN_ROUTES: [&str; 10] = [
     "POST /v1/accounts/{account}/chargebacks",
     "POST /v1/keys",
     "DELETE /v1/keys/{id}",
+    "POST /v1/webhooks",
+    "GET /v1/webhooks",
+    "GET /v1/webhooks/{id}",
+    "DELETE /v1/webhooks/{id}",
+    "GET /v1/webhooks/{id}/failed",
+    "POST /v1/webhooks/{id}/redeliver",
 ];
 
 /// Routes an admin key or a key of `{account}` may call.
@@ -414,7 +420,15 @@ async fn every_route_refuses_other_tenants_unknown_and_revoked_keys_and_secrets_
                 "{name}: an authorised key was refused: {}",
                 reply.short()
             );
-            assert!(!reply.status.is_server_error(), "{name}: {}", reply.short());
+            // The webhook routes answer 501 `not-implemented` on a deployment that does not
+            // deliver webhooks (the Lambdas'): past authorisation, and on purpose.
+            let not_delivered = route.template.starts_with("/v1/webhooks")
+                && reply.status == StatusCode::NOT_IMPLEMENTED;
+            assert!(
+                !reply.status.is_server_error() || not_delivered,
+                "{name}: {}",
+                reply.short()
+            );
         }
     }
     println!("{checked} refusals checked over {} routes", routes.len());

@@ -327,11 +327,11 @@ fn quote(name: &str, source: &str, request: &Value) -> Value {
         Ok(usage) => usage,
         Err(error) => return problem(&error),
     };
-    let gate = match request
+    let plan_name = request
         .get("plan")
         .and_then(Value::as_str)
-        .filter(|plan| !plan.is_empty())
-    {
+        .filter(|plan| !plan.is_empty());
+    let gate = match plan_name {
         Some(plan_name) => match book.plan(plan_name) {
             Some(plan) if book.requires_subscription(plan, &usage) => {
                 Some(format!("plan `{plan_name}`: requires subscription"))
@@ -352,7 +352,7 @@ fn quote(name: &str, source: &str, request: &Value) -> Value {
             .and_then(Value::as_bool)
             .unwrap_or(false),
     };
-    let rating = match book.rate(&usage, context) {
+    let rating = match book.rate_on_plan(&usage, context, plan_name) {
         Ok(rating) => rating,
         Err(error) => return problem(&error),
     };
@@ -535,6 +535,39 @@ mod tests {
         }));
         assert_eq!(response["ok"], true, "{response}");
         assert!(!response["lines"].as_array().unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_quote_rates_with_the_plan_it_names() {
+        let source = "book test\neffective 2025-01-01\nunit credit scale 0 round up
+feature avatar {
+  base 5 credit each when plan is pro
+  base 9 credit each when plan is free
+  refuse \"no avatars on free at night\" when plan is free and night
+  input night: flag default no
+}
+plan free {
+  order top_up
+  topup as top_up, expires never
+}
+plan pro {
+  order top_up
+  topup as top_up, expires never
+}
+";
+        let quote = |plan: Value, night: bool| {
+            call(json!({
+                "op": "quote", "name": "test.rates", "source": source,
+                "feature": "avatar", "inputs": {"night": night}, "plan": plan,
+            }))
+        };
+        assert_eq!(quote(json!("pro"), false)["amounts"]["credit"], "5");
+        assert_eq!(quote(json!("free"), false)["amounts"]["credit"], "9");
+        let refused = quote(json!("free"), true);
+        assert_eq!(refused["ok"], false, "{refused}");
+        assert_eq!(refused["error"]["message"], "no avatars on free at night");
+        let no_plan = quote(Value::Null, false);
+        assert_eq!(no_plan["ok"], false, "{no_plan}");
     }
 
     #[test]

@@ -265,6 +265,9 @@ impl<'a> Checker<'a> {
             return None;
         }
         let quantity = self.quantity(&kind, minimum.value, "the minimum")?;
+        if !self.no_quantity_tests(minimum.when.as_ref(), "minimum") {
+            return None;
+        }
         let resolved = self.condition(scope, minimum.when.as_ref())?;
         if !resolved.reachable {
             return None;

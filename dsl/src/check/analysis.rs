@@ -126,7 +126,7 @@ impl<'a> Checker<'a> {
 
     /// Missing prices: a combination of the dimensions the `base` rules test that none prices.
     fn missing_prices(&mut self, scope: &Scope<'_>, unit: &str, bases: &[&RuleInfo]) {
-        let (tested, missing, first_missing) = unpriced(scope, bases);
+        let (tested, missing, first_missing) = unpriced(scope, bases, &self.refused_masks);
         if let Some(first) = first_missing {
             let mut chosen: Vec<Option<usize>> = vec![None; scope.dims.len()];
             for (dim, value) in tested.iter().zip(first) {
@@ -171,7 +171,12 @@ fn describe_combination(scope: &Scope<'_>, chosen: &[Option<usize>]) -> String {
 
 /// The dimensions the `base` rules test, how many of their combinations no rule prices
 /// (enumerated like an odometer, at most [`MAX_COMBINATIONS_PER_FEATURE`]), and the first.
-fn unpriced(scope: &Scope<'_>, bases: &[&RuleInfo]) -> (Vec<usize>, usize, Option<Vec<usize>>) {
+/// A combination a `refuse` refuses whatever the untested dimensions hold needs no price.
+fn unpriced(
+    scope: &Scope<'_>,
+    bases: &[&RuleInfo],
+    refused: &[Vec<u64>],
+) -> (Vec<usize>, usize, Option<Vec<usize>>) {
     // Missing prices: enumerate the combinations of the dimensions these rules test.
     let tested: Vec<usize> = scope
         .dims
@@ -196,7 +201,20 @@ fn unpriced(scope: &Scope<'_>, bases: &[&RuleInfo]) -> (Vec<usize>, usize, Optio
                     .is_some_and(|mask| mask >> value & 1 == 1)
             })
         });
-        if !priced {
+        let refused = || {
+            refused.iter().any(|masks| {
+                scope.dims.iter().enumerate().all(|(index, dim)| {
+                    let mask = masks.get(index).copied().unwrap_or(u64::MAX);
+                    match tested.iter().position(|known| *known == index) {
+                        Some(position) => digits
+                            .get(position)
+                            .is_some_and(|value| mask >> value & 1 == 1),
+                        None => mask & dim.full() == dim.full(),
+                    }
+                })
+            })
+        };
+        if !priced && !refused() {
             missing += 1;
             if first_missing.is_none() {
                 first_missing = Some(digits.clone());

@@ -25,6 +25,9 @@ impl<'a> Checker<'a> {
                 ast::TestKind::Flag(name) | ast::TestKind::NotFlag(name) => {
                     self.flag_test(scope, test, *name)
                 }
+                ast::TestKind::Compare {
+                    input, op, value, ..
+                } => self.compare_test(scope, *input, *op, *value),
             };
             let Some((input, mask, lowered)) = resolved else {
                 ok = false;
@@ -68,6 +71,10 @@ impl<'a> Checker<'a> {
                     if !names.contains(&value.text.to_owned()) {
                         names.push(value.text.to_owned());
                     }
+                }
+                None if dim.input == crate::rate::PLAN && !dim.flag => {
+                    *ok = false;
+                    self.unknown_plan(*value);
                 }
                 None if dim.input == "channel" && !dim.flag => {
                     *ok = false;

@@ -85,6 +85,7 @@ impl<'a> Checker<'a> {
         let scope = self.feature_scope(scopes, term.feature)?;
         let mut inputs = std::collections::BTreeMap::new();
         let mut channel = None;
+        let mut plan = None;
         let mut given: Vec<ast::ExpectArg<'_>> = Vec::new();
         let mut ok = true;
         for arg in &term.args {
@@ -103,6 +104,12 @@ impl<'a> Checker<'a> {
             if arg.name.text == "channel" {
                 channel = self.example_channel(arg);
                 ok &= channel.is_some();
+            } else if arg.name.text == crate::rate::PLAN {
+                plan = self.example_plan(arg);
+                ok &= plan.is_some();
+            } else if scope.is_derived(arg.name.text) {
+                self.derived_in_example(arg);
+                ok = false;
             } else if let Some(value) = self.example_value(scope, arg) {
                 inputs.insert(arg.name.text.to_owned(), value);
             } else {
@@ -126,6 +133,7 @@ impl<'a> Checker<'a> {
                 inputs,
             },
             first_request: term.first.is_some(),
+            plan,
         })
     }
 }
@@ -198,6 +206,22 @@ impl Checker<'_> {
                 span: arg.value.span.into(),
                 label: "above the max".to_owned(),
                 help: "a request above an input's max is refused; use a value within it, or raise `max`".to_owned(),
+            });
+            return None;
+        }
+        if let InputValue::Quantity(quantity) = &value
+            && !input.input.allowed.is_empty()
+            && !input.input.allowed.contains(quantity)
+        {
+            let allowed = crate::describe::allowed(&input.input);
+            self.push(BookError::InvalidExample {
+                message: format!(
+                    "`{}` is not one of the allowed values of `{}`",
+                    arg.value.text, arg.name.text
+                ),
+                span: arg.value.span.into(),
+                label: "not allowed".to_owned(),
+                help: format!("a request with another value is refused; use one of {allowed}"),
             });
             return None;
         }

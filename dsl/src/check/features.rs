@@ -21,6 +21,8 @@ pub(super) struct FeatureParts {
     first_free: Option<Span>,
     requires_prior: Option<(Vec<String>, Span)>,
     condition_masks: Vec<Vec<u64>>,
+    /// `maximum`, `refuse` and the rest of what `check/quantities.rs` lowers.
+    pub(super) extra: quantities::ExtraParts,
 }
 
 impl<'a> Checker<'a> {
@@ -35,10 +37,14 @@ impl<'a> Checker<'a> {
             inputs: Vec::new(),
             dims: Vec::new(),
             broken: Vec::new(),
+            derived: Vec::new(),
         };
         let rule_count = self.feature_inputs(block, &mut scope);
+        self.derived_quantities(block, &mut scope);
         self.scope_dims(&mut scope);
+        self.plan_and_quantity_dims(block, &mut scope);
         let mut parts = FeatureParts::default();
+        self.refused_masks.clear();
         for statement in &block.body {
             self.feature_statement(statement, &scope, feature_names, feature_name, &mut parts);
         }
@@ -78,6 +84,7 @@ impl<'a> Checker<'a> {
             factors,
             first_free,
             requires_prior,
+            extra,
             ..
         } = parts;
 
@@ -87,6 +94,7 @@ impl<'a> Checker<'a> {
             inputs: scope
                 .inputs
                 .iter()
+                .filter(|input| !scope.is_derived(&input.input.name))
                 .map(|input| input.input.clone())
                 .collect(),
             minimum_quantities,
@@ -105,6 +113,9 @@ impl<'a> Checker<'a> {
             first_request_free: first_free.is_some(),
             requires_prior: requires_prior.map(|(names, _)| names).unwrap_or_default(),
             units,
+            derived: scope.derived.clone(),
+            maximum_quantities: extra.maximum_quantities,
+            refusals: extra.refusals,
         };
         (feature, scope)
     }
@@ -178,6 +189,7 @@ impl<'a> Checker<'a> {
                 input: "channel".to_owned(),
                 values: channels.names.clone(),
                 flag: false,
+                thresholds: Vec::new(),
             });
         }
         for input in &scope.inputs {
@@ -186,11 +198,13 @@ impl<'a> Checker<'a> {
                     input: input.input.name.clone(),
                     values: values.clone(),
                     flag: false,
+                    thresholds: Vec::new(),
                 }),
                 InputKind::Flag => scope.dims.push(Dim {
                     input: input.input.name.clone(),
                     values: vec!["no".to_owned(), "yes".to_owned()],
                     flag: true,
+                    thresholds: Vec::new(),
                 }),
                 _ => {}
             }
@@ -220,6 +234,7 @@ impl<'a> Checker<'a> {
             first_free,
             requires_prior,
             condition_masks,
+            extra,
         } = parts;
         match &statement.kind {
             ast::StatementKind::Round(round) => {
@@ -308,6 +323,14 @@ impl<'a> Checker<'a> {
                 } else {
                     *first_free = Some(statement.span);
                 }
+            }
+            ast::StatementKind::Maximum(maximum) => {
+                if let Some(masks) = self.maximum_decl(scope, maximum, extra) {
+                    condition_masks.push(masks);
+                }
+            }
+            ast::StatementKind::Refuse { message, when } => {
+                self.refuse_decl(scope, *message, when.as_ref(), statement, extra);
             }
             ast::StatementKind::RequiresPrior(features) => {
                 self.requires_prior_decl(
@@ -413,6 +436,10 @@ impl<'a> Checker<'a> {
             let Some(found) = scope.inputs.iter().find(|known| known.input.name == input) else {
                 continue;
             };
+            // `one of 5s, 10s` lists every quantity billed: there is nothing to round.
+            if !found.input.allowed.is_empty() {
+                continue;
+            }
             let step = match found.input.kind {
                 InputKind::Duration => "1s",
                 InputKind::Data => "1 MB",

@@ -38,6 +38,7 @@ impl<'a> Checker<'a> {
         if !header.channels_seen {
             self.channels = None;
         }
+        self.collect_plan_names(&header.plans);
         let (lowered_features, scopes) = self.features(&header.features);
         let lowered_plans = self.plans(&header.plans, &scopes);
         self.kinds_never_held();

@@ -14,16 +14,25 @@ impl<'a> Checker<'a> {
             });
             return None;
         }
+        if decl.name.text == crate::rate::PLAN {
+            self.reserved_plan(decl.name);
+            return None;
+        }
         let kind = self.input_kind(decl, span)?;
         let max = self.input_max(decl, &kind);
+        let allowed = self.input_allowed(decl, &kind);
+        // `one of` names every value, so its largest is the input's `max` when none is written.
+        let max = max.or_else(|| allowed.last().copied());
         let min = self.input_min(decl, &kind, max);
         let default = self.input_default(decl, &kind, min, max);
+        self.allowed_fit(decl, &kind, &allowed, min, max, default.as_ref());
         Some(Input {
             name: decl.name.text.to_owned(),
             kind,
             default,
             min,
             max,
+            allowed,
         })
     }
 
@@ -147,7 +156,7 @@ impl<'a> Checker<'a> {
                         .to_owned(),
                 });
             }
-        } else if is_measured(kind) {
+        } else if is_measured(kind) && decl.allowed.is_empty() {
             self.push(BookError::MaxMissing {
                 input: decl.name.text.to_owned(),
                 span: decl.name.span.to(decl.kind.span).into(),

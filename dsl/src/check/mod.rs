@@ -43,6 +43,7 @@ pub(crate) use self::lifecycle::spend_period_word;
 mod names;
 mod numbers;
 mod plans;
+mod quantities;
 mod report;
 mod rules;
 mod storage;
@@ -97,6 +98,8 @@ pub(crate) fn check(file_name: &str, source: &str, file: &ast::File<'_>) -> Chec
         channels: None,
         held_kinds: Vec::new(),
         ordered_kinds: Vec::new(),
+        plan_names: Vec::new(),
+        refused_masks: Vec::new(),
     };
     checker.file(file_name, file)
 }
@@ -122,6 +125,9 @@ struct Scope<'a> {
     /// Inputs whose declaration was wrong (already reported): uses of them are not reported
     /// again, and nothing is inferred from their absence.
     broken: Vec<&'a str>,
+    /// `quantity NAME = ...`: also in `inputs` (rules name them like inputs), never in a
+    /// request.
+    derived: Vec<DerivedQuantity>,
 }
 
 struct ScopeInput<'a> {
@@ -132,9 +138,13 @@ struct ScopeInput<'a> {
 /// A dimension of the choice space: the channel, a choice input or a flag.
 struct Dim {
     input: String,
-    /// Value names; for a flag `no` then `yes`.
+    /// Value names; for a flag `no` then `yes`; for a quantity its regions between the
+    /// thresholds conditions name (`below 200000 tokens`, `200000 tokens`, ...).
     values: Vec<String>,
     flag: bool,
+    /// For a quantity tested by `above`/`below`/`at least`/`at most`: the thresholds, sorted
+    /// (region `2i` is below threshold `i`, `2i + 1` is exactly it, the last is above all).
+    thresholds: Vec<Decimal>,
 }
 
 impl Dim {
@@ -178,4 +188,9 @@ struct Checker<'a> {
     /// Each kind a plan's `order` lists, and whether that plan takes top-ups (a top-up may
     /// name any kind of the order).
     ordered_kinds: Vec<(Token<'a>, bool)>,
+    /// The book's plan names (in order, first of each name), for `when plan is NAME`.
+    plan_names: Vec<String>,
+    /// The condition masks of the current feature's `refuse` statements: a combination they
+    /// refuse needs no price.
+    refused_masks: Vec<Vec<u64>>,
 }

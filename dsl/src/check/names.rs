@@ -94,7 +94,7 @@ impl<'a> Checker<'a> {
         let help = if token.text == "channel" {
             "`channel` is not an input: declare the channels at the top of the file, such as `channels web, api default web`".to_owned()
         } else if token.text == "plan" && names.iter().all(|name| *name != "plan") {
-            "a condition tests the feature's inputs, and the account's plan is not one: a plan gates a feature with `requires subscription for FEATURE` inside its `plan { }` block; for a price per plan, declare an input the caller sends, such as `input tier: choice(free, pro)`, and write one `base` line per case with `when tier is pro`".to_owned()
+            "the account's plan is tested with `is` in a feature's own conditions, such as `base 8 credit per minute when plan is business`; inside a `plan { }` block the plan is already known".to_owned()
         } else {
             did_you_mean(token.text, names.iter().copied(), || {
                 if names.is_empty() {

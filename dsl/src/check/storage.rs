@@ -29,7 +29,10 @@ impl Quantities<'_> {
     /// The largest quantity of `name` a rating can use; `None` when it has no `max`.
     fn largest(&self, name: &str) -> Option<Decimal> {
         let input = self.input(name)?;
-        let mut quantity = input.input.max?;
+        let mut quantity = match self.scope.derived.iter().find(|d| d.input.name == name) {
+            Some(derived) => self.largest_derived(derived)?,
+            None => input.input.max?,
+        };
         for minimum in self.minimums.iter().filter(|minimum| minimum.input == name) {
             quantity = quantity.max(minimum.quantity);
         }
@@ -44,6 +47,27 @@ impl Quantities<'_> {
             }
         }
         Some(quantity)
+    }
+
+    /// A derived quantity at its largest: its terms at theirs (each raised by its minimum and
+    /// rounded up), added or multiplied; saturating, so that a sum too large to hold is
+    /// reported as too large rather than skipped.
+    fn largest_derived(&self, derived: &DerivedQuantity) -> Option<Decimal> {
+        let mut total = match derived.op {
+            DerivedOperator::Sum => Decimal::ZERO,
+            DerivedOperator::Product => Decimal::ONE,
+        };
+        for term in &derived.terms {
+            let value = match term {
+                DerivedTerm::Constant(value) => *value,
+                DerivedTerm::Input(name) => self.largest(name)?,
+            };
+            total = match derived.op {
+                DerivedOperator::Sum => total.saturating_add(value),
+                DerivedOperator::Product => total.saturating_mul(value),
+            };
+        }
+        Some(total)
     }
 
     fn input(&self, name: &str) -> Option<&ScopeInput<'_>> {

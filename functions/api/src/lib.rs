@@ -14,7 +14,8 @@
 //! - `events`: each decision's events into its commit, and the account's events read back;
 //! - `auth`, `extract`: who is calling, and extractors whose rejections are problems;
 //! - `problem`: `application/problem+json`; `validate`, `money`: edge checks and amounts;
-//! - `respond`: response bodies; `model`: request/response types; `openapi`: the document.
+//! - `respond`: response bodies; `model`: request/response types; `openapi`: the document;
+//! - `webhooks`: the webhook admin routes, signatures and the delivery engine.
 //!
 //! Architecture invariants: handlers never call the store or the ledger directly (the
 //! service does); every error leaves as a problem with a stable `type`; a key's secret is
@@ -43,6 +44,7 @@ pub mod service;
 pub mod slots;
 pub mod statements;
 pub mod validate;
+pub mod webhooks;
 
 use std::sync::Arc;
 
@@ -113,6 +115,9 @@ pub struct AppState {
     pub slots: Arc<slots::AccountSlots>,
     /// Keys recently read from the store.
     pub keys: Arc<auth::KeyCache>,
+    /// Webhook endpoints and deliveries, where this deployment delivers them (`credits
+    /// serve` over SQLite); `None`: the webhook routes answer `not-implemented`.
+    pub webhooks: Option<Arc<webhooks::Webhooks>>,
 }
 
 impl AppState {
@@ -125,7 +130,15 @@ impl AppState {
             config: Arc::new(ApiConfig::default()),
             slots: Arc::new(slots::AccountSlots::new(DEFAULT_SLOT_CAPACITY)),
             keys: Arc::new(auth::KeyCache::default()),
+            webhooks: None,
         }
+    }
+
+    /// Serve the webhook routes over `webhooks`.
+    #[must_use]
+    pub fn with_webhooks(mut self, webhooks: webhooks::Webhooks) -> Self {
+        self.webhooks = Some(Arc::new(webhooks));
+        self
     }
 
     #[must_use]
@@ -213,6 +226,22 @@ pub fn router(app: AppState) -> Router {
         )
         .route("/v1/keys", post(routes::create_key))
         .route("/v1/keys/{id}", delete(routes::revoke_key))
+        .route(
+            "/v1/webhooks",
+            post(webhooks::routes::create_webhook).get(webhooks::routes::list_webhooks),
+        )
+        .route(
+            "/v1/webhooks/{id}",
+            get(webhooks::routes::get_webhook).delete(webhooks::routes::delete_webhook),
+        )
+        .route(
+            "/v1/webhooks/{id}/failed",
+            get(webhooks::routes::failed_deliveries),
+        )
+        .route(
+            "/v1/webhooks/{id}/redeliver",
+            post(webhooks::routes::redeliver),
+        )
         .fallback(routes::not_found)
         .method_not_allowed_fallback(routes::method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))

@@ -30,7 +30,8 @@ Errors are `application/problem+json` with a stable `type`: `insufficient-credit
 `method-not-allowed`, `unavailable`, `internal`, and the plan's caps (with `unit`; nothing \
 written): `spend-limit-reached` (429 with `Retry-After`: the spend of the day, month or cycle \
 is used up), `request-cap-exceeded` (422: one request costs more than the plan allows), \
-`balance-cap-exceeded` (422: a top-up would take the balance above the plan's cap).",
+`balance-cap-exceeded` (422: a top-up would take the balance above the plan's cap), \
+`not-implemented` (501: webhook routes where the deployment does not deliver webhooks).",
         version = "1",
         license(name = "Apache-2.0")
     ),
@@ -145,7 +146,9 @@ pub const COMMITTED_JSON: &str =
 
 /// The document as pretty JSON with a final newline, exactly as committed.
 pub fn document_json() -> String {
-    let mut text = ApiDoc::openapi()
+    let mut document = ApiDoc::openapi();
+    document.merge(crate::webhooks::routes::WebhooksDoc::openapi());
+    let mut text = document
         .to_pretty_json()
         .unwrap_or_else(|_| "{}".to_owned());
     text.push('\n');

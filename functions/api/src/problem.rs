@@ -59,11 +59,14 @@ pub enum ProblemType {
     /// The top-up would take the balance above the plan's `balance at most`: member `unit`;
     /// 422. Nothing was written.
     BalanceCapExceeded,
+    /// This deployment does not serve the route (webhook endpoints on a store without
+    /// delivery state: AWS publishes events to EventBridge instead).
+    NotImplemented,
 }
 
 impl ProblemType {
     /// Every type, for documentation and tests.
-    pub const ALL: [ProblemType; 22] = [
+    pub const ALL: [ProblemType; 23] = [
         ProblemType::InsufficientCredits,
         ProblemType::IdempotencyConflict,
         ProblemType::InvalidInput,
@@ -86,6 +89,7 @@ impl ProblemType {
         ProblemType::SpendLimitReached,
         ProblemType::RequestCapExceeded,
         ProblemType::BalanceCapExceeded,
+        ProblemType::NotImplemented,
     ];
 
     pub fn slug(self) -> &'static str {
@@ -112,6 +116,7 @@ impl ProblemType {
             ProblemType::SpendLimitReached => "spend-limit-reached",
             ProblemType::RequestCapExceeded => "request-cap-exceeded",
             ProblemType::BalanceCapExceeded => "balance-cap-exceeded",
+            ProblemType::NotImplemented => "not-implemented",
         }
     }
 
@@ -140,6 +145,7 @@ impl ProblemType {
             ProblemType::RequestCapExceeded | ProblemType::BalanceCapExceeded => {
                 StatusCode::UNPROCESSABLE_ENTITY
             }
+            ProblemType::NotImplemented => StatusCode::NOT_IMPLEMENTED,
         }
     }
 
@@ -167,6 +173,7 @@ impl ProblemType {
             ProblemType::SpendLimitReached => "spend limit reached",
             ProblemType::RequestCapExceeded => "request cap exceeded",
             ProblemType::BalanceCapExceeded => "balance cap exceeded",
+            ProblemType::NotImplemented => "not implemented",
         }
     }
 }

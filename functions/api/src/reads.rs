@@ -57,9 +57,14 @@ pub async fn quote(
         .feature(&usage.feature)
         .is_some_and(|feature| feature.first_request_free)
         && !account.free_used.contains(&usage.feature);
+    // Priced by the account's plan: `when plan is NAME` and the book's refusals see it.
     let rating = book
-        .rate(&usage, RatingContext { first_request })
-        .map_err(|error| Problem::invalid(error.to_string()))?;
+        .rate_on_plan(
+            &usage,
+            RatingContext { first_request },
+            Some(&account.plan.plan),
+        )
+        .map_err(|error| service::ledger_problem(&LedgerError::from(error), book))?;
 
     let facts = Facts {
         prior_analysis: facts::prior_analysis(

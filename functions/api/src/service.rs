@@ -487,6 +487,13 @@ pub fn ledger_problem(error: &LedgerError, book: &RateBook) -> Problem {
         LedgerError::InvalidInput(message) | LedgerError::Rating(message) => {
             Problem::invalid(message.clone())
         }
+        LedgerError::RefusedByBook {
+            feature,
+            code,
+            message,
+        } => Problem::invalid(message.clone())
+            .with("code", *code)
+            .with("feature", feature.clone()),
         LedgerError::NotFound { .. } => Problem::not_found(error.to_string()),
         LedgerError::Conflict(message) => Problem::new(ProblemType::Conflict, message.clone()),
         LedgerError::LimitReached { limit, max, .. } => {

@@ -5,6 +5,7 @@
 mod bench;
 mod rates;
 mod serve;
+mod webhooks;
 
 use std::process::ExitCode;
 

@@ -68,7 +68,7 @@ pub struct QuoteArgs {
     /// Inputs as `key=value`: a number in the input's base unit (`words=250`), a unit
     /// literal (`duration=3m30s`), a choice (`model=pro`) or a flag (`actor=yes`).
     inputs: Vec<String>,
-    /// Check the feature against a plan's subscription gates.
+    /// Rate for an account on this plan: its prices, refusals and subscription gates.
     #[arg(long)]
     plan: Option<String>,
     /// The request channel (`web`, `api`), for books with channels.
@@ -385,7 +385,7 @@ fn quote(arguments: &QuoteArgs) -> Result<Outcome, UsageProblem> {
     let context = RatingContext {
         first_request: arguments.first_request,
     };
-    let rating = match book.rate(&usage, context) {
+    let rating = match book.rate_on_plan(&usage, context, arguments.plan.as_deref()) {
         Ok(rating) => rating,
         Err(error) => return Err(reported(&error)),
     };

@@ -12,6 +12,9 @@
 //! without the scheduled Lambda. Each run's report is logged; shutdown stops the walk with
 //! the server.
 //!
+//! Over SQLite it also serves the webhook routes and delivers events to the registered
+//! endpoints, signed, from a task of its own (`webhooks`, `docs/webhooks.md`).
+//!
 //! The admin key: `CREDITS_ADMIN_KEY` (16 to 256 printable ASCII characters) when set;
 //! otherwise, on the first start over a store, a key with id `admin` is created and printed
 //! once (only its SHA-256 is stored). Keys are never logged.
@@ -28,6 +31,7 @@ use credits_api::{ApiConfig, AppState};
 use credits_dsl::library::RateLibrary;
 use credits_store::Store;
 use credits_store::sqlite::SqliteStore;
+use credits_store::webhooks::WebhookStore;
 
 /// The environment variable holding a static admin key.
 pub const ADMIN_KEY_ENV: &str = "CREDITS_ADMIN_KEY";
@@ -70,6 +74,8 @@ pub struct ServeArgs {
         value_parser = clap::value_parser!(u64).range(0..=MAX_ROLLOVER_INTERVAL_S)
     )]
     pub rollover_interval: u64,
+    #[command(flatten)]
+    pub webhooks: crate::webhooks::WebhookArgs,
 }
 
 /// Where the store comes from.
@@ -93,23 +99,25 @@ impl ServeArgs {
     }
 }
 
-/// Build the store the server runs on.
+/// Build the store the server runs on, with its webhook tables where it has them (SQLite).
 ///
 /// # Errors
 /// A sentence saying why the store cannot be opened.
-pub async fn open_store(config: &StoreConfig) -> Result<Arc<dyn Store>, String> {
+pub async fn open_store(
+    config: &StoreConfig,
+) -> Result<(Arc<dyn Store>, Option<Arc<dyn WebhookStore>>), String> {
     match config {
         StoreConfig::Sqlite { path } => {
-            let store = SqliteStore::open(path).map_err(|error| {
+            let store = Arc::new(SqliteStore::open(path).map_err(|error| {
                 format!("cannot open the database `{}`: {error}", path.display())
-            })?;
-            Ok(Arc::new(store))
+            })?);
+            Ok((store.clone(), Some(store)))
         }
         StoreConfig::DynamoDb { endpoint, table } => {
             let store = credits_store_dynamodb::connect_local(endpoint, table)
                 .await
                 .map_err(|error| format!("cannot use table `{table}` at `{endpoint}`: {error}"))?;
-            Ok(Arc::new(store))
+            Ok((Arc::new(store), None))
         }
     }
 }
@@ -159,8 +167,8 @@ async fn serve(args: ServeArgs) -> ExitCode {
             }
         };
     }
-    let store = match open_store(&args.store_config()).await {
-        Ok(store) => store,
+    let (store, webhook_store) = match open_store(&args.store_config()).await {
+        Ok(opened) => opened,
         Err(message) => {
             eprintln!("error: {message}");
             return ExitCode::from(1);
@@ -173,7 +181,10 @@ async fn serve(args: ServeArgs) -> ExitCode {
         return ExitCode::from(1);
     }
 
-    let state = AppState::new(store, books).with_config(config);
+    let mut state = AppState::new(store.clone(), books).with_config(config);
+    if let Some(webhook_store) = &webhook_store {
+        state = crate::webhooks::serve_routes(state, webhook_store.clone(), &args.webhooks);
+    }
     // The walk's segments and bounds, from the same variables as the Lambda's.
     let walk = match Run::resolve(RolloverRequest::default(), |name| std::env::var(name).ok()) {
         Ok(walk) => walk,
@@ -196,6 +207,22 @@ async fn serve(args: ServeArgs) -> ExitCode {
     println!("credits serve listening on http://{local}");
     tracing::info!(addr = %local, db = %args.db.display(), "serving");
     let (stop, stopped) = tokio::sync::watch::channel(false);
+    // Webhook delivery runs beside the server, never on a request's path.
+    let deliverer = match &webhook_store {
+        Some(webhook_store) => match crate::webhooks::start(
+            store,
+            webhook_store.clone(),
+            &args.webhooks,
+            stopped.clone(),
+        ) {
+            Ok(task) => Some(task),
+            Err(message) => {
+                eprintln!("error: {message}");
+                return ExitCode::from(1);
+            }
+        },
+        None => None,
+    };
     let walker = (args.rollover_interval > 0).then(|| {
         tokio::spawn(rollover_timer(
             state,
@@ -215,6 +242,11 @@ async fn serve(args: ServeArgs) -> ExitCode {
         if served.is_ok() {
             let _ = walker.await;
         }
+    }
+    if let Some(deliverer) = deliverer
+        && served.is_ok()
+    {
+        let _ = deliverer.await;
     }
     match served {
         Ok(()) => {

@@ -442,7 +442,9 @@ fn diff_lists_the_examples_whose_price_changes() {
         "{report}"
     );
     assert!(
-        report.contains("rule added: base 12 credit each when model is flux_pro"),
+        report.contains(
+            "price changed: base 10 credit each when model is flux_pro → base 12 credit each when model is flux_pro"
+        ),
         "{report}"
     );
     assert!(
@@ -476,5 +478,77 @@ fn diff_of_two_different_books_is_refused() {
             "`rates/imini.rates` is book `imini` and `rates/imentiv.rates` is book `imentiv`"
         ),
         "{report}"
+    );
+}
+
+#[test]
+fn quote_rates_with_the_plan_it_names_and_shows_the_books_refusals() {
+    let directory = tempfile::tempdir().unwrap();
+    std::fs::write(
+        directory.path().join("demo.rates"),
+        "book demo
+effective 2025-01-01
+unit credit scale 2 round half-up
+feature video {
+  input duration: duration max 4h
+  input fast: flag default no
+  input batch: flag default no
+  round duration up to 1s
+  base 10 credit per minute of duration when plan is free
+  base 8 credit per minute of duration when plan is business
+  refuse \"fast mode is not available with batch\" when fast and batch
+}
+plan free {
+  order top_up
+  topup as top_up, expires never
+}
+plan business {
+  order top_up
+  topup as top_up, expires never
+}
+",
+    )
+    .unwrap();
+    let file = path_of(directory.path(), "demo.rates");
+    let business = credits(&[
+        "rates",
+        "quote",
+        &file,
+        "video",
+        "duration=10m",
+        "--plan",
+        "business",
+    ]);
+    assert_eq!(code(&business), 0, "{}", stderr(&business));
+    assert!(
+        stdout(&business).contains("total: 80 credit"),
+        "{}",
+        stdout(&business)
+    );
+
+    let without = credits(&["rates", "quote", &file, "video", "duration=10m"]);
+    assert_eq!(code(&without), 2);
+    assert!(
+        stderr(&without).contains("rating::plan_required"),
+        "{}",
+        stderr(&without)
+    );
+
+    let refused = credits(&[
+        "rates",
+        "quote",
+        &file,
+        "video",
+        "duration=1m",
+        "fast=yes",
+        "batch=yes",
+        "--plan",
+        "free",
+    ]);
+    assert_eq!(code(&refused), 2);
+    assert!(
+        stderr(&refused).contains("fast mode is not available with batch"),
+        "{}",
+        stderr(&refused)
     );
 }

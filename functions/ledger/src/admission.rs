@@ -82,6 +82,11 @@ fn describe(condition: &Condition) -> String {
                 input,
                 expected: false,
             } => format!("no `{input}`"),
+            Test::Compare {
+                input,
+                op,
+                quantity,
+            } => format!("`{input}` {} {quantity}", op.words()),
         })
         .collect();
     if tests.is_empty() {
@@ -109,6 +114,13 @@ pub(crate) fn condition_holds(book: &RateBook, condition: &Condition, usage: &Us
         Test::Flag { input, expected } => matches!(
             usage.inputs.get(input),
             Some(InputValue::Flag(flag)) if flag == expected
+        ),
+        // `check` keeps quantity tests to a feature's own statements; the book reads them.
+        Test::Compare { .. } => book.condition_holds(
+            &Condition {
+                all: vec![test.clone()],
+            },
+            usage,
         ),
     })
 }

@@ -30,7 +30,11 @@ pub(crate) fn charge(work: &mut Work<'_>, spend: &Spend, facts: &Facts) -> Ledge
     admission::admit_request(work)?;
     let first_request =
         feature.first_request_free && !work.account.free_used.contains(&feature.name);
-    let rating = book.rate(&spend.usage, RatingContext { first_request })?;
+    let rating = book.rate_on_plan(
+        &spend.usage,
+        RatingContext { first_request },
+        Some(&work.account.plan.plan),
+    )?;
     crate::caps::check_request(work, &rating)?;
     crate::caps::check_spend_rating(work, &rating)?;
     if feature.first_request_free {

@@ -109,6 +109,16 @@ pub enum LedgerError {
     #[error("{0}")]
     Rating(String),
 
+    /// The rate book refuses the usage in its own words (`refuse "MESSAGE" when COND`,
+    /// code `refused`), or prices it by a plan that was not given (`plan-required`).
+    #[error("{message}")]
+    RefusedByBook {
+        feature: String,
+        /// The stable refusal code: `refused` or `plan-required`.
+        code: &'static str,
+        message: String,
+    },
+
     /// A broken internal invariant; a bug, reported instead of panicking.
     #[error("ledger invariant broken: {0}")]
     Invariant(String),
@@ -123,7 +133,7 @@ impl LedgerError {
             Self::AccountClosed { .. } => "account-closed",
             Self::RefundNotAllowed { .. } => "refund-not-allowed",
             Self::TopUpNotAllowed { .. } => "topup-not-allowed",
-            Self::InvalidInput(_) | Self::Rating(_) => "invalid-input",
+            Self::InvalidInput(_) | Self::Rating(_) | Self::RefusedByBook { .. } => "invalid-input",
             Self::NotFound { .. } => "not-found",
             Self::Conflict(_) => "conflict",
             Self::RateLimited { .. } => "rate-limited",
@@ -177,6 +187,12 @@ impl From<credits_dsl::rate::RateError> for LedgerError {
                 what: "feature",
                 id: feature,
             },
+            credits_dsl::rate::RateError::Refused { ref feature, .. }
+            | credits_dsl::rate::RateError::PlanRequired { ref feature } => Self::RefusedByBook {
+                feature: feature.clone(),
+                code: error.refusal_code().unwrap_or("refused"),
+                message: error.to_string(),
+            },
             other => Self::Rating(other.to_string()),
         }
     }
@@ -216,5 +232,32 @@ mod tests {
             ("rate-limited", Some(7))
         );
         assert_eq!(LedgerError::invalid("x").retry_after_seconds(), None);
+    }
+
+    #[test]
+    fn a_book_refusal_keeps_its_message_and_code() {
+        let refused = LedgerError::from(credits_dsl::rate::RateError::Refused {
+            feature: "video".into(),
+            message: "fast mode is not available with batch".into(),
+        });
+        assert_eq!(refused.code(), "invalid-input");
+        assert_eq!(refused.to_string(), "fast mode is not available with batch");
+        assert!(matches!(
+            refused,
+            LedgerError::RefusedByBook {
+                code: "refused",
+                ..
+            }
+        ));
+        let no_plan = LedgerError::from(credits_dsl::rate::RateError::PlanRequired {
+            feature: "video".into(),
+        });
+        assert!(matches!(
+            no_plan,
+            LedgerError::RefusedByBook {
+                code: "plan-required",
+                ..
+            }
+        ));
     }
 }

@@ -75,11 +75,12 @@ pub(crate) fn hold(
         ));
     }
     admission::admit_request(work)?;
-    let rating = work.book.rate(
+    let rating = work.book.rate_on_plan(
         &request.usage,
         RatingContext {
             first_request: false,
         },
+        Some(&work.account.plan.plan),
     )?;
     // A hold never reserves what a charge of the same price would be refused.
     crate::caps::check_request(work, &rating)?;
@@ -201,7 +202,11 @@ pub(crate) fn capture(work: &mut Work<'_>, capture: &Capture) -> LedgerResult<Ou
     let feature = admission::feature(work.book, &usage.feature)?;
     let first_request =
         feature.first_request_free && !work.account.free_used.contains(&feature.name);
-    let rating = work.book.rate(&usage, RatingContext { first_request })?;
+    let rating = work.book.rate_on_plan(
+        &usage,
+        RatingContext { first_request },
+        Some(&work.account.plan.plan),
+    )?;
     if feature.first_request_free {
         crate::charge::mark_free_used(work, &feature.name)?;
     }

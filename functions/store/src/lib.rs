@@ -44,6 +44,7 @@
 pub mod conformance;
 pub mod observe;
 pub mod sqlite;
+pub mod webhooks;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};

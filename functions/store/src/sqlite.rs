@@ -38,6 +38,7 @@
 
 mod rows;
 mod schema;
+mod webhooks;
 mod writer;
 
 use std::collections::HashSet;
@@ -114,6 +115,7 @@ impl SqliteStore {
     fn start(target: Target) -> StoreResult<Self> {
         let connection = target.connect(Role::Writer)?;
         schema::migrate(&connection)?;
+        webhooks::migrate(&connection)?;
         Ok(Self {
             writer: Writer::start(connection)?,
             readers: Arc::new(Readers {

@@ -35,6 +35,7 @@ fn input(name: &str, kind: InputKind, default: Option<InputValue>) -> Input {
         default,
         min: None,
         max: None,
+        allowed: Vec::new(),
     }
 }
 
@@ -86,6 +87,9 @@ fn feature(name: &str, inputs: Vec<Input>, rules: Vec<Rule>, units: &[&str]) -> 
         first_request_free: false,
         requires_prior: Vec::new(),
         units: units.iter().map(|unit| (*unit).to_owned()).collect(),
+        derived: Vec::new(),
+        maximum_quantities: Vec::new(),
+        refusals: Vec::new(),
     }
 }
 

@@ -109,9 +109,15 @@ pub(crate) enum RawOutcome {
     EntryExists(u64),
 }
 
-#[derive(Debug)]
+/// A write to tables beside the ledger's (webhook endpoints and deliveries): it runs in the
+/// group's transaction inside its own savepoint like any job, kept when it answers `Ok`.
+pub(crate) type OtherWrite = Box<dyn FnOnce(&Connection) -> StoreResult<OtherAnswer> + Send>;
+/// What an [`OtherWrite`] answers, for its caller to take apart.
+pub(crate) type OtherAnswer = Box<dyn std::any::Any + Send>;
+
 enum Job {
     Commit(PreparedCommit, oneshot::Sender<StoreResult<RawOutcome>>),
+    Other(OtherWrite, oneshot::Sender<StoreResult<OtherAnswer>>),
     PutKey(PreparedKey, oneshot::Sender<StoreResult<()>>),
     RevokeKey {
         id: String,
@@ -128,6 +134,10 @@ enum Done {
     ),
     PutKey(oneshot::Sender<StoreResult<()>>, StoreResult<()>),
     RevokeKey(oneshot::Sender<StoreResult<bool>>, StoreResult<bool>),
+    Other(
+        oneshot::Sender<StoreResult<OtherAnswer>>,
+        StoreResult<OtherAnswer>,
+    ),
 }
 
 impl Done {
@@ -137,6 +147,7 @@ impl Done {
             Self::Commit(_, result) => matches!(result, Ok(RawOutcome::Committed)),
             Self::PutKey(_, result) => result.is_ok(),
             Self::RevokeKey(_, result) => matches!(result, Ok(true)),
+            Self::Other(_, result) => result.is_ok(),
         }
     }
 
@@ -146,6 +157,7 @@ impl Done {
             Self::Commit(reply, result) => drop(reply.send(result)),
             Self::PutKey(reply, result) => drop(reply.send(result)),
             Self::RevokeKey(reply, result) => drop(reply.send(result)),
+            Self::Other(reply, result) => drop(reply.send(result)),
         }
     }
 
@@ -157,6 +169,7 @@ impl Done {
             Self::Commit(reply, result) => drop(reply.send(result.and(Err(error())))),
             Self::PutKey(reply, result) => drop(reply.send(result.and(Err(error())))),
             Self::RevokeKey(reply, result) => drop(reply.send(result.and(Err(error())))),
+            Self::Other(reply, result) => drop(reply.send(result.and(Err(error())))),
         }
     }
 }
@@ -171,6 +184,7 @@ impl Job {
                 at_micros,
                 reply,
             } => Done::RevokeKey(reply, run_revoke_key(connection, &id, at_micros)),
+            Self::Other(write, reply) => Done::Other(reply, write(connection)),
         }
     }
 
@@ -180,6 +194,7 @@ impl Job {
             Self::Commit(_, reply) => drop(reply.send(Err(error()))),
             Self::PutKey(_, reply) => drop(reply.send(Err(error()))),
             Self::RevokeKey { reply, .. } => drop(reply.send(Err(error()))),
+            Self::Other(_, reply) => drop(reply.send(Err(error()))),
         }
     }
 }
@@ -222,6 +237,10 @@ impl Writer {
             reply,
         })
         .await
+    }
+
+    pub(crate) async fn other(&self, write: OtherWrite) -> StoreResult<OtherAnswer> {
+        self.submit(|reply| Job::Other(write, reply)).await
     }
 
     async fn submit<T>(
