@@ -213,6 +213,17 @@ pub enum StatementKind<'a> {
         /// `days` or `hours` as written.
         unit: Token<'a>,
     },
+    /// `warn before expiry N days|hours`: how long before credits expire the platform hears.
+    WarnExpiry {
+        number: Token<'a>,
+        /// `days` or `hours` as written.
+        unit: Token<'a>,
+    },
+    /// `auto topup below AMOUNT package NAME`: when to ask the platform for a top-up.
+    AutoTopup {
+        below: Amount<'a>,
+        package: Token<'a>,
+    },
     /// `limit N` and its words as written (`requests per minute`, `concurrent holds`).
     Limit {
         number: Token<'a>,
@@ -257,6 +268,8 @@ impl StatementKind<'_> {
             StatementKind::LateUsage { .. } => "late usage within",
             StatementKind::TopupRules(_) => "topup minimum, step or packages only",
             StatementKind::Outcome { .. } => "outcome",
+            StatementKind::WarnExpiry { .. } => "warn before expiry",
+            StatementKind::AutoTopup { .. } => "auto topup below",
         }
     }
 

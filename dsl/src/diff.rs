@@ -598,6 +598,35 @@ fn plan_details(old_book: &RateBook, new_book: &RateBook, old: &Plan, new: &Plan
         "top-up rules",
         &|book, plan| describe::topup_rules(book, &plan.topup_rules),
     );
+    note(
+        old.expiry_warning_seconds != new.expiry_warning_seconds,
+        "expiry warning",
+        &|_, plan| match plan.expiry_warning_seconds {
+            None => "none".to_owned(),
+            Some(seconds) if seconds % 86_400 == 0 => format!("{} days", seconds / 86_400),
+            Some(seconds) => format!("{} hours", seconds / 3_600),
+        },
+    );
+    note(
+        old.auto_topup != new.auto_topup,
+        "auto topup",
+        &|book, plan| {
+            if plan.auto_topup.is_empty() {
+                return "none".to_owned();
+            }
+            plan.auto_topup
+                .iter()
+                .map(|(unit, rule)| {
+                    format!(
+                        "below {} package {}",
+                        describe::amount(book, unit, rule.below_minor),
+                        rule.package
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join(", ")
+        },
+    );
     details.extend(grant_details(old_book, new_book, old, new));
     details
 }

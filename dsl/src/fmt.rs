@@ -864,6 +864,16 @@ fn statement_text(kind: &StatementKind<'_>) -> String {
         StatementKind::LateUsage { number, unit } => {
             format!("late usage within {} {}", number.text, unit.text)
         }
+        StatementKind::WarnExpiry { number, unit } => {
+            format!("warn before expiry {} {}", number.text, unit.text)
+        }
+        StatementKind::AutoTopup { below, package } => {
+            format!(
+                "auto topup below {} package {}",
+                amount_text(below),
+                package.text
+            )
+        }
         StatementKind::Alert(amounts) => {
             let parts: Vec<String> = amounts.iter().map(amount_text).collect();
             format!("alert below {}", parts.join(", "))

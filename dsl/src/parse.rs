@@ -492,6 +492,10 @@ fn rule_words(rule: Rule) -> &'static [&'static str] {
         Rule::kw_up => &["`up`"],
         Rule::kw_within => &["`within`"],
         Rule::kw_late => &["`late`"],
+        Rule::kw_warn => &["`warn`"],
+        Rule::kw_auto => &["`auto`"],
+        Rule::kw_before => &["`before`"],
+        Rule::kw_expiry => &["`expiry`"],
         Rule::kw_usage => &["`usage`"],
         Rule::kw_outcome => &["`outcome`"],
         Rule::kw_full => &["`full`"],
@@ -571,6 +575,8 @@ fn is_block_keyword(rule: Rule) -> bool {
             | Rule::kw_limit
             | Rule::kw_late
             | Rule::kw_outcome
+            | Rule::kw_warn
+            | Rule::kw_auto
             | Rule::kw_refuse
             | Rule::kw_maximum
             | Rule::kw_quantity
@@ -925,6 +931,15 @@ fn build_statement<'a>(pair: &P<'a>) -> Option<Statement<'a>> {
         Rule::late_usage_statement => StatementKind::LateUsage {
             number: child_token(pair, Rule::number).unwrap_or_else(|| missing(span)),
             unit: name(),
+        },
+        Rule::warn_expiry_statement => StatementKind::WarnExpiry {
+            number: child_token(pair, Rule::number).unwrap_or_else(|| missing(span)),
+            unit: name(),
+        },
+        Rule::auto_topup_statement => StatementKind::AutoTopup {
+            below: child(pair, Rule::amount)
+                .map_or_else(|| missing_amount(span), |a| build_amount(&a)),
+            package: name(),
         },
         Rule::limit_statement => StatementKind::Limit {
             number: child_token(pair, Rule::number).unwrap_or_else(|| missing(span)),

@@ -1163,7 +1163,10 @@ pub async fn load_for_history(state: &AppState, account_id: &str) -> Result<Cach
         now,
     )
     .map_err(|error| ledger_problem(&error, book))?;
-    if decision.entries.is_empty() && decision.closed_statements.is_empty() {
+    if decision.entries.is_empty()
+        && decision.closed_statements.is_empty()
+        && decision.events.is_empty()
+    {
         return Ok(cached);
     }
     let trigger = format!(
@@ -1188,7 +1191,7 @@ fn build_commit(
     let state_value = snapshot_value(&decision.account)?;
     let entries = entry_records(account_id, decision);
     Ok(Commit {
-        events: Vec::new(),
+        events: crate::events::event_records(account_id, decision),
         expected_version: version,
         account: AccountRecord {
             account: account_id.to_owned(),

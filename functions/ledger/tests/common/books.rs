@@ -146,6 +146,8 @@ fn plan(name: &str) -> Plan {
         limits: Limits::default(),
         late_usage_seconds: None,
         topup_rules: credits_dsl::TopUpRules::default(),
+        expiry_warning_seconds: None,
+        auto_topup: BTreeMap::new(),
         caps: credits_dsl::Caps::default(),
     }
 }
