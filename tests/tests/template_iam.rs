@@ -44,7 +44,7 @@ use credits_api::{AppState, FixedClock, router};
 use credits_dsl::library::RateLibrary;
 use credits_store::{
     AccountPage, AccountRecord, Commit, CommitOutcome, DuePage, EntryPage, EntryQuery, EntryRecord,
-    FactRecord, KeyRecord, OperationRecord, Store, StoreResult,
+    EventRecord, FactRecord, KeyRecord, OperationRecord, Store, StoreResult,
 };
 use credits_store_dynamodb::{DynamoStore, create_table, with_interceptor};
 use credits_tests::dynamodb_local::{DynamoDbLocal, unique_table_name};
@@ -145,6 +145,18 @@ impl Store for RecordingStore {
         self.record(
             "last_entry_at_or_before",
             self.inner.last_entry_at_or_before(account, at),
+        )
+        .await
+    }
+    async fn account_events(
+        &self,
+        account: &str,
+        after_seq: u64,
+        limit: u32,
+    ) -> StoreResult<Vec<EventRecord>> {
+        self.record(
+            "account_events",
+            self.inner.account_events(account, after_seq, limit),
         )
         .await
     }
@@ -370,6 +382,9 @@ async fn exercise_the_store(store: &RecordingStore) {
             break;
         }
     }
+
+    // The account's events (the outbox), by seq.
+    store.account_events(a, 0, 10).await.unwrap();
 
     // The due walk: several segments, paged.
     for segments in [1, 3] {
@@ -828,6 +843,7 @@ async fn each_role_allows_exactly_the_dynamodb_actions_its_code_calls() {
     exercise_the_store(&store).await;
     let methods = seen.add(store.drain());
     let all_methods = BTreeSet::from([
+        "account_events",
         "accounts",
         "commit",
         "due_accounts",
