@@ -245,6 +245,7 @@ function quoteQuery() {
     plan: $('quote-plan').value,
     channel: $('quote-channel-field').hidden ? '' : $('quote-channel').value,
     first_request: $('quote-first').checked,
+    outcome: $('quote-outcome').value,
   };
 }
 

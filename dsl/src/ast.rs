@@ -185,6 +185,16 @@ pub enum StatementKind<'a> {
     Package {
         name: Token<'a>,
         amount: Amount<'a>,
+        /// `for PRICE CURRENCY`: what the package sells for (`for 10 USD`).
+        price: Option<Amount<'a>>,
+    },
+    /// `topup minimum AMOUNT, step AMOUNT, packages only`: what a top-up must be.
+    TopupRules(Vec<TopupRuleDecl<'a>>),
+    /// `outcome OUTCOME free|full|by usage`: what a job ending that way costs.
+    Outcome {
+        outcome: Token<'a>,
+        /// `free`, `full` or `by usage`, as written.
+        charge: Token<'a>,
     },
     CreditLine(Amount<'a>),
     /// `balance at most AMOUNT`: the most the balance of the amount's unit may hold.
@@ -202,6 +212,17 @@ pub enum StatementKind<'a> {
         number: Token<'a>,
         /// `days` or `hours` as written.
         unit: Token<'a>,
+    },
+    /// `warn before expiry N days|hours`: how long before credits expire the platform hears.
+    WarnExpiry {
+        number: Token<'a>,
+        /// `days` or `hours` as written.
+        unit: Token<'a>,
+    },
+    /// `auto topup below AMOUNT package NAME`: when to ask the platform for a top-up.
+    AutoTopup {
+        below: Amount<'a>,
+        package: Token<'a>,
     },
     /// `limit N` and its words as written (`requests per minute`, `concurrent holds`).
     Limit {
@@ -245,6 +266,10 @@ impl StatementKind<'_> {
             StatementKind::RefundExpired(_) => "refund expired",
             StatementKind::Limit { .. } => "limit",
             StatementKind::LateUsage { .. } => "late usage within",
+            StatementKind::TopupRules(_) => "topup minimum, step or packages only",
+            StatementKind::Outcome { .. } => "outcome",
+            StatementKind::WarnExpiry { .. } => "warn before expiry",
+            StatementKind::AutoTopup { .. } => "auto topup below",
         }
     }
 
@@ -260,6 +285,7 @@ impl StatementKind<'_> {
                 | StatementKind::Factor(_)
                 | StatementKind::FirstRequestFree
                 | StatementKind::RequiresPrior(_)
+                | StatementKind::Outcome { .. }
                 | StatementKind::Refuse { .. }
                 | StatementKind::Maximum(_)
                 | StatementKind::Derived(_)
@@ -568,6 +594,20 @@ pub struct TopupDecl<'a> {
     pub expires: Vec<Expiry<'a>>,
     /// Spans of every `requires subscription` written.
     pub requires_subscription: Vec<Span>,
+}
+
+/// One clause of `topup minimum …, step …, packages only`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TopupRuleDecl<'a> {
+    pub kind: TopupRuleKind<'a>,
+    pub span: Span,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TopupRuleKind<'a> {
+    Minimum(Amount<'a>),
+    Step(Amount<'a>),
+    PackagesOnly,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -140,6 +140,10 @@ pub struct Feature {
     pub requires_prior: Vec<String>,
     /// Units this feature can charge (sorted), for reports and validation.
     pub units: Vec<String>,
+    /// `outcome …` statements: what a job ending other than completed costs; an ending not
+    /// listed costs its default (`outcomes.rs`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub outcomes: Vec<crate::outcomes::OutcomeRule>,
     /// `quantity NAME = ...`: quantities computed from inputs, in declaration order.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub derived: Vec<DerivedQuantity>,
@@ -398,10 +402,30 @@ pub struct Plan {
     /// its `occurred_at`, in seconds; `None` = only usage of now.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub late_usage_seconds: Option<u32>,
+    /// `topup minimum …, step …, packages only` (`docs/topups.md`).
+    #[serde(default, skip_serializing_if = "crate::money::TopUpRules::is_default")]
+    pub topup_rules: crate::money::TopUpRules,
+    /// `warn before expiry`: how long before a bucket expires its `credits.expiring` event
+    /// is published, in seconds; `None` = no warning.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expiry_warning_seconds: Option<u32>,
+    /// `auto topup below`: per unit, the available balance under which the ledger asks the
+    /// platform (an `auto_topup.requested` event) to sell the named package.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub auto_topup: BTreeMap<String, AutoTopup>,
     /// Caps on the balance, on the spend of a period and on one request
     /// (`docs/plan-lifecycle.md`); empty when the plan states none.
     #[serde(default, skip_serializing_if = "Caps::is_empty")]
     pub caps: Caps,
+}
+
+/// A plan's `auto topup below AMOUNT package NAME` for one unit.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AutoTopup {
+    /// Asked for when the available balance falls below this, in minor units.
+    pub below_minor: i64,
+    /// A package of the plan, in the same unit.
+    pub package: String,
 }
 
 /// `balance at most`, `limit N UNIT per day|month|cycle` and `limit N UNIT per request`.
@@ -566,6 +590,9 @@ pub struct Package {
     pub name: String,
     pub unit: String,
     pub amount_minor: i64,
+    /// `for PRICE CURRENCY`: what the package sells for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub price: Option<crate::money::Money>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

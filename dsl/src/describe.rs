@@ -129,8 +129,13 @@ pub(crate) fn packages(book: &RateBook, packages: &[Package]) -> String {
     let parts: Vec<String> = packages
         .iter()
         .map(|package| {
+            let price = package
+                .price
+                .as_ref()
+                .map(|price| format!(" for {}", price.display()))
+                .unwrap_or_default();
             format!(
-                "{} {}",
+                "{} {}{price}",
                 package.name,
                 amount(book, &package.unit, package.amount_minor)
             )
@@ -317,6 +322,44 @@ fn or_none(text: String) -> String {
     } else {
         text
     }
+}
+
+/// What each ending other than `completed` costs, stated or by default:
+/// `failed free, moderated full, cancelled by usage`.
+pub(crate) fn outcomes(feature: &Feature) -> String {
+    let parts: Vec<String> = crate::outcomes::JobOutcome::ALL
+        .into_iter()
+        .filter(|outcome| !outcome.is_completed())
+        .map(|outcome| {
+            format!(
+                "{} {}",
+                outcome.as_str(),
+                feature.outcome_charge(outcome).as_words()
+            )
+        })
+        .collect();
+    parts.join(", ")
+}
+
+/// `minimum 500 credit, step 100 credit, packages only`, or `none`.
+pub(crate) fn topup_rules(book: &RateBook, rules: &crate::money::TopUpRules) -> String {
+    let mut parts = Vec::new();
+    if let Some(minimum) = &rules.minimum {
+        parts.push(format!(
+            "minimum {}",
+            amount(book, &minimum.unit, minimum.amount_minor)
+        ));
+    }
+    if let Some(step) = &rules.step {
+        parts.push(format!(
+            "step {}",
+            amount(book, &step.unit, step.amount_minor)
+        ));
+    }
+    if rules.packages_only {
+        parts.push("packages only".to_owned());
+    }
+    or_none(parts.join(", "))
 }
 
 /// `context = prompt + history + 500`, each `quantity` of a feature (constants in the base

@@ -764,6 +764,41 @@ pub enum BookError {
         span: SourceSpan,
     },
 
+    // ---- Money ---------------------------------------------------------------------------------
+    #[error("unknown currency `{name}`")]
+    #[diagnostic(code(rates::unknown_currency))]
+    UnknownCurrency {
+        name: String,
+        #[label("not an ISO 4217 currency the language knows")]
+        span: SourceSpan,
+        #[help]
+        help: String,
+    },
+
+    #[error("the price `{text}` is finer than `{currency}` keeps")]
+    #[diagnostic(code(rates::price_too_fine))]
+    PriceTooFine {
+        text: String,
+        currency: String,
+        digits: u32,
+        #[label("`{currency}` has {digits} decimals")]
+        span: SourceSpan,
+        #[help]
+        help: String,
+    },
+
+    #[error("{message}")]
+    #[diagnostic(code(rates::topup_step))]
+    TopUpStep {
+        message: String,
+        #[label("the minimum")]
+        minimum: SourceSpan,
+        #[label("the step")]
+        step: SourceSpan,
+        #[help]
+        help: String,
+    },
+
     /// A later version of a book changes what accounts stored under the earlier one rely on.
     #[error(transparent)]
     #[diagnostic(transparent)]

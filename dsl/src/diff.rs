@@ -462,6 +462,10 @@ fn feature_details(old: &Feature, new: &Feature) -> Vec<String> {
             "first request no longer free".to_owned()
         });
     }
+    let (old_outcomes, new_outcomes) = (describe::outcomes(old), describe::outcomes(new));
+    if old_outcomes != new_outcomes {
+        details.push(format!("outcomes {old_outcomes} → {new_outcomes}"));
+    }
     details
 }
 
@@ -587,6 +591,40 @@ fn plan_details(old_book: &RateBook, new_book: &RateBook, old: &Plan, new: &Plan
             None => "none".to_owned(),
             Some(seconds) if seconds % 86_400 == 0 => format!("{} days", seconds / 86_400),
             Some(seconds) => format!("{} hours", seconds / 3_600),
+        },
+    );
+    note(
+        old.topup_rules != new.topup_rules,
+        "top-up rules",
+        &|book, plan| describe::topup_rules(book, &plan.topup_rules),
+    );
+    note(
+        old.expiry_warning_seconds != new.expiry_warning_seconds,
+        "expiry warning",
+        &|_, plan| match plan.expiry_warning_seconds {
+            None => "none".to_owned(),
+            Some(seconds) if seconds % 86_400 == 0 => format!("{} days", seconds / 86_400),
+            Some(seconds) => format!("{} hours", seconds / 3_600),
+        },
+    );
+    note(
+        old.auto_topup != new.auto_topup,
+        "auto topup",
+        &|book, plan| {
+            if plan.auto_topup.is_empty() {
+                return "none".to_owned();
+            }
+            plan.auto_topup
+                .iter()
+                .map(|(unit, rule)| {
+                    format!(
+                        "below {} package {}",
+                        describe::amount(book, unit, rule.below_minor),
+                        rule.package
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join(", ")
         },
     );
     details.extend(grant_details(old_book, new_book, old, new));

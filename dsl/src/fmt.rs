@@ -833,13 +833,46 @@ fn statement_text(kind: &StatementKind<'_>) -> String {
             }
             text
         }
-        StatementKind::Package { name, amount } => {
-            format!("package {} {}", name.text, amount_text(amount))
+        StatementKind::Package {
+            name,
+            amount,
+            price,
+        } => {
+            let mut text = format!("package {} {}", name.text, amount_text(amount));
+            if let Some(price) = price {
+                let _ = write!(text, " for {}", amount_text(price));
+            }
+            text
+        }
+        StatementKind::TopupRules(clauses) => {
+            let parts: Vec<String> = clauses
+                .iter()
+                .map(|clause| match &clause.kind {
+                    TopupRuleKind::Minimum(amount) => format!("minimum {}", amount_text(amount)),
+                    TopupRuleKind::Step(amount) => format!("step {}", amount_text(amount)),
+                    TopupRuleKind::PackagesOnly => "packages only".to_owned(),
+                })
+                .collect();
+            format!("topup {}", parts.join(", "))
+        }
+        StatementKind::Outcome { outcome, charge } => {
+            let words: Vec<&str> = charge.text.split_whitespace().collect();
+            format!("outcome {} {}", outcome.text, words.join(" "))
         }
         StatementKind::CreditLine(amount) => format!("credit line {}", amount_text(amount)),
         StatementKind::BalanceCap(amount) => format!("balance at most {}", amount_text(amount)),
         StatementKind::LateUsage { number, unit } => {
             format!("late usage within {} {}", number.text, unit.text)
+        }
+        StatementKind::WarnExpiry { number, unit } => {
+            format!("warn before expiry {} {}", number.text, unit.text)
+        }
+        StatementKind::AutoTopup { below, package } => {
+            format!(
+                "auto topup below {} package {}",
+                amount_text(below),
+                package.text
+            )
         }
         StatementKind::Alert(amounts) => {
             let parts: Vec<String> = amounts.iter().map(amount_text).collect();

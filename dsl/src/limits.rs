@@ -64,5 +64,11 @@ pub const MAX_UNIT_SCALE: u32 = 12;
 pub const MAX_PERIOD_COUNT: u32 = 10_000;
 /// Longest `late usage within` window, in days (usage older than this is history, not a charge).
 pub const MAX_LATE_USAGE_DAYS: u32 = 90;
+/// The longest `warn before expiry` window, in days.
+pub const MAX_EXPIRY_WARNING_DAYS: u32 = 365;
 /// Largest `limit N requests` or `limit N concurrent holds`.
 pub const MAX_RATE_LIMIT: u32 = 1_000_000_000;
+
+/// Most currencies one book prices its packages in (statements keep top-up money per
+/// currency, in the bounded snapshot).
+pub const MAX_CURRENCIES_PER_BOOK: usize = 4;

@@ -492,7 +492,18 @@ fn rule_words(rule: Rule) -> &'static [&'static str] {
         Rule::kw_up => &["`up`"],
         Rule::kw_within => &["`within`"],
         Rule::kw_late => &["`late`"],
+        Rule::kw_warn => &["`warn`"],
+        Rule::kw_auto => &["`auto`"],
+        Rule::kw_before => &["`before`"],
+        Rule::kw_expiry => &["`expiry`"],
         Rule::kw_usage => &["`usage`"],
+        Rule::kw_outcome => &["`outcome`"],
+        Rule::kw_full => &["`full`"],
+        Rule::kw_step => &["`step`"],
+        Rule::kw_packages => &["`packages`"],
+        Rule::kw_only => &["`only`"],
+        Rule::outcome_charge => &["`free`", "`full`", "`by usage`"],
+        Rule::package_price => &["`for`"],
         Rule::refuse_statement | Rule::kw_refuse => &["`refuse`"],
         Rule::maximum_statement | Rule::kw_maximum => &["`maximum`"],
         Rule::derived_statement | Rule::kw_quantity => &["`quantity`"],
@@ -563,6 +574,9 @@ fn is_block_keyword(rule: Rule) -> bool {
             | Rule::kw_refund
             | Rule::kw_limit
             | Rule::kw_late
+            | Rule::kw_outcome
+            | Rule::kw_warn
+            | Rule::kw_auto
             | Rule::kw_refuse
             | Rule::kw_maximum
             | Rule::kw_quantity
@@ -873,6 +887,14 @@ fn build_statement<'a>(pair: &P<'a>) -> Option<Statement<'a>> {
             name: name(),
             amount: child(pair, Rule::amount)
                 .map_or_else(|| missing_amount(span), |a| build_amount(&a)),
+            price: child(pair, Rule::package_price)
+                .and_then(|price| child(&price, Rule::amount))
+                .map(|a| build_amount(&a)),
+        },
+        Rule::topup_rules_statement => StatementKind::TopupRules(build_topup_rules(pair)),
+        Rule::outcome_statement => StatementKind::Outcome {
+            outcome: name(),
+            charge: child_token(pair, Rule::outcome_charge).unwrap_or_else(|| missing(span)),
         },
         Rule::credit_line_statement => StatementKind::CreditLine(
             child(pair, Rule::amount).map_or_else(|| missing_amount(span), |a| build_amount(&a)),
@@ -909,6 +931,15 @@ fn build_statement<'a>(pair: &P<'a>) -> Option<Statement<'a>> {
         Rule::late_usage_statement => StatementKind::LateUsage {
             number: child_token(pair, Rule::number).unwrap_or_else(|| missing(span)),
             unit: name(),
+        },
+        Rule::warn_expiry_statement => StatementKind::WarnExpiry {
+            number: child_token(pair, Rule::number).unwrap_or_else(|| missing(span)),
+            unit: name(),
+        },
+        Rule::auto_topup_statement => StatementKind::AutoTopup {
+            below: child(pair, Rule::amount)
+                .map_or_else(|| missing_amount(span), |a| build_amount(&a)),
+            package: name(),
         },
         Rule::limit_statement => StatementKind::Limit {
             number: child_token(pair, Rule::number).unwrap_or_else(|| missing(span)),
@@ -1329,6 +1360,24 @@ fn build_topup<'a>(pair: &P<'a>) -> TopupDecl<'a> {
         expires,
         requires_subscription,
     }
+}
+
+fn build_topup_rules<'a>(pair: &P<'a>) -> Vec<TopupRuleDecl<'a>> {
+    let mut rules = Vec::new();
+    for clause in pair.clone().into_inner() {
+        let span = span_of(&clause);
+        let amount = || {
+            child(&clause, Rule::amount).map_or_else(|| missing_amount(span), |a| build_amount(&a))
+        };
+        let kind = match clause.as_rule() {
+            Rule::topup_minimum => TopupRuleKind::Minimum(amount()),
+            Rule::topup_step => TopupRuleKind::Step(amount()),
+            Rule::topup_packages_only => TopupRuleKind::PackagesOnly,
+            _ => continue,
+        };
+        rules.push(TopupRuleDecl { kind, span });
+    }
+    rules
 }
 
 fn build_expect<'a>(pair: &P<'a>) -> ExpectDecl<'a> {

@@ -215,7 +215,7 @@ impl RateBook {
             .any(|gate| gate.feature == usage.feature && self.condition_holds(&gate.when, usage))
     }
 
-    fn feature_names(&self) -> String {
+    pub(crate) fn feature_names(&self) -> String {
         let names: Vec<String> = self
             .features
             .iter()

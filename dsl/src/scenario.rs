@@ -38,6 +38,11 @@ pub const REFUSAL_CODES: &[&str] = &[
     "rating-overflow",
     "refused",
     "plan-required",
+    // The API's refusals of a request's own fields (`code` members of `invalid-input`).
+    "unknown-outcome",
+    "topup-below-minimum",
+    "topup-off-step",
+    "topup-packages-only",
     // The ledger's and the API's refusals (problem types).
     "insufficient-credits",
     "feature-not-allowed",

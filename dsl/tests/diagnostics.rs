@@ -420,6 +420,36 @@ const CASES: &[(&str, &str, &str)] = &[
         "+plan pro {\n  late usage within 3 days\n  late usage within 12 hours\n}\n",
     ),
     (
+        "warn_expiry_unknown_unit",
+        "test.rates",
+        "+plan pro {\n  warn before expiry 2 weeks\n}\n",
+    ),
+    (
+        "warn_expiry_twice",
+        "test.rates",
+        "+plan pro {\n  warn before expiry 7 days\n  warn before expiry 12 hours\n}\n",
+    ),
+    (
+        "warn_expiry_too_long",
+        "test.rates",
+        "+plan pro {\n  warn before expiry 366 days\n}\n",
+    ),
+    (
+        "auto_topup_unknown_package",
+        "test.rates",
+        "+plan pro {\n  package small 10 credit\n  auto topup below 5 credit package smal\n}\n",
+    ),
+    (
+        "auto_topup_twice",
+        "test.rates",
+        "+plan pro {\n  package small 10 credit\n  auto topup below 5 credit package small\n  auto topup below 2 credit package small\n}\n",
+    ),
+    (
+        "auto_topup_in_a_feature",
+        "test.rates",
+        "+feature image {\n  base 1 credit each\n  auto topup below 5 credit package small\n}\n",
+    ),
+    (
         "late_usage_in_a_feature",
         "test.rates",
         "+feature image {\n  base 1 credit each\n  late usage within 3 days\n}\n",

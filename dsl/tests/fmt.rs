@@ -179,3 +179,28 @@ fn a_late_usage_window_reads_formats_and_parses_alike() {
     let again = compile_source("test.rates", &formatted).unwrap();
     assert_eq!(without_version(book), without_version(again));
 }
+
+#[test]
+fn expiry_warnings_and_auto_topups_read_format_and_parse_alike() {
+    let source = "book test\neffective 2025-01-01\nunit credit scale 2 round half-up\n\
+                  plan pro {\n  package small 10 credit\n  warn before   expiry 7 days\n  \
+                  auto topup below 5 credit   package small\n}\n\
+                  plan lite {\n  warn before expiry 12 hours\n}\n";
+    let book = compile_source("test.rates", source).unwrap();
+    let pro = book.plan("pro").unwrap();
+    assert_eq!(pro.expiry_warning_seconds, Some(604_800));
+    let rule = pro.auto_topup.get("credit").unwrap();
+    assert_eq!((rule.below_minor, rule.package.as_str()), (500, "small"));
+    assert_eq!(
+        book.plan("lite").unwrap().expiry_warning_seconds,
+        Some(43_200)
+    );
+    let formatted = format_source("test.rates", source).unwrap();
+    assert!(
+        formatted.contains("  warn before expiry 7 days\n")
+            && formatted.contains("  auto topup below 5 credit package small\n"),
+        "{formatted}"
+    );
+    let again = compile_source("test.rates", &formatted).unwrap();
+    assert_eq!(without_version(book), without_version(again));
+}

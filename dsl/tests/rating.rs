@@ -96,6 +96,7 @@ fn feature(name: &str, inputs: Vec<Input>, rules: Vec<Rule>) -> Feature {
         first_request_free: false,
         requires_prior: vec![],
         units,
+        outcomes: vec![],
         derived: Vec::new(),
         maximum_quantities: Vec::new(),
         refusals: Vec::new(),

@@ -104,7 +104,9 @@ fn a_refused_combination_is_answered_with_the_books_message() {
                 let error = result.unwrap_err();
                 assert_eq!(error.to_string(), message, "{inputs:?}");
                 assert_eq!(
-                    miette::Diagnostic::code(&error).map(|code| code.to_string()).as_deref(),
+                    miette::Diagnostic::code(&error)
+                        .map(|code| code.to_string())
+                        .as_deref(),
                     Some("rating::refused")
                 );
             }

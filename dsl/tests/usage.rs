@@ -47,6 +47,7 @@ fn feature(name: &str, inputs: Vec<Input>, rules: Vec<Rule>) -> Feature {
         first_request_free: false,
         requires_prior: vec![],
         units: vec!["credit".to_owned()],
+        outcomes: vec![],
         derived: Vec::new(),
         maximum_quantities: Vec::new(),
         refusals: Vec::new(),

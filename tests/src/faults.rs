@@ -31,8 +31,9 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
 use credits_store::{
-    AccountRecord, Commit, CommitOutcome, DuePage, EntryCursor, EntryPage, EntryQuery, FactRecord,
-    GroupCommit, KeyRecord, OperationRecord, Store, StoreError, StoreResult,
+    AccountRecord, Commit, CommitOutcome, DuePage, EntryCursor, EntryPage, EntryQuery,
+    EventFeedPage, EventRecord, FactRecord, GroupCommit, KeyRecord, OperationRecord, Store,
+    StoreError, StoreResult,
 };
 
 /// What one store call suffers.
@@ -392,6 +393,24 @@ impl Store for FaultStore {
         self.faulty("key", self.inner.key(id)).await
     }
 
+    async fn account_events(
+        &self,
+        account: &str,
+        after_seq: u64,
+        limit: u32,
+    ) -> StoreResult<Vec<EventRecord>> {
+        self.faulty(
+            "account_events",
+            self.inner.account_events(account, after_seq, limit),
+        )
+        .await
+    }
+
+    async fn event_feed(&self, after: u64, limit: u32) -> StoreResult<EventFeedPage> {
+        self.faulty("event_feed", self.inner.event_feed(after, limit))
+            .await
+    }
+
     async fn revoke_key(&self, id: &str, at: DateTime<Utc>) -> StoreResult<bool> {
         self.faulty("revoke_key", self.inner.revoke_key(id, at))
             .await
@@ -470,6 +489,19 @@ impl Store for ForgetfulStore {
 
     async fn key(&self, id: &str) -> StoreResult<Option<KeyRecord>> {
         self.inner.key(id).await
+    }
+
+    async fn account_events(
+        &self,
+        account: &str,
+        after_seq: u64,
+        limit: u32,
+    ) -> StoreResult<Vec<EventRecord>> {
+        self.inner.account_events(account, after_seq, limit).await
+    }
+
+    async fn event_feed(&self, after: u64, limit: u32) -> StoreResult<EventFeedPage> {
+        self.inner.event_feed(after, limit).await
     }
 
     async fn revoke_key(&self, id: &str, at: DateTime<Utc>) -> StoreResult<bool> {

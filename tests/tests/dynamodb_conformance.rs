@@ -24,6 +24,14 @@ async fn make_store() -> Box<DynamoStore> {
 
 credits_store::conformance_tests!(make_store());
 
+/// The outbox contract (`conformance::events`): events land in the commit's own transaction,
+/// read back by seq; a refused commit writes none.
+#[tokio::test]
+async fn events_conform() {
+    let store = make_store().await;
+    credits_store::conformance::events::run_all(&*store).await;
+}
+
 /// `credits serve --dynamodb-endpoint` connects with `connect_local`: it creates the table
 /// from `table_definition` when missing, and uses an existing one as it is.
 #[tokio::test]

@@ -52,7 +52,7 @@ const ADMIN_ROUTES: [&str; 16] = [
 ];
 
 /// Routes an admin key or a key of `{account}` may call.
-const ACCOUNT_ROUTES: [&str; 10] = [
+const ACCOUNT_ROUTES: [&str; 11] = [
     "GET /v1/accounts/{account}",
     "POST /v1/accounts/{account}/quotes",
     "POST /v1/accounts/{account}/charges",
@@ -63,6 +63,7 @@ const ACCOUNT_ROUTES: [&str; 10] = [
     "GET /v1/accounts/{account}/balance",
     "GET /v1/accounts/{account}/entries",
     "GET /v1/accounts/{account}/statements/{cycle}",
+    "GET /v1/accounts/{account}/events",
 ];
 
 /// A log sink shared with the test.

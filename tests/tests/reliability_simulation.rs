@@ -38,6 +38,10 @@ async fn simulation_keeps_every_credit_under_faults_and_retries() {
                 faults.commits_written_then_failed > 0 && faults.fail_before > 0,
                 "the run injected too few faults to mean anything: {faults:?}"
             );
+            assert!(
+                report.events_checked > 0,
+                "no event was read back and checked against the history"
+            );
             let charges = &report.routes["charge"];
             assert!(
                 charges.applied > config.operations / 10,

@@ -713,6 +713,13 @@ fn scenario() -> Vec<Step> {
             Key::Account,
             None,
         ),
+        step(
+            "GET",
+            "/v1/accounts/{account}/events",
+            &format!("{acct}/events?after=0&limit=10"),
+            Key::Account,
+            None,
+        ),
         // A cycle before the open one: its kept record, or the latest before it.
         step(
             "GET",

@@ -352,7 +352,26 @@ fn quote(name: &str, source: &str, request: &Value) -> Value {
             .and_then(Value::as_bool)
             .unwrap_or(false),
     };
-    let rating = match book.rate_on_plan(&usage, context, plan_name) {
+    let outcome = match request
+        .get("outcome")
+        .and_then(Value::as_str)
+        .filter(|outcome| !outcome.is_empty())
+    {
+        None => credits_dsl::JobOutcome::Completed,
+        Some(word) => match credits_dsl::JobOutcome::from_word(word) {
+            Some(outcome) => outcome,
+            None => {
+                return failure_value(
+                    format!(
+                        "`{word}` is not an outcome: a job ends {}",
+                        credits_dsl::JobOutcome::allowed()
+                    ),
+                    "",
+                );
+            }
+        },
+    };
+    let rating = match book.rate_outcome(&usage, outcome, context, plan_name) {
         Ok(rating) => rating,
         Err(error) => return problem(&error),
     };
@@ -535,6 +554,23 @@ mod tests {
         }));
         assert_eq!(response["ok"], true, "{response}");
         assert!(!response["lines"].as_array().unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_quote_prices_how_the_job_ended() {
+        let source = "book test\neffective 2025-01-01\nunit credit scale 2 round half-up\n\
+                      feature image {\n  base 2 credit each\n  outcome moderated free\n}\n";
+        let quote = |outcome: &str| {
+            call(json!({
+                "op": "quote", "name": "test.rates", "source": source,
+                "feature": "image", "inputs": {}, "outcome": outcome,
+            }))
+        };
+        assert_eq!(quote("completed")["amounts"]["credit"], "2");
+        let moderated = quote("moderated");
+        assert_eq!(moderated["amounts"], json!({}), "{moderated}");
+        let unknown = quote("aborted");
+        assert_eq!(unknown["ok"], false, "{unknown}");
     }
 
     #[test]

@@ -21,6 +21,7 @@ pub(super) struct FeatureParts {
     first_free: Option<Span>,
     requires_prior: Option<(Vec<String>, Span)>,
     condition_masks: Vec<Vec<u64>>,
+    outcomes: Vec<(crate::outcomes::OutcomeRule, Span)>,
     /// `maximum`, `refuse` and the rest of what `check/quantities.rs` lowers.
     pub(super) extra: quantities::ExtraParts,
 }
@@ -84,6 +85,7 @@ impl<'a> Checker<'a> {
             factors,
             first_free,
             requires_prior,
+            outcomes,
             extra,
             ..
         } = parts;
@@ -113,6 +115,7 @@ impl<'a> Checker<'a> {
             first_request_free: first_free.is_some(),
             requires_prior: requires_prior.map(|(names, _)| names).unwrap_or_default(),
             units,
+            outcomes: outcomes.into_iter().map(|(rule, _)| rule).collect(),
             derived: scope.derived.clone(),
             maximum_quantities: extra.maximum_quantities,
             refusals: extra.refusals,
@@ -234,6 +237,7 @@ impl<'a> Checker<'a> {
             first_free,
             requires_prior,
             condition_masks,
+            outcomes,
             extra,
         } = parts;
         match &statement.kind {
@@ -340,6 +344,9 @@ impl<'a> Checker<'a> {
                     feature_names,
                     requires_prior,
                 );
+            }
+            ast::StatementKind::Outcome { outcome, charge } => {
+                self.outcome_decl(*outcome, *charge, statement.span, outcomes);
             }
             _ => {}
         }

@@ -306,6 +306,7 @@ impl<'a> Checker<'a> {
             }
             lowered_plans.push(self.plan(block, scopes));
         }
+        self.currencies_fit(plans.iter().map(|(block, _)| *block));
         lowered_plans
     }
 

@@ -38,10 +38,12 @@ mod grants;
 mod inputs;
 mod kinds;
 mod lifecycle;
+mod money;
 
 pub(crate) use self::lifecycle::spend_period_word;
 mod names;
 mod numbers;
+mod outcomes;
 mod plans;
 mod quantities;
 mod report;

@@ -28,6 +28,10 @@ pub(super) struct PlanParts<'a> {
     expired: Option<(ExpiredRefund, Span)>,
     limits: Limits,
     late_usage_seconds: Option<u32>,
+    topup_rules: super::money::TopupRulesParts,
+    expiry_warning_seconds: Option<u32>,
+    /// Per unit: the rule, and where its package was named (checked once packages are known).
+    auto_topup: BTreeMap<String, (AutoTopup, Token<'a>)>,
     /// `balance at most` and the spend and per-request limits.
     caps: super::lifecycle::CapParts,
     /// Kinds granted, sold or restored, with where and how, for the `order` check.
@@ -72,6 +76,12 @@ impl<'a> Checker<'a> {
                 self.plan_statement(statement, &context, scopes, &mut parts);
             }
         }
+        self.topup_rules_fit(
+            &parts.topup_rules,
+            parts.topup.is_some(),
+            !parts.packages.is_empty(),
+            plan_name,
+        );
         self.lifecycle_checks(
             &super::lifecycle::LifecycleView {
                 block,
@@ -85,6 +95,7 @@ impl<'a> Checker<'a> {
         self.record_kinds(block, &parts);
         self.order_covers_kinds(&parts, plan_name);
         let refund = self.refund_policy(parts.window.take(), parts.expired.take());
+        let auto_topup = self.auto_topup_packages(&parts);
         for thresholds in parts.alerts_minor.values_mut() {
             thresholds.sort_unstable_by(|a, b| b.cmp(a));
         }
@@ -106,6 +117,9 @@ impl<'a> Checker<'a> {
             refund,
             limits: parts.limits,
             late_usage_seconds: parts.late_usage_seconds,
+            topup_rules: parts.topup_rules.rules,
+            expiry_warning_seconds: parts.expiry_warning_seconds,
+            auto_topup,
             caps: std::mem::take(&mut parts.caps.caps),
         }
     }
@@ -169,6 +183,8 @@ impl<'a> Checker<'a> {
             ast::StatementKind::RefundWindow { .. } => Some("refund within"),
             ast::StatementKind::RefundExpired(_) => Some("refund expired"),
             ast::StatementKind::LateUsage { .. } => Some("late usage within"),
+            ast::StatementKind::TopupRules(_) => Some("topup minimum, step or packages only"),
+            ast::StatementKind::WarnExpiry { .. } => Some("warn before expiry"),
             _ => None,
         };
         if let Some(keyword) = once_keyword {
@@ -215,7 +231,14 @@ impl<'a> Checker<'a> {
                     &mut parts.used_kinds,
                 );
             }
-            ast::StatementKind::Package { name, amount } => self.package_decl(*name, amount, parts),
+            ast::StatementKind::Package {
+                name,
+                amount,
+                price,
+            } => self.package_decl(*name, amount, price.as_ref(), parts),
+            ast::StatementKind::TopupRules(clauses) => {
+                self.topup_rules_decl(clauses, statement.span, &mut parts.topup_rules);
+            }
             ast::StatementKind::Gate { feature, when } => {
                 if let Some(scope) = self.feature_scope(scopes, *feature)
                     && let Some(resolved) = self.condition(scope, when.as_ref())
@@ -257,8 +280,109 @@ impl<'a> Checker<'a> {
             ast::StatementKind::LateUsage { number, unit } => {
                 parts.late_usage_seconds = self.late_usage(*number, *unit);
             }
+            ast::StatementKind::WarnExpiry { number, unit } => {
+                parts.expiry_warning_seconds = self.expiry_warning(*number, *unit);
+            }
+            ast::StatementKind::AutoTopup { below, package } => {
+                self.auto_topup_decl(below, *package, &mut parts.auto_topup);
+            }
             _ => {}
         }
+    }
+
+    /// `warn before expiry N days|hours`, in seconds.
+    fn expiry_warning(&mut self, number: Token<'_>, unit: Token<'_>) -> Option<u32> {
+        let (seconds_per, what): (u32, &str) = match unit.text {
+            "day" | "days" => (86_400, "an expiry warning in days"),
+            "hour" | "hours" => (3_600, "an expiry warning in hours"),
+            _ => {
+                self.push(BookError::UnknownWord {
+                    what: "expiry warning unit",
+                    name: unit.text.to_owned(),
+                    span: unit.span.into(),
+                    help: format!(
+                        "write the warning in days or hours, such as `warn before expiry {} days`",
+                        number.text
+                    ),
+                });
+                return None;
+            }
+        };
+        let most = u64::from(crate::limits::MAX_EXPIRY_WARNING_DAYS)
+            .saturating_mul(86_400)
+            .checked_div(u64::from(seconds_per))
+            .unwrap_or(0);
+        let count = self.whole(number, 1, most, what)?;
+        u32::try_from(count).ok()?.checked_mul(seconds_per)
+    }
+
+    /// `auto topup below AMOUNT package NAME`: one per unit; the package is checked once
+    /// every package of the plan is known ([`Self::auto_topup_packages`]).
+    fn auto_topup_decl(
+        &mut self,
+        below: &ast::Amount<'a>,
+        package: Token<'a>,
+        rules: &mut BTreeMap<String, (AutoTopup, Token<'a>)>,
+    ) {
+        let Some(unit) = self.unit(below.unit) else {
+            return;
+        };
+        let Some(below_minor) = self.minor(below, unit, true) else {
+            return;
+        };
+        if rules.contains_key(unit.name) {
+            self.invalid_statement(
+                below.span,
+                format!("`{}` has an auto topup already", unit.name),
+                "repeated",
+                "state one `auto topup below` per unit".to_owned(),
+            );
+            return;
+        }
+        rules.insert(
+            unit.name.to_owned(),
+            (
+                AutoTopup {
+                    below_minor,
+                    package: package.text.to_owned(),
+                },
+                package,
+            ),
+        );
+    }
+
+    /// The auto topups whose package is one of the plan's, in the rule's unit.
+    fn auto_topup_packages(&mut self, parts: &PlanParts<'a>) -> BTreeMap<String, AutoTopup> {
+        let mut rules = BTreeMap::new();
+        for (unit, (rule, token)) in &parts.auto_topup {
+            match parts
+                .packages
+                .iter()
+                .find(|known| known.name == rule.package)
+            {
+                None => self.push(BookError::UnknownWord {
+                    what: "package",
+                    name: token.text.to_owned(),
+                    span: token.span.into(),
+                    help: "name a `package` of this plan, which the platform sells when the \
+                           balance runs low"
+                        .to_owned(),
+                }),
+                Some(package) if package.unit != *unit => self.invalid_statement(
+                    token.span,
+                    format!(
+                        "package `{}` sells `{}`, not `{unit}`",
+                        package.name, package.unit
+                    ),
+                    "another unit",
+                    format!("name a package of `{unit}`"),
+                ),
+                Some(_) => {
+                    rules.insert(unit.clone(), rule.clone());
+                }
+            }
+        }
+        rules
     }
 
     /// `late usage within N days|hours`, in seconds.
@@ -413,8 +537,10 @@ impl<'a> Checker<'a> {
         &mut self,
         name: Token<'a>,
         amount: &ast::Amount<'a>,
+        price: Option<&ast::Amount<'a>>,
         parts: &mut PlanParts<'a>,
     ) {
+        let price = price.and_then(|price| self.package_price(price));
         let PlanParts {
             packages,
             package_names,
@@ -435,6 +561,7 @@ impl<'a> Checker<'a> {
                 name: name.text.to_owned(),
                 unit: unit.name.to_owned(),
                 amount_minor,
+                price,
             });
         }
     }

@@ -506,7 +506,13 @@ async fn decide(
     let written =
         facts::written_by(account_id, book, Some(account), &command, &read, &decision).ok()?;
     let entries = service::entry_records(account_id, &decision);
-    if entries.len().saturating_add(written.len()) > MAX_COMMIT_ENTRIES {
+    let events = crate::events::event_records(account_id, &decision);
+    if entries
+        .len()
+        .saturating_add(written.len())
+        .saturating_add(events.len())
+        > MAX_COMMIT_ENTRIES
+    {
         return None;
     }
     let operation_record = operation.records_operation().then(|| {
@@ -521,7 +527,7 @@ async fn decide(
     });
     Some(Member {
         record: GroupMember {
-            events: Vec::new(),
+            events,
             entries,
             facts: written,
             operation: operation_record,

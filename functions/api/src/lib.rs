@@ -11,6 +11,7 @@
 //! - `group`: group commit, several queued mutations of one account decided in turn and
 //!   committed as one write (`credits serve`); `slots`: per-account turns and snapshot cache;
 //! - `reads`: quotes, balances, history; `statements`: cycle statements; `keys`: API keys;
+//! - `events`: each decision's events into its commit, and the account's events read back;
 //! - `auth`, `extract`: who is calling, and extractors whose rejections are problems;
 //! - `problem`: `application/problem+json`; `validate`, `money`: edge checks and amounts;
 //! - `respond`: response bodies; `model`: request/response types; `openapi`: the document;
@@ -23,6 +24,7 @@
 pub mod auth;
 pub mod clock;
 pub mod emf;
+pub mod events;
 pub mod export;
 pub mod extract;
 pub mod facts;
@@ -33,6 +35,7 @@ pub mod metrics;
 pub mod model;
 pub mod money;
 pub mod openapi;
+pub mod outcome_field;
 pub mod problem;
 pub mod reads;
 pub mod respond;
@@ -41,6 +44,7 @@ pub mod routes;
 pub mod service;
 pub mod slots;
 pub mod statements;
+pub mod topup_rules;
 pub mod validate;
 pub mod webhooks;
 
@@ -217,6 +221,7 @@ pub fn router(app: AppState) -> Router {
         )
         .route("/v1/accounts/{account}/balance", get(routes::balance))
         .route("/v1/accounts/{account}/entries", get(routes::entries))
+        .route("/v1/accounts/{account}/events", get(events::account_events))
         .route(
             "/v1/accounts/{account}/statements/{cycle}",
             get(routes::statement),

@@ -164,6 +164,10 @@ pub struct QuoteRequest {
     /// The content analysed, for features that need a prior analysis of the same content.
     #[schema(min_length = 1, max_length = 128, pattern = r"^[!-~]+$")]
     pub content: Option<String>,
+    /// How the job ended: `completed` (the default), `failed`, `moderated` or `cancelled`;
+    /// the rate book says what each costs (`docs/charges.md`).
+    #[schema(example = "completed")]
+    pub outcome: Option<String>,
 }
 
 /// `POST /v1/accounts/{account}/charges`.
@@ -198,6 +202,10 @@ pub struct ChargeRequest {
     /// `all` (the default): the whole price or `402 insufficient-credits`. `available`: spend
     /// what the account can pay (credits and credit line) and report the rest as `shortfall`.
     pub collect: Option<CollectMode>,
+    /// How the job ended: `completed` (the default), `failed`, `moderated` or `cancelled`;
+    /// the rate book says what each costs (`docs/charges.md`).
+    #[schema(example = "completed")]
+    pub outcome: Option<String>,
 }
 
 /// How much of a charge must be collected.
@@ -247,6 +255,11 @@ pub struct CaptureRequest {
     /// estimate as held. Never more than the hold reserved is charged.
     #[schema(value_type = Option<Object>, example = json!({"duration": "8m"}))]
     pub inputs: Option<Inputs>,
+    /// How the job ended: `completed` (the default), `failed`, `moderated` or `cancelled`.
+    /// An ending the book charges `by usage` needs `inputs`: the usage so far
+    /// (`docs/holds.md`).
+    #[schema(example = "completed")]
+    pub outcome: Option<String>,
 }
 
 /// `POST /v1/accounts/{account}/holds/{hold}/release`.
@@ -579,6 +592,36 @@ pub struct QuoteResponse {
     pub paid_from: Vec<DrawView>,
     /// Why it could not be charged now, when it could not (a problem `type`).
     pub refusal: Option<String>,
+    /// The outcome quoted: `completed` unless the request stated another.
+    #[serde(default)]
+    pub outcome: String,
+    /// The packages the account's plan sells, with their prices when the book states them
+    /// (`docs/topups.md`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub packages: Vec<PackageView>,
+}
+
+/// A package a plan sells.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct PackageView {
+    pub name: String,
+    pub unit: String,
+    /// Credits it adds, a decimal string.
+    pub amount: String,
+    /// What it sells for, when the book prices it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub price: Option<MoneyView>,
+}
+
+/// An exact amount of money.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct MoneyView {
+    /// ISO 4217 code.
+    #[schema(example = "USD")]
+    pub currency: String,
+    /// A decimal string with the currency's minor digits (`10.00`, `1500` for `JPY`).
+    #[schema(example = "10.00")]
+    pub amount: String,
 }
 
 /// `POST /v1/accounts/{account}/charges` (201).
@@ -604,6 +647,9 @@ pub struct ChargeResponse {
     /// (zero when it paid all).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub shortfall: Option<BTreeMap<String, String>>,
+    /// How the job ended (`completed` unless the request said otherwise).
+    #[serde(default)]
+    pub outcome: String,
 }
 
 /// `POST /v1/accounts/{account}/holds` (201).
@@ -655,6 +701,9 @@ pub struct CaptureResponse {
     pub rates_version: Option<String>,
     pub lines: Vec<String>,
     pub alerts: Vec<AlertBody>,
+    /// How the job ended (`completed` unless the request said otherwise).
+    #[serde(default)]
+    pub outcome: String,
 }
 
 /// `POST .../holds/{hold}/release` (200: it changes an existing hold).
@@ -676,6 +725,12 @@ pub struct TopUpResponse {
     /// The bucket(s) credited.
     pub buckets: Vec<DrawView>,
     pub balance: BTreeMap<String, String>,
+    /// The package bought, for a top-up by package.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub package: Option<String>,
+    /// What the package sells for, when the book prices it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub price: Option<MoneyView>,
 }
 
 /// `POST /v1/accounts/{account}/refunds` (201).

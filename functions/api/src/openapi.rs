@@ -54,6 +54,7 @@ is used up), `request-cap-exceeded` (422: one request costs more than the plan a
         routes::balance,
         routes::entries,
         routes::statement,
+        crate::events::account_events,
         routes::get_account,
         routes::list_accounts,
         routes::create_key,
@@ -61,6 +62,7 @@ is used up), `request-cap-exceeded` (422: one request costs more than the plan a
     ),
     components(schemas(
         ProblemBody,
+        crate::events::EventsResponse,
         model::AccountRequest,
         model::SubscriptionBody,
         model::CloseRequest,

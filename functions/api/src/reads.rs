@@ -48,6 +48,7 @@ pub async fn quote(
     validate::name("feature", &body.feature)?;
     validate::optional_name("channel", body.channel.as_deref())?;
     validate::optional_id("content", body.content.as_deref())?;
+    let job_outcome = crate::outcome_field::parse(body.outcome.as_deref())?;
     let cached = load_account(state, account_id).await?;
     let account = &cached.account;
     let now = state.clock.now().max(account.advanced_to);
@@ -57,10 +58,13 @@ pub async fn quote(
         .feature(&usage.feature)
         .is_some_and(|feature| feature.first_request_free)
         && !account.free_used.contains(&usage.feature);
-    // Priced by the account's plan: `when plan is NAME` and the book's refusals see it.
+    // Priced by the account's plan (`when plan is NAME` and the book's refusals see it) and
+    // by how the job ended; a free ending never reads `first_request`: it rates nothing and
+    // keeps the free request.
     let rating = book
-        .rate_on_plan(
+        .rate_outcome(
             &usage,
+            job_outcome,
             RatingContext { first_request },
             Some(&account.plan.plan),
         )
@@ -87,6 +91,7 @@ pub async fn quote(
         },
         occurred_at: None,
         collect: credits_ledger::Collect::All,
+        outcome: job_outcome,
     });
     let (sufficient, paid_from, refusal) = match credits_ledger::decide(
         Some(account),
@@ -127,6 +132,11 @@ pub async fn quote(
         sufficient,
         paid_from,
         refusal,
+        outcome: job_outcome.as_str().to_owned(),
+        packages: book
+            .plan(&account.plan.plan)
+            .map(|plan| respond::packages(book, plan))
+            .unwrap_or_default(),
     })
 }
 

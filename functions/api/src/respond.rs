@@ -206,6 +206,7 @@ pub fn answer(
                 occurred_at: outcome.occurred_at,
                 shortfall: (body.collect == Some(crate::model::CollectMode::Available))
                     .then(|| amounts(book, &outcome.shortfall)),
+                outcome: crate::outcome_field::shown(body.outcome.as_deref()),
             }),
         ),
         Operation::Hold(body) => (
@@ -226,7 +227,7 @@ pub fn answer(
                 lines: outcome.lines.clone(),
             }),
         ),
-        Operation::Capture { hold, .. } => (
+        Operation::Capture { hold, body } => (
             StatusCode::OK,
             to_json(&CaptureResponse {
                 id: operation_id.to_owned(),
@@ -243,6 +244,7 @@ pub fn answer(
                 rates_version: outcome.rates_version.clone(),
                 lines: outcome.lines.clone(),
                 alerts: alerts(book, &outcome.alerts),
+                outcome: crate::outcome_field::shown(body.outcome.as_deref()),
             }),
         ),
         Operation::Release { hold, .. } => (
@@ -254,13 +256,20 @@ pub fn answer(
                 balance,
             }),
         ),
-        Operation::TopUp(_) => (
+        Operation::TopUp(body) => (
             StatusCode::CREATED,
             to_json(&TopUpResponse {
                 id: operation_id.to_owned(),
                 credited: amounts(book, &outcome.amounts),
                 buckets: draws(book, &outcome.paid_from),
                 balance,
+                package: body.package.clone(),
+                price: body.package.as_deref().and_then(|name| {
+                    book.plan(&decision.account.plan.plan)
+                        .and_then(|plan| plan.packages.iter().find(|known| known.name == name))
+                        .and_then(|package| package.price.as_ref())
+                        .map(money_view)
+                }),
             }),
         ),
         Operation::Refund(body) => (
@@ -342,4 +351,29 @@ pub fn entry(book: &RateBook, entry: EntryRecord) -> EntryBody {
         content: entry.content,
         details: entry.body,
     }
+}
+
+/// An exact amount of money as the API shows it: `10.00 USD` → `{"currency": "USD",
+/// "amount": "10.00"}`.
+pub fn money_view(money: &credits_dsl::Money) -> crate::model::MoneyView {
+    crate::model::MoneyView {
+        currency: money.currency.clone(),
+        amount: money.decimal().map_or_else(
+            || money.amount_minor.to_string(),
+            |amount| amount.to_string(),
+        ),
+    }
+}
+
+/// The packages a plan sells, with their prices.
+pub fn packages(book: &RateBook, plan: &credits_dsl::Plan) -> Vec<crate::model::PackageView> {
+    plan.packages
+        .iter()
+        .map(|package| crate::model::PackageView {
+            name: package.name.clone(),
+            unit: package.unit.clone(),
+            amount: crate::money::format_minor(book, &package.unit, package.amount_minor),
+            price: package.price.as_ref().map(money_view),
+        })
+        .collect()
 }

@@ -168,7 +168,8 @@ impl Operation {
                 validate::optional_name("channel", body.channel.as_deref())?;
                 validate::optional_id("project", body.project.as_deref())?;
                 validate::optional_id("member", body.member.as_deref())?;
-                validate::optional_id("content", body.content.as_deref())
+                validate::optional_id("content", body.content.as_deref())?;
+                crate::outcome_field::parse(body.outcome.as_deref()).map(|_| ())
             }
             Operation::Hold(body) => {
                 validate::id("id", &body.id)?;
@@ -190,7 +191,8 @@ impl Operation {
             }
             Operation::Capture { hold, body } => {
                 validate::id("hold", hold)?;
-                validate::optional_id("id", body.id.as_deref())
+                validate::optional_id("id", body.id.as_deref())?;
+                crate::outcome_field::parse(body.outcome.as_deref()).map(|_| ())
             }
             Operation::Release { hold, body } => {
                 validate::id("hold", hold)?;
@@ -268,15 +270,18 @@ impl Operation {
                 "credit_line": body.credit_line.as_ref().map(|raw| raw.get().to_owned()),
                 "status": body.status,
             }),
-            Operation::Charge(body) => json!({
-                "id": body.id,
-                "feature": body.feature,
-                "inputs": canonical_inputs(&body.inputs),
-                "channel": body.channel,
-                "project": body.project,
-                "member": body.member,
-                "content": body.content,
-            }),
+            Operation::Charge(body) => with_outcome(
+                json!({
+                    "id": body.id,
+                    "feature": body.feature,
+                    "inputs": canonical_inputs(&body.inputs),
+                    "channel": body.channel,
+                    "project": body.project,
+                    "member": body.member,
+                    "content": body.content,
+                }),
+                body.outcome.as_deref(),
+            ),
             Operation::Hold(body) => json!({
                 "id": body.id,
                 "feature": body.feature,
@@ -287,11 +292,14 @@ impl Operation {
                 "member": body.member,
                 "content": body.content,
             }),
-            Operation::Capture { hold, body } => json!({
-                "hold": hold,
-                "id": body.id,
-                "inputs": body.inputs.as_ref().map(canonical_inputs),
-            }),
+            Operation::Capture { hold, body } => with_outcome(
+                json!({
+                    "hold": hold,
+                    "id": body.id,
+                    "inputs": body.inputs.as_ref().map(canonical_inputs),
+                }),
+                body.outcome.as_deref(),
+            ),
             Operation::Release { hold, body } => json!({ "hold": hold, "id": body.id }),
             Operation::TopUp(body) => json!({
                 "id": body.id,
@@ -332,6 +340,18 @@ impl Operation {
             Operation::Close(body) => json!({ "id": body.id }),
         }
     }
+}
+
+/// Adds a stated outcome other than `completed` to a request's canonical JSON; without one
+/// the JSON (and so the hash) is what it was before outcomes existed.
+fn with_outcome(mut canonical: Value, outcome: Option<&str>) -> Value {
+    if let (Some(outcome), Some(fields)) = (
+        crate::outcome_field::canonical(outcome),
+        canonical.as_object_mut(),
+    ) {
+        fields.insert("outcome".to_owned(), json!(outcome));
+    }
+    canonical
 }
 
 fn canonical_inputs(inputs: &Inputs) -> Value {
@@ -1143,7 +1163,10 @@ pub async fn load_for_history(state: &AppState, account_id: &str) -> Result<Cach
         now,
     )
     .map_err(|error| ledger_problem(&error, book))?;
-    if decision.entries.is_empty() && decision.closed_statements.is_empty() {
+    if decision.entries.is_empty()
+        && decision.closed_statements.is_empty()
+        && decision.events.is_empty()
+    {
         return Ok(cached);
     }
     let trigger = format!(
@@ -1168,7 +1191,7 @@ fn build_commit(
     let state_value = snapshot_value(&decision.account)?;
     let entries = entry_records(account_id, decision);
     Ok(Commit {
-        events: Vec::new(),
+        events: crate::events::event_records(account_id, decision),
         expected_version: version,
         account: AccountRecord {
             account: account_id.to_owned(),
@@ -1289,6 +1312,7 @@ pub(crate) async fn prepare<'b>(
                     }
                     Some(crate::model::CollectMode::All) | None => credits_ledger::Collect::All,
                 },
+                outcome: crate::outcome_field::parse(body.outcome.as_deref())?,
             })
         }
         Operation::Hold(body) => {
@@ -1335,6 +1359,7 @@ pub(crate) async fn prepare<'b>(
                 id: operation_id.to_owned(),
                 hold: hold.clone(),
                 usage,
+                outcome: crate::outcome_field::parse(body.outcome.as_deref())?,
             })
         }
         Operation::Release { hold, .. } => Command::Release(Release {
@@ -1380,6 +1405,9 @@ pub(crate) async fn prepare<'b>(
                 }
                 (None, None) => return Err(Problem::invalid("give an `amount` or a `package`")),
             };
+            if let Some(plan) = book.plan(&account.plan.plan) {
+                crate::topup_rules::check(book, plan, &amount)?;
+            }
             if let Some(kind) = &body.kind {
                 ordered_kind(book, account, kind)?;
             }

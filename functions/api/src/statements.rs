@@ -55,6 +55,14 @@ pub struct UnitStatement {
     /// opening + grants + top-ups − usage + refunds − expired − forfeited + adjustments −
     /// voided.
     pub closing: String,
+    /// Of `usage`, what jobs that ended `failed`, `moderated` or `cancelled` were charged,
+    /// by outcome (absent when none did).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub usage_by_outcome: BTreeMap<String, String>,
+    /// What top-ups by a priced package were sold for, by currency, as decimal strings with
+    /// the currency's minor digits (absent when none was).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub top_ups_paid: BTreeMap<String, String>,
 }
 
 /// `GET /v1/accounts/{account}/statements/{cycle}`.
@@ -163,6 +171,22 @@ pub async fn statement(
                     adjustments: amount(line.adjustments_minor),
                     voided: amount(line.voided_minor),
                     closing: amount(line.closing_minor),
+                    usage_by_outcome: line
+                        .usage_by_outcome_minor
+                        .iter()
+                        .map(|(outcome, minor)| (outcome.clone(), amount(*minor)))
+                        .collect(),
+                    top_ups_paid: line
+                        .top_ups_paid_minor
+                        .iter()
+                        .map(|(currency, minor)| {
+                            let money = credits_dsl::Money {
+                                currency: currency.clone(),
+                                amount_minor: *minor,
+                            };
+                            (currency.clone(), crate::respond::money_view(&money).amount)
+                        })
+                        .collect(),
                 },
             )
         })

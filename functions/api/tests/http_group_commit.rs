@@ -451,3 +451,56 @@ async fn a_group_that_loses_a_race_to_another_instance_is_decided_again() {
     assert_eq!(history.get("elsewhere"), Some(&vec![-PRICE * 100]));
     assert_eq!(available_minor(&harness).await, (TOP_UP - PRICE * 22) * 100);
 }
+
+/// A group commit carries each member's events: the member whose charge crosses the alert
+/// threshold publishes `balance.low` in the group's one write, numbered after the account's
+/// last event; a group that fails at commit publishes nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_group_commits_the_events_of_its_members() {
+    let (harness, gated, inner) = setup().await;
+    // 5,010 credits left: the 6th charge of 2 credits goes below the plan's 5,000 alert.
+    let debit = harness
+        .admin(
+            Method::POST,
+            &format!("/v1/accounts/{ACCOUNT}/adjustments"),
+            Some(json!({"id": "debit", "direction": "debit", "amount": "4990", "reason": "correction"})),
+        )
+        .await;
+    assert_eq!(debit.status, StatusCode::CREATED, "{}", debit.text);
+    let before = inner.account_events(ACCOUNT, 0, 0).await.unwrap();
+    assert!(before.iter().all(|event| event.event_type != "balance.low"));
+
+    // A group that fails at commit: nothing of it, events included.
+    gated.fail_over.store(1, Ordering::SeqCst);
+    let tasks = hold_first_and_queue(&harness, &gated, "f-first", &ids("f", 10)).await;
+    gated.open();
+    join(tasks).await;
+    gated.fail_over.store(usize::MAX, Ordering::SeqCst);
+    let after_failure = inner.account_events(ACCOUNT, 0, 0).await.unwrap();
+    let low = |events: &[credits_store::EventRecord]| {
+        events
+            .iter()
+            .filter(|event| event.event_type == "balance.low")
+            .count()
+    };
+    let charged = entries_by_operation(&*harness.store).await;
+    let crossed = charged.keys().filter(|id| id.starts_with('f')).count() > 5;
+    assert_eq!(low(&after_failure), usize::from(crossed));
+
+    // Ten more in one group: the crossing, if not made yet, is in it, once.
+    let tasks = hold_first_and_queue(&harness, &gated, "g-first", &ids("g", 10)).await;
+    gated.open();
+    for (id, status, body) in join(tasks).await {
+        assert_eq!(status, StatusCode::CREATED, "`{id}`: {body}");
+    }
+    let events = inner.account_events(ACCOUNT, 0, 0).await.unwrap();
+    assert_eq!(low(&events), 1, "{events:#?}");
+    let seqs: Vec<u64> = events.iter().map(|event| event.seq).collect();
+    assert_eq!(seqs, (1..=events.len() as u64).collect::<Vec<_>>());
+    assert!(
+        gated
+            .groups()
+            .iter()
+            .any(|(members, outcome)| *members > 1 && outcome == "committed")
+    );
+}

@@ -77,6 +77,9 @@ pub struct QuoteArgs {
     /// Price it as the account's first request of the feature.
     #[arg(long)]
     first_request: bool,
+    /// How the job ended: `completed` (the default), `failed`, `moderated` or `cancelled`.
+    #[arg(long)]
+    outcome: Option<String>,
     /// Print JSON: `{"feature", "amounts", "lines", "rates_version"}`.
     #[arg(long)]
     json: bool,
@@ -391,10 +394,19 @@ fn quote(arguments: &QuoteArgs) -> Result<Outcome, UsageProblem> {
         None => None,
     };
 
+    let outcome = match arguments.outcome.as_deref() {
+        None => credits_dsl::JobOutcome::Completed,
+        Some(word) => credits_dsl::JobOutcome::from_word(word).ok_or_else(|| {
+            problem(format!(
+                "`{word}` is not an outcome: a job ends {}",
+                credits_dsl::JobOutcome::allowed()
+            ))
+        })?,
+    };
     let context = RatingContext {
         first_request: arguments.first_request,
     };
-    let rating = match book.rate_on_plan(&usage, context, arguments.plan.as_deref()) {
+    let rating = match book.rate_outcome(&usage, outcome, context, arguments.plan.as_deref()) {
         Ok(rating) => rating,
         Err(error) => return Err(reported(&error)),
     };

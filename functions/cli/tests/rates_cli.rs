@@ -482,6 +482,43 @@ fn diff_of_two_different_books_is_refused() {
 }
 
 #[test]
+fn quote_prices_an_outcome() {
+    let failed = credits(&[
+        "rates",
+        "quote",
+        "rates/invideo.rates",
+        "generative_video",
+        "duration=3m30s",
+        "model=pro",
+        "actor=yes",
+        "--outcome",
+        "failed",
+        "--json",
+    ]);
+    assert_eq!(code(&failed), 0, "{}", stderr(&failed));
+    let json: serde_json::Value = serde_json::from_str(&stdout(&failed)).unwrap();
+    assert_eq!(
+        json["amounts"],
+        serde_json::json!({}),
+        "failed jobs are free by default"
+    );
+    assert_eq!(json["lines"][0], "outcome failed: free");
+
+    let unknown = credits(&[
+        "rates",
+        "quote",
+        "rates/invideo.rates",
+        "generative_video",
+        "duration=3m30s",
+        "model=pro",
+        "--outcome",
+        "aborted",
+    ]);
+    assert_eq!(code(&unknown), 2);
+    assert!(stderr(&unknown).contains("`completed`, `failed`, `moderated` or `cancelled`"));
+}
+
+#[test]
 fn quote_rates_with_the_plan_it_names_and_shows_the_books_refusals() {
     let directory = tempfile::tempdir().unwrap();
     std::fs::write(

@@ -41,6 +41,16 @@ pub struct Account {
     /// The statement of the cycle of the latest entry, kept as the ledger commits.
     #[serde(default)]
     pub statement: Option<crate::statement::OpenStatement>,
+    /// The number of the last event published (0: none yet); see `events`.
+    #[serde(default)]
+    pub events_published: u64,
+    /// Live buckets already announced by a `credits.expiring` event, by a short digest of
+    /// their id (`expiring::mark`).
+    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
+    pub expiry_warned: BTreeSet<String>,
+    /// Units whose available balance is below the plan's `auto topup below` (asked once).
+    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
+    pub auto_topup_below: BTreeSet<String>,
     /// What charges spent in the running period of each of the plan's spend limits
     /// (`caps.rs`); at most `limits::MAX_SPEND_COUNTERS`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]

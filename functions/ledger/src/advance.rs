@@ -25,6 +25,8 @@ use crate::account::{AccountStatus, SubscriptionStatus};
 use crate::calendar;
 use crate::due;
 use crate::entry::EntryType;
+use crate::events;
+use crate::expiring;
 use crate::grants::{self, cycles_or_calendar};
 use crate::keep::Keeper;
 use crate::limits::{MAX_CATCH_UP_ENTRIES, MAX_CATCH_UP_EVENTS, MAX_DECISION_ENTRIES};
@@ -80,7 +82,12 @@ pub(crate) fn advance(
             &BTreeMap::new(),
         )?;
         folded = work.entries.len();
-        let written = work.entries.len().saturating_add(keeper.closed.len());
+        // Each closed statement is a fact and an event; events ride in the same commit.
+        let written = work
+            .entries
+            .len()
+            .saturating_add(keeper.closed.len().saturating_mul(2))
+            .saturating_add(events::count(&work.entries, &work.notices));
         if written > MAX_CATCH_UP_ENTRIES {
             if events == 1 {
                 // The first instant must make progress on its own, within one commit.
@@ -129,7 +136,8 @@ fn process_at(work: &mut Work<'_>, at: DateTime<Utc>, target: DateTime<Utc>) -> 
     }
     grants::apply_grants(work, at, target)?;
     buckets::prune(work);
-    buckets::merge(work, at)
+    buckets::merge(work, at)?;
+    expiring::warn(work, at)
 }
 
 fn has_rollover(work: &Work<'_>) -> bool {

@@ -523,6 +523,9 @@ mod tests {
             refund: None,
             limits: credits_dsl::Limits::default(),
             late_usage_seconds: None,
+            topup_rules: credits_dsl::TopUpRules::default(),
+            expiry_warning_seconds: None,
+            auto_topup: std::collections::BTreeMap::new(),
             caps: credits_dsl::Caps::default(),
         };
         let mut buckets = [

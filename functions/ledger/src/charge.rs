@@ -1,7 +1,7 @@
 //! A charge: rate a usage and spend it at once, across units and buckets.
 
 use chrono::{DateTime, TimeDelta, Utc};
-use credits_dsl::{Rating, RatingContext};
+use credits_dsl::Rating;
 use serde_json::json;
 
 use crate::account::Draw;
@@ -30,14 +30,19 @@ pub(crate) fn charge(work: &mut Work<'_>, spend: &Spend, facts: &Facts) -> Ledge
     admission::admit_request(work)?;
     let first_request =
         feature.first_request_free && !work.account.free_used.contains(&feature.name);
-    let rating = book.rate_on_plan(
+    let rated = crate::job_outcome::rate(
+        book,
+        feature,
         &spend.usage,
-        RatingContext { first_request },
-        Some(&work.account.plan.plan),
+        spend.outcome,
+        true,
+        first_request,
+        &work.account.plan.plan,
     )?;
+    let rating = rated.rating;
     crate::caps::check_request(work, &rating)?;
     crate::caps::check_spend_rating(work, &rating)?;
-    if feature.first_request_free {
+    if feature.first_request_free && rated.uses_free_request {
         mark_free_used(work, &feature.name)?;
     }
     let mut outcome = rated_outcome(work, &rating)?;
@@ -59,6 +64,7 @@ pub(crate) fn charge(work: &mut Work<'_>, spend: &Spend, facts: &Facts) -> Ledge
         let paid = paid_draws(work, &draws);
         let mut body = spend_body(&rating, &paid, &spend.usage);
         late_body(&mut body, spend.occurred_at);
+        crate::job_outcome::record(&mut body, spend.outcome);
         if spend.collect == Collect::Available {
             outcome.shortfall.push(Amount {
                 unit: rated.unit.clone(),
@@ -91,6 +97,7 @@ pub(crate) fn charge(work: &mut Work<'_>, spend: &Spend, facts: &Facts) -> Ledge
         // proves the analysis of its content for features that require one.
         let mut body = spend_body(&rating, &[], &spend.usage);
         late_body(&mut body, spend.occurred_at);
+        crate::job_outcome::record(&mut body, spend.outcome);
         drafts.push(
             Draft::new(
                 format!("charge:{}", key(&spend.id)),

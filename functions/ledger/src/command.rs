@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
-use credits_dsl::{SubscriptionPeriod, Usage};
+use credits_dsl::{JobOutcome, SubscriptionPeriod, Usage};
 use serde::{Deserialize, Serialize};
 
 use crate::account::{AccountStatus, Draw, PlanRef, SubscriptionStatus};
@@ -137,6 +137,9 @@ pub struct Spend {
     /// What to do when the account cannot pay it all.
     #[serde(default, skip_serializing_if = "Collect::is_all")]
     pub collect: Collect,
+    /// How the job ended; the book says what each ending costs (`docs/charges.md`).
+    #[serde(default, skip_serializing_if = "JobOutcome::is_completed")]
+    pub outcome: JobOutcome,
 }
 
 /// How much of a charge must be collected.
@@ -172,6 +175,9 @@ pub struct Capture {
     pub hold: String,
     /// The actual usage; `None` captures the estimate as it was held.
     pub usage: Option<Usage>,
+    /// How the job ended (`docs/holds.md`).
+    #[serde(default, skip_serializing_if = "JobOutcome::is_completed")]
+    pub outcome: JobOutcome,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -53,6 +53,9 @@ pub(crate) fn new_account(
         next_seq: 1,
         advanced_to: now,
         statement: None,
+        events_published: 0,
+        expiry_warned: std::collections::BTreeSet::new(),
+        auto_topup_below: std::collections::BTreeSet::new(),
         spend: Vec::new(),
     })
 }

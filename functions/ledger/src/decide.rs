@@ -23,8 +23,8 @@ use crate::outcome::Outcome;
 use crate::statement::ClosedStatement;
 use crate::work::Work;
 use crate::{
-    Balance, Decision, Facts, LedgerError, LedgerResult, adjust, alerts, balance, buckets, charge,
-    holds, invariants, lifecycle, refund, topup,
+    Balance, Decision, Facts, LedgerError, LedgerResult, adjust, alerts, auto_topup, balance,
+    buckets, charge, events, expiring, holds, invariants, lifecycle, refund, topup,
 };
 
 pub(crate) fn decide(
@@ -62,6 +62,7 @@ pub(crate) fn decide(
     } else {
         invariants::unit_totals(&start)?
     };
+    let status_before = (!creating).then_some(start.status);
     let mut work = Work::new(start, *versions, command.id(), now)?;
     if creating {
         work.settled_to = None;
@@ -106,10 +107,22 @@ pub(crate) fn decide(
     } else {
         buckets::prune(&mut work);
     }
+    if work.account.status != crate::AccountStatus::Closed {
+        let now = work.now;
+        expiring::warn(&mut work, now)?;
+    }
+    expiring::forget_gone(&mut work);
     alerts::evaluate(&mut work, &mut outcome, creating)?;
+    auto_topup::evaluate(&mut work, creating)?;
     let closed_statements = keep_statement(&mut work, &cycles_before, lazy_entries, &before)?;
-    // Closed statements are committed with the entries, one write each.
-    if work.entries.len().saturating_add(closed_statements.len()) > MAX_DECISION_ENTRIES {
+    let events = events::publish(&mut work, status_before, &closed_statements)?;
+    // Closed statements are committed with the entries, one write each, and events too.
+    let written = work
+        .entries
+        .len()
+        .saturating_add(closed_statements.len())
+        .saturating_add(events.len());
+    if written > MAX_DECISION_ENTRIES {
         return Err(if lazy_entries > 0 {
             LedgerError::CatchUpRequired {
                 account: work.account.id.clone(),
@@ -131,6 +144,7 @@ pub(crate) fn decide(
         outcome,
         due_at,
         closed_statements,
+        events,
     })
 }
 

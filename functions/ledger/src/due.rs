@@ -22,6 +22,7 @@ use crate::LedgerResult;
 use crate::account::{AccountStatus, Bucket, Origin, SubscriptionStatus};
 use crate::buckets;
 use crate::calendar;
+use crate::expiring;
 use crate::grants::cycles_or_calendar;
 use crate::work::Work;
 
@@ -70,6 +71,10 @@ pub(crate) fn next_instant(
             && !(schedule && lazy_expiry(work, bucket))
         {
             consider(expires_at);
+        }
+        // Announced on time, idle or not (`expiring`).
+        if let Some(warning_at) = expiring::warning_at(work, bucket) {
+            consider(warning_at);
         }
     }
     if let Some(subscription) = &work.account.subscription
@@ -130,6 +135,8 @@ fn lazy(work: &Work<'_>, grant: &Grant) -> bool {
     };
     expires
         && !work.plan.alerts_minor.contains_key(&grant.unit)
+        && !work.plan.auto_topup.contains_key(&grant.unit)
+        && work.plan.expiry_warning_seconds.is_none()
         && buckets::debt_minor(work, &grant.unit) == 0
 }
 

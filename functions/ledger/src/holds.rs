@@ -202,12 +202,17 @@ pub(crate) fn capture(work: &mut Work<'_>, capture: &Capture) -> LedgerResult<Ou
     let feature = admission::feature(work.book, &usage.feature)?;
     let first_request =
         feature.first_request_free && !work.account.free_used.contains(&feature.name);
-    let rating = work.book.rate_on_plan(
+    let rated = crate::job_outcome::rate(
+        work.book,
+        feature,
         &usage,
-        RatingContext { first_request },
-        Some(&work.account.plan.plan),
+        capture.outcome,
+        capture.usage.is_some(),
+        first_request,
+        &work.account.plan.plan,
     )?;
-    if feature.first_request_free {
+    let rating = rated.rating;
+    if feature.first_request_free && rated.uses_free_request {
         crate::charge::mark_free_used(work, &feature.name)?;
     }
     let mut outcome = rated_outcome(work, &rating)?;
@@ -276,6 +281,7 @@ pub(crate) fn capture(work: &mut Work<'_>, capture: &Capture) -> LedgerResult<Ou
                 object.insert("hold".to_owned(), json!(hold.id));
                 object.insert("uncaptured_minor".to_owned(), json!(to_capture));
             }
+            crate::job_outcome::record(&mut body, capture.outcome);
             drafts.push(
                 Draft::new(
                     format!("capture:{}:{unit}", key(&capture.id)),
@@ -300,7 +306,11 @@ pub(crate) fn capture(work: &mut Work<'_>, capture: &Capture) -> LedgerResult<Ou
                 EntryType::Capture,
                 work.now,
             )
-            .body(spend_body(&rating, &[], &usage)),
+            .body({
+                let mut body = spend_body(&rating, &[], &usage);
+                crate::job_outcome::record(&mut body, capture.outcome);
+                body
+            }),
         );
     }
     let attribution = hold_attribution(&hold);

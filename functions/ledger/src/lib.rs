@@ -52,6 +52,10 @@
 //!   and starts the new plan's grants at `now`; `once` grants are once per account and plan;
 //! - the rate limit counts accepted charges and holds in fixed windows aligned on the epoch;
 //!   too many open holds is also `rate-limited` (retry when the soonest hold expires);
+//! - every decision publishes the events of what it did (`events`): numbered per account
+//!   from 1 without gaps, ids derived from the account and number, committed with the
+//!   decision; catching up lazily publishes the same events at the same instants as a
+//!   schedule visiting the account at each `due_at`;
 //! - low-balance alerts compare the available balance (not counting held credits) with each
 //!   threshold; a new account starting below a threshold is not a crossing;
 //! - a refunded share whose bucket is gone is restored into a recreated bucket when the
@@ -68,6 +72,7 @@ mod adjust;
 mod admission;
 mod advance;
 mod alerts;
+mod auto_topup;
 mod balance;
 mod buckets;
 pub mod calendar;
@@ -79,10 +84,13 @@ mod decide;
 mod due;
 pub mod entry;
 pub mod error;
+pub mod events;
+pub mod expiring;
 mod grants;
 mod holds;
 mod ids;
 mod invariants;
+mod job_outcome;
 mod keep;
 mod lifecycle;
 pub mod limits;
@@ -106,6 +114,7 @@ pub use command::{
 pub use decide::BALANCE_FIELD;
 pub use entry::{Entry, EntryType};
 pub use error::{LedgerError, LedgerResult};
+pub use events::{EVENT_VERSION, Event, EventType, event_id};
 pub use outcome::{Alert, Amount, Balance, BucketView, Decision, Outcome, SpendView, UnitBalance};
 pub use statement::{
     ClosedStatement, CyclePeriod, OpenStatement, STATEMENT_FACT_PREFIX, Statement, UnitStatement,

@@ -22,6 +22,9 @@ pub struct Decision {
     /// Statements of cycles this decision ended, in order: the shell writes each as the
     /// fact record [`crate::ClosedStatement::fact_key`] with the entries. Never changed after.
     pub closed_statements: Vec<crate::statement::ClosedStatement>,
+    /// The events this decision publishes, numbered after the account's last (the
+    /// snapshot's `events_published` counts them): the shell commits them with the entries.
+    pub events: Vec<crate::events::Event>,
 }
 
 /// Response data of a decision.

@@ -64,6 +64,14 @@ pub struct UnitStatement {
     /// Balance at the end: opening + grants + top-ups − usage + refunds − expired −
     /// forfeited + adjustments − voided.
     pub closing_minor: i64,
+    /// Of `usage_minor`, what jobs that ended other than `completed` were charged, per
+    /// ending (`failed`, `moderated`, `cancelled`; at most three lines).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub usage_by_outcome_minor: BTreeMap<String, i64>,
+    /// What the cycle's top-ups by a priced package were sold for, per currency, in its
+    /// minor units (`docs/topups.md`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub top_ups_paid_minor: BTreeMap<String, i64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -247,12 +255,16 @@ pub(crate) fn record(line: &mut UnitStatement, entry: &Entry) -> LedgerResult<()
     let amount = entry.amount_minor;
     match entry.entry_type {
         EntryType::Grant => line.grants_minor = add(line.grants_minor, amount)?,
-        EntryType::TopUp => line.top_ups_minor = add(line.top_ups_minor, amount)?,
+        EntryType::TopUp => {
+            line.top_ups_minor = add(line.top_ups_minor, amount)?;
+            crate::topup::record_price(line, entry)?;
+        }
         EntryType::Charge | EntryType::Capture => {
             let feature = entry.feature.clone().unwrap_or_default();
             let slot = line.usage_by_feature_minor.entry(feature).or_default();
             *slot = sub(*slot, amount)?;
             line.usage_minor = sub(line.usage_minor, amount)?;
+            crate::job_outcome::record_usage(line, entry)?;
         }
         EntryType::Refund => line.refunds_minor = add(line.refunds_minor, amount)?,
         EntryType::Expiry => line.expired_minor = sub(line.expired_minor, amount)?,

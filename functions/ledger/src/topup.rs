@@ -35,7 +35,7 @@ pub(crate) fn top_up(work: &mut Work<'_>, request: &TopUp) -> LedgerResult<Outco
             ),
         });
     }
-    let (unit, amount_minor, package) = match &request.amount {
+    let (unit, amount_minor, package, price) = match &request.amount {
         TopUpAmount::Package { name } => {
             let package = work
                 .plan
@@ -50,6 +50,7 @@ pub(crate) fn top_up(work: &mut Work<'_>, request: &TopUp) -> LedgerResult<Outco
                 package.unit.clone(),
                 package.amount_minor,
                 Some(name.clone()),
+                package.price.clone(),
             )
         }
         TopUpAmount::Amount { unit, amount_minor } => {
@@ -57,7 +58,7 @@ pub(crate) fn top_up(work: &mut Work<'_>, request: &TopUp) -> LedgerResult<Outco
                 Some(unit) => unit.clone(),
                 None => only_unit(work)?,
             };
-            (unit, *amount_minor, None)
+            (unit, *amount_minor, None, None)
         }
     };
     work.scale(&unit)?;
@@ -114,13 +115,16 @@ pub(crate) fn top_up(work: &mut Work<'_>, request: &TopUp) -> LedgerResult<Outco
             work.now,
         )
         .unit(&unit, amount_minor)
-        .body(json!({
-            "bucket": bucket_id,
-            "kind": kind,
-            "package": package,
-            "expires_at": expires_at.map(stamp),
-            "repaid_overdraft_minor": repaid_minor,
-        })),
+        .body(priced(
+            json!({
+                "bucket": bucket_id,
+                "kind": kind,
+                "package": package,
+                "expires_at": expires_at.map(stamp),
+                "repaid_overdraft_minor": repaid_minor,
+            }),
+            price.as_ref(),
+        )),
     )?;
     buckets::prune(work);
     buckets::check_growth(work, before)?;
@@ -153,4 +157,30 @@ pub(crate) fn only_unit(work: &Work<'_>) -> LedgerResult<String> {
             work.book.name
         ))),
     }
+}
+
+/// Adds what a top-up by a priced package was sold for (its entry's `price`) to its
+/// statement line, per currency.
+pub(crate) fn record_price(
+    line: &mut crate::statement::UnitStatement,
+    entry: &crate::entry::Entry,
+) -> LedgerResult<()> {
+    let Some(price) = entry
+        .body
+        .get("price")
+        .and_then(|price| serde_json::from_value::<credits_dsl::Money>(price.clone()).ok())
+    else {
+        return Ok(());
+    };
+    let slot = line.top_ups_paid_minor.entry(price.currency).or_default();
+    *slot = crate::work::add(*slot, price.amount_minor)?;
+    Ok(())
+}
+
+/// A top-up entry's body with the package's price, when it has one.
+fn priced(mut body: serde_json::Value, price: Option<&credits_dsl::Money>) -> serde_json::Value {
+    if let (Some(price), Some(fields)) = (price, body.as_object_mut()) {
+        fields.insert("price".to_owned(), json!(price));
+    }
+    body
 }

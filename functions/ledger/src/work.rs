@@ -76,6 +76,7 @@ pub(crate) struct Checkpoint<'a> {
     plan: &'a Plan,
     zone: Tz,
     switches: usize,
+    notices: usize,
 }
 
 /// The book changed to another version at `at`, once `entries` entries were written: the
@@ -107,6 +108,8 @@ pub(crate) struct Work<'a> {
     /// The instant earlier decisions brought the account to; `None` for a new account.
     pub settled_to: Option<DateTime<Utc>>,
     pub entries: Vec<Entry>,
+    /// Events raised besides the entries' own (expiry warnings, auto top-ups).
+    pub notices: Vec<crate::events::Notice>,
     ids: BTreeSet<String>,
 }
 
@@ -141,6 +144,7 @@ impl<'a> Work<'a> {
             at: now,
             operation: operation.to_owned(),
             entries: Vec::new(),
+            notices: Vec::new(),
             ids: BTreeSet::new(),
         })
     }
@@ -155,6 +159,7 @@ impl<'a> Work<'a> {
             plan: self.plan,
             zone: self.zone,
             switches: self.switches.len(),
+            notices: self.notices.len(),
         }
     }
 
@@ -167,6 +172,7 @@ impl<'a> Work<'a> {
         self.plan = checkpoint.plan;
         self.zone = checkpoint.zone;
         self.switches.truncate(checkpoint.switches);
+        self.notices.truncate(checkpoint.notices);
     }
 
     /// Works from `at` on with the version in force at `at`: the account's plan and zone

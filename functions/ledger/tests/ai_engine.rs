@@ -135,6 +135,7 @@ fn projects_and_members_share_one_balance_and_statements_add_up() {
                 },
                 occurred_at: None,
                 collect: credits_ledger::Collect::All,
+                outcome: credits_dsl::JobOutcome::Completed,
             }),
             at("2025-01-15T00:00:00Z"),
         );

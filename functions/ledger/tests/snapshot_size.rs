@@ -135,6 +135,11 @@ fn holds() -> Vec<Hold> {
 fn largest_account() -> Account {
     let mut buckets: Vec<Bucket> = (0..MAX_BUCKETS).map(refund_bucket).collect();
     buckets.extend((0..MAX_UNITS).map(overdraft_bucket));
+    // Every bucket announced as expiring: the longest way to record warnings.
+    let expiry_warned = buckets
+        .iter()
+        .map(|bucket| credits_ledger::expiring::mark(&bucket.id))
+        .collect();
     Account {
         id: client(0),
         plan: PlanRef {
@@ -181,6 +186,9 @@ fn largest_account() -> Account {
         next_seq: u64::MAX,
         advanced_to: instant(),
         statement: Some(statement()),
+        events_published: u64::MAX,
+        expiry_warned,
+        auto_topup_below: (0..MAX_UNITS).map(name).collect(),
         // One counter per (unit, period) of the plan's spend limits, at the limit.
         spend: (0..credits_ledger::limits::MAX_SPEND_COUNTERS)
             .map(|index| credits_ledger::SpendCounter {
@@ -211,6 +219,13 @@ fn statement() -> OpenStatement {
         adjustments_minor: i64::MIN,
         voided_minor: i64::MIN,
         closing_minor: i64::MIN,
+        usage_by_outcome_minor: ["cancelled", "failed", "moderated"]
+            .into_iter()
+            .map(|outcome| (outcome.to_owned(), i64::MIN))
+            .collect(),
+        top_ups_paid_minor: (0..credits_dsl::limits::MAX_CURRENCIES_PER_BOOK)
+            .map(|currency| (format!("AA{currency}"), i64::MIN))
+            .collect(),
     };
     OpenStatement {
         starts_at: instant(),

@@ -28,6 +28,8 @@
     clippy::indexing_slicing
 )]
 
+pub mod events;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
 use std::pin::Pin;

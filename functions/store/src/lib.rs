@@ -251,7 +251,11 @@ pub struct Commit {
     /// The events this commit publishes (the transactional outbox), all of `account.account`,
     /// with distinct seqs following the account's last event seq. Written by the same atomic
     /// write: no event without its commit, no commit without its events. With `entries` and
-    /// `facts`, at most [`MAX_COMMIT_ENTRIES`].
+    /// `facts`, at most [`MAX_COMMIT_ENTRIES`]. A seq of 0, an id or type that is empty or
+    /// longer than [`MAX_ID_BYTES`], or a body over [`MAX_FACT_VALUE_BYTES`] is
+    /// [`StoreError::Invalid`]; a seq the account already holds is
+    /// [`CommitOutcome::EntryExists`] with that seq. The contract is
+    /// [`conformance::events`].
     pub events: Vec<EventRecord>,
 }
 

@@ -21,14 +21,17 @@
 //! - `BEGIN IMMEDIATE` and the version check also make several processes on one file safe:
 //!   they queue on SQLite's lock (busy timeout 5 s).
 //!
-//! # Schema (version 2, in `PRAGMA user_version`; migrations in `schema`)
+//! # Schema (version 3, in `PRAGMA user_version`; migrations in `schema`)
 //! - `accounts(account PK, segment_hash, version, due_at_micros, state)`, index on `due_at_micros`;
 //! - `entries((account, seq) PK, id, at_micros, entry_type, operation, unit, amount_minor,
 //!   feature, model, project, member, content, body)`, index on `(account, at_micros, seq)`:
 //!   a page reads a range of one of the two keys, then filters it;
 //! - `facts((account, key) PK, value)`;
 //! - `operations((account, id) PK, kind, request_hash, status, response, at_micros)`;
-//! - `keys(id PK, secret_hash, account, created_at_micros, revoked_at_micros)`.
+//! - `keys(id PK, secret_hash, account, created_at_micros, revoked_at_micros)`;
+//! - `events(position INTEGER PK AUTOINCREMENT, account, seq, id, event_type, at_micros, body)`,
+//!   unique on `(account, seq)`: the outbox, written in the commit's transaction;
+//!   `account_events` reads a range of `(account, seq)`, `event_feed` a range of `position`.
 //!
 //! Timestamps are integer microseconds since the Unix epoch (UTC); JSON is text. A row that
 //! cannot be read back answers [`StoreError::Corrupt`].
@@ -49,19 +52,20 @@ use rusqlite::{Connection, OptionalExtension, params, params_from_iter};
 use tokio::sync::Semaphore;
 
 use self::rows::{
-    ACCOUNT_COLUMNS, AccountRow, ENTRY_COLUMNS, EntryRow, KEY_COLUMNS, KeyRow, OPERATION_COLUMNS,
-    OperationRow, micros,
+    ACCOUNT_COLUMNS, AccountRow, ENTRY_COLUMNS, EntryRow, EventRow, KEY_COLUMNS, KeyRow,
+    OPERATION_COLUMNS, OperationRow, micros,
 };
 pub use self::schema::SCHEMA_VERSION;
 use self::schema::{Role, Target};
 use self::writer::{
-    PreparedCommit, PreparedEntry, PreparedFact, PreparedKey, PreparedOperation, RawOutcome, Writer,
+    PreparedCommit, PreparedEntry, PreparedEvent, PreparedFact, PreparedKey, PreparedOperation,
+    RawOutcome, Writer,
 };
 use crate::{
     AccountPage, AccountRecord, Commit, CommitOutcome, DuePage, EntryCursor, EntryPage, EntryQuery,
-    EntryRecord, FactRecord, GroupCommit, GroupMember, KeyRecord, MAX_COMMIT_ENTRIES,
-    MAX_FACT_VALUE_BYTES, MAX_GROUP_COMMITS, MAX_ID_BYTES, MAX_PAGE_ENTRIES, OperationRecord,
-    Store, StoreError, StoreResult, check_fact_key, check_fact_keys,
+    EntryRecord, EventFeedPage, EventRecord, FactRecord, GroupCommit, GroupMember, KeyRecord,
+    MAX_COMMIT_ENTRIES, MAX_FACT_VALUE_BYTES, MAX_GROUP_COMMITS, MAX_ID_BYTES, MAX_PAGE_ENTRIES,
+    OperationRecord, Store, StoreError, StoreResult, check_fact_key, check_fact_keys,
 };
 
 /// Read connections kept open; reads beyond this many at once wait for one.
@@ -425,6 +429,61 @@ impl Store for SqliteStore {
         Ok(AccountPage { accounts, next })
     }
 
+    async fn account_events(
+        &self,
+        account: &str,
+        after_seq: u64,
+        limit: u32,
+    ) -> StoreResult<Vec<EventRecord>> {
+        // Stored seqs fit in an i64; after the largest of them nothing follows.
+        let Ok(after_seq) = i64::try_from(after_seq) else {
+            return Ok(Vec::new());
+        };
+        let limit = i64::try_from(page_limit(limit)).unwrap_or(i64::MAX);
+        let account = account.to_owned();
+        let rows = self
+            .read(move |connection| {
+                let mut statement = connection
+                    .prepare_cached(ACCOUNT_EVENTS_SQL)
+                    .map_err(|error| sql_error("reading events", error))?;
+                statement
+                    .query_map(params![account, after_seq, limit], EventRow::read)
+                    .and_then(Iterator::collect::<rusqlite::Result<Vec<_>>>)
+                    .map_err(|error| sql_error("reading events", error))
+            })
+            .await?;
+        rows.into_iter()
+            .map(|row| row.into_fed().map(|fed| fed.event))
+            .collect()
+    }
+
+    async fn event_feed(&self, after: u64, limit: u32) -> StoreResult<EventFeedPage> {
+        let Ok(after_position) = i64::try_from(after) else {
+            return Ok(EventFeedPage {
+                events: Vec::new(),
+                next: after,
+            });
+        };
+        let limit = i64::try_from(page_limit(limit)).unwrap_or(i64::MAX);
+        let rows = self
+            .read(move |connection| {
+                let mut statement = connection
+                    .prepare_cached(EVENT_FEED_SQL)
+                    .map_err(|error| sql_error("reading the event feed", error))?;
+                statement
+                    .query_map(params![after_position, limit], EventRow::read)
+                    .and_then(Iterator::collect::<rusqlite::Result<Vec<_>>>)
+                    .map_err(|error| sql_error("reading the event feed", error))
+            })
+            .await?;
+        let events = rows
+            .into_iter()
+            .map(EventRow::into_fed)
+            .collect::<StoreResult<Vec<_>>>()?;
+        let next = events.last().map_or(after, |fed| fed.position);
+        Ok(EventFeedPage { events, next })
+    }
+
     async fn put_key(&self, key: &KeyRecord) -> StoreResult<()> {
         check_id("key id", &key.id)?;
         if let Some(account) = &key.account {
@@ -462,7 +521,7 @@ impl Store for SqliteStore {
 /// Validates a commit against the contract and converts it to SQLite values.
 fn prepare_commit(commit: Commit) -> StoreResult<PreparedCommit> {
     let Commit {
-        events: _,
+        events,
         expected_version,
         account,
         entries,
@@ -473,7 +532,7 @@ fn prepare_commit(commit: Commit) -> StoreResult<PreparedCommit> {
         expected_version,
         account,
         vec![GroupMember {
-            events: Vec::new(),
+            events,
             entries,
             facts,
             operation,
@@ -519,18 +578,26 @@ fn prepare_write(
     let mut prepared_entries = Vec::new();
     let mut prepared_facts = Vec::new();
     let mut operations = Vec::with_capacity(members.len());
+    let mut event_seqs = HashSet::new();
+    let mut prepared_events = Vec::new();
     for member in members {
         let GroupMember {
-            events: _,
+            events,
             entries,
             facts,
             operation,
         } = member;
-        if entries.len().saturating_add(facts.len()) > MAX_COMMIT_ENTRIES {
+        let items = entries
+            .len()
+            .saturating_add(facts.len())
+            .saturating_add(events.len());
+        if items > MAX_COMMIT_ENTRIES {
             return Err(StoreError::Invalid(format!(
-                "a commit carries at most {MAX_COMMIT_ENTRIES} entries and facts, not {}",
-                entries.len().saturating_add(facts.len())
+                "a commit carries at most {MAX_COMMIT_ENTRIES} entries, facts and events, not {items}"
             )));
+        }
+        for event in events {
+            prepared_events.push(prepare_event(&name, event, &mut event_seqs)?);
         }
         for entry in entries {
             prepared_entries.push(prepare_entry(&name, entry, &mut seqs)?);
@@ -558,7 +625,52 @@ fn prepare_write(
         entries: prepared_entries,
         facts: prepared_facts,
         operations,
+        events: prepared_events,
         account: name,
+    })
+}
+
+/// An event of the outbox: of the account, seq from 1 and not repeated in the write, an id
+/// and type no store would refuse, a body within a fact value's size.
+fn prepare_event(
+    name: &str,
+    event: EventRecord,
+    seqs: &mut HashSet<u64>,
+) -> StoreResult<PreparedEvent> {
+    check_id("event id", &event.id)?;
+    check_id("event type", &event.event_type)?;
+    if event.account != name {
+        return Err(StoreError::Invalid(format!(
+            "event `{}` belongs to account `{}`, not `{name}`",
+            event.id, event.account
+        )));
+    }
+    if event.seq == 0 {
+        return Err(StoreError::Invalid(format!(
+            "event `{}` has seq 0; event seqs start at 1",
+            event.id
+        )));
+    }
+    if !seqs.insert(event.seq) {
+        return Err(StoreError::Invalid(format!(
+            "event seq {} appears twice in one commit",
+            event.seq
+        )));
+    }
+    let body = json_text(&event.body)?;
+    if body.len() > MAX_FACT_VALUE_BYTES {
+        return Err(StoreError::Invalid(format!(
+            "event `{}` is {} bytes of JSON, more than the {MAX_FACT_VALUE_BYTES} allowed",
+            event.id,
+            body.len()
+        )));
+    }
+    Ok(PreparedEvent {
+        seq: to_sql_integer("event seq", event.seq)?,
+        at_micros: micros(event.at),
+        body,
+        id: event.id,
+        event_type: event.event_type,
     })
 }
 
@@ -652,6 +764,18 @@ fn facts_sql(keys: usize) -> String {
     let marks = vec!["?"; keys].join(", ");
     format!("SELECT key, value FROM facts WHERE account = ? AND key IN ({marks})")
 }
+
+/// An account's events after a seq: one range of the `(account, seq)` key.
+const ACCOUNT_EVENTS_SQL: &str = concat!(
+    "SELECT position, account, seq, id, event_type, at_micros, body FROM events ",
+    "WHERE account = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3"
+);
+
+/// Every account's events after a position: one range of the rowid.
+const EVENT_FEED_SQL: &str = concat!(
+    "SELECT position, account, seq, id, event_type, at_micros, body FROM events ",
+    "WHERE position > ?1 ORDER BY position LIMIT ?2"
+);
 
 /// The greatest key with a prefix below a bound: one primary-key range, read backwards.
 const LAST_FACT_BEFORE_SQL: &str = "SELECT key, value FROM facts WHERE account = ?1 \
@@ -826,6 +950,14 @@ mod tests {
         reads.push((
             LAST_FACT_BEFORE_SQL.to_owned(),
             vec![text("a"), text("statement:"), text("statement:2026")],
+        ));
+        reads.push((
+            ACCOUNT_EVENTS_SQL.to_owned(),
+            vec![text("a"), Value::Integer(3), Value::Integer(10)],
+        ));
+        reads.push((
+            EVENT_FEED_SQL.to_owned(),
+            vec![Value::Integer(3), Value::Integer(10)],
         ));
         for (sql, values) in reads {
             let steps = plan(&connection, &sql, values);

@@ -250,3 +250,16 @@ async fn commits_survive_a_crash() {
             .is_some()
     );
 }
+
+/// The outbox contract (`conformance::events`), in memory and on a file.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_conform_in_memory() {
+    let store = SqliteStore::in_memory().unwrap();
+    credits_store::conformance::events::run_all(&store).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_conform_on_a_file() {
+    let store = FileStore::new();
+    credits_store::conformance::events::run_all(&*store).await;
+}

@@ -16,12 +16,16 @@
 //!    definitive answer, and a 5xx without a fault is a failure;
 //! 4. after every step, with faults off, it reads the new entries and the balance of the
 //!    accounts it touched and checks the model's invariants; every [`SimConfig::audit_every`]
-//!    steps it re-reads every history from the start and checks nothing changed.
+//!    steps it re-reads every history from the start and checks nothing changed;
+//! 5. at the end, it reads every account's events back from the store and checks them
+//!    against the history: each grant, expiry, crossing and expired hold published once,
+//!    nothing published without its entry ([`events`]).
 //!
 //! Everything random comes from one seed ([`SimConfig::seed`]); a run is sequential, so a
 //! failing seed reproduces the same steps (`CREDITS_SIM_SEED=<seed>`).
 
 pub mod env;
+pub mod events;
 pub mod http;
 pub mod lives;
 pub mod profiles;
@@ -141,6 +145,9 @@ pub struct SimReport {
     pub clock_end: Option<DateTime<Utc>>,
     pub rollover_walks: u64,
     pub strict_balance_checks: u64,
+    /// Events read back at the end and checked against the history (0 when the store does
+    /// not read events).
+    pub events_checked: usize,
     pub elapsed: StdDuration,
 }
 
@@ -160,12 +167,13 @@ impl fmt::Display for SimReport {
         }
         writeln!(
             f,
-            "requests {} · retried 5xx {} · entries written {} · rollover walks {} · strict balance checks {}",
+            "requests {} · retried 5xx {} · entries written {} · rollover walks {} · strict balance checks {} · events checked {}",
             self.requests,
             self.retries,
             self.entries,
             self.rollover_walks,
-            self.strict_balance_checks
+            self.strict_balance_checks,
+            self.events_checked
         )?;
         let c = &self.faults;
         writeln!(
@@ -369,6 +377,8 @@ impl Sim {
             self.verify(profile.account, None, true).await?;
         }
         self.audit_all().await?;
+        let accounts: Vec<&str> = PROFILES.iter().map(|profile| profile.account).collect();
+        self.report.events_checked = events::check(self.faults.inner().as_ref(), &accounts).await?;
         self.report.clock_end = Some(self.now());
         Ok(())
     }

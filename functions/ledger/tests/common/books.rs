@@ -87,6 +87,7 @@ fn feature(name: &str, inputs: Vec<Input>, rules: Vec<Rule>, units: &[&str]) -> 
         first_request_free: false,
         requires_prior: Vec::new(),
         units: units.iter().map(|unit| (*unit).to_owned()).collect(),
+        outcomes: Vec::new(),
         derived: Vec::new(),
         maximum_quantities: Vec::new(),
         refusals: Vec::new(),
@@ -144,6 +145,9 @@ fn plan(name: &str) -> Plan {
         refund: None,
         limits: Limits::default(),
         late_usage_seconds: None,
+        topup_rules: credits_dsl::TopUpRules::default(),
+        expiry_warning_seconds: None,
+        auto_topup: BTreeMap::new(),
         caps: credits_dsl::Caps::default(),
     }
 }
@@ -263,11 +267,13 @@ pub fn imagineart() -> RateBook {
                 name: "tokens_1000".into(),
                 unit: "credit".into(),
                 amount_minor: 1000,
+                price: None,
             },
             Package {
                 name: "tokens_5000".into(),
                 unit: "credit".into(),
                 amount_minor: 5000,
+                price: None,
             },
         ],
         gates,
@@ -363,6 +369,7 @@ pub fn imentiv() -> RateBook {
             name: "starter".into(),
             unit: "credit".into(),
             amount_minor: 500_000,
+            price: None,
         }],
         alerts_minor: BTreeMap::from([("credit".to_owned(), alerts)]),
         refund: refund_policy(&["duplicate", "internal_error", "legal"], expired),
@@ -435,6 +442,7 @@ pub fn ai_engine() -> RateBook {
             name: "standard".into(),
             unit: "credit".into(),
             amount_minor: 100_000,
+            price: None,
         }],
         refund: refund_policy(&["duplicate", "internal_error"], ExpiredRefund::Forfeit),
         limits: Limits {
@@ -594,6 +602,7 @@ pub fn invideo() -> RateBook {
             name: "minutes_20".into(),
             unit: "video_minute".into(),
             amount_minor: 20,
+            price: None,
         }],
         alerts_minor: BTreeMap::from([
             ("credit".to_owned(), vec![10_000]),

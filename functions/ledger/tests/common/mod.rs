@@ -16,8 +16,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use chrono::{DateTime, Utc};
 use credits_dsl::{BookVersions, InputValue, RateBook, RateLibrary, Usage};
 use credits_ledger::{
-    Account, ChargeFacts, ClosedStatement, Command, Decision, Entry, EntryType, Facts, LedgerError,
-    Outcome, PurchaseFacts, decide, view,
+    Account, ChargeFacts, ClosedStatement, Command, Decision, Entry, EntryType, Event, Facts,
+    LedgerError, Outcome, PurchaseFacts, decide, view,
 };
 use rust_decimal::Decimal;
 
@@ -67,6 +67,8 @@ pub struct Shell {
     pub closed_statements: Vec<ClosedStatement>,
     /// The last decision's `due_at` (when the rollover walk would next visit).
     pub due_at: Option<DateTime<Utc>>,
+    /// Every event the decisions published, in order (the shell's outbox).
+    pub events: Vec<Event>,
 }
 
 impl Shell {
@@ -78,6 +80,7 @@ impl Shell {
             entries: Vec::new(),
             closed_statements: Vec::new(),
             due_at: None,
+            events: Vec::new(),
         }
     }
 
@@ -188,10 +191,29 @@ impl Shell {
             );
             assert_eq!(entry.seq, expected_seq, "seq of {}", entry.id);
         }
-        // Closed statements are written in the same commit as the entries.
+        // Closed statements and events are written in the same commit as the entries.
         assert!(
-            decision.entries.len() + decision.closed_statements.len()
+            decision.entries.len() + decision.closed_statements.len() + decision.events.len()
                 <= credits_ledger::limits::MAX_DECISION_ENTRIES
+        );
+        // Events are numbered on from the last, gapless, with ids never seen before.
+        let first_event = self.events.last().map_or(1, |event| event.seq + 1);
+        for (expected_seq, event) in (first_event..).zip(&decision.events) {
+            assert_eq!(event.seq, expected_seq, "seq of event {}", event.id);
+            assert!(
+                self.events.iter().all(|earlier| earlier.id != event.id),
+                "event id {} published twice",
+                event.id
+            );
+            assert_eq!(
+                event.id,
+                credits_ledger::event_id(&decision.account.id, event.seq)
+            );
+        }
+        assert_eq!(
+            decision.account.events_published,
+            self.events.len() as u64 + decision.events.len() as u64,
+            "the snapshot counts the events published"
         );
         // The snapshot is stored as JSON: it must read back identical.
         let json = serde_json::to_value(&decision.account).unwrap();
@@ -221,6 +243,7 @@ impl Shell {
             );
         }
         self.entries.extend(decision.entries);
+        self.events.extend(decision.events);
         self.due_at = decision.due_at;
         self.account = Some(decision.account);
         self.check_sums();
@@ -358,6 +381,7 @@ pub mod cmd {
             attribution: Attribution::default(),
             occurred_at: None,
             collect: credits_ledger::Collect::All,
+            outcome: credits_dsl::JobOutcome::Completed,
         })
     }
 
@@ -371,6 +395,7 @@ pub mod cmd {
             },
             occurred_at: None,
             collect: credits_ledger::Collect::All,
+            outcome: credits_dsl::JobOutcome::Completed,
         })
     }
 
@@ -388,6 +413,7 @@ pub mod cmd {
             id: id.to_owned(),
             hold: hold.to_owned(),
             usage,
+            outcome: credits_dsl::JobOutcome::Completed,
         })
     }
 

@@ -7,7 +7,10 @@
 use chrono::{DateTime, Utc};
 use rusqlite::Row;
 
-use crate::{AccountRecord, EntryRecord, KeyRecord, OperationRecord, StoreError, StoreResult};
+use crate::{
+    AccountRecord, EntryRecord, EventRecord, FedEvent, KeyRecord, OperationRecord, StoreError,
+    StoreResult,
+};
 
 pub(crate) const ACCOUNT_COLUMNS: &str = "account, version, due_at_micros, state";
 pub(crate) const ENTRY_COLUMNS: &str = "account, id, seq, at_micros, entry_type, operation, \
@@ -45,6 +48,47 @@ impl AccountRow {
                 .transpose()?,
             state: json(&self.state, &what("state"))?,
             account: self.account,
+        })
+    }
+}
+
+/// One row of the outbox (columns `position, account, seq, id, event_type, at_micros, body`).
+#[derive(Debug)]
+pub(crate) struct EventRow {
+    position: i64,
+    account: String,
+    seq: i64,
+    id: String,
+    event_type: String,
+    at_micros: i64,
+    body: String,
+}
+
+impl EventRow {
+    pub(crate) fn read(row: &Row<'_>) -> rusqlite::Result<Self> {
+        Ok(Self {
+            position: row.get(0)?,
+            account: row.get(1)?,
+            seq: row.get(2)?,
+            id: row.get(3)?,
+            event_type: row.get(4)?,
+            at_micros: row.get(5)?,
+            body: row.get(6)?,
+        })
+    }
+
+    pub(crate) fn into_fed(self) -> StoreResult<FedEvent> {
+        let what = |field: &str| format!("event {} of `{}` {field}", self.seq, self.account);
+        Ok(FedEvent {
+            position: unsigned(self.position, &what("position"))?,
+            event: EventRecord {
+                seq: unsigned(self.seq, &what("seq"))?,
+                at: time(self.at_micros, &what("at"))?,
+                body: json(&self.body, &what("body"))?,
+                account: self.account,
+                id: self.id,
+                event_type: self.event_type,
+            },
         })
     }
 }

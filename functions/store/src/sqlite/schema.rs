@@ -9,7 +9,7 @@ use crate::{StoreError, StoreResult};
 
 /// The schema version this build writes, kept in SQLite's `PRAGMA user_version` (0 = empty
 /// file). `MIGRATIONS[n]` takes a database from version `n` to `n + 1`.
-pub const SCHEMA_VERSION: u32 = 2;
+pub const SCHEMA_VERSION: u32 = 3;
 
 /// Each step runs inside the same `BEGIN IMMEDIATE` transaction as the version bump, so a
 /// crash mid-migration leaves the previous version intact. Append; never edit a shipped step.
@@ -111,6 +111,21 @@ const MIGRATIONS: &[&str] = &[
         value TEXT NOT NULL,
         PRIMARY KEY (account, key)
     ) WITHOUT ROWID;
+    ",
+    // 3: the outbox. Events are written by the commit that made them true; `position` (the
+    // rowid, never reused) numbers them store-wide in commit order, since one transaction
+    // writes at a time; (account, seq) is each account's gapless sequence.
+    "
+    CREATE TABLE events (
+        position INTEGER PRIMARY KEY AUTOINCREMENT,
+        account TEXT NOT NULL,
+        seq INTEGER NOT NULL,
+        id TEXT NOT NULL,
+        event_type TEXT NOT NULL,
+        at_micros INTEGER NOT NULL,
+        body TEXT NOT NULL,
+        UNIQUE (account, seq)
+    );
     ",
 ];
 

@@ -45,6 +45,17 @@ pub(crate) struct PreparedCommit {
     pub(crate) facts: Vec<PreparedFact>,
     /// One per decision (a group commit carries several), distinct ids.
     pub(crate) operations: Vec<PreparedOperation>,
+    /// The outbox rows, in the order they were published (which numbers their positions).
+    pub(crate) events: Vec<PreparedEvent>,
+}
+
+#[derive(Debug)]
+pub(crate) struct PreparedEvent {
+    pub(crate) seq: i64,
+    pub(crate) id: String,
+    pub(crate) event_type: String,
+    pub(crate) at_micros: i64,
+    pub(crate) body: String,
 }
 
 #[derive(Debug)]
@@ -420,6 +431,21 @@ fn run_commit(connection: &Connection, commit: &PreparedCommit) -> StoreResult<R
         }
     }
 
+    {
+        let mut exists = connection
+            .prepare_cached("SELECT 1 FROM events WHERE account = ?1 AND seq = ?2")
+            .map_err(|error| sql_error("checking event seqs", error))?;
+        for event in &commit.events {
+            let found = exists
+                .exists(params![account, event.seq])
+                .map_err(|error| sql_error("checking event seqs", error))?;
+            if found {
+                // Seqs were checked to fit an i64 when the commit was prepared.
+                return Ok(RawOutcome::EntryExists(event.seq.unsigned_abs()));
+            }
+        }
+    }
+
     let written = if current.is_none() {
         connection
             .prepare_cached(
@@ -523,6 +549,27 @@ fn run_commit(connection: &Connection, commit: &PreparedCommit) -> StoreResult<R
                     operation.at_micros
                 ])
                 .map_err(|error| sql_error("writing an operation", error))?;
+        }
+    }
+    if !commit.events.is_empty() {
+        // `position` is the rowid: assigned in insertion order, so in commit order.
+        let mut insert = connection
+            .prepare_cached(
+                "INSERT INTO events (account, seq, id, event_type, at_micros, body) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            )
+            .map_err(|error| sql_error("writing events", error))?;
+        for event in &commit.events {
+            insert
+                .execute(params![
+                    account,
+                    event.seq,
+                    event.id,
+                    event.event_type,
+                    event.at_micros,
+                    event.body
+                ])
+                .map_err(|error| sql_error("writing events", error))?;
         }
     }
     Ok(RawOutcome::Committed)
