@@ -222,13 +222,23 @@ fn keep_statement(
     let mut folded = 0_usize;
     for switch in &work.switches {
         let upto = switch.entries.clamp(folded, lazy.len());
-        keeper.fold(lazy.get(folded..upto).unwrap_or_default(), &cycles, before)?;
-        keeper.realign(&switch.cycles, switch.at)?;
+        keeper.fold_then_realign(
+            lazy.get(folded..upto).unwrap_or_default(),
+            &cycles,
+            before,
+            &switch.cycles,
+            switch.at,
+        )?;
         cycles = switch.cycles;
         folded = upto;
     }
-    keeper.fold(lazy.get(folded..).unwrap_or_default(), &cycles, before)?;
-    keeper.realign(&cycles_after, work.now)?;
+    keeper.fold_then_realign(
+        lazy.get(folded..).unwrap_or_default(),
+        &cycles,
+        before,
+        &cycles_after,
+        work.now,
+    )?;
     // Still nothing open only when catching up wrote no movement: `before` still holds.
     keeper.fold(own, &cycles_after, before)?;
     work.account.statement = keeper.open;

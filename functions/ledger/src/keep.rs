@@ -72,6 +72,38 @@ impl Keeper {
         Ok(())
     }
 
+    /// Folds `entries` under `cycles`, then realigns on `new_cycles` at `at` (see
+    /// [`Self::realign`]). A statement closed at `at` spans up to `at`, exclusive: entries of
+    /// `entries` that fall after it (dated `at` itself, other than expiry, forfeits and
+    /// rollovers) are folded after the realignment, into the statement opening at `at`, as
+    /// the history's fold places them. Catching up writes such entries when the command
+    /// that changes the calendar comes exactly when something falls due (a daily grant at
+    /// local midnight, say).
+    ///
+    /// # Errors
+    /// Overflow.
+    pub fn fold_then_realign(
+        &mut self,
+        entries: &[Entry],
+        cycles: &Cycles,
+        opening: &BTreeMap<String, i64>,
+        new_cycles: &Cycles,
+        at: DateTime<Utc>,
+    ) -> LedgerResult<()> {
+        let closed_at = CyclePeriod {
+            start: DateTime::<Utc>::MIN_UTC,
+            end: at,
+        };
+        let cut = entries
+            .iter()
+            .position(|entry| entry.unit.is_some() && place(entry, closed_at) == Place::After)
+            .unwrap_or(entries.len());
+        let (before, from) = entries.split_at(cut);
+        self.fold(before, cycles, opening)?;
+        self.realign(new_cycles, at)?;
+        self.fold(from, new_cycles, opening)
+    }
+
     /// The calendar may have changed (a plan switch, a new subscription anchor, a time
     /// zone): when the open cycle is still running at `now` and `cycles` puts `now` in
     /// another cycle, the open statement closes at `now` and the new calendar's cycle opens

@@ -447,3 +447,17 @@ proptest! {
         run(zone, &ops, &steps, true);
     }
 }
+
+/// Subscribing at the instant a daily grant falls due (local midnight in a zone with
+/// half-hour daylight saving) closes the open statement at that instant: the grant written
+/// while catching up must count in the statement of the cycle that opens there, as the
+/// history's fold counts it.
+#[test]
+fn a_grant_due_at_a_subscription_change_counts_in_the_new_statement() {
+    run(
+        "Australia/Lord_Howe",
+        &[Op::Wait(269_998), Op::Subscribe(false)],
+        &[0],
+        true,
+    );
+}
