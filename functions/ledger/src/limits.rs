@@ -52,7 +52,7 @@ pub const MAX_HOLDS: usize = 128;
 pub const MAX_HOLDS_BYTES: usize = 48 * 1024;
 /// Most features whose free first request the account has used (a book has at most 256
 /// features; a `first request free` is a handful of them).
-pub const MAX_FREE_USED: usize = 64;
+pub const MAX_FREE_USED: usize = 48;
 /// Most grant marks (`<plan>/<grant>`: the last period granted) an account keeps. Marks of
 /// earlier plans stay (a `once` grant is once per account and plan), so this bounds the
 /// plans an account can go through times their grants; checked when the plan changes.
