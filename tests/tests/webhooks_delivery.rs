@@ -681,10 +681,9 @@ async fn a_hanging_or_failing_receiver_does_not_slow_charges() {
     engine.await.unwrap();
     assert!(delivered > 0, "the healthy receiver got deliveries");
     let names: Vec<&str> = accounts.iter().map(String::as_str).collect();
-    assert_signed_and_consistent(
-        &receiver.delivered.lock().unwrap().clone(),
-        &deployment.published(&names).await,
-    );
+    let published = deployment.published(&names).await;
+    let arrived = receiver.delivered.lock().unwrap().clone();
+    assert_signed_and_consistent(&arrived, &published);
 
     let healthy = median(took["healthy"].clone());
     let hanging = median(took["hanging"].clone());
