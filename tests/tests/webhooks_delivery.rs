@@ -2,9 +2,11 @@
 //! router, the delivery engine over the SQLite store's queue, and a real receiver on
 //! loopback (an axum server on `127.0.0.1:0`) that checks every signature.
 //!
-//! The SQLite store does not publish events itself here: [`FeedStore`] wraps it and adds an
-//! event feed the tests fill (by hand, or one event per committed charge), which is all the
-//! engine reads of the ledger.
+//! Every event delivered is one the ledger published: the operations go through the router
+//! on the real SQLite store (accounts on `ai-engine/standard`: a grant of 1,000 credits at
+//! creation, `alert below 200 credit, 50 credit`), whose commits write their events to the
+//! store's outbox, and the engine tails that store's `event_feed`. What arrives is compared
+//! with what the store holds (`Store::account_events`): nothing lost, nothing invented.
 //!
 //! `cargo test -p credits-tests --test webhooks_delivery`
 
@@ -32,158 +34,12 @@ use credits_api::webhooks::signing::verify;
 use credits_api::{ApiConfig, AppState, Clock, FixedClock};
 use credits_store::sqlite::SqliteStore;
 use credits_store::webhooks::WebhookStore;
-use credits_store::{
-    AccountPage, AccountRecord, Commit, CommitOutcome, DuePage, EntryPage, EntryQuery, EntryRecord,
-    EventFeedPage, EventRecord, FactRecord, FedEvent, GroupCommit, KeyRecord, OperationRecord,
-    Store, StoreResult,
-};
+use credits_store::{EventRecord, Store};
 use credits_tests::router::{ADMIN_KEY, RouterClient, instant};
 use credits_tests::scenarios::transport::library;
 use http::Method;
 use serde_json::{Value, json};
 use tokio::sync::watch;
-
-// ---------------------------------------------------------------------------------------
-// The event source: the SQLite store, plus a feed the test fills.
-
-/// Delegates to SQLite; `event_feed` reads the events published here.
-struct FeedStore {
-    inner: Arc<SqliteStore>,
-    events: Mutex<Vec<FedEvent>>,
-    seqs: Mutex<HashMap<String, u64>>,
-    /// Publish one `balance.low` event per committed write (charges included).
-    on_commit: bool,
-}
-
-impl FeedStore {
-    fn new(inner: Arc<SqliteStore>, on_commit: bool) -> Self {
-        Self {
-            inner,
-            events: Mutex::new(Vec::new()),
-            seqs: Mutex::new(HashMap::new()),
-            on_commit,
-        }
-    }
-
-    /// Appends an event of `account`; answers its id.
-    fn publish(&self, account: &str, event_type: &str, body: Value) -> String {
-        let seq = {
-            let mut seqs = self.seqs.lock().unwrap();
-            let seq = seqs.entry(account.to_owned()).or_insert(0);
-            *seq += 1;
-            *seq
-        };
-        let mut events = self.events.lock().unwrap();
-        let position = events.last().map_or(0, |last| last.position) + 3; // not gapless
-        let id = format!("evt_{account}_{seq}");
-        events.push(FedEvent {
-            position,
-            event: EventRecord {
-                account: account.to_owned(),
-                seq,
-                id: id.clone(),
-                event_type: event_type.to_owned(),
-                at: instant("2026-03-01T00:00:00Z"),
-                body,
-            },
-        });
-        id
-    }
-
-    fn published(&self) -> Vec<EventRecord> {
-        let events = self.events.lock().unwrap();
-        events.iter().map(|fed| fed.event.clone()).collect()
-    }
-}
-
-#[async_trait::async_trait]
-impl Store for FeedStore {
-    async fn load(&self, account: &str) -> StoreResult<Option<AccountRecord>> {
-        self.inner.load(account).await
-    }
-    async fn commit(&self, commit: Commit) -> StoreResult<CommitOutcome> {
-        let account = commit.account.account.clone();
-        let outcome = self.inner.commit(commit).await?;
-        if self.on_commit && outcome == CommitOutcome::Committed {
-            self.publish(&account, "balance.low", json!({ "committed": true }));
-        }
-        Ok(outcome)
-    }
-    fn supports_group_commit(&self) -> bool {
-        self.inner.supports_group_commit()
-    }
-    async fn commit_group(&self, group: GroupCommit) -> StoreResult<CommitOutcome> {
-        let account = group.account.account.clone();
-        let members = group.members.len();
-        let outcome = self.inner.commit_group(group).await?;
-        if self.on_commit && outcome == CommitOutcome::Committed {
-            for _ in 0..members {
-                self.publish(&account, "balance.low", json!({ "committed": true }));
-            }
-        }
-        Ok(outcome)
-    }
-    async fn operation(&self, account: &str, id: &str) -> StoreResult<Option<OperationRecord>> {
-        self.inner.operation(account, id).await
-    }
-    async fn facts(&self, account: &str, keys: &[String]) -> StoreResult<Vec<FactRecord>> {
-        self.inner.facts(account, keys).await
-    }
-    async fn last_fact_before(
-        &self,
-        account: &str,
-        prefix: &str,
-        before: &str,
-    ) -> StoreResult<Option<FactRecord>> {
-        self.inner.last_fact_before(account, prefix, before).await
-    }
-    async fn entries(&self, query: &EntryQuery) -> StoreResult<EntryPage> {
-        self.inner.entries(query).await
-    }
-    async fn due_accounts(
-        &self,
-        now: DateTime<Utc>,
-        segment: u32,
-        segments: u32,
-        cursor: Option<String>,
-        limit: u32,
-    ) -> StoreResult<DuePage> {
-        self.inner
-            .due_accounts(now, segment, segments, cursor, limit)
-            .await
-    }
-    async fn last_entry_at_or_before(
-        &self,
-        account: &str,
-        at: DateTime<Utc>,
-    ) -> StoreResult<Option<EntryRecord>> {
-        self.inner.last_entry_at_or_before(account, at).await
-    }
-    async fn accounts(&self, cursor: Option<String>, limit: u32) -> StoreResult<AccountPage> {
-        self.inner.accounts(cursor, limit).await
-    }
-    async fn event_feed(&self, after: u64, limit: u32) -> StoreResult<EventFeedPage> {
-        let events = self.events.lock().unwrap();
-        let limit = if limit == 0 { 1000 } else { limit.min(1000) } as usize;
-        let page: Vec<FedEvent> = events
-            .iter()
-            .filter(|fed| fed.position > after)
-            .take(limit)
-            .cloned()
-            .collect();
-        let next = page.last().map_or(after, |last| last.position);
-        Ok(EventFeedPage { events: page, next })
-    }
-    async fn put_key(&self, key: &KeyRecord) -> StoreResult<()> {
-        self.inner.put_key(key).await
-    }
-    async fn key(&self, id: &str) -> StoreResult<Option<KeyRecord>> {
-        self.inner.key(id).await
-    }
-    async fn revoke_key(&self, id: &str, at: DateTime<Utc>) -> StoreResult<bool> {
-        self.inner.revoke_key(id, at).await
-    }
-}
 
 // ---------------------------------------------------------------------------------------
 // The receiver: a real HTTP server on loopback.
@@ -304,21 +160,20 @@ impl Jitter for FixedJitter {
 
 struct Deployment {
     client: RouterClient,
-    feed: Arc<FeedStore>,
-    webhooks: Arc<SqliteStore>,
+    /// The ledger's store: its commits publish the events, its feed is what the engine reads.
+    store: Arc<SqliteStore>,
     /// The engine's clock (the router's is `client.clock`).
     engine_clock: Arc<FixedClock>,
 }
 
-fn deployment(on_commit: bool) -> Deployment {
+fn deployment() -> Deployment {
     let sqlite = Arc::new(SqliteStore::in_memory().unwrap());
-    let feed = Arc::new(FeedStore::new(Arc::clone(&sqlite), on_commit));
     let clock = Arc::new(FixedClock::new(instant("2026-03-02T10:00:00Z")));
     let config = ApiConfig::default()
         .with_static_admin_key(ADMIN_KEY)
         .unwrap()
         .with_group_commit();
-    let state = AppState::new(feed.clone(), Arc::new(library().unwrap()))
+    let state = AppState::new(sqlite.clone(), Arc::new(library().unwrap()))
         .with_clock(clock.clone())
         .with_config(config)
         .with_webhooks(Webhooks {
@@ -330,8 +185,7 @@ fn deployment(on_commit: bool) -> Deployment {
             router: credits_api::router(state),
             clock,
         },
-        feed,
-        webhooks: sqlite,
+        store: sqlite,
         engine_clock: Arc::new(FixedClock::new(instant("2026-03-02T10:00:00Z"))),
     }
 }
@@ -353,8 +207,8 @@ impl Deployment {
             retry: RetryPolicy::default(),
         };
         let engine = Deliverer::new(
-            self.feed.clone(),
-            self.webhooks.clone(),
+            self.store.clone(),
+            self.store.clone(),
             Arc::new(HttpTransport::new().unwrap()),
             self.engine_clock.clone(),
             config,
@@ -385,6 +239,67 @@ impl Deployment {
             created["id"].as_str().unwrap().to_owned(),
             created["secret"].as_str().unwrap().to_owned(),
         )
+    }
+}
+
+/// The ledger's operations that publish events (`docs/events.md`), on `ai-engine/standard`.
+impl Deployment {
+    /// Opens `account`: its creation grants 1,000 credits (`credits.granted`).
+    async fn open(&self, account: &str) {
+        self.client
+            .ok(
+                Method::PUT,
+                &format!("/v1/accounts/{account}"),
+                Some(json!({ "plan": "ai-engine/standard" })),
+            )
+            .await;
+    }
+
+    /// Debits 850 credits, crossing below the 200-credit alert (`balance.low`), then tops the
+    /// 850 back up, which re-arms the alert and publishes nothing of its own.
+    async fn cross_below_and_recover(&self, account: &str, id: &str) {
+        self.client
+            .ok(
+                Method::POST,
+                &format!("/v1/accounts/{account}/adjustments"),
+                Some(json!({
+                    "id": format!("{id}-debit"),
+                    "direction": "debit",
+                    "amount": "850",
+                    "reason": "correction"
+                })),
+            )
+            .await;
+        self.client
+            .ok(
+                Method::POST,
+                &format!("/v1/accounts/{account}/topups"),
+                Some(json!({ "id": format!("{id}-topup"), "amount": "850" })),
+            )
+            .await;
+    }
+
+    /// Closes `account` (`account.closed`, and its unspent credits forfeited:
+    /// `credits.expired`).
+    async fn close(&self, account: &str) {
+        self.client
+            .ok(
+                Method::POST,
+                &format!("/v1/accounts/{account}/close"),
+                Some(json!({ "id": format!("close-{account}") })),
+            )
+            .await;
+    }
+
+    /// Every event the store holds for `accounts`, each account's by seq.
+    async fn published(&self, accounts: &[&str]) -> Vec<EventRecord> {
+        let mut events = Vec::new();
+        for account in accounts {
+            let page = self.store.account_events(account, 0, 1000).await.unwrap();
+            assert!(page.len() < 1000, "{account}: more events than one page");
+            events.extend(page);
+        }
+        events
     }
 }
 
@@ -435,51 +350,62 @@ fn assert_signed_and_consistent(delivered: &[Received], published: &[EventRecord
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn events_arrive_signed_and_in_order_per_account_and_only_the_types_asked_for() {
-    let deployment = deployment(false);
+    let deployment = deployment();
     let (address, receiver, _server) =
         start_receiver(deployment.engine_clock.clone(), Mode::Healthy, None).await;
+    let asked_for = ["balance.low", "credits.granted"];
     let (_id, secret) = deployment
-        .register(
-            &format!("http://{address}/hook"),
-            json!(["balance.low", "credits.granted"]),
-        )
+        .register(&format!("http://{address}/hook"), json!(asked_for))
         .await;
     *receiver.secret.lock().unwrap() = secret;
-    let mut wanted = Vec::new();
-    for round in 0..20 {
-        for account in ["alice", "bob", "carol"] {
-            let event_type = if round % 2 == 0 {
-                "balance.low"
-            } else {
-                "credits.granted"
-            };
-            wanted.push(
-                deployment
-                    .feed
-                    .publish(account, event_type, json!({ "round": round })),
-            );
-            // Not subscribed: never delivered.
+    let accounts = ["alice", "bob", "carol"];
+    for account in accounts {
+        deployment.open(account).await;
+    }
+    for round in 0..6 {
+        for account in accounts {
             deployment
-                .feed
-                .publish(account, "statement.ready", json!({ "round": round }));
+                .cross_below_and_recover(account, &format!("round-{round}"))
+                .await;
         }
     }
+    // Not asked for: `account.closed` and `credits.expired` (the forfeited credits).
+    for account in accounts {
+        deployment.close(account).await;
+    }
+    let published = deployment.published(&accounts).await;
+    let wanted: HashSet<String> = published
+        .iter()
+        .filter(|event| asked_for.contains(&event.event_type.as_str()))
+        .map(|event| event.id.clone())
+        .collect();
+    assert_eq!(wanted.len(), 3 * 7, "one grant and six crossings each");
+    assert!(
+        published
+            .iter()
+            .any(|event| event.event_type == "account.closed"),
+        "the store holds events not asked for too"
+    );
     let (stop, engine) = deployment.start_engine(TimeDelta::zero(), Duration::from_secs(5), 4);
-    wait_until(Duration::from_secs(60), "60 deliveries", || {
+    wait_until(Duration::from_secs(60), "21 deliveries", || {
         receiver.delivered.lock().unwrap().len() >= wanted.len()
     })
     .await;
-    // Nothing more comes (the statements were not asked for).
+    // Nothing more comes (the closures were not asked for).
     tokio::time::sleep(Duration::from_millis(200)).await;
     stop.send(true).unwrap();
     engine.await.unwrap();
 
     let delivered = receiver.delivered.lock().unwrap().clone();
-    assert_signed_and_consistent(&delivered, &deployment.feed.published());
-    let ids: Vec<&str> = delivered.iter().map(|r| r.header_id.as_str()).collect();
-    let unique: HashSet<&str> = ids.iter().copied().collect();
-    assert_eq!(unique, wanted.iter().map(String::as_str).collect());
-    assert!(delivered.iter().all(|r| r.header_type != "statement.ready"));
+    assert_signed_and_consistent(&delivered, &published);
+    let unique: HashSet<String> = delivered.iter().map(|r| r.header_id.clone()).collect();
+    assert_eq!(unique, wanted);
+    assert!(
+        delivered
+            .iter()
+            .all(|r| asked_for.contains(&r.header_type.as_str())),
+        "only the types asked for"
+    );
     for (account, seqs) in first_arrivals(&delivered) {
         assert!(seqs.windows(2).all(|w| w[0] < w[1]), "{account}: {seqs:?}");
     }
@@ -487,7 +413,7 @@ async fn events_arrive_signed_and_in_order_per_account_and_only_the_types_asked_
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_receiver_down_then_up_gets_every_event_with_duplicates_only_of_the_same_id() {
-    let deployment = deployment(false);
+    let deployment = deployment();
     // Down: nothing listens on the port yet (connections are refused).
     let reserved = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let address = reserved.local_addr().unwrap();
@@ -495,12 +421,20 @@ async fn a_receiver_down_then_up_gets_every_event_with_duplicates_only_of_the_sa
     let (id, secret) = deployment
         .register(&format!("http://{address}/hook"), json!(["*"]))
         .await;
-    for index in 0..30 {
-        let account = ["alice", "bob", "carol"][index % 3];
-        deployment
-            .feed
-            .publish(account, "balance.low", json!({ "index": index }));
+    // Each account: its grant at creation, then nine crossings below 200 credits: 10 events.
+    let accounts = ["alice", "bob", "carol"];
+    for account in accounts {
+        deployment.open(account).await;
     }
+    for round in 0..9 {
+        for account in accounts {
+            deployment
+                .cross_below_and_recover(account, &format!("round-{round}"))
+                .await;
+        }
+    }
+    let published = deployment.published(&accounts).await;
+    assert_eq!(published.len(), 30);
     // A minute of engine time per round: retries (10 s, 20 s, ... up to an hour) come due fast.
     let (stop, engine) = deployment.start_engine(TimeDelta::minutes(1), Duration::from_secs(5), 4);
     // Failing: each account's oldest event is retried, with its attempts listed.
@@ -562,7 +496,6 @@ async fn a_receiver_down_then_up_gets_every_event_with_duplicates_only_of_the_sa
     engine.await.unwrap();
 
     let delivered = receiver.delivered.lock().unwrap().clone();
-    let published = deployment.feed.published();
     assert_signed_and_consistent(&delivered, &published);
     let ids: HashSet<String> = delivered.iter().map(|r| r.header_id.clone()).collect();
     assert_eq!(ids, published.iter().map(|e| e.id.clone()).collect());
@@ -575,16 +508,21 @@ async fn a_receiver_down_then_up_gets_every_event_with_duplicates_only_of_the_sa
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn after_3_days_a_delivery_fails_holds_its_account_back_and_is_redelivered_in_order() {
-    let deployment = deployment(false);
+    let deployment = deployment();
     let (address, receiver, _server) =
         start_receiver(deployment.engine_clock.clone(), Mode::Fail(500), None).await;
     let (id, secret) = deployment
         .register(&format!("http://{address}/hook"), json!(["*"]))
         .await;
     *receiver.secret.lock().unwrap() = secret;
-    for _ in 0..3 {
-        deployment.feed.publish("alice", "balance.low", json!({}));
+    // Alice's grant and two crossings: 3 events.
+    deployment.open("alice").await;
+    for round in 0..2 {
+        deployment
+            .cross_below_and_recover("alice", &format!("round-{round}"))
+            .await;
     }
+    assert_eq!(deployment.published(&["alice"]).await.len(), 3);
     // An hour of engine time per round: 3 days pass in a few hundred rounds.
     let (stop, engine) = deployment.start_engine(TimeDelta::hours(1), Duration::from_secs(5), 4);
     let failed_path = format!("/v1/webhooks/{id}/failed");
@@ -616,12 +554,14 @@ async fn after_3_days_a_delivery_fails_holds_its_account_back_and_is_redelivered
     }
     // Another account is not held back by alice's failure.
     *receiver.mode.lock().unwrap() = Mode::Healthy;
-    deployment.feed.publish("bob", "balance.low", json!({}));
+    deployment.open("bob").await;
+    let bobs = deployment.published(&["bob"]).await;
+    assert_eq!(bobs.len(), 1, "bob's grant");
     wait_until(Duration::from_secs(30), "bob's event", || {
         receiver.delivered.lock().unwrap().len() == 1
     })
     .await;
-    assert_eq!(receiver.delivered.lock().unwrap()[0].header_id, "evt_bob_1");
+    assert_eq!(receiver.delivered.lock().unwrap()[0].header_id, bobs[0].id);
 
     // Re-delivery: an unknown event is 404; all failed ones arrive, in order.
     let (status, text) = deployment
@@ -629,7 +569,7 @@ async fn after_3_days_a_delivery_fails_holds_its_account_back_and_is_redelivered
         .send(
             Method::POST,
             &format!("/v1/webhooks/{id}/redeliver"),
-            Some(json!({ "event_id": "evt_nobody_1" })),
+            Some(json!({ "event_id": "evt_00000000000000000000000000000000" })),
         )
         .await;
     assert_eq!(status, StatusCode::NOT_FOUND, "{text}");
@@ -649,7 +589,10 @@ async fn after_3_days_a_delivery_fails_holds_its_account_back_and_is_redelivered
     stop.send(true).unwrap();
     engine.await.unwrap();
     let delivered = receiver.delivered.lock().unwrap().clone();
-    assert_signed_and_consistent(&delivered, &deployment.feed.published());
+    let published = deployment.published(&["alice", "bob"]).await;
+    assert_signed_and_consistent(&delivered, &published);
+    let ids: HashSet<String> = delivered.iter().map(|r| r.header_id.clone()).collect();
+    assert_eq!(ids, published.iter().map(|e| e.id.clone()).collect());
     assert_eq!(first_arrivals(&delivered)["alice"], vec![1, 2, 3]);
     assert_eq!(
         deployment.client.json(&failed_path).await["deliveries"],
@@ -669,6 +612,11 @@ async fn charge_latencies(
         let account = &accounts[index % accounts.len()];
         // Within the plans' request rate: 2 s of the router's time per charge.
         deployment.client.clock.advance(TimeDelta::seconds(2));
+        // Untimed: a crossing below 200 credits, so the engine has an event to deliver for
+        // every charge measured.
+        deployment
+            .cross_below_and_recover(account, &format!("{phase}-{index}"))
+            .await;
         let started = Instant::now();
         deployment
             .client
@@ -694,7 +642,7 @@ fn median(mut took: Vec<Duration>) -> Duration {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_hanging_or_failing_receiver_does_not_slow_charges() {
-    let deployment = deployment(true);
+    let deployment = deployment();
     let (address, receiver, _server) =
         start_receiver(deployment.engine_clock.clone(), Mode::Healthy, None).await;
     let (_id, secret) = deployment
@@ -703,14 +651,7 @@ async fn a_hanging_or_failing_receiver_does_not_slow_charges() {
     *receiver.secret.lock().unwrap() = secret;
     let accounts: Vec<String> = (0..12).map(|n| format!("acct-{n}")).collect();
     for account in &accounts {
-        deployment
-            .client
-            .ok(
-                Method::PUT,
-                &format!("/v1/accounts/{account}"),
-                Some(json!({ "plan": "ai-engine/standard" })),
-            )
-            .await;
+        deployment.open(account).await;
     }
     // Engine time runs 5,000 times faster than real time (10 s per 2 ms round): retries come
     // due far more often than they would, and the hanging receiver keeps every delivery slot
@@ -739,6 +680,10 @@ async fn a_hanging_or_failing_receiver_does_not_slow_charges() {
     stop.send(true).unwrap();
     engine.await.unwrap();
     assert!(delivered > 0, "the healthy receiver got deliveries");
+    let names: Vec<&str> = accounts.iter().map(String::as_str).collect();
+    let published = deployment.published(&names).await;
+    let arrived = receiver.delivered.lock().unwrap().clone();
+    assert_signed_and_consistent(&arrived, &published);
 
     let healthy = median(took["healthy"].clone());
     let hanging = median(took["hanging"].clone());
@@ -756,7 +701,7 @@ async fn a_hanging_or_failing_receiver_does_not_slow_charges() {
 
 #[tokio::test]
 async fn admin_routes_validate_limit_hide_the_secret_and_are_admin_only() {
-    let deployment = deployment(false);
+    let deployment = deployment();
     let client = &deployment.client;
     // URL and event type rules: problem+json 400 naming the field.
     for (body, field) in [

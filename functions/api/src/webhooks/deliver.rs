@@ -359,8 +359,8 @@ impl Deliverer {
     }
 }
 
-/// The JSON a receiver gets: the event's body with its `id`, `type`, `account`, `seq` and
-/// `at` set (a body that is not an object goes under `data`).
+/// The JSON a receiver gets: the event's body with its `id`, `type`, `account` and `seq`
+/// set, and `at` where the body has none (a body that is not an object goes under `data`).
 #[must_use]
 pub fn payload(delivery: &DeliveryRecord) -> Vec<u8> {
     let event = &delivery.event;
@@ -372,12 +372,16 @@ pub fn payload(delivery: &DeliveryRecord) -> Vec<u8> {
             fields
         }
     };
+    // The ledger's body carries its own `at`, stamped at full precision; the store's column
+    // keeps microseconds, so it only fills in an `at` the body lacks: a receiver gets the
+    // same text `GET /v1/accounts/{account}/events` answers.
+    let at = object.get("at").cloned().unwrap_or_else(|| json!(event.at));
     let envelope = json!({
         "id": event.id,
         "type": event.event_type,
         "account": event.account,
         "seq": event.seq,
-        "at": event.at,
+        "at": at,
     });
     if let serde_json::Value::Object(fields) = envelope {
         object.extend(fields);
