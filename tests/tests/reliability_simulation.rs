@@ -1,6 +1,7 @@
 //! The deterministic simulation (`credits_tests::sim`): ≥ 10,000 random operations with
 //! random store faults (lost requests, lost replies after a commit, delays) and random clock
-//! advances, against the reference model, checked after every step.
+//! advances, against the reference model, checked after every step; on SQLite, every event
+//! the run committed is then delivered by the real webhook engine, checked against the store.
 //!
 //! Seeded: `CREDITS_SIM_SEED=<seed>` replays a run step for step; `CREDITS_SIM_OPS=<n>`
 //! changes its length. A failure prints the seed, the step, the violated rule and the last
@@ -29,10 +30,16 @@ async fn simulation_keeps_every_credit_under_faults_and_retries() {
         "simulation seed {} ({} operations)",
         config.seed, config.operations
     );
-    let store: Arc<dyn Store> = Arc::new(SqliteStore::in_memory().unwrap());
-    match sim::run(&config, store).await {
+    let sqlite = Arc::new(SqliteStore::in_memory().unwrap());
+    let store: Arc<dyn Store> = sqlite.clone();
+    match sim::run_with_webhooks(&config, store, sqlite).await {
         Ok(report) => {
             println!("{report}");
+            let deliveries = report.deliveries.clone().unwrap_or_default();
+            assert!(
+                deliveries.delivered == report.events_checked && deliveries.delivered > 0,
+                "not every checked event was delivered: {deliveries:?}"
+            );
             let faults = report.faults;
             assert!(
                 faults.commits_written_then_failed > 0 && faults.fail_before > 0,

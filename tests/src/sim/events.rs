@@ -153,7 +153,10 @@ fn said_by_event(event: &EventRecord) -> Result<Said, String> {
     ))
 }
 
-async fn all_events(store: &dyn Store, account: &str) -> Result<Vec<EventRecord>, String> {
+pub(crate) async fn all_events(
+    store: &dyn Store,
+    account: &str,
+) -> Result<Vec<EventRecord>, String> {
     let mut all: Vec<EventRecord> = Vec::new();
     for _ in 0..10_000 {
         let after = all.last().map_or(0, |event| event.seq);

@@ -19,11 +19,16 @@
 //!    steps it re-reads every history from the start and checks nothing changed;
 //! 5. at the end, it reads every account's events back from the store and checks them
 //!    against the history: each grant, expiry, crossing and expired hold published once,
-//!    nothing published without its entry ([`events`]).
+//!    nothing published without its entry ([`events`]);
+//! 6. on a run given a webhook store ([`run_with_webhooks`]), the real delivery engine then
+//!    drains the event feed to an endpoint registered before the run, through a receiver
+//!    that verifies signatures and fails some attempts: every stored event is delivered, in
+//!    `seq` order per account, with its stored body, and nothing else is ([`delivery`]).
 //!
 //! Everything random comes from one seed ([`SimConfig::seed`]); a run is sequential, so a
 //! failing seed reproduces the same steps (`CREDITS_SIM_SEED=<seed>`).
 
+pub mod delivery;
 pub mod env;
 pub mod events;
 pub mod http;
@@ -148,6 +153,10 @@ pub struct SimReport {
     /// Events read back at the end and checked against the history (0 when the store does
     /// not read events).
     pub events_checked: usize,
+    /// The webhook delivery check ([`delivery`]), on a run given a webhook store.
+    pub deliveries: Option<delivery::DeliveryCounts>,
+    /// Of `elapsed`, the delivery check's share.
+    pub delivery_elapsed: StdDuration,
     pub elapsed: StdDuration,
 }
 
@@ -175,6 +184,13 @@ impl fmt::Display for SimReport {
             self.strict_balance_checks,
             self.events_checked
         )?;
+        if let Some(d) = &self.deliveries {
+            writeln!(
+                f,
+                "webhooks: events delivered {} · attempts {} · failed on purpose and retried {} · redelivered {} · in {:.1?}",
+                d.delivered, d.attempts, d.failed, d.duplicates, self.delivery_elapsed
+            )?;
+        }
         let c = &self.faults;
         writeln!(
             f,
@@ -261,6 +277,40 @@ pub async fn run(config: &SimConfig, store: Arc<dyn Store>) -> Result<SimReport,
             recent: sim.recent.iter().cloned().collect(),
         }),
     }
+}
+
+/// [`run`], with webhook delivery checked too: an endpoint for every event type is
+/// registered in `webhooks` (the same database as `store`) before the run, and at its end the
+/// real delivery engine drains the event feed to it ([`delivery`]).
+///
+/// # Errors
+/// The first violated invariant, delivery included.
+pub async fn run_with_webhooks(
+    config: &SimConfig,
+    store: Arc<dyn Store>,
+    webhooks: Arc<dyn credits_store::webhooks::WebhookStore>,
+) -> Result<SimReport, SimFailure> {
+    let failure = |message: String| SimFailure {
+        seed: config.seed,
+        step: config.operations,
+        message,
+        recent: Vec::new(),
+    };
+    let start = env::start_time().map_err(&failure)?;
+    delivery::register(webhooks.as_ref(), start)
+        .await
+        .map_err(&failure)?;
+    let mut report = run(config, store.clone()).await?;
+    let end = report.clock_end.unwrap_or(start);
+    let accounts: Vec<&str> = PROFILES.iter().map(|profile| profile.account).collect();
+    let checked = Instant::now();
+    let counts = delivery::check(store, webhooks, &accounts, config.seed, end)
+        .await
+        .map_err(&failure)?;
+    report.deliveries = Some(counts);
+    report.delivery_elapsed = checked.elapsed();
+    report.elapsed += report.delivery_elapsed;
+    Ok(report)
 }
 
 struct Sim {
