@@ -587,11 +587,7 @@ fn plan_details(old_book: &RateBook, new_book: &RateBook, old: &Plan, new: &Plan
     note(
         old.late_usage_seconds != new.late_usage_seconds,
         "late usage window",
-        &|_, plan| match plan.late_usage_seconds {
-            None => "none".to_owned(),
-            Some(seconds) if seconds % 86_400 == 0 => format!("{} days", seconds / 86_400),
-            Some(seconds) => format!("{} hours", seconds / 3_600),
-        },
+        &|_, plan| window_words(plan.late_usage_seconds),
     );
     note(
         old.topup_rules != new.topup_rules,
@@ -601,11 +597,7 @@ fn plan_details(old_book: &RateBook, new_book: &RateBook, old: &Plan, new: &Plan
     note(
         old.expiry_warning_seconds != new.expiry_warning_seconds,
         "expiry warning",
-        &|_, plan| match plan.expiry_warning_seconds {
-            None => "none".to_owned(),
-            Some(seconds) if seconds % 86_400 == 0 => format!("{} days", seconds / 86_400),
-            Some(seconds) => format!("{} hours", seconds / 3_600),
-        },
+        &|_, plan| window_words(plan.expiry_warning_seconds),
     );
     note(
         old.auto_topup != new.auto_topup,
@@ -629,6 +621,16 @@ fn plan_details(old_book: &RateBook, new_book: &RateBook, old: &Plan, new: &Plan
     );
     details.extend(grant_details(old_book, new_book, old, new));
     details
+}
+
+/// A plan's window in the words the book wrote it (`3 days`, `12 hours`), or `none`: both
+/// windows (`late usage within`, `warn before expiry`) are whole days or whole hours.
+fn window_words(seconds: Option<u32>) -> String {
+    match seconds {
+        None => "none".to_owned(),
+        Some(seconds) if seconds % 86_400 == 0 => format!("{} days", seconds / 86_400),
+        Some(seconds) => format!("{} hours", seconds / 3_600),
+    }
 }
 
 /// Grants compare by their key (kind, unit and frequency): a changed amount, expiry or

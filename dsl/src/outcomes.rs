@@ -136,12 +136,7 @@ impl RateBook {
         context: RatingContext,
         plan: Option<&str>,
     ) -> Result<Rating, RateError> {
-        let feature = self
-            .feature(&usage.feature)
-            .ok_or_else(|| RateError::UnknownFeature {
-                feature: usage.feature.clone(),
-                known: self.feature_names(),
-            })?;
+        let feature = self.usage_feature(usage)?;
         let charge = feature.outcome_charge(outcome);
         let line = RatingLine {
             text: format!("outcome {}: {}", outcome.as_str(), charge.as_words()),

@@ -129,13 +129,7 @@ impl RateBook {
     /// An unknown feature, a missing or mistyped input (a usage not built by
     /// [`RateBook::usage`]), or arithmetic overflow on absurd quantities. Never panics.
     pub fn rate(&self, usage: &Usage, context: RatingContext) -> Result<Rating, RateError> {
-        let feature = self
-            .feature(&usage.feature)
-            .ok_or_else(|| RateError::UnknownFeature {
-                feature: usage.feature.clone(),
-                known: self.feature_names(),
-            })?;
-        Rater::new(self, feature, usage).rate(context, Explain::Lines)
+        self.rate_explained(usage, context, None, Explain::Lines)
     }
 
     /// [`RateBook::rate`] for an account on `plan`: `when plan is NAME` conditions test it,
@@ -150,15 +144,7 @@ impl RateBook {
         context: RatingContext,
         plan: Option<&str>,
     ) -> Result<Rating, RateError> {
-        let feature = self
-            .feature(&usage.feature)
-            .ok_or_else(|| RateError::UnknownFeature {
-                feature: usage.feature.clone(),
-                known: self.feature_names(),
-            })?;
-        Rater::new(self, feature, usage)
-            .on_plan(plan)
-            .rate(context, Explain::Lines)
+        self.rate_explained(usage, context, plan, Explain::Lines)
     }
 
     /// [`RateBook::rate_amounts`] for an account on `plan` (see [`RateBook::rate_on_plan`]).
@@ -171,15 +157,7 @@ impl RateBook {
         context: RatingContext,
         plan: Option<&str>,
     ) -> Result<Rating, RateError> {
-        let feature = self
-            .feature(&usage.feature)
-            .ok_or_else(|| RateError::UnknownFeature {
-                feature: usage.feature.clone(),
-                known: self.feature_names(),
-            })?;
-        Rater::new(self, feature, usage)
-            .on_plan(plan)
-            .rate(context, Explain::AmountsOnly)
+        self.rate_explained(usage, context, plan, Explain::AmountsOnly)
     }
 
     /// [`RateBook::rate`] without the explanation: the same amounts, `free` and version,
@@ -189,13 +167,31 @@ impl RateBook {
     /// # Errors
     /// As [`RateBook::rate`].
     pub fn rate_amounts(&self, usage: &Usage, context: RatingContext) -> Result<Rating, RateError> {
-        let feature = self
-            .feature(&usage.feature)
+        self.rate_explained(usage, context, None, Explain::AmountsOnly)
+    }
+
+    /// The feature `usage` names, or [`RateError::UnknownFeature`].
+    pub(crate) fn usage_feature(&self, usage: &Usage) -> Result<&Feature, RateError> {
+        self.feature(&usage.feature)
             .ok_or_else(|| RateError::UnknownFeature {
                 feature: usage.feature.clone(),
                 known: self.feature_names(),
-            })?;
-        Rater::new(self, feature, usage).rate(context, Explain::AmountsOnly)
+            })
+    }
+
+    /// The one body of the four entry points above: the feature looked up, rated on `plan`
+    /// (`None` rates without one), explained or not.
+    fn rate_explained(
+        &self,
+        usage: &Usage,
+        context: RatingContext,
+        plan: Option<&str>,
+        explain: Explain,
+    ) -> Result<Rating, RateError> {
+        let feature = self.usage_feature(usage)?;
+        Rater::new(self, feature, usage)
+            .on_plan(plan)
+            .rate(context, explain)
     }
 
     /// Whether `condition` holds for `usage` (choices, flags and the channel, the book's
