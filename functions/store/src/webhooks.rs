@@ -70,7 +70,8 @@ pub enum DeliveryState {
 #[derive(Debug, Clone, PartialEq)]
 pub struct DeliveryRecord {
     pub endpoint: String,
-    /// The event's place in the store-wide feed.
+    /// The event's place in the store-wide feed; 0 in a store without one (queued by
+    /// [`WebhookStore::enqueue_events`]), where the endpoint, account and seq name the row.
     pub position: u64,
     pub event: EventRecord,
     pub state: DeliveryState,
@@ -100,6 +101,18 @@ pub enum AttemptResult {
     /// Stop: the delivery and the account's waiting ones behind it become `Failed`.
     GiveUp { status: Option<u16>, error: String },
 }
+
+/// One page of [`WebhookStore::failed_deliveries`].
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct DeliveryPage {
+    pub deliveries: Vec<DeliveryRecord>,
+    /// Where the next page starts (pass as `after`): opaque, at most
+    /// [`MAX_DELIVERY_CURSOR_BYTES`]; `None` when this page is the last.
+    pub next: Option<String>,
+}
+
+/// The longest cursor of the failed listing, in bytes.
+pub const MAX_DELIVERY_CURSOR_BYTES: usize = 512;
 
 /// What a re-delivery re-queues.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -135,6 +148,18 @@ pub trait WebhookStore: Send + Sync {
         next: u64,
         now: DateTime<Utc>,
     ) -> StoreResult<Option<u64>>;
+    /// For a store without an event feed (DynamoDB: its table's stream carries the committed
+    /// events): queue each event for every endpoint that wants its type. Each account's events
+    /// come in `seq` order, maybe again (a stream retries): an event whose seq is not above
+    /// the last one queued for that (endpoint, account) is skipped, so nothing is queued
+    /// twice. Answers how many deliveries were queued. A store with a feed answers
+    /// [`crate::StoreError::Invalid`]: it queues with [`WebhookStore::enqueue`].
+    async fn enqueue_events(&self, events: &[EventRecord], now: DateTime<Utc>) -> StoreResult<u64> {
+        let _ = (events, now);
+        Err(crate::StoreError::Invalid(
+            "this store queues webhook deliveries from its event feed".to_owned(),
+        ))
+    }
     /// Up to `limit` (at most [`MAX_DELIVERY_PAGE`]) `Due` deliveries whose
     /// `next_attempt_at` ≤ `now`, earliest first, each leased until `lease_until` (its
     /// `next_attempt_at` moves there, so no other claim takes it while it is attempted; a
@@ -145,23 +170,24 @@ pub trait WebhookStore: Send + Sync {
         lease_until: DateTime<Utc>,
         limit: u32,
     ) -> StoreResult<Vec<DeliveryRecord>>;
-    /// Record an attempt of the delivery of the event at `position` to `endpoint` (nothing
+    /// Record an attempt of `delivery` (as [`WebhookStore::claim_due`] answered it; nothing
     /// if the row is gone: the endpoint was deleted).
     async fn record_attempt(
         &self,
-        endpoint: &str,
-        position: u64,
+        delivery: &DeliveryRecord,
         attempted_at: DateTime<Utc>,
         result: AttemptResult,
     ) -> StoreResult<()>;
     /// The endpoint's deliveries that failed or are failing (`Failed`, or with attempts),
-    /// by position after `after`, at most `limit` (at most [`MAX_DELIVERY_PAGE`]).
+    /// oldest first, from `after` (a previous page's `next`; `None` for the first page), at
+    /// most `limit` (at most [`MAX_DELIVERY_PAGE`]). A cursor this store never gave is
+    /// [`crate::StoreError::Invalid`].
     async fn failed_deliveries(
         &self,
         endpoint: &str,
-        after: u64,
+        after: Option<&str>,
         limit: u32,
-    ) -> StoreResult<Vec<DeliveryRecord>>;
+    ) -> StoreResult<DeliveryPage>;
     /// Re-queue: each chosen delivery gets a fresh schedule (attempts 0), due now when it is
     /// its account's oldest. Answers how many were re-queued.
     async fn redeliver(

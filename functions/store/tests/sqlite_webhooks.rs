@@ -9,7 +9,8 @@
 use chrono::{DateTime, TimeDelta, Utc};
 use credits_store::sqlite::SqliteStore;
 use credits_store::webhooks::{
-    AttemptResult, DeliveryState, EndpointRecord, MAX_ENDPOINTS, Redeliver, WebhookStore,
+    AttemptResult, DeliveryRecord, DeliveryState, EndpointRecord, MAX_ENDPOINTS, Redeliver,
+    WebhookStore,
 };
 use credits_store::{EventRecord, FedEvent, StoreError};
 use serde_json::json;
@@ -25,6 +26,23 @@ fn endpoint(id: &str, types: &[&str]) -> EndpointRecord {
         event_types: types.iter().map(|t| (*t).to_owned()).collect(),
         secret: format!("whsec_{id}"),
         created_at: at(0),
+    }
+}
+
+/// The row of `endpoint` at `position`, as a claim answers it (the SQLite store names a
+/// delivery by those two).
+fn row(endpoint: &str, position: u64) -> DeliveryRecord {
+    let event = fed(position, "", 0, "").event;
+    DeliveryRecord {
+        endpoint: endpoint.to_owned(),
+        position,
+        event,
+        state: DeliveryState::Due,
+        attempts: 0,
+        first_attempt_at: None,
+        next_attempt_at: None,
+        last_status: None,
+        last_error: None,
     }
 }
 
@@ -94,7 +112,7 @@ async fn fan_out_keeps_one_due_delivery_per_account_and_endpoint() {
     assert_eq!(due_ids(&store, at(40)).await.len(), 3);
     // Delivered: the account's next becomes due.
     store
-        .record_attempt("wh_all", 2, at(41), AttemptResult::Delivered)
+        .record_attempt(&row("wh_all", 2), at(41), AttemptResult::Delivered)
         .await
         .unwrap();
     assert_eq!(
@@ -116,8 +134,7 @@ async fn retries_then_giving_up_fail_the_account_s_waiting_events_and_redelivery
     assert_eq!(due_ids(&store, at(0)).await.len(), 2);
     store
         .record_attempt(
-            "wh_a",
-            1,
+            &row("wh_a", 1),
             at(0),
             AttemptResult::Retry {
                 at: at(10),
@@ -127,7 +144,11 @@ async fn retries_then_giving_up_fail_the_account_s_waiting_events_and_redelivery
         )
         .await
         .unwrap();
-    let failing = store.failed_deliveries("wh_a", 0, 10).await.unwrap();
+    let failing = store
+        .failed_deliveries("wh_a", None, 10)
+        .await
+        .unwrap()
+        .deliveries;
     assert_eq!(failing.len(), 1);
     assert_eq!(failing[0].attempts, 1);
     assert_eq!(failing[0].state, DeliveryState::Due);
@@ -136,8 +157,7 @@ async fn retries_then_giving_up_fail_the_account_s_waiting_events_and_redelivery
     assert_eq!(failing[0].last_status, Some(503));
     store
         .record_attempt(
-            "wh_a",
-            1,
+            &row("wh_a", 1),
             at(10),
             AttemptResult::GiveUp {
                 status: None,
@@ -146,7 +166,11 @@ async fn retries_then_giving_up_fail_the_account_s_waiting_events_and_redelivery
         )
         .await
         .unwrap();
-    let failed = store.failed_deliveries("wh_a", 0, 10).await.unwrap();
+    let failed = store
+        .failed_deliveries("wh_a", None, 10)
+        .await
+        .unwrap()
+        .deliveries;
     let states: Vec<(u64, DeliveryState, u32)> = failed
         .iter()
         .map(|d| (d.position, d.state, d.attempts))
@@ -158,7 +182,12 @@ async fn retries_then_giving_up_fail_the_account_s_waiting_events_and_redelivery
     assert_eq!(failed[0].first_attempt_at, Some(at(0)));
     // Paging by position.
     assert_eq!(
-        store.failed_deliveries("wh_a", 1, 10).await.unwrap().len(),
+        store
+            .failed_deliveries("wh_a", Some("1"), 10)
+            .await
+            .unwrap()
+            .deliveries
+            .len(),
         1
     );
     // A new event of alice's flows while the old ones are failed.
@@ -188,7 +217,7 @@ async fn retries_then_giving_up_fail_the_account_s_waiting_events_and_redelivery
         2
     );
     store
-        .record_attempt("wh_a", 4, at(31), AttemptResult::Delivered)
+        .record_attempt(&row("wh_a", 4), at(31), AttemptResult::Delivered)
         .await
         .unwrap();
     let due: Vec<String> = due_ids(&store, at(31))
@@ -203,9 +232,10 @@ async fn retries_then_giving_up_fail_the_account_s_waiting_events_and_redelivery
     assert!(due_ids(&store, at(1_000)).await.is_empty());
     assert!(
         store
-            .failed_deliveries("wh_a", 0, 10)
+            .failed_deliveries("wh_a", None, 10)
             .await
             .unwrap()
+            .deliveries
             .is_empty()
     );
 }

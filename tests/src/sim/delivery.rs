@@ -261,9 +261,10 @@ pub async fn check(
         ));
     }
     let stuck = webhooks
-        .failed_deliveries(ENDPOINT_ID, 0, 10)
+        .failed_deliveries(ENDPOINT_ID, None, 10)
         .await
-        .map_err(|error| format!("reading failed deliveries: {error}"))?;
+        .map_err(|error| format!("reading failed deliveries: {error}"))?
+        .deliveries;
     if let Some(first) = stuck.first() {
         return Err(format!(
             "{} deliveries left failed or failing, the first: {} ({:?}, {:?})",

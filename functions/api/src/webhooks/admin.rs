@@ -5,8 +5,8 @@ use std::sync::Arc;
 
 use credits_store::StoreError;
 use credits_store::webhooks::{
-    DeliveryRecord, DeliveryState, EndpointRecord, MAX_ENDPOINT_EVENT_TYPES, MAX_ENDPOINTS,
-    MAX_EVENT_TYPE_BYTES, Redeliver,
+    DeliveryRecord, DeliveryState, EndpointRecord, MAX_DELIVERY_CURSOR_BYTES,
+    MAX_ENDPOINT_EVENT_TYPES, MAX_ENDPOINTS, MAX_EVENT_TYPE_BYTES, Redeliver,
 };
 use rand::RngCore;
 
@@ -247,32 +247,31 @@ pub async fn failed(
             Problem::invalid(format!("`limit` is 1 to {MAX_FAILED_PAGE}")).with("field", "limit"),
         );
     }
-    let after = match &query.cursor {
-        None => 0,
-        // Positions are at most `i64::MAX` (the stores' integers).
-        Some(cursor) => cursor
-            .parse::<i64>()
-            .ok()
-            .and_then(|position| u64::try_from(position).ok())
-            .ok_or_else(|| {
-                Problem::invalid(format!(
-                    "`cursor` `{}` is not one this listing gave",
-                    display_id(cursor)
-                ))
-                .with("field", "cursor")
-            })?,
+    let bad_cursor = |cursor: &str| {
+        Problem::invalid(format!(
+            "`cursor` `{}` is not one this listing gave",
+            display_id(cursor)
+        ))
+        .with("field", "cursor")
     };
+    if let Some(cursor) = &query.cursor
+        && (cursor.is_empty()
+            || cursor.len() > MAX_DELIVERY_CURSOR_BYTES
+            || !cursor.bytes().all(|byte| byte.is_ascii_graphic()))
+    {
+        return Err(bad_cursor(cursor));
+    }
     load(state, id).await?;
-    let deliveries = webhooks(state)?
+    let page = webhooks(state)?
         .store
-        .failed_deliveries(id, after, limit)
+        .failed_deliveries(id, query.cursor.as_deref(), limit)
         .await
-        .map_err(|error| store_problem(&error))?;
-    let full = deliveries.len() >= usize::try_from(limit).unwrap_or(usize::MAX);
-    let next_cursor = deliveries
-        .last()
-        .filter(|_| full)
-        .map(|last| last.position.to_string());
+        .map_err(|error| match error {
+            StoreError::Invalid(_) => bad_cursor(query.cursor.as_deref().unwrap_or_default()),
+            other => store_problem(&other),
+        })?;
+    let deliveries = page.deliveries;
+    let next_cursor = page.next;
     Ok(FailedDeliveriesResponse {
         deliveries: deliveries.into_iter().map(failed_view).collect(),
         next_cursor,

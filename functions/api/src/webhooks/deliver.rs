@@ -323,7 +323,7 @@ impl Deliverer {
         }
         if let Err(error) = self
             .webhooks
-            .record_attempt(&delivery.endpoint, delivery.position, started, result)
+            .record_attempt(&delivery, started, result)
             .await
         {
             // The lease ends and the delivery is attempted again: at least once.

@@ -20,8 +20,8 @@ use rusqlite::{Connection, OptionalExtension, Row, params};
 use super::rows::micros;
 use super::{SqliteStore, json_text, sql_error, to_sql_integer};
 use crate::webhooks::{
-    AttemptResult, DeliveryRecord, DeliveryState, EndpointRecord, MAX_DELIVERY_PAGE, MAX_ENDPOINTS,
-    Redeliver, WebhookStore,
+    AttemptResult, DeliveryPage, DeliveryRecord, DeliveryState, EndpointRecord, MAX_DELIVERY_PAGE,
+    MAX_ENDPOINTS, Redeliver, WebhookStore,
 };
 use crate::{EventRecord, FedEvent, StoreError, StoreResult};
 
@@ -507,13 +507,12 @@ impl WebhookStore for SqliteStore {
 
     async fn record_attempt(
         &self,
-        endpoint: &str,
-        position: u64,
+        delivery: &DeliveryRecord,
         attempted_at: DateTime<Utc>,
         result: AttemptResult,
     ) -> StoreResult<()> {
-        let endpoint = endpoint.to_owned();
-        let position = to_sql_integer("position", position)?;
+        let endpoint = delivery.endpoint.clone();
+        let position = to_sql_integer("position", delivery.position)?;
         let at = micros(attempted_at);
         self.write_other(move |connection| {
             let error = |error| sql_error("recording a webhook attempt", error);
@@ -588,11 +587,21 @@ impl WebhookStore for SqliteStore {
     async fn failed_deliveries(
         &self,
         endpoint: &str,
-        after: u64,
+        after: Option<&str>,
         limit: u32,
-    ) -> StoreResult<Vec<DeliveryRecord>> {
+    ) -> StoreResult<DeliveryPage> {
         let endpoint = endpoint.to_owned();
-        let after = to_sql_integer("position", after)?;
+        // The cursor is the last position of the page before.
+        let after = match after {
+            None => 0,
+            Some(cursor) => cursor
+                .parse::<i64>()
+                .ok()
+                .filter(|position| *position >= 0)
+                .ok_or_else(|| {
+                    StoreError::Invalid("a cursor this listing never gave".to_owned())
+                })?,
+        };
         let limit = page(limit);
         let rows = self
             .read(move |connection| {
@@ -611,7 +620,16 @@ impl WebhookStore for SqliteStore {
                     .map_err(|error| sql_error("reading failed webhook deliveries", error))
             })
             .await?;
-        rows.into_iter().map(DeliveryRow::into_record).collect()
+        let deliveries = rows
+            .into_iter()
+            .map(DeliveryRow::into_record)
+            .collect::<StoreResult<Vec<_>>>()?;
+        let full = i64::try_from(deliveries.len()).unwrap_or(i64::MAX) >= limit;
+        let next = deliveries
+            .last()
+            .filter(|_| full)
+            .map(|last| last.position.to_string());
+        Ok(DeliveryPage { deliveries, next })
     }
 
     async fn redeliver(
