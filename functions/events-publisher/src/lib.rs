@@ -169,11 +169,12 @@ pub fn is_event_insert(record: &StreamRecord) -> bool {
             .is_some_and(|sk| sk.starts_with(EVENT_SK_PREFIX))
 }
 
-/// The entry of an event insert.
+/// The event an event insert carries, as stored (its body parsed as JSON): what the webhook
+/// sender queues, and what an entry's detail holds.
 ///
 /// # Errors
 /// [`RecordError::Malformed`] when the new image lacks an attribute of an event item.
-pub fn entry_of(record: &StreamRecord) -> Result<Entry, RecordError> {
+pub fn event_of(record: &StreamRecord) -> Result<EventDetail, RecordError> {
     let image = record
         .dynamodb
         .new_image
@@ -189,14 +190,22 @@ pub fn entry_of(record: &StreamRecord) -> Result<Entry, RecordError> {
         .ok_or_else(|| RecordError::Malformed("no number attribute `seq`".to_owned()))?;
     let body = serde_json::from_str::<Json>(&text("body")?)
         .map_err(|e| RecordError::Malformed(format!("`body` is not JSON: {e}")))?;
-    let detail = EventDetail {
+    Ok(EventDetail {
         id: text("id")?,
         account: text("account")?,
         seq,
         event_type: text("event_type")?,
         at: text("at")?,
         body,
-    };
+    })
+}
+
+/// The entry of an event insert.
+///
+/// # Errors
+/// [`RecordError::Malformed`] when the new image lacks an attribute of an event item.
+pub fn entry_of(record: &StreamRecord) -> Result<Entry, RecordError> {
+    let detail = event_of(record)?;
     let detail_text = serde_json::to_string(&detail)
         .map_err(|e| RecordError::Malformed(format!("the detail cannot be written: {e}")))?;
     Ok(Entry {

@@ -11,6 +11,10 @@
 //!   and a claim at a time in memory, each body at most the store's event size.
 //! - **Time is injected**: [`Clock`] for now, [`Pause`] for waiting, [`Jitter`] for the
 //!   retry jitter, so tests run days of backoff in milliseconds.
+//!
+//! Without a feed ([`Deliverer::without_feed`]: the webhook sender on AWS, whose queue is
+//! filled from the ledger table's stream), [`Deliverer::deliver_due`] drains what is due
+//! once, within a deadline, instead of [`Deliverer::run`]'s endless loop.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -20,6 +24,8 @@ use std::time::Duration;
 use chrono::{DateTime, TimeDelta, Utc};
 use credits_store::Store;
 use credits_store::webhooks::{AttemptResult, DeliveryRecord, EndpointRecord, WebhookStore};
+use futures_util::StreamExt;
+use futures_util::stream::FuturesUnordered;
 use serde_json::json;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
@@ -30,6 +36,14 @@ use crate::Clock;
 
 /// The longest error text kept for a failed attempt, in bytes.
 const MAX_ERROR_BYTES: usize = 300;
+
+/// What an attempt needs beyond its timeout in [`Deliverer::deliver_due`]: signing, and
+/// recording the result in the store.
+pub const DRAIN_MARGIN: Duration = Duration::from_secs(2);
+
+/// How long a claim leases a delivery beyond the attempt's timeout: a process that dies
+/// mid-attempt leaves it due again when the lease ends.
+const LEASE_MARGIN_S: i64 = 30;
 
 /// One POST to make.
 #[derive(Debug, Clone)]
@@ -111,7 +125,9 @@ impl Default for DeliveryConfig {
 
 /// The engine. Build once, then [`Deliverer::run`] it in a task.
 pub struct Deliverer {
-    feed: Arc<dyn Store>,
+    /// The event source; `None` when the queue is filled from outside
+    /// ([`WebhookStore::enqueue_events`]).
+    feed: Option<Arc<dyn Store>>,
     webhooks: Arc<dyn WebhookStore>,
     transport: Arc<dyn Transport>,
     clock: Arc<dyn Clock>,
@@ -141,7 +157,28 @@ impl Deliverer {
         config: DeliveryConfig,
     ) -> Self {
         Self {
-            feed,
+            feed: Some(feed),
+            webhooks,
+            transport,
+            clock,
+            pause: Arc::new(TokioPause),
+            jitter: Arc::new(RandomJitter),
+            config,
+            feed_missing: AtomicBool::new(false),
+        }
+    }
+
+    /// An engine over a queue filled from outside (a stream's events queued with
+    /// [`WebhookStore::enqueue_events`]): it reads no feed, and [`Deliverer::deliver_due`]
+    /// drains it.
+    pub fn without_feed(
+        webhooks: Arc<dyn WebhookStore>,
+        transport: Arc<dyn Transport>,
+        clock: Arc<dyn Clock>,
+        config: DeliveryConfig,
+    ) -> Self {
+        Self {
+            feed: None,
             webhooks,
             transport,
             clock,
@@ -165,13 +202,16 @@ impl Deliverer {
     }
 
     /// Reads one page of the feed after the stored cursor and queues it; answers how many
-    /// events the page held (0: the feed is caught up).
+    /// events the page held (0: the feed is caught up, or this engine has no feed).
     ///
     /// # Errors
     /// The store's failure (the page is read again next round).
     pub async fn pull_feed(&self) -> Result<usize, credits_store::StoreError> {
+        let Some(feed) = &self.feed else {
+            return Ok(0);
+        };
         let cursor = self.webhooks.delivery_cursor().await?;
-        let page = self.feed.event_feed(cursor, self.config.feed_page).await?;
+        let page = feed.event_feed(cursor, self.config.feed_page).await?;
         if page.events.is_empty() {
             return Ok(0);
         }
@@ -221,7 +261,7 @@ impl Deliverer {
         let full_page = usize::try_from(self.config.feed_page).unwrap_or(usize::MAX);
         let mut backlog = false;
         for _ in 0..self.config.feed_pages_per_round {
-            if self.feed_missing.load(Ordering::Relaxed) {
+            if self.feed.is_none() || self.feed_missing.load(Ordering::Relaxed) {
                 break;
             }
             match self.pull_feed().await {
@@ -248,46 +288,116 @@ impl Deliverer {
         if room == 0 {
             return backlog;
         }
-        let now = self.clock.now();
-        let lease = TimeDelta::from_std(self.config.timeout)
-            .unwrap_or(TimeDelta::MAX)
-            .checked_add(&TimeDelta::seconds(30))
-            .unwrap_or(TimeDelta::MAX);
-        let lease_until = now.checked_add_signed(lease).unwrap_or(now);
-        let claimed = match self
-            .webhooks
-            .claim_due(now, lease_until, u32::try_from(room).unwrap_or(u32::MAX))
-            .await
-        {
+        let claimed = match self.claim(room).await {
             Ok(claimed) => claimed,
             Err(error) => {
                 tracing::warn!(%error, "claiming webhook deliveries failed; trying again");
                 return backlog;
             }
         };
-        if claimed.is_empty() {
-            return backlog;
-        }
-        let endpoints: HashMap<String, EndpointRecord> = match self.webhooks.endpoints().await {
-            Ok(endpoints) => endpoints.into_iter().map(|e| (e.id.clone(), e)).collect(),
-            Err(error) => {
-                tracing::warn!(%error, "reading webhook endpoints failed; trying again");
-                return backlog;
-            }
-        };
-        for delivery in claimed {
-            // A deleted endpoint's rows went with it; a claim racing the deletion is dropped.
-            let Some(endpoint) = endpoints.get(&delivery.endpoint).cloned() else {
-                continue;
-            };
+        for (endpoint, delivery) in claimed {
             let engine = Arc::clone(self);
-            in_flight.spawn(async move { engine.attempt(&endpoint, delivery).await });
+            in_flight.spawn(async move {
+                engine.attempt(&endpoint, delivery).await;
+            });
         }
         backlog
     }
 
+    /// Claims up to `room` due deliveries, each with its endpoint. A deleted endpoint's rows
+    /// went with it; a claim racing the deletion is dropped.
+    async fn claim(
+        &self,
+        room: usize,
+    ) -> Result<Vec<(EndpointRecord, DeliveryRecord)>, credits_store::StoreError> {
+        let now = self.clock.now();
+        let lease = TimeDelta::from_std(self.config.timeout)
+            .unwrap_or(TimeDelta::MAX)
+            .checked_add(&TimeDelta::seconds(LEASE_MARGIN_S))
+            .unwrap_or(TimeDelta::MAX);
+        let lease_until = now.checked_add_signed(lease).unwrap_or(now);
+        let claimed = self
+            .webhooks
+            .claim_due(now, lease_until, u32::try_from(room).unwrap_or(u32::MAX))
+            .await?;
+        if claimed.is_empty() {
+            return Ok(Vec::new());
+        }
+        let endpoints: HashMap<String, EndpointRecord> = self
+            .webhooks
+            .endpoints()
+            .await?
+            .into_iter()
+            .map(|e| (e.id.clone(), e))
+            .collect();
+        Ok(claimed
+            .into_iter()
+            .filter_map(|delivery| {
+                let endpoint = endpoints.get(&delivery.endpoint).cloned()?;
+                Some((endpoint, delivery))
+            })
+            .collect())
+    }
+
+    /// Claims and attempts the due deliveries once, at most [`DeliveryConfig::concurrency`]
+    /// in flight, until nothing is due or too little time is left before `until` for another
+    /// attempt (its timeout and [`DRAIN_MARGIN`]): a function with a deadline (the webhook
+    /// sender on AWS) calls it per invocation. An attempt delivered makes its account's next
+    /// event due at once, so it is claimed in the same drain. Answers what was done; a store
+    /// failure is logged and counted, and ends the claiming (what is in flight finishes).
+    pub async fn deliver_due(&self, until: DateTime<Utc>) -> DrainReport {
+        let mut report = DrainReport::default();
+        let mut in_flight = FuturesUnordered::new();
+        // Whether a claim may find something: false after a claim came back short, true
+        // again when an attempt ends (a delivered one makes its account's next event due).
+        let mut may_claim = true;
+        let concurrency = self.config.concurrency.max(1);
+        loop {
+            let room = concurrency.saturating_sub(in_flight.len());
+            if may_claim && room > 0 && self.time_for_an_attempt(until) {
+                match self.claim(room).await {
+                    Ok(claimed) => {
+                        may_claim = claimed.len() >= room;
+                        for (endpoint, delivery) in claimed {
+                            report.attempted = report.attempted.saturating_add(1);
+                            in_flight.push(async move { self.attempt(&endpoint, delivery).await });
+                        }
+                    }
+                    Err(error) => {
+                        tracing::warn!(%error, "claiming webhook deliveries failed");
+                        report.store_failures = report.store_failures.saturating_add(1);
+                        may_claim = false;
+                    }
+                }
+                if may_claim {
+                    // The claim filled every free place: wait for one before claiming again.
+                    if let Some(outcome) = in_flight.next().await {
+                        report.count(outcome);
+                    }
+                    continue;
+                }
+            }
+            let Some(outcome) = in_flight.next().await else {
+                break;
+            };
+            report.count(outcome);
+            may_claim = report.store_failures == 0;
+        }
+        report
+    }
+
+    /// Whether an attempt started now ends (timeout and recording included) before `until`.
+    fn time_for_an_attempt(&self, until: DateTime<Utc>) -> bool {
+        let needed = TimeDelta::from_std(self.config.timeout.saturating_add(DRAIN_MARGIN))
+            .unwrap_or(TimeDelta::MAX);
+        self.clock
+            .now()
+            .checked_add_signed(needed)
+            .is_some_and(|end| end <= until)
+    }
+
     /// One attempt, recorded.
-    async fn attempt(&self, endpoint: &EndpointRecord, delivery: DeliveryRecord) {
+    async fn attempt(&self, endpoint: &EndpointRecord, delivery: DeliveryRecord) -> Attempted {
         let started = self.clock.now();
         let body = payload(&delivery);
         let request = Outgoing {
@@ -308,6 +418,11 @@ impl Deliverer {
         let answer = self.transport.post(request).await;
         let finished = self.clock.now();
         let result = self.judge(&delivery, answer, started, finished);
+        let attempted = match &result {
+            AttemptResult::Delivered => Attempted::Delivered,
+            AttemptResult::Retry { .. } => Attempted::Retried,
+            AttemptResult::GiveUp { .. } => Attempted::GivenUp,
+        };
         match &result {
             AttemptResult::Delivered => tracing::debug!(
                 webhook = %endpoint.id, event = %delivery.event.id, "webhook delivered"
@@ -328,7 +443,9 @@ impl Deliverer {
         {
             // The lease ends and the delivery is attempted again: at least once.
             tracing::warn!(%error, "recording a webhook attempt failed");
+            return Attempted::NotRecorded;
         }
+        attempted
     }
 
     /// What an answer means for the delivery.
@@ -356,6 +473,50 @@ impl Deliverer {
             Some(at) => AttemptResult::Retry { at, status, error },
             None => AttemptResult::GiveUp { status, error },
         }
+    }
+}
+
+/// What became of one attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Attempted {
+    Delivered,
+    Retried,
+    GivenUp,
+    /// The store did not take the result: the lease ends and it is attempted again.
+    NotRecorded,
+}
+
+/// What one [`Deliverer::deliver_due`] did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DrainReport {
+    /// Attempts made (claimed and sent).
+    pub attempted: u64,
+    /// Answered 2xx and recorded: gone from the queue.
+    pub delivered: u64,
+    /// Failed and scheduled again.
+    pub retried: u64,
+    /// Failed for the last time (3 days after the first attempt): listed, re-deliverable.
+    pub given_up: u64,
+    /// Store calls that failed (a claim, or recording an attempt, whose delivery is then
+    /// attempted again when its lease ends).
+    pub store_failures: u64,
+}
+
+impl DrainReport {
+    /// Attempts that failed (retried or given up).
+    #[must_use]
+    pub fn attempts_failed(&self) -> u64 {
+        self.retried.saturating_add(self.given_up)
+    }
+
+    fn count(&mut self, attempted: Attempted) {
+        let counter = match attempted {
+            Attempted::Delivered => &mut self.delivered,
+            Attempted::Retried => &mut self.retried,
+            Attempted::GivenUp => &mut self.given_up,
+            Attempted::NotRecorded => &mut self.store_failures,
+        };
+        *counter = counter.saturating_add(1);
     }
 }
 
@@ -445,5 +606,298 @@ mod tests {
                 serde_json::from_slice(&payload(&delivery(body))).unwrap_or_default();
             assert_eq!(sent, expected);
         }
+    }
+
+    // -----------------------------------------------------------------------------------
+    // `deliver_due`: the feedless engine's one-shot drain, over the SQLite store's queue.
+
+    use std::sync::Mutex;
+    use std::sync::atomic::AtomicUsize;
+
+    use credits_store::FedEvent;
+    use credits_store::sqlite::SqliteStore;
+
+    use crate::FixedClock;
+    use crate::webhooks::signing::verify;
+
+    const SECRET: &str = "whsec_test";
+
+    /// Answers each POST with `status` (or refuses the connection when `None`), recording
+    /// what it got and how many attempts were in flight at most.
+    struct FakeReceiver {
+        status: Mutex<Option<u16>>,
+        received: Mutex<Vec<serde_json::Value>>,
+        in_flight: AtomicUsize,
+        most_in_flight: AtomicUsize,
+        clock: Arc<FixedClock>,
+    }
+
+    impl FakeReceiver {
+        fn new(status: Option<u16>, clock: Arc<FixedClock>) -> Arc<Self> {
+            Arc::new(Self {
+                status: Mutex::new(status),
+                received: Mutex::new(Vec::new()),
+                in_flight: AtomicUsize::new(0),
+                most_in_flight: AtomicUsize::new(0),
+                clock,
+            })
+        }
+
+        fn answer(&self, status: Option<u16>) {
+            *self.status.lock().unwrap() = status;
+        }
+
+        /// (account, seq) of each POST, in the order they came.
+        fn arrivals(&self) -> Vec<(String, u64)> {
+            self.received
+                .lock()
+                .unwrap()
+                .iter()
+                .map(|body| {
+                    (
+                        body["account"].as_str().unwrap_or_default().to_owned(),
+                        body["seq"].as_u64().unwrap_or_default(),
+                    )
+                })
+                .collect()
+        }
+    }
+
+    #[async_trait::async_trait]
+    impl Transport for FakeReceiver {
+        async fn post(&self, request: Outgoing) -> Result<u16, String> {
+            let now_in_flight = self.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+            self.most_in_flight
+                .fetch_max(now_in_flight, Ordering::SeqCst);
+            // Let the other attempts of the drain start meanwhile.
+            tokio::time::sleep(Duration::from_millis(5)).await;
+            self.in_flight.fetch_sub(1, Ordering::SeqCst);
+            let signature = request
+                .headers
+                .iter()
+                .find(|(name, _)| *name == SIGNATURE_HEADER)
+                .map(|(_, value)| value.clone())
+                .unwrap_or_default();
+            assert!(
+                verify(
+                    SECRET,
+                    &signature,
+                    &request.body,
+                    self.clock.now().timestamp()
+                )
+                .is_ok(),
+                "every attempt is signed"
+            );
+            let status = *self.status.lock().unwrap();
+            let Some(status) = status else {
+                return Err("the connection failed".to_owned());
+            };
+            self.received
+                .lock()
+                .unwrap()
+                .push(serde_json::from_slice(&request.body).unwrap_or_default());
+            Ok(status)
+        }
+    }
+
+    fn start() -> DateTime<Utc> {
+        DateTime::from_timestamp(1_772_359_200, 0).unwrap_or_default()
+    }
+
+    /// A queue on SQLite with one endpoint wanting every event, and `accounts`' events
+    /// `1..=per_account` queued (interleaved across accounts, as commits come).
+    async fn queue(accounts: &[&str], per_account: u64) -> Arc<SqliteStore> {
+        let store = Arc::new(SqliteStore::in_memory().unwrap());
+        let endpoint = EndpointRecord {
+            id: "wh_1".to_owned(),
+            url: "http://receiver.test/hook".to_owned(),
+            event_types: vec!["*".to_owned()],
+            secret: SECRET.to_owned(),
+            created_at: start(),
+        };
+        assert!(store.put_endpoint(&endpoint).await.unwrap());
+        let mut events = Vec::new();
+        for seq in 1..=per_account {
+            for account in accounts {
+                let position = u64::try_from(events.len()).unwrap_or_default() + 1;
+                events.push(FedEvent {
+                    position,
+                    event: EventRecord {
+                        account: (*account).to_owned(),
+                        seq,
+                        id: format!("evt_{account}_{seq}"),
+                        event_type: "balance.low".to_owned(),
+                        at: start(),
+                        body: json!({"v": 1}),
+                    },
+                });
+            }
+        }
+        let next = u64::try_from(events.len()).unwrap_or_default();
+        assert!(
+            store
+                .enqueue(0, &events, next, start())
+                .await
+                .unwrap()
+                .is_some()
+        );
+        store
+    }
+
+    fn engine(
+        store: &Arc<SqliteStore>,
+        receiver: &Arc<FakeReceiver>,
+        clock: &Arc<FixedClock>,
+        concurrency: usize,
+    ) -> Deliverer {
+        let config = DeliveryConfig {
+            concurrency,
+            ..DeliveryConfig::default()
+        };
+        Deliverer::without_feed(store.clone(), receiver.clone(), clock.clone(), config)
+            .with_jitter(Arc::new(FullJitter))
+    }
+
+    struct FullJitter;
+
+    impl Jitter for FullJitter {
+        fn permille(&self) -> u16 {
+            super::super::schedule::MAX_JITTER_PERMILLE
+        }
+    }
+
+    fn an_hour_after(now: DateTime<Utc>) -> DateTime<Utc> {
+        now + TimeDelta::hours(1)
+    }
+
+    #[tokio::test]
+    async fn a_drain_delivers_everything_due_in_order_per_account_within_the_concurrency() {
+        let accounts = ["alice", "bob", "carol", "dave"];
+        let store = queue(&accounts, 3).await;
+        let clock = Arc::new(FixedClock::new(start()));
+        let receiver = FakeReceiver::new(Some(204), clock.clone());
+        let engine = engine(&store, &receiver, &clock, 2);
+
+        let report = engine.deliver_due(an_hour_after(clock.now())).await;
+        assert_eq!(
+            report,
+            DrainReport {
+                attempted: 12,
+                delivered: 12,
+                ..DrainReport::default()
+            }
+        );
+        let arrivals = receiver.arrivals();
+        for account in accounts {
+            let seqs: Vec<u64> = arrivals
+                .iter()
+                .filter(|(who, _)| who == account)
+                .map(|(_, seq)| *seq)
+                .collect();
+            assert_eq!(seqs, [1, 2, 3], "{account}'s events in seq order");
+        }
+        assert_eq!(receiver.most_in_flight.load(Ordering::SeqCst), 2);
+        // Nothing is left: a second drain attempts nothing.
+        assert_eq!(
+            engine.deliver_due(an_hour_after(clock.now())).await,
+            DrainReport::default()
+        );
+    }
+
+    #[tokio::test]
+    async fn a_failing_receiver_holds_each_account_back_until_a_later_drain_retries() {
+        let store = queue(&["alice", "bob"], 2).await;
+        let clock = Arc::new(FixedClock::new(start()));
+        let receiver = FakeReceiver::new(None, clock.clone());
+        let engine = engine(&store, &receiver, &clock, 8);
+
+        // Only each account's oldest is due; both fail and wait for their retry.
+        let report = engine.deliver_due(an_hour_after(clock.now())).await;
+        assert_eq!(
+            report,
+            DrainReport {
+                attempted: 2,
+                retried: 2,
+                ..DrainReport::default()
+            }
+        );
+        assert_eq!(report.attempts_failed(), 2);
+        // Not due yet: nothing is attempted.
+        assert_eq!(
+            engine.deliver_due(an_hour_after(clock.now())).await,
+            DrainReport::default()
+        );
+        // A tick after the retry time, the receiver answering 503: retried again.
+        clock.advance(TimeDelta::minutes(1));
+        receiver.answer(Some(503));
+        assert_eq!(
+            engine.deliver_due(an_hour_after(clock.now())).await.retried,
+            2
+        );
+        // The receiver back: everything arrives, in order.
+        clock.advance(TimeDelta::minutes(1));
+        receiver.answer(Some(200));
+        let report = engine.deliver_due(an_hour_after(clock.now())).await;
+        assert_eq!(report.delivered, 4, "{report:?}");
+        let alice: Vec<u64> = receiver
+            .arrivals()
+            .iter()
+            .filter(|(who, _)| who == "alice")
+            .map(|(_, seq)| *seq)
+            .collect();
+        // The 503 answers were received too (and not taken): seq 1 twice, then 1 and 2.
+        assert_eq!(alice, [1, 1, 2]);
+    }
+
+    #[tokio::test]
+    async fn a_drain_gives_up_after_3_days() {
+        let store = queue(&["alice"], 2).await;
+        let clock = Arc::new(FixedClock::new(start()));
+        let receiver = FakeReceiver::new(Some(500), clock.clone());
+        let engine = engine(&store, &receiver, &clock, 8);
+        assert_eq!(
+            engine.deliver_due(an_hour_after(clock.now())).await.retried,
+            1
+        );
+        clock.advance(TimeDelta::days(3) + TimeDelta::hours(1));
+        let report = engine.deliver_due(an_hour_after(clock.now())).await;
+        assert_eq!(
+            report,
+            DrainReport {
+                attempted: 1,
+                given_up: 1,
+                ..DrainReport::default()
+            }
+        );
+        let failed = store.failed_deliveries("wh_1", None, 10).await.unwrap();
+        assert_eq!(
+            failed.deliveries.len(),
+            2,
+            "the account's next event is failed with it"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_drain_starts_no_attempt_that_could_outlast_its_deadline() {
+        let store = queue(&["alice"], 1).await;
+        let clock = Arc::new(FixedClock::new(start()));
+        let receiver = FakeReceiver::new(Some(200), clock.clone());
+        let engine = engine(&store, &receiver, &clock, 8);
+        let needed = TimeDelta::from_std(DeliveryConfig::default().timeout + DRAIN_MARGIN)
+            .unwrap_or_default();
+        let too_soon = clock.now() + needed - TimeDelta::milliseconds(1);
+        assert_eq!(engine.deliver_due(too_soon).await, DrainReport::default());
+        assert!(receiver.arrivals().is_empty());
+        let report = engine.deliver_due(clock.now() + needed).await;
+        assert_eq!(report.delivered, 1);
+    }
+
+    #[tokio::test]
+    async fn an_engine_without_a_feed_reads_none() {
+        let store = queue(&["alice"], 1).await;
+        let clock = Arc::new(FixedClock::new(start()));
+        let receiver = FakeReceiver::new(Some(200), clock.clone());
+        let engine = engine(&store, &receiver, &clock, 8);
+        assert_eq!(engine.pull_feed().await.unwrap(), 0);
     }
 }
