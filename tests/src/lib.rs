@@ -5,4 +5,5 @@ pub mod model;
 pub mod router;
 pub mod scenarios;
 pub mod sim;
+pub mod stream;
 pub mod template;

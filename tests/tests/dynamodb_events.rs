@@ -3,9 +3,8 @@
 //! stream, and published by the events publisher's handler exactly once per event, in each
 //! account's seq order, none for a refused commit.
 //!
-//! The stream is read as Lambda's event source mapping reads it (DynamoDB Streams:
-//! DescribeStream, GetShardIterator, GetRecords), turned into the Lambda event the function
-//! receives, and handed to `credits_events_publisher::handle` with a recording EventBridge
+//! The stream is read as Lambda's event source mapping reads it (`credits_tests::stream`),
+//! turned into the Lambda event the function receives, and handed to `credits_events_publisher::handle` with a recording EventBridge
 //! double.
 //!
 //! `scripts/install-tools.sh` once (DynamoDB Local), then
@@ -18,22 +17,18 @@
     clippy::indexing_slicing
 )]
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::sync::Mutex;
 
-use aws_sdk_dynamodbstreams::types::{AttributeValue as StreamValue, ShardIteratorType};
 use chrono::{DateTime, TimeZone, Utc};
-use credits_events_publisher::{
-    Entry, EntryOutcome, EventDetail, Publisher, STREAM_FILTER_PATTERN, StreamBatch, handle,
-};
+use credits_events_publisher::{Entry, EntryOutcome, EventDetail, Publisher, StreamBatch, handle};
 use credits_store::{
     AccountRecord, Commit, CommitOutcome, EntryRecord, EventRecord, FactRecord, MAX_COMMIT_ENTRIES,
     OperationRecord, Store, StoreError,
 };
 use credits_store_dynamodb::{DynamoStore, EVENT_SK_PREFIX, create_table};
-use credits_tests::dynamodb_local::{
-    ACCESS_KEY_ID, DynamoDbLocal, REGION, SECRET_ACCESS_KEY, unique_table_name,
-};
+use credits_tests::dynamodb_local::{DynamoDbLocal, unique_table_name};
+use credits_tests::stream::passes_filter;
 use serde_json::{Value as Json, json};
 
 fn at(minute: u32) -> DateTime<Utc> {
@@ -109,130 +104,10 @@ async fn store(local: &DynamoDbLocal) -> DynamoStore {
     DynamoStore::new(client, name)
 }
 
-async fn streams_client(local: &DynamoDbLocal) -> aws_sdk_dynamodbstreams::Client {
-    use aws_config::{BehaviorVersion, Region};
-    let config = aws_config::defaults(BehaviorVersion::latest())
-        .region(Region::new(REGION))
-        .credentials_provider(aws_sdk_dynamodbstreams::config::Credentials::new(
-            ACCESS_KEY_ID,
-            SECRET_ACCESS_KEY,
-            None,
-            None,
-            "credits-dynamodb-local",
-        ))
-        .endpoint_url(local.endpoint_url())
-        .load()
-        .await;
-    aws_sdk_dynamodbstreams::Client::new(&config)
-}
-
-/// DynamoDB's JSON of one attribute, as a stream's Lambda event carries it.
-fn attribute_json(value: &StreamValue) -> Json {
-    match value {
-        StreamValue::S(text) => json!({ "S": text }),
-        StreamValue::N(text) => json!({ "N": text }),
-        StreamValue::Bool(flag) => json!({ "BOOL": flag }),
-        StreamValue::Null(_) => json!({ "NULL": true }),
-        other => panic!("the table holds no attribute like {other:?}"),
-    }
-}
-
-fn image_json(image: &HashMap<String, StreamValue>) -> Json {
-    Json::Object(
-        image
-            .iter()
-            .map(|(name, value)| (name.clone(), attribute_json(value)))
-            .collect(),
-    )
-}
-
-/// Every record of the table's stream so far, oldest first per shard, as the Lambda event
-/// records the function receives (`Records[]`).
+/// Every record of the table's stream so far, as the Lambda event records the function
+/// receives.
 async fn stream_records(local: &DynamoDbLocal, store: &DynamoStore) -> Vec<Json> {
-    let described = store
-        .client()
-        .describe_table()
-        .table_name(store.table())
-        .send()
-        .await
-        .expect("describe table");
-    let stream_arn = described
-        .table()
-        .and_then(|t| t.latest_stream_arn())
-        .expect("the table has a stream")
-        .to_owned();
-    let streams = streams_client(local).await;
-    let stream = streams
-        .describe_stream()
-        .stream_arn(&stream_arn)
-        .send()
-        .await
-        .expect("describe stream");
-    let description = stream.stream_description().expect("a stream description");
-    assert_eq!(
-        description.stream_view_type().map(|v| v.as_str()),
-        Some("NEW_IMAGE")
-    );
-    let mut records = Vec::new();
-    for shard in description.shards() {
-        let mut iterator = streams
-            .get_shard_iterator()
-            .stream_arn(&stream_arn)
-            .shard_id(shard.shard_id().expect("a shard id"))
-            .shard_iterator_type(ShardIteratorType::TrimHorizon)
-            .send()
-            .await
-            .expect("shard iterator")
-            .shard_iterator;
-        // An open shard always answers a next iterator: stop at the first empty read.
-        for _ in 0..100 {
-            let Some(current) = iterator else { break };
-            let page = streams
-                .get_records()
-                .shard_iterator(current)
-                .limit(1000)
-                .send()
-                .await
-                .expect("get records");
-            if page.records().is_empty() {
-                break;
-            }
-            for record in page.records() {
-                let data = record.dynamodb().expect("a change");
-                let mut change = json!({
-                    "Keys": image_json(data.keys().unwrap_or(&HashMap::new())),
-                    "SequenceNumber": data.sequence_number().unwrap_or_default(),
-                    "StreamViewType": "NEW_IMAGE",
-                });
-                if let Some(image) = data.new_image() {
-                    change["NewImage"] = image_json(image);
-                }
-                records.push(json!({
-                    "eventID": record.event_id().unwrap_or_default(),
-                    "eventName": record.event_name().map(|n| n.as_str()).unwrap_or_default(),
-                    "eventSource": "aws:dynamodb",
-                    "eventSourceARN": stream_arn,
-                    "dynamodb": change,
-                }));
-            }
-            iterator = page.next_shard_iterator;
-        }
-    }
-    records
-}
-
-/// What the event source mapping's filter keeps ([`STREAM_FILTER_PATTERN`]): inserts of
-/// `V#` items.
-fn passes_filter(record: &Json) -> bool {
-    let pattern: Json = serde_json::from_str(STREAM_FILTER_PATTERN).unwrap();
-    let names = pattern["eventName"].as_array().unwrap();
-    let prefix = pattern["dynamodb"]["Keys"]["sk"]["S"][0]["prefix"]
-        .as_str()
-        .unwrap();
-    names.contains(&record["eventName"])
-        && record["dynamodb"]["Keys"]["sk"]["S"]
-            .as_str()
-            .is_some_and(|sk| sk.starts_with(prefix))
+    credits_tests::stream::stream_records(local, store.client(), store.table()).await
 }
 
 /// A recording EventBridge: every entry it took, in order; refuses each event id in
