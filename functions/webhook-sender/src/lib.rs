@@ -213,6 +213,16 @@ pub fn event_record(record: &StreamRecord) -> Result<EventRecord, RecordError> {
     })
 }
 
+/// The instant of an invocation's deadline (Lambda's context gives Unix milliseconds); an
+/// unreadable one is `now`, which leaves no time for an attempt.
+#[must_use]
+pub fn deadline_at(deadline_ms: u64, now: DateTime<Utc>) -> DateTime<Utc> {
+    i64::try_from(deadline_ms)
+        .ok()
+        .and_then(DateTime::from_timestamp_millis)
+        .unwrap_or(now)
+}
+
 /// A drain's counts, as a tick's answer (seen in the invocation's result and tests).
 #[must_use]
 pub fn report_json(report: &DrainReport) -> Json {
@@ -278,6 +288,16 @@ mod tests {
             panic!("refused");
         };
         assert!(quoted.len() <= MAX_QUOTED_INPUT_BYTES + '…'.len_utf8());
+    }
+
+    #[test]
+    fn the_deadline_is_lambda_s_unix_milliseconds() {
+        let now = DateTime::from_timestamp(1_772_359_200, 0).unwrap_or_default();
+        assert_eq!(
+            deadline_at(1_772_359_215_250, now),
+            DateTime::from_timestamp(1_772_359_215, 250_000_000).unwrap_or_default()
+        );
+        assert_eq!(deadline_at(u64::MAX, now), now);
     }
 
     #[test]

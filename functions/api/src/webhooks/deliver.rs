@@ -369,18 +369,13 @@ impl Deliverer {
                         may_claim = false;
                     }
                 }
-                if may_claim {
-                    // The claim filled every free place: wait for one before claiming again.
-                    if let Some(outcome) = in_flight.next().await {
-                        report.count(outcome);
-                    }
-                    continue;
-                }
             }
+            // Nothing in flight and nothing to claim (or no time for it): done.
             let Some(outcome) = in_flight.next().await else {
                 break;
             };
             report.count(outcome);
+            // A place is free, and the attempt may have made its account's next event due.
             may_claim = report.store_failures == 0;
         }
         report
