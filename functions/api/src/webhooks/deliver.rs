@@ -895,4 +895,94 @@ mod tests {
         let engine = engine(&store, &receiver, &clock, 8);
         assert_eq!(engine.pull_feed().await.unwrap(), 0);
     }
+
+    /// The SQLite queue whose claims fail.
+    struct ClaimsFail(Arc<SqliteStore>);
+
+    #[async_trait::async_trait]
+    impl WebhookStore for ClaimsFail {
+        async fn put_endpoint(
+            &self,
+            endpoint: &EndpointRecord,
+        ) -> credits_store::StoreResult<bool> {
+            self.0.put_endpoint(endpoint).await
+        }
+        async fn endpoints(&self) -> credits_store::StoreResult<Vec<EndpointRecord>> {
+            self.0.endpoints().await
+        }
+        async fn endpoint(&self, id: &str) -> credits_store::StoreResult<Option<EndpointRecord>> {
+            self.0.endpoint(id).await
+        }
+        async fn delete_endpoint(&self, id: &str) -> credits_store::StoreResult<bool> {
+            self.0.delete_endpoint(id).await
+        }
+        async fn delivery_cursor(&self) -> credits_store::StoreResult<u64> {
+            self.0.delivery_cursor().await
+        }
+        async fn enqueue(
+            &self,
+            expected_cursor: u64,
+            events: &[FedEvent],
+            next: u64,
+            now: DateTime<Utc>,
+        ) -> credits_store::StoreResult<Option<u64>> {
+            self.0.enqueue(expected_cursor, events, next, now).await
+        }
+        async fn claim_due(
+            &self,
+            _now: DateTime<Utc>,
+            _lease_until: DateTime<Utc>,
+            _limit: u32,
+        ) -> credits_store::StoreResult<Vec<DeliveryRecord>> {
+            Err(credits_store::StoreError::Unavailable(
+                "throttled".to_owned(),
+            ))
+        }
+        async fn record_attempt(
+            &self,
+            delivery: &DeliveryRecord,
+            attempted_at: DateTime<Utc>,
+            result: AttemptResult,
+        ) -> credits_store::StoreResult<()> {
+            self.0.record_attempt(delivery, attempted_at, result).await
+        }
+        async fn failed_deliveries(
+            &self,
+            endpoint: &str,
+            after: Option<&str>,
+            limit: u32,
+        ) -> credits_store::StoreResult<credits_store::webhooks::DeliveryPage> {
+            self.0.failed_deliveries(endpoint, after, limit).await
+        }
+        async fn redeliver(
+            &self,
+            endpoint: &str,
+            which: credits_store::webhooks::Redeliver,
+            now: DateTime<Utc>,
+        ) -> credits_store::StoreResult<u64> {
+            self.0.redeliver(endpoint, which, now).await
+        }
+    }
+
+    #[tokio::test]
+    async fn a_claim_that_fails_is_counted_and_ends_the_drain() {
+        let store = queue(&["alice"], 1).await;
+        let clock = Arc::new(FixedClock::new(start()));
+        let receiver = FakeReceiver::new(Some(200), clock.clone());
+        let engine = Deliverer::without_feed(
+            Arc::new(ClaimsFail(store)),
+            receiver.clone(),
+            clock.clone(),
+            DeliveryConfig::default(),
+        );
+        let report = engine.deliver_due(an_hour_after(clock.now())).await;
+        assert_eq!(
+            report,
+            DrainReport {
+                store_failures: 1,
+                ..DrainReport::default()
+            }
+        );
+        assert!(receiver.arrivals().is_empty());
+    }
 }
