@@ -348,16 +348,14 @@ impl Deliverer {
     pub async fn deliver_due(&self, until: DateTime<Utc>) -> DrainReport {
         let mut report = DrainReport::default();
         let mut in_flight = FuturesUnordered::new();
-        // Whether a claim may find something: false after a claim came back short, true
-        // again when an attempt ends (a delivered one makes its account's next event due).
-        let mut may_claim = true;
         let concurrency = self.config.concurrency.max(1);
         loop {
+            // Claimed at the start, then each time a place frees up: the attempt that ended
+            // may have made its account's next event due.
             let room = concurrency.saturating_sub(in_flight.len());
-            if may_claim && room > 0 && self.time_for_an_attempt(until) {
+            if report.store_failures == 0 && room > 0 && self.time_for_an_attempt(until) {
                 match self.claim(room).await {
                     Ok(claimed) => {
-                        may_claim = claimed.len() >= room;
                         for (endpoint, delivery) in claimed {
                             report.attempted = report.attempted.saturating_add(1);
                             in_flight.push(async move { self.attempt(&endpoint, delivery).await });
@@ -366,17 +364,14 @@ impl Deliverer {
                     Err(error) => {
                         tracing::warn!(%error, "claiming webhook deliveries failed");
                         report.store_failures = report.store_failures.saturating_add(1);
-                        may_claim = false;
                     }
                 }
             }
-            // Nothing in flight and nothing to claim (or no time for it): done.
+            // Nothing in flight after a claim (nothing due, or no time for it): done.
             let Some(outcome) = in_flight.next().await else {
                 break;
             };
             report.count(outcome);
-            // A place is free, and the attempt may have made its account's next event due.
-            may_claim = report.store_failures == 0;
         }
         report
     }
