@@ -611,3 +611,34 @@ async fn malformed_input_is_refused_with_what_was_expected() {
         "nothing ran"
     );
 }
+
+#[tokio::test]
+async fn a_batch_without_time_left_to_deliver_is_queued_for_the_next_tick() {
+    let deployment = deployment().await;
+    let records = interleaved(&["alice", "bob"], 2);
+    // Less than the webhook timeout (5 s) and the drain's margin left.
+    let until = deployment.clock.now() + TimeDelta::seconds(6);
+    let answer = handle(batch(&records), &deployment.sender, until)
+        .await
+        .unwrap();
+    assert!(failures(&answer).is_empty());
+    assert_eq!(deployment.queue.queued(), 4);
+    assert!(
+        deployment.delivered().is_empty(),
+        "no attempt could finish in time"
+    );
+    assert_eq!(deployment.last_metric("WebhooksDelivered"), 0);
+
+    let report = deployment
+        .invoke(json!({"deliver_due": true}))
+        .await
+        .unwrap();
+    assert_eq!(report["delivered"], 4);
+    assert_eq!(
+        by_account(&deployment.delivered()),
+        BTreeMap::from([
+            ("alice".to_owned(), vec![1, 2]),
+            ("bob".to_owned(), vec![1, 2]),
+        ])
+    );
+}
