@@ -24,6 +24,7 @@ mod item;
 mod local;
 mod retry;
 mod table;
+mod webhooks;
 
 use std::collections::HashSet;
 
@@ -52,6 +53,13 @@ pub use table::{
     AT_SEQ_ATTRIBUTE, DEFAULT_TABLE_NAME, DUE_AT_ATTRIBUTE, DUE_INDEX, DUE_SHARD_ATTRIBUTE,
     DUE_SHARDS, PARTITION_KEY, SORT_KEY, STREAM_VIEW_TYPE, TIME_INDEX, create_table,
     create_table_if_missing, table_definition,
+};
+
+pub use webhooks::{
+    DynamoWebhookStore, MAX_LANE_ATTEMPTS, WEBHOOK_DUE_AT_ATTRIBUTE, WEBHOOK_DUE_INDEX,
+    WEBHOOK_DUE_SHARD_ATTRIBUTE, WEBHOOK_DUE_SHARDS, WEBHOOK_FAILING_ENDPOINT_ATTRIBUTE,
+    WEBHOOK_FAILING_INDEX, WEBHOOK_FAILING_KEY_ATTRIBUTE, create_webhooks_table,
+    create_webhooks_table_if_missing, webhooks_table_definition,
 };
 
 use item::Item;
