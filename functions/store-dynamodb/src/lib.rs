@@ -18,6 +18,9 @@
 //! is cancelled, the cancellation reasons (which line up with the actions by position) and the
 //! old items DynamoDB returns (`ReturnValuesOnConditionCheckFailure::ALL_OLD`) answer the caller
 //! without a second read.
+//!
+//! Webhook endpoints and deliveries live in a second table of their own: [`DynamoWebhookStore`]
+//! (`webhooks/`, [`webhooks_table_definition`], `docs/webhooks.md`, "Storage on DynamoDB").
 
 mod counter;
 mod item;
