@@ -10,8 +10,11 @@
     clippy::panic
 )]
 
-use credits_dsl::{Diagnostics, compile_source};
-use miette::{GraphicalReportHandler, GraphicalTheme};
+mod common;
+
+use credits_dsl::compile_source;
+
+use common::render;
 
 const HEAD: &str = "book test\neffective 2025-01-01\nunit credit scale 2 round half-up\n";
 
@@ -112,15 +115,6 @@ const CASES: &[(&str, &str)] = &[
         "feature clip {\n  input duration: duration one of 5s, 10s\n  base 1 credit per 5s of duration\n}\nexpect clip(duration: 7s) = 1 credit\n",
     ),
 ];
-
-fn render(diagnostics: &Diagnostics) -> String {
-    let mut out = String::new();
-    GraphicalReportHandler::new_themed(GraphicalTheme::unicode_nocolor())
-        .with_width(100)
-        .render_report(&mut out, diagnostics)
-        .unwrap();
-    out
-}
 
 #[test]
 fn every_case_renders_as_its_snapshot() {

@@ -11,8 +11,12 @@
     clippy::panic
 )]
 
-use credits_dsl::{BookError, Diagnostics, RateLibrary, compile_source};
-use miette::{Diagnostic, GraphicalReportHandler, GraphicalTheme};
+mod common;
+
+use credits_dsl::{BookError, RateLibrary};
+use miette::Diagnostic;
+
+use common::{diagnostics_of, render, source_of};
 
 const HEAD: &str = "book test\neffective 2025-01-01\nunit credit scale 2 round half-up\n";
 
@@ -546,29 +550,6 @@ const CASES: &[(&str, &str, &str)] = &[
     ),
 ];
 
-fn source_of(raw: &str) -> String {
-    match raw.strip_prefix('+') {
-        Some(rest) => format!("{HEAD}{rest}"),
-        None => raw.to_owned(),
-    }
-}
-
-fn render(diagnostic: &dyn Diagnostic) -> String {
-    let mut out = String::new();
-    GraphicalReportHandler::new_themed(GraphicalTheme::unicode_nocolor())
-        .with_width(100)
-        .render_report(&mut out, diagnostic)
-        .unwrap();
-    out
-}
-
-fn diagnostics(file_name: &str, source: &str) -> Diagnostics {
-    match compile_source(file_name, source) {
-        Ok(_) => panic!("{file_name} compiled but should not:\n{source}"),
-        Err(diagnostics) => diagnostics,
-    }
-}
-
 #[test]
 fn every_case_renders_as_its_snapshot() {
     let mut settings = insta::Settings::clone_current();
@@ -576,8 +557,8 @@ fn every_case_renders_as_its_snapshot() {
     settings.set_omit_expression(true);
     settings.bind(|| {
         for (name, file_name, raw) in CASES {
-            let source = source_of(raw);
-            let rendered = render(&diagnostics(file_name, &source));
+            let source = source_of(HEAD, raw);
+            let rendered = render(&diagnostics_of(file_name, &source));
             insta::assert_snapshot!(
                 *name,
                 format!("FILE {file_name}\nSOURCE\n{source}\nERROR\n{rendered}")
@@ -598,8 +579,8 @@ fn there_are_at_least_35_distinct_cases() {
 #[test]
 fn every_error_points_at_the_source() {
     for (name, file_name, raw) in CASES {
-        let source = source_of(raw);
-        let diagnostics = diagnostics(file_name, &source);
+        let source = source_of(HEAD, raw);
+        let diagnostics = diagnostics_of(file_name, &source);
         assert!(!diagnostics.is_empty(), "{name}: no errors");
         for error in diagnostics.errors() {
             let labels: Vec<_> = error.labels().map(Iterator::collect).unwrap_or_default();
@@ -627,13 +608,14 @@ fn every_error_points_at_the_source() {
 #[test]
 fn every_error_in_a_file_is_reported() {
     let source = source_of(
+        HEAD,
         CASES
             .iter()
             .find(|(name, _, _)| *name == "several_errors")
             .map(|(_, _, raw)| *raw)
             .unwrap(),
     );
-    let diagnostics = diagnostics("test.rates", &source);
+    let diagnostics = diagnostics_of("test.rates", &source);
     let codes: Vec<String> = diagnostics
         .errors()
         .iter()
@@ -664,11 +646,11 @@ fn every_error_in_a_file_is_reported() {
 
 #[test]
 fn a_file_over_256_kib_is_refused_before_parsing() {
-    let mut source = source_of("+");
+    let mut source = source_of(HEAD, "+");
     while source.len() <= 256 * 1024 {
         source.push_str("# padding padding padding padding padding padding padding padding\n");
     }
-    let diagnostics = diagnostics("test.rates", &source);
+    let diagnostics = diagnostics_of("test.rates", &source);
     assert!(matches!(diagnostics.errors(), [BookError::TooLarge { .. }]));
     assert_eq!(
         diagnostics.errors()[0].to_string(),
@@ -678,7 +660,7 @@ fn a_file_over_256_kib_is_refused_before_parsing() {
 
 #[test]
 fn two_versions_with_the_same_effective_date_are_refused() {
-    let first = source_of("+feature image {\n  base 1 credit each\n}\n");
+    let first = source_of(HEAD, "+feature image {\n  base 1 credit each\n}\n");
     let second = first.replace("base 1 credit", "base 2 credit");
     let errors = RateLibrary::from_sources(vec![
         ("test.rates".to_owned(), first),

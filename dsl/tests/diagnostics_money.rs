@@ -11,8 +11,12 @@
     clippy::panic
 )]
 
-use credits_dsl::{Diagnostics, compile_source};
-use miette::{Diagnostic, GraphicalReportHandler, GraphicalTheme};
+mod common;
+
+use credits_dsl::compile_source;
+use miette::Diagnostic;
+
+use common::{diagnostics, render};
 
 const HEAD: &str = "book test\neffective 2025-01-01\nunit credit scale 2 round half-up\n";
 const FEATURE: &str = "feature image {\n  base 1 credit each\n";
@@ -81,22 +85,6 @@ const CASES: &[(&str, &str)] = &[
         "plan pro {\n  order top_up\n  topup as top_up, expires never\n  topup minimum 500 credits\n}\n",
     ),
 ];
-
-fn render(diagnostic: &dyn Diagnostic) -> String {
-    let mut out = String::new();
-    GraphicalReportHandler::new_themed(GraphicalTheme::unicode_nocolor())
-        .with_width(100)
-        .render_report(&mut out, diagnostic)
-        .unwrap();
-    out
-}
-
-fn diagnostics(source: &str) -> Diagnostics {
-    match compile_source("test.rates", source) {
-        Ok(_) => panic!("compiled but should not:\n{source}"),
-        Err(diagnostics) => diagnostics,
-    }
-}
 
 #[test]
 fn every_case_renders_as_its_snapshot() {

@@ -11,12 +11,15 @@
     clippy::panic
 )]
 
+mod common;
+
 use credits_dsl::diff::diff;
 use credits_dsl::{
-    Cycle, Diagnostics, RateBook, RateLibrary, Rollover, SpendLimit, SpendPeriod, compile_source,
-    format_source,
+    Cycle, RateBook, RateLibrary, Rollover, SpendLimit, SpendPeriod, compile_source, format_source,
 };
-use miette::{Diagnostic, GraphicalReportHandler, GraphicalTheme};
+use miette::Diagnostic;
+
+use common::{diagnostics, render, source_of};
 
 const HEAD: &str = "book test\neffective 2025-01-01\nunit credit scale 2 round half-up\n";
 
@@ -104,29 +107,6 @@ const CASES: &[(&str, &str)] = &[
     ),
 ];
 
-fn source_of(raw: &str) -> String {
-    match raw.strip_prefix('+') {
-        Some(rest) => format!("{HEAD}{rest}"),
-        None => raw.to_owned(),
-    }
-}
-
-fn render(diagnostic: &dyn Diagnostic) -> String {
-    let mut out = String::new();
-    GraphicalReportHandler::new_themed(GraphicalTheme::unicode_nocolor())
-        .with_width(100)
-        .render_report(&mut out, diagnostic)
-        .unwrap();
-    out
-}
-
-fn diagnostics(source: &str) -> Diagnostics {
-    match compile_source("test.rates", source) {
-        Ok(_) => panic!("compiled but should not:\n{source}"),
-        Err(diagnostics) => diagnostics,
-    }
-}
-
 fn book(source: &str) -> RateBook {
     compile_source("test.rates", source).unwrap_or_else(|errors| panic!("{}", render(&errors)))
 }
@@ -138,7 +118,7 @@ fn every_lifecycle_mistake_renders_as_its_snapshot() {
     settings.set_omit_expression(true);
     settings.bind(|| {
         for (name, raw) in CASES {
-            let source = source_of(raw);
+            let source = source_of(HEAD, raw);
             let rendered = render(&diagnostics(&source));
             insta::assert_snapshot!(
                 *name,
@@ -151,7 +131,7 @@ fn every_lifecycle_mistake_renders_as_its_snapshot() {
 #[test]
 fn every_lifecycle_error_points_at_the_source_with_help() {
     for (name, raw) in CASES {
-        let source = source_of(raw);
+        let source = source_of(HEAD, raw);
         for error in diagnostics(&source).errors() {
             let labels: Vec<_> = error.labels().map(Iterator::collect).unwrap_or_default();
             assert!(!labels.is_empty(), "{name}: `{error}` has no label");

@@ -9,8 +9,11 @@
     clippy::panic
 )]
 
-use credits_dsl::{Diagnostics, compile_source};
-use miette::{Diagnostic, GraphicalReportHandler, GraphicalTheme};
+mod common;
+
+use miette::Diagnostic;
+
+use common::{diagnostics, render};
 
 const HEAD: &str = "book test\neffective 2025-01-01\nunit credit scale 2 round half-up\n";
 
@@ -125,22 +128,6 @@ fn source_of(raw: &str) -> String {
     match raw.strip_prefix('+') {
         Some(rest) => format!("{HEAD}{rest}"),
         None => raw,
-    }
-}
-
-fn render(diagnostic: &dyn Diagnostic) -> String {
-    let mut out = String::new();
-    GraphicalReportHandler::new_themed(GraphicalTheme::unicode_nocolor())
-        .with_width(100)
-        .render_report(&mut out, diagnostic)
-        .unwrap();
-    out
-}
-
-fn diagnostics(source: &str) -> Diagnostics {
-    match compile_source("test.rates", source) {
-        Ok(_) => panic!("compiled but should not:\n{source}"),
-        Err(diagnostics) => diagnostics,
     }
 }
 

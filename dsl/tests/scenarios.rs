@@ -9,9 +9,13 @@
     clippy::panic
 )]
 
+mod common;
+
 use credits_dsl::scenario::{Action, RefusalOutcome, refusal_outcome, run_refusals};
-use credits_dsl::{Diagnostics, RateBook, compile_source, diff, format_source};
-use miette::{Diagnostic, GraphicalReportHandler, GraphicalTheme};
+use credits_dsl::{RateBook, compile_source, diff, format_source};
+use miette::Diagnostic;
+
+use common::{diagnostics, render};
 
 /// A small book: one feature, one plan with kinds, top-ups, a package and refunds.
 const HEAD: &str = "book test
@@ -115,22 +119,6 @@ const CASES: &[(&str, &str)] = &[
         "scenario \"x\" on pro {\n  subscribe monthly\n}\nscenario \"x\" on pro {\n  subscribe monthly\n}\n",
     ),
 ];
-
-fn render(diagnostic: &dyn Diagnostic) -> String {
-    let mut out = String::new();
-    GraphicalReportHandler::new_themed(GraphicalTheme::unicode_nocolor())
-        .with_width(100)
-        .render_report(&mut out, diagnostic)
-        .unwrap();
-    out
-}
-
-fn diagnostics(source: &str) -> Diagnostics {
-    match compile_source("test.rates", source) {
-        Ok(_) => panic!("compiled but should not:\n{source}"),
-        Err(diagnostics) => diagnostics,
-    }
-}
 
 fn book(tail: &str) -> RateBook {
     compile_source("test.rates", &format!("{HEAD}{tail}"))

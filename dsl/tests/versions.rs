@@ -11,9 +11,13 @@
     clippy::panic
 )]
 
+mod common;
+
 use credits_dsl::library::{Incompatibility, VersionFile, compatibility};
 use credits_dsl::{BookError, Diagnostics, RateLibrary, compile_source};
-use miette::{Diagnostic, GraphicalReportHandler, GraphicalTheme};
+use miette::Diagnostic;
+
+use common::render;
 
 const EARLIER_FILE: &str = "test.rates";
 const LATER_FILE: &str = "test@2027-01-01.rates";
@@ -117,15 +121,6 @@ const REFUSED: &[(&str, &[(&str, &str)])] = &[
         ],
     ),
 ];
-
-fn render(diagnostic: &dyn Diagnostic) -> String {
-    let mut out = String::new();
-    GraphicalReportHandler::new_themed(GraphicalTheme::unicode_nocolor())
-        .with_width(100)
-        .render_report(&mut out, diagnostic)
-        .unwrap();
-    out
-}
 
 fn library(later: &str) -> Result<RateLibrary, Vec<Diagnostics>> {
     RateLibrary::from_sources(vec![

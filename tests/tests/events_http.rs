@@ -2,8 +2,7 @@
 //! events are committed with it, none for a refused or replayed request, read back with
 //! `GET /v1/accounts/{account}/events` by the account's key or an admin's, in pages.
 //!
-//! SQLite only: the DynamoDB store writes events once its outbox items exist (the same
-//! cases then run over `dynamodb_local_store`).
+//! Every case runs over SQLite and over DynamoDB Local (the outbox's `V#` items).
 //!
 //! `cargo test -p credits-tests --test events_http`
 
@@ -17,7 +16,7 @@
 use std::sync::Arc;
 
 use credits_store::Store;
-use credits_tests::router::{RouterClient, instant, sqlite_store};
+use credits_tests::router::{RouterClient, dynamodb_local_store, instant, sqlite_store};
 use http::{Method, StatusCode};
 use serde_json::{Value, json};
 
@@ -81,9 +80,28 @@ fn over(store: Arc<dyn Store>) -> RouterClient {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn events_are_committed_with_their_decision_sqlite() {
-    let client = over(sqlite_store());
-    let key = account(&client, "ev").await;
-    let page = events(&client, "ev", "").await;
+    events_are_committed_with_their_decision(&over(sqlite_store())).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_are_committed_with_their_decision_dynamodb_local() {
+    events_are_committed_with_their_decision(&over(dynamodb_local_store("events-http").await))
+        .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_page_by_seq_sqlite() {
+    events_page_by_seq(&over(sqlite_store())).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_page_by_seq_dynamodb_local() {
+    events_page_by_seq(&over(dynamodb_local_store("events-pages").await)).await;
+}
+
+async fn events_are_committed_with_their_decision(client: &RouterClient) {
+    let key = account(client, "ev").await;
+    let page = events(client, "ev", "").await;
     assert_eq!(types(&page), ["credits.granted"]);
     let granted = &page["events"][0];
     assert_eq!(granted["seq"], 1);
@@ -93,14 +111,14 @@ async fn events_are_committed_with_their_decision_sqlite() {
     assert!(granted["id"].as_str().unwrap().starts_with("evt_"));
 
     // Below 200: one crossing, one event.
-    assert_eq!(debit(&client, "ev", "d1", "850").await, StatusCode::CREATED);
-    let page = events(&client, "ev", "after=1").await;
+    assert_eq!(debit(client, "ev", "d1", "850").await, StatusCode::CREATED);
+    let page = events(client, "ev", "after=1").await;
     assert_eq!(types(&page), ["balance.low"]);
     assert_eq!(page["events"][0]["seq"], 2);
     assert_eq!(page["events"][0]["data"]["threshold"], "200.00");
 
     // A replay answers the original and publishes nothing; a refusal neither.
-    assert_eq!(debit(&client, "ev", "d1", "850").await, StatusCode::CREATED);
+    assert_eq!(debit(client, "ev", "d1", "850").await, StatusCode::CREATED);
     client
         .ok(
             Method::POST,
@@ -116,14 +134,14 @@ async fn events_are_committed_with_their_decision_sqlite() {
         )
         .await;
     assert!(status.is_client_error(), "{status}");
-    assert_eq!(types(&events(&client, "ev", "").await).len(), 2);
+    assert_eq!(types(&events(client, "ev", "").await).len(), 2);
 
     // The account's own key reads them; another account's key may not.
     let (status, text) = client
         .send_as(Some(&key), Method::GET, "/v1/accounts/ev/events", None)
         .await;
     assert_eq!(status, StatusCode::OK, "{text}");
-    let other = account(&client, "other").await;
+    let other = account(client, "other").await;
     let (status, _) = client
         .send_as(Some(&other), Method::GET, "/v1/accounts/ev/events", None)
         .await;
@@ -132,7 +150,7 @@ async fn events_are_committed_with_their_decision_sqlite() {
     // The month ends while the account is idle: reading the events commits what fell due,
     // with its events.
     client.clock.set(instant("2026-02-02T00:00:00Z"));
-    let page = events(&client, "ev", "after=2").await;
+    let page = events(client, "ev", "after=2").await;
     assert_eq!(
         types(&page),
         ["credits.expired", "credits.granted", "statement.ready"]
@@ -143,14 +161,12 @@ async fn events_are_committed_with_their_decision_sqlite() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn events_page_by_seq_sqlite() {
-    let client = over(sqlite_store());
-    account(&client, "pages").await;
+async fn events_page_by_seq(client: &RouterClient) {
+    account(client, "pages").await;
     // Two crossings (below 200, below 50), then back above and below again.
     for (id, amount) in [("d1", "850"), ("d2", "120")] {
         assert_eq!(
-            debit(&client, "pages", id, amount).await,
+            debit(client, "pages", id, amount).await,
             StatusCode::CREATED
         );
     }
@@ -164,10 +180,10 @@ async fn events_page_by_seq_sqlite() {
         )
         .await;
     assert_eq!(
-        debit(&client, "pages", "d3", "500").await,
+        debit(client, "pages", "d3", "500").await,
         StatusCode::CREATED
     );
-    let all = events(&client, "pages", "").await;
+    let all = events(client, "pages", "").await;
     assert_eq!(
         types(&all),
         [
@@ -182,7 +198,7 @@ async fn events_page_by_seq_sqlite() {
     let mut seen = Vec::new();
     let mut after = 0;
     loop {
-        let page = events(&client, "pages", &format!("after={after}&limit=2")).await;
+        let page = events(client, "pages", &format!("after={after}&limit=2")).await;
         let batch = page["events"].as_array().unwrap().clone();
         seen.extend(batch.iter().cloned());
         match page["next_after"].as_u64() {

@@ -13,7 +13,9 @@
     clippy::indexing_slicing
 )]
 
-use std::io::{BufRead, BufReader, Read};
+mod common;
+
+use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -21,6 +23,8 @@ use std::time::{Duration, Instant};
 use miette::Diagnostic;
 use rust_decimal::Decimal;
 use serde_json::{Value, json};
+
+use common::{Server, serve_command};
 
 const ADMIN_KEY: &str = "console-browser-admin-key-0123";
 /// The browser script's whole run is bounded (it takes a few seconds).
@@ -40,33 +44,10 @@ fn workspace() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
-fn start_server(db: &Path) -> (Killed, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_credits"))
-        .args(["serve", "--addr", "127.0.0.1:0", "--rollover-interval", "0"])
-        .arg("--db")
-        .arg(db)
-        .arg("--rates")
-        .arg(workspace().join("rates"))
-        .env("CREDITS_ADMIN_KEY", ADMIN_KEY)
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let (sender, receiver) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines() {
-            let Ok(line) = line else { break };
-            if let Some(url) = line.strip_prefix("credits serve listening on ") {
-                let _ = sender.send(url.trim().to_owned());
-            }
-        }
-    });
-    let url = receiver
-        .recv_timeout(Duration::from_secs(60))
-        .expect("the server did not report its address");
-    (Killed(child), url)
+fn start_server(db: &Path) -> Server {
+    let mut command = serve_command(db, &workspace().join("rates"), ADMIN_KEY);
+    command.args(["--rollover-interval", "0"]);
+    Server::start(command)
 }
 
 /// The venv's Python with Playwright, and the system Chromium: both or a clear failure.
@@ -140,7 +121,8 @@ async fn send(client: &reqwest::Client, method: reqwest::Method, url: &str, body
 #[tokio::test(flavor = "multi_thread")]
 async fn the_playground_checks_quotes_and_compares_in_a_real_browser() {
     let dir = tempfile::tempdir().unwrap();
-    let (_server, url) = start_server(&dir.path().join("credits.db"));
+    let server = start_server(&dir.path().join("credits.db"));
+    let url = server.url.clone();
     let screenshots = workspace().join("docs/console");
     std::fs::create_dir_all(&screenshots).unwrap();
 
@@ -276,7 +258,8 @@ fn available(balance: &Value) -> Value {
 #[tokio::test(flavor = "multi_thread")]
 async fn the_explorer_shows_a_charge_and_refunds_it_in_a_real_browser() {
     let dir = tempfile::tempdir().unwrap();
-    let (_server, url) = start_server(&dir.path().join("credits.db"));
+    let server = start_server(&dir.path().join("credits.db"));
+    let url = server.url.clone();
     let screenshots = workspace().join("docs/console");
     std::fs::create_dir_all(&screenshots).unwrap();
     let client = reqwest::Client::new();

@@ -12,12 +12,15 @@
     clippy::indexing_slicing
 )]
 
-use std::io::{BufRead, BufReader};
+mod common;
+
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
+
+use common::{Server, serve_command};
 
 const ADMIN_KEY: &str = "serve-concurrency-admin-key-0123";
 
@@ -42,59 +45,16 @@ expect job() = 1 credit
 expect job(units: 3) = 3 credit
 "#;
 
-/// Kills the server if the test panics before stopping it.
-struct Server {
-    child: Option<Child>,
-    url: String,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        if let Some(child) = &mut self.child {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-}
-
 fn start_server(dir: &Path) -> Server {
     let rates = dir.join("rates");
     std::fs::create_dir_all(&rates).unwrap();
     std::fs::write(rates.join("loadtest.rates"), LOAD_BOOK).unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_credits"))
-        .args(["serve", "--addr", "127.0.0.1:0"])
-        .arg("--db")
-        .arg(dir.join("credits.db"))
-        .arg("--rates")
-        .arg(&rates)
-        .env("CREDITS_ADMIN_KEY", ADMIN_KEY)
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let (sender, receiver) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines() {
-            let Ok(line) = line else { break };
-            if let Some(url) = line.strip_prefix("credits serve listening on ") {
-                let _ = sender.send(url.trim().to_owned());
-            }
-        }
-    });
-    let url = receiver
-        .recv_timeout(Duration::from_secs(60))
-        .expect("the server did not report its address");
-    Server {
-        child: Some(child),
-        url,
-    }
+    Server::start(serve_command(&dir.join("credits.db"), &rates, ADMIN_KEY))
 }
 
 /// Stop the server with SIGTERM and expect a clean exit (graceful shutdown).
 fn stop_server(mut server: Server) {
-    let mut child = server.child.take().unwrap();
+    let child = &mut server.child;
     let status = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status()

@@ -38,10 +38,10 @@
     clippy::indexing_slicing
 )]
 
+mod common;
+
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::str::FromStr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -51,6 +51,8 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use rust_decimal::Decimal;
 use serde_json::{Value, json};
+
+use common::{Server, rates_dir, serve_command};
 
 const ADMIN_KEY: &str = "serve-crash-admin-key-0123456789";
 const PLAN: &str = "imini/credit_line";
@@ -65,23 +67,6 @@ const ROUNDS: usize = 3;
 const MAX_REQUESTS_PER_CLIENT: usize = 200;
 const LOAD_DEADLINE: Duration = Duration::from_secs(60);
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
-
-/// Kills the server if the test panics before it does.
-struct Server {
-    child: Child,
-    url: String,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn rates_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../rates")
-}
 
 /// What one test varies: how many accounts the load spreads over, and the rate books.
 struct Scenario {
@@ -113,40 +98,13 @@ fn rates_without_rate_limits(dir: &Path) -> PathBuf {
 }
 
 fn start_server(db: &Path, rates: &Path) -> Server {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_credits"))
-        .args(["serve", "--addr", "127.0.0.1:0"])
-        .arg("--db")
-        .arg(db)
-        .arg("--rates")
-        .arg(rates)
-        .env("CREDITS_ADMIN_KEY", ADMIN_KEY)
-        // `CRASH_LOG` (a `RUST_LOG` filter) shows more of the server, e.g. the groups it commits.
-        .env(
-            "RUST_LOG",
-            std::env::var("CRASH_LOG").unwrap_or_else(|_| "warn".to_owned()),
-        )
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let (sender, receiver) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines() {
-            let Ok(line) = line else { break };
-            if let Some(url) = line.strip_prefix("credits serve listening on ") {
-                let _ = sender.send(url.trim().to_owned());
-            }
-        }
-    });
-    let mut server = Server {
-        child,
-        url: String::new(),
-    };
-    server.url = receiver
-        .recv_timeout(Duration::from_secs(60))
-        .expect("the server did not report its address");
-    server
+    let mut command = serve_command(db, rates, ADMIN_KEY);
+    // `CRASH_LOG` (a `RUST_LOG` filter) shows more of the server, e.g. the groups it commits.
+    command.env(
+        "RUST_LOG",
+        std::env::var("CRASH_LOG").unwrap_or_else(|_| "warn".to_owned()),
+    );
+    Server::start(command)
 }
 
 /// One mutation as sent: its route, client id and body (a replay sends the same).

@@ -12,60 +12,21 @@
     clippy::indexing_slicing
 )]
 
-use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+mod common;
+
+use std::path::Path;
 use std::time::Duration;
 
 use serde_json::{Value, json};
 
+use common::{Server, rates_dir, serve_command};
+
 const ADMIN_KEY: &str = "serve-webhooks-admin-key-0123";
 
-/// Kills the server if the test panics before it stops it.
-struct Server {
-    child: Child,
-    url: String,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn rates_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../rates")
-}
-
 fn start_server(db: &Path, extra: &[&str]) -> Server {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_credits"))
-        .args(["serve", "--addr", "127.0.0.1:0", "--rollover-interval", "0"])
-        .args(extra)
-        .arg("--db")
-        .arg(db)
-        .arg("--rates")
-        .arg(rates_dir())
-        .env("CREDITS_ADMIN_KEY", ADMIN_KEY)
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let (sender, receiver) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines() {
-            let Ok(line) = line else { break };
-            if let Some(url) = line.strip_prefix("credits serve listening on ") {
-                let _ = sender.send(url.trim().to_owned());
-            }
-        }
-    });
-    let url = receiver
-        .recv_timeout(Duration::from_secs(60))
-        .expect("the server did not report its address");
-    Server { child, url }
+    let mut command = serve_command(db, &rates_dir(), ADMIN_KEY);
+    command.args(["--rollover-interval", "0"]).args(extra);
+    Server::start(command)
 }
 
 async fn register(client: &reqwest::Client, server: &Server, url: &str) -> (u16, Value) {
