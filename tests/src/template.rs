@@ -589,6 +589,29 @@ pub async fn create_template_table(
     name: &str,
 ) -> Result<(), String> {
     let input = Template::load()?.create_table_input(name)?;
+    create_from(client, name, &input).await
+}
+
+/// Creates, through `client`, the webhooks table `infra/template.yaml` declares, named `name`
+/// (`template_webhooks.rs` proves it equal to `credits_store_dynamodb::webhooks_table_definition`).
+///
+/// # Errors
+/// When the template cannot be read or DynamoDB refuses the table.
+pub async fn create_template_webhooks_table(
+    client: &aws_sdk_dynamodb::Client,
+    name: &str,
+) -> Result<(), String> {
+    let input = Template::load()?
+        .webhooks_table_shape()?
+        .create_table_input(name)?;
+    create_from(client, name, &input).await
+}
+
+async fn create_from(
+    client: &aws_sdk_dynamodb::Client,
+    name: &str,
+    input: &CreateTableInput,
+) -> Result<(), String> {
     client
         .create_table()
         .set_table_name(input.table_name().map(str::to_string))
