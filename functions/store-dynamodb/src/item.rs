@@ -137,7 +137,7 @@ pub(crate) fn check_counter(what: &str, value: u64) -> StoreResult<()> {
     Ok(())
 }
 
-fn parse_timestamp(name: &str, text: &str) -> StoreResult<DateTime<Utc>> {
+pub(crate) fn parse_timestamp(name: &str, text: &str) -> StoreResult<DateTime<Utc>> {
     DateTime::parse_from_rfc3339(text)
         .map(|t| t.with_timezone(&Utc))
         .map_err(|e| StoreError::Corrupt(format!("attribute `{name}` is not a timestamp: {e}")))
@@ -149,15 +149,15 @@ pub(crate) fn due_shard(account: &str) -> u32 {
     credits_store::segment_of(account, DUE_SHARDS)
 }
 
-fn s(value: impl Into<String>) -> AttributeValue {
+pub(crate) fn s(value: impl Into<String>) -> AttributeValue {
     AttributeValue::S(value.into())
 }
 
-fn n(value: impl ToString) -> AttributeValue {
+pub(crate) fn n(value: impl ToString) -> AttributeValue {
     AttributeValue::N(value.to_string())
 }
 
-fn json_text(name: &str, value: &serde_json::Value) -> StoreResult<AttributeValue> {
+pub(crate) fn json_text(name: &str, value: &serde_json::Value) -> StoreResult<AttributeValue> {
     serde_json::to_string(value)
         .map(AttributeValue::S)
         .map_err(|e| StoreError::Invalid(format!("`{name}` cannot be serialized: {e}")))
@@ -353,7 +353,7 @@ pub(crate) fn string(item: &Item, name: &str) -> StoreResult<String> {
         .ok_or_else(|| StoreError::Corrupt(format!("attribute `{name}` is missing")))
 }
 
-fn optional_string(item: &Item, name: &str) -> StoreResult<Option<String>> {
+pub(crate) fn optional_string(item: &Item, name: &str) -> StoreResult<Option<String>> {
     match item.get(name) {
         None | Some(AttributeValue::Null(_)) => Ok(None),
         Some(AttributeValue::S(text)) => Ok(Some(text.clone())),
@@ -377,7 +377,7 @@ pub(crate) fn number<T: std::str::FromStr>(item: &Item, name: &str) -> StoreResu
     }
 }
 
-fn json(item: &Item, name: &str) -> StoreResult<serde_json::Value> {
+pub(crate) fn json(item: &Item, name: &str) -> StoreResult<serde_json::Value> {
     let text = string(item, name)?;
     serde_json::from_str(&text)
         .map_err(|e| StoreError::Corrupt(format!("attribute `{name}` is not JSON: {e}")))

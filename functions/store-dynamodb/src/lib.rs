@@ -18,12 +18,16 @@
 //! is cancelled, the cancellation reasons (which line up with the actions by position) and the
 //! old items DynamoDB returns (`ReturnValuesOnConditionCheckFailure::ALL_OLD`) answer the caller
 //! without a second read.
+//!
+//! Webhook endpoints and deliveries live in a second table of their own: [`DynamoWebhookStore`]
+//! (`webhooks/`, [`webhooks_table_definition`], `docs/webhooks.md`, "Storage on DynamoDB").
 
 mod counter;
 mod item;
 mod local;
 mod retry;
 mod table;
+mod webhooks;
 
 use std::collections::HashSet;
 
@@ -52,6 +56,13 @@ pub use table::{
     AT_SEQ_ATTRIBUTE, DEFAULT_TABLE_NAME, DUE_AT_ATTRIBUTE, DUE_INDEX, DUE_SHARD_ATTRIBUTE,
     DUE_SHARDS, PARTITION_KEY, SORT_KEY, STREAM_VIEW_TYPE, TIME_INDEX, create_table,
     create_table_if_missing, table_definition,
+};
+
+pub use webhooks::{
+    DynamoWebhookStore, MAX_LANE_ATTEMPTS, WEBHOOK_DUE_AT_ATTRIBUTE, WEBHOOK_DUE_INDEX,
+    WEBHOOK_DUE_SHARD_ATTRIBUTE, WEBHOOK_DUE_SHARDS, WEBHOOK_FAILING_ENDPOINT_ATTRIBUTE,
+    WEBHOOK_FAILING_INDEX, WEBHOOK_FAILING_KEY_ATTRIBUTE, create_webhooks_table,
+    create_webhooks_table_if_missing, webhooks_table_definition,
 };
 
 use item::Item;

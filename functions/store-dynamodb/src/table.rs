@@ -165,7 +165,7 @@ pub async fn create_table_if_missing(client: &Client, name: &str) -> StoreResult
     }
 }
 
-async fn wait_active(client: &Client, name: &str) -> StoreResult<()> {
+pub(crate) async fn wait_active(client: &Client, name: &str) -> StoreResult<()> {
     // 120 polls of 500 ms: DynamoDB Local is active at once, the real service in seconds.
     for _ in 0..120 {
         let described = client
@@ -190,7 +190,7 @@ async fn wait_active(client: &Client, name: &str) -> StoreResult<()> {
     )))
 }
 
-fn key_element(attribute: &str, key_type: KeyType) -> StoreResult<KeySchemaElement> {
+pub(crate) fn key_element(attribute: &str, key_type: KeyType) -> StoreResult<KeySchemaElement> {
     KeySchemaElement::builder()
         .attribute_name(attribute)
         .key_type(key_type)
@@ -198,7 +198,7 @@ fn key_element(attribute: &str, key_type: KeyType) -> StoreResult<KeySchemaEleme
         .map_err(build_error)
 }
 
-fn attribute(name: &str, kind: ScalarAttributeType) -> StoreResult<AttributeDefinition> {
+pub(crate) fn attribute(name: &str, kind: ScalarAttributeType) -> StoreResult<AttributeDefinition> {
     AttributeDefinition::builder()
         .attribute_name(name)
         .attribute_type(kind)
@@ -206,7 +206,7 @@ fn attribute(name: &str, kind: ScalarAttributeType) -> StoreResult<AttributeDefi
         .map_err(build_error)
 }
 
-fn build_error(e: aws_sdk_dynamodb::error::BuildError) -> StoreError {
+pub(crate) fn build_error(e: aws_sdk_dynamodb::error::BuildError) -> StoreError {
     StoreError::Invalid(format!("table definition: {e}"))
 }
 

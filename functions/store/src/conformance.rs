@@ -29,6 +29,7 @@
 )]
 
 pub mod events;
+pub mod webhooks;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;

@@ -2,6 +2,9 @@
 //! one write, one due delivery per (endpoint, account), leases, giving up, re-delivery,
 //! limits, and the tables surviving a reopen.
 //!
+//! `conformance`: the store-agnostic webhook contract (`credits_store::conformance::webhooks`),
+//! fed page by page through `enqueue`.
+//!
 //! `cargo test -p credits-store --test sqlite_webhooks`
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
@@ -274,4 +277,11 @@ async fn endpoints_are_limited_unique_and_kept_across_a_reopen() {
     );
     assert_eq!(store.delivery_cursor().await.unwrap(), 5);
     assert_eq!(due_ids(&store, at(0)).await.len(), MAX_ENDPOINTS - 1);
+}
+
+mod conformance {
+    credits_store::webhook_conformance_tests!(
+        async { std::sync::Arc::new(credits_store::sqlite::SqliteStore::in_memory().unwrap()) },
+        credits_store::conformance::webhooks::FromFeed
+    );
 }
