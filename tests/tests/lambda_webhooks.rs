@@ -1,8 +1,11 @@
 //! The webhook admin routes on the Lambdas, called as the Lambda runtime calls them (API
-//! Gateway HTTP API events through `lambda_http`'s adapter, as `lambda_http::run` does). The
-//! account function, told a webhooks table (`CREDITS_WEBHOOKS_TABLE`, as the template tells
-//! it), registers, lists, reads, pages the failed deliveries of and deletes endpoints there,
-//! refusing loopback URLs; a function not told one answers 501 `not-implemented`.
+//! Gateway HTTP API events through `lambda_http`'s adapter, as `lambda_http::run` does), over
+//! DynamoDB Local. The account function, told a webhooks table (`CREDITS_WEBHOOKS_TABLE`, as
+//! the template tells it; the table created from the template), registers, lists, reads,
+//! pages the failed deliveries of and deletes endpoints there, refusing loopback URLs; a
+//! function not told one answers 501 `not-implemented`. The state is built by
+//! `credits_lambda` as the function's `main` builds it, but for the client (DynamoDB Local)
+//! and a fixed clock.
 //!
 //! `cargo test -p credits-tests --test lambda_webhooks`
 
@@ -19,9 +22,10 @@ use axum::Router;
 use chrono::{TimeZone, Utc};
 use credits_api::FixedClock;
 use credits_lambda::Settings;
-use credits_store::Store;
-use credits_store::sqlite::SqliteStore;
 use credits_store::webhooks::WebhookStore;
+use credits_store_dynamodb::{DynamoStore, DynamoWebhookStore, create_table};
+use credits_tests::dynamodb_local::{DynamoDbLocal, unique_table_name};
+use credits_tests::template::create_template_webhooks_table;
 use lambda_http::lambda_runtime::{Context, LambdaEvent};
 use lambda_http::request::LambdaRequest;
 use lambda_http::tower::ServiceExt;
@@ -82,28 +86,38 @@ fn event(
     .to_string()
 }
 
-/// The account function's router, built as its `main` builds it, with the webhooks table when
-/// `webhooks` is given.
-fn account_function(webhooks: Option<Arc<dyn WebhookStore>>) -> Router {
+/// The account function's router, built as its `main` builds it (`credits_lambda::app_state`:
+/// the settings, the store, the webhook store when a table is named), and the webhooks table
+/// it was told, if any.
+async fn account_function(with_webhooks_table: bool) -> (Router, Option<String>) {
+    let local = DynamoDbLocal::shared().unwrap_or_else(|e| panic!("{e}"));
+    let client = local.client().await;
+    let table = unique_table_name("lambda-webhooks");
+    create_table(&client, &table).await.unwrap();
+    let webhooks_table = with_webhooks_table.then(|| format!("{table}-webhooks"));
+    if let Some(name) = &webhooks_table {
+        create_template_webhooks_table(&client, name)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+    }
     let settings = Settings::from_lookup(|name| match name {
+        credits_lambda::TABLE_ENV => Some(table.clone()),
+        credits_lambda::WEBHOOKS_TABLE_ENV => webhooks_table.clone(),
         credits_lambda::ADMIN_KEY_SHA256_ENV => {
             Some(hex_encode(&credits_api::auth::sha256(ADMIN_KEY)))
         }
         _ => None,
     })
     .unwrap();
-    let ledger: Arc<dyn Store> = Arc::new(SqliteStore::in_memory().unwrap());
     let clock = Arc::new(FixedClock::new(
         Utc.with_ymd_and_hms(2026, 1, 15, 10, 0, 0).unwrap(),
     ));
+    let store = Arc::new(DynamoStore::new(client.clone(), settings.table.clone()));
     let state =
-        credits_lambda::state_over(ledger, credits_lambda::rate_library().unwrap(), &settings)
+        credits_lambda::state_over(store, credits_lambda::rate_library().unwrap(), &settings)
             .with_clock(clock);
-    let state = match webhooks {
-        Some(store) => credits_lambda::webhooks::serve_over(state, store),
-        None => state,
-    };
-    credits_api::router(state)
+    let state = credits_lambda::webhooks::over_table(state, &client, &settings);
+    (credits_api::router(state), webhooks_table)
 }
 
 /// Invokes the function with an event: `(status, body)`.
@@ -124,8 +138,9 @@ async fn invoke(router: &Router, event: &str) -> (u64, Value) {
 
 #[tokio::test]
 async fn the_account_function_serves_the_webhook_routes_over_its_table() {
-    let store: Arc<dyn WebhookStore> = Arc::new(SqliteStore::in_memory().unwrap());
-    let function = account_function(Some(store));
+    let (function, table) = account_function(true).await;
+    let local = DynamoDbLocal::shared().unwrap();
+    let store = DynamoWebhookStore::new(local.client().await, table.unwrap());
 
     let body = json!({"url": "https://platform.example/hooks", "event_types": ["balance.low"]});
     let (status, created) = invoke(
@@ -169,6 +184,11 @@ async fn the_account_function_serves_the_webhook_routes_over_its_table() {
         webhooks[0].get("secret").is_none(),
         "never the secret again"
     );
+    // It is the webhooks table's endpoint, with its secret (which signing needs).
+    let stored = store.endpoints().await.unwrap();
+    assert_eq!(stored.len(), 1);
+    assert_eq!(stored[0].id, id);
+    assert_eq!(stored[0].secret, created["secret"].as_str().unwrap());
 
     let path = format!("/v1/webhooks/{id}");
     let (status, one) = invoke(
@@ -206,11 +226,13 @@ async fn the_account_function_serves_the_webhook_routes_over_its_table() {
     )
     .await;
     assert_eq!(status, 404, "{gone}");
+    assert!(store.endpoints().await.unwrap().is_empty());
 }
 
 #[tokio::test]
 async fn without_a_webhooks_table_the_routes_answer_not_implemented() {
-    let function = account_function(None);
+    let (function, table) = account_function(false).await;
+    assert_eq!(table, None);
     let body = json!({"url": "https://platform.example/hooks", "event_types": ["*"]});
     let (status, problem) = invoke(
         &function,

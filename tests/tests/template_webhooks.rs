@@ -2,8 +2,10 @@
 //! table is the store's; the webhook sender reads the ledger table's stream through the events
 //! publisher's filter, runs every minute to deliver what is due, dead-letters into a watched
 //! queue, and is alarmed; only it and the function serving `/v1/webhooks` reach the webhooks
-//! table, with exactly the item actions of the store, and the sender reads no ledger item.
+//! table, with exactly the actions the webhook store's code sends (recorded over DynamoDB
+//! Local, on a table created from the template), and the sender reads no ledger item.
 //!
+//! `scripts/install-tools.sh` once (DynamoDB Local), then
 //! `cargo test -p credits-tests --test template_webhooks`
 
 #![allow(
@@ -13,11 +15,13 @@
     clippy::indexing_slicing
 )]
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 
+use credits_store_dynamodb::{DynamoWebhookStore, webhooks_table_definition, with_interceptor};
+use credits_tests::dynamodb_local::{DynamoDbLocal, unique_table_name};
 use credits_tests::template::{
-    IndexShape, LEDGER_TABLE_ID, Permission, Route, TableResource, TableShape, Template,
-    WEBHOOKS_TABLE_ID,
+    IamRecorder, LEDGER_TABLE_ID, Permission, Route, TableResource, TableShape, Template,
+    WEBHOOKS_TABLE_ID, create_template_webhooks_table, workspace_root,
 };
 use serde_json::{Value as Json, json};
 
@@ -38,51 +42,11 @@ fn set(items: &[&str]) -> BTreeSet<String> {
     items.iter().map(|a| (*a).to_owned()).collect()
 }
 
-/// The webhooks table's layout, as the store defines it (keys, two sparse indexes of whole
-/// items, on demand, no stream).
-fn expected_shape() -> TableShape {
-    let keys = |hash: &str, range: &str| {
-        vec![
-            (hash.to_owned(), "HASH".to_owned()),
-            (range.to_owned(), "RANGE".to_owned()),
-        ]
-    };
-    let index = |hash: &str, range: &str| IndexShape {
-        key_schema: keys(hash, range),
-        projection_type: "ALL".to_owned(),
-        non_key_attributes: BTreeSet::new(),
-    };
-    TableShape {
-        billing_mode: "PAY_PER_REQUEST".to_owned(),
-        attributes: [
-            ("pk", "S"),
-            ("sk", "S"),
-            ("due_shard", "N"),
-            ("due_at", "S"),
-            ("failing_endpoint", "S"),
-            ("failing_key", "S"),
-        ]
-        .into_iter()
-        .map(|(a, t)| (a.to_owned(), t.to_owned()))
-        .collect(),
-        key_schema: keys("pk", "sk"),
-        local_indexes: BTreeMap::new(),
-        global_indexes: BTreeMap::from([
-            ("due-index".to_owned(), index("due_shard", "due_at")),
-            (
-                "failing-index".to_owned(),
-                index("failing_endpoint", "failing_key"),
-            ),
-        ]),
-        stream_view_type: None,
-    }
-}
-
 #[test]
 fn the_webhooks_table_is_the_stores_and_kept_like_the_ledgers() {
     let template = template();
     let declared = template.webhooks_table_shape().unwrap();
-    let expected = expected_shape();
+    let expected = TableShape::of_definition(&webhooks_table_definition("t").unwrap());
     let differences = declared.differences(&expected);
     assert!(
         differences.is_empty(),
@@ -269,14 +233,13 @@ fn statements(template: &Template, role: &str) -> Vec<(BTreeSet<String>, Json)> 
 }
 
 /// The item actions the webhook store's calls need (a `TransactWriteItems` is authorised
-/// part by part: puts, updates, deletes, condition checks).
-const ITEM_ACTIONS: [&str; 6] = [
+/// part by part: puts, updates, deletes); the last test below records them from the code.
+const ITEM_ACTIONS: [&str; 5] = [
     "dynamodb:GetItem",
     "dynamodb:PutItem",
     "dynamodb:UpdateItem",
     "dynamodb:DeleteItem",
     "dynamodb:Query",
-    "dynamodb:ConditionCheckItem",
 ];
 const INDEXES: [&str; 2] = ["due-index", "failing-index"];
 
@@ -578,5 +541,110 @@ fn the_dashboard_shows_the_sender_and_the_outputs_name_it() {
     assert_eq!(
         outputs["WebhookSenderFunctionName"]["Value"],
         json!({"Ref": FUNCTION})
+    );
+}
+
+/// IAM actions the webhook store's source can send (every SDK operation and transaction
+/// part in `functions/store-dynamodb/src/webhooks/`; creating the table is for `credits
+/// serve` and tests, never a Lambda).
+fn webhook_store_source_actions() -> BTreeSet<String> {
+    let calls = [
+        (".get_item()", "dynamodb:GetItem"),
+        (".put_item()", "dynamodb:PutItem"),
+        (".update_item()", "dynamodb:UpdateItem"),
+        (".delete_item()", "dynamodb:DeleteItem"),
+        (".query()", "dynamodb:Query"),
+        (".scan()", "dynamodb:Scan"),
+        (".batch_get_item()", "dynamodb:BatchGetItem"),
+        (".batch_write_item()", "dynamodb:BatchWriteItem"),
+        (".transact_get_items()", "dynamodb:GetItem"),
+        ("Put::builder()", "dynamodb:PutItem"),
+        ("Update::builder()", "dynamodb:UpdateItem"),
+        ("Delete::builder()", "dynamodb:DeleteItem"),
+        ("ConditionCheck::builder()", "dynamodb:ConditionCheckItem"),
+    ];
+    let src = workspace_root().join("functions/store-dynamodb/src/webhooks");
+    let mut actions = BTreeSet::new();
+    for entry in std::fs::read_dir(&src).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        if !name.ends_with(".rs") || name == "table.rs" {
+            continue;
+        }
+        let text: String = std::fs::read_to_string(&path)
+            .unwrap()
+            .split_whitespace()
+            .collect();
+        for (call, action) in calls {
+            if text.contains(call) {
+                actions.insert(action.to_string());
+            }
+        }
+    }
+    actions
+}
+
+/// A webhook store over a fresh table created from the template, recording the IAM
+/// permission of every request it sends.
+async fn recorded_store(client: &aws_sdk_dynamodb::Client) -> (DynamoWebhookStore, IamRecorder) {
+    let table = unique_table_name("webhooks-iam");
+    create_template_webhooks_table(client, &table)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let recorder = IamRecorder::new(&table);
+    let store = DynamoWebhookStore::new(with_interceptor(client, recorder.clone()), table);
+    (store, recorder)
+}
+
+/// The webhooks table's statements allow exactly what the webhook store's code sends: every
+/// case of the store-agnostic webhook contract (`credits_store::conformance::webhooks`, queued
+/// as the sender queues a stream batch) runs on a table created from the template, each
+/// request's IAM permission recorded (a `TransactWriteItems` part by part), and a scan of the
+/// store's source checks that no kind of call was missed. The sender's and the account
+/// function's statements are that set (template tests above), no more.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_webhooks_table_statements_are_exactly_what_the_webhook_store_sends() {
+    use credits_store::conformance::webhooks as contract;
+
+    let local = DynamoDbLocal::shared().unwrap_or_else(|e| panic!("{e}"));
+    let client = local.client().await;
+    let queue = contract::FromStream;
+    let mut recorded: BTreeSet<Permission> = BTreeSet::new();
+    macro_rules! record {
+        ($($case:ident),* $(,)?) => {$(
+            let (store, recorder) = recorded_store(&client).await;
+            contract::$case(&store, &queue).await;
+            let permissions = recorder
+                .take()
+                .unwrap_or_else(|e| panic!("{}: {e}", stringify!($case)));
+            // No condition narrows the webhooks table's statements: the key prefixes the
+            // requests touched do not matter here.
+            recorded.extend(permissions.into_iter().map(|p| p.leading(None)));
+        )*};
+    }
+    record!(
+        endpoints_are_limited_unique_and_listed_oldest_first,
+        events_fan_out_to_the_endpoints_that_want_their_type,
+        one_delivery_per_lane_is_due_and_lanes_go_in_seq_order,
+        claims_are_leased_earliest_first_and_limited,
+        a_retry_keeps_the_lane_and_is_listed_as_failing,
+        giving_up_holds_the_lane_s_waiting_deliveries_back_and_frees_the_lane,
+        the_failed_listing_pages_by_cursor_and_refuses_a_foreign_one,
+        redelivery_requeues_behind_the_due_one_then_in_seq_order,
+        a_deleted_endpoint_s_deliveries_are_never_claimed_nor_listed,
+    );
+    let recorded_actions: BTreeSet<String> = recorded.iter().map(|p| p.action.clone()).collect();
+    let in_source = webhook_store_source_actions();
+    let missed: Vec<&String> = in_source.difference(&recorded_actions).collect();
+    assert!(
+        missed.is_empty(),
+        "functions/store-dynamodb/src/webhooks sends {missed:?} in some path the webhook \
+         contract never reached"
+    );
+    assert_eq!(
+        recorded,
+        webhooks_permissions(),
+        "what the webhook store sends (left) and what the webhooks table's statements allow \
+         (right) differ"
     );
 }

@@ -174,7 +174,8 @@ fn log_level(text: &str) -> tracing_subscriber::filter::LevelFilter {
 /// Everything the router needs, built once: the rate books (checked first, so a bad book
 /// fails before any network call), the AWS config, the admin key's hash (from its secret,
 /// when [`Settings::admin_key_secret`] names one: one `GetSecretValue` per container), the
-/// DynamoDB client and the store.
+/// DynamoDB client and the store, and the webhook store when [`Settings::webhooks_table`]
+/// names one ([`webhooks::over_table`]).
 ///
 /// # Errors
 ///
@@ -199,12 +200,14 @@ pub async fn app_state(settings: &Settings) -> Result<AppState, InitError> {
     }
     tracing::info!(
         table = %settings.table,
+        webhooks_table = settings.webhooks_table.as_deref().unwrap_or_default(),
         books = books.names().len(),
         admin_key = settings.admin_key_sha256.is_some(),
         "initialised"
     );
-    let store = DynamoStore::new(client, settings.table.clone());
-    Ok(state_over(Arc::new(store), books, &settings))
+    let store = DynamoStore::new(client.clone(), settings.table.clone());
+    let state = state_over(Arc::new(store), books, &settings);
+    Ok(webhooks::over_table(state, &client, &settings))
 }
 
 /// The router an HTTP function serves: the API's, with one Embedded Metric Format line per
