@@ -764,6 +764,18 @@ pub async fn redelivery_requeues_behind_the_due_one_then_in_seq_order(
     );
     let carol = claim_one(store, at(42), "evt_carol_1").await;
     assert_eq!((carol.attempts, carol.first_attempt_at), (0, None));
+
+    // One never attempted is neither failed nor retrying: nothing to deliver again.
+    queue.queue(store, &low("dave", 1..=1), at(50)).await;
+    let again = Redeliver::Event("evt_dave_1".to_owned());
+    assert_eq!(
+        store
+            .redeliver("wh_a", again, at(51))
+            .await
+            .expect("redeliver"),
+        0
+    );
+    claim_one(store, at(51), "evt_dave_1").await;
 }
 
 pub async fn a_deleted_endpoint_s_deliveries_are_never_claimed_nor_listed(

@@ -650,7 +650,8 @@ impl WebhookStore for SqliteStore {
                         .execute(
                             "UPDATE webhook_deliveries SET attempts = 0, \
                              first_attempt_micros = NULL, next_attempt_micros = ?3 \
-                             WHERE endpoint = ?1 AND event_id = ?2 AND state = 'due'",
+                             WHERE endpoint = ?1 AND event_id = ?2 AND state = 'due' \
+                             AND attempts > 0",
                             params![endpoint, id, now],
                         )
                         .map_err(error)?;
