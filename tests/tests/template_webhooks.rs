@@ -584,6 +584,23 @@ fn webhook_store_source_actions() -> BTreeSet<String> {
     actions
 }
 
+/// The cases of the webhook contract, as its own list names them (the macro
+/// `__webhook_conformance_cases` in `functions/store/src/conformance/webhooks.rs`).
+fn contract_cases() -> Vec<String> {
+    let path = workspace_root().join("functions/store/src/conformance/webhooks.rs");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let start = text
+        .find("__webhook_conformance_expand! { ($make, $queue);")
+        .expect("the contract's list of cases");
+    let list = &text[start..];
+    let list = &list[list.find(';').unwrap() + 1..list.find('}').unwrap()];
+    list.split(',')
+        .map(str::trim)
+        .filter(|name| !name.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
 /// A webhook store over a fresh table created from the template, recording the IAM
 /// permission of every request it sends.
 async fn recorded_store(client: &aws_sdk_dynamodb::Client) -> (DynamoWebhookStore, IamRecorder) {
@@ -610,8 +627,10 @@ async fn the_webhooks_table_statements_are_exactly_what_the_webhook_store_sends(
     let client = local.client().await;
     let queue = contract::FromStream;
     let mut recorded: BTreeSet<Permission> = BTreeSet::new();
+    let mut run: Vec<&str> = Vec::new();
     macro_rules! record {
         ($($case:ident),* $(,)?) => {$(
+            run.push(stringify!($case));
             let (store, recorder) = recorded_store(&client).await;
             contract::$case(&store, &queue).await;
             let permissions = recorder
@@ -632,6 +651,14 @@ async fn the_webhooks_table_statements_are_exactly_what_the_webhook_store_sends(
         the_failed_listing_pages_by_cursor_and_refuses_a_foreign_one,
         redelivery_requeues_behind_the_due_one_then_in_seq_order,
         a_deleted_endpoint_s_deliveries_are_never_claimed_nor_listed,
+    );
+    assert_eq!(
+        run.into_iter().collect::<BTreeSet<_>>(),
+        contract_cases()
+            .iter()
+            .map(String::as_str)
+            .collect::<BTreeSet<_>>(),
+        "run every case of the webhook contract (its list changed: update `record!` above)"
     );
     let recorded_actions: BTreeSet<String> = recorded.iter().map(|p| p.action.clone()).collect();
     let in_source = webhook_store_source_actions();
