@@ -20,7 +20,7 @@
 # features, the `lambda` profile): see BENCHMARKS.md before changing either.
 set -euo pipefail
 
-BINARIES=(credits-charge credits-topup credits-refund credits-cycle-rollover credits-account credits-events-publisher)
+BINARIES=(credits-charge credits-topup credits-refund credits-cycle-rollover credits-account credits-events-publisher credits-webhook-sender)
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"

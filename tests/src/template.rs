@@ -12,7 +12,8 @@
 //!   comparable form; [`Template::create_table_input`] builds the `CreateTable` request from
 //!   the template alone, to create exactly that table in DynamoDB Local.
 //! * [`Template::http_routes`] and [`openapi_routes`]: the routes on each side.
-//! * [`Template::dynamodb_permissions`]: what each function's role allows on the table, and
+//! * [`Template::dynamodb_permissions`] (and [`Template::webhooks_permissions`]): what each
+//!   function's role allows on the ledger table (on the webhooks table), and
 //!   [`IamRecorder`], an SDK interceptor that records the IAM permissions each DynamoDB
 //!   request needs (a `TransactWriteItems` needs the item action of each of its parts).
 //! * [`venv_tool`]: `cfn-lint`, `sam` and `cargo-lambda` from `.venv/`.
@@ -39,6 +40,10 @@ use serde_json::{Map, Value as Json};
 
 /// Where the template lives, relative to the workspace root.
 pub const TEMPLATE_PATH: &str = "infra/template.yaml";
+/// The logical id of the ledger's table.
+pub const LEDGER_TABLE_ID: &str = "LedgerTable";
+/// The logical id of the webhooks' table (endpoints and deliveries).
+pub const WEBHOOKS_TABLE_ID: &str = "WebhooksTable";
 /// Where the generated OpenAPI document is committed, relative to the workspace root.
 pub const OPENAPI_PATH: &str = "openapi.json";
 
@@ -196,23 +201,36 @@ impl Template {
             .collect()
     }
 
-    /// The one `AWS::DynamoDB::Table`: logical id and resource.
+    /// The ledger's `AWS::DynamoDB::Table` ([`LEDGER_TABLE_ID`]): logical id and resource.
     ///
     /// # Errors
-    /// When there is none or more than one.
+    /// When the template does not declare it, or declares another table than the ledger's
+    /// and the webhooks' ([`WEBHOOKS_TABLE_ID`]).
     pub fn table(&self) -> Result<(&str, &Json), String> {
-        match self.resources_of_type("AWS::DynamoDB::Table").as_slice() {
-            [one] => Ok(*one),
-            [] => Err("the template declares no AWS::DynamoDB::Table".to_string()),
-            many => Err(format!(
-                "the template declares {} tables ({}); the store uses one",
-                many.len(),
-                many.iter()
-                    .map(|(id, _)| *id)
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            )),
+        self.table_named(LEDGER_TABLE_ID)
+    }
+
+    /// The webhooks' `AWS::DynamoDB::Table` ([`WEBHOOKS_TABLE_ID`]): logical id and resource.
+    ///
+    /// # Errors
+    /// As [`Template::table`].
+    pub fn webhooks_table(&self) -> Result<(&str, &Json), String> {
+        self.table_named(WEBHOOKS_TABLE_ID)
+    }
+
+    fn table_named(&self, id: &str) -> Result<(&str, &Json), String> {
+        let tables = self.resources_of_type("AWS::DynamoDB::Table");
+        let known = [LEDGER_TABLE_ID, WEBHOOKS_TABLE_ID];
+        if let Some((other, _)) = tables.iter().find(|(t, _)| !known.contains(t)) {
+            return Err(format!(
+                "the template declares the table {other}: the stores use two, {}",
+                known.join(" and ")
+            ));
         }
+        tables
+            .into_iter()
+            .find(|(t, _)| *t == id)
+            .ok_or_else(|| format!("the template declares no AWS::DynamoDB::Table {id}"))
     }
 
     /// The table's `Properties`.
@@ -232,6 +250,18 @@ impl Template {
     /// When the declaration is incomplete or not understood.
     pub fn table_shape(&self) -> Result<TableShape, String> {
         TableShape::of_template(self.table_properties()?)
+    }
+
+    /// The webhooks table as the template declares it.
+    ///
+    /// # Errors
+    /// When the declaration is missing, incomplete or not understood.
+    pub fn webhooks_table_shape(&self) -> Result<TableShape, String> {
+        let (id, table) = self.webhooks_table()?;
+        let properties = table
+            .get("Properties")
+            .ok_or_else(|| format!("table {id} has no Properties"))?;
+        TableShape::of_template(properties)
     }
 
     /// The `CreateTable` request for the table the template declares, named `name` (the
@@ -361,18 +391,47 @@ impl Template {
         Ok(functions)
     }
 
-    /// What a function's role allows on the ledger table, as permissions.
+    /// What a function's role allows on the ledger table, as permissions (statements on the
+    /// webhooks table are [`Template::webhooks_permissions`]'s).
+    ///
+    /// # Errors
+    /// As [`Template::table_permissions`].
+    pub fn dynamodb_permissions(&self, function: &str) -> Result<BTreeSet<Permission>, String> {
+        let (table_id, _) = self.table()?;
+        self.table_permissions(function, table_id)
+    }
+
+    /// What a function's role allows on the webhooks table, as permissions.
+    ///
+    /// # Errors
+    /// As [`Template::table_permissions`].
+    pub fn webhooks_permissions(&self, function: &str) -> Result<BTreeSet<Permission>, String> {
+        let (table_id, _) = self.webhooks_table()?;
+        self.table_permissions(function, table_id)
+    }
+
+    /// What a function's role allows on the table `table_id`, as permissions.
     ///
     /// The function must name its role (`Role: !GetAtt <Role>.Arn`, an `AWS::IAM::Role` of this
     /// template) and carry no SAM `Policies`, so that this role is all it gets. The role may hold
     /// only inline policies with `Allow` statements; a DynamoDB action must be a plain
-    /// `dynamodb:<Action>` (no wildcard) on the table (`!GetAtt <Table>.Arn`) or one of its
-    /// indexes (`!Sub ${<Table>.Arn}/index/<name>`); `*` as an action or resource is refused.
+    /// `dynamodb:<Action>` (no wildcard) on a table of the template (`!GetAtt <Table>.Arn`) or
+    /// one of its indexes (`!Sub ${<Table>.Arn}/index/<name>`) or streams; `*` as an action
+    /// or resource is refused. Resources of the template's other table are left out.
     ///
     /// # Errors
     /// When the function or role breaks any of these rules.
-    pub fn dynamodb_permissions(&self, function: &str) -> Result<BTreeSet<Permission>, String> {
-        let (table_id, _) = self.table()?;
+    pub fn table_permissions(
+        &self,
+        function: &str,
+        table_id: &str,
+    ) -> Result<BTreeSet<Permission>, String> {
+        let other_tables: Vec<&str> = self
+            .resources_of_type("AWS::DynamoDB::Table")
+            .into_iter()
+            .map(|(id, _)| id)
+            .filter(|id| *id != table_id)
+            .collect();
         let resource = self
             .resource(function)
             .ok_or_else(|| format!("no resource {function}"))?;
@@ -467,6 +526,12 @@ impl Template {
                 };
                 let leading = leading_keys(statement).map_err(|e| format!("{where_}: {e}"))?;
                 for resource in resources {
+                    if other_tables
+                        .iter()
+                        .any(|other| names_table(other, resource))
+                    {
+                        continue;
+                    }
                     let resource =
                         table_resource(table_id, resource).map_err(|e| format!("{where_}: {e}"))?;
                     for action in &dynamo_actions {
@@ -524,6 +589,29 @@ pub async fn create_template_table(
     name: &str,
 ) -> Result<(), String> {
     let input = Template::load()?.create_table_input(name)?;
+    create_from(client, name, &input).await
+}
+
+/// Creates, through `client`, the webhooks table `infra/template.yaml` declares, named `name`
+/// (`template_webhooks.rs` proves it equal to `credits_store_dynamodb::webhooks_table_definition`).
+///
+/// # Errors
+/// When the template cannot be read or DynamoDB refuses the table.
+pub async fn create_template_webhooks_table(
+    client: &aws_sdk_dynamodb::Client,
+    name: &str,
+) -> Result<(), String> {
+    let input = Template::load()?
+        .webhooks_table_shape()?
+        .create_table_input(name)?;
+    create_from(client, name, &input).await
+}
+
+async fn create_from(
+    client: &aws_sdk_dynamodb::Client,
+    name: &str,
+    input: &CreateTableInput,
+) -> Result<(), String> {
     client
         .create_table()
         .set_table_name(input.table_name().map(str::to_string))
@@ -555,6 +643,22 @@ fn strings(value: Option<&Json>) -> Option<Vec<&str>> {
         Json::Array(items) => items.iter().map(Json::as_str).collect(),
         _ => None,
     }
+}
+
+/// Whether a policy `Resource` is the table `table_id` or a part of it (`!GetAtt <id>.<…>`,
+/// `!Sub ${<id>.<…>}…`).
+fn names_table(table_id: &str, resource: &Json) -> bool {
+    let by_get_att = resource
+        .get("Fn::GetAtt")
+        .and_then(Json::as_array)
+        .and_then(|a| a.first())
+        .and_then(Json::as_str)
+        == Some(table_id);
+    let by_sub = resource
+        .get("Fn::Sub")
+        .and_then(Json::as_str)
+        .is_some_and(|sub| sub.starts_with(&format!("${{{table_id}.")));
+    by_get_att || by_sub
 }
 
 /// Which part of the table a policy `Resource` names.
@@ -1002,7 +1106,7 @@ fn diff_maps<V: PartialEq + fmt::Debug>(
 
 // ------------------------------------------------------------------ IAM
 
-/// The part of the ledger table an action is on.
+/// The part of a table (the ledger's, or the webhooks') an action is on.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum TableResource {
     Table,
@@ -1024,7 +1128,7 @@ impl fmt::Display for TableResource {
     }
 }
 
-/// One IAM permission on the ledger table: `dynamodb:<Action>` on the table or an index.
+/// One IAM permission on a table: `dynamodb:<Action>` on the table, an index or its stream.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Permission {
     /// `dynamodb:GetItem`... (IAM action names are case-insensitive; kept as AWS writes them).

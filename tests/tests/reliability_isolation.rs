@@ -6,10 +6,11 @@
 //!   → 401 `unauthorized`;
 //! - another account's key → 403 `forbidden`; an account key (even the account's own) on an
 //!   admin route → 403;
-//! - none of these writes anything (entries, versions, keys);
+//! - none of these writes anything (entries, versions, keys, webhook endpoints);
 //! - the account's own key and an admin key get past authorisation;
 //! - keys are stored as SHA-256 only (never the secret, not even in the database file), and
-//!   no secret ever reaches the logs, at TRACE level, whatever happens to the request.
+//!   no secret (nor a webhook endpoint's signing secret) ever reaches the logs, at TRACE
+//!   level, whatever happens to the request.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -24,8 +25,10 @@ use http::{Method, StatusCode};
 use serde_json::{Value, json};
 
 use credits_api::auth::sha256_hex;
+use credits_api::webhooks::Webhooks;
 use credits_store::Store;
 use credits_store::sqlite::SqliteStore;
+use credits_store::webhooks::WebhookStore;
 use credits_tests::sim::env::{ADMIN_KEY, Deployment, entry_count, start_time};
 use credits_tests::sim::http::{ApiRequest, Reply, send};
 use credits_tests::template::workspace_root;
@@ -149,6 +152,9 @@ fn request_for(
             json!({"id": "isolation-refund", "charge": "setup-charge", "reason": "internal_error"}),
         ),
         "POST /v1/keys" => Some(json!({"account": account})),
+        "POST /v1/webhooks" => Some(
+            json!({"url": "https://platform.example/isolation", "event_types": ["balance.low"]}),
+        ),
         _ if route.method == Method::POST || route.method == Method::PUT => Some(json!({})),
         _ => None,
     };
@@ -208,8 +214,22 @@ async fn every_route_refuses_other_tenants_unknown_and_revoked_keys_and_secrets_
 
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("isolation.db");
-    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&db).unwrap());
-    let deployment = Deployment::new(Arc::clone(&store), 1, start_time().unwrap()).unwrap();
+    let sqlite = Arc::new(SqliteStore::open(&db).unwrap());
+    let store: Arc<dyn Store> = sqlite.clone();
+    let webhooks: Arc<dyn WebhookStore> = sqlite.clone();
+    let mut deployment = Deployment::new(Arc::clone(&store), 1, start_time().unwrap()).unwrap();
+    // The webhook routes served, as `credits serve` (SQLite) and the account Lambda (its
+    // webhooks table) serve them.
+    deployment.routers = deployment
+        .states
+        .iter()
+        .map(|state| {
+            credits_api::router(state.clone().with_webhooks(Webhooks {
+                store: Arc::clone(&webhooks),
+                allow_loopback: false,
+            }))
+        })
+        .collect();
 
     // Two tenants, each with credits, a charge and an open hold.
     for account in ["alice", "bob"] {
@@ -420,18 +440,14 @@ async fn every_route_refuses_other_tenants_unknown_and_revoked_keys_and_secrets_
                 "{name}: an authorised key was refused: {}",
                 reply.short()
             );
-            // The webhook routes answer 501 `not-implemented` on a deployment that does not
-            // deliver webhooks (the Lambdas'): past authorisation, and on purpose.
-            let not_delivered = route.template.starts_with("/v1/webhooks")
-                && reply.status == StatusCode::NOT_IMPLEMENTED;
-            assert!(
-                !reply.status.is_server_error() || not_delivered,
-                "{name}: {}",
-                reply.short()
-            );
+            assert!(!reply.status.is_server_error(), "{name}: {}", reply.short());
         }
     }
     println!("{checked} refusals checked over {} routes", routes.len());
+    // Only the admin key's `POST /v1/webhooks` registered an endpoint: no refused one did.
+    let endpoints = webhooks.endpoints().await.unwrap();
+    assert_eq!(endpoints.len(), 1, "{} endpoints", endpoints.len());
+    let webhook_secret = endpoints[0].secret.clone();
 
     // Keys are stored hashed: the record holds SHA-256(secret) and nothing of the secret.
     for key in [&alice_key, &bob_key, &stored_admin_key, &revoked_key] {
@@ -443,6 +459,8 @@ async fn every_route_refuses_other_tenants_unknown_and_revoked_keys_and_secrets_
     // ... and not in the database file or its WAL either.
     drop(deployment);
     drop(store);
+    drop(webhooks);
+    drop(sqlite);
     let mut bytes = Vec::new();
     for file in std::fs::read_dir(dir.path()).unwrap() {
         bytes.extend(std::fs::read(file.unwrap().path()).unwrap());
@@ -482,4 +500,8 @@ async fn every_route_refuses_other_tenants_unknown_and_revoked_keys_and_secrets_
         assert!(!logs.contains(secret), "a key's secret was logged");
     }
     assert!(!logs.contains(ADMIN_KEY), "the static admin key was logged");
+    assert!(
+        !logs.contains(&webhook_secret),
+        "a webhook endpoint's signing secret was logged"
+    );
 }

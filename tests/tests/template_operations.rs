@@ -235,6 +235,8 @@ fn function_errors_alarm_on_a_rate_not_on_one_error() {
             "RolloverAccountFailuresAlarm",
             "RolloverDeadLetterAlarm",
             "StoreFailuresAlarm",
+            "WebhookSenderDeadLetterAlarm",
+            "WebhooksGivenUpAlarm",
         ])
     );
 }

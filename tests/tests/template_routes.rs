@@ -163,17 +163,22 @@ fn each_function_is_built_from_its_own_lambda_crate() {
 }
 
 #[test]
-fn only_the_rollover_function_is_scheduled_and_nothing_else_routes_to_it() {
+fn only_the_rollover_and_the_webhook_sender_are_scheduled_and_nothing_routes_to_them() {
     let template = template();
     assert_eq!(
         template.scheduled_functions(),
-        BTreeSet::from(["RolloverFunction".to_string()])
+        BTreeSet::from([
+            "RolloverFunction".to_string(),
+            "WebhookSenderFunction".to_string()
+        ])
     );
     let routes = template.http_routes().unwrap();
-    assert!(
-        !routes.values().any(|f| f == "RolloverFunction"),
-        "cycle-rollover is invoked by its schedule only"
-    );
+    for scheduled in ["RolloverFunction", "WebhookSenderFunction"] {
+        assert!(
+            !routes.values().any(|f| f == scheduled),
+            "{scheduled} is invoked by its schedule (and stream) only"
+        );
+    }
 }
 
 #[test]

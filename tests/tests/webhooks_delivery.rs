@@ -819,14 +819,14 @@ async fn admin_routes_validate_limit_hide_the_secret_and_are_admin_only() {
     assert_eq!(status, StatusCode::FORBIDDEN);
 
     // Loopback URLs only where allowed; a deployment without webhooks answers 501.
-    let lambda_like = RouterClient::over(
+    let undelivered = RouterClient::over(
         Arc::new(SqliteStore::in_memory().unwrap()),
         instant("2026-03-02T10:00:00Z"),
     );
-    let (status, text) = lambda_like.send(Method::GET, "/v1/webhooks", None).await;
+    let (status, text) = undelivered.send(Method::GET, "/v1/webhooks", None).await;
     assert_eq!(status, StatusCode::NOT_IMPLEMENTED, "{text}");
     assert!(
-        text.contains("not-implemented") && text.contains("EventBridge"),
+        text.contains("not-implemented") && text.contains("docs/webhooks.md"),
         "{text}"
     );
     let strict = AppState::new(

@@ -59,8 +59,8 @@ pub enum ProblemType {
     /// The top-up would take the balance above the plan's `balance at most`: member `unit`;
     /// 422. Nothing was written.
     BalanceCapExceeded,
-    /// This deployment does not serve the route (webhook endpoints on a store without
-    /// delivery state: AWS publishes events to EventBridge instead).
+    /// This deployment does not serve the route (webhook endpoints where nothing delivers:
+    /// `credits serve` over DynamoDB, a Lambda not told a webhooks table).
     NotImplemented,
 }
 

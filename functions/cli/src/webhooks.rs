@@ -1,7 +1,8 @@
 //! `credits serve`'s webhooks: the admin routes over the SQLite store's webhook tables, and
 //! the delivery engine (`credits_api::webhooks::deliver`) in a task of its own beside the
 //! server, so no charge ever waits for a receiver. Over DynamoDB there are none (the routes
-//! answer `not-implemented`; on AWS, events are published to EventBridge).
+//! answer `not-implemented`: the table's stream reaches only the AWS stack's webhook sender,
+//! `docs/events-aws.md`).
 
 use std::sync::Arc;
 use std::time::Duration;

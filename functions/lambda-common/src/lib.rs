@@ -13,6 +13,7 @@
 
 pub mod admin_key;
 pub mod rollover;
+pub mod webhooks;
 
 use std::sync::Arc;
 
@@ -36,6 +37,9 @@ pub use admin_key::ADMIN_KEY_SECRET_ENV;
 pub const DYNAMODB_ENDPOINT_ENV: &str = "CREDITS_DYNAMODB_ENDPOINT";
 /// The `service` dimension of the request metrics (the template sets `<service>-<stage>`).
 pub const METRICS_SERVICE_ENV: &str = "CREDITS_METRICS_SERVICE";
+/// The webhooks table (endpoints and deliveries): the template sets it on the function that
+/// serves `/v1/webhooks`; unset, those routes answer 501 `not-implemented`.
+pub const WEBHOOKS_TABLE_ENV: &str = "CREDITS_WEBHOOKS_TABLE";
 
 /// Why a function cannot start. Lambda reports it as an init error; nothing is served.
 #[derive(Debug, thiserror::Error)]
@@ -88,6 +92,8 @@ pub struct Settings {
     /// when set, it is the admin key and `admin_key_sha256` is not used.
     pub admin_key_secret: Option<String>,
     pub dynamodb_endpoint: Option<String>,
+    /// The webhooks table the webhook routes work over ([`WEBHOOKS_TABLE_ENV`]).
+    pub webhooks_table: Option<String>,
 }
 
 impl Settings {
@@ -120,6 +126,7 @@ impl Settings {
             admin_key_sha256,
             admin_key_secret: set(ADMIN_KEY_SECRET_ENV).map(|arn| arn.trim().to_string()),
             dynamodb_endpoint: set(DYNAMODB_ENDPOINT_ENV),
+            webhooks_table: set(WEBHOOKS_TABLE_ENV).map(|table| table.trim().to_string()),
         })
     }
 }
@@ -167,7 +174,8 @@ fn log_level(text: &str) -> tracing_subscriber::filter::LevelFilter {
 /// Everything the router needs, built once: the rate books (checked first, so a bad book
 /// fails before any network call), the AWS config, the admin key's hash (from its secret,
 /// when [`Settings::admin_key_secret`] names one: one `GetSecretValue` per container), the
-/// DynamoDB client and the store.
+/// DynamoDB client and the store, and the webhook store when [`Settings::webhooks_table`]
+/// names one ([`webhooks::over_table`]).
 ///
 /// # Errors
 ///
@@ -192,12 +200,14 @@ pub async fn app_state(settings: &Settings) -> Result<AppState, InitError> {
     }
     tracing::info!(
         table = %settings.table,
+        webhooks_table = settings.webhooks_table.as_deref().unwrap_or_default(),
         books = books.names().len(),
         admin_key = settings.admin_key_sha256.is_some(),
         "initialised"
     );
-    let store = DynamoStore::new(client, settings.table.clone());
-    Ok(state_over(Arc::new(store), books, &settings))
+    let store = DynamoStore::new(client.clone(), settings.table.clone());
+    let state = state_over(Arc::new(store), books, &settings);
+    Ok(webhooks::over_table(state, &client, &settings))
 }
 
 /// The router an HTTP function serves: the API's, with one Embedded Metric Format line per
@@ -308,6 +318,7 @@ mod tests {
         assert_eq!(none.admin_key_sha256, None);
         assert_eq!(none.dynamodb_endpoint, None);
         assert_eq!(none.admin_key_secret, None);
+        assert_eq!(none.webhooks_table, None);
 
         let hash = "ab".repeat(32);
         let set = Settings::from_lookup(|name| match name {
@@ -315,9 +326,11 @@ mod tests {
             ADMIN_KEY_SHA256_ENV => Some(hash.clone()),
             DYNAMODB_ENDPOINT_ENV => Some(String::new()),
             ADMIN_KEY_SECRET_ENV => Some(" arn:aws:secretsmanager:eu-west-1:1:secret:k ".into()),
+            WEBHOOKS_TABLE_ENV => Some(" credits-prod-webhooks ".into()),
             _ => None,
         })
         .unwrap();
+        assert_eq!(set.webhooks_table.as_deref(), Some("credits-prod-webhooks"));
         assert_eq!(set.table, "credits-prod");
         assert_eq!(set.admin_key_sha256, Some([0xab; 32]));
         assert_eq!(set.dynamodb_endpoint, None);
@@ -325,6 +338,9 @@ mod tests {
             set.admin_key_secret.as_deref(),
             Some("arn:aws:secretsmanager:eu-west-1:1:secret:k")
         );
+
+        let blank = Settings::from_lookup(|name| (name == WEBHOOKS_TABLE_ENV).then(|| " ".into()));
+        assert_eq!(blank.unwrap().webhooks_table, None, "blank is unset: 501");
 
         let bad =
             Settings::from_lookup(|name| (name == ADMIN_KEY_SHA256_ENV).then(|| "xyz".into()));

@@ -37,8 +37,8 @@ fn webhooks(state: &AppState) -> Result<&Arc<Webhooks>, Problem> {
     state.webhooks.as_ref().ok_or_else(|| {
         Problem::new(
             ProblemType::NotImplemented,
-            "this deployment does not deliver webhooks; on AWS, events are published to \
-             EventBridge (see `docs/webhooks.md`)",
+            "this deployment does not deliver webhooks (`credits serve` delivers over SQLite; \
+             on AWS, the stack's account function serves these routes: see `docs/webhooks.md`)",
         )
     })
 }

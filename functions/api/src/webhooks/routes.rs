@@ -43,7 +43,7 @@ impl<S: Send + Sync> FromRequestParts<S> for WebhookIdPath {
         (status = 403, description = "forbidden: an account key", body = ProblemBody, content_type = "application/problem+json"),
         (status = 409, description = "limit-reached: 16 endpoints exist", body = ProblemBody, content_type = "application/problem+json"),
         (status = 415, description = "unsupported-media-type: the body is not JSON", body = ProblemBody, content_type = "application/problem+json"),
-        (status = 501, description = "not-implemented: this deployment does not deliver webhooks (AWS publishes to EventBridge)", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 501, description = "not-implemented: this deployment does not deliver webhooks (`credits serve` over DynamoDB)", body = ProblemBody, content_type = "application/problem+json"),
     ),
     security(("bearer" = []))
 )]
