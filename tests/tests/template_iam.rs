@@ -1086,6 +1086,7 @@ fn no_lambda_creates_or_describes_tables() {
         "account",
         "lambda-common",
         "events-publisher",
+        "webhook-sender",
     ] {
         let src = workspace_root()
             .join("functions")

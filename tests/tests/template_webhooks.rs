@@ -29,10 +29,15 @@ const FUNCTION: &str = "WebhookSenderFunction";
 const ROLE: &str = "WebhookSenderRole";
 const QUEUE: &str = "WebhookSenderDeadLetterQueue";
 const LOG_GROUP: &str = "WebhookSenderLogGroup";
-/// The variable naming the webhooks table, for the sender and the HTTP function.
-const TABLE_ENV: &str = "CREDITS_WEBHOOKS_TABLE";
+/// The variable naming the webhooks table: the sender's and the HTTP functions' are one.
+const TABLE_ENV: &str = credits_webhook_sender::settings::WEBHOOKS_TABLE_ENV;
 /// What the schedule sends: deliver the deliveries that are due.
 const SCHEDULE_INPUT: &str = r#"{"deliver_due": true}"#;
+
+#[test]
+fn the_sender_and_the_http_functions_read_the_same_variable() {
+    assert_eq!(TABLE_ENV, credits_lambda::WEBHOOKS_TABLE_ENV);
+}
 
 fn template() -> Template {
     Template::load().unwrap_or_else(|e| panic!("{e}"))
@@ -201,6 +206,13 @@ fn the_sender_delivers_every_minute_as_the_rollover_is_scheduled() {
         input,
         serde_json::from_str::<Json>(SCHEDULE_INPUT).unwrap(),
         "the schedule's event is exactly {SCHEDULE_INPUT}"
+    );
+    assert!(
+        matches!(
+            credits_webhook_sender::Input::parse(input),
+            Ok(credits_webhook_sender::Input::DeliverDue)
+        ),
+        "the sender reads the schedule's event as its tick"
     );
     // A run that did not happen or failed is replaced by the next minute's: no retries
     // piling runs up.
@@ -491,7 +503,23 @@ fn errors_lag_the_dead_letter_queue_and_given_up_deliveries_are_alarmed() {
     assert_eq!(dlq[0]["Threshold"], 1, "any message needs a look");
 
     // The sender's EMF metric, in the API's namespace and `service` dimension: a delivery
-    // failed for 3 days. One is enough.
+    // failed for 3 days. One is enough. (The line the sender writes has it.)
+    let line = credits_webhook_sender::metrics::document(
+        "svc",
+        &credits_api::webhooks::deliver::DrainReport::default(),
+        0,
+    )
+    .to_json();
+    let directive = &line["_aws"]["CloudWatchMetrics"][0];
+    assert_eq!(directive["Namespace"], credits_api::emf::NAMESPACE);
+    assert_eq!(directive["Dimensions"], json!([["service"]]));
+    for metric in [
+        "WebhooksDelivered",
+        "WebhookAttemptsFailed",
+        "WebhooksGivenUp",
+    ] {
+        assert!(line[metric].is_u64(), "{metric} in {line}");
+    }
     let given_up = alarms_on(
         &template,
         credits_api::emf::NAMESPACE,
