@@ -120,7 +120,15 @@ pub fn table_definition(name: &str) -> StoreResult<CreateTableInput> {
 /// [`StoreError::Unavailable`] if DynamoDB refuses (e.g. the table exists already) or the
 /// table does not become active in time.
 pub async fn create_table(client: &Client, name: &str) -> StoreResult<()> {
-    let definition = table_definition(name)?;
+    create_defined(client, &table_definition(name)?, name).await
+}
+
+/// Creates the table `definition` describes (named `name`) and waits until it is active.
+pub(crate) async fn create_defined(
+    client: &Client,
+    definition: &CreateTableInput,
+    name: &str,
+) -> StoreResult<()> {
     client
         .create_table()
         .set_table_name(definition.table_name().map(str::to_string))
@@ -148,13 +156,21 @@ pub async fn create_table(client: &Client, name: &str) -> StoreResult<()> {
 ///
 /// As [`create_table`], or if the table cannot be described.
 pub async fn create_table_if_missing(client: &Client, name: &str) -> StoreResult<bool> {
+    if table_exists(client, name).await? {
+        return Ok(false);
+    }
+    create_table(client, name).await?;
+    Ok(true)
+}
+
+/// Whether a table named `name` exists (in any state).
+pub(crate) async fn table_exists(client: &Client, name: &str) -> StoreResult<bool> {
     match client.describe_table().table_name(name).send().await {
-        Ok(_) => Ok(false),
+        Ok(_) => Ok(true),
         Err(e) => {
             let e = e.into_service_error();
             if e.is_resource_not_found_exception() {
-                create_table(client, name).await?;
-                Ok(true)
+                Ok(false)
             } else {
                 Err(StoreError::Unavailable(format!(
                     "cannot describe table `{name}`: {}",

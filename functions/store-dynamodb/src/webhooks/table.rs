@@ -7,14 +7,13 @@
 //! `docs/webhooks.md` ("Storage on DynamoDB").
 
 use aws_sdk_dynamodb::Client;
-use aws_sdk_dynamodb::error::ProvideErrorMetadata;
 use aws_sdk_dynamodb::operation::create_table::CreateTableInput;
 use aws_sdk_dynamodb::types::{
     BillingMode, GlobalSecondaryIndex, KeyType, Projection, ProjectionType, ScalarAttributeType,
 };
-use credits_store::{StoreError, StoreResult};
+use credits_store::StoreResult;
 
-use crate::table::{attribute, build_error, key_element, wait_active};
+use crate::table::{attribute, build_error, key_element};
 use crate::{PARTITION_KEY, SORT_KEY};
 
 /// Global secondary index of the deliveries that are due (sparse: only `Due` rows carry
@@ -112,24 +111,7 @@ pub fn webhooks_table_definition(name: &str) -> StoreResult<CreateTableInput> {
 /// [`StoreError::Unavailable`] if DynamoDB refuses (e.g. the table exists already) or the
 /// table does not become active in time.
 pub async fn create_webhooks_table(client: &Client, name: &str) -> StoreResult<()> {
-    let definition = webhooks_table_definition(name)?;
-    client
-        .create_table()
-        .set_table_name(definition.table_name().map(str::to_string))
-        .set_billing_mode(definition.billing_mode().cloned())
-        .set_attribute_definitions(Some(definition.attribute_definitions().to_vec()))
-        .set_key_schema(Some(definition.key_schema().to_vec()))
-        .set_global_secondary_indexes(Some(definition.global_secondary_indexes().to_vec()))
-        .send()
-        .await
-        .map_err(|e| {
-            let e = e.into_service_error();
-            StoreError::Unavailable(format!(
-                "cannot create table `{name}`: {}",
-                e.message().or(e.code()).unwrap_or("unknown error")
-            ))
-        })?;
-    wait_active(client, name).await
+    crate::table::create_defined(client, &webhooks_table_definition(name)?, name).await
 }
 
 /// Creates the webhooks table unless a table of that name exists already; `true` if it
@@ -139,21 +121,11 @@ pub async fn create_webhooks_table(client: &Client, name: &str) -> StoreResult<(
 ///
 /// As [`create_webhooks_table`], or if the table cannot be described.
 pub async fn create_webhooks_table_if_missing(client: &Client, name: &str) -> StoreResult<bool> {
-    match client.describe_table().table_name(name).send().await {
-        Ok(_) => Ok(false),
-        Err(e) => {
-            let e = e.into_service_error();
-            if e.is_resource_not_found_exception() {
-                create_webhooks_table(client, name).await?;
-                Ok(true)
-            } else {
-                Err(StoreError::Unavailable(format!(
-                    "cannot describe table `{name}`: {}",
-                    e.message().or(e.code()).unwrap_or("unknown error")
-                )))
-            }
-        }
+    if crate::table::table_exists(client, name).await? {
+        return Ok(false);
     }
+    create_webhooks_table(client, name).await?;
+    Ok(true)
 }
 
 #[cfg(test)]
