@@ -1,4 +1,5 @@
 //! credits-tests
+pub mod activity;
 pub mod dynamodb_local;
 pub mod faults;
 pub mod model;

@@ -36,6 +36,7 @@ use credits_store::{EventRecord, Store};
 use credits_store_dynamodb::{
     DynamoStore, DynamoWebhookStore, create_table, create_webhooks_table,
 };
+use credits_tests::activity;
 use credits_tests::dynamodb_local::{DynamoDbLocal, unique_table_name};
 use credits_tests::router::{ADMIN_KEY, RouterClient, instant};
 use credits_tests::scenarios::transport::library;
@@ -220,49 +221,16 @@ impl Deployment {
         *self.receiver.secret.lock().unwrap() = created["secret"].as_str().unwrap().to_owned();
     }
 
-    /// Opens `account` on `ai-engine/standard`: its creation grants 1,000 credits.
     async fn open(&self, account: &str) {
-        self.client
-            .ok(
-                Method::PUT,
-                &format!("/v1/accounts/{account}"),
-                Some(json!({ "plan": "ai-engine/standard" })),
-            )
-            .await;
+        activity::open(&self.client, account).await;
     }
 
-    /// Debits 850 credits (below the 200-credit alert: `balance.low`), then tops them back up.
     async fn cross_below_and_recover(&self, account: &str, id: &str) {
-        self.client
-            .ok(
-                Method::POST,
-                &format!("/v1/accounts/{account}/adjustments"),
-                Some(json!({
-                    "id": format!("{id}-debit"),
-                    "direction": "debit",
-                    "amount": "850",
-                    "reason": "correction"
-                })),
-            )
-            .await;
-        self.client
-            .ok(
-                Method::POST,
-                &format!("/v1/accounts/{account}/topups"),
-                Some(json!({ "id": format!("{id}-topup"), "amount": "850" })),
-            )
-            .await;
+        activity::cross_below_and_recover(&self.client, account, id).await;
     }
 
-    /// Closes `account` (`account.closed`, and its unspent credits forfeited).
     async fn close(&self, account: &str) {
-        self.client
-            .ok(
-                Method::POST,
-                &format!("/v1/accounts/{account}/close"),
-                Some(json!({ "id": format!("close-{account}") })),
-            )
-            .await;
+        activity::close(&self.client, account).await;
     }
 
     /// A commit the ledger refuses: an adjustment id used again with another amount.

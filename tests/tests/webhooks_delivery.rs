@@ -35,6 +35,7 @@ use credits_api::{ApiConfig, AppState, Clock, FixedClock};
 use credits_store::sqlite::SqliteStore;
 use credits_store::webhooks::WebhookStore;
 use credits_store::{EventRecord, Store};
+use credits_tests::activity;
 use credits_tests::router::{ADMIN_KEY, RouterClient, instant};
 use credits_tests::scenarios::transport::library;
 use http::Method;
@@ -242,53 +243,18 @@ impl Deployment {
     }
 }
 
-/// The ledger's operations that publish events (`docs/events.md`), on `ai-engine/standard`.
+/// The ledger's operations that publish events (`credits_tests::activity`).
 impl Deployment {
-    /// Opens `account`: its creation grants 1,000 credits (`credits.granted`).
     async fn open(&self, account: &str) {
-        self.client
-            .ok(
-                Method::PUT,
-                &format!("/v1/accounts/{account}"),
-                Some(json!({ "plan": "ai-engine/standard" })),
-            )
-            .await;
+        activity::open(&self.client, account).await;
     }
 
-    /// Debits 850 credits, crossing below the 200-credit alert (`balance.low`), then tops the
-    /// 850 back up, which re-arms the alert and publishes nothing of its own.
     async fn cross_below_and_recover(&self, account: &str, id: &str) {
-        self.client
-            .ok(
-                Method::POST,
-                &format!("/v1/accounts/{account}/adjustments"),
-                Some(json!({
-                    "id": format!("{id}-debit"),
-                    "direction": "debit",
-                    "amount": "850",
-                    "reason": "correction"
-                })),
-            )
-            .await;
-        self.client
-            .ok(
-                Method::POST,
-                &format!("/v1/accounts/{account}/topups"),
-                Some(json!({ "id": format!("{id}-topup"), "amount": "850" })),
-            )
-            .await;
+        activity::cross_below_and_recover(&self.client, account, id).await;
     }
 
-    /// Closes `account` (`account.closed`, and its unspent credits forfeited:
-    /// `credits.expired`).
     async fn close(&self, account: &str) {
-        self.client
-            .ok(
-                Method::POST,
-                &format!("/v1/accounts/{account}/close"),
-                Some(json!({ "id": format!("close-{account}") })),
-            )
-            .await;
+        activity::close(&self.client, account).await;
     }
 
     /// Every event the store holds for `accounts`, each account's by seq.
