@@ -201,6 +201,23 @@ impl Template {
             .collect()
     }
 
+    /// The properties of the alarms on `namespace`/`metric` whose dimension `name` is
+    /// `value` and that notify the alarm topic.
+    pub fn alarms_on(&self, namespace: &str, metric: &str, name: &str, value: &Json) -> Vec<Json> {
+        self.resources_of_type("AWS::CloudWatch::Alarm")
+            .into_iter()
+            .map(|(_, alarm)| alarm["Properties"].clone())
+            .filter(|p| {
+                p["Namespace"] == namespace
+                    && p["MetricName"] == metric
+                    && p["Dimensions"].as_array().is_some_and(|ds| {
+                        ds.iter().any(|d| d["Name"] == name && &d["Value"] == value)
+                    })
+                    && p["AlarmActions"] == serde_json::json!([{"Ref": "AlarmTopic"}])
+            })
+            .collect()
+    }
+
     /// The ledger's `AWS::DynamoDB::Table` ([`LEDGER_TABLE_ID`]): logical id and resource.
     ///
     /// # Errors
@@ -1381,6 +1398,49 @@ pub fn list<T: fmt::Display>(items: impl IntoIterator<Item = T>) -> String {
     } else {
         items.join(", ")
     }
+}
+
+/// The DynamoDB IAM actions the `.rs` files directly in `dir` can send (every SDK operation
+/// call and transaction part), leaving out the files named in `skip`: what a role serving
+/// that code must allow, read from its source so that a new kind of call is not missed.
+///
+/// # Panics
+/// When `dir` or one of its files cannot be read.
+#[allow(clippy::unwrap_used)]
+pub fn dynamodb_actions_in_source(dir: &Path, skip: &[&str]) -> BTreeSet<String> {
+    let calls = [
+        (".get_item()", "dynamodb:GetItem"),
+        (".put_item()", "dynamodb:PutItem"),
+        (".update_item()", "dynamodb:UpdateItem"),
+        (".delete_item()", "dynamodb:DeleteItem"),
+        (".query()", "dynamodb:Query"),
+        (".scan()", "dynamodb:Scan"),
+        (".batch_get_item()", "dynamodb:BatchGetItem"),
+        (".batch_write_item()", "dynamodb:BatchWriteItem"),
+        (".transact_get_items()", "dynamodb:GetItem"),
+        ("Put::builder()", "dynamodb:PutItem"),
+        ("Update::builder()", "dynamodb:UpdateItem"),
+        ("Delete::builder()", "dynamodb:DeleteItem"),
+        ("ConditionCheck::builder()", "dynamodb:ConditionCheckItem"),
+    ];
+    let mut actions = BTreeSet::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        if !name.ends_with(".rs") || skip.contains(&name.as_str()) {
+            continue;
+        }
+        let text: String = std::fs::read_to_string(&path)
+            .unwrap()
+            .split_whitespace()
+            .collect();
+        for (call, action) in calls {
+            if text.contains(call) {
+                actions.insert(action.to_string());
+            }
+        }
+    }
+    actions
 }
 
 #[cfg(test)]

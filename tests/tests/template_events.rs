@@ -253,35 +253,10 @@ fn statements_loose(template: &Template, role: &str) -> Vec<(BTreeSet<String>, J
         .collect()
 }
 
-/// Alarms of the template on `namespace`/`metric` with dimension `name` = `value`, that
-/// notify the alarm topic.
-fn alarms_on(
-    template: &Template,
-    namespace: &str,
-    metric: &str,
-    name: &str,
-    value: &Json,
-) -> Vec<Json> {
-    template
-        .resources_of_type("AWS::CloudWatch::Alarm")
-        .into_iter()
-        .map(|(_, alarm)| alarm["Properties"].clone())
-        .filter(|p| {
-            p["Namespace"] == namespace
-                && p["MetricName"] == metric
-                && p["Dimensions"]
-                    .as_array()
-                    .is_some_and(|ds| ds.iter().any(|d| d["Name"] == name && &d["Value"] == value))
-                && p["AlarmActions"] == json!([{"Ref": "AlarmTopic"}])
-        })
-        .collect()
-}
-
 #[test]
 fn the_dead_letter_queue_errors_and_lag_are_alarmed() {
     let template = template();
-    let dlq = alarms_on(
-        &template,
+    let dlq = template.alarms_on(
         "AWS/SQS",
         "ApproximateNumberOfMessagesVisible",
         "QueueName",
@@ -291,7 +266,7 @@ fn the_dead_letter_queue_errors_and_lag_are_alarmed() {
     assert_eq!(dlq[0]["Threshold"], 1, "any message needs a look");
     let function = json!({"Ref": FUNCTION});
     for metric in ["Errors", "Throttles", "IteratorAge"] {
-        let alarms = alarms_on(&template, "AWS/Lambda", metric, "FunctionName", &function);
+        let alarms = template.alarms_on("AWS/Lambda", metric, "FunctionName", &function);
         assert_eq!(alarms.len(), 1, "one alarm on the publisher's {metric}");
     }
 }

@@ -49,8 +49,8 @@ use credits_store::{
 use credits_store_dynamodb::{DynamoStore, create_table, with_interceptor};
 use credits_tests::dynamodb_local::{DynamoDbLocal, unique_table_name};
 use credits_tests::template::{
-    IamRecorder, Permission, Route, TableResource, Template, WEBHOOKS_TABLE_ID, list,
-    workspace_root,
+    IamRecorder, Permission, Route, TableResource, Template, WEBHOOKS_TABLE_ID,
+    dynamodb_actions_in_source, list, workspace_root,
 };
 use http::{Method, Request, StatusCode};
 use http_body_util::BodyExt;
@@ -787,46 +787,6 @@ fn scenario() -> Vec<Step> {
 
 // ------------------------------------------------------------------ the check
 
-/// IAM actions (without resources) the store crate's source can send: every SDK operation
-/// call and transaction part. `table.rs` and `local.rs` are left out: creating and describing
-/// tables is for `credits serve` and tests, never a Lambda (checked below).
-fn store_source_actions() -> BTreeSet<String> {
-    let calls = [
-        (".get_item()", "dynamodb:GetItem"),
-        (".put_item()", "dynamodb:PutItem"),
-        (".update_item()", "dynamodb:UpdateItem"),
-        (".delete_item()", "dynamodb:DeleteItem"),
-        (".query()", "dynamodb:Query"),
-        (".scan()", "dynamodb:Scan"),
-        (".batch_get_item()", "dynamodb:BatchGetItem"),
-        (".batch_write_item()", "dynamodb:BatchWriteItem"),
-        (".transact_get_items()", "dynamodb:GetItem"),
-        ("Put::builder()", "dynamodb:PutItem"),
-        ("Update::builder()", "dynamodb:UpdateItem"),
-        ("Delete::builder()", "dynamodb:DeleteItem"),
-        ("ConditionCheck::builder()", "dynamodb:ConditionCheckItem"),
-    ];
-    let src = workspace_root().join("functions/store-dynamodb/src");
-    let mut actions = BTreeSet::new();
-    for entry in std::fs::read_dir(&src).unwrap() {
-        let path = entry.unwrap().path();
-        let name = path.file_name().unwrap().to_string_lossy().into_owned();
-        if !name.ends_with(".rs") || name == "table.rs" || name == "local.rs" {
-            continue;
-        }
-        let text: String = std::fs::read_to_string(&path)
-            .unwrap()
-            .split_whitespace()
-            .collect();
-        for (call, action) in calls {
-            if text.contains(call) {
-                actions.insert(action.to_string());
-            }
-        }
-    }
-    actions
-}
-
 #[tokio::test]
 async fn each_role_allows_exactly_the_dynamodb_actions_its_code_calls() {
     let template = Template::load().unwrap_or_else(|e| panic!("{e}"));
@@ -868,7 +828,12 @@ async fn each_role_allows_exactly_the_dynamodb_actions_its_code_calls() {
         .flatten()
         .map(|p| p.action.clone())
         .collect();
-    let in_source = store_source_actions();
+    // Creating and describing tables (`table.rs`, `local.rs`) is for `credits serve` and
+    // tests, never a Lambda (checked below).
+    let in_source = dynamodb_actions_in_source(
+        &workspace_root().join("functions/store-dynamodb/src"),
+        &["table.rs", "local.rs"],
+    );
     let missed: Vec<&String> = in_source.difference(&recorded).collect();
     assert!(
         missed.is_empty(),

@@ -21,7 +21,7 @@ use credits_store_dynamodb::{DynamoWebhookStore, webhooks_table_definition, with
 use credits_tests::dynamodb_local::{DynamoDbLocal, unique_table_name};
 use credits_tests::template::{
     IamRecorder, LEDGER_TABLE_ID, Permission, Route, TableResource, TableShape, Template,
-    WEBHOOKS_TABLE_ID, create_template_webhooks_table, workspace_root,
+    WEBHOOKS_TABLE_ID, create_template_webhooks_table, dynamodb_actions_in_source, workspace_root,
 };
 use serde_json::{Value as Json, json};
 
@@ -437,30 +437,6 @@ fn only_the_webhooks_http_function_and_the_sender_reach_the_webhooks_table() {
     }
 }
 
-/// Alarms on `namespace`/`metric` with dimension `name` = `value` that notify the alarm
-/// topic: their properties.
-fn alarms_on(
-    template: &Template,
-    namespace: &str,
-    metric: &str,
-    name: &str,
-    value: &Json,
-) -> Vec<Json> {
-    template
-        .resources_of_type("AWS::CloudWatch::Alarm")
-        .into_iter()
-        .map(|(_, alarm)| alarm["Properties"].clone())
-        .filter(|p| {
-            p["Namespace"] == namespace
-                && p["MetricName"] == metric
-                && p["Dimensions"]
-                    .as_array()
-                    .is_some_and(|ds| ds.iter().any(|d| d["Name"] == name && &d["Value"] == value))
-                && p["AlarmActions"] == json!([{"Ref": "AlarmTopic"}])
-        })
-        .collect()
-}
-
 fn alarm_name(alarm: &Json) -> String {
     alarm["AlarmName"]["Fn::Sub"]
         .as_str()
@@ -478,21 +454,14 @@ fn errors_lag_the_dead_letter_queue_and_given_up_deliveries_are_alarmed() {
         ("Throttles", "webhook-sender-throttles"),
         ("IteratorAge", "webhook-sender-lag"),
     ] {
-        let alarms = alarms_on(&template, "AWS/Lambda", metric, "FunctionName", &function);
+        let alarms = template.alarms_on("AWS/Lambda", metric, "FunctionName", &function);
         assert_eq!(alarms.len(), 1, "one alarm on the sender's {metric}");
         assert_eq!(alarm_name(&alarms[0]), name);
     }
-    let lag = &alarms_on(
-        &template,
-        "AWS/Lambda",
-        "IteratorAge",
-        "FunctionName",
-        &function,
-    )[0];
+    let lag = &template.alarms_on("AWS/Lambda", "IteratorAge", "FunctionName", &function)[0];
     assert_eq!(lag["Threshold"], 300_000, "5 minutes behind the stream");
 
-    let dlq = alarms_on(
-        &template,
+    let dlq = template.alarms_on(
         "AWS/SQS",
         "ApproximateNumberOfMessagesVisible",
         "QueueName",
@@ -520,8 +489,7 @@ fn errors_lag_the_dead_letter_queue_and_given_up_deliveries_are_alarmed() {
     ] {
         assert!(line[metric].is_u64(), "{metric} in {line}");
     }
-    let given_up = alarms_on(
-        &template,
+    let given_up = template.alarms_on(
         credits_api::emf::NAMESPACE,
         "WebhooksGivenUp",
         "service",
@@ -570,46 +538,6 @@ fn the_dashboard_shows_the_sender_and_the_outputs_name_it() {
         outputs["WebhookSenderFunctionName"]["Value"],
         json!({"Ref": FUNCTION})
     );
-}
-
-/// IAM actions the webhook store's source can send (every SDK operation and transaction
-/// part in `functions/store-dynamodb/src/webhooks/`; creating the table is for `credits
-/// serve` and tests, never a Lambda).
-fn webhook_store_source_actions() -> BTreeSet<String> {
-    let calls = [
-        (".get_item()", "dynamodb:GetItem"),
-        (".put_item()", "dynamodb:PutItem"),
-        (".update_item()", "dynamodb:UpdateItem"),
-        (".delete_item()", "dynamodb:DeleteItem"),
-        (".query()", "dynamodb:Query"),
-        (".scan()", "dynamodb:Scan"),
-        (".batch_get_item()", "dynamodb:BatchGetItem"),
-        (".batch_write_item()", "dynamodb:BatchWriteItem"),
-        (".transact_get_items()", "dynamodb:GetItem"),
-        ("Put::builder()", "dynamodb:PutItem"),
-        ("Update::builder()", "dynamodb:UpdateItem"),
-        ("Delete::builder()", "dynamodb:DeleteItem"),
-        ("ConditionCheck::builder()", "dynamodb:ConditionCheckItem"),
-    ];
-    let src = workspace_root().join("functions/store-dynamodb/src/webhooks");
-    let mut actions = BTreeSet::new();
-    for entry in std::fs::read_dir(&src).unwrap() {
-        let path = entry.unwrap().path();
-        let name = path.file_name().unwrap().to_string_lossy().into_owned();
-        if !name.ends_with(".rs") || name == "table.rs" {
-            continue;
-        }
-        let text: String = std::fs::read_to_string(&path)
-            .unwrap()
-            .split_whitespace()
-            .collect();
-        for (call, action) in calls {
-            if text.contains(call) {
-                actions.insert(action.to_string());
-            }
-        }
-    }
-    actions
 }
 
 /// The cases of the webhook contract, as its own list names them (the macro
@@ -689,7 +617,11 @@ async fn the_webhooks_table_statements_are_exactly_what_the_webhook_store_sends(
         "run every case of the webhook contract (its list changed: update `record!` above)"
     );
     let recorded_actions: BTreeSet<String> = recorded.iter().map(|p| p.action.clone()).collect();
-    let in_source = webhook_store_source_actions();
+    // Creating the table (`table.rs`) is for `credits serve` and tests, never a Lambda.
+    let in_source = dynamodb_actions_in_source(
+        &workspace_root().join("functions/store-dynamodb/src/webhooks"),
+        &["table.rs"],
+    );
     let missed: Vec<&String> = in_source.difference(&recorded_actions).collect();
     assert!(
         missed.is_empty(),
